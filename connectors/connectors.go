@@ -1,0 +1,177 @@
+// Package connectors defines how Gatehouse talks to upstream identity sources: the
+// capability interfaces a connector implements, the upstream identity it returns, the
+// errors it reports, and the registry that maps a connector type name to its config factory.
+//
+// A connector never imports broker, session, claims or storage: it gets what it needs through
+// Deps and its method arguments. Capabilities are optional interfaces in the style of
+// net/http's Flusher: the broker tests for them at runtime, implementations pin them with
+// interface guards.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Info names a configured connector.
+type Info struct {
+	ID   string // unique among connectors, used in URLs
+	Type string // registry type name: local, ldap, oidc, ...
+	Name string // shown to users
+}
+
+// Scopes tells a connector what the downstream client asked for.
+type Scopes struct {
+	// Offline is true when the client asked for a refresh token (offline_access).
+	Offline bool
+	// Groups is true when the client asked for group claims.
+	Groups bool
+	// Requested lists every requested scope.
+	Requested []string
+}
+
+// Upstream is what the upstream asserted about the user, before any normalization.
+type Upstream struct {
+	// Subject is the upstream's stable ID for the user (entryUUID, OIDC sub, persistent NameID).
+	Subject string
+	// Username is what the user typed or the upstream's login name, if any.
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	// Attrs holds the raw claims or attributes, multi-valued, in the upstream's spelling.
+	Attrs  map[string][]string
+	Groups []string
+	// AuthTime is when the upstream authenticated the user (zero: now).
+	AuthTime time.Time
+	AMR      []string
+	ACR      string
+	// Stash is connector-private data returned to Refresh (an upstream refresh token, a DN).
+	Stash []byte
+}
+
+// Connector is implemented by every connector.
+type Connector interface {
+	Info() Info
+	Close() error
+}
+
+// PasswordConnector authenticates a username and password typed into Gatehouse's own form.
+type PasswordConnector interface {
+	Connector
+	// Prompt is the label of the username field ("Username", "Email").
+	Prompt() string
+	// Login checks the credentials. Wrong credentials, unknown users and empty passwords
+	// return ErrBadCredentials (and take about as long as a wrong password).
+	Login(ctx context.Context, s Scopes, username, password string) (Upstream, error)
+}
+
+// BeginRequest starts a redirect login.
+type BeginRequest struct {
+	Scopes Scopes
+	// CallbackURL is where the upstream must send the user back ({issuer}/callback/{id}).
+	CallbackURL string
+	// State is the broker's opaque value that must come back unchanged (OAuth state, RelayState).
+	State     string
+	LoginHint string
+}
+
+// Step is what the broker does next in a redirect login: redirect the browser to URL, or,
+// when PostForm is non-nil, auto-submit those form values to URL (SAML POST binding).
+type Step struct {
+	URL      string
+	PostForm map[string]string
+	// Stash is kept by the broker with the auth request and handed back to Finish.
+	Stash []byte
+}
+
+// FinishRequest completes a redirect login.
+type FinishRequest struct {
+	Scopes      Scopes
+	CallbackURL string
+	State       string
+	Stash       []byte
+}
+
+// RedirectConnector authenticates by sending the browser to the upstream and back.
+type RedirectConnector interface {
+	Connector
+	Begin(ctx context.Context, req BeginRequest) (Step, error)
+	Finish(ctx context.Context, req FinishRequest, r *http.Request) (Upstream, error)
+}
+
+// RefreshConnector re-checks the upstream when a downstream client refreshes its tokens.
+type RefreshConnector interface {
+	Connector
+	// Refresh returns the user's current identity, or ErrUpstreamRevoked when the upstream
+	// no longer vouches for the user (account disabled, deleted, refresh token revoked).
+	Refresh(ctx context.Context, s Scopes, prev Upstream) (Upstream, error)
+}
+
+// HealthChecker is implemented by connectors that can tell whether their upstream is up.
+type HealthChecker interface {
+	Check(ctx context.Context) error
+}
+
+// Errors connectors return.
+var (
+	// ErrBadCredentials: wrong username or password, unknown user, or an empty password.
+	ErrBadCredentials = errors.New("connectors: invalid username or password")
+	// ErrUpstreamRevoked: the upstream no longer vouches for this user.
+	ErrUpstreamRevoked = errors.New("connectors: upstream revoked the user")
+)
+
+// UpstreamError reports that the upstream could not be reached or answered badly. The broker
+// shows a "provider unavailable" page for it and keeps serving the other connectors.
+type UpstreamError struct {
+	Temporary bool
+	Err       error
+}
+
+func (e *UpstreamError) Error() string { return "upstream unavailable: " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *UpstreamError) Unwrap() error { return e.Err }
+
+// DeniedError reports that the upstream authenticated the user but the user may not log in
+// here (not in a required org or group). Reason is shown to the user.
+type DeniedError struct{ Reason string }
+
+func (e *DeniedError) Error() string { return "access denied: " + e.Reason }
+
+// Deps is what a connector gets from the broker when it is opened.
+type Deps struct {
+	Logger      *slog.Logger
+	HTTP        *http.Client
+	CallbackURL string
+	Now         func() time.Time
+}
+
+// Config is a connector's typed configuration. It is decoded strictly, validated without
+// I/O (check-config), then opened. Open must not block on the network.
+type Config interface {
+	// Validate reports every problem with the configuration, without side effects.
+	Validate() error
+	// Open builds the connector.
+	Open(ctx context.Context, info Info, deps Deps) (Connector, error)
+}
+
+// Registry maps a connector type name to a factory of its empty config. cmd/gatehouse fills it.
+type Registry map[string]func() Config
+
+// New returns a fresh, empty config for a type, or an error naming the known types.
+func (r Registry) New(typ string) (Config, error) {
+	f, ok := r[typ]
+	if !ok {
+		known := make([]string, 0, len(r))
+		for k := range r {
+			known = append(known, k)
+		}
+		return nil, fmt.Errorf("unknown connector type %q (known: %v)", typ, known)
+	}
+	return f(), nil
+}

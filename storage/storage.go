@@ -1,0 +1,302 @@
+// Package storage defines what Gatehouse persists: the record types, the narrow store
+// interfaces each consumer depends on, the error sentinels every backend returns, and the
+// composite Storage interface that backends implement. Backends live in sub-packages
+// (sqlite, and later postgres); storagetest holds the one conformance suite they all pass.
+//
+// Rules every backend follows:
+//   - Secret-bearing values (authorization codes, refresh tokens, session IDs) arrive here
+//     already hashed by the caller; a backend never sees the clear text.
+//   - Times are stored and returned in UTC with at least millisecond precision.
+//   - Operations documented as atomic are atomic across every handle opened on the same
+//     database (several replicas behave as one server).
+//   - No callback passed to a backend may call back into storage.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Error sentinels. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: no record with that key, or it has expired.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists: a record with that key already exists.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrConflict: a concurrent update won; the caller's view is stale.
+	ErrConflict = errors.New("storage: conflict")
+	// ErrReused: a single-use value (authorization code, refresh token) was presented again.
+	ErrReused = errors.New("storage: already used")
+)
+
+// Identity is the canonical, normalized identity of a user as Gatehouse asserts it downstream.
+// It is produced by the claims layer and persisted with auth requests, codes, grants and
+// sessions so that tokens can be minted later without asking the upstream again.
+type Identity struct {
+	// Subject is Gatehouse's internal, stable user ID (the `sub` claim).
+	Subject           string         `json:"sub"`
+	Email             string         `json:"email,omitempty"`
+	EmailVerified     bool           `json:"email_verified,omitempty"`
+	Name              string         `json:"name,omitempty"`
+	PreferredUsername string         `json:"preferred_username,omitempty"`
+	Groups            []string       `json:"groups,omitempty"`
+	Extra             map[string]any `json:"extra,omitempty"`
+}
+
+// Authentication records how and when the user authenticated (OIDC auth_time, amr, acr).
+type Authentication struct {
+	ConnectorID string    `json:"connector_id"`
+	AuthTime    time.Time `json:"auth_time"`
+	AMR         []string  `json:"amr,omitempty"`
+	ACR         string    `json:"acr,omitempty"`
+	// UpstreamSubject is the connector's stable ID for the user.
+	UpstreamSubject string `json:"upstream_subject,omitempty"`
+	// ConnectorData is the connector's private stash (for refresh); opaque to everyone else.
+	ConnectorData []byte `json:"connector_data,omitempty"`
+}
+
+// AuthRequest is an authorization request in flight, from /authorize until a code is issued
+// (or the user gives up). Its ID is random and travels in URLs and forms; FlowHash binds it
+// to the browser that started it (the hash of a value held in a cookie).
+type AuthRequest struct {
+	ID                  string
+	FlowHash            string
+	ClientID            string
+	RedirectURI         string
+	ResponseType        string
+	ResponseMode        string
+	Scopes              []string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              int // seconds; -1 when absent
+	LoginHint           string
+	ConnectorID         string // chosen or requested connector
+	ACRValues           []string
+	// ConnectorState is what a redirect connector stashed at Begin (nonce, PKCE verifier, ...).
+	ConnectorState []byte
+	// Set once the user has authenticated.
+	LoggedIn bool
+	Identity Identity
+	Auth     Authentication
+	// SessionID is the hash of the SSO session this request was authenticated in.
+	SessionID string
+	CreatedAt time.Time
+	Expiry    time.Time
+}
+
+// AuthCode is an issued authorization code. Hash is the SHA-256 (hex or base64url) of the code.
+type AuthCode struct {
+	Hash                string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Identity            Identity
+	Auth                Authentication
+	SessionID           string
+	// GrantID is the grant (token family) this code's tokens belong to; revoking it revokes
+	// everything issued from the code.
+	GrantID   string
+	CreatedAt time.Time
+	Expiry    time.Time
+	// Consumed is set by ConsumeCode; a second ConsumeCode returns ErrReused.
+	Consumed bool
+}
+
+// Grant is one login's token family for one client: every access and refresh token issued
+// from one authorization code belongs to it. Revoking the grant revokes them all.
+type Grant struct {
+	ID             string
+	ClientID       string
+	Scopes         []string
+	Nonce          string
+	Identity       Identity
+	Auth           Authentication
+	SessionID      string
+	CreatedAt      time.Time
+	AbsoluteExpiry time.Time
+	Revoked        bool
+	RevokedAt      time.Time
+}
+
+// RefreshToken is one refresh token of a grant. Hash is the SHA-256 of the opaque token.
+type RefreshToken struct {
+	Hash       string
+	GrantID    string
+	CreatedAt  time.Time
+	IdleExpiry time.Time
+	// UsedAt is set when the token is rotated; it can never be used again.
+	UsedAt time.Time
+}
+
+// Session is an SSO session. ID is the SHA-256 of the random value held in the cookie.
+type Session struct {
+	ID             string
+	Identity       Identity
+	Auth           Authentication
+	CreatedAt      time.Time
+	LastUsed       time.Time
+	IdleExpiry     time.Time
+	AbsoluteExpiry time.Time
+}
+
+// Consent is a user's recorded decision to let a client see the given scopes.
+type Consent struct {
+	Subject   string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SigningKey is one token-signing key pair, stored as JWKs (JSON). A key is published in the
+// JWKS from CreatedAt, signs from ActiveFrom until it is retired, and stays published until
+// ExpiresAt (when every token it signed has expired).
+type SigningKey struct {
+	ID         string // kid
+	Algorithm  string // RS256, ES256, EdDSA
+	PrivateJWK []byte
+	PublicJWK  []byte
+	CreatedAt  time.Time
+	ActiveFrom time.Time
+	RetiredAt  time.Time // zero while it is (or will be) the signing key
+	ExpiresAt  time.Time // zero while not retired
+}
+
+// LocalUser is a user of the built-in password store (the `local` connector).
+type LocalUser struct {
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Groups        []string
+	PasswordHash  string // bcrypt
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// UserLink maps an upstream account (connector ID + upstream subject) to an internal user ID.
+type UserLink struct {
+	ConnectorID     string
+	UpstreamSubject string
+	UserID          string
+	CreatedAt       time.Time
+}
+
+// AuthRequestStore keeps authorization requests in flight.
+type AuthRequestStore interface {
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error // ErrAlreadyExists
+	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
+	// UpdateAuthRequest loads the request, passes it to fn and stores fn's result atomically.
+	// fn must not call storage.
+	UpdateAuthRequest(ctx context.Context, id string, fn func(AuthRequest) (AuthRequest, error)) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+}
+
+// CodeStore keeps authorization codes.
+type CodeStore interface {
+	CreateAuthCode(ctx context.Context, c AuthCode) error // ErrAlreadyExists
+	// ConsumeCode atomically marks the code consumed and returns it. If it was already
+	// consumed it returns the record with ErrReused (so the caller can revoke the grant);
+	// if it does not exist or has expired at now it returns ErrNotFound.
+	ConsumeCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
+}
+
+// GrantStore keeps grants (token families) and their refresh tokens.
+type GrantStore interface {
+	// CreateGrant stores a grant and, if first is non-nil, its first refresh token, atomically.
+	CreateGrant(ctx context.Context, g Grant, first *RefreshToken) error
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	// RevokeGrant marks the grant revoked; all its refresh tokens stop working. Revoking a
+	// revoked or missing grant is not an error.
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
+	// GetRefreshToken returns a refresh token by hash (used or not).
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// RotateRefreshToken atomically marks the token oldHash used at now and stores next in
+	// the same grant. It returns the grant and the old token. Errors:
+	//   ErrNotFound  the token does not exist, has passed its idle expiry, or its grant is
+	//                revoked or past its absolute expiry;
+	//   ErrReused    the token was already used (the old token, with UsedAt, is returned so
+	//                the caller can decide to revoke the family); nothing is stored.
+	// Of N concurrent rotations of one token exactly one succeeds.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (Grant, RefreshToken, error)
+	// ListGrants lists the live (unrevoked) grants of a subject.
+	ListGrants(ctx context.Context, subject string) ([]Grant, error)
+	// RevokeSessionGrants revokes every grant created in the given SSO session.
+	RevokeSessionGrants(ctx context.Context, sessionID string, now time.Time) error
+}
+
+// SessionStore keeps SSO sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s Session) error // ErrAlreadyExists
+	GetSession(ctx context.Context, id string) (Session, error)
+	// TouchSession sets LastUsed and IdleExpiry (never beyond AbsoluteExpiry).
+	TouchSession(ctx context.Context, id string, lastUsed, idleExpiry time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+}
+
+// ConsentStore keeps users' consent decisions.
+type ConsentStore interface {
+	// GetConsent returns ErrNotFound when the user never consented to the client.
+	GetConsent(ctx context.Context, subject, clientID string) (Consent, error)
+	// PutConsent stores the consent, replacing any earlier one for the same subject and client.
+	PutConsent(ctx context.Context, c Consent) error
+	DeleteConsent(ctx context.Context, subject, clientID string) error
+}
+
+// KeyStore keeps signing keys.
+type KeyStore interface {
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKeys runs fn over the current key set inside one exclusive transaction
+	// (a lease across replicas) and replaces the set with fn's result. If fn returns
+	// changed == false nothing is written. fn must not call storage.
+	UpdateSigningKeys(ctx context.Context, fn func(current []SigningKey) (next []SigningKey, changed bool, err error)) error
+}
+
+// LocalUserStore keeps the built-in password store.
+type LocalUserStore interface {
+	CreateLocalUser(ctx context.Context, u LocalUser) error // ErrAlreadyExists
+	GetLocalUser(ctx context.Context, username string) (LocalUser, error)
+	// UpsertLocalUser creates or replaces a user (config-provisioned users are upserted at start).
+	UpsertLocalUser(ctx context.Context, u LocalUser) error
+	ListLocalUsers(ctx context.Context) ([]LocalUser, error)
+	DeleteLocalUser(ctx context.Context, username string) error
+}
+
+// LinkStore maps upstream accounts to internal user IDs.
+type LinkStore interface {
+	// LinkUser returns the user ID linked to (connectorID, upstreamSubject); if there is
+	// none it links newUserID atomically and returns it with created == true.
+	LinkUser(ctx context.Context, connectorID, upstreamSubject, newUserID string, now time.Time) (userID string, created bool, err error)
+	GetUserLink(ctx context.Context, connectorID, upstreamSubject string) (UserLink, error)
+}
+
+// GCResult counts what a garbage collection removed.
+type GCResult struct {
+	AuthRequests, AuthCodes, RefreshTokens, Grants, Sessions, SigningKeys int64
+}
+
+// Storage is everything a backend provides.
+type Storage interface {
+	AuthRequestStore
+	CodeStore
+	GrantStore
+	SessionStore
+	ConsentStore
+	KeyStore
+	LocalUserStore
+	LinkStore
+	// GC deletes rows that expired before now: auth requests, codes (kept until expiry so
+	// replays are detected), refresh tokens past idle expiry, grants past absolute expiry
+	// (or revoked and older than their absolute expiry), sessions, expired signing keys.
+	GC(ctx context.Context, now time.Time) (GCResult, error)
+	// Ping reports whether the backend is reachable (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
