@@ -1,0 +1,249 @@
+// Package local is Gatehouse's built-in password connector: users with bcrypt password
+// hashes kept by Gatehouse itself (in its storage, or provisioned from the configuration).
+//
+// The connector does not import storage (connectors never do): cmd/gatehouse hands it a
+// UserSource, typically a thin adapter over storage.LocalUserStore. It implements
+// connectors.PasswordConnector and connectors.RefreshConnector.
+//
+// Login is built so that its timing does not reveal whether a username exists: an unknown
+// user is checked against a dummy bcrypt hash of the same cost, computed once at Open.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse-id/gatehouse/connectors"
+)
+
+// DefaultCost is the bcrypt cost used when Config.Cost is zero; use it with HashPassword.
+const DefaultCost = bcrypt.DefaultCost
+
+// DefaultPrompt is the username field label when Config.Prompt is empty.
+const DefaultPrompt = "Username"
+
+// ErrUserNotFound is returned by a UserSource for a username it does not know.
+var ErrUserNotFound = errors.New("local: user not found")
+
+// User is a user of the local connector, as a UserSource returns it.
+type User struct {
+	// Username is the login name and the stable upstream subject.
+	Username      string
+	Email         string
+	Name          string
+	PasswordHash  string // bcrypt
+	EmailVerified bool
+	Groups        []string
+}
+
+// UserSource looks users up by exact username. It returns ErrUserNotFound (possibly wrapped)
+// for an unknown user; any other error is treated as the user store being unavailable.
+type UserSource interface {
+	LookupUser(ctx context.Context, username string) (User, error)
+}
+
+// Config configures the local connector. It implements connectors.Config.
+type Config struct {
+	// Users is where users come from. It is not read from YAML: cmd/gatehouse sets it before
+	// Open. Validate does not require it (check-config runs before wiring); Open does.
+	Users UserSource `yaml:"-"`
+	// Prompt labels the username field; empty means DefaultPrompt.
+	Prompt string `yaml:"prompt"`
+	// Cost is the bcrypt cost of the dummy hash checked for unknown users. It should match
+	// the cost the stored hashes were made with; zero means DefaultCost.
+	Cost int `yaml:"-"`
+}
+
+var _ connectors.Config = (*Config)(nil)
+
+// Validate reports problems with the configuration. It does no I/O.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Prompt) > 64 {
+		errs = append(errs, fmt.Errorf("prompt: longer than 64 bytes"))
+	}
+	if strings.ContainsAny(c.Prompt, "\r\n") {
+		errs = append(errs, fmt.Errorf("prompt: must be a single line"))
+	}
+	if c.Cost != 0 && (c.Cost < bcrypt.MinCost || c.Cost > bcrypt.MaxCost) {
+		errs = append(errs, fmt.Errorf("cost: %d outside [%d, %d]", c.Cost, bcrypt.MinCost, bcrypt.MaxCost))
+	}
+	return errors.Join(errs...)
+}
+
+// Open builds the connector. It computes the dummy bcrypt hash (tens of milliseconds at the
+// default cost) and does no network I/O.
+func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors.Deps) (connectors.Connector, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("local connector %q: %w", info.ID, err)
+	}
+	if c.Users == nil {
+		return nil, fmt.Errorf("local connector %q: no user source", info.ID)
+	}
+	cost := c.Cost
+	if cost == 0 {
+		cost = DefaultCost
+	}
+	dummyPass, err := GeneratePassword()
+	if err != nil {
+		return nil, fmt.Errorf("local connector %q: %w", info.ID, err)
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte(dummyPass), cost)
+	if err != nil {
+		return nil, fmt.Errorf("local connector %q: dummy hash: %w", info.ID, err)
+	}
+	prompt := c.Prompt
+	if prompt == "" {
+		prompt = DefaultPrompt
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Connector{
+		info:   info,
+		users:  c.Users,
+		prompt: prompt,
+		dummy:  dummy,
+		logger: logger.With("connector", info.ID),
+		now:    now,
+	}, nil
+}
+
+// Connector is an opened local connector.
+type Connector struct {
+	info   connectors.Info
+	users  UserSource
+	prompt string
+	dummy  []byte // bcrypt hash of a random password nobody knows
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// Interface guards.
+var (
+	_ connectors.PasswordConnector = (*Connector)(nil)
+	_ connectors.RefreshConnector  = (*Connector)(nil)
+)
+
+// Info returns the connector's identity.
+func (c *Connector) Info() connectors.Info { return c.info }
+
+// Close releases nothing; it exists to satisfy connectors.Connector.
+func (c *Connector) Close() error { return nil }
+
+// Prompt is the label of the username field.
+func (c *Connector) Prompt() string { return c.prompt }
+
+// Login checks username and password. The username is matched exactly after trimming
+// surrounding spaces. An empty username or password fails at once; an unknown user, a wrong
+// password and a broken stored hash all return connectors.ErrBadCredentials after one bcrypt
+// comparison. A failing user source returns a *connectors.UpstreamError.
+func (c *Connector) Login(ctx context.Context, s connectors.Scopes, username, password string) (connectors.Upstream, error) {
+	username = strings.TrimSpace(username)
+	if username == "" || password == "" {
+		return connectors.Upstream{}, connectors.ErrBadCredentials
+	}
+	u, err := c.users.LookupUser(ctx, username)
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		c.burn(password)
+		return connectors.Upstream{}, connectors.ErrBadCredentials
+	case err != nil:
+		c.burn(password)
+		return connectors.Upstream{}, &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("local: look up user: %w", err)}
+	}
+	switch err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); {
+	case err == nil:
+	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		return connectors.Upstream{}, connectors.ErrBadCredentials
+	default:
+		// The stored hash is unusable; nobody can log in as this user. Spend the same time
+		// as a real comparison so the failure is not observable from outside.
+		c.logger.ErrorContext(ctx, "local user has an invalid password hash", "username", u.Username, "err", err)
+		c.burn(password)
+		return connectors.Upstream{}, connectors.ErrBadCredentials
+	}
+	up := upstream(u)
+	up.AuthTime = c.now()
+	up.AMR = []string{"pwd"}
+	return up, nil
+}
+
+// Refresh re-reads the user named by prev.Subject, so that changes to email, name and groups
+// reach refreshed tokens. A user that no longer exists yields connectors.ErrUpstreamRevoked.
+func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev connectors.Upstream) (connectors.Upstream, error) {
+	if prev.Subject == "" {
+		return connectors.Upstream{}, fmt.Errorf("local: refresh without subject: %w", connectors.ErrUpstreamRevoked)
+	}
+	u, err := c.users.LookupUser(ctx, prev.Subject)
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		return connectors.Upstream{}, fmt.Errorf("local: user %q deleted: %w", prev.Subject, connectors.ErrUpstreamRevoked)
+	case err != nil:
+		return connectors.Upstream{}, &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("local: look up user: %w", err)}
+	}
+	if u.PasswordHash == "" {
+		return connectors.Upstream{}, fmt.Errorf("local: user %q has no password: %w", prev.Subject, connectors.ErrUpstreamRevoked)
+	}
+	up := upstream(u)
+	up.AuthTime = prev.AuthTime
+	up.AMR = slices.Clone(prev.AMR)
+	up.ACR = prev.ACR
+	return up, nil
+}
+
+// burn spends one bcrypt comparison against the dummy hash.
+func (c *Connector) burn(password string) {
+	_ = bcrypt.CompareHashAndPassword(c.dummy, []byte(password))
+}
+
+func upstream(u User) connectors.Upstream {
+	return connectors.Upstream{
+		Subject:       u.Username,
+		Username:      u.Username,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Name:          u.Name,
+		Groups:        slices.Clone(u.Groups),
+	}
+}
+
+// HashPassword returns the bcrypt hash of password at the given cost (0 means DefaultCost).
+// It refuses an empty password and passwords longer than bcrypt's 72-byte limit.
+func HashPassword(password string, cost int) (string, error) {
+	if password == "" {
+		return "", errors.New("local: empty password")
+	}
+	if cost == 0 {
+		cost = DefaultCost
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		return "", fmt.Errorf("local: hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// GeneratePassword returns a random, URL-safe, 20-character password (120 bits from
+// crypto/rand), for example for the first-start admin user.
+func GeneratePassword() (string, error) {
+	b := make([]byte, 15)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("local: generate password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
