@@ -21,6 +21,9 @@ type Config struct {
 	Connectors []Connector   `yaml:"connectors"`
 	Users      []User        `yaml:"users"`
 	Example    ExampleClient `yaml:"example"`
+
+	// src records where each key came from (set by Parse) so Validate can cite file:line.
+	src *source
 }
 
 // Web configures the public listener.

@@ -1,0 +1,56 @@
+package config
+
+import "time"
+
+// Defaults used by ApplyDefaults.
+const (
+	DefaultIssuer  = "http://127.0.0.1:5556"
+	DefaultHTTP    = "127.0.0.1:5556"
+	DefaultSQLite  = "gatehouse.db"
+	DefaultSigning = "RS256"
+)
+
+// ApplyDefaults fills every unset setting with its default: the issuer
+// http://127.0.0.1:5556, a listener on 127.0.0.1:5556 when neither web.http nor web.https is
+// set, SQLite in gatehouse.db, RS256, info/text logging, and the lifetimes id_tokens 1h,
+// access_tokens 1h, auth_codes 60s, auth_requests 30m, refresh_tokens 720h absolute / 168h
+// idle, sessions 24h absolute / 1h idle, signing_keys 24h. refresh_tokens.reuse_grace stays 0.
+func (c *Config) ApplyDefaults() {
+	if c.Issuer == "" {
+		c.Issuer = DefaultIssuer
+	}
+	if c.Web.HTTP == "" && c.Web.HTTPS == "" {
+		c.Web.HTTP = DefaultHTTP
+	}
+	if c.Storage.Type == "" {
+		c.Storage.Type = "sqlite"
+	}
+	if c.Storage.Type == "sqlite" && c.Storage.Config.File == "" {
+		c.Storage.Config.File = DefaultSQLite
+	}
+	e := &c.Expiry
+	setDefault(&e.IDTokens, time.Hour)
+	setDefault(&e.AccessTokens, time.Hour)
+	setDefault(&e.AuthCodes, 60*time.Second)
+	setDefault(&e.AuthRequests, 30*time.Minute)
+	setDefault(&e.RefreshTokens.Absolute, 720*time.Hour)
+	setDefault(&e.RefreshTokens.Idle, 168*time.Hour)
+	setDefault(&e.Sessions.Absolute, 24*time.Hour)
+	setDefault(&e.Sessions.Idle, time.Hour)
+	setDefault(&e.SigningKeys, 24*time.Hour)
+	if c.Signing.Algorithm == "" {
+		c.Signing.Algorithm = DefaultSigning
+	}
+	if c.Logging.Level == "" {
+		c.Logging.Level = "info"
+	}
+	if c.Logging.Format == "" {
+		c.Logging.Format = "text"
+	}
+}
+
+func setDefault(d *Duration, v time.Duration) {
+	if *d == 0 {
+		*d = Duration(v)
+	}
+}

@@ -1,0 +1,21 @@
+// Package config turns Gatehouse's YAML configuration file into a typed, validated [Config].
+//
+// Decoding is strict: every unknown key, at any depth, is an error that names the file, the
+// line and the key path (for example "gatehouse.yaml:12: clients[1].redirect_uri: unknown key
+// ..."). yaml.v3 forgets KnownFields inside Node.Decode (go-yaml/yaml#460), so this package
+// walks the YAML node tree itself against the yaml tags of the target struct. The same walker
+// decodes each connector's `config:` block later, through [DecodeStrict], once cmd knows the
+// connector's typed config struct.
+//
+// Scalar values (never keys) may reference environment variables as ${VAR} or $VAR; $$ is a
+// literal $. A referenced variable that is unset or empty is an error. A value that starts like
+// a bcrypt hash ($2a$, $2b$, $2y$) is taken literally, so password hashes need no escaping.
+// Values of the form file:/path are left as they are for the caller to resolve.
+//
+// [Parse] and [Load] report every decoding problem at once as an [*Errors]. [Config.ApplyDefaults]
+// fills in defaults, and [Config.Validate] then checks the whole configuration without any I/O,
+// again reporting every problem, each with its key path (and its file:line when the Config came
+// from Parse).
+//
+// config imports no other Gatehouse package.
+package config

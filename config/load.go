@@ -1,0 +1,122 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// source remembers where a parsed Config came from, so Validate can cite file:line.
+type source struct {
+	file  string
+	lines map[string]int // key path -> line of the key (or list item)
+}
+
+// line returns the line of path or of its closest recorded ancestor, or 0.
+func (s *source) line(path string) int {
+	if s == nil {
+		return 0
+	}
+	for path != "" {
+		if l, ok := s.lines[path]; ok {
+			return l
+		}
+		cut := -1
+		for i := len(path) - 1; i >= 0; i-- {
+			if path[i] == '.' || path[i] == '[' {
+				cut = i
+				break
+			}
+		}
+		if cut < 0 {
+			return 0
+		}
+		path = path[:cut]
+	}
+	return 0
+}
+
+func (s *source) fileName() string {
+	if s == nil {
+		return ""
+	}
+	return s.file
+}
+
+// Load reads the configuration file at path and parses it; see Parse.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(data, path, getenv)
+}
+
+// Parse decodes one YAML document into a Config, strictly: unknown keys, values of the wrong
+// type, bad durations and unset environment variables are all reported, together, as an
+// *Errors whose problems name filename, the line and the key path. ${VAR} and $VAR in scalar
+// values are expanded with getenv (nil means an empty environment); $$ is a literal $.
+// Connector config blocks are kept as yaml.Node for DecodeStrict. Parse neither applies
+// defaults nor validates: call ApplyDefaults and Validate next.
+func Parse(data []byte, filename string, getenv func(string) string) (*Config, error) {
+	doc, perr := parseDocument(data, filename)
+	if perr != nil {
+		return nil, &Errors{Problems: []*Problem{perr}}
+	}
+	cfg := &Config{}
+	src := &source{file: filename, lines: map[string]int{}}
+	if doc != nil {
+		d := newDecoder(filename, getenv, src.lines)
+		d.decode(doc, reflect.ValueOf(cfg).Elem(), "", 0)
+		if err := d.errs.err(); err != nil {
+			return nil, err
+		}
+	}
+	cfg.src = src
+	return cfg, nil
+}
+
+// parseDocument parses exactly one YAML document; nil, nil for an empty file.
+func parseDocument(data []byte, filename string) (doc *yaml.Node, problem *Problem) {
+	defer func() {
+		// yaml.v3 is third-party code fed operator input: never let it take the process down.
+		if r := recover(); r != nil {
+			doc, problem = nil, &Problem{File: filename, Message: fmt.Sprintf("invalid YAML: %v", r)}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var n yaml.Node
+	if err := dec.Decode(&n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, syntaxProblem(filename, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, &Problem{File: filename, Line: extra.Line,
+			Message: "a second YAML document (---) is not allowed; the configuration is one document"}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxProblem(filename, err)
+	}
+	return &n, nil
+}
+
+func syntaxProblem(filename string, err error) *Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := regexp.MustCompile(`^line (\d+): (.*)$`).FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	return &Problem{File: filename, Line: line, Message: "invalid YAML: " + msg}
+}

@@ -1,0 +1,350 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Validate checks the whole configuration and returns nil or an *Errors listing every
+// problem, each with its key path (and file:line when the Config came from Parse). It does no
+// I/O and changes nothing. Call it after ApplyDefaults: unset required settings are problems.
+// Connector config blocks are checked by each connector type, not here.
+func (c *Config) Validate() error {
+	v := &validator{src: c.src, errs: &Errors{}}
+	v.issuer(c.Issuer)
+	v.web(&c.Web)
+	if c.Admin.HTTP != "" {
+		v.listenAddr("admin.http", c.Admin.HTTP)
+	}
+	v.storage(&c.Storage)
+	v.expiry(&c.Expiry)
+	v.oneOf("signing.algorithm", c.Signing.Algorithm, "RS256", "ES256", "EdDSA")
+	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
+	v.oneOf("logging.format", c.Logging.Format, "text", "json")
+	connectorIDs := v.connectors(c.Connectors)
+	v.clients(c.Clients, connectorIDs)
+	v.users(c.Users)
+	return v.errs.err()
+}
+
+type validator struct {
+	src  *source
+	errs *Errors
+}
+
+func (v *validator) addf(path, format string, args ...any) {
+	v.errs.add(&Problem{
+		File:    v.src.fileName(),
+		Line:    v.src.line(path),
+		Path:    path,
+		Message: fmt.Sprintf(format, args...),
+	})
+}
+
+func (v *validator) oneOf(path, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	if got == "" {
+		v.addf(path, "is required (one of %s)", strings.Join(allowed, ", "))
+		return
+	}
+	v.addf(path, "must be one of %s, got %q", strings.Join(allowed, ", "), got)
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (v *validator) issuer(s string) {
+	const path = "issuer"
+	if s == "" {
+		v.addf(path, "is required, e.g. https://login.example.com")
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		v.addf(path, "%q is not a URL: %v", s, unwrapURLError(err))
+		return
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		v.addf(path, "%q must be an absolute https:// URL, e.g. https://login.example.com", s)
+		return
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		v.addf(path, "%q has no host", s)
+		return
+	}
+	if u.User != nil {
+		v.addf(path, "%q must not contain a user name or password", s)
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		v.addf(path, "%q must not have a query (?...)", s)
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		v.addf(path, "%q must not have a fragment (#...)", s)
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		v.addf(path, "%q uses http on a non-loopback host: use https:// "+
+			"(plain http is allowed only for 127.0.0.1, localhost and ::1, for local testing)", s)
+	}
+}
+
+func (v *validator) listenAddr(path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.addf(path, "%q is not a host:port listen address, e.g. 127.0.0.1:5556 or :443", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.addf(path, "%q has an invalid port", addr)
+	}
+}
+
+func (v *validator) web(w *Web) {
+	if w.HTTP == "" && w.HTTPS == "" {
+		v.addf("web", "needs web.http or web.https (a listen address such as 127.0.0.1:5556)")
+	}
+	if w.HTTP != "" {
+		v.listenAddr("web.http", w.HTTP)
+	}
+	if w.HTTPS != "" {
+		v.listenAddr("web.https", w.HTTPS)
+		if w.TLSCert == "" {
+			v.addf("web.tls_cert", "is required when web.https is set (path to a PEM certificate)")
+		}
+		if w.TLSKey == "" {
+			v.addf("web.tls_key", "is required when web.https is set (path to a PEM private key)")
+		}
+	} else {
+		if w.TLSCert != "" {
+			v.addf("web.tls_cert", "is set but web.https is not; TLS is served only on web.https")
+		}
+		if w.TLSKey != "" {
+			v.addf("web.tls_key", "is set but web.https is not; TLS is served only on web.https")
+		}
+	}
+	v.origins("web.allowed_origins", w.AllowedOrigins, true)
+	for i, p := range w.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				v.addf(fmt.Sprintf("web.trusted_proxies[%d]", i), "%q is neither an IP address nor a CIDR range", p)
+			}
+		}
+	}
+}
+
+// origins checks CORS origins: scheme://host[:port], nothing more ("*" when allowed).
+func (v *validator) origins(path string, list []string, allowStar bool) {
+	for i, o := range list {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if o == "*" && allowStar {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.addf(p, "%q is not an origin: write scheme://host[:port], e.g. https://app.example.com", o)
+		}
+	}
+}
+
+func (v *validator) storage(s *Storage) {
+	switch s.Type {
+	case "sqlite":
+		if s.Config.File == "" {
+			v.addf("storage.config.file", "is required for sqlite (path of the database file)")
+		}
+	case "postgres":
+		if s.Config.DSN == "" && s.Config.Host == "" {
+			v.addf("storage.config", "postgres needs dsn, or host (with database and user)")
+		}
+	case "":
+		v.addf("storage.type", "is required (sqlite or postgres)")
+	default:
+		v.addf("storage.type", "must be sqlite or postgres, got %q", s.Type)
+	}
+	if p := s.Config.Port; p < 0 || p > 65535 {
+		v.addf("storage.config.port", "%d is not a port number", p)
+	}
+	if s.Config.MaxConns < 0 {
+		v.addf("storage.config.max_conns", "must not be negative")
+	}
+}
+
+func (v *validator) expiry(e *Expiry) {
+	positive := []struct {
+		path string
+		d    Duration
+	}{
+		{"expiry.id_tokens", e.IDTokens},
+		{"expiry.access_tokens", e.AccessTokens},
+		{"expiry.auth_codes", e.AuthCodes},
+		{"expiry.auth_requests", e.AuthRequests},
+		{"expiry.refresh_tokens.absolute", e.RefreshTokens.Absolute},
+		{"expiry.refresh_tokens.idle", e.RefreshTokens.Idle},
+		{"expiry.sessions.absolute", e.Sessions.Absolute},
+		{"expiry.sessions.idle", e.Sessions.Idle},
+		{"expiry.signing_keys", e.SigningKeys},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			v.addf(p.path, "must be greater than zero, got %s", p.d)
+		}
+	}
+	if e.RefreshTokens.ReuseGrace < 0 {
+		v.addf("expiry.refresh_tokens.reuse_grace", "must not be negative, got %s", e.RefreshTokens.ReuseGrace)
+	}
+	if r := e.RefreshTokens; r.Idle > 0 && r.Absolute > 0 && r.Idle > r.Absolute {
+		v.addf("expiry.refresh_tokens.idle", "(%s) must not be longer than expiry.refresh_tokens.absolute (%s)", r.Idle, r.Absolute)
+	}
+	if s := e.Sessions; s.Idle > 0 && s.Absolute > 0 && s.Idle > s.Absolute {
+		v.addf("expiry.sessions.idle", "(%s) must not be longer than expiry.sessions.absolute (%s)", s.Idle, s.Absolute)
+	}
+}
+
+// A connector ID appears in URLs (callback paths, connector_id): keep it URL-safe.
+func connectorIDOK(id string) bool { return regexp.MustCompile(`^[a-z0-9_-]+$`).MatchString(id) }
+
+// connectors checks the connector list and returns the set of valid IDs.
+func (v *validator) connectors(list []Connector) map[string]bool {
+	ids := map[string]bool{}
+	first := map[string]int{}
+	for i, c := range list {
+		p := fmt.Sprintf("connectors[%d]", i)
+		switch {
+		case c.ID == "":
+			v.addf(p+".id", "is required (a short URL-safe name such as ldap or github)")
+		case !connectorIDOK(c.ID):
+			v.addf(p+".id", "%q may contain only lowercase letters, digits, '-' and '_'", c.ID)
+		default:
+			if j, dup := first[c.ID]; dup {
+				v.addf(p+".id", "duplicate connector id %q (also connectors[%d])", c.ID, j)
+			} else {
+				first[c.ID] = i
+			}
+		}
+		ids[c.ID] = true
+		if c.Type == "" {
+			v.addf(p+".type", "is required (e.g. local, ldap, oidc, github)")
+		}
+	}
+	return ids
+}
+
+func (v *validator) clients(list []Client, connectorIDs map[string]bool) {
+	first := map[string]int{}
+	for i, c := range list {
+		p := fmt.Sprintf("clients[%d]", i)
+		if c.ID == "" {
+			v.addf(p+".id", "is required")
+		} else if j, dup := first[c.ID]; dup {
+			v.addf(p+".id", "duplicate client id %q (also clients[%d])", c.ID, j)
+		} else {
+			first[c.ID] = i
+		}
+		switch {
+		case !c.Public && c.Secret == "":
+			v.addf(p+".secret", "is required for a confidential client; set one (e.g. secret: ${CLIENT_SECRET}), "+
+				"or set public: true for a browser or native app")
+		case c.Public && c.Secret != "":
+			v.addf(p+".secret", "must not be set: a public client (public: true) cannot keep a secret")
+		}
+		if len(c.RedirectURIs) == 0 {
+			v.addf(p+".redirect_uris", "needs at least one redirect URI")
+		}
+		for j, u := range c.RedirectURIs {
+			v.redirectURI(fmt.Sprintf("%s.redirect_uris[%d]", p, j), u)
+		}
+		for j, u := range c.PostLogoutRedirectURIs {
+			v.redirectURI(fmt.Sprintf("%s.post_logout_redirect_uris[%d]", p, j), u)
+		}
+		for j, id := range c.AllowedConnectors {
+			if !connectorIDs[id] {
+				v.addf(fmt.Sprintf("%s.allowed_connectors[%d]", p, j), "%q is not a configured connector id%s", id, knownList(connectorIDs))
+			}
+		}
+		v.origins(p+".allowed_origins", c.AllowedOrigins, false)
+	}
+}
+
+func knownList(ids map[string]bool) string {
+	var known []string
+	for id := range ids {
+		if id != "" {
+			known = append(known, strconv.Quote(id))
+		}
+	}
+	if len(known) == 0 {
+		return " (no connectors are configured)"
+	}
+	slices.Sort(known)
+	return " (configured: " + strings.Join(known, ", ") + ")"
+}
+
+// redirectURI checks a redirect or post-logout URI: absolute, no fragment. Private-use
+// schemes (com.example.app:/callback, RFC 8252) are allowed; http(s) needs a host.
+func (v *validator) redirectURI(path, s string) {
+	if s == "" {
+		v.addf(path, "must not be empty")
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		v.addf(path, "%q is not a valid URI: %v", s, unwrapURLError(err))
+		return
+	}
+	if !u.IsAbs() {
+		v.addf(path, "%q must be an absolute URI, e.g. https://app.example.com/callback", s)
+		return
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		v.addf(path, "%q must not contain a fragment (#...)", s)
+	}
+	if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
+		v.addf(path, "%q has no host", s)
+	}
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok { //nolint:errorlint // url.Parse returns *url.Error directly
+		return ue.Err
+	}
+	return err
+}
+
+func (v *validator) users(list []User) {
+	first := map[string]int{}
+	for i, u := range list {
+		p := fmt.Sprintf("users[%d]", i)
+		if strings.TrimSpace(u.Username) == "" {
+			v.addf(p+".username", "is required")
+		} else if j, dup := first[u.Username]; dup {
+			v.addf(p+".username", "duplicate username %q (also users[%d])", u.Username, j)
+		} else {
+			first[u.Username] = i
+		}
+		switch {
+		case u.PasswordHash == "":
+			v.addf(p+".password_hash", "is required: a bcrypt hash from `gatehouse hash-password`")
+		case !looksLikeBcrypt(u.PasswordHash):
+			v.addf(p+".password_hash", "does not look like a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters); "+
+				"make one with `gatehouse hash-password`")
+		}
+	}
+}
+
+func looksLikeBcrypt(h string) bool {
+	return regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`).MatchString(h)
+}
