@@ -307,7 +307,7 @@ func TestVerifyAccessTokenRefuses(t *testing.T) {
 		{"tampered payload", parts[0] + "." + enc([]byte(tampered)) + "." + parts[2]},
 		{"tampered signature", parts[0] + "." + parts[1] + "." + enc([]byte("0123456789"))},
 		{"no signature", parts[0] + "." + parts[1] + "."},
-		{"alg none", enc([]byte(`{"alg":"none","typ":"at+jwt","kid":"` + rec.ID + `"}`)) + "." + parts[1] + "."},
+		{"alg none", enc([]byte(`{"alg":"none","typ":"at+jwt","kid":"`+rec.ID+`"}`)) + "." + parts[1] + "."},
 		{"alg HS256 with public key", hsTok},
 		{"unknown kid", foreign},
 		{"missing kid", signRaw(t, rec, jose.RS256, "", atOpts(), claims)},
