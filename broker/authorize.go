@@ -1,0 +1,225 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/authreq"
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// randomID returns a 128-bit random identifier, base64url.
+func randomID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// handleAuthorize is the authorization endpoint (RFC 6749 4.1.1, OIDC Core 3.1.2).
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.redirectError(w, r, "", "", "", &oauth2err.Error{Code: oauth2err.InvalidRequest, Description: "malformed request", NoRedirect: true})
+		return
+	}
+	form := r.Form
+	if r.Method == http.MethodPost {
+		form = r.PostForm
+	}
+	req, client, err := authreq.Parse(form, s.Clients, claims.KnownScope)
+	if err != nil {
+		s.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, err)
+		return
+	}
+	ctx := r.Context()
+	now := s.Now().UTC()
+
+	// id_token_hint names the user the client expects.
+	hintSub := ""
+	if req.IDTokenHint != "" {
+		h, err := s.Minter.VerifyIDTokenHint(req.IDTokenHint)
+		if err != nil || h.Audience != client.ID {
+			s.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, oauth2err.New(oauth2err.InvalidRequest, "id_token_hint is not valid"))
+			return
+		}
+		hintSub = h.Subject
+	}
+
+	sess, hasSession, err := s.Sessions.Current(ctx, r)
+	if err != nil {
+		s.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, oauth2err.Server(err))
+		return
+	}
+	if hasSession {
+		if hintSub != "" && sess.Identity.Subject != hintSub {
+			hasSession = false // another user is signed in; the client expects someone else
+		}
+		if req.ConnectorID != "" && sess.Auth.ConnectorID != req.ConnectorID {
+			hasSession = false
+		}
+		if !client.AllowsConnector(sess.Auth.ConnectorID) {
+			hasSession = false
+		}
+		if req.MaxAge >= 0 && now.Sub(sess.Auth.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+			hasSession = false
+		}
+	}
+	reauth := req.HasPrompt("login") || req.HasPrompt("select_account")
+	if req.HasPrompt("none") {
+		if !hasSession {
+			code := oauth2err.LoginRequired
+			s.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, oauth2err.New(code, "the user is not signed in"))
+			return
+		}
+	}
+
+	flow, err := s.Sessions.Flow(w, r)
+	if err != nil {
+		s.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, oauth2err.Server(err))
+		return
+	}
+	ar := storage.AuthRequest{
+		ID: randomID(), FlowHash: session.HashID(flow), ClientID: client.ID, RedirectURI: req.RedirectURI,
+		ResponseType: req.ResponseType, ResponseMode: req.ResponseMode, Scopes: req.Scopes, State: req.State,
+		Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint, ConnectorID: req.ConnectorID,
+		ACRValues: req.ACRValues, CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthRequest),
+	}
+	if hasSession && !reauth {
+		if err := s.Sessions.Touch(ctx, sess); err != nil {
+			s.Logger.Warn("touch session", "err", err)
+		}
+		ar.LoggedIn = true
+		ar.Identity = sess.Identity
+		ar.Auth = sess.Auth
+		ar.SessionID = sess.ID
+	}
+	if err := s.Storage.CreateAuthRequest(ctx, ar); err != nil {
+		s.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, oauth2err.Server(err))
+		return
+	}
+	if ar.LoggedIn {
+		s.continueToConsent(w, r, ar, client)
+		return
+	}
+	s.redirectToLogin(w, r, ar, client)
+}
+
+// usableConnectors lists the connectors a client's users may use, in configuration order.
+func (s *Server) usableConnectors(c *clients.Client) []*Connector {
+	var out []*Connector
+	for i := range s.Connectors {
+		if c.AllowsConnector(s.Connectors[i].Info.ID) {
+			out = append(out, &s.Connectors[i])
+		}
+	}
+	return out
+}
+
+// redirectToLogin sends the browser to the right login step: the requested connector, the
+// only one, or the chooser.
+func (s *Server) redirectToLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) {
+	q := "?req=" + url.QueryEscape(ar.ID)
+	if ar.ConnectorID != "" {
+		http.Redirect(w, r, s.rel("/login/"+url.PathEscape(ar.ConnectorID)+q), http.StatusSeeOther)
+		return
+	}
+	if cs := s.usableConnectors(c); len(cs) == 1 {
+		http.Redirect(w, r, s.rel("/login/"+url.PathEscape(cs[0].Info.ID)+q), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, s.rel("/login"+q), http.StatusSeeOther)
+}
+
+// loadFlow loads the auth request named in the request and checks that it belongs to this
+// browser. It renders the error page itself and returns ok == false on failure.
+func (s *Server) loadFlow(w http.ResponseWriter, r *http.Request) (storage.AuthRequest, *clients.Client, string, bool) {
+	id := r.FormValue("req")
+	if id == "" || len(id) > 64 {
+		s.expiredRequest(w, r)
+		return storage.AuthRequest{}, nil, "", false
+	}
+	ar, err := s.Storage.GetAuthRequest(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.expiredRequest(w, r)
+		return ar, nil, "", false
+	}
+	if err != nil {
+		s.internalError(w, r, "load auth request", err)
+		return ar, nil, "", false
+	}
+	flow := s.Sessions.FlowSecret(r)
+	if flow == "" || !s.Now().Before(ar.Expiry) || session.HashID(flow) != ar.FlowHash {
+		s.expiredRequest(w, r)
+		return ar, nil, "", false
+	}
+	c := s.Clients.Get(ar.ClientID)
+	if c == nil {
+		s.expiredRequest(w, r)
+		return ar, nil, "", false
+	}
+	return ar, c, flow, true
+}
+
+// checkCSRF verifies a form's CSRF token for the auth request; on failure it renders a page.
+func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, flow, purpose string) bool {
+	if session.CheckCSRF(flow, purpose, r.PostFormValue("csrf")) {
+		return true
+	}
+	s.Logger.Warn("csrf token missing or wrong", "path", r.URL.Path)
+	s.errorPage(w, r, http.StatusForbidden, "Request refused",
+		"This form could not be verified (its security token is missing or wrong), so nothing was done.",
+		"Go back to the application and start signing in again.")
+	return false
+}
+
+// continueToConsent goes to the consent step (which may finish at once).
+func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) {
+	needs, err := s.needsConsent(r, ar, c)
+	if err != nil {
+		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))
+		return
+	}
+	if !needs {
+		s.finish(w, r, ar)
+		return
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.ConsentRequired, "the user has not consented to this client"))
+		return
+	}
+	http.Redirect(w, r, s.rel("/consent?req="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
+}
+
+// finish issues the authorization code and sends the browser back to the client.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
+	ctx := r.Context()
+	code := randomToken()
+	now := s.Now().UTC()
+	ac := storage.AuthCode{
+		Hash: hashToken(code), ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, Scopes: ar.Scopes,
+		Nonce: ar.Nonce, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod,
+		Identity: ar.Identity, Auth: ar.Auth, SessionID: ar.SessionID, GrantID: randomID(),
+		CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthCode),
+	}
+	if err := s.Storage.CreateAuthCode(ctx, ac); err != nil {
+		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))
+		return
+	}
+	if err := s.Storage.DeleteAuthRequest(ctx, ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.Logger.Warn("delete finished auth request", "err", err)
+	}
+	s.Logger.Info("authorization code issued", "client_id", ar.ClientID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID)
+	s.respond(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, url.Values{"code": {code}})
+}

@@ -1,0 +1,202 @@
+// Package authreq parses and validates OAuth 2.0 / OpenID Connect authorization requests
+// (RFC 6749 4.1.1, OIDC Core 3.1.2.1, RFC 7636, RFC 8252) into a typed Request. It decides
+// which errors are safe to send back to the client's redirect URI and which must be shown
+// on an error page instead (unknown client, unregistered or malformed redirect URI).
+package authreq
+
+import (
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+)
+
+// Request is a validated authorization request.
+type Request struct {
+	ClientID            string
+	RedirectURI         string
+	ResponseType        string
+	ResponseMode        string // query | form_post
+	Scopes              []string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              int // -1 when absent
+	LoginHint           string
+	IDTokenHint         string
+	ConnectorID         string
+	ACRValues           []string
+}
+
+// HasPrompt reports whether the request carries the prompt value.
+func (r *Request) HasPrompt(p string) bool { return slices.Contains(r.Prompt, p) }
+
+// HasScope reports whether the request asked for the scope.
+func (r *Request) HasScope(s string) bool { return slices.Contains(r.Scopes, s) }
+
+// Limits on parameter sizes; anything longer is refused as invalid_request.
+const (
+	maxParamLen = 2048
+	maxStateLen = 1024
+)
+
+// Parse validates the parameters. It returns the request, the client (nil when unknown) and
+// an error. When the error has NoRedirect set, it must be shown as a page; otherwise it may
+// be sent to req.RedirectURI with req.State using req.ResponseMode.
+func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool) (Request, *clients.Client, error) {
+	req := Request{MaxAge: -1, ResponseMode: "query"}
+	noRedirect := func(desc string) error {
+		return &oauth2err.Error{Code: oauth2err.InvalidRequest, Description: desc, NoRedirect: true}
+	}
+	// Parameters must not repeat (RFC 6749 3.1).
+	for k, v := range form {
+		if len(v) > 1 {
+			if k == "client_id" || k == "redirect_uri" {
+				return req, nil, noRedirect("parameter " + k + " is repeated")
+			}
+		}
+	}
+	req.ClientID = form.Get("client_id")
+	if req.ClientID == "" {
+		return req, nil, noRedirect("client_id is missing")
+	}
+	client := reg.Get(req.ClientID)
+	if client == nil {
+		return req, nil, &oauth2err.Error{Code: oauth2err.InvalidClient, Description: "unknown client " + strconv.Quote(truncate(req.ClientID)), NoRedirect: true, Status: 400}
+	}
+	req.RedirectURI = form.Get("redirect_uri")
+	if req.RedirectURI == "" {
+		return req, client, noRedirect("redirect_uri is missing")
+	}
+	if !clients.MatchRedirectURI(client.RedirectURIs, req.RedirectURI) {
+		return req, client, noRedirect("redirect_uri is not registered for this client")
+	}
+	// From here on, errors go back to the client.
+	req.State = form.Get("state")
+	if mode := form.Get("response_mode"); mode != "" {
+		if mode != "query" && mode != "form_post" {
+			return req, client, oauth2err.New(oauth2err.InvalidRequest, "unsupported response_mode")
+		}
+		req.ResponseMode = mode
+	}
+	for k, v := range form {
+		if len(v) > 1 {
+			return req, client, oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
+		}
+		lim := maxParamLen
+		if k == "state" || k == "id_token_hint" {
+			lim = 4 * maxStateLen
+		}
+		if len(v[0]) > lim {
+			return req, client, oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is too long")
+		}
+	}
+	if form.Has("request") {
+		return req, client, oauth2err.New(oauth2err.RequestNotSupported, "request objects are not supported")
+	}
+	if form.Has("request_uri") {
+		return req, client, oauth2err.New(oauth2err.RequestURINotSupported, "request_uri is not supported")
+	}
+	req.ResponseType = form.Get("response_type")
+	switch req.ResponseType {
+	case "code":
+	case "":
+		return req, client, oauth2err.New(oauth2err.InvalidRequest, "response_type is missing")
+	default:
+		return req, client, oauth2err.New(oauth2err.UnsupportedResponseType, "only response_type=code is supported")
+	}
+	req.Scopes = strings.Fields(form.Get("scope"))
+	if len(req.Scopes) == 0 {
+		return req, client, oauth2err.New(oauth2err.InvalidScope, "scope is missing")
+	}
+	req.Scopes = dedupe(req.Scopes)
+	for _, s := range req.Scopes {
+		if !knownScope(s) {
+			return req, client, oauth2err.New(oauth2err.InvalidScope, "unknown scope "+strconv.Quote(truncate(s)))
+		}
+	}
+	req.Nonce = form.Get("nonce")
+	req.CodeChallenge = form.Get("code_challenge")
+	req.CodeChallengeMethod = form.Get("code_challenge_method")
+	switch {
+	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
+		return req, client, oauth2err.New(oauth2err.InvalidRequest, "code_challenge_method without code_challenge")
+	case req.CodeChallenge == "" && client.Public:
+		return req, client, oauth2err.New(oauth2err.InvalidRequest, "public clients must use PKCE (code_challenge with S256)")
+	case req.CodeChallenge != "":
+		if req.CodeChallengeMethod == "" || req.CodeChallengeMethod == "plain" {
+			return req, client, oauth2err.New(oauth2err.InvalidRequest, "code_challenge_method must be S256; plain is not allowed")
+		}
+		if req.CodeChallengeMethod != "S256" {
+			return req, client, oauth2err.New(oauth2err.InvalidRequest, "unsupported code_challenge_method")
+		}
+		if !validChallenge(req.CodeChallenge) {
+			return req, client, oauth2err.New(oauth2err.InvalidRequest, "code_challenge must be 43 base64url characters (S256)")
+		}
+	}
+	if p := form.Get("prompt"); p != "" {
+		req.Prompt = dedupe(strings.Fields(p))
+		for _, v := range req.Prompt {
+			switch v {
+			case "none", "login", "consent", "select_account":
+			default:
+				return req, client, oauth2err.New(oauth2err.InvalidRequest, "unsupported prompt value "+strconv.Quote(truncate(v)))
+			}
+		}
+		if req.HasPrompt("none") && len(req.Prompt) > 1 {
+			return req, client, oauth2err.New(oauth2err.InvalidRequest, "prompt=none cannot be combined with other values")
+		}
+	}
+	if ma := form.Get("max_age"); ma != "" {
+		n, err := strconv.Atoi(ma)
+		if err != nil || n < 0 {
+			return req, client, oauth2err.New(oauth2err.InvalidRequest, "max_age must be a non-negative integer")
+		}
+		req.MaxAge = n
+	}
+	req.LoginHint = form.Get("login_hint")
+	req.IDTokenHint = form.Get("id_token_hint")
+	req.ConnectorID = form.Get("connector_id")
+	if req.ConnectorID != "" && !client.AllowsConnector(req.ConnectorID) {
+		return req, client, oauth2err.New(oauth2err.InvalidRequest, "connector_id is not allowed for this client")
+	}
+	if acr := form.Get("acr_values"); acr != "" {
+		req.ACRValues = strings.Fields(acr)
+	}
+	return req, client, nil
+}
+
+func validChallenge(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func dedupe(in []string) []string {
+	out := in[:0:0]
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

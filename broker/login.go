@@ -1,0 +1,328 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+type chooserEntry struct {
+	Name      string
+	URL       string
+	Available bool
+}
+
+type chooserData struct {
+	page
+	ClientName string
+	Connectors []chooserEntry
+}
+
+func clientName(c *clients.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// handleChooser shows the connectors the client allows.
+func (s *Server) handleChooser(w http.ResponseWriter, r *http.Request) {
+	ar, c, _, ok := s.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	d := chooserData{page: page{Title: "Sign in", Base: s.prefix}, ClientName: clientName(c)}
+	for _, cn := range s.usableConnectors(c) {
+		d.Connectors = append(d.Connectors, chooserEntry{
+			Name:      cn.Info.Name,
+			URL:       s.rel("/login/" + url.PathEscape(cn.Info.ID) + "?req=" + url.QueryEscape(ar.ID)),
+			Available: cn.Conn != nil,
+		})
+	}
+	if err := s.Templates.Render(w, http.StatusOK, "connectors.html", d); err != nil {
+		s.Logger.Error("render chooser", "err", err)
+	}
+}
+
+// connectorFor resolves the {connector} path value for the flow, rendering errors itself.
+func (s *Server) connectorFor(w http.ResponseWriter, r *http.Request, c *clients.Client) (*Connector, bool) {
+	id := r.PathValue("connector")
+	cn, ok := s.connByID[id]
+	if !ok || !c.AllowsConnector(id) {
+		s.errorPage(w, r, http.StatusNotFound, "Unknown sign-in method",
+			"This way of signing in does not exist or is not allowed for this application.",
+			"Go back to the application and sign in again.")
+		return nil, false
+	}
+	if cn.Conn == nil {
+		s.unavailable(w, r, cn)
+		return nil, false
+	}
+	return cn, true
+}
+
+// unavailable renders the "provider unavailable" page.
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, cn *Connector) {
+	s.errorPage(w, r, http.StatusServiceUnavailable, cn.Info.Name+" is unavailable",
+		"Gatehouse cannot reach "+cn.Info.Name+" right now, so you cannot sign in with it at the moment.",
+		"Try again in a few minutes, or go back and choose another way to sign in.")
+}
+
+type loginData struct {
+	page
+	ClientName, ConnectorName, Action, ReqID, CSRF, Prompt, Username, Error, Back string
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, cn *Connector, flow, username, msg string) {
+	pc := cn.Conn.(connectors.PasswordConnector)
+	d := loginData{
+		page:       page{Title: "Sign in", Base: s.prefix},
+		ClientName: clientName(c), ConnectorName: cn.Info.Name,
+		Action: s.rel("/login/" + url.PathEscape(cn.Info.ID)), ReqID: ar.ID,
+		CSRF: session.CSRFToken(flow, "login:"+ar.ID), Prompt: pc.Prompt(), Username: username, Error: msg,
+	}
+	if d.Prompt == "" {
+		d.Prompt = "Username"
+	}
+	if d.Username == "" {
+		d.Username = ar.LoginHint
+	}
+	if len(s.usableConnectors(c)) > 1 && ar.ConnectorID == "" {
+		d.Back = s.rel("/login?req=" + url.QueryEscape(ar.ID))
+	}
+	if err := s.Templates.Render(w, status, "login.html", d); err != nil {
+		s.Logger.Error("render login", "err", err)
+	}
+}
+
+// handleLoginPage shows a password form, or starts a redirect login.
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	ar, c, flow, ok := s.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	cn, ok := s.connectorFor(w, r, c)
+	if !ok {
+		return
+	}
+	switch conn := cn.Conn.(type) {
+	case connectors.PasswordConnector:
+		s.loginPage(w, r, http.StatusOK, ar, c, cn, flow, "", "")
+	case connectors.RedirectConnector:
+		s.beginRedirect(w, r, ar, cn, conn)
+	default:
+		s.internalError(w, r, "connector has no login capability", errors.New(cn.Info.ID))
+	}
+}
+
+func scopesFor(ar storage.AuthRequest) connectors.Scopes {
+	return connectors.Scopes{
+		Offline:   slices.Contains(ar.Scopes, "offline_access"),
+		Groups:    slices.Contains(ar.Scopes, "groups"),
+		Requested: ar.Scopes,
+	}
+}
+
+// handleLoginSubmit checks a password login.
+func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
+		return
+	}
+	ar, c, flow, ok := s.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	if !s.checkCSRF(w, r, flow, "login:"+ar.ID) {
+		return
+	}
+	cn, ok := s.connectorFor(w, r, c)
+	if !ok {
+		return
+	}
+	pc, ok := cn.Conn.(connectors.PasswordConnector)
+	if !ok {
+		s.expiredRequest(w, r)
+		return
+	}
+	username := r.PostFormValue("username")
+	password := r.PostFormValue("password")
+	ip := httpx.ClientIP(r, nil)
+	userKey := "user:" + cn.Info.ID + ":" + username
+	if !s.limiter.Allowed("ip:"+ip, userKey) {
+		s.Logger.Warn("login rate limited", "connector", cn.Info.ID, "ip", ip)
+		w.Header().Set("Retry-After", "300")
+		s.loginPage(w, r, http.StatusTooManyRequests, ar, c, cn, flow, username,
+			"Too many failed sign-in attempts. Wait a few minutes, then try again.")
+		return
+	}
+	up, err := pc.Login(r.Context(), scopesFor(ar), username, password)
+	if err != nil {
+		var denied *connectors.DeniedError
+		var upErr *connectors.UpstreamError
+		switch {
+		case errors.Is(err, connectors.ErrBadCredentials):
+			s.limiter.Fail("ip:"+ip, userKey)
+			s.Logger.Info("login failed", "connector", cn.Info.ID, "ip", ip)
+			s.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, username, "The username or password is wrong. Check them and try again.")
+		case errors.As(err, &denied):
+			s.loginDenied(w, r, ar, denied.Reason)
+		case errors.As(err, &upErr):
+			s.Logger.Warn("upstream unavailable", "connector", cn.Info.ID, "err", err)
+			s.unavailable(w, r, cn)
+		default:
+			s.internalError(w, r, "password login", err)
+		}
+		return
+	}
+	s.limiter.Reset(userKey)
+	s.completeLogin(w, r, ar, c, cn, up)
+}
+
+// loginDenied ends the flow with access_denied after showing why.
+func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) {
+	_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+	s.Logger.Info("login denied", "client_id", ar.ClientID, "reason", reason)
+	s.errorPage(w, r, http.StatusForbidden, "Access denied", "You signed in, but you may not use this application: "+reason+".",
+		"If you think you should have access, ask your administrator.")
+}
+
+// completeLogin normalizes the upstream identity, establishes the SSO session and continues
+// the flow.
+func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *Connector, up connectors.Upstream) {
+	ctx := r.Context()
+	id, err := s.Claims.Normalize(ctx, cn.Info.ID, up)
+	if err != nil {
+		s.internalError(w, r, "normalize identity", err)
+		return
+	}
+	authTime := up.AuthTime
+	if authTime.IsZero() {
+		authTime = s.Now()
+	}
+	auth := storage.Authentication{
+		ConnectorID: cn.Info.ID, AuthTime: authTime.UTC().Truncate(time.Second), AMR: up.AMR, ACR: up.ACR,
+		UpstreamSubject: up.Subject, ConnectorData: up.Stash,
+	}
+	sess, err := s.Sessions.Establish(ctx, w, r, id, auth)
+	if err != nil {
+		s.internalError(w, r, "establish session", err)
+		return
+	}
+	err = s.Storage.UpdateAuthRequest(ctx, ar.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if a.LoggedIn && a.SessionID != "" && a.Identity.Subject != id.Subject {
+			return a, errors.New("auth request already completed by another user")
+		}
+		a.LoggedIn, a.Identity, a.Auth, a.SessionID = true, id, auth, sess.ID
+		a.ConnectorState = nil
+		return a, nil
+	})
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			s.expiredRequest(w, r)
+			return
+		}
+		s.internalError(w, r, "update auth request", err)
+		return
+	}
+	s.Logger.Info("login succeeded", "connector", cn.Info.ID, "sub", id.Subject, "client_id", ar.ClientID)
+	ar.LoggedIn, ar.Identity, ar.Auth, ar.SessionID = true, id, auth, sess.ID
+	ar.Prompt = slices.DeleteFunc(slices.Clone(ar.Prompt), func(p string) bool { return p == "login" || p == "select_account" })
+	s.continueToConsent(w, r, ar, c)
+}
+
+// beginRedirect starts a redirect-connector login.
+func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *Connector, rc connectors.RedirectConnector) {
+	callback := s.url("/callback/" + url.PathEscape(cn.Info.ID))
+	step, err := rc.Begin(r.Context(), connectors.BeginRequest{Scopes: scopesFor(ar), CallbackURL: callback, State: ar.ID, LoginHint: ar.LoginHint})
+	if err != nil {
+		var upErr *connectors.UpstreamError
+		if errors.As(err, &upErr) {
+			s.Logger.Warn("upstream unavailable", "connector", cn.Info.ID, "err", err)
+			s.unavailable(w, r, cn)
+			return
+		}
+		s.internalError(w, r, "begin redirect login", err)
+		return
+	}
+	err = s.Storage.UpdateAuthRequest(r.Context(), ar.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		a.ConnectorID = cn.Info.ID
+		a.ConnectorState = step.Stash
+		return a, nil
+	})
+	if err != nil {
+		s.internalError(w, r, "store connector state", err)
+		return
+	}
+	if step.PostForm != nil {
+		vals := url.Values{}
+		for k, v := range step.PostForm {
+			vals.Set(k, v)
+		}
+		s.formPost(w, r, step.URL, vals)
+		return
+	}
+	http.Redirect(w, r, step.URL, http.StatusSeeOther)
+}
+
+// handleCallback finishes a redirect-connector login. The upstream returns the broker's
+// state (the auth request ID); the flow cookie proves it is the same browser.
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	state := r.FormValue("state")
+	if state == "" {
+		state = r.FormValue("RelayState")
+	}
+	ar, err := s.Storage.GetAuthRequest(r.Context(), state)
+	if err != nil || state == "" {
+		s.expiredRequest(w, r)
+		return
+	}
+	flow := s.Sessions.FlowSecret(r)
+	if flow == "" || session.HashID(flow) != ar.FlowHash || !s.Now().Before(ar.Expiry) {
+		s.expiredRequest(w, r)
+		return
+	}
+	c := s.Clients.Get(ar.ClientID)
+	if c == nil {
+		s.expiredRequest(w, r)
+		return
+	}
+	cn, ok := s.connectorFor(w, r, c)
+	if !ok {
+		return
+	}
+	rc, ok := cn.Conn.(connectors.RedirectConnector)
+	if !ok || ar.ConnectorID != cn.Info.ID {
+		s.expiredRequest(w, r)
+		return
+	}
+	up, err := rc.Finish(r.Context(), connectors.FinishRequest{
+		Scopes: scopesFor(ar), CallbackURL: s.url("/callback/" + url.PathEscape(cn.Info.ID)), State: ar.ID, Stash: ar.ConnectorState,
+	}, r)
+	if err != nil {
+		var denied *connectors.DeniedError
+		var upErr *connectors.UpstreamError
+		switch {
+		case errors.As(err, &denied):
+			s.loginDenied(w, r, ar, denied.Reason)
+		case errors.As(err, &upErr):
+			s.Logger.Warn("upstream unavailable", "connector", cn.Info.ID, "err", err)
+			s.unavailable(w, r, cn)
+		default:
+			s.Logger.Warn("redirect login failed", "connector", cn.Info.ID, "err", err)
+			s.errorPage(w, r, http.StatusBadGateway, "Sign-in failed",
+				cn.Info.Name+" did not complete the sign-in.", "Go back to the application and try again.")
+		}
+		return
+	}
+	s.completeLogin(w, r, ar, c, cn, up)
+}

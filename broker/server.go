@@ -1,0 +1,206 @@
+// Package broker is Gatehouse's HTTP protocol surface: the OpenID Connect provider endpoints
+// (discovery, JWKS, authorize, token, userinfo, revocation, introspection, end session), the
+// browser flows between them (connector choice, password login, redirect-connector callbacks,
+// consent, logout) and the policy that ties sessions, connectors, claims and tokens together.
+//
+// Browser routes get CSRF tokens, cross-origin protection and a strict Content-Security-Policy;
+// API routes (token, userinfo, JWKS, discovery) are never wrapped that way and get CORS for
+// configured origins instead.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/tokens"
+	"github.com/gatehouse-id/gatehouse/web"
+)
+
+// Lifetimes are the token and flow lifetimes.
+type Lifetimes struct {
+	IDToken         time.Duration
+	AccessToken     time.Duration
+	AuthCode        time.Duration
+	AuthRequest     time.Duration
+	RefreshAbsolute time.Duration
+	RefreshIdle     time.Duration
+	// ReuseGrace: a rotated refresh token presented again within this window is refused
+	// without revoking its family.
+	ReuseGrace time.Duration
+}
+
+// Connector is a configured connector as the broker sees it: opened, or failed to open.
+type Connector struct {
+	Info connectors.Info
+	Conn connectors.Connector // nil when it failed to open
+	Err  error                // why it is unavailable
+}
+
+// Deps is everything the broker needs; cmd/gatehouse wires it.
+type Deps struct {
+	Issuer         string
+	Storage        storage.Storage
+	Keys           *tokens.KeyManager
+	Minter         *tokens.Minter
+	Sessions       *session.Manager
+	Claims         *claims.Normalizer
+	Clients        *clients.Registry
+	Connectors     []Connector
+	Templates      *web.Templates
+	Lifetimes      Lifetimes
+	AllowedOrigins []string
+	Logger         *slog.Logger
+	Now            func() time.Time
+	// Extra handlers mounted under the issuer path (e.g. the example RP at "/example/").
+	Mounts map[string]http.Handler
+}
+
+// Server serves the broker's endpoints.
+type Server struct {
+	Deps
+	issuerURL  *url.URL
+	prefix     string // issuer path without trailing slash ("" at the root)
+	discovery  []byte
+	connByID   map[string]*Connector
+	origins    map[string]bool
+	limiter    *loginLimiter
+	handler    http.Handler
+	loginRoute string
+}
+
+// New validates the dependencies and builds the server.
+func New(d Deps) (*Server, error) {
+	u, err := url.Parse(d.Issuer)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("broker: invalid issuer %q", d.Issuer)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		return nil, errors.New("broker: logger is required")
+	}
+	s := &Server{Deps: d, issuerURL: u, prefix: strings.TrimSuffix(u.Path, "/")}
+	s.connByID = make(map[string]*Connector, len(d.Connectors))
+	for i := range s.Connectors {
+		c := &s.Connectors[i]
+		s.connByID[c.Info.ID] = c
+	}
+	s.origins = make(map[string]bool)
+	for _, o := range d.AllowedOrigins {
+		s.origins[strings.TrimSuffix(o, "/")] = true
+	}
+	for _, c := range d.Clients.All() {
+		for _, o := range c.AllowedOrigins {
+			s.origins[strings.TrimSuffix(o, "/")] = true
+		}
+	}
+	s.limiter = newLoginLimiter(d.Now, 10, 5*time.Minute)
+	if s.discovery, err = s.buildDiscovery(); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler with every route mounted under the issuer's path.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// url returns an absolute URL for a path under the issuer.
+func (s *Server) url(path string) string {
+	return strings.TrimSuffix(s.Issuer, "/") + path
+}
+
+// rel returns a path under the issuer's path (for links on our own pages).
+func (s *Server) rel(path string) string { return s.prefix + path }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	p := s.prefix
+	api := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.cors(h))
+	}
+	browser := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.browserRoute(h))
+	}
+	api("GET "+p+"/.well-known/openid-configuration", s.handleDiscovery)
+	api("GET "+p+"/keys", s.handleJWKS)
+	api("POST "+p+"/token", s.handleToken)
+	api("GET "+p+"/userinfo", s.handleUserinfo)
+	api("POST "+p+"/userinfo", s.handleUserinfo)
+	api("POST "+p+"/revoke", s.handleRevoke)
+	mux.HandleFunc("POST "+p+"/introspect", s.handleIntrospect)
+	for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke"} {
+		mux.HandleFunc("OPTIONS "+p+path, s.handlePreflight)
+	}
+
+	browser("GET "+p+"/authorize", s.handleAuthorize)
+	browser("POST "+p+"/authorize", s.handleAuthorize)
+	browser("GET "+p+"/login", s.handleChooser)
+	browser("GET "+p+"/login/{connector}", s.handleLoginPage)
+	browser("POST "+p+"/login/{connector}", s.handleLoginSubmit)
+	mux.Handle("GET "+p+"/callback/{connector}", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
+	mux.Handle("POST "+p+"/callback/{connector}", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
+	browser("GET "+p+"/consent", s.handleConsentPage)
+	browser("POST "+p+"/consent", s.handleConsentSubmit)
+	browser("GET "+p+"/logout", s.handleLogout)
+	browser("POST "+p+"/logout", s.handleLogout)
+	mux.Handle("GET "+p+"/static/", http.StripPrefix(p+"/static/", s.Templates.Static()))
+	mux.HandleFunc("GET "+p+"/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET "+p+"/readyz", s.handleReady)
+	for path, h := range s.Mounts {
+		mux.Handle(p+path, h)
+	}
+	mux.Handle(p+"/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
+	return s.recoverer(mux)
+}
+
+// recoverer turns a panic into a 500 with a log line instead of a dropped connection.
+func (s *Server) recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// handleReady reports readiness: storage reachable and signing keys loaded.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.Storage.Ping(ctx); err != nil {
+		s.Logger.Warn("readiness: storage unreachable", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("storage unreachable\n"))
+		return
+	}
+	if !s.Keys.Ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("signing keys not loaded\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}

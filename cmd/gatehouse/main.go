@@ -1,0 +1,92 @@
+// Command gatehouse is the Gatehouse federation broker: an OpenID Connect provider in front of
+// LDAP, SAML, OIDC/OAuth2 and local password upstreams.
+//
+//	gatehouse serve [--config FILE]   run the broker (no config: a self-contained default)
+//	gatehouse check-config FILE       validate a configuration file and list every problem
+//	gatehouse hash-password           read a password on stdin, print its bcrypt hash
+//	gatehouse version                 print the version
+//	gatehouse loadtest --issuer URL   drive load against a running broker
+//
+// This package is the only place that wires Gatehouse's packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		var ex exitError
+		if !errors.As(err, &ex) {
+			fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError is an error already reported to the user; main only sets the exit status.
+type exitError struct{ msg string }
+
+func (e exitError) Error() string { return e.msg }
+
+const usage = `Usage: gatehouse <command> [flags]
+
+Commands:
+  serve [--config FILE]     run the broker; with no config, a self-contained default on
+                            http://127.0.0.1:5556 (SQLite in the working directory)
+  check-config FILE         validate a configuration file; lists every problem
+  hash-password             read a password on stdin and print its bcrypt hash
+  version                   print the version
+  loadtest --issuer URL     drive load against a running broker (see --help)
+`
+
+// run is main without globals, for tests.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{"no command"}
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], getenv, stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(ctx, args[1:], getenv, stdout, stderr)
+	case "hash-password":
+		return cmdHashPassword(stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "gatehouse", version())
+		return nil
+	case "loadtest":
+		return cmdLoadtest(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", args[0], usage)
+	return exitError{"unknown command"}
+}
+
+// version reports the module version and VCS revision the binary was built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v
+}

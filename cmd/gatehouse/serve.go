@@ -1,0 +1,404 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/local"
+	"github.com/gatehouse-id/gatehouse/internal/examplerp"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
+	"github.com/gatehouse-id/gatehouse/tokens"
+	"github.com/gatehouse-id/gatehouse/web"
+)
+
+// newRegistry lists the connector types this binary knows: one line per type.
+func newRegistry(users local.UserSource) connectors.Registry {
+	return connectors.Registry{
+		"local": func() connectors.Config { return &local.Config{Users: users} },
+	}
+}
+
+// defaultConfig is what `gatehouse serve` runs with no config file: loopback, SQLite in the
+// working directory, the local connector, and the example relying party.
+func defaultConfig() *config.Config {
+	cfg := &config.Config{
+		Connectors: []config.Connector{{Type: "local", ID: "local", Name: "Email and password"}},
+		Example:    config.ExampleClient{Enabled: true},
+	}
+	cfg.ApplyDefaults()
+	return cfg
+}
+
+type decodedConnector struct {
+	info connectors.Info
+	cfg  connectors.Config
+}
+
+// decodeConnectors decodes every connector's config block into its typed config strictly and
+// validates it, collecting every problem.
+func decodeConnectors(cfg *config.Config, filename string, getenv func(string) string, reg connectors.Registry) ([]decodedConnector, error) {
+	var out []decodedConnector
+	var problems []string
+	for i, c := range cfg.Connectors {
+		path := fmt.Sprintf("connectors[%d]", i)
+		cc, err := reg.New(c.Type)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s:%d: %s.type: %v", filename, c.Config.Line, path, err))
+			continue
+		}
+		node := c.Config
+		if err := config.DecodeStrict(&node, cc, filename, path+".config", getenv); err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		if err := cc.Validate(); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s.config (%s): %v", filename, path, c.ID, err))
+			continue
+		}
+		name := c.Name
+		if name == "" {
+			name = c.ID
+		}
+		out = append(out, decodedConnector{info: connectors.Info{ID: c.ID, Type: c.Type, Name: name}, cfg: cc})
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "\n"))
+	}
+	return out, nil
+}
+
+// localUsers adapts storage's local users to the local connector.
+type localUsers struct{ store storage.LocalUserStore }
+
+func (l localUsers) LookupUser(ctx context.Context, username string) (local.User, error) {
+	u, err := l.store.GetLocalUser(ctx, username)
+	if errors.Is(err, storage.ErrNotFound) {
+		return local.User{}, local.ErrUserNotFound
+	}
+	if err != nil {
+		return local.User{}, err
+	}
+	return local.User{Username: u.Username, Email: u.Email, Name: u.Name, PasswordHash: u.PasswordHash, EmailVerified: u.EmailVerified, Groups: u.Groups}, nil
+}
+
+func newLogger(cfg config.Logging, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	switch cfg.Level {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openStorage(ctx context.Context, cfg config.Storage, logger *slog.Logger) (storage.Storage, error) {
+	switch cfg.Type {
+	case "sqlite", "":
+		return sqlite.Open(ctx, cfg.Config.File, logger)
+	}
+	return nil, fmt.Errorf("storage type %q is not supported by this build", cfg.Type)
+}
+
+func randomSecret() string {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// cmdServe runs the broker until ctx ends.
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	start := time.Now()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (YAML); none: the built-in default")
+	if err := fs.Parse(args); err != nil {
+		return exitError{"bad flags"}
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gatehouse serve: unexpected argument %q (did you mean --config %s?)\n", fs.Arg(0), fs.Arg(0))
+		return exitError{"usage"}
+	}
+	var cfg *config.Config
+	defaultMode := *cfgPath == ""
+	if defaultMode {
+		cfg = defaultConfig()
+	} else {
+		var err error
+		if cfg, err = loadConfig(*cfgPath, getenv); err != nil {
+			reportConfigErrors(stderr, *cfgPath, err)
+			return exitError{"invalid config"}
+		}
+	}
+	logger := newLogger(cfg.Logging, stderr)
+
+	store, err := openStorage(ctx, cfg.Storage, logger)
+	if err != nil {
+		return fmt.Errorf("open storage: %w", err)
+	}
+	defer store.Close()
+
+	users := localUsers{store: store}
+	decoded, err := decodeConnectors(cfg, *cfgPath, getenv, newRegistry(users))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitError{"invalid config"}
+	}
+	if err := provisionUsers(ctx, store, cfg.Users); err != nil {
+		return err
+	}
+	adminPassword := ""
+	if defaultMode {
+		if adminPassword, err = bootstrapAdmin(ctx, store); err != nil {
+			return err
+		}
+	}
+
+	keys := tokens.NewKeyManager(store, tokens.KeyOptions{
+		Algorithm: cfg.Signing.Algorithm, RotationPeriod: cfg.Expiry.SigningKeys.D(),
+		MaxTokenLifetime: max(cfg.Expiry.IDTokens.D(), cfg.Expiry.AccessTokens.D()), Logger: logger,
+	})
+	if err := keys.Init(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	minter := &tokens.Minter{Issuer: cfg.Issuer, Keys: keys}
+
+	issuerURL, _ := url.Parse(cfg.Issuer)
+	prefix := strings.TrimSuffix(issuerURL.Path, "/")
+	sessions := &session.Manager{
+		Store: store, Secure: issuerURL.Scheme == "https", Path: prefix + "/",
+		Idle: cfg.Expiry.Sessions.Idle.D(), Absolute: cfg.Expiry.Sessions.Absolute.D(), Now: time.Now,
+	}
+
+	httpClient := &http.Client{Timeout: 30 * time.Second}
+	var conns []broker.Connector
+	for _, d := range decoded {
+		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
+			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
+			CallbackURL: strings.TrimSuffix(cfg.Issuer, "/") + "/callback/" + d.info.ID, Now: time.Now,
+		})
+		if err != nil {
+			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
+		}
+		conns = append(conns, broker.Connector{Info: d.info, Conn: c, Err: err})
+	}
+	defer func() {
+		for _, c := range conns {
+			if c.Conn != nil {
+				_ = c.Conn.Close()
+			}
+		}
+	}()
+
+	var cls []clients.Client
+	for _, c := range cfg.Clients {
+		cls = append(cls, clients.New(clients.Client{
+			ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs,
+			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Trusted: c.Trusted,
+			AllowedConnectors: c.AllowedConnectors, AllowedOrigins: c.AllowedOrigins,
+		}, c.Secret))
+	}
+	mounts := map[string]http.Handler{}
+	exampleBase := strings.TrimSuffix(cfg.Issuer, "/") + "/example"
+	if cfg.Example.Enabled {
+		secret := randomSecret()
+		cls = append(cls, clients.New(clients.Client{
+			ID: "example-app", Name: "Gatehouse example app", RedirectURIs: []string{exampleBase + "/callback"},
+			PostLogoutRedirectURIs: []string{exampleBase + "/"},
+		}, secret))
+		rp, err := examplerp.New(examplerp.Options{Issuer: cfg.Issuer, ClientID: "example-app", ClientSecret: secret,
+			BaseURL: exampleBase, HTTPClient: &http.Client{Timeout: 15 * time.Second}, Logger: logger.With("component", "examplerp")})
+		if err != nil {
+			return fmt.Errorf("example app: %w", err)
+		}
+		mounts["/example/"] = http.StripPrefix(prefix+"/example", rp)
+	}
+	registry, err := clients.NewRegistry(cls)
+	if err != nil {
+		return err
+	}
+	tmpl, err := web.Load(cfg.Web.TemplatesDir)
+	if err != nil {
+		return err
+	}
+	srv, err := broker.New(broker.Deps{
+		Issuer: cfg.Issuer, Storage: store, Keys: keys, Minter: minter, Sessions: sessions,
+		Claims: &claims.Normalizer{Links: store, Now: time.Now}, Clients: registry, Connectors: conns,
+		Templates: tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: logger, Now: time.Now, Mounts: mounts,
+		Lifetimes: broker.Lifetimes{
+			IDToken: cfg.Expiry.IDTokens.D(), AccessToken: cfg.Expiry.AccessTokens.D(), AuthCode: cfg.Expiry.AuthCodes.D(),
+			AuthRequest: cfg.Expiry.AuthRequests.D(), RefreshAbsolute: cfg.Expiry.RefreshTokens.Absolute.D(),
+			RefreshIdle: cfg.Expiry.RefreshTokens.Idle.D(), ReuseGrace: cfg.Expiry.RefreshTokens.ReuseGrace.D(),
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	var servers []*http.Server
+	listen := func(addr string, h http.Handler, tlsCert, tlsKey string) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		hs := httpx.NewServer(addr, h)
+		hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+		servers = append(servers, hs)
+		g.Go(func() error {
+			var err error
+			if tlsCert != "" {
+				err = hs.ServeTLS(ln, tlsCert, tlsKey)
+			} else {
+				err = hs.Serve(ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+		return nil
+	}
+	if cfg.Web.HTTP != "" {
+		if err := listen(cfg.Web.HTTP, srv.Handler(), "", ""); err != nil {
+			return err
+		}
+	}
+	if cfg.Web.HTTPS != "" {
+		if err := listen(cfg.Web.HTTPS, srv.Handler(), cfg.Web.TLSCert, cfg.Web.TLSKey); err != nil {
+			return err
+		}
+	}
+	if cfg.Admin.HTTP != "" {
+		if err := listen(cfg.Admin.HTTP, srv.Handler(), "", ""); err != nil {
+			return err
+		}
+	}
+	g.Go(func() error { keys.Run(gctx, time.Minute); return nil })
+	g.Go(func() error { runGC(gctx, store, logger); return nil })
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, hs := range servers {
+			if err := hs.Shutdown(sctx); err != nil {
+				logger.Warn("shutdown", "err", err)
+			}
+		}
+		return nil
+	})
+
+	logger.Info("gatehouse is serving", "issuer", cfg.Issuer, "listen", cfg.Web.HTTP+cfg.Web.HTTPS, "version", version(), "startup", time.Since(start).Round(time.Millisecond))
+	if defaultMode {
+		printWelcome(stdout, cfg, exampleBase, adminPassword)
+	}
+	err = g.Wait()
+	logger.Info("gatehouse stopped")
+	return err
+}
+
+// printWelcome tells a newcomer what to open and how to log in.
+func printWelcome(w io.Writer, cfg *config.Config, exampleBase, adminPassword string) {
+	fmt.Fprintf(w, "\nGatehouse is running with its built-in default configuration (no --config given).\n")
+	fmt.Fprintf(w, "  Issuer:       %s\n", cfg.Issuer)
+	fmt.Fprintf(w, "  Example app:  %s/  <- open this and click \"Log in\"\n", exampleBase)
+	if adminPassword != "" {
+		fmt.Fprintf(w, "  Sign in as:   admin / %s\n", adminPassword)
+		fmt.Fprintf(w, "  This password is shown only once; it is stored hashed in %s.\n\n", cfg.Storage.Config.File)
+	} else {
+		fmt.Fprintf(w, "  Sign in as:   admin, with the password printed when %s was created.\n", cfg.Storage.Config.File)
+		fmt.Fprintf(w, "  Forgot it? Stop Gatehouse, delete %s, and start again for a new one.\n\n", cfg.Storage.Config.File)
+	}
+}
+
+// provisionUsers upserts the config's local users into storage.
+func provisionUsers(ctx context.Context, store storage.LocalUserStore, users []config.User) error {
+	now := time.Now().UTC()
+	for _, u := range users {
+		err := store.UpsertLocalUser(ctx, storage.LocalUser{
+			Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
+			Groups: u.Groups, PasswordHash: u.PasswordHash, CreatedAt: now, UpdatedAt: now,
+		})
+		if err != nil {
+			return fmt.Errorf("provision user %s: %w", u.Username, err)
+		}
+	}
+	return nil
+}
+
+// bootstrapAdmin creates the default mode's admin user with a random password the first time;
+// it returns the password only when it created the user.
+func bootstrapAdmin(ctx context.Context, store storage.LocalUserStore) (string, error) {
+	_, err := store.GetLocalUser(ctx, "admin")
+	if err == nil {
+		return "", nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("look up admin user: %w", err)
+	}
+	pw, err := local.GeneratePassword()
+	if err != nil {
+		return "", err
+	}
+	hash, err := local.HashPassword(pw, local.DefaultCost)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	err = store.CreateLocalUser(ctx, storage.LocalUser{
+		Username: "admin", Email: "admin@example.com", EmailVerified: true, Name: "Gatehouse Admin",
+		Groups: []string{"admins"}, PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
+	})
+	if err != nil {
+		return "", fmt.Errorf("create admin user: %w", err)
+	}
+	return pw, nil
+}
+
+// runGC deletes expired rows every five minutes.
+func runGC(ctx context.Context, store storage.Storage, logger *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			res, err := store.GC(ctx, time.Now().UTC())
+			if err != nil {
+				logger.Warn("garbage collection failed", "err", err)
+				continue
+			}
+			logger.Debug("garbage collection", "result", res)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+// Package session owns Gatehouse's browser state: the SSO session (a server-side record keyed
+// by the SHA-256 of a random value held in a cookie, with idle and absolute expiry) and the
+// flow cookie that binds an authorization request in flight to the browser that started it.
+// It also derives the per-flow CSRF tokens that every form carries.
+package session
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Manager creates, finds and ends SSO sessions and manages the flow cookie.
+type Manager struct {
+	Store storage.SessionStore
+	// Secure marks cookies Secure (issuer is https). With Secure, the SSO cookie uses the
+	// __Host- prefix.
+	Secure bool
+	// Path scopes the cookies (the issuer's path, "/" by default).
+	Path     string
+	Idle     time.Duration
+	Absolute time.Duration
+	Now      func() time.Time
+}
+
+// Cookie names.
+const (
+	ssoCookie       = "gh_sso"
+	secureSSOCookie = "__Host-gh_sso"
+	flowCookie      = "gh_flow"
+	secureFlow      = "__Host-gh_flow"
+)
+
+func (m *Manager) ssoName() string {
+	if m.Secure && m.path() == "/" {
+		return secureSSOCookie
+	}
+	return ssoCookie
+}
+
+func (m *Manager) flowName() string {
+	if m.Secure && m.path() == "/" {
+		return secureFlow
+	}
+	return flowCookie
+}
+
+func (m *Manager) path() string {
+	if m.Path == "" {
+		return "/"
+	}
+	return m.Path
+}
+
+// HashID returns the storage key for a cookie value: hex SHA-256.
+func HashID(v string) string {
+	h := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(h[:])
+}
+
+// RandomToken returns a 256-bit random value, base64url without padding.
+func RandomToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("session: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// Current returns the valid SSO session of the request, if any. A session past its idle or
+// absolute expiry is not valid (and the caller may start a new one).
+func (m *Manager) Current(ctx context.Context, r *http.Request) (storage.Session, bool, error) {
+	c, err := r.Cookie(m.ssoName())
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return storage.Session{}, false, nil
+	}
+	s, err := m.Store.GetSession(ctx, HashID(c.Value))
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Session{}, false, nil
+	}
+	if err != nil {
+		return storage.Session{}, false, fmt.Errorf("session: %w", err)
+	}
+	now := m.Now()
+	if !now.Before(s.IdleExpiry) || !now.Before(s.AbsoluteExpiry) {
+		return storage.Session{}, false, nil
+	}
+	return s, true, nil
+}
+
+// Touch extends the session's idle expiry after use; it writes at most once a minute.
+func (m *Manager) Touch(ctx context.Context, s storage.Session) error {
+	now := m.Now()
+	if now.Sub(s.LastUsed) < time.Minute {
+		return nil
+	}
+	idle := now.Add(m.Idle)
+	if idle.After(s.AbsoluteExpiry) {
+		idle = s.AbsoluteExpiry
+	}
+	return m.Store.TouchSession(ctx, s.ID, now, idle)
+}
+
+// Establish starts a new SSO session for the identity (rotating the cookie value on every
+// authentication, so a fixated value is never upgraded), ending the previous one if the
+// request carried one.
+func (m *Manager) Establish(ctx context.Context, w http.ResponseWriter, r *http.Request, id storage.Identity, auth storage.Authentication) (storage.Session, error) {
+	if old, err := r.Cookie(m.ssoName()); err == nil && old.Value != "" && len(old.Value) <= 128 {
+		if err := m.Store.DeleteSession(ctx, HashID(old.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return storage.Session{}, fmt.Errorf("session: end previous: %w", err)
+		}
+	}
+	v, err := RandomToken()
+	if err != nil {
+		return storage.Session{}, err
+	}
+	now := m.Now()
+	s := storage.Session{
+		ID:             HashID(v),
+		Identity:       id,
+		Auth:           auth,
+		CreatedAt:      now,
+		LastUsed:       now,
+		IdleExpiry:     now.Add(m.Idle),
+		AbsoluteExpiry: now.Add(m.Absolute),
+	}
+	if s.IdleExpiry.After(s.AbsoluteExpiry) {
+		s.IdleExpiry = s.AbsoluteExpiry
+	}
+	if err := m.Store.CreateSession(ctx, s); err != nil {
+		return storage.Session{}, fmt.Errorf("session: create: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: m.ssoName(), Value: v, Path: m.path(), HttpOnly: true, Secure: m.Secure,
+		SameSite: http.SameSiteLaxMode, Expires: s.AbsoluteExpiry,
+	})
+	return s, nil
+}
+
+// End deletes the request's SSO session (if any) and clears the cookie.
+func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Request) (storage.Session, bool, error) {
+	http.SetCookie(w, &http.Cookie{Name: m.ssoName(), Value: "", Path: m.path(), HttpOnly: true, Secure: m.Secure, MaxAge: -1, SameSite: http.SameSiteLaxMode})
+	c, err := r.Cookie(m.ssoName())
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return storage.Session{}, false, nil
+	}
+	id := HashID(c.Value)
+	s, err := m.Store.GetSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Session{}, false, nil
+	}
+	if err != nil {
+		return storage.Session{}, false, fmt.Errorf("session: %w", err)
+	}
+	if err := m.Store.DeleteSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.Session{}, false, fmt.Errorf("session: delete: %w", err)
+	}
+	return s, true, nil
+}
+
+// Flow returns the browser's flow secret, setting the flow cookie when it is missing. The
+// secret is the same for every flow of the browser; requests store its hash (FlowHash).
+func (m *Manager) Flow(w http.ResponseWriter, r *http.Request) (string, error) {
+	if c, err := r.Cookie(m.flowName()); err == nil && len(c.Value) == 43 {
+		return c.Value, nil
+	}
+	v, err := RandomToken()
+	if err != nil {
+		return "", err
+	}
+	// SameSite=None lets cross-site POST callbacks (SAML ACS, form_post) carry it; that needs
+	// Secure, so plain-http (loopback) deployments fall back to Lax.
+	ss := http.SameSiteLaxMode
+	if m.Secure {
+		ss = http.SameSiteNoneMode
+	}
+	http.SetCookie(w, &http.Cookie{Name: m.flowName(), Value: v, Path: m.path(), HttpOnly: true, Secure: m.Secure, SameSite: ss})
+	r.AddCookie(&http.Cookie{Name: m.flowName(), Value: v})
+	return v, nil
+}
+
+// FlowSecret returns the browser's flow secret without setting it ("" when absent).
+func (m *Manager) FlowSecret(r *http.Request) string {
+	if c, err := r.Cookie(m.flowName()); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	return ""
+}
+
+// CSRFToken derives the CSRF token of a form bound to the flow secret and a purpose (e.g. the
+// auth request ID). Only the browser holding the flow cookie can produce it.
+func CSRFToken(flowSecret, purpose string) string {
+	mac := hmac.New(sha256.New, []byte(flowSecret))
+	mac.Write([]byte("gatehouse-csrf\x00" + purpose))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// CheckCSRF verifies a submitted CSRF token in constant time.
+func CheckCSRF(flowSecret, purpose, token string) bool {
+	if flowSecret == "" || token == "" {
+		return false
+	}
+	want := CSRFToken(flowSecret, purpose)
+	return subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
+}
