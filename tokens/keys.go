@@ -187,9 +187,10 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 		}
 		pregen = &k
 	}
-	var result []storage.SigningKey
-	var created []storage.SigningKey
+	var result, created []storage.SigningKey
+	ran := false
 	err = m.store.UpdateSigningKeys(ctx, func(current []storage.SigningKey) ([]storage.SigningKey, bool, error) {
+		ran = true
 		created = created[:0]
 		next, changed, err := m.plan(current, now, func(alg string, activeFrom time.Time) (storage.SigningKey, error) {
 			var k storage.SigningKey
@@ -222,6 +223,11 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 			m.log.ErrorContext(ctx, "loading signing keys", "err", lerr)
 		}
 		return fmt.Errorf("tokens: update signing keys: %w", err)
+	}
+	if !ran { // a store that did not call back: read what is there
+		if result, err = m.store.ListSigningKeys(ctx); err != nil {
+			return fmt.Errorf("tokens: list signing keys: %w", err)
+		}
 	}
 	for _, k := range created {
 		m.log.InfoContext(ctx, "created signing key", "kid", k.ID, "alg", k.Algorithm, "active_from", k.ActiveFrom)
