@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -467,6 +468,36 @@ func TestDecodeStrictAliasCycle(t *testing.T) {
 	err = DecodeStrict(&n, &r, "f.yaml", "c", nil)
 	if err == nil || !strings.Contains(err.Error(), "refers to its own anchor") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x0: &a0 [a, a, a, a, a, a, a, a, a, a]\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&b, "x%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i,
+			i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	b.WriteString("clients:\n  - allowed_origins: *a9\n")
+	start := time.Now()
+	// Config has no recursive types: the walk stops at the first list where a string belongs.
+	_, err := Parse([]byte(b.String()), "f.yaml", nil)
+	if err == nil || !strings.Contains(err.Error(), "clients[0].allowed_origins[9]: expected a string, got a list") {
+		t.Errorf("err = %v", err)
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(strings.Replace(b.String(), "clients:\n  - allowed_origins:", "extra:", 1)), &n); err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Extra any            `yaml:"extra"`
+		Rest  map[string]any `yaml:",inline"`
+	}
+	if err := DecodeStrict(&n, &v, "f.yaml", "c", nil); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("DecodeStrict err = %v, want a too-large problem", err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("alias bomb took %v", el)
 	}
 }
 

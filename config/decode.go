@@ -15,7 +15,7 @@ import (
 
 // Limits that keep a hostile document (alias bombs, deep nesting) from running away.
 const (
-	maxDecodeSteps = 1 << 20
+	maxDecodeSteps = 200_000
 	maxDecodeDepth = 256
 )
 
