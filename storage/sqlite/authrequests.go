@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const authRequestCols = `id, flow_hash, client_id, redirect_uri, response_type, response_mode, scopes,
+	state, nonce, code_challenge, code_challenge_method, prompt, max_age, login_hint, connector_id,
+	acr_values, connector_state, logged_in, identity, auth, session_id, created_at, expiry`
+
+const (
+	qInsertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qGetAuthRequest    = `SELECT ` + authRequestCols + ` FROM auth_requests WHERE id = ?`
+	qUpdateAuthRequest = `UPDATE auth_requests SET flow_hash = ?, client_id = ?, redirect_uri = ?,
+	response_type = ?, response_mode = ?, scopes = ?, state = ?, nonce = ?, code_challenge = ?,
+	code_challenge_method = ?, prompt = ?, max_age = ?, login_hint = ?, connector_id = ?,
+	acr_values = ?, connector_state = ?, logged_in = ?, identity = ?, auth = ?, session_id = ?,
+	created_at = ?, expiry = ? WHERE id = ?`
+	qDeleteAuthRequest = `DELETE FROM auth_requests WHERE id = ?`
+)
+
+// authRequestArgs encodes r as the column values after id, in authRequestCols order.
+func authRequestArgs(r storage.AuthRequest) ([]any, error) {
+	scopes, err := stringsText(r.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	prompt, err := stringsText(r.Prompt)
+	if err != nil {
+		return nil, err
+	}
+	acr, err := stringsText(r.ACRValues)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := encodeIdentityAuth(r.Identity, r.Auth)
+	if err != nil {
+		return nil, err
+	}
+	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
+		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, r.MaxAge, r.LoginHint,
+		r.ConnectorID, acr, r.ConnectorState, boolInt(r.LoggedIn), enc.identity, enc.auth,
+		r.SessionID, ms(r.CreatedAt), ms(r.Expiry)}, nil
+}
+
+func scanAuthRequest(sc scanner) (storage.AuthRequest, error) {
+	var (
+		r                               storage.AuthRequest
+		scopes, prompt, acr, idt, authT []byte
+		loggedIn, created, expiry       int64
+	)
+	err := sc.Scan(&r.ID, &r.FlowHash, &r.ClientID, &r.RedirectURI, &r.ResponseType, &r.ResponseMode,
+		&scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &r.MaxAge,
+		&r.LoginHint, &r.ConnectorID, &acr, &r.ConnectorState, &loggedIn, &idt, &authT, &r.SessionID,
+		&created, &expiry)
+	if err != nil {
+		return r, err
+	}
+	if r.Scopes, err = decodeStrings(scopes); err != nil {
+		return r, err
+	}
+	if r.Prompt, err = decodeStrings(prompt); err != nil {
+		return r, err
+	}
+	if r.ACRValues, err = decodeStrings(acr); err != nil {
+		return r, err
+	}
+	if err := decodeIdentityAuth(idt, authT, &r.Identity, &r.Auth); err != nil {
+		return r, err
+	}
+	r.LoggedIn = loggedIn != 0
+	r.CreatedAt, r.Expiry = fromMs(created), fromMs(expiry)
+	return r, nil
+}
+
+// CreateAuthRequest stores a new auth request; storage.ErrAlreadyExists if the ID is taken.
+func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
+	args, err := authRequestArgs(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, qInsertAuthRequest, append([]any{r.ID}, args...)...)
+	return insertErr("create auth request", err)
+}
+
+// GetAuthRequest returns the auth request with the given ID (expired or not).
+func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequest, error) {
+	r, err := scanAuthRequest(s.queryRow(ctx, qGetAuthRequest, id))
+	return r, getErr("get auth request", err)
+}
+
+// UpdateAuthRequest runs fn over the stored request and stores its result, atomically.
+// The ID cannot change. fn's error is returned (wrapped) and nothing is written.
+func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(storage.AuthRequest) (storage.AuthRequest, error)) error {
+	return s.inTx(ctx, func(t *txn) error {
+		cur, err := scanAuthRequest(t.queryRow(ctx, qGetAuthRequest, id))
+		if err != nil {
+			return getErr("update auth request", err)
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return fmt.Errorf("sqlite: update auth request: %w", err)
+		}
+		args, err := authRequestArgs(next)
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, qUpdateAuthRequest, append(args, id)...)
+		if err != nil {
+			return fmt.Errorf("sqlite: update auth request: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteAuthRequest deletes the auth request; storage.ErrNotFound if there is none.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	res, err := s.exec(ctx, qDeleteAuthRequest, id)
+	return mustAffect("delete auth request", res, err)
+}

@@ -1,0 +1,199 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const grantCols = `id, client_id, scopes, nonce, identity, auth, session_id, created_at,
+	absolute_expiry, revoked, revoked_at`
+
+const refreshCols = `hash, grant_id, created_at, idle_expiry, used_at`
+
+const (
+	qInsertGrant = `INSERT INTO grants (id, client_id, scopes, nonce, subject, identity, auth,
+	session_id, created_at, absolute_expiry, revoked, revoked_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qGetGrant          = `SELECT ` + grantCols + ` FROM grants WHERE id = ?`
+	qListGrants        = `SELECT ` + grantCols + ` FROM grants WHERE subject = ? AND revoked = 0 ORDER BY created_at, id`
+	qRevokeGrant       = `UPDATE grants SET revoked = 1, revoked_at = ? WHERE id = ? AND revoked = 0`
+	qRevokeSessionGrts = `UPDATE grants SET revoked = 1, revoked_at = ? WHERE session_id = ? AND revoked = 0`
+	qInsertRefresh     = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES (?, ?, ?, ?, ?)`
+	qGetRefresh        = `SELECT ` + refreshCols + ` FROM refresh_tokens WHERE hash = ?`
+	qUseRefresh        = `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`
+)
+
+func scanGrant(sc scanner) (storage.Grant, error) {
+	var (
+		g                                  storage.Grant
+		scopes, idt, authT                 []byte
+		created, absExp, revoked, revoked2 int64
+	)
+	err := sc.Scan(&g.ID, &g.ClientID, &scopes, &g.Nonce, &idt, &authT, &g.SessionID, &created,
+		&absExp, &revoked, &revoked2)
+	if err != nil {
+		return g, err
+	}
+	if g.Scopes, err = decodeStrings(scopes); err != nil {
+		return g, err
+	}
+	if err := decodeIdentityAuth(idt, authT, &g.Identity, &g.Auth); err != nil {
+		return g, err
+	}
+	g.CreatedAt, g.AbsoluteExpiry = fromMs(created), fromMs(absExp)
+	g.Revoked, g.RevokedAt = revoked != 0, fromMs(revoked2)
+	return g, nil
+}
+
+func scanRefresh(sc scanner) (storage.RefreshToken, error) {
+	var (
+		r                     storage.RefreshToken
+		created, idle, usedAt int64
+	)
+	if err := sc.Scan(&r.Hash, &r.GrantID, &created, &idle, &usedAt); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.IdleExpiry, r.UsedAt = fromMs(created), fromMs(idle), fromMs(usedAt)
+	return r, nil
+}
+
+func refreshArgs(r storage.RefreshToken) []any {
+	return []any{r.Hash, r.GrantID, ms(r.CreatedAt), ms(r.IdleExpiry), ms(r.UsedAt)}
+}
+
+// CreateGrant stores the grant and, if first is non-nil, its first refresh token (whose
+// GrantID is set to g.ID), in one transaction.
+func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage.RefreshToken) error {
+	scopes, err := stringsText(g.Scopes)
+	if err != nil {
+		return err
+	}
+	enc, err := encodeIdentityAuth(g.Identity, g.Auth)
+	if err != nil {
+		return err
+	}
+	args := []any{g.ID, g.ClientID, scopes, g.Nonce, g.Identity.Subject, enc.identity, enc.auth,
+		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), boolInt(g.Revoked), ms(g.RevokedAt)}
+	if first == nil {
+		_, err := s.exec(ctx, qInsertGrant, args...)
+		return insertErr("create grant", err)
+	}
+	return s.inTx(ctx, func(t *txn) error {
+		if _, err := t.exec(ctx, qInsertGrant, args...); err != nil {
+			return insertErr("create grant", err)
+		}
+		rt := *first
+		rt.GrantID = g.ID
+		_, err := t.exec(ctx, qInsertRefresh, refreshArgs(rt)...)
+		return insertErr("create grant: refresh token", err)
+	})
+}
+
+// GetGrant returns the grant (revoked or not).
+func (s *Store) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
+	g, err := scanGrant(s.queryRow(ctx, qGetGrant, id))
+	return g, getErr("get grant", err)
+}
+
+// RevokeGrant revokes the grant; revoking a revoked or missing grant is a no-op (the
+// first RevokedAt is kept).
+func (s *Store) RevokeGrant(ctx context.Context, id string, now time.Time) error {
+	if _, err := s.exec(ctx, qRevokeGrant, ms(now), id); err != nil {
+		return fmt.Errorf("sqlite: revoke grant: %w", err)
+	}
+	return nil
+}
+
+// GetRefreshToken returns a refresh token by hash, used or not.
+func (s *Store) GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, error) {
+	r, err := scanRefresh(s.queryRow(ctx, qGetRefresh, hash))
+	return r, getErr("get refresh token", err)
+}
+
+// RotateRefreshToken marks oldHash used at now and stores next (in the old token's grant)
+// in one BEGIN IMMEDIATE transaction. See storage.GrantStore for the errors. A used token
+// is reported as storage.ErrReused before its expiry or its grant is examined.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, now time.Time) (storage.Grant, storage.RefreshToken, error) {
+	var (
+		g   storage.Grant
+		old storage.RefreshToken
+	)
+	nowMs := ms(now)
+	err := s.inTx(ctx, func(t *txn) error {
+		var err error
+		old, err = scanRefresh(t.queryRow(ctx, qGetRefresh, oldHash))
+		if err != nil {
+			return getErr("rotate refresh token", err)
+		}
+		if !old.UsedAt.IsZero() {
+			return fmt.Errorf("sqlite: rotate refresh token: %w", storage.ErrReused)
+		}
+		if expired(old.IdleExpiry, nowMs) {
+			return fmt.Errorf("sqlite: rotate refresh token: idle expired: %w", storage.ErrNotFound)
+		}
+		g, err = scanGrant(t.queryRow(ctx, qGetGrant, old.GrantID))
+		if err != nil {
+			return getErr("rotate refresh token: grant", err)
+		}
+		if g.Revoked {
+			return fmt.Errorf("sqlite: rotate refresh token: grant revoked: %w", storage.ErrNotFound)
+		}
+		if expired(g.AbsoluteExpiry, nowMs) {
+			return fmt.Errorf("sqlite: rotate refresh token: grant expired: %w", storage.ErrNotFound)
+		}
+		if _, err := t.exec(ctx, qUseRefresh, nowMs, oldHash); err != nil {
+			return fmt.Errorf("sqlite: rotate refresh token: %w", err)
+		}
+		next.GrantID = old.GrantID
+		if _, err := t.exec(ctx, qInsertRefresh, refreshArgs(next)...); err != nil {
+			return insertErr("rotate refresh token: store next", err)
+		}
+		old.UsedAt = fromMs(nowMs)
+		return nil
+	})
+	if err != nil {
+		return storage.Grant{}, old, err
+	}
+	return g, old, nil
+}
+
+// expired reports whether an expiry (unix ms, 0 = never) has passed at nowMs.
+func expired(t time.Time, nowMs int64) bool {
+	return !t.IsZero() && ms(t) <= nowMs
+}
+
+// ListGrants lists the subject's unrevoked grants, oldest first.
+func (s *Store) ListGrants(ctx context.Context, subject string) ([]storage.Grant, error) {
+	rows, err := s.query(ctx, qListGrants, subject)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list grants: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list grants: %w", err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list grants: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeSessionGrants revokes every unrevoked grant of the SSO session. An empty
+// sessionID matches nothing.
+func (s *Store) RevokeSessionGrants(ctx context.Context, sessionID string, now time.Time) error {
+	if sessionID == "" {
+		return nil
+	}
+	if _, err := s.exec(ctx, qRevokeSessionGrts, ms(now), sessionID); err != nil {
+		return fmt.Errorf("sqlite: revoke session grants: %w", err)
+	}
+	return nil
+}

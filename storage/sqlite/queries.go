@@ -1,0 +1,17 @@
+package sqlite
+
+// allQueries lists every statement the Store runs after Open; they are prepared at Open.
+func allQueries() []string {
+	return []string{
+		qInsertAuthRequest, qGetAuthRequest, qUpdateAuthRequest, qDeleteAuthRequest,
+		qInsertAuthCode, qConsumeCode,
+		qInsertGrant, qGetGrant, qListGrants, qRevokeGrant, qRevokeSessionGrts,
+		qInsertRefresh, qGetRefresh, qUseRefresh,
+		qInsertSession, qGetSession, qTouchSession, qDeleteSession,
+		qGetConsent, qPutConsent, qDeleteConsent,
+		qListKeys, qDeleteKeys, qInsertKey,
+		qInsertUser, qUpsertUser, qGetUser, qListUsers, qDeleteUser,
+		qInsertLink, qGetLink,
+		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrants, qGCSessions, qGCSigningKeys,
+	}
+}

@@ -1,0 +1,155 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const localUserCols = `username, email, email_verified, name, groups_json, password_hash, created_at, updated_at`
+
+const (
+	qInsertUser = `INSERT INTO local_users (` + localUserCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qUpsertUser = qInsertUser + ` ON CONFLICT (username) DO UPDATE SET email = excluded.email,
+	email_verified = excluded.email_verified, name = excluded.name, groups_json = excluded.groups_json,
+	password_hash = excluded.password_hash, created_at = excluded.created_at, updated_at = excluded.updated_at`
+	qGetUser    = `SELECT ` + localUserCols + ` FROM local_users WHERE username = ?`
+	qListUsers  = `SELECT ` + localUserCols + ` FROM local_users ORDER BY username`
+	qDeleteUser = `DELETE FROM local_users WHERE username = ?`
+
+	qInsertLink = `INSERT INTO user_links (connector_id, upstream_subject, user_id, created_at)
+	VALUES (?, ?, ?, ?) ON CONFLICT (connector_id, upstream_subject) DO NOTHING`
+	qGetLink = `SELECT connector_id, upstream_subject, user_id, created_at FROM user_links
+	WHERE connector_id = ? AND upstream_subject = ?`
+)
+
+func localUserArgs(u storage.LocalUser) ([]any, error) {
+	groups, err := stringsText(u.Groups)
+	if err != nil {
+		return nil, err
+	}
+	return []any{u.Username, u.Email, boolInt(u.EmailVerified), u.Name, groups, u.PasswordHash,
+		ms(u.CreatedAt), ms(u.UpdatedAt)}, nil
+}
+
+func scanLocalUser(sc scanner) (storage.LocalUser, error) {
+	var (
+		u                          storage.LocalUser
+		groups                     []byte
+		verified, created, updated int64
+	)
+	err := sc.Scan(&u.Username, &u.Email, &verified, &u.Name, &groups, &u.PasswordHash, &created, &updated)
+	if err != nil {
+		return u, err
+	}
+	if u.Groups, err = decodeStrings(groups); err != nil {
+		return u, err
+	}
+	u.EmailVerified = verified != 0
+	u.CreatedAt, u.UpdatedAt = fromMs(created), fromMs(updated)
+	return u, nil
+}
+
+// CreateLocalUser stores a new local user; storage.ErrAlreadyExists if the username is taken.
+func (s *Store) CreateLocalUser(ctx context.Context, u storage.LocalUser) error {
+	args, err := localUserArgs(u)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, qInsertUser, args...)
+	return insertErr("create local user", err)
+}
+
+// GetLocalUser returns the local user.
+func (s *Store) GetLocalUser(ctx context.Context, username string) (storage.LocalUser, error) {
+	u, err := scanLocalUser(s.queryRow(ctx, qGetUser, username))
+	return u, getErr("get local user", err)
+}
+
+// UpsertLocalUser creates or replaces the local user.
+func (s *Store) UpsertLocalUser(ctx context.Context, u storage.LocalUser) error {
+	args, err := localUserArgs(u)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, qUpsertUser, args...)
+	return insertErr("upsert local user", err)
+}
+
+// ListLocalUsers lists every local user, ordered by username.
+func (s *Store) ListLocalUsers(ctx context.Context) ([]storage.LocalUser, error) {
+	rows, err := s.query(ctx, qListUsers)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list local users: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.LocalUser
+	for rows.Next() {
+		u, err := scanLocalUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list local users: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list local users: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteLocalUser deletes the local user; storage.ErrNotFound if there is none.
+func (s *Store) DeleteLocalUser(ctx context.Context, username string) error {
+	res, err := s.exec(ctx, qDeleteUser, username)
+	return mustAffect("delete local user", res, err)
+}
+
+// LinkUser returns the user ID linked to the upstream account, linking newUserID first
+// (created == true) if there is none. Insert-or-read runs in one BEGIN IMMEDIATE transaction.
+func (s *Store) LinkUser(ctx context.Context, connectorID, upstreamSubject, newUserID string, now time.Time) (string, bool, error) {
+	var (
+		userID  string
+		created bool
+	)
+	err := s.inTx(ctx, func(t *txn) error {
+		res, err := t.exec(ctx, qInsertLink, connectorID, upstreamSubject, newUserID, ms(now))
+		if err != nil {
+			return fmt.Errorf("sqlite: link user: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite: link user: %w", err)
+		}
+		if n == 1 {
+			userID, created = newUserID, true
+			return nil
+		}
+		var (
+			l  storage.UserLink
+			ca int64
+		)
+		if err := t.queryRow(ctx, qGetLink, connectorID, upstreamSubject).Scan(&l.ConnectorID, &l.UpstreamSubject, &userID, &ca); err != nil {
+			return getErr("link user", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, err
+	}
+	return userID, created, nil
+}
+
+// GetUserLink returns the link of the upstream account; storage.ErrNotFound if none.
+func (s *Store) GetUserLink(ctx context.Context, connectorID, upstreamSubject string) (storage.UserLink, error) {
+	var (
+		l  storage.UserLink
+		ca int64
+	)
+	err := s.queryRow(ctx, qGetLink, connectorID, upstreamSubject).Scan(&l.ConnectorID, &l.UpstreamSubject, &l.UserID, &ca)
+	if err != nil {
+		return storage.UserLink{}, getErr("get user link", err)
+	}
+	l.CreatedAt = fromMs(ca)
+	return l, nil
+}
