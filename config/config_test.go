@@ -224,7 +224,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "flow mapping cannot hold ${VAR} unquoted",
 			yaml: "storage: {config: {port: ${PGPORT}}}",
-			want: []string{`f.yaml: invalid YAML: did not find expected ',' or '}'`},
+			want: []string{`f.yaml:1: invalid YAML: did not find expected ',' or '}' (inside { } or [ ], quote a value that uses a variable: "${VAR}")`},
 		},
 		{
 			name: "unknown key through a merge",

@@ -14,7 +14,8 @@ const (
 // http://127.0.0.1:5556, a listener on 127.0.0.1:5556 when neither web.http nor web.https is
 // set, SQLite in gatehouse.db, RS256, info/text logging, and the lifetimes id_tokens 1h,
 // access_tokens 1h, auth_codes 60s, auth_requests 30m, refresh_tokens 720h absolute / 168h
-// idle, sessions 24h absolute / 1h idle, signing_keys 24h. refresh_tokens.reuse_grace stays 0.
+// idle, sessions 24h absolute / 1h idle, signing_keys 24h. A zero value counts as unset
+// (a lifetime of 0 gets its default); refresh_tokens.reuse_grace stays 0.
 func (c *Config) ApplyDefaults() {
 	if c.Issuer == "" {
 		c.Issuer = DefaultIssuer

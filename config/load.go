@@ -98,7 +98,7 @@ func parseDocument(data []byte, filename string) (doc *yaml.Node, problem *Probl
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, syntaxProblem(filename, err)
+		return nil, syntaxProblem(filename, data, err)
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
@@ -106,17 +106,29 @@ func parseDocument(data []byte, filename string) (doc *yaml.Node, problem *Probl
 		return nil, &Problem{File: filename, Line: extra.Line,
 			Message: "a second YAML document (---) is not allowed; the configuration is one document"}
 	case !errors.Is(err, io.EOF):
-		return nil, syntaxProblem(filename, err)
+		return nil, syntaxProblem(filename, data, err)
 	}
 	return &n, nil
 }
 
-func syntaxProblem(filename string, err error) *Problem {
+func syntaxProblem(filename string, data []byte, err error) *Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
+	// yaml.v3 leaves the line out when the problem is on the first line.
+	line := 1
 	if m := regexp.MustCompile(`^line (\d+): (.*)$`).FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
+	if strings.Contains(msg, "did not find expected ',' or") && bytes.Contains(data, []byte("${")) {
+		msg += ` (inside { } or [ ], quote a value that uses a variable: "${VAR}")`
+	}
 	return &Problem{File: filename, Line: line, Message: "invalid YAML: " + msg}
+}
+
+// Position returns the file and line a key path (e.g. "connectors[2].type") came from, for
+// callers that report their own problems about a parsed Config (such as an unknown connector
+// type). A path that was not in the file falls back to its nearest ancestor; the line is 0
+// when nothing is known, and the file is empty when the Config was not parsed.
+func (c *Config) Position(path string) (file string, line int) {
+	return c.src.fileName(), c.src.line(path)
 }

@@ -202,3 +202,28 @@ users:
 		}
 	}
 }
+
+func TestPosition(t *testing.T) {
+	cfg, err := Parse([]byte("issuer: https://a.example\nconnectors:\n  - id: x\n    type: nope\n"), "gh.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path string
+		line int
+	}{
+		{"connectors[0].type", 4},
+		{"connectors[0].name", 3}, // absent: falls back to the list item
+		{"connectors", 2},
+		{"web.http", 0},
+	}
+	for _, tt := range tests {
+		if file, line := cfg.Position(tt.path); file != "gh.yaml" || line != tt.line {
+			t.Errorf("Position(%q) = %s:%d, want gh.yaml:%d", tt.path, file, line, tt.line)
+		}
+	}
+	var c Config
+	if file, line := c.Position("issuer"); file != "" || line != 0 {
+		t.Errorf("unparsed Position = %q:%d", file, line)
+	}
+}
