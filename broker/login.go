@@ -156,7 +156,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	username := r.PostFormValue("username")
 	password := r.PostFormValue("password")
-	ip := httpx.ClientIP(r, nil)
+	ip := httpx.ClientIP(r, s.TrustedProxies)
 	userKey := "user:" + cn.Info.ID + ":" + username
 	if !s.limiter.Allowed("ip:"+ip, userKey) {
 		s.Logger.Warn("login rate limited", "connector", cn.Info.ID, "ip", ip)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -64,6 +65,8 @@ type Deps struct {
 	Now            func() time.Time
 	// Extra handlers mounted under the issuer path (e.g. the example RP at "/example/").
 	Mounts map[string]http.Handler
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client (rate limits, logs).
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves the broker's endpoints.
@@ -157,10 +160,7 @@ func (s *Server) routes() http.Handler {
 	browser("GET "+p+"/logout", s.handleLogout)
 	browser("POST "+p+"/logout", s.handleLogout)
 	mux.Handle("GET "+p+"/static/", http.StripPrefix(p+"/static/", s.Templates.Static()))
-	mux.HandleFunc("GET "+p+"/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("GET "+p+"/healthz", s.handleHealth)
 	mux.HandleFunc("GET "+p+"/readyz", s.handleReady)
 	for path, h := range s.Mounts {
 		mux.Handle(p+path, h)
@@ -183,6 +183,21 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// HealthHandler serves only /healthz and /readyz, for a separate admin listener.
+func (s *Server) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	return mux
+}
+
+// handleHealth reports liveness.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 // handleReady reports readiness: storage reachable and signing keys loaded.

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -171,7 +173,8 @@ func (r Registry) New(typ string) (Config, error) {
 		for k := range r {
 			known = append(known, k)
 		}
-		return nil, fmt.Errorf("unknown connector type %q (known: %v)", typ, known)
+		slices.Sort(known)
+		return nil, fmt.Errorf("unknown connector type %q (known: %s)", typ, strings.Join(known, ", "))
 	}
 	return f(), nil
 }

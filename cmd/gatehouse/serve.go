@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -56,24 +57,39 @@ type decodedConnector struct {
 }
 
 // decodeConnectors decodes every connector's config block into its typed config strictly and
-// validates it, collecting every problem.
+// validates it, collecting every problem as a *config.Errors.
 func decodeConnectors(cfg *config.Config, filename string, getenv func(string) string, reg connectors.Registry) ([]decodedConnector, error) {
 	var out []decodedConnector
-	var problems []string
+	var problems []*config.Problem
+	at := func(path string) (string, int) {
+		file, line := cfg.Position(path)
+		if file == "" {
+			file = filename
+		}
+		return file, line
+	}
 	for i, c := range cfg.Connectors {
 		path := fmt.Sprintf("connectors[%d]", i)
 		cc, err := reg.New(c.Type)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s:%d: %s.type: %v", filename, c.Config.Line, path, err))
+			file, line := at(path + ".type")
+			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".type", Message: err.Error()})
 			continue
 		}
 		node := c.Config
 		if err := config.DecodeStrict(&node, cc, filename, path+".config", getenv); err != nil {
-			problems = append(problems, err.Error())
+			var ce *config.Errors
+			if errors.As(err, &ce) {
+				problems = append(problems, ce.Problems...)
+			} else {
+				file, line := at(path + ".config")
+				problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".config", Message: err.Error()})
+			}
 			continue
 		}
 		if err := cc.Validate(); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %s.config (%s): %v", filename, path, c.ID, err))
+			file, line := at(path + ".config")
+			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".config", Message: err.Error()})
 			continue
 		}
 		name := c.Name
@@ -83,7 +99,7 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 		out = append(out, decodedConnector{info: connectors.Info{ID: c.ID, Type: c.Type, Name: name}, cfg: cc})
 	}
 	if len(problems) > 0 {
-		return nil, errors.New(strings.Join(problems, "\n"))
+		return nil, &config.Errors{Problems: problems}
 	}
 	return out, nil
 }
@@ -170,7 +186,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	users := localUsers{store: store}
 	decoded, err := decodeConnectors(cfg, *cfgPath, getenv, newRegistry(users))
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		reportConfigErrors(stderr, *cfgPath, err)
 		return exitError{"invalid config"}
 	}
 	if err := provisionUsers(ctx, store, cfg.Users); err != nil {
@@ -250,8 +266,21 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	var proxies []netip.Prefix
+	for _, p := range cfg.Web.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return fmt.Errorf("web.trusted_proxies: %q is not an address or CIDR prefix", p)
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		proxies = append(proxies, pfx)
+	}
 	srv, err := broker.New(broker.Deps{
-		Issuer: cfg.Issuer, Storage: store, Keys: keys, Minter: minter, Sessions: sessions,
+		TrustedProxies: proxies,
+		Issuer:         cfg.Issuer, Storage: store, Keys: keys, Minter: minter, Sessions: sessions,
 		Claims: &claims.Normalizer{Links: store, Now: time.Now}, Clients: registry, Connectors: conns,
 		Templates: tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: logger, Now: time.Now, Mounts: mounts,
 		Lifetimes: broker.Lifetimes{
@@ -299,7 +328,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	if cfg.Admin.HTTP != "" {
-		if err := listen(cfg.Admin.HTTP, srv.Handler(), "", ""); err != nil {
+		if err := listen(cfg.Admin.HTTP, srv.HealthHandler(), "", ""); err != nil {
 			return err
 		}
 	}
