@@ -217,14 +217,18 @@ func TestServeDefault(t *testing.T) {
 	second.stop(t)
 }
 
-// findPassword extracts the generated admin password from the log: the value that follows the
-// last "password" on the first line that has one (as in `password=XYZ`, `password: XYZ` or
-// `"password":"XYZ"`).
+// findPassword extracts the generated admin password from the log, as printed in one of the
+// shapes `admin / XYZ`, `password=XYZ`, `password: XYZ` or `"password":"XYZ"`.
 func findPassword(logs string) string {
-	re := regexp.MustCompile(`(?i)password\w*"?\s*[=:]\s*"?([^\s"',;]{8,})`)
-	for _, line := range strings.Split(logs, "\n") {
-		if m := re.FindStringSubmatch(line); m != nil && !strings.HasPrefix(m[1], "$2") {
-			return m[1]
+	patterns := []*regexp.Regexp{
+		regexp.MustCompile(`\badmin\s*/\s*([^\s"',;]{8,})`),
+		regexp.MustCompile(`(?i)password\w*"?\s*[=:]\s*"?([^\s"',;]{8,})`),
+	}
+	for _, re := range patterns {
+		for _, line := range strings.Split(logs, "\n") {
+			if m := re.FindStringSubmatch(line); m != nil && !strings.HasPrefix(m[1], "$2") {
+				return m[1]
+			}
 		}
 	}
 	return ""
