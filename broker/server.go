@@ -148,8 +148,12 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("OPTIONS "+p+path, s.handlePreflight)
 	}
 
-	browser("GET "+p+"/authorize", s.handleAuthorize)
-	browser("POST "+p+"/authorize", s.handleAuthorize)
+	// Relying parties may POST authorization and logout requests from their own origin
+	// (OIDC Core 3.1.2.1, RP-Initiated Logout 2), so these two are not cross-origin protected;
+	// neither changes state without a CSRF-checked form.
+	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.pageHeaders(h)) }
+	page("GET "+p+"/authorize", s.handleAuthorize)
+	page("POST "+p+"/authorize", s.handleAuthorize)
 	browser("GET "+p+"/login", s.handleChooser)
 	browser("GET "+p+"/login/{connector}", s.handleLoginPage)
 	browser("POST "+p+"/login/{connector}", s.handleLoginSubmit)
@@ -157,8 +161,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+p+"/callback/{connector}", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
 	browser("GET "+p+"/consent", s.handleConsentPage)
 	browser("POST "+p+"/consent", s.handleConsentSubmit)
-	browser("GET "+p+"/logout", s.handleLogout)
-	browser("POST "+p+"/logout", s.handleLogout)
+	page("GET "+p+"/logout", s.handleLogout)
+	page("POST "+p+"/logout", s.handleLogout)
 	mux.Handle("GET "+p+"/static/", http.StripPrefix(p+"/static/", s.Templates.Static()))
 	mux.HandleFunc("GET "+p+"/healthz", s.handleHealth)
 	mux.HandleFunc("GET "+p+"/readyz", s.handleReady)
