@@ -123,7 +123,8 @@ type body struct {
 }
 
 // WriteJSON writes the error as an RFC 6749 5.2 JSON response with no-store caching.
-// invalid_client answers to HTTP Basic credentials carry a Basic challenge (RFC 6749 5.2).
+// invalid_client is always answered with 401 and a Basic challenge: RFC 6749 5.2 requires
+// that when the client tried HTTP Basic, and allows it otherwise. r may be nil.
 func WriteJSON(w http.ResponseWriter, r *http.Request, err error) {
 	e := As(err)
 	h := w.Header()
@@ -132,31 +133,39 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Pragma", "no-cache")
 	status := e.HTTPStatus()
 	if e.Code == InvalidClient {
-		if _, _, ok := r.BasicAuth(); ok {
-			h.Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
-		} else {
-			status = http.StatusUnauthorized
-			h.Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
-		}
+		status = http.StatusUnauthorized
+		h.Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description})
 }
 
 // WriteBearer writes an RFC 6750 3 error for a bearer-protected resource (userinfo).
+//
+// A nil err, or an *Error with an empty Code, means the request carried no credentials at
+// all: RFC 6750 3.1 then wants a bare `Bearer realm=...` challenge with no error code, so the
+// answer is a 401 with that challenge and no body.
 func WriteBearer(w http.ResponseWriter, err error) {
-	e := As(err)
 	h := w.Header()
+	h.Set("Cache-Control", "no-store")
 	challenge := `Bearer realm="gatehouse"`
-	if e.Code != "" && e.Code != ServerError {
+	var e *Error
+	if err != nil {
+		e = As(err)
+	}
+	if e == nil || e.Code == "" {
+		h.Set("WWW-Authenticate", challenge)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if e.Code != ServerError {
 		challenge += `, error="` + string(e.Code) + `"`
-		if e.Description != "" {
-			challenge += `, error_description="` + quoteSafe(e.Description) + `"`
+		if d := quoteSafe(e.Description); d != "" {
+			challenge += `, error_description="` + d + `"`
 		}
 	}
 	h.Set("WWW-Authenticate", challenge)
 	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(e.HTTPStatus())
 	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description})
 }
