@@ -28,17 +28,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 	"github.com/gatehouse-id/gatehouse/tokens"
 	"github.com/gatehouse-id/gatehouse/web"
 )
-
-// newRegistry lists the connector types this binary knows: one line per type.
-func newRegistry(users local.UserSource) connectors.Registry {
-	return connectors.Registry{
-		"local": func() connectors.Config { return &local.Config{Users: users} },
-	}
-}
 
 // defaultConfig is what `gatehouse serve` runs with no config file: loopback, SQLite in the
 // working directory, the local connector, and the example relying party.
@@ -133,14 +125,6 @@ func newLogger(cfg config.Logging, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func openStorage(ctx context.Context, cfg config.Storage, logger *slog.Logger) (storage.Storage, error) {
-	switch cfg.Type {
-	case "sqlite", "":
-		return sqlite.Open(ctx, cfg.Config.File, logger)
-	}
-	return nil, fmt.Errorf("storage type %q is not supported by this build", cfg.Type)
 }
 
 func randomSecret() string {

@@ -1,0 +1,14 @@
+package main
+
+import (
+	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/local"
+)
+
+// newRegistry lists the connector types this binary knows: one line per type.
+func newRegistry(users local.UserSource) connectors.Registry {
+	return connectors.Registry{
+		"local": func() connectors.Config { return &local.Config{Users: users} },
+	}
+}
+
