@@ -11,4 +11,3 @@ func newRegistry(users local.UserSource) connectors.Registry {
 		"local": func() connectors.Config { return &local.Config{Users: users} },
 	}
 }
-

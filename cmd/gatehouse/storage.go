@@ -18,4 +18,3 @@ func openStorage(ctx context.Context, cfg config.Storage, logger *slog.Logger) (
 	}
 	return nil, fmt.Errorf("storage type %q is not supported by this build", cfg.Type)
 }
-
