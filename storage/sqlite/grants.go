@@ -24,28 +24,47 @@ const (
 	qInsertRefresh     = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES (?, ?, ?, ?, ?)`
 	qGetRefresh        = `SELECT ` + refreshCols + ` FROM refresh_tokens WHERE hash = ?`
 	qUseRefresh        = `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`
+	// qGetRefreshAndGrant reads a token and its grant in one step (refresh_tokens.grant_id
+	// is a foreign key, so the grant exists).
+	qGetRefreshAndGrant = `SELECT t.hash, t.grant_id, t.created_at, t.idle_expiry, t.used_at,
+	g.id, g.client_id, g.scopes, g.nonce, g.identity, g.auth, g.session_id, g.created_at,
+	g.absolute_expiry, g.revoked, g.revoked_at
+	FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?`
 )
 
-func scanGrant(sc scanner) (storage.Grant, error) {
-	var (
-		g                                  storage.Grant
-		scopes, idt, authT                 []byte
-		created, absExp, revoked, revoked2 int64
-	)
-	err := sc.Scan(&g.ID, &g.ClientID, &scopes, &g.Nonce, &idt, &authT, &g.SessionID, &created,
-		&absExp, &revoked, &revoked2)
-	if err != nil {
+// grantRow holds a grant's columns as scanned.
+type grantRow struct {
+	g                                  storage.Grant
+	scopes, idt, authT                 []byte
+	created, absExp, revoked, revoked2 int64
+}
+
+func (r *grantRow) dest() []any {
+	return []any{&r.g.ID, &r.g.ClientID, &r.scopes, &r.g.Nonce, &r.idt, &r.authT, &r.g.SessionID,
+		&r.created, &r.absExp, &r.revoked, &r.revoked2}
+}
+
+// decode finishes the grant once the row is scanned.
+func (r *grantRow) decode() (storage.Grant, error) {
+	g := r.g
+	var err error
+	if g.Scopes, err = decodeStrings(r.scopes); err != nil {
 		return g, err
 	}
-	if g.Scopes, err = decodeStrings(scopes); err != nil {
+	if err := decodeIdentityAuth(r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
 		return g, err
 	}
-	if err := decodeIdentityAuth(idt, authT, &g.Identity, &g.Auth); err != nil {
-		return g, err
-	}
-	g.CreatedAt, g.AbsoluteExpiry = fromMs(created), fromMs(absExp)
-	g.Revoked, g.RevokedAt = revoked != 0, fromMs(revoked2)
+	g.CreatedAt, g.AbsoluteExpiry = fromMs(r.created), fromMs(r.absExp)
+	g.Revoked, g.RevokedAt = r.revoked != 0, fromMs(r.revoked2)
 	return g, nil
+}
+
+func scanGrant(sc scanner) (storage.Grant, error) {
+	var r grantRow
+	if err := sc.Scan(r.dest()...); err != nil {
+		return storage.Grant{}, err
+	}
+	return r.decode()
 }
 
 func scanRefresh(sc scanner) (storage.RefreshToken, error) {
@@ -118,30 +137,29 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (storage.Refre
 // is reported as storage.ErrReused before its expiry or its grant is examined.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, now time.Time) (storage.Grant, storage.RefreshToken, error) {
 	var (
-		g   storage.Grant
+		gr  grantRow // decoded after commit, to hold the write lock briefly
 		old storage.RefreshToken
 	)
 	nowMs := ms(now)
 	err := s.inTx(ctx, func(t *txn) error {
-		var err error
-		old, err = scanRefresh(t.queryRow(ctx, qGetRefresh, oldHash))
-		if err != nil {
+		var (
+			created, idle, usedAt int64
+		)
+		dest := append([]any{&old.Hash, &old.GrantID, &created, &idle, &usedAt}, gr.dest()...)
+		if err := t.queryRow(ctx, qGetRefreshAndGrant, oldHash).Scan(dest...); err != nil {
 			return getErr("rotate refresh token", err)
 		}
+		old.CreatedAt, old.IdleExpiry, old.UsedAt = fromMs(created), fromMs(idle), fromMs(usedAt)
 		if !old.UsedAt.IsZero() {
 			return fmt.Errorf("sqlite: rotate refresh token: %w", storage.ErrReused)
 		}
 		if expired(old.IdleExpiry, nowMs) {
 			return fmt.Errorf("sqlite: rotate refresh token: idle expired: %w", storage.ErrNotFound)
 		}
-		g, err = scanGrant(t.queryRow(ctx, qGetGrant, old.GrantID))
-		if err != nil {
-			return getErr("rotate refresh token: grant", err)
-		}
-		if g.Revoked {
+		if gr.revoked != 0 {
 			return fmt.Errorf("sqlite: rotate refresh token: grant revoked: %w", storage.ErrNotFound)
 		}
-		if expired(g.AbsoluteExpiry, nowMs) {
+		if expired(fromMs(gr.absExp), nowMs) {
 			return fmt.Errorf("sqlite: rotate refresh token: grant expired: %w", storage.ErrNotFound)
 		}
 		if _, err := t.exec(ctx, qUseRefresh, nowMs, oldHash); err != nil {
@@ -154,6 +172,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 		old.UsedAt = fromMs(nowMs)
 		return nil
 	})
+	if err != nil {
+		return storage.Grant{}, old, err
+	}
+	g, err := gr.decode()
 	if err != nil {
 		return storage.Grant{}, old, err
 	}

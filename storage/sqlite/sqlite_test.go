@@ -246,6 +246,8 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
+	defer cpu.report(b)
 	for i := range b.N {
 		next := storage.RefreshToken{Hash: hashes[i+1], CreatedAt: now, IdleExpiry: now.Add(time.Hour)}
 		if _, _, err := s.RotateRefreshToken(ctx, hashes[i], next, now); err != nil {
@@ -271,6 +273,8 @@ func BenchmarkRotateRefreshTokenParallel(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
+	defer cpu.report(b)
 	b.RunParallel(func(pb *testing.PB) {
 		f := <-next // each goroutine owns one token family
 		for i := 0; pb.Next(); i++ {
@@ -298,6 +302,8 @@ func BenchmarkConsumeCode(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
+	defer cpu.report(b)
 	for i := range b.N {
 		if _, err := s.ConsumeCode(ctx, hashes[i], now); err != nil {
 			b.Fatal(err)
@@ -315,6 +321,8 @@ func BenchmarkGetSession(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
+	defer cpu.report(b)
 	for range b.N {
 		if _, err := s.GetSession(ctx, sess.ID); err != nil {
 			b.Fatal(err)
