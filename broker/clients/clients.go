@@ -113,7 +113,7 @@ func MatchRedirectURI(registered []string, requested string) bool {
 	}
 	for _, reg := range registered {
 		ru, err := url.Parse(reg)
-		if err != nil || ru.Scheme != "http" || !isLoopbackHost(ru.Hostname()) {
+		if err != nil || ru.Scheme != "http" || ru.User != nil || ru.Fragment != "" || !isLoopbackHost(ru.Hostname()) {
 			continue
 		}
 		if ru.Hostname() == req.Hostname() && ru.EscapedPath() == req.EscapedPath() &&
