@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# test-all.sh is THE test command of Gatehouse: it installs the real test peers, vets, runs every
-# unit test with the race detector in shuffled order, then the end-to-end tests against the real
-# peers (openid-client, headless Chromium). .ci/run runs exactly this. Prints the time of each step.
+# test-all.sh is THE test command of Gatehouse: it installs the real test peers, vets, then runs
+# every test (unit, in-process end-to-end, and real-peer tests: openid-client, headless Chromium,
+# ...) with the race detector in shuffled order. .ci/run runs exactly this. Prints step timings.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,9 +31,11 @@ TIMINGS=()
 TOTAL_START=$SECONDS
 
 step install-peers bash scripts/install-peers.sh
-step vet go vet ./...
-step unit go test -race -shuffle=on ./...
-step e2e go test -race -tags peers -count=1 -v ./e2e/...
+step vet go vet -tags peers ./...
+# One run of every test: unit tests, in-process end-to-end tests, and (tag peers) the tests
+# against real peers. Without -tags peers those files are not compiled, which keeps plain
+# `go test ./...` fast for the edit-test loop.
+step test go test -race -shuffle=on -tags peers -count=1 -timeout 30m ./...
 
 summary
 printf '    %-12s %4ds\n' total "$((SECONDS - TOTAL_START))"
