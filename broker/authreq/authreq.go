@@ -78,6 +78,9 @@ func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool)
 	}
 	// From here on, errors go back to the client.
 	req.State = form.Get("state")
+	if len(req.State) > 4*maxStateLen {
+		req.State = "" // refused below; never echo an oversized value into an error redirect
+	}
 	if mode := form.Get("response_mode"); mode != "" {
 		if mode != "query" && mode != "form_post" {
 			return req, client, oauth2err.New(oauth2err.InvalidRequest, "unsupported response_mode")
