@@ -78,6 +78,7 @@ var (
 	formRe   = regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form\s*>`)
 	inputRe  = regexp.MustCompile(`(?is)<(input|button)\b([^>]*)>`)
 	attrRe   = regexp.MustCompile(`(?is)([a-z_:][-a-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))`)
+	alertRe  = regexp.MustCompile(`(?is)role="alert"[^>]*>([^<]*)<`)
 	anchorRe = regexp.MustCompile(`(?is)<a\b[^>]*\bhref\s*=\s*"([^"]*)"`)
 )
 
@@ -193,6 +194,9 @@ func (g *Generator) login(ctx context.Context, scope string) (Tokens, error) {
 			return Tokens{}, err
 		}
 		if resp.StatusCode != http.StatusOK {
+			if msg := alertRe.FindSubmatch(body); msg != nil {
+				return Tokens{}, &flowError{cur.Path, fmt.Sprintf("status %d: %s", resp.StatusCode, html.UnescapeString(string(msg[1])))}
+			}
 			return Tokens{}, &flowError{cur.Path, fmt.Sprintf("status %d: %s", resp.StatusCode, snippet(body))}
 		}
 		if req, err = g.nextStep(ctx, cur, string(body), submitted); err != nil {

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+const (
+	ltClientID = "loadapp"
+	ltSecret   = "loadapp-secret-0123456789"
+	ltRedirect = "http://127.0.0.1:9999/cb"
+	ltPassword = "load test password"
+)
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startServer runs `gatehouse serve` in-process with a temporary SQLite store and returns
+// its issuer.
+func startServer(t *testing.T, alg string) string {
+	t.Helper()
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte(ltPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := fmt.Sprintf(`issuer: %s
+web:
+  http: 127.0.0.1:%d
+storage:
+  type: sqlite
+  config:
+    file: %s
+signing:
+  algorithm: %s
+logging:
+  level: error
+clients:
+  - id: %s
+    name: Load test app
+    secret: %s
+    redirect_uris: [%s]
+connectors:
+  - type: local
+    id: local
+    name: Local accounts
+users:
+  - username: alice
+    email: alice@example.com
+    email_verified: true
+    name: Alice
+    groups: [staff]
+    password_hash: '%s'
+`, issuer, port, filepath.Join(dir, "gh.db"), alg, ltClientID, ltSecret, ltRedirect, hash)
+	file := filepath.Join(dir, "gatehouse.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stderr bytes.Buffer // read only after done
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", file}, func(string) string { return "" }, strings.NewReader(""), new(bytes.Buffer), &stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(issuer + "/.well-known/openid-configuration")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return issuer
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not answer discovery in time")
+		}
+	}
+}
+
+type loadOutput struct {
+	Results []struct {
+		Scenario   string   `json:"scenario"`
+		Requests   int64    `json:"requests"`
+		Errors     int64    `json:"errors"`
+		RPS        float64  `json:"req_per_s"`
+		P99        float64  `json:"p99_ms"`
+		CPUPerReq  *float64 `json:"server_cpu_ms_per_req"`
+		RSS        int64    `json:"server_rss_bytes"`
+		FirstError string   `json:"first_error"`
+	} `json:"results"`
+}
+
+func loadtestArgs(issuer string, extra ...string) []string {
+	return append([]string{"--issuer", issuer, "--client-id", ltClientID, "--client-secret", ltSecret,
+		"--redirect-uri", ltRedirect, "--username", "alice", "--password", ltPassword, "--json"}, extra...)
+}
+
+func TestLoadtestScenarios(t *testing.T) {
+	for _, alg := range []string{"RS256", "ES256"} {
+		t.Run(alg, func(t *testing.T) {
+			issuer := startServer(t, alg)
+			tests := []struct {
+				scenario    string
+				requests    int64
+				concurrency int
+			}{
+				{"discovery", 20, 4},
+				{"jwks", 20, 4},
+				{"userinfo", 10, 2},
+				{"introspect", 10, 2},
+				{"refresh", 12, 3},
+				{"codeflow", 3, 2},
+			}
+			for _, tt := range tests {
+				t.Run(tt.scenario, func(t *testing.T) {
+					var stdout, stderr bytes.Buffer
+					args := loadtestArgs(issuer, "--scenario", tt.scenario, "--requests", strconv.FormatInt(tt.requests, 10),
+						"--concurrency", strconv.Itoa(tt.concurrency), "--pid", strconv.Itoa(os.Getpid()))
+					if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err != nil {
+						t.Fatalf("loadtest: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+					}
+					var out loadOutput
+					if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+						t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+					}
+					if len(out.Results) != 1 {
+						t.Fatalf("got %d results, want 1", len(out.Results))
+					}
+					r := out.Results[0]
+					if r.Scenario != tt.scenario || r.Requests != tt.requests || r.Errors != 0 || r.FirstError != "" {
+						t.Fatalf("result %+v, want %d requests and no errors", r, tt.requests)
+					}
+					if r.RPS <= 0 || r.CPUPerReq == nil || r.RSS <= 0 {
+						t.Errorf("result lacks rate, CPU or RSS: %+v", r)
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestLoadtestAllText(t *testing.T) {
+	issuer := startServer(t, "EdDSA")
+	var stdout, stderr bytes.Buffer
+	args := []string{"--issuer", issuer, "--client-id", ltClientID, "--client-secret", ltSecret, "--redirect-uri", ltRedirect,
+		"--username", "alice", "--password", ltPassword, "--scenario", "all", "--requests", "4", "--concurrency", "2"}
+	if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 7 || !strings.HasPrefix(lines[0], "scenario") {
+		t.Fatalf("want a header and 6 rows, got:\n%s", stdout.String())
+	}
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) < 3 || f[1] != "4" || f[2] != "0" {
+			t.Errorf("row %q: want 4 requests, 0 errors", l)
+		}
+	}
+}
+
+func TestLoadtestWrongPassword(t *testing.T) {
+	issuer := startServer(t, "ES256")
+	var stdout, stderr bytes.Buffer
+	args := []string{"--issuer", issuer, "--client-id", ltClientID, "--client-secret", ltSecret, "--redirect-uri", ltRedirect,
+		"--username", "alice", "--password", "wrong", "--scenario", "userinfo", "--requests", "1"}
+	if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err == nil {
+		t.Fatal("loadtest with a wrong password succeeded")
+	}
+	if !strings.Contains(stderr.String(), "status 401") {
+		t.Errorf("stderr does not explain the failed login:\n%s", stderr.String())
+	}
+}
+
+func TestLoadtestRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no issuer", []string{"--scenario", "discovery"}, "--issuer is required"},
+		{"remote issuer", []string{"--issuer", "http://192.0.2.1:5556", "--scenario", "discovery", "--requests", "1"}, "not a loopback address"},
+		{"unknown scenario", []string{"--issuer", "http://127.0.0.1:1", "--scenario", "nope"}, "is not one of"},
+		{"missing credentials", []string{"--issuer", "http://127.0.0.1:1", "--scenario", "refresh"}, "--username is required"},
+		{"no bound", []string{"--issuer", "http://127.0.0.1:1", "--scenario", "jwks", "--duration", "0s"}, "--duration or --requests"},
+		{"bad concurrency", []string{"--issuer", "http://127.0.0.1:1", "--scenario", "jwks", "--concurrency", "0"}, "--concurrency"},
+		{"extra argument", []string{"--issuer", "http://127.0.0.1:1", "stray"}, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := cmdLoadtest(context.Background(), tt.args, &stdout, &stderr)
+			if err == nil || !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("err = %v, stderr = %q; want an error mentioning %q", err, stderr.String(), tt.want)
+			}
+		})
+	}
+}
