@@ -771,7 +771,7 @@ func testGC(t *testing.T, s storage.Storage) {
 	// Sessions: idle-expired, absolute-expired, live.
 	sIdle, sAbs, sLive := session("s-idle", now.Add(-2*time.Hour)), session("s-abs", now.Add(-13*time.Hour)), session("s-live", now)
 	sIdle.IdleExpiry = past
-	sAbs.IdleExpiry, sAbs.AbsoluteExpiry = past, past
+	sAbs.IdleExpiry, sAbs.AbsoluteExpiry = future, past // only the absolute expiry has passed
 	for _, ss := range []storage.Session{sIdle, sAbs, sLive} {
 		wantErr(t, "create session", s.CreateSession(ctx, ss), nil)
 	}
@@ -872,13 +872,13 @@ func testTimezones(t *testing.T, s storage.Storage) {
 
 func testConcurrency(t *testing.T, s storage.Storage) {
 	t.Run("ConsumeCode", func(t *testing.T) {
-		raceConsumeCode(t, []storage.Storage{s}, 16)
+		raceConsumeCode(t, []storage.Storage{s}, 16, 3)
 	})
 	t.Run("RotateRefreshToken", func(t *testing.T) {
-		raceRotate(t, []storage.Storage{s}, 16)
+		raceRotate(t, []storage.Storage{s}, 16, 3)
 	})
 	t.Run("LinkUser", func(t *testing.T) {
-		raceLinkUser(t, []storage.Storage{s}, 8)
+		raceLinkUser(t, []storage.Storage{s}, 8, 3)
 	})
 	t.Run("UpdateSigningKeys", func(t *testing.T) {
 		raceUpdateKeys(t, []storage.Storage{s}, 8)
@@ -887,14 +887,20 @@ func testConcurrency(t *testing.T, s storage.Storage) {
 
 // raceConsumeCode: n goroutines (spread over the handles) consume one code; exactly one
 // wins and the others get ErrReused.
-func raceConsumeCode(t *testing.T, handles []storage.Storage, n int) {
+func raceConsumeCode(t *testing.T, handles []storage.Storage, n, rounds int) {
+	for r := range rounds {
+		raceConsumeCodeOnce(t, handles, n, fmt.Sprintf("race-code-%d", r))
+	}
+}
+
+func raceConsumeCodeOnce(t *testing.T, handles []storage.Storage, n int, hash string) {
 	ctx := ctxFor(t)
 	now := baseTime()
-	wantErr(t, "create code", handles[0].CreateAuthCode(ctx, authCode("race-code", now)), nil)
+	wantErr(t, "create code", handles[0].CreateAuthCode(ctx, authCode(hash, now)), nil)
 	errs := make([]error, n)
 	codes := make([]storage.AuthCode, n)
 	run(n, func(i int) {
-		codes[i], errs[i] = handles[i%len(handles)].ConsumeCode(ctx, "race-code", now)
+		codes[i], errs[i] = handles[i%len(handles)].ConsumeCode(ctx, hash, now)
 	})
 	wins := 0
 	for i, err := range errs {
@@ -906,7 +912,7 @@ func raceConsumeCode(t *testing.T, handles []storage.Storage, n int) {
 			t.Errorf("ConsumeCode #%d: %v, want nil or ErrReused", i, err)
 		}
 		if err == nil || errors.Is(err, storage.ErrReused) {
-			if codes[i].Hash != "race-code" || !codes[i].Consumed {
+			if codes[i].Hash != hash || !codes[i].Consumed {
 				t.Errorf("ConsumeCode #%d returned %+v", i, codes[i])
 			}
 		}
@@ -918,14 +924,20 @@ func raceConsumeCode(t *testing.T, handles []storage.Storage, n int) {
 
 // raceRotate: n goroutines rotate one token with distinct next tokens; exactly one wins,
 // the others get ErrReused, and only the winner's next token is stored.
-func raceRotate(t *testing.T, handles []storage.Storage, n int) {
+func raceRotate(t *testing.T, handles []storage.Storage, n, rounds int) {
+	for r := range rounds {
+		raceRotateOnce(t, handles, n, fmt.Sprintf("race-%d", r))
+	}
+}
+
+func raceRotateOnce(t *testing.T, handles []storage.Storage, n int, prefix string) {
 	ctx := ctxFor(t)
 	now := baseTime()
-	first := refreshToken("race-rt", "race-g", now)
-	wantErr(t, "create grant", handles[0].CreateGrant(ctx, grant("race-g", "alice", "", now), &first), nil)
+	first := refreshToken(prefix+"-rt", prefix+"-g", now)
+	wantErr(t, "create grant", handles[0].CreateGrant(ctx, grant(prefix+"-g", "alice", "", now), &first), nil)
 	errs := make([]error, n)
 	run(n, func(i int) {
-		_, _, errs[i] = handles[i%len(handles)].RotateRefreshToken(ctx, "race-rt", refreshToken(fmt.Sprintf("race-next-%d", i), "", now), now.Add(time.Second))
+		_, _, errs[i] = handles[i%len(handles)].RotateRefreshToken(ctx, prefix+"-rt", refreshToken(fmt.Sprintf("%s-next-%d", prefix, i), "", now), now.Add(time.Second))
 	})
 	winner := -1
 	for i, err := range errs {
@@ -944,7 +956,7 @@ func raceRotate(t *testing.T, handles []storage.Storage, n int) {
 		t.Fatalf("none of %d concurrent rotations succeeded", n)
 	}
 	for i := range n {
-		_, err := handles[0].GetRefreshToken(ctx, fmt.Sprintf("race-next-%d", i))
+		_, err := handles[len(handles)-1].GetRefreshToken(ctx, fmt.Sprintf("%s-next-%d", prefix, i))
 		if i == winner {
 			wantErr(t, "winner's next token", err, nil)
 		} else {
@@ -955,14 +967,20 @@ func raceRotate(t *testing.T, handles []storage.Storage, n int) {
 
 // raceLinkUser: n goroutines link one upstream account with distinct new IDs; all get
 // the same ID and exactly one reports created.
-func raceLinkUser(t *testing.T, handles []storage.Storage, n int) {
+func raceLinkUser(t *testing.T, handles []storage.Storage, n, rounds int) {
+	for r := range rounds {
+		raceLinkUserOnce(t, handles, n, fmt.Sprintf("race-sub-%d", r))
+	}
+}
+
+func raceLinkUserOnce(t *testing.T, handles []storage.Storage, n int, upstream string) {
 	ctx := ctxFor(t)
 	now := baseTime()
 	ids := make([]string, n)
 	created := make([]bool, n)
 	errs := make([]error, n)
 	run(n, func(i int) {
-		ids[i], created[i], errs[i] = handles[i%len(handles)].LinkUser(ctx, "oidc", "race-sub", fmt.Sprintf("user-%d", i), now)
+		ids[i], created[i], errs[i] = handles[i%len(handles)].LinkUser(ctx, "oidc", upstream, fmt.Sprintf("user-%d", i), now)
 	})
 	creators := 0
 	for i := range n {
@@ -979,14 +997,15 @@ func raceLinkUser(t *testing.T, handles []storage.Storage, n int) {
 	}
 }
 
-// raceUpdateKeys: n goroutines each add a key through UpdateSigningKeys (read-modify-write);
-// none is lost, so the update is exclusive.
+// raceUpdateKeys: n goroutines each add a key through UpdateSigningKeys (read-modify-write,
+// with fn slow enough for the calls to overlap); none is lost, so the update is exclusive.
 func raceUpdateKeys(t *testing.T, handles []storage.Storage, n int) {
 	ctx := ctxFor(t)
 	now := baseTime()
 	errs := make([]error, n)
 	run(n, func(i int) {
 		errs[i] = handles[i%len(handles)].UpdateSigningKeys(ctx, func(cur []storage.SigningKey) ([]storage.SigningKey, bool, error) {
+			time.Sleep(2 * time.Millisecond)
 			return append(slices.Clone(cur), signingKey(fmt.Sprintf("race-k%d", i), now)), true, nil
 		})
 	})
@@ -1056,15 +1075,15 @@ func RunTwoHandles(t *testing.T, open2 func(t *testing.T) (a, b storage.Storage)
 	})
 	t.Run("ConsumeCodeRace", func(t *testing.T) {
 		a, b := open2(t)
-		raceConsumeCode(t, []storage.Storage{a, b}, 16)
+		raceConsumeCode(t, []storage.Storage{a, b}, 16, 10)
 	})
 	t.Run("RotateRace", func(t *testing.T) {
 		a, b := open2(t)
-		raceRotate(t, []storage.Storage{a, b}, 16)
+		raceRotate(t, []storage.Storage{a, b}, 16, 10)
 	})
 	t.Run("LinkUserRace", func(t *testing.T) {
 		a, b := open2(t)
-		raceLinkUser(t, []storage.Storage{a, b}, 8)
+		raceLinkUser(t, []storage.Storage{a, b}, 8, 10)
 	})
 	t.Run("SigningKeysLease", func(t *testing.T) {
 		a, b := open2(t)
