@@ -30,7 +30,15 @@ type Manager struct {
 	Path     string
 	Idle     time.Duration
 	Absolute time.Duration
-	Now      func() time.Time
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now == nil {
+		return time.Now()
+	}
+	return m.Now()
 }
 
 // Cookie names.
@@ -91,7 +99,7 @@ func (m *Manager) Current(ctx context.Context, r *http.Request) (storage.Session
 	if err != nil {
 		return storage.Session{}, false, fmt.Errorf("session: %w", err)
 	}
-	now := m.Now()
+	now := m.now()
 	if !now.Before(s.IdleExpiry) || !now.Before(s.AbsoluteExpiry) {
 		return storage.Session{}, false, nil
 	}
@@ -100,7 +108,7 @@ func (m *Manager) Current(ctx context.Context, r *http.Request) (storage.Session
 
 // Touch extends the session's idle expiry after use; it writes at most once a minute.
 func (m *Manager) Touch(ctx context.Context, s storage.Session) error {
-	now := m.Now()
+	now := m.now()
 	if now.Sub(s.LastUsed) < time.Minute {
 		return nil
 	}
@@ -108,7 +116,10 @@ func (m *Manager) Touch(ctx context.Context, s storage.Session) error {
 	if idle.After(s.AbsoluteExpiry) {
 		idle = s.AbsoluteExpiry
 	}
-	return m.Store.TouchSession(ctx, s.ID, now, idle)
+	if err := m.Store.TouchSession(ctx, s.ID, now, idle); err != nil {
+		return fmt.Errorf("session: touch: %w", err)
+	}
+	return nil
 }
 
 // Establish starts a new SSO session for the identity (rotating the cookie value on every
@@ -124,7 +135,7 @@ func (m *Manager) Establish(ctx context.Context, w http.ResponseWriter, r *http.
 	if err != nil {
 		return storage.Session{}, err
 	}
-	now := m.Now()
+	now := m.now()
 	s := storage.Session{
 		ID:             HashID(v),
 		Identity:       id,
