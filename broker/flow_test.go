@@ -42,7 +42,7 @@ func (e *env) rp(clientID, secret, redirect string, scopes ...string) *rp {
 }
 
 // callbackParams parses the redirect back to the client.
-func callbackParams(t *testing.T, to string) url.Values {
+func callbackParams(t testing.TB, to string) url.Values {
 	t.Helper()
 	u, err := url.Parse(to)
 	if err != nil {

@@ -76,7 +76,7 @@ func (u userSource) LookupUser(ctx context.Context, name string) (local.User, er
 
 // env is a running broker on an httptest server with SQLite storage and the local connector.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	issuer string
 	store  storage.Storage
@@ -84,7 +84,13 @@ type env struct {
 	keys   *tokens.KeyManager
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvAlg(t, "RS256")
+}
+
+// newEnvAlg is newEnv with the given signing algorithm (RS256, ES256, EdDSA).
+func newEnvAlg(t testing.TB, alg string) *env {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -109,7 +115,7 @@ func newEnv(t *testing.T) *env {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	issuer := srv.URL
-	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: clk.Now, Logger: logger})
+	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: alg, MaxTokenLifetime: time.Hour, Now: clk.Now, Logger: logger})
 	if err := keys.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +154,7 @@ func newEnv(t *testing.T) *env {
 
 // browser is a cookie-keeping HTTP client that never follows redirects by itself.
 type browser struct {
-	t *testing.T
+	t testing.TB
 	c *http.Client
 }
 
@@ -217,7 +223,7 @@ var (
 )
 
 // form extracts the first form's action and hidden fields.
-func form(t *testing.T, body string) (string, url.Values) {
+func form(t testing.TB, body string) (string, url.Values) {
 	t.Helper()
 	m := formRe.FindStringSubmatch(body)
 	if m == nil {
