@@ -172,6 +172,7 @@ type scanner interface{ Scan(dest ...any) error }
 // errScanner reports err from Scan.
 type errScanner struct{ err error }
 
+// Scan reports the stored error.
 func (e errScanner) Scan(...any) error { return e.err }
 
 // exec runs a write statement outside a transaction (it commits on its own).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,6 +49,32 @@ func TestTwoHandles(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "gatehouse.db")
 		return openAt(t, path), openAt(t, path)
 	})
+}
+
+func TestOpenPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "odd dir?x=1#frag%41&")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gate house.db")
+	s := openAt(t, path)
+	if err := s.CreateLocalUser(t.Context(), storage.LocalUser{Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("database file: %v", err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "gate house.db") {
+			t.Errorf("unexpected file %q next to the database", e.Name())
+		}
+	}
 }
 
 func TestOpenRejectsMemory(t *testing.T) {
