@@ -1,0 +1,5 @@
+// Package archtest holds Gatehouse's structure checks and nothing else: its tests enforce the
+// dependency rule of DESIGN.md (one table of forbidden edges checked against
+// `go list -deps -json ./...`), a package doc comment on every package, and the ban on
+// catch-all package names such as util or common. Run them with `go test ./internal/archtest`.
+package archtest
