@@ -1,0 +1,131 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// scanner is a pgx.Row or pgx.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+const authRequestCols = `id, flow_hash, client_id, redirect_uri, response_type, response_mode, scopes,
+	state, nonce, code_challenge, code_challenge_method, prompt, max_age, login_hint, connector_id,
+	acr_values, connector_state, logged_in, identity, auth, session_id, created_at, expiry`
+
+const (
+	qInsertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
+	qGetAuthRequest       = `SELECT ` + authRequestCols + ` FROM auth_requests WHERE id = $1`
+	qGetAuthRequestLocked = qGetAuthRequest + ` FOR UPDATE`
+	qUpdateAuthRequest    = `UPDATE auth_requests SET flow_hash = $1, client_id = $2, redirect_uri = $3,
+	response_type = $4, response_mode = $5, scopes = $6, state = $7, nonce = $8, code_challenge = $9,
+	code_challenge_method = $10, prompt = $11, max_age = $12, login_hint = $13, connector_id = $14,
+	acr_values = $15, connector_state = $16, logged_in = $17, identity = $18, auth = $19, session_id = $20,
+	created_at = $21, expiry = $22 WHERE id = $23`
+	qDeleteAuthRequest = `DELETE FROM auth_requests WHERE id = $1`
+)
+
+// authRequestArgs encodes r as the column values after id, in authRequestCols order.
+func authRequestArgs(r storage.AuthRequest) ([]any, error) {
+	scopes, err := jsonText(r.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	prompt, err := jsonText(r.Prompt)
+	if err != nil {
+		return nil, err
+	}
+	acr, err := jsonText(r.ACRValues)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := encodeIdentityAuth(r.Identity, r.Auth)
+	if err != nil {
+		return nil, err
+	}
+	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
+		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, int32(r.MaxAge), r.LoginHint,
+		r.ConnectorID, acr, r.ConnectorState, r.LoggedIn, enc.identity, enc.auth,
+		r.SessionID, ms(r.CreatedAt), ms(r.Expiry)}, nil
+}
+
+func scanAuthRequest(sc scanner) (storage.AuthRequest, error) {
+	var (
+		r                               storage.AuthRequest
+		scopes, prompt, acr, idt, authT string
+		maxAge                          int32
+		created, expiry                 int64
+	)
+	err := sc.Scan(&r.ID, &r.FlowHash, &r.ClientID, &r.RedirectURI, &r.ResponseType, &r.ResponseMode,
+		&scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &maxAge,
+		&r.LoginHint, &r.ConnectorID, &acr, &r.ConnectorState, &r.LoggedIn, &idt, &authT, &r.SessionID,
+		&created, &expiry)
+	if err != nil {
+		return r, err
+	}
+	r.MaxAge = int(maxAge)
+	if r.Scopes, err = decodeStrings(scopes); err != nil {
+		return r, err
+	}
+	if r.Prompt, err = decodeStrings(prompt); err != nil {
+		return r, err
+	}
+	if r.ACRValues, err = decodeStrings(acr); err != nil {
+		return r, err
+	}
+	if err := decodeIdentityAuth(idt, authT, &r.Identity, &r.Auth); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.Expiry = fromMs(created), fromMs(expiry)
+	return r, nil
+}
+
+// CreateAuthRequest stores a new auth request; storage.ErrAlreadyExists if the ID is taken.
+func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
+	args, err := authRequestArgs(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, qInsertAuthRequest, append([]any{r.ID}, args...)...)
+	return insertErr("create auth request", err)
+}
+
+// GetAuthRequest returns the auth request with the given ID (expired or not).
+func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequest, error) {
+	r, err := scanAuthRequest(s.pool.QueryRow(ctx, qGetAuthRequest, id))
+	return r, getErr("get auth request", err)
+}
+
+// UpdateAuthRequest runs fn over the stored request (read FOR UPDATE) and stores its
+// result in the same transaction. The ID cannot change. fn's error is returned (wrapped)
+// and nothing is written.
+func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(storage.AuthRequest) (storage.AuthRequest, error)) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanAuthRequest(tx.QueryRow(ctx, qGetAuthRequestLocked, id))
+		if err != nil {
+			return getErr("update auth request", err)
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return fmt.Errorf("postgres: update auth request: %w", err)
+		}
+		args, err := authRequestArgs(next)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, qUpdateAuthRequest, append(args, id)...); err != nil {
+			return fmt.Errorf("postgres: update auth request: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteAuthRequest deletes the auth request; storage.ErrNotFound if there is none.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, qDeleteAuthRequest, id)
+	return mustAffect("delete auth request", tag, err)
+}

@@ -1,0 +1,70 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const authCodeCols = `hash, client_id, redirect_uri, scopes, nonce, code_challenge,
+	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed`
+
+const (
+	qInsertAuthCode = `INSERT INTO auth_codes (` + authCodeCols + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	// qConsumeCode counts the consumption and returns the row; a count above 1 is a replay.
+	// The row lock serializes concurrent consumers: each sees the previous one's count.
+	// Expired codes (a zero expiry never expires) are left alone and not returned.
+	qConsumeCode = `UPDATE auth_codes SET consumed = consumed + 1
+	WHERE hash = $1 AND (expiry = 0 OR expiry > $2) RETURNING ` + authCodeCols
+)
+
+// CreateAuthCode stores a new authorization code; storage.ErrAlreadyExists if the hash is taken.
+func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
+	scopes, err := jsonText(c.Scopes)
+	if err != nil {
+		return err
+	}
+	enc, err := encodeIdentityAuth(c.Identity, c.Auth)
+	if err != nil {
+		return err
+	}
+	consumed := int32(0)
+	if c.Consumed {
+		consumed = 1
+	}
+	_, err = s.pool.Exec(ctx, qInsertAuthCode, c.Hash, c.ClientID, c.RedirectURI, scopes, c.Nonce,
+		c.CodeChallenge, c.CodeChallengeMethod, enc.identity, enc.auth, c.SessionID, c.GrantID,
+		ms(c.CreatedAt), ms(c.Expiry), consumed)
+	return insertErr("create auth code", err)
+}
+
+// ConsumeCode marks the code consumed and returns it, in one statement. A code consumed
+// before is returned with storage.ErrReused; a missing or expired one is storage.ErrNotFound.
+func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (storage.AuthCode, error) {
+	var (
+		c                  storage.AuthCode
+		scopes, idt, authT string
+		created, expiry    int64
+		consumed           int32
+	)
+	err := s.pool.QueryRow(ctx, qConsumeCode, hash, ms(now)).Scan(&c.Hash, &c.ClientID, &c.RedirectURI,
+		&scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &idt, &authT, &c.SessionID,
+		&c.GrantID, &created, &expiry, &consumed)
+	if err != nil {
+		return storage.AuthCode{}, getErr("consume code", err)
+	}
+	if c.Scopes, err = decodeStrings(scopes); err != nil {
+		return storage.AuthCode{}, err
+	}
+	if err := decodeIdentityAuth(idt, authT, &c.Identity, &c.Auth); err != nil {
+		return storage.AuthCode{}, err
+	}
+	c.CreatedAt, c.Expiry, c.Consumed = fromMs(created), fromMs(expiry), true
+	if consumed > 1 {
+		return c, fmt.Errorf("postgres: consume code: %w", storage.ErrReused)
+	}
+	return c, nil
+}
