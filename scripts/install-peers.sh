@@ -14,6 +14,9 @@ APT_UPDATED=0
 log() { printf 'install-peers: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# Each scripts/peers/NAME.sh defines install_NAME, called from main.
+for f in "$ROOT"/scripts/peers/*.sh; do source "$f"; done
+
 # need_root fails unless the script can install system packages.
 need_root() {
 	if [[ "$(id -u)" -ne 0 ]]; then
@@ -69,6 +72,7 @@ install_node_modules() {
 main() {
 	install_chromium
 	install_node_modules
+	install_postgres
 	log "all peers installed"
 }
 

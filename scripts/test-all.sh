@@ -31,6 +31,10 @@ TIMINGS=()
 TOTAL_START=$SECONDS
 
 step install-peers bash scripts/install-peers.sh
+# One PostgreSQL server for every package's tests (storage/postgres, e2e), stopped at exit.
+source scripts/peers/postgres.sh
+trap stop_test_postgres EXIT
+step postgres start_test_postgres
 step vet go vet -tags peers ./...
 # One run of every test: unit tests, in-process end-to-end tests, and (tag peers) the tests
 # against real peers. Without -tags peers those files are not compiled, which keeps plain
