@@ -6,6 +6,7 @@
 //	gatehouse hash-password           read a password on stdin, print its bcrypt hash
 //	gatehouse version                 print the version
 //	gatehouse loadtest --issuer URL   drive load against a running broker
+//	gatehouse backup --to FILE        snapshot the SQLite store (PostgreSQL: pg_dump)
 //
 // This package is the only place that wires Gatehouse's packages together.
 package main
@@ -48,6 +49,7 @@ Commands:
   hash-password             read a password on stdin and print its bcrypt hash
   version                   print the version
   loadtest --issuer URL     drive load against a running broker (see --help)
+  backup --to FILE          consistent online snapshot of the SQLite store (PostgreSQL: pg_dump)
 `
 
 // run is main without globals, for tests.
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", version())
 		return nil
+	case "backup":
+		return cmdBackup(ctx, args[1:], getenv, stdout, stderr)
 	case "loadtest":
 		return cmdLoadtest(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

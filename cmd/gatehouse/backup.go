@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
+)
+
+// cmdBackup implements `gatehouse backup --config FILE --to DEST`: a consistent online
+// snapshot of the SQLite store (VACUUM INTO; the server may keep running and writing).
+// The snapshot is itself a SQLite database: restoring is stopping Gatehouse and putting
+// the file in place of storage.config.file. PostgreSQL deployments back up with the
+// database's own tools (pg_dump, or base backups with WAL archiving); this command says so.
+func cmdBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("backup", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	cfgPath := flags.String("config", "", "configuration file (YAML); none: the built-in default (SQLite in the working directory)")
+	to := flags.String("to", "", "file to write the snapshot to (must not exist)")
+	flags.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: gatehouse backup [--config FILE] --to DEST")
+		fmt.Fprintln(stderr, "Writes a consistent snapshot of the SQLite store to DEST while Gatehouse keeps running.")
+		fmt.Fprintln(stderr, "Restore: stop Gatehouse, copy DEST over storage.config.file, start Gatehouse.")
+		fmt.Fprintln(stderr, "PostgreSQL stores are backed up with pg_dump (pg_dump -Fc DBNAME > gatehouse.dump;")
+		fmt.Fprintln(stderr, "restore with pg_restore -d DBNAME gatehouse.dump).")
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return exitError{"bad flags"}
+	}
+	if flags.NArg() > 0 || *to == "" {
+		flags.Usage()
+		return exitError{"usage"}
+	}
+	cfg := defaultConfig()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = loadConfig(*cfgPath, getenv); err != nil {
+			reportConfigErrors(stderr, *cfgPath, err)
+			return exitError{"invalid config"}
+		}
+	}
+	switch cfg.Storage.Type {
+	case "sqlite", "":
+	case "postgres":
+		fmt.Fprintln(stderr, "gatehouse backup: this store is PostgreSQL: back it up with the database's own tools, e.g.")
+		fmt.Fprintln(stderr, "  pg_dump --format=custom --file=gatehouse.dump \"$GATEHOUSE_DB_DSN\"")
+		fmt.Fprintln(stderr, "and restore into an empty database with")
+		fmt.Fprintln(stderr, "  pg_restore --dbname=\"$GATEHOUSE_DB_DSN\" gatehouse.dump")
+		fmt.Fprintln(stderr, "(for point-in-time recovery use base backups with WAL archiving).")
+		return exitError{"postgres backup"}
+	default:
+		return fmt.Errorf("backup: storage type %q is not supported", cfg.Storage.Type)
+	}
+	file := cfg.Storage.Config.File
+	if _, err := os.Stat(file); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("backup: no database at %s (is storage.config.file right?)", file)
+		}
+		return fmt.Errorf("backup: %w", err)
+	}
+	if _, err := os.Stat(*to); err == nil {
+		return fmt.Errorf("backup: %s already exists; choose a new file", *to)
+	}
+	logger := newLogger(cfg.Logging, stderr)
+	store, err := sqlite.Open(ctx, file, logger)
+	if err != nil {
+		return fmt.Errorf("backup: open %s: %w", file, err)
+	}
+	defer store.Close()
+	if err := store.Backup(ctx, *to); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s\n", file, *to)
+	return nil
+}
