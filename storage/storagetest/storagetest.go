@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Storage) {
 		{"Timezones", testTimezones},
 		{"Concurrency", testConcurrency},
 		{"Ping", testPing},
+		{"MFA", testMFA},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
