@@ -210,7 +210,10 @@ func (a *agent) do(method, u string, form url.Values) response {
 	return r
 }
 
-var formRe = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)"[^>]*>(.*?)</form>`)
+var (
+	formRe   = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)"[^>]*>(.*?)</form>`)
+	hiddenRe = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+)
 
 // upstreamLogin drives oidc-provider from an authorization URL: it signs in as user (or
 // cancels when user is ""), consents, and returns the first redirect that leaves the
