@@ -21,6 +21,13 @@ type Config struct {
 	Connectors []Connector   `yaml:"connectors"`
 	Users      []User        `yaml:"users"`
 	Example    ExampleClient `yaml:"example"`
+	// Scopes declares custom scopes; each releases the listed identity claims.
+	Scopes []Scope `yaml:"scopes"`
+	// PairwiseSalt is the secret mixed into pairwise subjects; required when a client uses
+	// subject_type: pairwise. Changing it changes every pairwise sub.
+	PairwiseSalt string `yaml:"pairwise_salt"`
+	// ClaimsTests are golden cases for the claims pipeline, run by check-config.
+	ClaimsTests []ClaimsTest `yaml:"claims_tests"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source
@@ -114,6 +121,90 @@ type Client struct {
 	// AllowedConnectors limits which connectors this client's users may log in with (empty: all).
 	AllowedConnectors []string `yaml:"allowed_connectors"`
 	AllowedOrigins    []string `yaml:"allowed_origins"`
+	// Require lists what a user needs to use this client (checked after every login).
+	Require Requirement `yaml:"require"`
+	// Claims adds claims to this client's ID tokens and userinfo responses.
+	Claims ClientClaims `yaml:"claims"`
+	// SubjectType is public (default: sub is the internal user ID) or pairwise (OIDC Core 8).
+	SubjectType string `yaml:"subject_type"`
+}
+
+// ClientClaims adds per-client claims.
+type ClientClaims struct {
+	// Extra maps a claim name to a CEL expression over the final identity.
+	Extra map[string]string `yaml:"extra"`
+	// Hardcoded maps a claim name to a fixed (JSON-compatible) value.
+	Hardcoded map[string]any `yaml:"hardcoded"`
+}
+
+// Requirement is what a user must satisfy: membership of at least one of Groups (when set)
+// and a verified email address in one of EmailDomains (when set).
+type Requirement struct {
+	Groups       []string `yaml:"groups"`
+	EmailDomains []string `yaml:"email_domains"`
+}
+
+// ConnectorClaims shapes what one connector's upstream says into Gatehouse's identity.
+type ConnectorClaims struct {
+	// Map overrides a claim (email, email_verified, name, preferred_username, groups, or a
+	// custom claim) with a CEL expression over the upstream identity.
+	Map map[string]string `yaml:"map"`
+	// Groups filters, renames and prefixes the groups.
+	Groups GroupRules `yaml:"groups"`
+	// Require is what a user of this connector needs to sign in at all; group names are the
+	// mapped upstream names, before Groups filters them.
+	Require Requirement `yaml:"require"`
+	// Link is the account-linking policy: create (default), link_verified_email or deny_unknown.
+	Link string `yaml:"link"`
+}
+
+// GroupRules filter groups. An entry of Allow or Deny that is a plain name matches exactly;
+// one with regular-expression syntax (^ $ . * + ? [ ] ( ) | { } \) is an RE2 expression.
+type GroupRules struct {
+	Allow  []string          `yaml:"allow"`
+	Deny   []string          `yaml:"deny"`
+	Rename map[string]string `yaml:"rename"`
+	Prefix string            `yaml:"prefix"`
+}
+
+// Scope is a custom scope: granting it releases the listed claims.
+type Scope struct {
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Claims      []string `yaml:"claims"`
+}
+
+// ClaimsTest is a golden case: an upstream identity through a connector's rules (and a
+// client's, when Client is set) and the claims, or the denial, expected.
+type ClaimsTest struct {
+	Name      string `yaml:"name"`
+	Connector string `yaml:"connector"`
+	Client    string `yaml:"client"`
+	// Scopes granted (default: openid and every known scope).
+	Scopes []string         `yaml:"scopes"`
+	Input  ClaimsTestInput  `yaml:"input"`
+	Expect ClaimsTestExpect `yaml:"expect"`
+}
+
+// ClaimsTestInput is an upstream identity as a connector would return it.
+type ClaimsTestInput struct {
+	Subject       string              `yaml:"subject"`
+	Username      string              `yaml:"username"`
+	Email         string              `yaml:"email"`
+	EmailVerified bool                `yaml:"email_verified"`
+	Name          string              `yaml:"name"`
+	Groups        []string            `yaml:"groups"`
+	Attrs         map[string][]string `yaml:"attrs"`
+	ACR           string              `yaml:"acr"`
+	AMR           []string            `yaml:"amr"`
+}
+
+// ClaimsTestExpect is the expected outcome: the listed ID token claims have exactly these
+// values (others are not checked), or the login is denied (with Reason in the message).
+type ClaimsTestExpect struct {
+	Claims map[string]any `yaml:"claims"`
+	Denied bool           `yaml:"denied"`
+	Reason string         `yaml:"reason"`
 }
 
 // Connector is one configured upstream. Config stays a YAML node until the connector type's
@@ -123,6 +214,8 @@ type Connector struct {
 	ID     string    `yaml:"id"`
 	Name   string    `yaml:"name"`
 	Config yaml.Node `yaml:"config"`
+	// Claims shapes this connector's identities (see ConnectorClaims).
+	Claims ConnectorClaims `yaml:"claims"`
 }
 
 // User is a user of the local connector.

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -29,6 +31,7 @@ func (c *Config) Validate() error {
 	connectorIDs := v.connectors(c.Connectors)
 	v.clients(c.Clients, connectorIDs)
 	v.users(c.Users)
+	v.claimsConfig(c, connectorIDs)
 	return v.errs.err()
 }
 
@@ -347,4 +350,212 @@ func (v *validator) users(list []User) {
 
 func looksLikeBcrypt(h string) bool {
 	return regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`).MatchString(h)
+}
+
+// ReservedClaim reports whether a claim name is set by Gatehouse itself (registered JWT and
+// ID token claims) and so may not be mapped, added or released by a custom scope.
+func ReservedClaim(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "acr", "amr",
+		"azp", "sid", "at_hash", "c_hash", "client_id", "scope", "cnf":
+		return true
+	}
+	return false
+}
+
+// BuiltinScope reports whether Gatehouse defines the scope itself.
+func BuiltinScope(name string) bool {
+	switch name {
+	case "openid", "profile", "email", "groups", "offline_access":
+		return true
+	}
+	return false
+}
+
+// IsGroupPattern reports whether a group allow/deny entry is a regular expression rather
+// than a plain group name (it contains regular-expression syntax).
+func IsGroupPattern(s string) bool { return regexp.QuoteMeta(s) != s }
+
+var (
+	claimNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$`)
+	scopeNameRe = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,64}$`)
+	domainRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+)
+
+func (v *validator) claimName(path, name string) {
+	switch {
+	case !claimNameRe.MatchString(name):
+		v.addf(path, "%q is not a valid claim name (letters, digits, _ . : -; at most 64 characters)", name)
+	case ReservedClaim(name):
+		v.addf(path, "%q is set by Gatehouse itself and cannot be configured", name)
+	}
+}
+
+func (v *validator) requirement(path string, r Requirement) {
+	for i, g := range r.Groups {
+		if strings.TrimSpace(g) == "" {
+			v.addf(fmt.Sprintf("%s.groups[%d]", path, i), "must not be empty")
+		}
+	}
+	for i, d := range r.EmailDomains {
+		if !domainRe.MatchString(d) {
+			v.addf(fmt.Sprintf("%s.email_domains[%d]", path, i), "%q is not a lowercase domain name such as example.com (no @)", d)
+		}
+	}
+}
+
+// claimsConfig checks the claims pipeline settings. CEL expressions are compiled (with file:line
+// problems) by the claims package, which owns the expression language.
+func (v *validator) claimsConfig(c *Config, connectorIDs map[string]bool) {
+	for i, cn := range c.Connectors {
+		p := fmt.Sprintf("connectors[%d].claims", i)
+		cc := cn.Claims
+		for _, name := range slices.Sorted(maps.Keys(cc.Map)) {
+			expr := cc.Map[name]
+			v.claimName(p+".map."+name, name)
+			if strings.TrimSpace(expr) == "" {
+				v.addf(p+".map."+name, "needs a CEL expression")
+			}
+		}
+		for j, pat := range cc.Groups.Allow {
+			v.groupPattern(fmt.Sprintf("%s.groups.allow[%d]", p, j), pat)
+		}
+		for j, pat := range cc.Groups.Deny {
+			v.groupPattern(fmt.Sprintf("%s.groups.deny[%d]", p, j), pat)
+		}
+		for _, from := range slices.Sorted(maps.Keys(cc.Groups.Rename)) {
+			to := cc.Groups.Rename[from]
+			if from == "" || strings.TrimSpace(to) == "" {
+				v.addf(p+".groups.rename."+from, "renames need a group name on both sides")
+			}
+		}
+		v.requirement(p+".require", cc.Require)
+		switch cc.Link {
+		case "", "create", "link_verified_email", "deny_unknown":
+		default:
+			v.addf(p+".link", "must be one of create, link_verified_email, deny_unknown, got %q", cc.Link)
+		}
+	}
+	pairwise := false
+	clientIDs := map[string]bool{}
+	for i, cl := range c.Clients {
+		clientIDs[cl.ID] = true
+		p := fmt.Sprintf("clients[%d]", i)
+		v.requirement(p+".require", cl.Require)
+		for _, name := range slices.Sorted(maps.Keys(cl.Claims.Extra)) {
+			expr := cl.Claims.Extra[name]
+			v.claimName(p+".claims.extra."+name, name)
+			if strings.TrimSpace(expr) == "" {
+				v.addf(p+".claims.extra."+name, "needs a CEL expression")
+			}
+			if _, dup := cl.Claims.Hardcoded[name]; dup {
+				v.addf(p+".claims.hardcoded."+name, "claim %q is also in claims.extra; set it in one place", name)
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(cl.Claims.Hardcoded)) {
+			val := cl.Claims.Hardcoded[name]
+			v.claimName(p+".claims.hardcoded."+name, name)
+			if _, err := json.Marshal(val); err != nil {
+				v.addf(p+".claims.hardcoded."+name, "is not a JSON value (use strings, numbers, booleans, lists and mappings)")
+			}
+		}
+		switch cl.SubjectType {
+		case "", "public":
+		case "pairwise":
+			pairwise = true
+			v.pairwiseSector(p, cl.RedirectURIs)
+		default:
+			v.addf(p+".subject_type", "must be public or pairwise, got %q", cl.SubjectType)
+		}
+	}
+	switch {
+	case pairwise && c.PairwiseSalt == "":
+		v.addf("pairwise_salt", "is required when a client uses subject_type: pairwise "+
+			"(a long random secret, e.g. pairwise_salt: ${PAIRWISE_SALT}; changing it changes every pairwise sub)")
+	case c.PairwiseSalt != "" && len(c.PairwiseSalt) < 16:
+		v.addf("pairwise_salt", "is too short: use at least 16 random characters")
+	}
+	scopes := map[string]int{}
+	for i, sc := range c.Scopes {
+		p := fmt.Sprintf("scopes[%d]", i)
+		switch {
+		case sc.Name == "":
+			v.addf(p+".name", "is required")
+		case !scopeNameRe.MatchString(sc.Name):
+			v.addf(p+".name", "%q is not a valid scope name (printable ASCII without spaces, quotes or backslashes)", sc.Name)
+		case BuiltinScope(sc.Name):
+			v.addf(p+".name", "%q is a built-in scope and cannot be redefined", sc.Name)
+		default:
+			if j, dup := scopes[sc.Name]; dup {
+				v.addf(p+".name", "duplicate scope %q (also scopes[%d])", sc.Name, j)
+			}
+			scopes[sc.Name] = i
+		}
+		if len(sc.Claims) == 0 {
+			v.addf(p+".claims", "needs at least one claim name")
+		}
+		for j, name := range sc.Claims {
+			v.claimName(fmt.Sprintf("%s.claims[%d]", p, j), name)
+		}
+	}
+	for i, tc := range c.ClaimsTests {
+		p := fmt.Sprintf("claims_tests[%d]", i)
+		if tc.Name == "" {
+			v.addf(p+".name", "is required")
+		}
+		if !connectorIDs[tc.Connector] || tc.Connector == "" {
+			v.addf(p+".connector", "%q is not a configured connector id%s", tc.Connector, knownList(connectorIDs))
+		}
+		if tc.Client != "" && !clientIDs[tc.Client] {
+			v.addf(p+".client", "%q is not a configured client id", tc.Client)
+		}
+		if tc.Input.Subject == "" {
+			v.addf(p+".input.subject", "is required (the upstream's stable user ID)")
+		}
+		if tc.Expect.Denied && len(tc.Expect.Claims) > 0 {
+			v.addf(p+".expect", "expects both a denial and claims; a denied login issues no claims")
+		}
+		if !tc.Expect.Denied && tc.Expect.Reason != "" {
+			v.addf(p+".expect.reason", "is only checked with denied: true")
+		}
+	}
+}
+
+func (v *validator) groupPattern(path, pat string) {
+	if pat == "" {
+		v.addf(path, "must not be empty")
+		return
+	}
+	if IsGroupPattern(pat) {
+		if _, err := regexp.Compile(pat); err != nil {
+			v.addf(path, "%q is not a valid regular expression: %v", pat, err)
+		}
+	}
+}
+
+// pairwiseSector checks that a pairwise client's redirect URIs share one host (the sector
+// identifier of OIDC Core 8.1; sector_identifier_uri is not supported).
+func (v *validator) pairwiseSector(p string, uris []string) {
+	sectors := map[string]bool{}
+	for _, u := range uris {
+		if s := SectorOf(u); s != "" {
+			sectors[s] = true
+		}
+	}
+	if len(sectors) > 1 {
+		v.addf(p+".redirect_uris", "a pairwise client's redirect URIs must all be on one host (the sector); found %d hosts", len(sectors))
+	}
+}
+
+// SectorOf returns the sector identifier of a redirect URI for pairwise subjects: its host
+// (lowercased), or its scheme for a private-use URI scheme without a host. "" when unparsable.
+func SectorOf(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	if h := u.Hostname(); h != "" {
+		return strings.ToLower(h)
+	}
+	return strings.ToLower(u.Scheme)
 }

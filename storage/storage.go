@@ -186,7 +186,10 @@ type UserLink struct {
 	ConnectorID     string
 	UpstreamSubject string
 	UserID          string
-	CreatedAt       time.Time
+	// Email is the upstream account's verified email address (lowercased) as last seen, or
+	// empty. Only backends implementing EmailLinkStore record it.
+	Email     string
+	CreatedAt time.Time
 }
 
 // AuthRequestStore keeps authorization requests in flight.

@@ -11,7 +11,7 @@ func allQueries() []string {
 		qGetConsent, qPutConsent, qDeleteConsent,
 		qListKeys, qDeleteKeys, qInsertKey,
 		qInsertUser, qUpsertUser, qGetUser, qListUsers, qDeleteUser,
-		qInsertLink, qGetLink,
+		qInsertLink, qGetLink, qCreateLink, qFindLinkEmail, qSetLinkEmail,
 		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrants, qGCSessions, qGCSigningKeys,
 	}
 }

@@ -21,7 +21,7 @@ const (
 
 	qInsertLink = `INSERT INTO user_links (connector_id, upstream_subject, user_id, created_at)
 	VALUES (?, ?, ?, ?) ON CONFLICT (connector_id, upstream_subject) DO NOTHING`
-	qGetLink = `SELECT connector_id, upstream_subject, user_id, created_at FROM user_links
+	qGetLink = `SELECT connector_id, upstream_subject, user_id, created_at, email FROM user_links
 	WHERE connector_id = ? AND upstream_subject = ?`
 )
 
@@ -129,7 +129,7 @@ func (s *Store) LinkUser(ctx context.Context, connectorID, upstreamSubject, newU
 			l  storage.UserLink
 			ca int64
 		)
-		if err := t.queryRow(ctx, qGetLink, connectorID, upstreamSubject).Scan(&l.ConnectorID, &l.UpstreamSubject, &userID, &ca); err != nil {
+		if err := t.queryRow(ctx, qGetLink, connectorID, upstreamSubject).Scan(&l.ConnectorID, &l.UpstreamSubject, &userID, &ca, &l.Email); err != nil {
 			return getErr("link user", err)
 		}
 		return nil
@@ -146,7 +146,7 @@ func (s *Store) GetUserLink(ctx context.Context, connectorID, upstreamSubject st
 		l  storage.UserLink
 		ca int64
 	)
-	err := s.queryRow(ctx, qGetLink, connectorID, upstreamSubject).Scan(&l.ConnectorID, &l.UpstreamSubject, &l.UserID, &ca)
+	err := s.queryRow(ctx, qGetLink, connectorID, upstreamSubject).Scan(&l.ConnectorID, &l.UpstreamSubject, &l.UserID, &ca, &l.Email)
 	if err != nil {
 		return storage.UserLink{}, getErr("get user link", err)
 	}

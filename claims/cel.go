@@ -1,0 +1,375 @@
+package claims
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/ext"
+)
+
+// Limits on claim expressions. An expression is refused at load when its worst-case cost,
+// estimated with the size hints below, exceeds MaxExpressionCost; at run time evaluation
+// stops at the same cost.
+const (
+	// MaxExpressionCost bounds the estimated and the actual cost of one expression (CEL cost
+	// units: roughly one per operation, plus the length of strings scanned or copied).
+	MaxExpressionCost = 5_000_000
+	// MaxExpressionLength bounds the source text of one expression.
+	MaxExpressionLength = 4096
+
+	// Size hints for cost estimation: the largest inputs an expression is assumed to see.
+	hintString    = 1024 // characters in one value (an email, a name, one attribute value)
+	hintGroup     = 256  // characters in one group name
+	hintKey       = 256  // characters in an attribute name
+	hintGroups    = 1000 // groups of one user
+	hintAttrs     = 256  // attribute names
+	hintAttrVals  = 100  // values of one attribute
+	hintClaims    = 64   // extra claims of an identity
+	hintShortList = 16   // amr values
+)
+
+// Variables of the upstream environment (connector claims.map).
+var upstreamVars = []cel.EnvOption{
+	cel.Variable("subject", cel.StringType),
+	cel.Variable("username", cel.StringType),
+	cel.Variable("email", cel.StringType),
+	cel.Variable("email_verified", cel.BoolType),
+	cel.Variable("name", cel.StringType),
+	cel.Variable("groups", cel.ListType(cel.StringType)),
+	cel.Variable("attrs", cel.MapType(cel.StringType, cel.ListType(cel.StringType))),
+	cel.Variable("acr", cel.StringType),
+	cel.Variable("amr", cel.ListType(cel.StringType)),
+}
+
+// Variables of the identity environment (clients[].claims.extra): the final identity.
+var identityVars = []cel.EnvOption{
+	cel.Variable("subject", cel.StringType),
+	cel.Variable("username", cel.StringType),
+	cel.Variable("email", cel.StringType),
+	cel.Variable("email_verified", cel.BoolType),
+	cel.Variable("name", cel.StringType),
+	cel.Variable("groups", cel.ListType(cel.StringType)),
+	cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
+	cel.Variable("connector", cel.StringType),
+	cel.Variable("acr", cel.StringType),
+	cel.Variable("amr", cel.ListType(cel.StringType)),
+}
+
+// sizeHints tells the cost estimator how large each variable can be.
+type sizeHints struct{}
+
+func (sizeHints) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	p := n.Path()
+	if len(p) == 0 {
+		return nil
+	}
+	size := func(n uint64) *checker.SizeEstimate { return &checker.SizeEstimate{Min: 0, Max: n} }
+	switch strings.Join(p, "/") {
+	case "groups":
+		return size(hintGroups)
+	case "groups/@items":
+		return size(hintGroup)
+	case "amr":
+		return size(hintShortList)
+	case "attrs":
+		return size(hintAttrs)
+	case "attrs/@keys", "claims/@keys":
+		return size(hintKey)
+	case "attrs/@values":
+		return size(hintAttrVals)
+	case "claims":
+		return size(hintClaims)
+	}
+	// Every other reachable value is a string (or, under claims, a JSON value) of bounded size.
+	return size(hintString)
+}
+
+func (sizeHints) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// newEnv builds a CEL environment with Gatehouse's variables and library: the standard
+// functions, string extensions (lowerAscii, upperAscii, split, replace, ...), list
+// extensions and optional values.
+func newEnv(vars []cel.EnvOption) (*cel.Env, error) {
+	opts := append([]cel.EnvOption{}, vars...)
+	opts = append(opts,
+		ext.Strings(), ext.Lists(), ext.Sets(), cel.OptionalTypes(),
+		cel.ParserExpressionSizeLimit(MaxExpressionLength),
+		cel.ParserRecursionLimit(100),
+		cel.ASTValidators(cel.ValidateComprehensionNestingLimit(3)),
+	)
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("claims: CEL environment: %w", err)
+	}
+	return env, nil
+}
+
+// outKind is what a claim expression must produce.
+type outKind int
+
+const (
+	outAny     outKind = iota // any JSON value
+	outString                 // email, name, preferred_username
+	outBool                   // email_verified
+	outStrings                // groups
+)
+
+func kindOf(claim string) outKind {
+	switch claim {
+	case "email", "name", "preferred_username":
+		return outString
+	case "email_verified":
+		return outBool
+	case "groups":
+		return outStrings
+	}
+	return outAny
+}
+
+func (k outKind) String() string {
+	switch k {
+	case outString:
+		return "a string"
+	case outBool:
+		return "a bool"
+	case outStrings:
+		return "a list of strings"
+	}
+	return "a JSON value (string, number, bool, null, list or map)"
+}
+
+// expr is one compiled claim expression.
+type expr struct {
+	claim  string
+	source string
+	want   outKind
+	prg    cel.Program
+	// cost is the estimated worst-case cost.
+	cost uint64
+}
+
+// compile parses, type-checks and cost-checks one expression for a claim.
+func compile(env *cel.Env, claim, source string) (*expr, error) {
+	if strings.TrimSpace(source) == "" {
+		return nil, errors.New("the expression is empty")
+	}
+	if len(source) > MaxExpressionLength {
+		return nil, fmt.Errorf("the expression is longer than %d characters", MaxExpressionLength)
+	}
+	ast, iss := env.Compile(source)
+	if iss != nil && iss.Err() != nil {
+		return nil, fmt.Errorf("invalid CEL: %s", oneLine(iss.Err().Error()))
+	}
+	want := kindOf(claim)
+	if err := checkOutput(ast.OutputType(), want); err != nil {
+		return nil, err
+	}
+	est, err := env.EstimateCost(ast, sizeHints{})
+	if err != nil {
+		return nil, fmt.Errorf("cannot estimate the cost of the expression: %w", err)
+	}
+	if est.Max > MaxExpressionCost {
+		return nil, fmt.Errorf("the expression may be too expensive: its estimated worst-case cost %s exceeds the limit %d "+
+			"(avoid nested loops over groups or attributes)", costString(est.Max), MaxExpressionCost)
+	}
+	prg, err := env.Program(ast, cel.CostLimit(MaxExpressionCost), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, fmt.Errorf("invalid CEL: %w", err)
+	}
+	return &expr{claim: claim, source: source, want: want, prg: prg, cost: est.Max}, nil
+}
+
+func costString(c uint64) string {
+	if c == math.MaxUint64 {
+		return "(unbounded)"
+	}
+	return fmt.Sprint(c)
+}
+
+// oneLine folds CEL's multi-line error (with a caret diagram) into one line.
+func oneLine(s string) string {
+	s = strings.TrimPrefix(s, "ERROR: <input>:")
+	lines := strings.Split(s, "\n")
+	return strings.TrimSpace(lines[0])
+}
+
+// checkOutput refuses expressions whose static type cannot produce what the claim needs.
+func checkOutput(t *cel.Type, want outKind) error {
+	if t == nil || t.Kind() == types.DynKind || t.Kind() == types.AnyKind {
+		return nil // checked at run time
+	}
+	ok := true
+	switch want {
+	case outString:
+		ok = t.Kind() == types.StringKind
+	case outBool:
+		ok = t.Kind() == types.BoolKind
+	case outStrings:
+		ok = t.Kind() == types.ListKind && len(t.Parameters()) == 1 &&
+			(t.Parameters()[0].Kind() == types.StringKind || t.Parameters()[0].Kind() == types.DynKind)
+	default:
+		ok = jsonKind(t)
+	}
+	if !ok {
+		return fmt.Errorf("the expression returns %s, but this claim needs %s", t.String(), want)
+	}
+	return nil
+}
+
+// jsonKind reports whether values of type t can become JSON.
+func jsonKind(t *cel.Type) bool {
+	switch t.Kind() {
+	case types.StringKind, types.BoolKind, types.IntKind, types.UintKind, types.DoubleKind,
+		types.NullTypeKind, types.DynKind, types.AnyKind:
+		return true
+	case types.ListKind:
+		return len(t.Parameters()) == 1 && jsonKind(t.Parameters()[0])
+	case types.MapKind:
+		p := t.Parameters()
+		return len(p) == 2 && (p[0].Kind() == types.StringKind || p[0].Kind() == types.DynKind) && jsonKind(p[1])
+	case types.OpaqueKind:
+		return t.TypeName() == "optional_type" && len(t.Parameters()) == 1 && jsonKind(t.Parameters()[0])
+	}
+	return false
+}
+
+// errAbsent reports that an expression produced no value (an empty optional).
+var errAbsent = errors.New("no value")
+
+// eval runs the expression over vars and converts the result for the claim. It returns
+// errAbsent for an empty optional.
+func (e *expr) eval(ctx context.Context, vars map[string]any) (any, error) {
+	out, _, err := e.prg.ContextEval(ctx, vars)
+	if err != nil {
+		return nil, err
+	}
+	v, err := toJSON(out, 0)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil && isEmptyOptional(out) {
+		return nil, errAbsent
+	}
+	switch e.want {
+	case outString:
+		if _, ok := v.(string); !ok {
+			return nil, fmt.Errorf("returned %s, want a string", describe(v))
+		}
+	case outBool:
+		if _, ok := v.(bool); !ok {
+			return nil, fmt.Errorf("returned %s, want a bool", describe(v))
+		}
+	case outStrings:
+		list, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("returned %s, want a list of strings", describe(v))
+		}
+		ss := make([]string, 0, len(list))
+		for _, x := range list {
+			s, ok := x.(string)
+			if !ok {
+				return nil, fmt.Errorf("returned a list containing %s, want only strings", describe(x))
+			}
+			ss = append(ss, s)
+		}
+		return ss, nil
+	}
+	return v, nil
+}
+
+func isEmptyOptional(v ref.Val) bool {
+	o, ok := v.(*types.Optional)
+	return ok && !o.HasValue()
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a bool"
+	case int64, uint64, float64:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// toJSON converts a CEL value to a JSON-compatible Go value.
+func toJSON(v ref.Val, depth int) (any, error) {
+	if depth > 32 {
+		return nil, errors.New("value nested too deeply")
+	}
+	switch x := v.(type) {
+	case *types.Err:
+		return nil, x
+	case types.String:
+		return string(x), nil
+	case types.Bool:
+		return bool(x), nil
+	case types.Int:
+		return int64(x), nil
+	case types.Uint:
+		return uint64(x), nil
+	case types.Double:
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, errors.New("returned a number that JSON cannot represent (NaN or infinity)")
+		}
+		return f, nil
+	case types.Null:
+		return nil, nil
+	case *types.Optional:
+		if !x.HasValue() {
+			return nil, nil
+		}
+		return toJSON(x.GetValue(), depth+1)
+	}
+	if l, ok := v.(traits.Lister); ok {
+		n, ok := l.Size().(types.Int)
+		if !ok {
+			return nil, errors.New("list of unknown size")
+		}
+		out := make([]any, 0, int(n))
+		for it := l.Iterator(); it.HasNext() == types.True; {
+			e, err := toJSON(it.Next(), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	}
+	if m, ok := v.(traits.Mapper); ok {
+		out := map[string]any{}
+		for it := m.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			ks, ok := k.(types.String)
+			if !ok {
+				return nil, fmt.Errorf("returned a map with a non-string key (%s)", k.Type().TypeName())
+			}
+			e, err := toJSON(m.Get(k), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[string(ks)] = e
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("returned a %s, which is not a JSON value", v.Type().TypeName())
+}
