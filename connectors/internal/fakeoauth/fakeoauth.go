@@ -41,12 +41,13 @@ type Server struct {
 	// TokenPath is the token endpoint path (default /token).
 	TokenPath string
 
-	mux  *http.ServeMux
-	key  *rsa.PrivateKey
-	mu   sync.Mutex
-	code map[string]grant
-	at   map[string]string // access token -> user
-	rt   map[string]string // refresh token -> user
+	mux     *http.ServeMux
+	keyOnce sync.Once
+	key     *rsa.PrivateKey
+	mu      sync.Mutex
+	code    map[string]grant
+	at      map[string]string // access token -> user
+	rt      map[string]string // refresh token -> user
 	// Requests counts requests per path.
 	reqs map[string]int
 }
@@ -58,11 +59,7 @@ type grant struct {
 // New starts a server; it is closed when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{ClientID: "client", ClientSecret: "secret", mux: http.NewServeMux(), key: key,
+	s := &Server{ClientID: "client", ClientSecret: "secret", mux: http.NewServeMux(),
 		code: map[string]grant{}, at: map[string]string{}, rt: map[string]string{}, reqs: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -251,9 +248,21 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
+// signingKey returns the RSA key, generated on first use (only OIDC tests need it).
+func (s *Server) signingKey() *rsa.PrivateKey {
+	s.keyOnce.Do(func() {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		s.key = key
+	})
+	return s.key
+}
+
 // Sign signs claims as a JWT with the server's key (RS256, kid "k1").
 func (s *Server) Sign(claims map[string]any) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: s.key, KeyID: "k1"}}, nil)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: s.signingKey(), KeyID: "k1"}}, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -281,7 +290,7 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &s.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &s.signingKey().PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 }
 
 // JSON writes v as a JSON response.

@@ -1,0 +1,342 @@
+// Package github is Gatehouse's GitHub connector (github.com and GitHub Enterprise Server):
+// OAuth 2.0 code flow with state and PKCE, then the REST API: /user for the account,
+// /user/emails for the primary email and whether it is verified, /user/orgs and /user/teams
+// (following Link-header pagination) for organization membership and teams.
+//
+// With orgs configured only members of one of them may sign in (a user outside them gets a
+// *connectors.DeniedError saying which orgs are required); an org entry with teams admits only
+// members of those teams. Teams become groups as "org:team" (team_name_field picks the slug,
+// the display name, or both), and each admitted org becomes a group "org". Refresh re-reads
+// the API with the stashed token, so a user removed from the org, or who revoked the app,
+// loses access at the next downstream refresh.
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/internal/oauthflow"
+)
+
+// Org is a GitHub organization whose members may sign in.
+type Org struct {
+	Name string `yaml:"name"`
+	// Teams, when set, admits only members of these teams (name or slug) of the org.
+	Teams []string `yaml:"teams"`
+}
+
+// Config is the YAML configuration of a github connector. It implements connectors.Config.
+type Config struct {
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// BaseURL is a GitHub Enterprise Server, e.g. https://github.example.com (API at
+	// {base_url}/api/v3). Empty means github.com.
+	BaseURL string `yaml:"base_url"`
+	// Orgs, when set, restricts sign-in to their members; their teams become groups.
+	Orgs []Org `yaml:"orgs"`
+	// TeamNameField is how a team is named in groups: slug (default), name or both.
+	TeamNameField string `yaml:"team_name_field"`
+}
+
+var _ connectors.Config = (*Config)(nil)
+
+// Validate reports every problem with the configuration. It does no I/O.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.ClientID == "" {
+		errs = append(errs, errors.New("client_id: required"))
+	}
+	if c.ClientSecret == "" {
+		errs = append(errs, errors.New("client_secret: required"))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://github.example.com", c.BaseURL))
+		}
+	}
+	for i, o := range c.Orgs {
+		if o.Name == "" {
+			errs = append(errs, fmt.Errorf("orgs[%d].name: required", i))
+		}
+	}
+	switch c.TeamNameField {
+	case "", "slug", "name", "both":
+	default:
+		errs = append(errs, fmt.Errorf("team_name_field: %q is not name, slug or both", c.TeamNameField))
+	}
+	return errors.Join(errs...)
+}
+
+// Open builds the connector without network I/O.
+func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.Deps) (connectors.Connector, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("github connector %q: %w", info.ID, err)
+	}
+	web, api := "https://github.com", "https://api.github.com"
+	if c.BaseURL != "" {
+		web = strings.TrimSuffix(c.BaseURL, "/")
+		api = web + "/api/v3"
+	}
+	field := c.TeamNameField
+	if field == "" {
+		field = "slug"
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	httpc := oauthflow.HTTPClient(deps.HTTP)
+	return &Connector{
+		info: info, apiURL: api, orgs: slices.Clone(c.Orgs), teamField: field, logger: logger, now: now,
+		api: oauthflow.API{HTTP: httpc, Header: http.Header{"Accept": {"application/vnd.github+json"}, "X-Github-Api-Version": {"2022-11-28"}}},
+		flow: &oauthflow.Flow{
+			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
+				AuthURL: web + "/login/oauth/authorize", TokenURL: web + "/login/oauth/access_token", AuthStyle: oauth2.AuthStyleInParams,
+			}},
+			PKCE: true, HTTP: httpc, Provider: info.Name,
+		},
+	}, nil
+}
+
+// Connector is an opened github connector. It implements connectors.RedirectConnector and
+// connectors.RefreshConnector.
+type Connector struct {
+	info      connectors.Info
+	flow      *oauthflow.Flow
+	api       oauthflow.API
+	apiURL    string
+	orgs      []Org
+	teamField string
+	logger    *slog.Logger
+	now       func() time.Time
+}
+
+// Interface guards.
+var (
+	_ connectors.RedirectConnector = (*Connector)(nil)
+	_ connectors.RefreshConnector  = (*Connector)(nil)
+)
+
+// Info returns the connector's identity.
+func (c *Connector) Info() connectors.Info { return c.info }
+
+// Close releases nothing.
+func (c *Connector) Close() error { return nil }
+
+func (c *Connector) scopes(s connectors.Scopes) []string {
+	scopes := []string{"read:user", "user:email"}
+	if len(c.orgs) > 0 || s.Groups {
+		scopes = append(scopes, "read:org")
+	}
+	return scopes
+}
+
+// Begin returns GitHub's authorization URL.
+func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (connectors.Step, error) {
+	var extra []oauth2.AuthCodeOption
+	if req.LoginHint != "" {
+		extra = append(extra, oauth2.SetAuthURLParam("login", req.LoginHint))
+	}
+	return c.flow.Begin(req, c.scopes(req.Scopes), extra...)
+}
+
+// Finish redeems the code and reads the user, emails, orgs and teams.
+func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
+	tok, err := c.flow.Finish(ctx, req, r)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+}
+
+// Refresh re-reads the user and their memberships with the stashed token.
+func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev connectors.Upstream) (connectors.Upstream, error) {
+	var ts oauthflow.TokenStash
+	if err := oauthflow.DecodeStash(prev.Stash, &ts); err != nil {
+		return connectors.Upstream{}, err
+	}
+	ts, err := ts.Current(ctx, c.flow, c.now())
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	up, err := c.identity(ctx, s, ts)
+	var denied *connectors.DeniedError
+	switch {
+	case oauthflow.IsUnauthorized(err):
+		return connectors.Upstream{}, fmt.Errorf("%w: GitHub refused the token (app authorization revoked?)", connectors.ErrUpstreamRevoked)
+	case errors.As(err, &denied):
+		return connectors.Upstream{}, fmt.Errorf("%w: %s", connectors.ErrUpstreamRevoked, denied.Reason)
+	case err != nil:
+		return connectors.Upstream{}, err
+	}
+	if prev.Subject != "" && up.Subject != prev.Subject {
+		return connectors.Upstream{}, fmt.Errorf("%w: the token now belongs to another GitHub user", connectors.ErrUpstreamRevoked)
+	}
+	return up, nil
+}
+
+type user struct {
+	ID      int64  `json:"id"`
+	Login   string `json:"login"`
+	Name    string `json:"name"`
+	Email   string `json:"email"`
+	HTMLURL string `json:"html_url"`
+}
+
+type email struct {
+	Email    string `json:"email"`
+	Primary  bool   `json:"primary"`
+	Verified bool   `json:"verified"`
+}
+
+type org struct {
+	Login string `json:"login"`
+}
+
+type team struct {
+	Name         string `json:"name"`
+	Slug         string `json:"slug"`
+	Organization org    `json:"organization"`
+}
+
+func (c *Connector) identity(ctx context.Context, s connectors.Scopes, ts oauthflow.TokenStash) (connectors.Upstream, error) {
+	var u user
+	if _, err := c.api.Get(ctx, c.apiURL+"/user", ts.AccessToken, &u); err != nil {
+		return connectors.Upstream{}, fmt.Errorf("github user: %w", err)
+	}
+	if u.ID == 0 || u.Login == "" {
+		return connectors.Upstream{}, errors.New("github user: no id or login")
+	}
+	emails, err := oauthflow.GetLinkPaged[email](ctx, c.api, c.apiURL+"/user/emails?per_page=100", ts.AccessToken)
+	if err != nil {
+		return connectors.Upstream{}, fmt.Errorf("github emails: %w", err)
+	}
+	up := connectors.Upstream{
+		Subject: strconv.FormatInt(u.ID, 10), Username: u.Login, Name: u.Name,
+		Attrs: map[string][]string{"login": {u.Login}, "id": {strconv.FormatInt(u.ID, 10)}},
+	}
+	if u.HTMLURL != "" {
+		up.Attrs["html_url"] = []string{u.HTMLURL}
+	}
+	// The primary email, verified or not; its verification is reported as is.
+	for _, e := range emails {
+		if e.Primary {
+			up.Email, up.EmailVerified = e.Email, e.Verified
+			break
+		}
+	}
+	if len(c.orgs) > 0 || s.Groups {
+		groups, err := c.groups(ctx, ts.AccessToken)
+		if err != nil {
+			return connectors.Upstream{}, err
+		}
+		up.Groups = groups
+	}
+	stash, err := oauthflow.EncodeStash(ts)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	up.Stash = stash
+	return up, nil
+}
+
+// groups reads the user's orgs and teams, applies the org/team restriction and returns the
+// groups.
+func (c *Connector) groups(ctx context.Context, token string) ([]string, error) {
+	orgs, err := oauthflow.GetLinkPaged[org](ctx, c.api, c.apiURL+"/user/orgs?per_page=100", token)
+	if err != nil {
+		return nil, fmt.Errorf("github orgs: %w", err)
+	}
+	teams, err := oauthflow.GetLinkPaged[team](ctx, c.api, c.apiURL+"/user/teams?per_page=100", token)
+	if err != nil {
+		return nil, fmt.Errorf("github teams: %w", err)
+	}
+	memberOf := map[string]bool{}
+	for _, o := range orgs {
+		memberOf[strings.ToLower(o.Login)] = true
+	}
+	for _, t := range teams {
+		memberOf[strings.ToLower(t.Organization.Login)] = true
+	}
+	var groups []string
+	add := func(g string) {
+		if !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	teamGroups := func(orgName string, t team) {
+		switch c.teamField {
+		case "name":
+			add(orgName + ":" + t.Name)
+		case "both":
+			add(orgName + ":" + t.Slug)
+			add(orgName + ":" + t.Name)
+		default:
+			add(orgName + ":" + t.Slug)
+		}
+	}
+	if len(c.orgs) == 0 {
+		for _, o := range orgs {
+			add(o.Login)
+		}
+		for _, t := range teams {
+			teamGroups(t.Organization.Login, t)
+		}
+		return groups, nil
+	}
+	for _, want := range c.orgs {
+		if !memberOf[strings.ToLower(want.Name)] {
+			continue
+		}
+		var inOrg []team
+		for _, t := range teams {
+			if strings.EqualFold(t.Organization.Login, want.Name) {
+				inOrg = append(inOrg, t)
+			}
+		}
+		if len(want.Teams) > 0 {
+			inOrg = slices.DeleteFunc(inOrg, func(t team) bool {
+				return !slices.ContainsFunc(want.Teams, func(w string) bool { return strings.EqualFold(w, t.Slug) || strings.EqualFold(w, t.Name) })
+			})
+			if len(inOrg) == 0 {
+				continue
+			}
+		}
+		add(want.Name)
+		for _, t := range inOrg {
+			teamGroups(want.Name, t)
+		}
+	}
+	if len(groups) == 0 {
+		return nil, &connectors.DeniedError{Reason: "you are not a member of " + c.required()}
+	}
+	return groups, nil
+}
+
+// required describes the configured orgs and teams for users.
+func (c *Connector) required() string {
+	parts := make([]string, 0, len(c.orgs))
+	for _, o := range c.orgs {
+		if len(o.Teams) > 0 {
+			parts = append(parts, fmt.Sprintf("the GitHub organization %s (teams %s)", o.Name, strings.Join(o.Teams, ", ")))
+		} else {
+			parts = append(parts, "the GitHub organization "+o.Name)
+		}
+	}
+	return strings.Join(parts, " or ")
+}
