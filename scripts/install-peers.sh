@@ -72,6 +72,8 @@ install_node_modules() {
 main() {
 	install_chromium
 	install_node_modules
+	install_slapd
+	install_samba
 	install_postgres
 	log "all peers installed"
 }

@@ -1,0 +1,29 @@
+// Package ldap is Gatehouse's LDAP and Active Directory password connector.
+//
+// A login searches the directory with a service account (bind_dn) for the entry whose
+// username attributes (uid, mail, sAMAccountName, userPrincipalName, ...) equal what the user
+// typed, binds as that entry's DN with the typed password, then reads the user's groups:
+// direct memberships by a search of the group base, nested ones level by level (or, on
+// Active Directory, with the in-chain matching rule 1.2.840.113556.1.4.1941 in one search).
+//
+// Security properties:
+//   - every value put in a filter is escaped (RFC 4515) and every value put in a DN is
+//     escaped (RFC 4514), so a username such as "*)(uid=*" matches nothing;
+//   - an empty password is refused before any bind (it would be an unauthenticated bind,
+//     which servers report as a success);
+//   - an unknown username costs a bind round trip like a wrong password, and both return
+//     connectors.ErrBadCredentials; Active Directory's bind diagnostics are mapped so that
+//     only states AD reports after checking the password (disabled, expired, must change
+//     password, logon hours) become a *connectors.DeniedError with a reason;
+//   - certificates are verified unless insecure_skip_verify is set, and plain ldap:// needs
+//     insecure_no_tls; the service password is never logged nor put in an error.
+//
+// Connections: searches run on a pool of connections bound as the service account, user
+// binds on a second pool whose connections do nothing else, so a login costs one search,
+// one bind and the group searches. Hosts are tried in order; a connection that broke while
+// idle is replaced and the operation retried once. A directory that cannot be reached gives a
+// *connectors.UpstreamError.
+//
+// The upstream Subject is the id_attr value (entryUUID on OpenLDAP; objectGUID on AD,
+// encoded as the usual GUID string); the Stash is the user's DN, which Refresh reads again.
+package ldap
