@@ -21,6 +21,8 @@ type Config struct {
 	Connectors []Connector   `yaml:"connectors"`
 	Users      []User        `yaml:"users"`
 	Example    ExampleClient `yaml:"example"`
+	// MFA configures second factors (TOTP, WebAuthn); policies are set per connector and client.
+	MFA MFA `yaml:"mfa"`
 	// Scopes declares custom scopes; each releases the listed identity claims.
 	Scopes []Scope `yaml:"scopes"`
 	// PairwiseSalt is the secret mixed into pairwise subjects; required when a client uses
@@ -127,6 +129,8 @@ type Client struct {
 	Claims ClientClaims `yaml:"claims"`
 	// SubjectType is public (default: sub is the internal user ID) or pairwise (OIDC Core 8).
 	SubjectType string `yaml:"subject_type"`
+	// MFA is this client's second-factor policy: required | optional | off (default off).
+	MFA string `yaml:"mfa"`
 }
 
 // ClientClaims adds per-client claims.
@@ -216,6 +220,11 @@ type Connector struct {
 	Config yaml.Node `yaml:"config"`
 	// Claims shapes this connector's identities (see ConnectorClaims).
 	Claims ConnectorClaims `yaml:"claims"`
+	// MFA is the second-factor policy of this connector's users: required | optional | off.
+	MFA string `yaml:"mfa"`
+	// TrustUpstreamMFA lets the upstream's own multi-factor claim (OIDC amr/acr, SAML
+	// AuthnContext) satisfy the MFA policy.
+	TrustUpstreamMFA bool `yaml:"trust_upstream_mfa"`
 }
 
 // User is a user of the local connector.
@@ -232,6 +241,25 @@ type User struct {
 type ExampleClient struct {
 	// Enabled defaults to true only for the embedded default configuration.
 	Enabled bool `yaml:"enabled"`
+}
+
+// MFA configures second factors.
+type MFA struct {
+	// IssuerName is shown in authenticator apps (default "Gatehouse").
+	IssuerName string `yaml:"issuer_name"`
+	// SecretsKey seals TOTP secrets at rest (at least 32 characters; keep it secret and stable).
+	SecretsKey string `yaml:"secrets_key"`
+	// WebAuthn enables security keys and passkeys when rp_id is set.
+	WebAuthn MFAWebAuthn `yaml:"webauthn"`
+}
+
+// MFAWebAuthn configures the WebAuthn relying party.
+type MFAWebAuthn struct {
+	// RPID is the relying party ID: the issuer's host name or a parent domain of it.
+	RPID   string `yaml:"rp_id"`
+	RPName string `yaml:"rp_name"`
+	// Origins allowed for ceremonies (default: the issuer's origin).
+	Origins []string `yaml:"origins"`
 }
 
 // Duration is a time.Duration written as "90s", "1h", "720h" in YAML.

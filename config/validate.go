@@ -32,6 +32,7 @@ func (c *Config) Validate() error {
 	v.clients(c.Clients, connectorIDs)
 	v.users(c.Users)
 	v.claimsConfig(c, connectorIDs)
+	v.mfa(c)
 	return v.errs.err()
 }
 
