@@ -1,0 +1,703 @@
+//go:build peers
+
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// High availability: several `gatehouse serve` processes on one PostgreSQL database, with
+// one issuer URL, behave as one server. The test client plays the load balancer: a
+// RoundTripper sends each request to the next live replica (round robin), so the steps of
+// one flow land on different replicas, and a replica that refuses connections is taken
+// out of rotation (a connect error is retried on the next one, as a load balancer does).
+
+// haDatabase creates a fresh database on the shared test PostgreSQL server and returns its
+// DSN; the database is dropped at cleanup.
+func haDatabase(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
+	if admin == "" {
+		t.Fatal("GATEHOUSE_TEST_POSTGRES_DSN is not set: run scripts/test-all.sh, or " +
+			"`source scripts/peers/postgres.sh && start_test_postgres` (after scripts/install-peers.sh) and run the tests from that shell")
+	}
+	u, err := url.Parse(admin)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("GATEHOUSE_TEST_POSTGRES_DSN must be a postgres:// URL: %v", err)
+	}
+	name := "gh_ha_" + randomString(t, 6)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect to the test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
+// haCluster is n replicas sharing one issuer and one database.
+type haCluster struct {
+	issuer   string
+	addrs    []string // host:port of each replica
+	procs    []*process
+	client   rp
+	user     user
+	spread   *spreadTransport
+	verifier *oidc.IDTokenVerifier
+}
+
+// startHACluster writes one config per replica (same issuer, clients, users, database;
+// its own listen address) and starts the replicas one after the other.
+func startHACluster(t *testing.T, n int, dsn string) *haCluster {
+	t.Helper()
+	dir := t.TempDir()
+	issuerPort := freePort(t) // nothing listens here: the client rewrites host:port per request
+	rpPort := freePort(t)
+	c := &haCluster{
+		issuer: fmt.Sprintf("http://127.0.0.1:%d", issuerPort),
+		client: rp{
+			ID: "ha-rp", Secret: "secret-" + randomString(t, 16),
+			RedirectURI:   fmt.Sprintf("http://127.0.0.1:%d/cb", rpPort),
+			PostLogoutURI: fmt.Sprintf("http://127.0.0.1:%d/logged-out", rpPort),
+		},
+		user: user{Username: "alice", Password: "pw-" + randomString(t, 12), Email: "alice@example.com", Name: "Alice"},
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(c.user.Password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(s string) string { return fmt.Sprintf("%q", s) }
+	for i := range n {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cfg := strings.Join([]string{
+			"issuer: " + q(c.issuer),
+			"web:",
+			"  http: " + q(addr),
+			"storage:",
+			"  type: postgres",
+			"  config:",
+			"    dsn: " + q(dsn),
+			"    max_conns: 10",
+			"expiry:",
+			"  refresh_tokens:",
+			"    reuse_grace: 30s",
+			"logging:",
+			"  level: warn",
+			"clients:",
+			"  - id: " + q(c.client.ID),
+			"    name: HA relying party",
+			"    secret: " + q(c.client.Secret),
+			"    redirect_uris: [" + q(c.client.RedirectURI) + "]",
+			"    post_logout_redirect_uris: [" + q(c.client.PostLogoutURI) + "]",
+			"connectors:",
+			"  - type: local",
+			"    id: local",
+			"    name: Local",
+			"users:",
+			"  - username: " + q(c.user.Username),
+			"    email: " + q(c.user.Email),
+			"    email_verified: true",
+			"    name: " + q(c.user.Name),
+			"    password_hash: " + q(string(hash)),
+			"",
+		}, "\n")
+		file := fmt.Sprintf("%s/replica-%d.yaml", dir, i)
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.addrs = append(c.addrs, addr)
+		c.procs = append(c.procs, startProcess(t, dir, "http://"+addr, "serve", "--config", file))
+	}
+	c.spread = newSpreadTransport(strings.TrimPrefix(c.issuer, "http://"), c.addrs)
+	t.Cleanup(c.spread.base.CloseIdleConnections)
+	ctx := oidc.ClientContext(context.Background(), &http.Client{Transport: c.spread, Timeout: 10 * time.Second})
+	keys := oidc.NewRemoteKeySet(ctx, c.issuer+"/keys")
+	c.verifier = oidc.NewVerifier(c.issuer, keys, &oidc.Config{ClientID: c.client.ID,
+		SupportedSigningAlgs: []string{oidc.RS256, oidc.ES256, oidc.EdDSA}})
+	return c
+}
+
+// kill SIGKILLs replica i and waits for it to exit; its cleanup then expects nothing.
+func (c *haCluster) kill(i int) error {
+	p := c.procs[i]
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL replica %d: %w", i, err)
+	}
+	<-p.done
+	p.err = nil // killed on purpose; written after done, so no race with the waiter
+	c.spread.base.CloseIdleConnections()
+	return nil
+}
+
+// spreadTransport sends each request for the issuer's host to the next live replica.
+type spreadTransport struct {
+	base       *http.Transport
+	issuerHost string
+
+	mu    sync.Mutex
+	addrs []string
+	dead  map[string]bool
+	next  int
+	hits  map[string]int
+}
+
+func newSpreadTransport(issuerHost string, addrs []string) *spreadTransport {
+	return &spreadTransport{
+		base:       &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
+		issuerHost: issuerHost, addrs: addrs, dead: map[string]bool{}, hits: map[string]int{},
+	}
+}
+
+// pick returns the next live replica.
+func (s *spreadTransport) pick() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range s.addrs {
+		a := s.addrs[s.next%len(s.addrs)]
+		s.next++
+		if !s.dead[a] {
+			s.hits[a]++
+			return a, true
+		}
+	}
+	return "", false
+}
+
+func (s *spreadTransport) markDead(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dead[addr] = true
+}
+
+// Hits returns how many requests each replica was sent.
+func (s *spreadTransport) Hits() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.hits {
+		out[k] = v
+	}
+	return out
+}
+
+// RoundTrip implements http.RoundTripper.
+func (s *spreadTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != s.issuerHost {
+		return s.base.RoundTrip(req)
+	}
+	var lastErr error
+	for range len(s.addrs) {
+		addr, ok := s.pick()
+		if !ok {
+			break
+		}
+		r := req.Clone(req.Context())
+		r.URL.Host = addr
+		r.Host = s.issuerHost
+		if req.Body != nil && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			r.Body = body
+		}
+		resp, err := s.base.RoundTrip(r)
+		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+			// Nothing reached the replica: take it out and try the next, like a load balancer.
+			s.markDead(addr)
+			lastErr = err
+			continue
+		}
+		return resp, err
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no live replica")
+	}
+	return nil, lastErr
+}
+
+// browser is one user agent: a cookie jar (the SSO session) and the spreading transport.
+type browser struct {
+	c    *haCluster
+	http *http.Client
+}
+
+func (c *haCluster) newBrowser(t *testing.T) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{c: c, http: &http.Client{Transport: c.spread, Jar: jar, Timeout: 15 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// flowResult is what one authorization code flow saw and got.
+type flowResult struct {
+	sawLogin, sawConsent bool
+	tokens               tokenResponse
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
+	Error        string `json:"error"`
+}
+
+var (
+	formActionRe = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+	hiddenRe     = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+	loginLinkRe  = regexp.MustCompile(`href="([^"]*/login/[^"]*)"`)
+)
+
+// codeFlow runs /authorize to the client's redirect URI (logging in and consenting when
+// asked) and redeems the code.
+func (b *browser) codeFlow(ctx context.Context) (flowResult, error) {
+	var res flowResult
+	var rnd [32]byte
+	_, _ = rand.Read(rnd[:])
+	verifier := base64.RawURLEncoding.EncodeToString(rnd[:]) // 43 characters, as RFC 7636 requires
+	sum := sha256.Sum256([]byte(verifier))
+	state := "st" + verifier[:16]
+	q := url.Values{"response_type": {"code"}, "client_id": {b.c.client.ID}, "redirect_uri": {b.c.client.RedirectURI},
+		"scope": {"openid email profile offline_access"}, "state": {state}, "nonce": {"n" + state},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	cur, _ := url.Parse(b.c.issuer + "/authorize?" + q.Encode())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cur.String(), nil)
+	for step := 0; ; step++ {
+		if step > 10 {
+			return res, errors.New("authorize: no redirect to the client after 10 steps")
+		}
+		resp, err := b.http.Do(req)
+		if err != nil {
+			return res, fmt.Errorf("authorize step %d (%s): %w", step, req.URL.Path, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			next, err := cur.Parse(resp.Header.Get("Location"))
+			if err != nil {
+				return res, err
+			}
+			if strings.HasPrefix(next.String(), b.c.client.RedirectURI) {
+				if next.Query().Get("state") != state || next.Query().Get("code") == "" {
+					return res, fmt.Errorf("callback without code or with a wrong state: %s", next.Redacted())
+				}
+				tr, err := b.token(ctx, url.Values{"grant_type": {"authorization_code"}, "code": {next.Query().Get("code")},
+					"redirect_uri": {b.c.client.RedirectURI}, "code_verifier": {verifier}})
+				res.tokens = tr
+				return res, err
+			}
+			cur = next
+			req, _ = http.NewRequestWithContext(ctx, http.MethodGet, cur.String(), nil)
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			return res, fmt.Errorf("authorize step %d (%s): status %d: %.300s", step, cur.Path, resp.StatusCode, body)
+		}
+		page := string(body)
+		form := url.Values{}
+		for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+			form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+		}
+		action := formActionRe.FindStringSubmatch(page)
+		switch {
+		case action != nil && strings.Contains(page, `name="password"`):
+			res.sawLogin = true
+			form.Set("username", b.c.user.Username)
+			form.Set("password", b.c.user.Password)
+		case action != nil && strings.Contains(page, `name="decision" value="allow"`):
+			res.sawConsent = true
+			form.Set("decision", "allow")
+		default:
+			if m := loginLinkRe.FindStringSubmatch(page); m != nil {
+				cur, _ = cur.Parse(html.UnescapeString(m[1]))
+				req, _ = http.NewRequestWithContext(ctx, http.MethodGet, cur.String(), nil)
+				continue
+			}
+			return res, fmt.Errorf("authorize step %d (%s): unexpected page: %.300s", step, cur.Path, page)
+		}
+		cur, _ = cur.Parse(html.UnescapeString(action[1]))
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, cur.String(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+}
+
+// errHTTP is a token endpoint answer that is not 200.
+type errHTTP struct {
+	status int
+	body   tokenResponse
+}
+
+func (e *errHTTP) Error() string {
+	return fmt.Sprintf("token endpoint: status %d: %s", e.status, e.body.Error)
+}
+
+// token posts a grant to the token endpoint with client_secret_basic.
+func (b *browser) token(ctx context.Context, form url.Values) (tokenResponse, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.c.issuer+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(b.c.client.ID, b.c.client.Secret)
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	defer resp.Body.Close()
+	var tr tokenResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
+		return tr, fmt.Errorf("token endpoint: status %d, body: %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return tr, &errHTTP{resp.StatusCode, tr}
+	}
+	return tr, nil
+}
+
+func (b *browser) refresh(ctx context.Context, rt string) (tokenResponse, error) {
+	return b.token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+}
+
+// logout ends the SSO session with an id_token_hint (no confirmation page).
+func (b *browser) logout(ctx context.Context, idToken string) error {
+	q := url.Values{"id_token_hint": {idToken}, "post_logout_redirect_uri": {b.c.client.PostLogoutURI}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.c.issuer+"/logout?"+q.Encode(), nil)
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), b.c.client.PostLogoutURI) {
+		return fmt.Errorf("logout: status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return nil
+}
+
+// verify checks an ID token's signature (JWKS fetched through the replicas) and claims.
+func (c *haCluster) verify(ctx context.Context, raw string) error {
+	if raw == "" {
+		return errors.New("no id_token")
+	}
+	_, err := c.verifier.Verify(ctx, raw)
+	return err
+}
+
+// keyIDs fetches /keys from one replica directly and returns its sorted key IDs.
+func keyIDs(t *testing.T, addr string) []string {
+	t.Helper()
+	body, status := get(t, "http://"+addr+"/keys")
+	if status != http.StatusOK {
+		t.Fatalf("GET %s/keys: %d %s", addr, status, body)
+	}
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(body), &set); err != nil {
+		t.Fatalf("JWKS of %s: %v", addr, err)
+	}
+	var ids []string
+	for _, k := range set.Keys {
+		ids = append(ids, k.Kid)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestHAReplicas(t *testing.T) {
+	c := startHACluster(t, 3, haDatabase(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	t.Run("SameJWKSAndReady", func(t *testing.T) {
+		want := keyIDs(t, c.addrs[0])
+		if len(want) == 0 {
+			t.Fatal("replica 0 publishes no keys")
+		}
+		for _, a := range c.addrs {
+			if got := keyIDs(t, a); !slices.Equal(got, want) {
+				t.Errorf("replica %s publishes keys %v, replica 0 %v", a, got, want)
+			}
+			if body, status := get(t, "http://"+a+"/readyz"); status != http.StatusOK {
+				t.Errorf("replica %s /readyz: %d %s", a, status, body)
+			}
+		}
+	})
+
+	t.Run("FlowsAcrossReplicas", func(t *testing.T) {
+		for i := range 4 {
+			b := c.newBrowser(t)
+			first, err := b.codeFlow(ctx)
+			if err != nil {
+				t.Fatalf("flow %d: %v", i, err)
+			}
+			// The user consents once (flow 0); that consent, stored by one replica, is
+			// known to all.
+			if !first.sawLogin || first.sawConsent != (i == 0) {
+				t.Errorf("flow %d: login page shown %v, consent page shown %v; want true, %v", i, first.sawLogin, first.sawConsent, i == 0)
+			}
+			tok := first.tokens
+			for r := range 3 {
+				if err := c.verify(ctx, tok.IDToken); err != nil {
+					t.Fatalf("flow %d refresh %d: ID token: %v", i, r, err)
+				}
+				if tok, err = b.refresh(ctx, tok.RefreshToken); err != nil {
+					t.Fatalf("flow %d refresh %d: %v", i, r, err)
+				}
+			}
+			// SSO session and consent made on some replicas are honoured by the others.
+			again, err := b.codeFlow(ctx)
+			if err != nil {
+				t.Fatalf("flow %d, second authorization: %v", i, err)
+			}
+			if again.sawLogin || again.sawConsent {
+				t.Errorf("flow %d: second authorization asked again (login=%v consent=%v): session or consent not shared", i, again.sawLogin, again.sawConsent)
+			}
+			if err := b.logout(ctx, again.tokens.IDToken); err != nil {
+				t.Fatalf("flow %d: %v", i, err)
+			}
+			after, err := b.codeFlow(ctx)
+			if err != nil {
+				t.Fatalf("flow %d, after logout: %v", i, err)
+			}
+			if !after.sawLogin {
+				t.Errorf("flow %d: after logout the next authorization did not ask to log in", i)
+			}
+			// Offline access survives the logout (refresh tokens are the client's).
+			if _, err := b.refresh(ctx, tok.RefreshToken); err != nil {
+				t.Errorf("flow %d: refresh after logout: %v", i, err)
+			}
+		}
+		hits := c.spread.Hits()
+		for _, a := range c.addrs {
+			if hits[a] == 0 {
+				t.Errorf("replica %s served no request: %v", a, hits)
+			}
+		}
+	})
+
+	t.Run("RefreshRaceAcrossReplicas", func(t *testing.T) {
+		b := c.newBrowser(t)
+		res, err := b.codeFlow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two replicas (consecutive round-robin picks) get the same refresh token at once.
+		const n = 2
+		var (
+			wg      sync.WaitGroup
+			results [n]tokenResponse
+			errs    [n]error
+		)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				results[i], errs[i] = b.refresh(ctx, res.tokens.RefreshToken)
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			var he *errHTTP
+			switch {
+			case err == nil:
+				if winner >= 0 {
+					t.Fatalf("both racing refreshes succeeded")
+				}
+				winner = i
+			case errors.As(err, &he) && he.body.Error == "invalid_grant":
+			default:
+				t.Fatalf("racing refresh %d: %v, want success or invalid_grant", i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no racing refresh succeeded")
+		}
+		// Within the reuse grace the loser did not revoke the family.
+		if _, err := b.refresh(ctx, results[winner].RefreshToken); err != nil {
+			t.Errorf("the winner's refresh token after the race: %v (family revoked by the losing replica?)", err)
+		}
+	})
+
+	t.Run("KillReplicaUnderLoad", func(t *testing.T) {
+		haKillUnderLoad(t, ctx, c)
+	})
+}
+
+// family is one login's refresh chain and browser, driven by one worker at a time.
+type family struct {
+	b         *browser
+	rt        string
+	idToken   string
+	uncertain bool // a request was cut by the kill: its outcome is unknown
+}
+
+// haKillUnderLoad: workers refresh their families and run new code flows while replica 1
+// is SIGKILLed a third of the way in; every family and session whose last answer was
+// received must keep working on the survivors.
+func haKillUnderLoad(t *testing.T, ctx context.Context, c *haCluster) {
+	const (
+		workers     = 4
+		perWorker   = 4 // families per worker
+		opsPerWorkr = 60
+		killAt      = workers * opsPerWorkr / 3
+	)
+	fams := make([][]*family, workers)
+	for w := range workers {
+		for range perWorker {
+			b := c.newBrowser(t)
+			res, err := b.codeFlow(ctx)
+			if err != nil {
+				t.Fatalf("setup login: %v", err)
+			}
+			fams[w] = append(fams[w], &family{b: b, rt: res.tokens.RefreshToken, idToken: res.tokens.IDToken})
+		}
+	}
+	var (
+		ops, failures, cut atomic.Int64
+		killOnce           sync.Once
+		killedAt           time.Time
+		mu                 sync.Mutex
+		failMsgs           []string
+	)
+	fail := func(format string, args ...any) {
+		failures.Add(1)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failMsgs) < 10 {
+			failMsgs = append(failMsgs, fmt.Sprintf(format, args...))
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range opsPerWorkr {
+				if ctx.Err() != nil {
+					return
+				}
+				if ops.Add(1) == killAt {
+					killOnce.Do(func() {
+						if err := c.kill(1); err != nil {
+							fail("%v", err)
+							return
+						}
+						killedAt = time.Now()
+					})
+				}
+				var err error
+				var f *family
+				if i%5 == 4 {
+					// A whole new code flow, its steps spread over the live replicas.
+					_, err = c.newBrowser(t).codeFlow(ctx)
+				} else {
+					f = fams[w][i%perWorker]
+					if f.uncertain {
+						continue
+					}
+					var tr tokenResponse
+					if tr, err = f.b.refresh(ctx, f.rt); err == nil {
+						f.rt, f.idToken = tr.RefreshToken, tr.IDToken
+						if verr := c.verify(ctx, tr.IDToken); verr != nil {
+							fail("ID token from a refresh does not verify: %v", verr)
+						}
+					}
+				}
+				if err == nil {
+					continue
+				}
+				var he *errHTTP
+				if !errors.As(err, &he) && !strings.Contains(err.Error(), "status") {
+					// A transport error: the request was cut by the kill; its outcome is unknown.
+					cut.Add(1)
+					if f != nil {
+						f.uncertain = true
+					}
+					continue
+				}
+				fail("worker %d op %d: %v", w, i, err)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	t.Logf("load: %d operations in %v (%.0f/s), replica 1 killed after %v; %d requests cut by the kill, %d failures; hits %v",
+		ops.Load(), elapsed.Round(time.Millisecond), float64(ops.Load())/elapsed.Seconds(), killedAt.Sub(start).Round(time.Millisecond),
+		cut.Load(), failures.Load(), c.spread.Hits())
+	for _, m := range failMsgs {
+		t.Error(m)
+	}
+	if killedAt.IsZero() {
+		t.Fatal("the replica was never killed")
+	}
+	if cut.Load() > workers {
+		t.Errorf("%d requests were cut by one kill with %d workers (want at most one per worker)", cut.Load(), workers)
+	}
+	// No acknowledged family or session was lost: every certain family refreshes, and its
+	// browser's SSO session is still there, on the surviving replicas.
+	lost := 0
+	for w := range workers {
+		for j, f := range fams[w] {
+			if f.uncertain {
+				continue
+			}
+			if _, err := f.b.refresh(ctx, f.rt); err != nil {
+				lost++
+				t.Errorf("family %d/%d after the kill: refresh: %v", w, j, err)
+			}
+			res, err := f.b.codeFlow(ctx)
+			if err != nil || res.sawLogin {
+				lost++
+				t.Errorf("family %d/%d after the kill: SSO session lost (asked to log in: %v, err %v)", w, j, res.sawLogin, err)
+			}
+		}
+	}
+	if lost == 0 {
+		t.Logf("after the kill: every acknowledged refresh family and session works on the survivors")
+	}
+}
