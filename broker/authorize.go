@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/authreq"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
-	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -36,7 +36,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		form = r.PostForm
 	}
-	req, client, err := authreq.Parse(form, s.Clients, claims.KnownScope)
+	req, client, err := authreq.Parse(form, s.Clients, s.Claims.KnownScope)
 	if err != nil {
 		s.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, err)
 		return
@@ -61,7 +61,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if hasSession {
-		if hintSub != "" && sess.Identity.Subject != hintSub {
+		if hintSub != "" && s.Claims.SubjectFor(client.ID, sess.Identity.Subject) != hintSub {
 			hasSession = false // another user is signed in; the client expects someone else
 		}
 		if req.ConnectorID != "" && sess.Auth.ConnectorID != req.ConnectorID {
@@ -185,6 +185,17 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, flow, purpose
 
 // continueToConsent goes to the consent step (which may finish at once).
 func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) {
+	// The client's own requirements (claims: clients[].require), after every login and for SSO sessions.
+	var denied *connectors.DeniedError
+	if err := s.Claims.AuthorizeClient(c.ID, ar.Identity); errors.As(err, &denied) {
+		if slices.Contains(ar.Prompt, "none") {
+			_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+			s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.AccessDenied, denied.Reason))
+			return
+		}
+		s.loginDenied(w, r, ar, denied.Reason)
+		return
+	}
 	needs, err := s.needsConsent(r, ar, c)
 	if err != nil {
 		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
-	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -70,7 +69,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		CSRF: session.CSRFToken(flow, "consent:"+ar.ID),
 	}
 	for _, sc := range ar.Scopes {
-		if t := claims.ScopeDescription(sc); t != "" {
+		if t := s.Claims.ScopeDescription(sc); t != "" {
 			d.Scopes = append(d.Scopes, t)
 		}
 	}

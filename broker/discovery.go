@@ -3,8 +3,6 @@ package broker
 import (
 	"encoding/json"
 	"net/http"
-
-	"github.com/gatehouse-id/gatehouse/claims"
 )
 
 // buildDiscovery renders the OpenID Provider Metadata once (OIDC Discovery 3, RFC 8414).
@@ -21,10 +19,10 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query", "form_post"},
 		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
-		"subject_types_supported":                        []string{"public"},
+		"subject_types_supported":                        s.Claims.SubjectTypes(),
 		"id_token_signing_alg_values_supported":          s.Keys.Algorithms(),
-		"scopes_supported":                               claims.SupportedScopes(),
-		"claims_supported":                               claims.SupportedClaims(),
+		"scopes_supported":                               s.Claims.SupportedScopes(),
+		"claims_supported":                               s.Claims.SupportedClaims(),
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
 		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
 		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},

@@ -202,6 +202,11 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 	ctx := r.Context()
 	id, err := s.Claims.Normalize(ctx, cn.Info.ID, up)
 	if err != nil {
+		var denied *connectors.DeniedError
+		if errors.As(err, &denied) {
+			s.loginDenied(w, r, ar, denied.Reason)
+			return
+		}
 		s.internalError(w, r, "normalize identity", err)
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
-	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
 )
@@ -79,8 +78,8 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		oauth2err.WriteBearer(w, oauth2err.New(oauth2err.InsufficientScope, "the access token lacks the openid scope"))
 		return
 	}
-	out := claims.ForScopes(g.Identity, at.Scopes)
-	out["sub"] = g.Identity.Subject
+	out := s.Claims.Claims(g.ClientID, g.Identity, g.Auth, at.Scopes)
+	out["sub"] = s.Claims.SubjectFor(g.ClientID, g.Identity.Subject)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(out)
@@ -214,6 +213,6 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"active": true, "token_type": "refresh_token", "scope": strings.Join(g.Scopes, " "), "client_id": g.ClientID,
-		"sub": g.Identity.Subject, "iss": s.Issuer, "exp": exp.Unix(), "iat": rt.CreatedAt.Unix(),
+		"sub": s.Claims.SubjectFor(g.ClientID, g.Identity.Subject), "iss": s.Issuer, "exp": exp.Unix(), "iat": rt.CreatedAt.Unix(),
 	})
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
-	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -262,6 +261,14 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse
 				return tokenResponse{}, &oauth2err.Error{Code: oauth2err.TemporarilyUnavailable, Description: "the upstream identity provider is unavailable", Status: http.StatusServiceUnavailable}
 			}
 			fresh, err := s.Claims.Normalize(ctx, g.Auth.ConnectorID, up)
+			if err == nil {
+				err = s.Claims.AuthorizeClient(g.ClientID, fresh)
+			}
+			var denied *connectors.DeniedError
+			if errors.As(err, &denied) {
+				_ = s.Storage.RevokeGrant(ctx, g.ID, now)
+				return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the user may no longer use this client: "+denied.Reason)
+			}
 			if err != nil {
 				return tokenResponse{}, oauth2err.Server(err)
 			}
@@ -280,7 +287,7 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse
 func (s *Server) mint(g storage.Grant, id storage.Identity, scopes []string, withNonce bool) (tokenResponse, error) {
 	now := s.Now()
 	at, err := s.Minter.SignAccessToken(tokens.AccessToken{
-		ID: randomID(), Subject: id.Subject, ClientID: g.ClientID, GrantID: g.ID, SessionID: g.SessionID,
+		ID: randomID(), Subject: s.Claims.SubjectFor(g.ClientID, id.Subject), ClientID: g.ClientID, GrantID: g.ID, SessionID: g.SessionID,
 		Scopes: scopes, Audience: []string{g.ClientID}, AuthTime: g.Auth.AuthTime, Expiry: now.Add(s.Lifetimes.AccessToken),
 	})
 	if err != nil {
@@ -289,9 +296,9 @@ func (s *Server) mint(g storage.Grant, id storage.Identity, scopes []string, wit
 	resp := tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(s.Lifetimes.AccessToken / time.Second), Scope: strings.Join(scopes, " ")}
 	if slices.Contains(scopes, "openid") {
 		it := tokens.IDToken{
-			Subject: id.Subject, Audience: g.ClientID, AuthorizedParty: g.ClientID, SessionID: g.SessionID,
+			Subject: s.Claims.SubjectFor(g.ClientID, id.Subject), Audience: g.ClientID, AuthorizedParty: g.ClientID, SessionID: g.SessionID,
 			ACR: g.Auth.ACR, AMR: g.Auth.AMR, AuthTime: g.Auth.AuthTime, Expiry: now.Add(s.Lifetimes.IDToken),
-			AccessToken: at, Claims: claims.ForScopes(id, scopes),
+			AccessToken: at, Claims: s.Claims.Claims(g.ClientID, id, g.Auth, scopes),
 		}
 		if withNonce {
 			it.Nonce = g.Nonce

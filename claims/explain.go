@@ -54,11 +54,13 @@ func (s *TraceStep) notef(format string, args ...any) {
 
 // show renders a claim value for a trace.
 func show(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(buf.String(), "\n")
 }
 
 // DefaultScopes is what Explain and claims_tests grant when no scopes are given: openid and

@@ -9,12 +9,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 )
 
 // cmdCheckConfig validates a configuration file without serving.
-func cmdCheckConfig(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdCheckConfig(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -28,6 +29,8 @@ func cmdCheckConfig(_ context.Context, args []string, getenv func(string) string
 	cfg, err := loadConfig(path, getenv)
 	if err == nil {
 		_, err = decodeConnectors(cfg, path, getenv, newRegistry(nil))
+		// Claims rules (CEL expressions, patterns, scopes) and claims_tests, reported with the rest.
+		err = joinConfigErrors(err, claims.Check(ctx, cfg))
 	}
 	if err != nil {
 		reportConfigErrors(stderr, path, err)
@@ -35,6 +38,21 @@ func cmdCheckConfig(_ context.Context, args []string, getenv func(string) string
 	}
 	fmt.Fprintf(stdout, "%s: configuration is valid (%d clients, %d connectors, %d users)\n", path, len(cfg.Clients), len(cfg.Connectors), len(cfg.Users))
 	return nil
+}
+
+// joinConfigErrors merges two results whose problems are *config.Errors (either may be nil).
+func joinConfigErrors(a, b error) error {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	var ca, cb *config.Errors
+	if errors.As(a, &ca) && errors.As(b, &cb) {
+		return &config.Errors{Problems: append(append([]*config.Problem{}, ca.Problems...), cb.Problems...)}
+	}
+	return errors.Join(a, b)
 }
 
 // loadConfig parses, defaults and validates a config file.

@@ -262,10 +262,15 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		proxies = append(proxies, pfx)
 	}
+	norm, err := claims.New(cfg, claims.Options{Links: store, Now: time.Now, Logger: logger.With("component", "claims")})
+	if err != nil {
+		reportConfigErrors(stderr, *cfgPath, err)
+		return exitError{"invalid config"}
+	}
 	srv, err := broker.New(broker.Deps{
 		TrustedProxies: proxies,
 		Issuer:         cfg.Issuer, Storage: store, Keys: keys, Minter: minter, Sessions: sessions,
-		Claims: &claims.Normalizer{Links: store, Now: time.Now}, Clients: registry, Connectors: conns,
+		Claims: norm, Clients: registry, Connectors: conns,
 		Templates: tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: logger, Now: time.Now, Mounts: mounts,
 		Lifetimes: broker.Lifetimes{
 			IDToken: cfg.Expiry.IDTokens.D(), AccessToken: cfg.Expiry.AccessTokens.D(), AuthCode: cfg.Expiry.AuthCodes.D(),

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/config"
+)
+
+const claimsUsage = `Usage: gatehouse claims explain --config FILE --connector ID --input upstream.json
+                         [--client ID] [--scopes "openid email"]
+
+Runs an upstream identity (JSON: subject, username, email, email_verified, name, groups,
+attrs, acr, amr) through the claims rules of a connector (and a client), and prints what
+each step did and the ID token and userinfo claims that would be issued. Nothing is stored:
+account linking runs against an empty in-memory store.
+`
+
+// cmdClaims runs the claims subcommands.
+func cmdClaims(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "explain" {
+		fmt.Fprint(stderr, claimsUsage)
+		return exitError{"usage"}
+	}
+	fs := flag.NewFlagSet("claims explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (YAML)")
+	connector := fs.String("connector", "", "connector ID whose rules apply")
+	input := fs.String("input", "", "upstream identity as JSON (- for stdin is not supported: give a file)")
+	client := fs.String("client", "", "client ID whose rules apply (optional)")
+	scopes := fs.String("scopes", "", `granted scopes, space-separated (default: openid and every known scope)`)
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitError{"bad flags"}
+	}
+	if *cfgPath == "" || *connector == "" || *input == "" || fs.NArg() > 0 {
+		fmt.Fprint(stderr, claimsUsage)
+		return exitError{"usage"}
+	}
+	cfg, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		reportConfigErrors(stderr, *cfgPath, err)
+		return exitError{"invalid config"}
+	}
+	n, err := claims.New(cfg, claims.Options{})
+	if err != nil {
+		reportConfigErrors(stderr, *cfgPath, err)
+		return exitError{"invalid config"}
+	}
+	data, err := os.ReadFile(*input)
+	if err != nil {
+		return fmt.Errorf("read input: %w", err)
+	}
+	up, err := parseUpstreamJSON(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *input, err)
+	}
+	var sc []string
+	if *scopes != "" {
+		sc = strings.Fields(*scopes)
+	}
+	tr, err := n.Explain(ctx, *connector, claims.UpstreamOf(up), *client, sc)
+	if err != nil {
+		return err
+	}
+	printTrace(stdout, *connector, *client, tr)
+	return nil
+}
+
+// upstreamJSON is the explain input: an upstream identity as a connector returns it.
+type upstreamJSON struct {
+	Subject       string              `json:"subject"`
+	Username      string              `json:"username"`
+	Email         string              `json:"email"`
+	EmailVerified bool                `json:"email_verified"`
+	Name          string              `json:"name"`
+	Groups        []string            `json:"groups"`
+	Attrs         map[string][]string `json:"attrs"`
+	ACR           string              `json:"acr"`
+	AMR           []string            `json:"amr"`
+}
+
+func parseUpstreamJSON(data []byte) (config.ClaimsTestInput, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var in upstreamJSON
+	if err := dec.Decode(&in); err != nil {
+		return config.ClaimsTestInput{}, fmt.Errorf("invalid upstream identity JSON: %w", err)
+	}
+	if in.Subject == "" {
+		return config.ClaimsTestInput{}, fmt.Errorf(`the upstream identity needs a "subject" (the upstream's stable user ID)`)
+	}
+	return config.ClaimsTestInput{
+		Subject: in.Subject, Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name,
+		Groups: in.Groups, Attrs: in.Attrs, ACR: in.ACR, AMR: in.AMR,
+	}, nil
+}
+
+func printTrace(w io.Writer, connector, client string, tr *claims.Trace) {
+	fmt.Fprintf(w, "connector %s", connector)
+	if client != "" {
+		fmt.Fprintf(w, ", client %s", client)
+	}
+	fmt.Fprintln(w)
+	for i, st := range tr.Steps {
+		fmt.Fprintf(w, "\n%d. %s\n", i+1, st.Name)
+		for _, n := range st.Notes {
+			fmt.Fprintf(w, "   %s\n", n)
+		}
+	}
+	if tr.Denied != "" {
+		fmt.Fprintf(w, "\nDENIED: the user sees \"You signed in, but you may not use this application: %s.\"\n", tr.Denied)
+		fmt.Fprintln(w, "The client receives error=access_denied; no tokens are issued.")
+		return
+	}
+	for _, part := range []struct {
+		title string
+		v     map[string]any
+	}{{"ID token claims", tr.IDToken}, {"Userinfo claims", tr.Userinfo}} {
+		fmt.Fprintf(w, "\n%s (besides iss, aud, exp, iat, auth_time, nonce, sid, acr, amr):\n", part.title)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(part.v)
+	}
+}
