@@ -16,8 +16,12 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
+	osuser "os/user"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -699,5 +703,163 @@ func haKillUnderLoad(t *testing.T, ctx context.Context, c *haCluster) {
 	}
 	if lost == 0 {
 		t.Logf("after the kill: every acknowledged refresh family and session works on the survivors")
+	}
+}
+
+// TestHAPostgresRestart stops the database under two replicas (a private server: the
+// shared one serves other tests): both report not-ready and refuse requests, then recover
+// by themselves when it is back, with no restart of Gatehouse and no lost refresh family.
+func TestHAPostgresRestart(t *testing.T) {
+	pg := startPrivatePostgres(t)
+	c := startHACluster(t, 2, pg.dsn())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b := c.newBrowser(t)
+	res, err := b.codeFlow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := res.tokens.RefreshToken
+
+	readyAll := func(want int, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for _, a := range c.addrs {
+			for {
+				_, status := get(t, "http://"+a+"/readyz")
+				if status == want {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("replica %s /readyz = %d, want %d within %v", a, status, want, within)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	readyAll(http.StatusOK, 5*time.Second)
+
+	pg.stop(t)
+	stopped := time.Now()
+	readyAll(http.StatusServiceUnavailable, 5*time.Second)
+	t.Logf("both replicas not ready %v after the database stopped", time.Since(stopped).Round(time.Millisecond))
+	_, err = b.refresh(ctx, rt)
+	var he *errHTTP
+	if !errors.As(err, &he) || he.status < 500 {
+		t.Errorf("refresh with the database down: %v, want a 5xx answer", err)
+	} else {
+		t.Logf("refresh with the database down: %d %s", he.status, he.body.Error)
+	}
+
+	pg.start(t)
+	started := time.Now()
+	readyAll(http.StatusOK, 30*time.Second)
+	t.Logf("both replicas ready %v after the database restarted", time.Since(started).Round(time.Millisecond))
+	// The refresh that failed during the outage changed nothing: the family goes on.
+	for i := range 4 {
+		tr, err := b.refresh(ctx, rt)
+		if err != nil {
+			t.Fatalf("refresh %d after recovery: %v", i, err)
+		}
+		rt = tr.RefreshToken
+	}
+	if _, err := c.newBrowser(t).codeFlow(ctx); err != nil {
+		t.Errorf("code flow after recovery: %v", err)
+	}
+}
+
+// pgServer is a private PostgreSQL server for one test.
+type pgServer struct {
+	bin, dir string
+	port     int
+}
+
+func (p *pgServer) dsn() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
+}
+
+// pgOwner builds a command run as the postgres user when we are root (PostgreSQL refuses
+// to run as root).
+func pgOwner(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if os.Geteuid() == 0 {
+		return exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+	}
+	return exec.CommandContext(ctx, name, args...)
+}
+
+// startPrivatePostgres initdb's and starts a server on a free loopback port; it is
+// stopped and deleted at cleanup.
+func startPrivatePostgres(t *testing.T) *pgServer {
+	t.Helper()
+	var bin string
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "pg_ctl")); err == nil {
+			bin = d
+		}
+	}
+	if bin == "" {
+		p, err := exec.LookPath("pg_ctl")
+		if err != nil {
+			t.Fatal("PostgreSQL (initdb, pg_ctl) is not installed: run scripts/install-peers.sh")
+		}
+		bin = filepath.Dir(p)
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-e2e-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		u, err := osuser.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("user postgres: %v (run scripts/install-peers.sh)", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := pgOwner(ctx, filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres",
+		"-A", "trust", "-E", "UTF8", "--locale=C.UTF-8").CombinedOutput()
+	if err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	p := &pgServer{bin: bin, dir: dir, port: freePort(t)}
+	p.start(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = pgOwner(ctx, filepath.Join(bin, "pg_ctl"), "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "stop").Run()
+	})
+	return p
+}
+
+func (p *pgServer) start(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off", p.port, p.dir)
+	out, err := pgOwner(ctx, filepath.Join(p.bin, "pg_ctl"), "-D", filepath.Join(p.dir, "data"),
+		"-l", filepath.Join(p.dir, "server.log"), "-w", "-t", "50", "-o", opts, "start").CombinedOutput()
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(p.dir, "server.log"))
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+}
+
+func (p *pgServer) stop(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := pgOwner(ctx, filepath.Join(p.bin, "pg_ctl"), "-D", filepath.Join(p.dir, "data"), "-m", "fast", "-w", "-t", "50", "stop").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
 	}
 }
