@@ -53,10 +53,14 @@ type Options struct {
 	OfflineScope string
 	// AuthParams returns extra authorization request parameters.
 	AuthParams func(s connectors.Scopes) []oauth2.AuthCodeOption
+	// ExtraScopes returns scopes added to Scopes for a login (Microsoft Graph's, when groups
+	// are needed).
+	ExtraScopes func(s connectors.Scopes) []string
 	// Enrich runs on every login and refresh after the claims are read. It may refuse the
 	// user with a *connectors.DeniedError (refresh turns that into ErrUpstreamRevoked), check
-	// claims, or add groups from another API with the access token.
-	Enrich func(ctx context.Context, tok *oauth2.Token, claims map[string]any, up *connectors.Upstream) error
+	// claims, or add groups from another API with the access token. tok is nil at a refresh
+	// without an upstream refresh token. Changes Enrich makes to claims are stashed.
+	Enrich func(ctx context.Context, s connectors.Scopes, tok *oauth2.Token, claims map[string]any, up *connectors.Upstream) error
 }
 
 // Connector is an opened OIDC connector. It implements connectors.RedirectConnector,
@@ -199,6 +203,13 @@ func (c *Connector) scopes(s connectors.Scopes) []string {
 	if !s.Offline && c.opts.OfflineScope != "" {
 		out = slices.DeleteFunc(out, func(x string) bool { return x == c.opts.OfflineScope })
 	}
+	if c.opts.ExtraScopes != nil {
+		for _, x := range c.opts.ExtraScopes(s) {
+			if !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+	}
 	return out
 }
 
@@ -278,7 +289,7 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 	if err != nil {
 		return connectors.Upstream{}, err
 	}
-	return c.identity(ctx, tok, claims, tok.RefreshToken)
+	return c.identity(ctx, req.Scopes, tok, claims, tok.RefreshToken)
 }
 
 // Refresh redeems the upstream refresh token kept at login, re-reads the claims and returns
@@ -291,7 +302,7 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 		return connectors.Upstream{}, err
 	}
 	if gs.RefreshToken == "" {
-		out, err := c.identity(ctx, nil, gs.Claims, "")
+		out, err := c.identity(ctx, s, nil, gs.Claims, "")
 		if err != nil {
 			return connectors.Upstream{}, revokedIfDenied(err)
 		}
@@ -320,7 +331,7 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 	if rt == "" {
 		rt = gs.RefreshToken
 	}
-	out, err := c.identity(ctx, tok, claims, rt)
+	out, err := c.identity(ctx, s, tok, claims, rt)
 	if err != nil {
 		return connectors.Upstream{}, revokedIfDenied(err)
 	}
@@ -408,7 +419,7 @@ func (c *Connector) claims(ctx context.Context, up *upstream, tok *oauth2.Token,
 
 // identity maps claims to an Upstream, applies the domain restriction and Enrich, and stashes
 // the refresh token and claims for Refresh.
-func (c *Connector) identity(ctx context.Context, tok *oauth2.Token, claims map[string]any, refreshToken string) (connectors.Upstream, error) {
+func (c *Connector) identity(ctx context.Context, s connectors.Scopes, tok *oauth2.Token, claims map[string]any, refreshToken string) (connectors.Upstream, error) {
 	uv, _ := oauthflow.Lookup(claims, c.opts.UserIDClaim)
 	sub := oauthflow.String(uv)
 	if sub == "" {
@@ -440,7 +451,7 @@ func (c *Connector) identity(ctx context.Context, tok *oauth2.Token, claims map[
 		}
 	}
 	if c.opts.Enrich != nil {
-		if err := c.opts.Enrich(ctx, tok, claims, &out); err != nil {
+		if err := c.opts.Enrich(ctx, s, tok, claims, &out); err != nil {
 			return connectors.Upstream{}, err
 		}
 	}

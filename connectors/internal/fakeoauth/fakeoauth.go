@@ -32,7 +32,7 @@ type Server struct {
 	*httptest.Server
 	ClientID, ClientSecret string
 	// IDClaims, when set, makes the token endpoint issue an ID token with these claims for
-	// the user (iss, aud, iat, exp and nonce are added).
+	// the user (iss, aud, iat and exp are added unless present; nonce is added).
 	IDClaims func(user string) map[string]any
 	// Issuer is the iss of ID tokens and discovery (default: the server URL).
 	Issuer string
@@ -72,7 +72,7 @@ func New(t testing.TB) *Server {
 		s.mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.Close)
-	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.Discovery)
 	s.mux.HandleFunc("GET /jwks", s.jwks)
 	return s
 }
@@ -238,7 +238,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if s.IDClaims != nil {
 		c := s.IDClaims(user)
 		now := time.Now()
-		c["iss"], c["aud"], c["iat"], c["exp"] = s.issuer(), s.ClientID, now.Unix(), now.Add(time.Hour).Unix()
+		for k, v := range map[string]any{"iss": s.issuer(), "aud": s.ClientID, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()} {
+			if _, ok := c[k]; !ok {
+				c[k] = v
+			}
+		}
 		if nonce != "" {
 			c["nonce"] = nonce
 		}
@@ -278,7 +282,9 @@ func (s *Server) Sign(claims map[string]any) string {
 	return out
 }
 
-func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
+// Discovery serves the OpenID discovery document (mounted at /.well-known/openid-configuration;
+// tests mount it under other paths too).
+func (s *Server) Discovery(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"issuer": s.issuer(), "authorization_endpoint": s.URL + "/authorize", "token_endpoint": s.URL + s.tokenPath(),
