@@ -216,10 +216,18 @@ func sambaFixtures(conn *goldap.Conn) error {
 		func() error { return ou("OU=Gatehouse," + adBase) },
 		func() error { return ou(adPeople) },
 		func() error { return ou(adGroups) },
-		func() error { return user("gh-svc", "gh-svc", adSvcPW, "Gatehouse service", "svc@corp.example.test", 512) },
-		func() error { return user("Alice Anders", "alice", adAlicePW, "Alice Ändersson", "alice@corp.example.test", 512) },
-		func() error { return user("Dora Disabled", "dora", adDoraPW, "Dora Disabled", "dora@corp.example.test", 514) },
-		func() error { return user("Ellen Refresh", "ellen", adEllenPW, "Ellen Refresh", "ellen@corp.example.test", 512) },
+		func() error {
+			return user("gh-svc", "gh-svc", adSvcPW, "Gatehouse service", "svc@corp.example.test", 512)
+		},
+		func() error {
+			return user("Alice Anders", "alice", adAlicePW, "Alice Ändersson", "alice@corp.example.test", 512)
+		},
+		func() error {
+			return user("Dora Disabled", "dora", adDoraPW, "Dora Disabled", "dora@corp.example.test", 514)
+		},
+		func() error {
+			return user("Ellen Refresh", "ellen", adEllenPW, "Ellen Refresh", "ellen@corp.example.test", 512)
+		},
 		// alice -> ad-devs -> ad-eng -> ad-all, ad-devs -> ad-all (diamond); ad-cyc-a <-> ad-cyc-b.
 		func() error { return group("ad-devs", adUserDN("Alice Anders"), adUserDN("Ellen Refresh")) },
 		func() error { return group("ad-eng", adGroupDN("ad-devs")) },
