@@ -2,16 +2,28 @@ package main
 
 import (
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/github"
+	"github.com/gatehouse-id/gatehouse/connectors/gitlab"
+	"github.com/gatehouse-id/gatehouse/connectors/google"
 	"github.com/gatehouse-id/gatehouse/connectors/ldap"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
+	"github.com/gatehouse-id/gatehouse/connectors/microsoft"
+	"github.com/gatehouse-id/gatehouse/connectors/oauth2"
+	"github.com/gatehouse-id/gatehouse/connectors/oidc"
 	"github.com/gatehouse-id/gatehouse/connectors/saml"
 )
 
 // newRegistry lists the connector types this binary knows: one line per type.
 func newRegistry(users local.UserSource) connectors.Registry {
 	return connectors.Registry{
-		"ldap":  func() connectors.Config { return &ldap.Config{} },
-		"local": func() connectors.Config { return &local.Config{Users: users} },
-		"saml":  func() connectors.Config { return &saml.Config{} },
+		"github":    func() connectors.Config { return &github.Config{} },
+		"gitlab":    func() connectors.Config { return &gitlab.Config{} },
+		"google":    func() connectors.Config { return &google.Config{} },
+		"ldap":      func() connectors.Config { return &ldap.Config{} },
+		"local":     func() connectors.Config { return &local.Config{Users: users} },
+		"microsoft": func() connectors.Config { return &microsoft.Config{} },
+		"oauth2":    func() connectors.Config { return &oauth2.Config{} },
+		"oidc":      func() connectors.Config { return &oidc.Config{} },
+		"saml":      func() connectors.Config { return &saml.Config{} },
 	}
 }
