@@ -75,6 +75,7 @@ main() {
 	install_slapd
 	install_samba
 	install_postgres
+	install_oidc_provider
 	log "all peers installed"
 }
 
