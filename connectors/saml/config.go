@@ -369,11 +369,12 @@ func parseRSAKey(b []byte) (*rsa.PrivateKey, error) {
 
 // deriveIssuer turns the callback URL {issuer}/callback/{id} into the issuer.
 func deriveIssuer(callbackURL, id string) (string, error) {
-	suffix := "/callback/" + url.PathEscape(id)
-	if !strings.HasSuffix(callbackURL, suffix) {
-		return "", fmt.Errorf("callback URL %q does not end in %s", callbackURL, suffix)
+	for _, suffix := range []string{"/callback/" + url.PathEscape(id), "/callback/" + id} {
+		if strings.HasSuffix(callbackURL, suffix) {
+			return strings.TrimSuffix(callbackURL, suffix), nil
+		}
 	}
-	return strings.TrimSuffix(callbackURL, suffix), nil
+	return "", fmt.Errorf("callback URL %q does not end in /callback/%s", callbackURL, id)
 }
 
 // Open builds the connector. It reads the local key and certificate files but does no

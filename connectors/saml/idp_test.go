@@ -44,12 +44,24 @@ const (
 type testClock struct {
 	mu     sync.Mutex
 	offset time.Duration
+	fixed  time.Time
 }
 
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.fixed.IsZero() {
+		return c.fixed
+	}
 	return time.Now().Add(c.offset)
+}
+
+// Freeze stops the clock at its current time.
+func (c *testClock) Freeze() {
+	t := c.Now()
+	c.mu.Lock()
+	c.fixed = t
+	c.mu.Unlock()
 }
 
 func (c *testClock) Set(d time.Duration) {
