@@ -104,8 +104,12 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		ar.Auth = sess.Auth
 		ar.SessionID = sess.ID
 	}
+	s.mfaStepUp(ctx, &ar) // a session without a needed second factor steps up (broker/mfa.go)
 	if err := s.Storage.CreateAuthRequest(ctx, ar); err != nil {
 		s.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, oauth2err.Server(err))
+		return
+	}
+	if s.mfaRedirect(w, r, ar) {
 		return
 	}
 	if ar.LoggedIn {

@@ -35,6 +35,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"frontchannel_logout_supported":                  false,
 		"backchannel_logout_supported":                   false,
 	}
+	s.mfaDiscovery(m)
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err

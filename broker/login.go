@@ -218,6 +218,9 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 		ConnectorID: cn.Info.ID, AuthTime: authTime.UTC().Truncate(time.Second), AMR: up.AMR, ACR: up.ACR,
 		UpstreamSubject: up.Subject, ConnectorData: up.Stash,
 	}
+	if s.mfaStep(w, r, ar, c, id, &auth) { // a second factor first (broker/mfa.go)
+		return
+	}
 	sess, err := s.Sessions.Establish(ctx, w, r, id, auth)
 	if err != nil {
 		s.internalError(w, r, "establish session", err)

@@ -67,6 +67,8 @@ type Deps struct {
 	Mounts map[string]http.Handler
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client (rate limits, logs).
 	TrustedProxies []netip.Prefix
+	// MFA is the second-factor step and self-service pages; nil turns them off.
+	MFA *MFA
 }
 
 // Server serves the broker's endpoints.
@@ -161,6 +163,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+p+"/callback/{connector}", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
 	browser("GET "+p+"/consent", s.handleConsentPage)
 	browser("POST "+p+"/consent", s.handleConsentSubmit)
+	s.mfaRoutes(mux, browser)
 	page("GET "+p+"/logout", s.handleLogout)
 	page("POST "+p+"/logout", s.handleLogout)
 	mux.Handle("GET "+p+"/static/", http.StripPrefix(p+"/static/", s.Templates.Static()))

@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+type accountFactor struct {
+	ID, Name, Kind, Added, LastUsed string
+}
+
+type accountData struct {
+	page
+	User, Action, CSRF, Notice, Error string
+	Factors                           []accountFactor
+	RecoveryCodes                     int
+	// Locked: the user has factors but this session did not use one, so nothing may change.
+	Locked bool
+	// Required: the user's connector requires a second factor (the last one stays).
+	Required bool
+	// TOTP enrolment (when asked for with ?add=totp).
+	AddTOTP           bool
+	AddTOTPURL        string
+	QR                template.URL
+	Secret, TOTPState string
+	// WebAuthn registration (when configured).
+	WebAuthnOptions, WebAuthnState string
+	Script                         string
+}
+
+var accountNotices = map[string]string{
+	"added":   "The new factor is ready to use.",
+	"removed": "The factor was removed.",
+}
+
+// accountSession returns the request's SSO session for the account pages, rendering the
+// error page itself when there is none.
+func (s *Server) accountSession(w http.ResponseWriter, r *http.Request) (storage.Session, bool) {
+	if s.MFA == nil {
+		s.errorPage(w, r, http.StatusNotFound, "Not available",
+			"Two-step verification is not enabled on this server.", "")
+		return storage.Session{}, false
+	}
+	sess, has, err := s.Sessions.Current(r.Context(), r)
+	if err != nil {
+		s.internalError(w, r, "load session", err)
+		return sess, false
+	}
+	if !has {
+		s.errorPage(w, r, http.StatusUnauthorized, "You are not signed in",
+			"Your security settings are shown to signed-in users only.",
+			"Sign in to one of your applications, then open this page again.")
+		return sess, false
+	}
+	return sess, true
+}
+
+// handleAccountPage lists the signed-in user's factors and offers to add and remove them.
+func (s *Server) handleAccountPage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.accountSession(w, r)
+	if !ok {
+		return
+	}
+	flow, err := s.Sessions.Flow(w, r)
+	if err != nil {
+		s.internalError(w, r, "flow cookie", err)
+		return
+	}
+	s.renderAccount(w, r, http.StatusOK, sess, flow, r.URL.Query().Get("add") == "totp", accountNotices[r.URL.Query().Get("done")], "", "")
+}
+
+// renderAccount renders the account page. totpState resumes a TOTP enrolment after a wrong code.
+func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status int, sess storage.Session, flow string, addTOTP bool, notice, msg, totpState string) {
+	ctx := r.Context()
+	svc := s.MFA.Service
+	u := mfaUser(sess.Identity)
+	st, err := svc.Status(ctx, u.ID)
+	if err != nil {
+		s.internalError(w, r, "mfa status", err)
+		return
+	}
+	d := accountData{
+		page: page{Title: "Security settings", Base: s.prefix},
+		User: displayName(sess.Identity), Action: s.rel("/account"), CSRF: session.CSRFToken(flow, "account:"+sess.ID),
+		Notice: notice, Error: msg, RecoveryCodes: st.RecoveryCodes, Script: s.rel("/static/webauthn.js"),
+		Locked:   st.Enrolled() && !mfa.Satisfied(sess.Auth),
+		Required: s.MFA.Connectors[sess.Auth.ConnectorID].Policy == mfa.Required,
+		AddTOTP:  addTOTP, AddTOTPURL: s.rel("/account?add=totp"),
+	}
+	for _, f := range st.Factors {
+		af := accountFactor{ID: f.ID, Name: f.Name, Kind: "Authenticator app", Added: f.CreatedAt.Format("2 Jan 2006")}
+		if f.Type == storage.MFATypeWebAuthn {
+			af.Kind = "Security key or passkey"
+		}
+		if !f.LastUsedAt.IsZero() {
+			af.LastUsed = f.LastUsedAt.Format("2 Jan 2006 15:04 MST")
+		}
+		d.Factors = append(d.Factors, af)
+	}
+	if !d.Locked {
+		if addTOTP {
+			setup, err := svc.ResumeTOTP(u, totpState)
+			if err != nil {
+				if setup, err = svc.BeginTOTP(u); err != nil {
+					s.internalError(w, r, "begin totp", err)
+					return
+				}
+			}
+			png, err := mfa.QRCodePNG(setup.URL, 200)
+			if err != nil {
+				s.internalError(w, r, "qr code", err)
+				return
+			}
+			d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+			d.Secret, d.TOTPState = setup.Secret, setup.State
+		}
+		if svc.WebAuthnEnabled() {
+			opts, state, err := svc.BeginWebAuthnRegistration(ctx, u)
+			if err != nil {
+				s.internalError(w, r, "begin webauthn registration", err)
+				return
+			}
+			d.WebAuthnOptions, d.WebAuthnState = string(opts), state
+		}
+	}
+	w.Header().Set("Content-Security-Policy", mfaPageCSP)
+	if err := s.Templates.Render(w, status, "mfa_account.html", d); err != nil {
+		s.Logger.Error("render account", "err", err)
+	}
+}
+
+// handleAccountSubmit adds or removes a factor, or regenerates the recovery codes.
+func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
+		return
+	}
+	sess, ok := s.accountSession(w, r)
+	if !ok {
+		return
+	}
+	flow := s.Sessions.FlowSecret(r)
+	if !session.CheckCSRF(flow, "account:"+sess.ID, r.PostFormValue("csrf")) {
+		s.Logger.Warn("csrf token missing or wrong", "path", r.URL.Path)
+		s.errorPage(w, r, http.StatusForbidden, "Request refused",
+			"This form could not be verified (its security token is missing or wrong), so nothing was changed.",
+			"Open your security settings again and retry.")
+		return
+	}
+	ctx := r.Context()
+	svc := s.MFA.Service
+	u := mfaUser(sess.Identity)
+	st, err := svc.Status(ctx, u.ID)
+	if err != nil {
+		s.internalError(w, r, "mfa status", err)
+		return
+	}
+	if st.Enrolled() && !mfa.Satisfied(sess.Auth) {
+		s.renderAccount(w, r, http.StatusForbidden, sess, flow, false, "",
+			"To change your factors, sign in again using one of them first.", "")
+		return
+	}
+	ip := httpx.ClientIP(r, s.TrustedProxies)
+	action := r.PostFormValue("action")
+	switch action {
+	case "add-totp", "add-webauthn":
+		if !svc.Allowed(u.ID, ip) {
+			w.Header().Set("Retry-After", "900")
+			s.renderAccount(w, r, http.StatusTooManyRequests, sess, flow, action == "add-totp", "", "Too many wrong codes. Wait a few minutes, then try again.", r.PostFormValue("state"))
+			return
+		}
+		if action == "add-totp" {
+			_, err = svc.FinishTOTP(ctx, u, r.PostFormValue("state"), r.PostFormValue("name"), r.PostFormValue("code"))
+		} else {
+			_, err = svc.FinishWebAuthnRegistration(ctx, u, r.PostFormValue("state"), r.PostFormValue("name"), []byte(r.PostFormValue("credential")))
+		}
+		if err != nil {
+			if !errors.Is(err, mfa.ErrInvalidCode) && !errors.Is(err, mfa.ErrExpired) {
+				s.internalError(w, r, "add factor", err)
+				return
+			}
+			svc.Failed(u.ID, ip)
+			s.renderAccount(w, r, http.StatusBadRequest, sess, flow, action == "add-totp", "",
+				"That did not work: check the code from your app (or try your security key again).", r.PostFormValue("state"))
+			return
+		}
+		svc.Succeeded(u.ID)
+		s.Logger.Info("second factor added", "sub", u.ID, "action", action)
+		if st.RecoveryCodes == 0 {
+			s.showRecoveryCodes(w, r, sess, u)
+			return
+		}
+		http.Redirect(w, r, s.rel("/account?done=added"), http.StatusSeeOther)
+	case "remove":
+		if len(st.Factors) == 1 && s.MFA.Connectors[sess.Auth.ConnectorID].Policy == mfa.Required {
+			s.renderAccount(w, r, http.StatusConflict, sess, flow, false, "",
+				"This is your only second factor and your sign-in requires one: add another factor before removing it.", "")
+			return
+		}
+		if err := svc.RemoveFactor(ctx, u.ID, r.PostFormValue("factor")); err != nil {
+			if errors.Is(err, mfa.ErrNoFactor) {
+				http.Redirect(w, r, s.rel("/account"), http.StatusSeeOther)
+				return
+			}
+			s.internalError(w, r, "remove factor", err)
+			return
+		}
+		s.Logger.Info("second factor removed", "sub", u.ID)
+		http.Redirect(w, r, s.rel("/account?done=removed"), http.StatusSeeOther)
+	case "regenerate":
+		if !st.Enrolled() {
+			s.renderAccount(w, r, http.StatusBadRequest, sess, flow, false, "", "Add a factor first: recovery codes stand in for it.", "")
+			return
+		}
+		s.showRecoveryCodes(w, r, sess, u)
+	default:
+		s.renderAccount(w, r, http.StatusBadRequest, sess, flow, false, "", "Unknown action.", "")
+	}
+}
+
+// showRecoveryCodes makes new recovery codes and shows them, once.
+func (s *Server) showRecoveryCodes(w http.ResponseWriter, r *http.Request, sess storage.Session, u mfa.User) {
+	codes, err := s.MFA.Service.NewRecoveryCodes(r.Context(), u)
+	if err != nil {
+		s.internalError(w, r, "recovery codes", err)
+		return
+	}
+	s.Logger.Info("recovery codes regenerated", "sub", u.ID)
+	d := mfaCodesData{page: page{Title: "Save your recovery codes", Base: s.prefix}, Codes: codes, Done: s.rel("/account")}
+	w.Header().Set("Content-Security-Policy", mfaPageCSP)
+	if err := s.Templates.Render(w, http.StatusOK, "mfa_codes.html", d); err != nil {
+		s.Logger.Error("render recovery codes", "err", err)
+	}
+}

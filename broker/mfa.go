@@ -1,0 +1,472 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// MFA configures the second-factor step. A nil *MFA in Deps turns it off: every policy is
+// off and amr/acr pass through as the connector reported them.
+type MFA struct {
+	Service *mfa.Service
+	// Connectors holds each connector's policy by connector ID (missing: off).
+	Connectors map[string]MFAConnector
+	// Clients holds each client's policy by client ID (missing: off).
+	Clients map[string]mfa.Policy
+}
+
+// MFAConnector is one connector's MFA settings.
+type MFAConnector struct {
+	Policy mfa.Policy
+	// TrustUpstream lets the upstream's own multi-factor claim satisfy the policy.
+	TrustUpstream bool
+}
+
+// mfaPageCSP is the page CSP of the MFA and account pages: the QR code is a data: URL and the
+// WebAuthn helper is a same-origin script.
+const mfaPageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// pendingPrefix marks an auth request's ConnectorState as an MFA step in progress (the
+// connector's own state is no longer needed once it returned the identity).
+const pendingPrefix = "gatehouse-mfa1:"
+
+// mfaPending is the MFA step's state, kept in the auth request.
+type mfaPending struct {
+	// StepUp: an existing session is being upgraded.
+	StepUp bool `json:"step_up,omitempty"`
+	// TOTP is a TOTP enrolment in progress (mfa.TOTPSetup.State).
+	TOTP string `json:"totp,omitempty"`
+	// WebAuthn is a WebAuthn ceremony in progress (registration or assertion state).
+	WebAuthn string `json:"webauthn,omitempty"`
+	// Verified is the amr method once the factor passed at enrolment, while the user reads
+	// their recovery codes.
+	Verified string `json:"verified,omitempty"`
+}
+
+func encodePending(p mfaPending) []byte {
+	b, _ := json.Marshal(p) // plain struct of strings and bools: cannot fail
+	return append([]byte(pendingPrefix), b...)
+}
+
+func decodePending(state []byte) (mfaPending, bool) {
+	var p mfaPending
+	rest, ok := bytes.CutPrefix(state, []byte(pendingPrefix))
+	if !ok || json.Unmarshal(rest, &p) != nil {
+		return p, false
+	}
+	return p, true
+}
+
+// mfaRoutes mounts the MFA step and the self-service pages.
+func (s *Server) mfaRoutes(mux *http.ServeMux, browser func(pattern string, h http.HandlerFunc)) {
+	p := s.prefix
+	browser("GET "+p+"/mfa", s.handleMFAPage)
+	browser("POST "+p+"/mfa", s.handleMFASubmit)
+	browser("GET "+p+"/account", s.handleAccountPage)
+	browser("POST "+p+"/account", s.handleAccountSubmit)
+}
+
+// mfaDiscovery adds the acr values to the provider metadata.
+func (s *Server) mfaDiscovery(m map[string]any) {
+	if s.MFA != nil {
+		m["acr_values_supported"] = mfa.ACRValuesSupported()
+	}
+}
+
+// mfaUser is the mfa package's view of an identity.
+func mfaUser(id storage.Identity) mfa.User {
+	name := id.PreferredUsername
+	if name == "" {
+		name = id.Email
+	}
+	if name == "" {
+		name = id.Subject
+	}
+	return mfa.User{ID: id.Subject, Name: name, DisplayName: id.Name}
+}
+
+// mfaNeeded decides whether an authentication needs a second factor for the client.
+func (s *Server) mfaNeeded(ctx context.Context, clientID string, acrValues []string, id storage.Identity, auth storage.Authentication) (bool, error) {
+	if s.MFA == nil {
+		return false, nil
+	}
+	need := mfa.Decide(mfa.Request{
+		Connector: s.MFA.Connectors[auth.ConnectorID].Policy, Client: s.MFA.Clients[clientID], ACRValues: acrValues,
+	}, auth)
+	switch need {
+	case mfa.Needed:
+		return true, nil
+	case mfa.IfEnrolled:
+		st, err := s.MFA.Service.Status(ctx, id.Subject)
+		if err != nil {
+			return false, err
+		}
+		return st.Enrolled(), nil
+	}
+	return false, nil
+}
+
+// mfaStep is completeLogin's hook, after the identity is normalized and before the session
+// is established: it normalizes amr/acr and, when a second factor is needed, parks the login
+// in the auth request and sends the browser to /mfa. It reports whether it took over the
+// response.
+func (s *Server) mfaStep(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, id storage.Identity, auth *storage.Authentication) bool {
+	if s.MFA == nil {
+		return false
+	}
+	*auth = mfa.Normalize(*auth, s.MFA.Connectors[auth.ConnectorID].TrustUpstream)
+	need, err := s.mfaNeeded(r.Context(), c.ID, ar.ACRValues, id, *auth)
+	if err != nil {
+		s.internalError(w, r, "mfa status", err)
+		return true
+	}
+	if !need {
+		return false
+	}
+	err = s.Storage.UpdateAuthRequest(r.Context(), ar.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		a.LoggedIn, a.Identity, a.Auth, a.SessionID = false, id, *auth, ""
+		a.ConnectorState = encodePending(mfaPending{})
+		return a, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		s.expiredRequest(w, r)
+		return true
+	}
+	if err != nil {
+		s.internalError(w, r, "park login for mfa", err)
+		return true
+	}
+	s.Logger.Info("second factor needed", "connector", auth.ConnectorID, "sub", id.Subject, "client_id", c.ID)
+	http.Redirect(w, r, s.rel("/mfa?req="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
+	return true
+}
+
+// mfaStepUp is handleAuthorize's hook for a request answered from an SSO session: when the
+// session lacks a second factor the client needs (its policy, the connector's, or acr_values),
+// the request goes to the MFA step instead of straight to consent. On an error it fails
+// closed (the MFA step runs).
+func (s *Server) mfaStepUp(ctx context.Context, ar *storage.AuthRequest) {
+	if s.MFA == nil || !ar.LoggedIn {
+		return
+	}
+	need, err := s.mfaNeeded(ctx, ar.ClientID, ar.ACRValues, ar.Identity, ar.Auth)
+	if err != nil {
+		s.Logger.Warn("mfa status; asking for the second factor", "err", err)
+		need = true
+	}
+	if !need {
+		return
+	}
+	ar.LoggedIn, ar.SessionID = false, ""
+	ar.ConnectorState = encodePending(mfaPending{StepUp: true})
+}
+
+// mfaRedirect is handleAuthorize's hook after the auth request is stored: a request that
+// needs the MFA step goes there (or, with prompt=none, fails with interaction_required).
+func (s *Server) mfaRedirect(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) bool {
+	if _, ok := decodePending(ar.ConnectorState); !ok || ar.LoggedIn {
+		return false
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State,
+			oauth2err.New(oauth2err.InteractionRequired, "a second factor is required"))
+		return true
+	}
+	http.Redirect(w, r, s.rel("/mfa?req="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
+	return true
+}
+
+// loadMFAFlow loads the auth request of an MFA step, rendering errors itself.
+func (s *Server) loadMFAFlow(w http.ResponseWriter, r *http.Request) (storage.AuthRequest, *clients.Client, string, mfaPending, bool) {
+	ar, c, flow, ok := s.loadFlow(w, r)
+	if !ok {
+		return ar, c, flow, mfaPending{}, false
+	}
+	p, ok := decodePending(ar.ConnectorState)
+	if !ok || ar.LoggedIn || s.MFA == nil || ar.Identity.Subject == "" {
+		s.expiredRequest(w, r)
+		return ar, c, flow, p, false
+	}
+	return ar, c, flow, p, true
+}
+
+// savePending stores the MFA step's state if the request is still in its MFA step.
+func (s *Server) savePending(ctx context.Context, id string, p mfaPending) error {
+	return s.Storage.UpdateAuthRequest(ctx, id, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if _, ok := decodePending(a.ConnectorState); !ok || a.LoggedIn {
+			return a, errors.New("auth request is no longer in its mfa step")
+		}
+		a.ConnectorState = encodePending(p)
+		return a, nil
+	})
+}
+
+type mfaPageData struct {
+	page
+	ClientName, User, Action, ReqID, CSRF, Error, Back string
+	StepUp                                            bool
+	// Verify page.
+	TOTP, Recovery bool
+	// Enrol page.
+	Enrol      bool
+	QR         template.URL
+	Secret     string
+	WebAuthnOn bool
+	// WebAuthn options (JSON) for the helper script; empty: no WebAuthn button.
+	WebAuthnOptions string
+	Script          string
+}
+
+// handleMFAPage shows the second-factor prompt, or the enrolment page for a user who must
+// enrol first.
+func (s *Server) handleMFAPage(w http.ResponseWriter, r *http.Request) {
+	ar, c, flow, p, ok := s.loadMFAFlow(w, r)
+	if !ok {
+		return
+	}
+	s.renderMFA(w, r, http.StatusOK, ar, c, flow, p, "")
+}
+
+// renderMFA renders the MFA step: enrolment when the user has no factor, the prompt
+// otherwise. It begins a WebAuthn ceremony (and a TOTP enrolment) and stores their state.
+func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, flow string, p mfaPending, msg string) {
+	ctx := r.Context()
+	svc := s.MFA.Service
+	u := mfaUser(ar.Identity)
+	st, err := svc.Status(ctx, u.ID)
+	if err != nil {
+		s.internalError(w, r, "mfa status", err)
+		return
+	}
+	d := mfaPageData{
+		page:       page{Title: "Two-step verification", Base: s.prefix},
+		ClientName: clientName(c), User: displayName(ar.Identity), Action: s.rel("/mfa"), ReqID: ar.ID,
+		CSRF: session.CSRFToken(flow, "mfa:"+ar.ID), Error: msg, StepUp: p.StepUp,
+		Script: s.rel("/static/webauthn.js"), WebAuthnOn: svc.WebAuthnEnabled(),
+	}
+	if !p.StepUp {
+		d.Back = s.rel("/login?req=" + url.QueryEscape(ar.ID))
+	}
+	tmpl := "mfa_verify.html"
+	if !st.Enrolled() {
+		tmpl, d.Enrol = "mfa_enrol.html", true
+		setup, err := svc.ResumeTOTP(u, p.TOTP)
+		if err != nil {
+			if setup, err = svc.BeginTOTP(u); err != nil {
+				s.internalError(w, r, "begin totp", err)
+				return
+			}
+		}
+		p.TOTP = setup.State
+		d.Secret = setup.Secret
+		png, err := mfa.QRCodePNG(setup.URL, 200)
+		if err != nil {
+			s.internalError(w, r, "qr code", err)
+			return
+		}
+		d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+		if svc.WebAuthnEnabled() {
+			opts, state, err := svc.BeginWebAuthnRegistration(ctx, u)
+			if err != nil {
+				s.internalError(w, r, "begin webauthn registration", err)
+				return
+			}
+			p.WebAuthn, d.WebAuthnOptions = state, string(opts)
+		}
+	} else {
+		d.TOTP = st.Has(storage.MFATypeTOTP)
+		d.Recovery = st.RecoveryCodes > 0
+		if svc.WebAuthnEnabled() && st.Has(storage.MFATypeWebAuthn) {
+			opts, state, err := svc.BeginWebAuthnLogin(ctx, u)
+			if err != nil {
+				s.internalError(w, r, "begin webauthn login", err)
+				return
+			}
+			p.WebAuthn, d.WebAuthnOptions = state, string(opts)
+		}
+	}
+	if err := s.savePending(ctx, ar.ID, p); err != nil {
+		s.expiredRequest(w, r)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", mfaPageCSP)
+	if err := s.Templates.Render(w, status, tmpl, d); err != nil {
+		s.Logger.Error("render mfa", "err", err)
+	}
+}
+
+// mfaCodesData shows new recovery codes once: with Action, a form continues the login;
+// otherwise a link goes to Done.
+type mfaCodesData struct {
+	page
+	Codes                     []string
+	Action, ReqID, CSRF, Done string
+}
+
+// handleMFASubmit checks a second factor (or enrols the first one) and continues the login.
+func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
+		return
+	}
+	ar, c, flow, p, ok := s.loadMFAFlow(w, r)
+	if !ok {
+		return
+	}
+	if !s.checkCSRF(w, r, flow, "mfa:"+ar.ID) {
+		return
+	}
+	ctx := r.Context()
+	svc := s.MFA.Service
+	u := mfaUser(ar.Identity)
+	ip := httpx.ClientIP(r, s.TrustedProxies)
+	action := r.PostFormValue("action")
+	if action == "continue" {
+		if p.Verified == "" {
+			s.renderMFA(w, r, http.StatusBadRequest, ar, c, flow, p, "Verify your second factor first.")
+			return
+		}
+		s.finishMFA(w, r, ar, c, p.Verified)
+		return
+	}
+	if !svc.Allowed(u.ID, ip) {
+		s.Logger.Warn("mfa rate limited", "sub", u.ID, "ip", ip)
+		w.Header().Set("Retry-After", "900")
+		s.renderMFA(w, r, http.StatusTooManyRequests, ar, c, flow, p, "Too many wrong codes. Wait a few minutes, then try again.")
+		return
+	}
+	st, err := svc.Status(ctx, u.ID)
+	if err != nil {
+		s.internalError(w, r, "mfa status", err)
+		return
+	}
+	// A ceremony's state is single-use: forget it before checking the answer.
+	waState := p.WebAuthn
+	if waState != "" {
+		p.WebAuthn = ""
+		if err := s.savePending(ctx, ar.ID, p); err != nil {
+			s.expiredRequest(w, r)
+			return
+		}
+	}
+	var method string
+	enrolled := false
+	switch action {
+	case "totp":
+		err = svc.VerifyTOTP(ctx, u.ID, r.PostFormValue("code"))
+		method = mfa.AMROTP
+	case "recovery":
+		err = svc.UseRecoveryCode(ctx, u.ID, r.PostFormValue("code"))
+		method = mfa.AMROTP
+	case "webauthn":
+		method, err = svc.FinishWebAuthnLogin(ctx, u, waState, []byte(r.PostFormValue("credential")))
+	case "enrol-totp", "enrol-webauthn":
+		if st.Enrolled() {
+			// Only a user without any factor may enrol here: anyone else proves one first.
+			s.renderMFA(w, r, http.StatusForbidden, ar, c, flow, p, "You already have a second factor: use it to continue.")
+			return
+		}
+		var f storage.MFAFactor
+		if action == "enrol-totp" {
+			f, err = svc.FinishTOTP(ctx, u, p.TOTP, r.PostFormValue("name"), r.PostFormValue("code"))
+		} else {
+			f, err = svc.FinishWebAuthnRegistration(ctx, u, waState, r.PostFormValue("name"), []byte(r.PostFormValue("credential")))
+		}
+		method, enrolled = mfa.Method(f), true
+	default:
+		s.renderMFA(w, r, http.StatusBadRequest, ar, c, flow, p, "Choose how to verify.")
+		return
+	}
+	if err != nil {
+		s.mfaFailed(w, r, ar, c, flow, p, u.ID, ip, err)
+		return
+	}
+	svc.Succeeded(u.ID)
+	if !enrolled {
+		s.Logger.Info("second factor passed", "sub", u.ID, "method", method, "client_id", ar.ClientID)
+		s.finishMFA(w, r, ar, c, method)
+		return
+	}
+	s.Logger.Info("second factor enrolled", "sub", u.ID, "method", method)
+	codes, err := svc.NewRecoveryCodes(ctx, u)
+	if err != nil {
+		s.internalError(w, r, "recovery codes", err)
+		return
+	}
+	p.Verified, p.TOTP = method, ""
+	if err := s.savePending(ctx, ar.ID, p); err != nil {
+		s.expiredRequest(w, r)
+		return
+	}
+	d := mfaCodesData{
+		page:  page{Title: "Save your recovery codes", Base: s.prefix},
+		Codes: codes, Action: s.rel("/mfa"), ReqID: ar.ID, CSRF: session.CSRFToken(flow, "mfa:"+ar.ID),
+	}
+	w.Header().Set("Content-Security-Policy", mfaPageCSP)
+	if err := s.Templates.Render(w, http.StatusOK, "mfa_codes.html", d); err != nil {
+		s.Logger.Error("render recovery codes", "err", err)
+	}
+}
+
+// mfaFailed counts a failed attempt and shows the prompt again with what went wrong.
+func (s *Server) mfaFailed(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, flow string, p mfaPending, userID, ip string, err error) {
+	msg := ""
+	switch {
+	case errors.Is(err, mfa.ErrReplayed):
+		msg = "That code was already used. Wait for your app to show a new code, then enter it."
+	case errors.Is(err, mfa.ErrCloned):
+		msg = "This security key could not be trusted (its signature counter went backwards). Use another factor, or ask your administrator."
+	case errors.Is(err, mfa.ErrExpired):
+		msg = "That took too long. Try again."
+	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNoFactor), errors.Is(err, mfa.ErrWebAuthnDisabled):
+		msg = "That did not work. Check the code (or try your security key again)."
+	default:
+		s.internalError(w, r, "verify second factor", err)
+		return
+	}
+	s.MFA.Service.Failed(userID, ip)
+	s.Logger.Info("second factor failed", "sub", userID, "ip", ip, "err", err)
+	s.renderMFA(w, r, http.StatusUnauthorized, ar, c, flow, p, msg)
+}
+
+// finishMFA establishes the session with the upgraded authentication and continues the flow
+// exactly as completeLogin does.
+func (s *Server) finishMFA(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, method string) {
+	ctx := r.Context()
+	auth := mfa.Upgrade(ar.Auth, method)
+	sess, err := s.Sessions.Establish(ctx, w, r, ar.Identity, auth)
+	if err != nil {
+		s.internalError(w, r, "establish session", err)
+		return
+	}
+	err = s.Storage.UpdateAuthRequest(ctx, ar.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if _, ok := decodePending(a.ConnectorState); !ok || a.LoggedIn || a.Identity.Subject != ar.Identity.Subject {
+			return a, errors.New("auth request is no longer in its mfa step")
+		}
+		a.LoggedIn, a.Auth, a.SessionID, a.ConnectorState = true, auth, sess.ID, nil
+		return a, nil
+	})
+	if err != nil {
+		s.expiredRequest(w, r)
+		return
+	}
+	ar.LoggedIn, ar.Auth, ar.SessionID, ar.ConnectorState = true, auth, sess.ID, nil
+	ar.Prompt = slices.DeleteFunc(slices.Clone(ar.Prompt), func(p string) bool { return p == "login" || p == "select_account" })
+	s.continueToConsent(w, r, ar, c)
+}
