@@ -219,7 +219,7 @@ func (s *Server) savePending(ctx context.Context, id string, p mfaPending) error
 type mfaPageData struct {
 	page
 	ClientName, User, Action, ReqID, CSRF, Error, Back string
-	StepUp                                            bool
+	StepUp                                             bool
 	// Verify page.
 	TOTP, Recovery bool
 	// Enrol page.
