@@ -115,8 +115,10 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := enc.Encode(map[string]any{"issuer": cfg.Issuer, "concurrency": cfg.Concurrency, "results": results}); err != nil {
 			return err
 		}
-	} else if err := loadgen.WriteTable(stdout, results); err != nil {
-		return err
+	} else if len(results) > 0 {
+		if err := loadgen.WriteTable(stdout, results); err != nil {
+			return err
+		}
 	}
 	if runErr != nil {
 		fmt.Fprintln(stderr, "gatehouse loadtest:", runErr)
