@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -492,4 +493,50 @@ func TestStashIsRequestID(t *testing.T) {
 	if err := json.Unmarshal(step.Stash, &st); err != nil || !strings.HasPrefix(st.RID, "id-") {
 		t.Fatalf("stash %q: %v", step.Stash, err)
 	}
+}
+
+// TestIDPDescribedWithoutMetadataURL logs in with the IdP given as a metadata file, and as
+// idp_sso_url + idp_entity_id + idp_certs.
+func TestIDPDescribedWithoutMetadataURL(t *testing.T) {
+	ti := newIdP(t, idpOptions{})
+	md := newBrowser(t).get(ti.metadataURL())
+	file := t.TempDir() + "/idp.xml"
+	if err := os.WriteFile(file, []byte(md.body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(c *gsaml.Config)
+	}{
+		{name: "metadata file", mutate: func(c *gsaml.Config) {
+			c.IDPMetadataURL, c.IDPMetadataFile = "", file
+		}},
+		{name: "SSO URL, entity ID and certificates", mutate: func(c *gsaml.Config) {
+			c.IDPMetadataURL = ""
+			c.IDPSSOURL, c.IDPEntityID = ti.srv.URL+"/sso", ti.metadataURL()
+			c.IDPCerts = []string{"testdata/evil.crt", "testdata/idp.crt"}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSP(t, ti, spOptions{mutate: tc.mutate})
+			action, vals, step := s.login(t, newBrowser(t), "st")
+			up, err := s.finish("st", step.Stash, action, vals)
+			if err != nil {
+				t.Fatalf("Finish: %v\n%s", err, s.logs)
+			}
+			if up.Subject != aliceSubject {
+				t.Errorf("Subject = %q", up.Subject)
+			}
+		})
+	}
+	// Only the evil certificate trusted: the IdP's signatures are refused.
+	s := newSP(t, ti, spOptions{mutate: func(c *gsaml.Config) {
+		c.IDPMetadataURL = ""
+		c.IDPSSOURL, c.IDPEntityID = ti.srv.URL+"/sso", ti.metadataURL()
+		c.IDPCerts = []string{"testdata/evil.crt"}
+	}})
+	action, vals, step := s.login(t, newBrowser(t), "st")
+	_, err := s.finish("st", step.Stash, action, vals)
+	refused(t, s, err, csaml.ErrInvalidSignature, "not validly signed")
 }
