@@ -50,6 +50,7 @@ Commands:
   version                   print the version
   loadtest --issuer URL     drive load against a running broker (see --help)
   backup --to FILE          consistent online snapshot of the SQLite store (PostgreSQL: pg_dump)
+  mfa reset --user USER     delete a user's second factors so they enrol again
 `
 
 // run is main without globals, for tests.
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdBackup(ctx, args[1:], getenv, stdout, stderr)
 	case "claims":
 		return cmdClaims(ctx, args[1:], getenv, stdout, stderr)
+	case "mfa":
+		return cmdMFA(ctx, args[1:], getenv, stdout, stderr)
 	case "loadtest":
 		return cmdLoadtest(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -267,10 +267,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		reportConfigErrors(stderr, *cfgPath, err)
 		return exitError{"invalid config"}
 	}
+	mfaStep, err := newMFA(cfg, store)
+	if err != nil {
+		return err
+	}
 	srv, err := broker.New(broker.Deps{
 		TrustedProxies: proxies,
 		Issuer:         cfg.Issuer, Storage: store, Keys: keys, Minter: minter, Sessions: sessions,
-		Claims: norm, Clients: registry, Connectors: conns,
+		Claims: norm, Clients: registry, Connectors: conns, MFA: mfaStep,
 		Templates: tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: logger, Now: time.Now, Mounts: mounts,
 		Lifetimes: broker.Lifetimes{
 			IDToken: cfg.Expiry.IDTokens.D(), AccessToken: cfg.Expiry.AccessTokens.D(), AuthCode: cfg.Expiry.AuthCodes.D(),
@@ -323,6 +327,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	g.Go(func() error { keys.Run(gctx, time.Minute); return nil })
 	g.Go(func() error { runGC(gctx, store, logger); return nil })
+	g.Go(func() error { runMFAGC(gctx, store, logger); return nil })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

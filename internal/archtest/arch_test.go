@@ -31,7 +31,8 @@ type edgeRule struct {
 // forbidden is the dependency rule of DESIGN.md ("Layout and the dependency rule") and
 // STYLE.md 8.1, as one table. Allowed edges are everything not listed here:
 // cmd -> anything; broker -> {session, tokens, claims, connectors, storage, web};
-// tokens -> {claims, storage}; claims -> {connectors, storage}; session -> storage.
+// tokens -> {claims, storage}; claims -> {connectors, storage}; session -> storage;
+// mfa -> storage (broker -> mfa).
 var forbidden = []edgeRule{
 	{
 		From: "connectors/...",
@@ -40,7 +41,7 @@ var forbidden = []edgeRule{
 	},
 	{
 		From: "storage/...",
-		To:   []string{"broker/...", "connectors/...", "claims/...", "session/...", "tokens/..."},
+		To:   []string{"broker/...", "connectors/...", "claims/...", "session/...", "tokens/...", "mfa/..."},
 		Why:  "storage is the bottom tier: records and stores only",
 	},
 	{
@@ -58,6 +59,11 @@ var forbidden = []edgeRule{
 		From: "claims/...",
 		To:   []string{"broker/...", "session/...", "tokens/..."},
 		Why:  "claims -> {connectors, storage} only",
+	},
+	{
+		From: "mfa/...",
+		To:   []string{"broker/...", "session/...", "tokens/...", "claims/...", "connectors/..."},
+		Why:  "mfa -> storage only; the broker drives its pages",
 	},
 	{
 		From: "session/...",

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// newMFA builds the broker's MFA step from the configuration; nil when no connector or client
+// uses MFA and WebAuthn is not configured.
+func newMFA(cfg *config.Config, store storage.Storage) (*broker.MFA, error) {
+	if !cfg.UsesMFA() {
+		return nil, nil
+	}
+	ms, ok := store.(storage.MFAStore)
+	if !ok {
+		return nil, fmt.Errorf("mfa: the %s storage backend does not support second factors yet", cfg.Storage.Type)
+	}
+	wa := mfa.WebAuthnOptions{RPID: cfg.MFA.WebAuthn.RPID, RPName: cfg.MFA.WebAuthn.RPName, Origins: cfg.MFA.WebAuthn.Origins}
+	if wa.RPID != "" && len(wa.Origins) == 0 {
+		u, err := url.Parse(cfg.Issuer)
+		if err != nil {
+			return nil, fmt.Errorf("mfa: issuer: %w", err)
+		}
+		wa.Origins = []string{u.Scheme + "://" + u.Host}
+	}
+	if wa.RPName == "" {
+		wa.RPName = cfg.MFA.IssuerName
+	}
+	svc, err := mfa.New(mfa.Options{Store: ms, IssuerName: cfg.MFA.IssuerName, SecretsKey: cfg.MFA.SecretsKey, WebAuthn: wa, Now: time.Now})
+	if err != nil {
+		return nil, err
+	}
+	m := &broker.MFA{Service: svc, Connectors: map[string]broker.MFAConnector{}, Clients: map[string]mfa.Policy{}}
+	for _, c := range cfg.Connectors {
+		p, err := mfa.ParsePolicy(c.MFA)
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: %w", c.ID, err)
+		}
+		m.Connectors[c.ID] = broker.MFAConnector{Policy: p, TrustUpstream: c.TrustUpstreamMFA}
+	}
+	for _, c := range cfg.Clients {
+		p, err := mfa.ParsePolicy(c.MFA)
+		if err != nil {
+			return nil, fmt.Errorf("client %s: %w", c.ID, err)
+		}
+		m.Clients[c.ID] = p
+	}
+	return m, nil
+}
+
+// runMFAGC forgets used TOTP time steps once they are out of every code's window.
+func runMFAGC(ctx context.Context, store storage.Storage, logger *slog.Logger) {
+	ms, ok := store.(storage.MFAStore)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := ms.GCMFA(ctx, time.Now().UTC()); err != nil {
+				logger.Warn("mfa garbage collection failed", "err", err)
+			}
+		}
+	}
+}
+
+const mfaUsage = `Usage: gatehouse mfa reset --config FILE --user USERNAME-or-SUB
+
+Deletes every second factor (authenticator apps, security keys, passkeys) and recovery code of
+one user, so they enrol again at their next sign-in. USER is the user's sub (the ID in their
+tokens) or the name they enrolled under (username or email); for a local user it may also be
+the local username.
+`
+
+// cmdMFA implements `gatehouse mfa reset`.
+func cmdMFA(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "reset" {
+		fmt.Fprint(stderr, mfaUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			return nil
+		}
+		return exitError{"usage"}
+	}
+	flags := flag.NewFlagSet("mfa reset", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	cfgPath := flags.String("config", "", "configuration file (YAML); none: the built-in default (SQLite in the working directory)")
+	user := flags.String("user", "", "the user's sub, or the name they enrolled under")
+	flags.Usage = func() { fmt.Fprint(stderr, mfaUsage); flags.PrintDefaults() }
+	if err := flags.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return exitError{"bad flags"}
+	}
+	if flags.NArg() > 0 || strings.TrimSpace(*user) == "" {
+		flags.Usage()
+		return exitError{"usage"}
+	}
+	cfg := defaultConfig()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = loadConfig(*cfgPath, getenv); err != nil {
+			reportConfigErrors(stderr, *cfgPath, err)
+			return exitError{"invalid config"}
+		}
+	}
+	logger := newLogger(config.Logging{Level: "warn"}, stderr)
+	store, err := openStorage(ctx, cfg.Storage, logger)
+	if err != nil {
+		return fmt.Errorf("open storage: %w", err)
+	}
+	defer store.Close()
+	ms, ok := store.(storage.MFAStore)
+	if !ok {
+		return fmt.Errorf("the %s storage backend does not support second factors", cfg.Storage.Type)
+	}
+	e, err := findMFAUser(ctx, ms, store, cfg, *user)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse mfa reset:", err)
+		return exitError{"not found"}
+	}
+	fs, err := ms.ListMFAFactors(ctx, e.UserID)
+	if err != nil {
+		return err
+	}
+	if err := ms.DeleteMFAEnrolment(ctx, e.UserID); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	fmt.Fprintf(stdout, "Reset second factors of %s (sub %s): %d factor(s) and the recovery codes deleted.\n", e.Username, e.UserID, len(fs))
+	fmt.Fprintln(stdout, "The user enrols again at their next sign-in where a second factor is required.")
+	return nil
+}
+
+// findMFAUser resolves a sub or a name to one enrolment.
+func findMFAUser(ctx context.Context, ms storage.MFAStore, links storage.LinkStore, cfg *config.Config, user string) (storage.MFAEnrolment, error) {
+	e, err := ms.GetMFAEnrolment(ctx, user)
+	if err == nil {
+		return e, nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return e, err
+	}
+	found, err := ms.FindMFAEnrolments(ctx, user)
+	if err != nil {
+		return e, err
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+	default:
+		var subs []string
+		for _, f := range found {
+			subs = append(subs, f.UserID)
+		}
+		return e, fmt.Errorf("%d users enrolled as %q; pass one sub with --user: %s", len(found), user, strings.Join(subs, ", "))
+	}
+	for _, c := range cfg.Connectors {
+		l, err := links.GetUserLink(ctx, c.ID, user)
+		if err != nil {
+			continue
+		}
+		if e, err := ms.GetMFAEnrolment(ctx, l.UserID); err == nil {
+			return e, nil
+		}
+	}
+	return e, fmt.Errorf("no user with second factors matches %q (tried it as a sub, an enrolled name and an upstream user name)", user)
+}
