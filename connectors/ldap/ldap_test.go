@@ -11,7 +11,9 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
+	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
 )
 
@@ -389,5 +391,65 @@ func TestOpenDoesNoIO(t *testing.T) {
 	bad.Host = "ldap://x"
 	if _, err := bad.Open(context.Background(), connectors.Info{ID: "corp"}, connectors.Deps{}); err == nil {
 		t.Error("Open accepted an invalid config")
+	}
+}
+
+// TestDecodeIssueExample decodes the configuration shown in the issue with the strict
+// decoder: every key name must be known.
+func TestDecodeIssueExample(t *testing.T) {
+	const doc = `
+host: ldap.example.org:636
+start_tls: false
+insecure_no_tls: false
+insecure_skip_verify: false
+root_ca_data: ""
+bind_dn: cn=broker,ou=services,dc=example,dc=org
+bind_password: ${LDAP_BIND_PASSWORD}
+username_prompt: Username
+preset: ""
+user_search:
+  base_dn: ou=people,dc=example,dc=org
+  filter: (objectClass=person)
+  username: [uid, mail]
+  id_attr: entryUUID
+  email_attr: mail
+  name_attr: cn
+  preferred_username_attr: uid
+group_search:
+  base_dn: ou=groups,dc=example,dc=org
+  filter: (objectClass=groupOfNames)
+  user_matchers: [{ user_attr: DN, group_attr: member }]
+  name_attr: cn
+  nested: true
+connect_timeout: 3s
+timeout: 10s
+`
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte(doc), &node); err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	getenv := func(k string) string {
+		if k == "LDAP_BIND_PASSWORD" {
+			return "s3cret"
+		}
+		return ""
+	}
+	if err := config.DecodeStrict(node.Content[0], &c, "gatehouse.yaml", "connectors[0].config", getenv); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.BindPassword != "s3cret" || !slices.Equal(c.UserSearch.Username, []string{"uid", "mail"}) ||
+		c.GroupSearch.UserMatchers[0] != (UserMatcher{"DN", "member"}) || !c.GroupSearch.Nested || c.ConnectTimeout != 3*time.Second {
+		t.Errorf("decoded %+v", c)
+	}
+	var bad Config
+	if err := yaml.Unmarshal([]byte("hostname: x\n"), &node); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.DecodeStrict(node.Content[0], &bad, "gatehouse.yaml", "connectors[0].config", getenv); err == nil {
+		t.Error("unknown key accepted")
 	}
 }
