@@ -10,13 +10,10 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,44 +22,16 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
-	"github.com/gatehouse-id/gatehouse/claims"
-	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/oidc"
-	"github.com/gatehouse-id/gatehouse/session"
-	"github.com/gatehouse-id/gatehouse/storage/sqlite"
-	"github.com/gatehouse-id/gatehouse/tokens"
-	"github.com/gatehouse-id/gatehouse/web"
 )
 
-const (
-	rpID       = "app"
-	rpSecret   = "app-secret-0123456789abcdef"
-	rpRedirect = "http://127.0.0.1:9999/cb"
-)
-
-// gatehouse is an in-process broker listening on brokerPort.
-type gatehouse struct {
-	issuer string
-	srv    *httptest.Server
-}
-
-// newGatehouse starts a broker whose connectors are oidc connectors, one per id -> upstream
-// issuer.
+// newGatehouse starts a broker on the registered brokerPort whose connectors are oidc
+// connectors, one per id -> upstream issuer.
 func newGatehouse(t *testing.T, upstreams map[string]string) *gatehouse {
 	t.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	var ln net.Listener
+	var err error
 	for i := 0; i < 50; i++ { // the previous test's listener may still be closing
 		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", brokerPort)); err == nil {
 			break
@@ -75,52 +44,19 @@ func newGatehouse(t *testing.T, upstreams map[string]string) *gatehouse {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Listener.Close()
 	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	issuer := srv.URL
-	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: time.Now, Logger: logger})
-	if err := keys.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var conns []broker.Connector
 	ids := make([]string, 0, len(upstreams))
 	for id := range upstreams {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	var ups []upstreamConn
 	for _, id := range ids {
-		cfg := &oidc.Config{
+		ups = append(ups, upstreamConn{id: id, cfg: &oidc.Config{
 			Issuer: upstreams[id], ClientID: "gatehouse", ClientSecret: upstreamSecret,
 			Scopes: []string{"openid", "email", "profile", "groups", "offline_access"}, GetUserInfo: true,
-		}
-		info := connectors.Info{ID: id, Type: "oidc", Name: "Upstream " + id}
-		c, err := cfg.Open(ctx, info, connectors.Deps{Logger: logger, CallbackURL: issuer + "/callback/" + id, Now: time.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, broker.Connector{Info: info, Conn: c})
+		}})
 	}
-	reg, err := clients.NewRegistry([]clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := web.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Deps{
-		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
-		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
-		Claims:   &claims.Normalizer{Links: store, Now: time.Now}, Clients: reg,
-		Connectors: conns, Templates: tmpl, Logger: logger, Now: time.Now,
-		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
-			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = b.Handler()
-	return &gatehouse{issuer: issuer, srv: srv}
+	return startGatehouse(t, srv, "", ups, []clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret)}, false)
 }
 
 // relyingParty is a go-oidc + x/oauth2 RP of the broker.
