@@ -367,9 +367,10 @@ func parseRSAKey(b []byte) (*rsa.PrivateKey, error) {
 	return rk, nil
 }
 
-// deriveIssuer turns the callback URL {issuer}/callback/{id} into the issuer.
+// deriveIssuer turns the callback URL {issuer}/callback/{id} (or the dedicated ACS URL
+// {issuer}/saml/sp/{id}/acs) into the issuer.
 func deriveIssuer(callbackURL, id string) (string, error) {
-	for _, suffix := range []string{"/callback/" + url.PathEscape(id), "/callback/" + id} {
+	for _, suffix := range []string{"/callback/" + url.PathEscape(id), "/callback/" + id, "/saml/sp/" + url.PathEscape(id) + "/acs"} {
 		if strings.HasSuffix(callbackURL, suffix) {
 			return strings.TrimSuffix(callbackURL, suffix), nil
 		}

@@ -114,6 +114,12 @@ func TestOpen(t *testing.T) {
 			wantErr: "does not match"},
 		{name: "missing key file", deps: deps, cfg: Config{IDPMetadataURL: "https://idp.invalid/m", SPKey: "testdata/none.key", SPCert: "testdata/sp.crt"},
 			wantErr: "sp_key"},
+		{name: "dedicated ACS URL", cfg: Config{IDPMetadataURL: "https://idp.invalid/m"},
+			deps: connectors.Deps{CallbackURL: "https://id.example.com/saml/sp/corp/acs"}, check: func(t *testing.T, c *Connector) {
+				if c.ACSURL() != "https://id.example.com/saml/sp/corp/acs" || c.EntityID() != "https://id.example.com/saml/sp/corp/metadata" {
+					t.Errorf("acs %q entity %q", c.ACSURL(), c.EntityID())
+				}
+			}},
 		{name: "no callback", cfg: Config{IDPMetadataURL: "https://idp.invalid/m"}, wantErr: "no callback URL"},
 		{name: "callback of another connector", cfg: Config{IDPMetadataURL: "https://idp.invalid/m"},
 			deps: connectors.Deps{CallbackURL: "https://id.example.com/callback/other"}, wantErr: "does not end in"},
