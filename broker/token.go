@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -273,6 +274,19 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse
 				return tokenResponse{}, oauth2err.Server(err)
 			}
 			id = fresh
+			// Remember what the upstream said now: a rotated upstream refresh token must be
+			// used next time, and userinfo must answer with the refreshed identity.
+			if gu, ok := s.Storage.(storage.GrantUpdater); ok {
+				auth := g.Auth
+				if up.Stash != nil {
+					auth.ConnectorData = up.Stash
+				}
+				if err := gu.UpdateGrantIdentity(ctx, g.ID, fresh, auth); err != nil {
+					return tokenResponse{}, oauth2err.Server(err)
+				}
+			} else if up.Stash != nil && !bytes.Equal(up.Stash, g.Auth.ConnectorData) {
+				s.Logger.Warn("storage cannot update a grant; the connector's refreshed state is lost", "connector", g.Auth.ConnectorID)
+			}
 		}
 	}
 	resp, err := s.mint(g, id, scopes, false)

@@ -128,17 +128,20 @@ func TestBrokerChainingThroughAnotherGatehouse(t *testing.T) {
 		}
 	}
 	check(tok)
-	// The downstream refresh goes through the upstream Gatehouse's refresh grant. Only one:
-	// the upstream rotates its refresh token, and the broker does not yet store the stash
-	// Refresh returns (broker/token.go refreshGrant keeps g.Auth.ConnectorData), so a second
-	// refresh would replay the rotated upstream token and be refused as reuse.
-	expired := *tok
-	expired.Expiry = time.Now().Add(-time.Minute)
-	next, err := rp.TokenSource(ctx, &expired).Token()
-	if err != nil {
-		t.Fatalf("refresh through the chain: %v", err)
+	// Downstream refreshes go through the upstream Gatehouse's refresh grant, which rotates
+	// its refresh token every time: the broker must keep the stash Refresh returns, or the
+	// second refresh replays the rotated upstream token and the upstream revokes the family.
+	cur := tok
+	for i := 0; i < 3; i++ {
+		expired := *cur
+		expired.Expiry = time.Now().Add(-time.Minute)
+		next, err := rp.TokenSource(ctx, &expired).Token()
+		if err != nil {
+			t.Fatalf("refresh %d through the chain: %v", i+1, err)
+		}
+		check(next)
+		cur = next
 	}
-	check(next)
 }
 
 // readBody copies a response body into w and closes it.

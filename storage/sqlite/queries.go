@@ -6,7 +6,7 @@ func allQueries() []string {
 		qInsertAuthRequest, qGetAuthRequest, qUpdateAuthRequest, qDeleteAuthRequest,
 		qInsertAuthCode, qConsumeCode,
 		qInsertGrant, qGetGrant, qListGrants, qRevokeGrant, qRevokeSessionGrts,
-		qInsertRefresh, qGetRefresh, qUseRefresh, qGetRefreshAndGrant,
+		qInsertRefresh, qGetRefresh, qUseRefresh, qGetRefreshAndGrant, qUpdateGrantIdentity,
 		qInsertSession, qGetSession, qTouchSession, qDeleteSession,
 		qGetConsent, qPutConsent, qDeleteConsent,
 		qListKeys, qDeleteKeys, qInsertKey,
