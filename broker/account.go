@@ -33,11 +33,15 @@ type accountData struct {
 	// WebAuthn registration (when configured).
 	WebAuthnOptions, WebAuthnState string
 	Script                         string
+	// Verification offered while Locked: a TOTP code, a recovery code, a WebAuthn assertion.
+	VerifyTOTP, VerifyRecovery            bool
+	VerifyWebAuthnOptions, VerifyWebAuthn string
 }
 
 var accountNotices = map[string]string{
-	"added":   "The new factor is ready to use.",
-	"removed": "The factor was removed.",
+	"added":    "The new factor is ready to use.",
+	"removed":  "The factor was removed.",
+	"verified": "Verified: you can change your factors now.",
 }
 
 // accountSession returns the request's SSO session for the account pages, rendering the
@@ -104,7 +108,17 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		}
 		d.Factors = append(d.Factors, af)
 	}
-	if !d.Locked {
+	if d.Locked {
+		d.VerifyTOTP, d.VerifyRecovery = st.Has(storage.MFATypeTOTP), st.RecoveryCodes > 0
+		if svc.WebAuthnEnabled() && st.Has(storage.MFATypeWebAuthn) {
+			opts, state, err := svc.BeginWebAuthnLogin(ctx, u)
+			if err != nil {
+				s.internalError(w, r, "begin webauthn login", err)
+				return
+			}
+			d.VerifyWebAuthnOptions, d.VerifyWebAuthn = string(opts), state
+		}
+	} else {
 		if addTOTP {
 			setup, err := svc.ResumeTOTP(u, totpState)
 			if err != nil {
@@ -163,13 +177,18 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "mfa status", err)
 		return
 	}
-	if st.Enrolled() && !mfa.Satisfied(sess.Auth) {
-		s.renderAccount(w, r, http.StatusForbidden, sess, flow, false, "",
-			"To change your factors, sign in again using one of them first.", "")
-		return
-	}
 	ip := httpx.ClientIP(r, s.TrustedProxies)
 	action := r.PostFormValue("action")
+	switch action {
+	case "verify-totp", "verify-recovery", "verify-webauthn":
+		s.accountVerify(w, r, sess, flow, action)
+		return
+	}
+	if st.Enrolled() && !mfa.Satisfied(sess.Auth) {
+		s.renderAccount(w, r, http.StatusForbidden, sess, flow, false, "",
+			"To change your factors, verify with one of them first.", "")
+		return
+	}
 	switch action {
 	case "add-totp", "add-webauthn":
 		if !svc.Allowed(u.ID, ip) {
@@ -239,4 +258,45 @@ func (s *Server) showRecoveryCodes(w http.ResponseWriter, r *http.Request, sess 
 	if err := s.Templates.Render(w, http.StatusOK, "mfa_codes.html", d); err != nil {
 		s.Logger.Error("render recovery codes", "err", err)
 	}
+}
+
+// accountVerify checks a second factor on the account page and upgrades the session, so a
+// user whose session did not use one may change their factors.
+func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, sess storage.Session, flow, action string) {
+	ctx := r.Context()
+	svc := s.MFA.Service
+	u := mfaUser(sess.Identity)
+	ip := httpx.ClientIP(r, s.TrustedProxies)
+	if !svc.Allowed(u.ID, ip) {
+		w.Header().Set("Retry-After", "900")
+		s.renderAccount(w, r, http.StatusTooManyRequests, sess, flow, false, "", "Too many wrong codes. Wait a few minutes, then try again.", "")
+		return
+	}
+	method := mfa.AMROTP
+	var err error
+	switch action {
+	case "verify-totp":
+		err = svc.VerifyTOTP(ctx, u.ID, r.PostFormValue("code"))
+	case "verify-recovery":
+		err = svc.UseRecoveryCode(ctx, u.ID, r.PostFormValue("code"))
+	default:
+		method, err = svc.FinishWebAuthnLogin(ctx, u, r.PostFormValue("state"), []byte(r.PostFormValue("credential")))
+	}
+	if err != nil {
+		if !errors.Is(err, mfa.ErrInvalidCode) && !errors.Is(err, mfa.ErrReplayed) && !errors.Is(err, mfa.ErrExpired) &&
+			!errors.Is(err, mfa.ErrCloned) && !errors.Is(err, mfa.ErrNoFactor) {
+			s.internalError(w, r, "verify second factor", err)
+			return
+		}
+		svc.Failed(u.ID, ip)
+		s.renderAccount(w, r, http.StatusUnauthorized, sess, flow, false, "", "That did not work. Check the code (or try your security key again).", "")
+		return
+	}
+	svc.Succeeded(u.ID)
+	if _, err := s.Sessions.Establish(ctx, w, r, sess.Identity, mfa.Upgrade(sess.Auth, method)); err != nil {
+		s.internalError(w, r, "establish session", err)
+		return
+	}
+	s.Logger.Info("second factor passed on the account page", "sub", u.ID, "method", method)
+	http.Redirect(w, r, s.rel("/account?done=verified"), http.StatusSeeOther)
 }

@@ -520,3 +520,51 @@ func TestMFAReset(t *testing.T) {
 		t.Fatalf("after reset: %d at %s", p.status, at)
 	}
 }
+
+// TestMFAAccountVerify: a session that did not use the user's factor cannot change factors
+// until the user verifies on the account page, which upgrades the session.
+func TestMFAAccountVerify(t *testing.T) {
+	e := newMFAEnv(t, mfa.Off)
+	web := e.rp(confidentialID, confidentialSecret, redirectURI)
+	b := e.browser()
+	verifier := oauth2.GenerateVerifier()
+	p, at := e.passwordStep(b, e.authURL(web, verifier))
+	first := e.exchange(web, e.consentAndCode(b, p, at).Get("code"), verifier)
+	u := mfa.User{ID: first.Sub, Name: "alice"}
+	setup, err := e.svc.BeginTOTP(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.FinishTOTP(context.Background(), u, setup.State, "Phone", totpCode(t, setup.Secret, e.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.NewRecoveryCodes(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(30 * time.Second)
+
+	p = b.get(e.issuer + "/account")
+	if p.status != http.StatusOK || !strings.Contains(p.body, "Verify it is you") || strings.Contains(p.body, `value="remove"`) {
+		t.Fatalf("locked account page: %d\n%s", p.status, p.body)
+	}
+	// Changing anything is refused.
+	to, vals := formWith(t, p.body, "verify-totp")
+	vals.Set("action", "regenerate")
+	if got := b.post(e.issuer+to, vals); got.status != http.StatusForbidden {
+		t.Fatalf("regenerate from a locked session: %d", got.status)
+	}
+	if got := e.submitMFA(b, p, "verify-totp", map[string]string{"code": "000000"}); got.status != http.StatusUnauthorized {
+		t.Fatalf("wrong verification code: %d", got.status)
+	}
+	p = e.submitMFA(b, p, "verify-totp", map[string]string{"code": totpCode(t, setup.Secret, e.clock.Now())})
+	p, _ = b.follow(e.env, p, e.issuer+"/account")
+	if !strings.Contains(p.body, "Verified") || !strings.Contains(p.body, `value="remove"`) || !strings.Contains(p.body, `value="regenerate"`) {
+		t.Fatalf("after verifying: %d\n%s", p.status, p.body)
+	}
+	// The upgraded session satisfies a client that requires MFA without a prompt.
+	payroll := e.rp(payrollID, payrollSecret, payrollRedirect)
+	verifier = oauth2.GenerateVerifier()
+	u2 := e.authURL(payroll, verifier)
+	q := e.consentAndCode(b, b.get(u2), u2)
+	wantAuth(t, "session upgraded on the account page", e.exchange(payroll, q.Get("code"), verifier), mfa.ACRMFA, "otp", "mfa")
+}
