@@ -161,6 +161,10 @@ func (s *Server) routes() http.Handler {
 	browser("POST "+p+"/login/{connector}", s.handleLoginSubmit)
 	mux.Handle("GET "+p+"/callback/{connector}", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
 	mux.Handle("POST "+p+"/callback/{connector}", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
+	// SAML service-provider endpoints of SAML connectors: the assertion consumer service is
+	// the generic callback under the name IdP admins expect, plus the SP metadata to import.
+	mux.Handle("POST "+p+"/saml/sp/{connector}/acs", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
+	mux.HandleFunc("GET "+p+"/saml/sp/{connector}/metadata", s.handleSPMetadata)
 	browser("GET "+p+"/consent", s.handleConsentPage)
 	browser("POST "+p+"/consent", s.handleConsentSubmit)
 	s.mfaRoutes(mux, browser)
@@ -205,6 +209,38 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// metadataProvider is implemented by connectors that publish metadata (SAML SP metadata).
+type metadataProvider interface {
+	Metadata() ([]byte, error)
+}
+
+// handleSPMetadata serves a SAML connector's service-provider metadata.
+func (s *Server) handleSPMetadata(w http.ResponseWriter, r *http.Request) {
+	cn, ok := s.connByID[r.PathValue("connector")]
+	mp, isMP := cn.connOrNil().(metadataProvider)
+	if !ok || !isMP {
+		http.NotFound(w, r)
+		return
+	}
+	md, err := mp.Metadata()
+	if err != nil {
+		s.Logger.Warn("SP metadata unavailable", "connector", cn.Info.ID, "err", err)
+		http.Error(w, "metadata unavailable: the connector's identity provider has not been reached yet", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(md)
+}
+
+// connOrNil returns the opened connector, or nil (also for a nil *Connector).
+func (c *Connector) connOrNil() any {
+	if c == nil || c.Conn == nil {
+		return nil
+	}
+	return c.Conn
 }
 
 // handleReady reports readiness: storage reachable and signing keys loaded.

@@ -204,7 +204,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	for _, d := range decoded {
 		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
 			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
-			CallbackURL: strings.TrimSuffix(cfg.Issuer, "/") + "/callback/" + d.info.ID, Now: time.Now,
+			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now,
 		})
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
@@ -347,6 +347,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	err = g.Wait()
 	logger.Info("gatehouse stopped")
 	return err
+}
+
+// callbackURL is where an upstream sends the user back to: {issuer}/callback/{id}, or for
+// SAML connectors the assertion consumer service {issuer}/saml/sp/{id}/acs.
+func callbackURL(issuer string, info connectors.Info) string {
+	base := strings.TrimSuffix(issuer, "/")
+	if info.Type == "saml" {
+		return base + "/saml/sp/" + info.ID + "/acs"
+	}
+	return base + "/callback/" + info.ID
 }
 
 // printWelcome tells a newcomer what to open and how to log in.

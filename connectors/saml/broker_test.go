@@ -71,7 +71,7 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 		mutate(cfg)
 	}
 	c, err := cfg.Open(ctx, connectors.Info{ID: "corp", Type: "saml", Name: "Corp SSO"},
-		connectors.Deps{Logger: logger, CallbackURL: issuer + "/callback/corp", Now: time.Now})
+		connectors.Deps{Logger: logger, CallbackURL: issuer + "/saml/sp/corp/acs", Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +87,6 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The SP metadata route, as cmd/gatehouse can mount it (see the package doc).
-	metadata := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		md, err := conn.Metadata()
-		if err != nil {
-			http.Error(w, "metadata unavailable", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", gsaml.MetadataContentType)
-		w.Write(md)
-	})
 	b, err := broker.New(broker.Deps{
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
@@ -104,7 +94,6 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: time.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
-		Mounts: map[string]http.Handler{"GET /saml/sp/corp/metadata": metadata},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +146,7 @@ func (e *brokerEnv) loginThroughIdP(t *testing.T, b *browser, authURL string) st
 		t.Fatalf("expected the way to the IdP, got %d %s\n%s", p.status, to, p.body)
 	}
 	action, vals := idpLogin(t, b, step, alicePassword)
-	if action != e.issuer+"/callback/corp" {
+	if action != e.issuer+"/saml/sp/corp/acs" {
 		t.Fatalf("IdP posts to %s", action)
 	}
 	p, to = e.follow(t, b, b.post(action, vals), action)
