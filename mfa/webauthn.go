@@ -241,3 +241,16 @@ func (s *Service) FinishWebAuthnLogin(ctx context.Context, u User, state string,
 	}
 	return "", ErrInvalidCode
 }
+
+// Method returns the amr method a factor proves: AMROTP for TOTP, AMRSoftware for a WebAuthn
+// credential that may be synced, AMRHardware for one bound to its device.
+func Method(f storage.MFAFactor) string {
+	if f.Type != storage.MFATypeWebAuthn {
+		return AMROTP
+	}
+	var c webauthn.Credential
+	if err := json.Unmarshal(f.Secret, &c); err == nil && c.Flags.BackupEligible {
+		return AMRSoftware
+	}
+	return AMRHardware
+}
