@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -80,8 +81,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Open builds the connector. It computes the dummy bcrypt hash (tens of milliseconds at the
-// default cost) and does no network I/O.
+// Open builds the connector. It starts computing the dummy bcrypt hash (tens of milliseconds
+// at the default cost) in the background, so startup does not wait for it, and does no
+// network I/O.
 func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors.Deps) (connectors.Connector, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("local connector %q: %w", info.ID, err)
@@ -97,10 +99,18 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 	if err != nil {
 		return nil, fmt.Errorf("local connector %q: %w", info.ID, err)
 	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte(dummyPass), cost)
-	if err != nil {
-		return nil, fmt.Errorf("local connector %q: dummy hash: %w", info.ID, err)
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("local connector %q: bcrypt cost %d is out of range", info.ID, cost)
 	}
+	dummy := sync.OnceValue(func() []byte {
+		h, err := bcrypt.GenerateFromPassword([]byte(dummyPass), cost)
+		if err != nil {
+			// Only an out-of-range cost fails, and that was checked above.
+			panic("local: dummy bcrypt hash: " + err.Error())
+		}
+		return h
+	})
+	go dummy()
 	prompt := c.Prompt
 	if prompt == "" {
 		prompt = DefaultPrompt
@@ -128,7 +138,7 @@ type Connector struct {
 	info   connectors.Info
 	users  UserSource
 	prompt string
-	dummy  []byte // bcrypt hash of a random password nobody knows
+	dummy  func() []byte // bcrypt hash of a random password nobody knows (computed once)
 	logger *slog.Logger
 	now    func() time.Time
 }
@@ -208,7 +218,7 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 
 // burn spends one bcrypt comparison against the dummy hash.
 func (c *Connector) burn(password string) {
-	_ = bcrypt.CompareHashAndPassword(c.dummy, []byte(password))
+	_ = bcrypt.CompareHashAndPassword(c.dummy(), []byte(password))
 }
 
 func upstream(u User) connectors.Upstream {
