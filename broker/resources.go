@@ -13,7 +13,7 @@ import (
 
 // verifyAccess checks an access token: signature, issuer, expiry, and that its grant is live.
 func (s *Server) verifyAccess(r *http.Request, raw string) (tokens.AccessToken, storage.Grant, error) {
-	at, err := s.Minter.VerifyAccessToken(raw)
+	at, err := s.verified.verify(raw, s.Now(), s.Minter.VerifyAccessToken)
 	if err != nil {
 		return at, storage.Grant{}, oauth2err.New(oauth2err.InvalidToken, "the access token is invalid or expired").WithCause(err)
 	}

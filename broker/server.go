@@ -80,6 +80,7 @@ type Server struct {
 	connByID   map[string]*Connector
 	origins    map[string]bool
 	limiter    *loginLimiter
+	verified   *verifiedCache
 	handler    http.Handler
 	loginRoute string
 }
@@ -112,6 +113,7 @@ func New(d Deps) (*Server, error) {
 		}
 	}
 	s.limiter = newLoginLimiter(d.Now, 10, 5*time.Minute)
+	s.verified = newVerifiedCache(10000)
 	if s.discovery, err = s.buildDiscovery(); err != nil {
 		return nil, err
 	}
