@@ -82,6 +82,10 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestGrantUpdates(t *testing.T) {
+	storagetest.RunGrantUpdates(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
 func TestTwoHandles(t *testing.T) {
 	storagetest.RunTwoHandles(t, func(t *testing.T) (storage.Storage, storage.Storage) {
 		cfg := newSchema(t)
