@@ -86,6 +86,14 @@ func TestGrantUpdates(t *testing.T) {
 	storagetest.RunGrantUpdates(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestEmailLinks(t *testing.T) {
+	storagetest.RunEmailLinks(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
+func TestMFA(t *testing.T) {
+	storagetest.RunMFA(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
 func TestTwoHandles(t *testing.T) {
 	storagetest.RunTwoHandles(t, func(t *testing.T) (storage.Storage, storage.Storage) {
 		cfg := newSchema(t)

@@ -21,7 +21,7 @@ const (
 
 	qInsertLink = `INSERT INTO user_links (connector_id, upstream_subject, user_id, created_at)
 	VALUES ($1, $2, $3, $4) ON CONFLICT (connector_id, upstream_subject) DO NOTHING`
-	qGetLink = `SELECT connector_id, upstream_subject, user_id, created_at FROM user_links
+	qGetLink = `SELECT connector_id, upstream_subject, user_id, created_at, email FROM user_links
 	WHERE connector_id = $1 AND upstream_subject = $2`
 )
 
@@ -129,7 +129,7 @@ func (s *Store) GetUserLink(ctx context.Context, connectorID, upstreamSubject st
 		l  storage.UserLink
 		ca int64
 	)
-	err := s.pool.QueryRow(ctx, qGetLink, connectorID, upstreamSubject).Scan(&l.ConnectorID, &l.UpstreamSubject, &l.UserID, &ca)
+	err := s.pool.QueryRow(ctx, qGetLink, connectorID, upstreamSubject).Scan(&l.ConnectorID, &l.UpstreamSubject, &l.UserID, &ca, &l.Email)
 	if err != nil {
 		return storage.UserLink{}, getErr("get user link", err)
 	}
