@@ -30,6 +30,10 @@ type Config struct {
 	PairwiseSalt string `yaml:"pairwise_salt"`
 	// ClaimsTests are golden cases for the claims pipeline, run by check-config.
 	ClaimsTests []ClaimsTest `yaml:"claims_tests"`
+	// SAMLIdP configures Gatehouse as a SAML 2.0 identity provider for ServiceProviders.
+	SAMLIdP SAMLIdP `yaml:"saml_idp"`
+	// ServiceProviders are the SAML 2.0 service providers Gatehouse signs users in to.
+	ServiceProviders []ServiceProvider `yaml:"service_providers"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source
@@ -267,3 +271,49 @@ type Duration time.Duration
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// SAMLIdP configures the SAML 2.0 identity provider (endpoints under {issuer}/saml/idp/).
+type SAMLIdP struct {
+	// EntityID is the IdP's entity ID (default {issuer}/saml/idp/metadata).
+	EntityID string `yaml:"entity_id"`
+	// Key and Cert are PEM files of the IdP's RSA signing key and certificate. When both are
+	// empty, a key and a self-signed certificate are generated at first start and stored.
+	Key  string `yaml:"key"`
+	Cert string `yaml:"cert"`
+	// AssertionLifetime is the validity window of assertions (default 5m).
+	AssertionLifetime Duration `yaml:"assertion_lifetime"`
+}
+
+// ServiceProvider is a SAML 2.0 service provider. Its metadata comes from MetadataURL
+// (fetched lazily and cached), MetadataFile, or EntityID + ACSURL (+ SLOURL, Cert).
+type ServiceProvider struct {
+	// ID names the SP in URLs ({issuer}/saml/idp/init/{id}) and in logs.
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// MetadataURL is fetched on first use and cached (refreshed hourly, or as the metadata says).
+	MetadataURL  string `yaml:"metadata_url"`
+	MetadataFile string `yaml:"metadata_file"`
+	// EntityID and ACSURL describe an SP without metadata (HTTP-POST assertion consumer).
+	EntityID string `yaml:"entity_id"`
+	ACSURL   string `yaml:"acs_url"`
+	// SLOURL is the SP's single logout service (HTTP-Redirect) when it has no metadata.
+	SLOURL string `yaml:"slo_url"`
+	// Cert is a PEM file with the SP's certificate when it has no metadata: it verifies signed
+	// requests and encrypts assertions.
+	Cert string `yaml:"cert"`
+	// NameIDFormat is persistent (default), emailAddress or transient.
+	NameIDFormat string `yaml:"name_id_format"`
+	// Attributes maps a SAML attribute name to a Gatehouse claim (email, name, groups, ...).
+	Attributes map[string]string `yaml:"attributes"`
+	// SignResponse and SignAssertion default to true; at least one must stay true.
+	SignResponse  *bool `yaml:"sign_response"`
+	SignAssertion *bool `yaml:"sign_assertion"`
+	// EncryptAssertion encrypts the assertion with the SP's encryption certificate.
+	EncryptAssertion bool `yaml:"encrypt_assertion"`
+	// Require is what a user needs to use this SP (checked after every login).
+	Require Requirement `yaml:"require"`
+	// AllowedConnectors limits which connectors this SP's users may log in with (empty: all).
+	AllowedConnectors []string `yaml:"allowed_connectors"`
+	// Trusted skips the consent page.
+	Trusted bool `yaml:"trusted"`
+}

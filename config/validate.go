@@ -33,6 +33,7 @@ func (c *Config) Validate() error {
 	v.users(c.Users)
 	v.claimsConfig(c, connectorIDs)
 	v.mfa(c)
+	v.samlIdP(c, connectorIDs)
 	return v.errs.err()
 }
 
