@@ -92,6 +92,13 @@ func newEnv(t testing.TB) *env {
 // newEnvAlg is newEnv with the given signing algorithm (RS256, ES256, EdDSA).
 func newEnvAlg(t testing.TB, alg string) *env {
 	t.Helper()
+	return newEnvClaims(t, alg, nil)
+}
+
+// newEnvClaims is newEnvAlg with the claims Normalizer that mk builds over the store (nil:
+// the default Normalizer).
+func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage, func() time.Time) *claims.Normalizer) *env {
+	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -137,10 +144,14 @@ func newEnvAlg(t testing.TB, alg string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	norm := &claims.Normalizer{Links: store, Now: clk.Now}
+	if mk != nil {
+		norm = mk(t, store, clk.Now)
+	}
 	b, err := broker.New(broker.Deps{
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: clk.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: clk.Now},
-		Claims:   &claims.Normalizer{Links: store, Now: clk.Now}, Clients: reg,
+		Claims:   norm, Clients: reg,
 		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: clk.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
