@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const claimsTestConfig = `issuer: http://127.0.0.1:5556
+storage: {type: sqlite, config: {file: gh.db}}
+connectors:
+  - type: local
+    id: corp
+    claims:
+      map:
+        name: "attrs.displayName[0]"
+        groups: "groups.map(g, g.upperAscii())"
+        department: "attrs.department[0]"
+      groups: {allow: ["^ENG-", "ADMINS"], prefix: "corp:"}
+      require: {groups: [STAFF]}
+clients:
+  - id: grafana
+    secret: s3cret
+    redirect_uris: ["https://grafana.example.com/cb"]
+    require: {groups: ["corp:ADMINS"]}
+    claims: {extra: {role: "'corp:ADMINS' in groups ? 'admin' : 'viewer'"}}
+scopes:
+  - name: department
+    claims: [department]
+claims_tests:
+  - name: admin
+    connector: corp
+    client: grafana
+    input: {subject: u1, groups: [admins, staff, eng-a], attrs: {displayName: [Ann], department: [R&D]}}
+    expect: {claims: {name: Ann, role: admin, department: "R&D", groups: ["corp:ADMINS", "corp:ENG-A"]}}
+  - name: not staff
+    connector: corp
+    input: {subject: u2, groups: [admins]}
+    expect: {denied: true, reason: STAFF}
+`
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runCmd(args ...string) (stdout, stderr string, err error) {
+	var out, errb bytes.Buffer
+	err = run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func TestCheckConfigRunsClaimsTests(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.yaml", claimsTestConfig)
+	if out, errs, err := runCmd("check-config", good); err != nil {
+		t.Fatalf("check-config: %v\n%s%s", err, out, errs)
+	}
+	bad := writeFile(t, dir, "bad.yaml", strings.Replace(claimsTestConfig, "role: admin,", "role: viewer,", 1)+
+		`  - name: bad expression is reported too
+    connector: corp
+    input: {subject: u3}
+`)
+	bad2 := strings.Replace(mustRead(t, bad), `department: "attrs.department[0]"`, `department: "attrs.department["`, 1)
+	writeFile(t, dir, "bad.yaml", bad2)
+	_, errs, err := runCmd("check-config", bad)
+	if err == nil || !strings.Contains(errs, "bad.yaml:10: connectors[0].claims.map.department: invalid CEL") {
+		t.Fatalf("bad expression: %v\n%s", err, errs)
+	}
+	writeFile(t, dir, "bad.yaml", strings.Replace(claimsTestConfig, "role: admin,", "role: viewer,", 1))
+	_, errs, err = runCmd("check-config", bad)
+	if err == nil || !strings.Contains(errs, `bad.yaml:23: claims_tests[0]: test "admin" failed: claim "role" = "admin", want "viewer"`) {
+		t.Fatalf("failing test: %v\n%s", err, errs)
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestClaimsExplain(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gh.yaml", claimsTestConfig)
+	in := writeFile(t, dir, "up.json", `{"subject": "u1", "email": "ann@example.com", "email_verified": true,
+		"groups": ["admins", "staff", "other"], "attrs": {"displayName": ["Ann"], "department": ["R&D"]}}`)
+	out, errs, err := runCmd("claims", "explain", "--config", cfg, "--connector", "corp", "--client", "grafana", "--input", in, "--scopes", "openid groups department")
+	if err != nil {
+		t.Fatalf("explain: %v\n%s", err, errs)
+	}
+	for _, want := range []string{
+		"1. map", `name: attrs.displayName[0] → "Ann"`, `groups: groups.map(g, g.upperAscii()) → ["ADMINS","STAFF","OTHER"]`,
+		"2. filter groups", `"OTHER" dropped: matches no allow entry`, `"STAFF" dropped`, "3. authorize", "4. link", "5. authorize client", "6. emit",
+		`"department": "R&D"`, `"role": "admin"`, "ID token claims", "Userinfo claims",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `"email"`) {
+		t.Errorf("email released without the email scope:\n%s", out)
+	}
+
+	denied := writeFile(t, dir, "denied.json", `{"subject": "u2", "groups": ["admins"]}`)
+	out, _, err = runCmd("claims", "explain", "--config", cfg, "--connector", "corp", "--input", denied)
+	if err != nil || !strings.Contains(out, "DENIED") || !strings.Contains(out, "STAFF") {
+		t.Errorf("denied explain: %v\n%s", err, out)
+	}
+
+	for _, args := range [][]string{
+		{"claims"},
+		{"claims", "explain", "--config", cfg},
+		{"claims", "explain", "--config", cfg, "--connector", "nope", "--input", in},
+		{"claims", "explain", "--config", cfg, "--connector", "corp", "--input", writeFile(t, dir, "x.json", `{"subject": "s", "extra": 1}`)},
+		{"claims", "explain", "--config", cfg, "--connector", "corp", "--input", writeFile(t, dir, "y.json", `{"email": "a@b"}`)},
+	} {
+		if _, _, err := runCmd(args...); err == nil {
+			t.Errorf("%q succeeded", args)
+		}
+	}
+}
