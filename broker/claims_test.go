@@ -217,3 +217,52 @@ func TestPairwiseSubjectEverywhere(t *testing.T) {
 		t.Errorf("id_token_hint with a pairwise sub: %s", to)
 	}
 }
+
+// TestRefreshRechecksRequirements: a refresh re-runs the pipeline; a user who no longer
+// meets the connector's or the client's requirements loses the grant.
+func TestRefreshRechecksRequirements(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		adjust func(*config.Config)
+	}{
+		{"connector require", func(c *config.Config) { c.Connectors[0].Claims.Require.Groups = []string{"staff"} }},
+		{"client require", func(c *config.Config) { c.Clients[0].Require.Groups = []string{"local:staff"} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnvClaims(t, "RS256", func(t testing.TB, store storage.Storage, now func() time.Time) *claims.Normalizer {
+				cfg := claimsConfig()
+				tt.adjust(cfg)
+				n, err := claims.New(cfg, claims.Options{Links: store, Now: now})
+				if err != nil {
+					t.Fatalf("claims.New: %v", err)
+				}
+				return n
+			})
+			r := e.rp(confidentialID, confidentialSecret, redirectURI, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+			_, tok := codeFlow(t, e, e.browser(), r, true)
+			rt := tok.RefreshToken
+			refresh := func() string {
+				code, body := tokenRequest(t, e, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, confidentialID, confidentialSecret)
+				if next, _ := body["refresh_token"].(string); next != "" {
+					rt = next
+				}
+				return code
+			}
+			if code := refresh(); code != "" {
+				t.Fatalf("refresh while qualified: %q", code)
+			}
+			ctx := t.Context()
+			u, err := e.store.GetLocalUser(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.Groups = []string{"admins"} // no longer staff
+			if err := e.store.UpsertLocalUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			if code := refresh(); code != "invalid_grant" {
+				t.Fatalf("refresh after losing the group: %q, want invalid_grant", code)
+			}
+		})
+	}
+}
