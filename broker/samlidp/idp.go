@@ -1,0 +1,166 @@
+package samlidp
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/logger"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/gatehouse-id/gatehouse/config"
+)
+
+// Options configure an IdP.
+type Options struct {
+	// BaseURL is the issuer; the endpoints are BaseURL/saml/idp/{metadata,sso,slo}.
+	BaseURL string
+	// EntityID defaults to BaseURL/saml/idp/metadata.
+	EntityID string
+	Key      *rsa.PrivateKey
+	Cert     *x509.Certificate
+	// ServiceProviders is the configuration's service_providers.
+	ServiceProviders []config.ServiceProvider
+	// AssertionLifetime is the validity window of assertions (default 5 minutes).
+	AssertionLifetime time.Duration
+	// PersistentSalt is mixed into persistent NameIDs (the configuration's pairwise_salt);
+	// changing it changes every persistent NameID.
+	PersistentSalt string
+	// HTTP fetches metadata_url (default: a client with a 10 s timeout).
+	HTTP   *http.Client
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// IdP is the SAML identity provider.
+type IdP struct {
+	opts     Options
+	entityID string
+	ssoURL   string
+	sloURL   string
+	idp      *saml.IdentityProvider
+	reg      *registry
+}
+
+// New builds the IdP, reading SP metadata files and certificates (metadata URLs are fetched
+// on first use).
+func New(o Options) (*IdP, error) {
+	if o.Key == nil || o.Cert == nil {
+		return nil, errors.New("samlidp: a key and a certificate are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{Timeout: metadataTimeout}
+	}
+	if o.AssertionLifetime <= 0 {
+		o.AssertionLifetime = 5 * time.Minute
+	}
+	base := strings.TrimSuffix(o.BaseURL, "/")
+	p := &IdP{opts: o, entityID: o.EntityID, ssoURL: base + "/saml/idp/sso", sloURL: base + "/saml/idp/slo"}
+	if p.entityID == "" {
+		p.entityID = base + "/saml/idp/metadata"
+	}
+	entity, err := url.Parse(p.entityID)
+	if err != nil {
+		return nil, fmt.Errorf("samlidp: entity ID: %w", err)
+	}
+	sso, err := url.Parse(p.ssoURL)
+	if err != nil {
+		return nil, fmt.Errorf("samlidp: base URL: %w", err)
+	}
+	slo, _ := url.Parse(p.sloURL)
+	p.reg = &registry{byID: map[string]*ServiceProvider{}}
+	for _, c := range o.ServiceProviders {
+		sp, err := newServiceProvider(c, o.HTTP, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := p.reg.byID[sp.ID]; dup {
+			return nil, fmt.Errorf("samlidp: duplicate service provider id %q", sp.ID)
+		}
+		p.reg.byID[sp.ID] = sp
+		p.reg.order = append(p.reg.order, sp)
+	}
+	validity := o.AssertionLifetime
+	p.idp = &saml.IdentityProvider{
+		Key: o.Key, Certificate: o.Cert, Logger: slogPrinter{o.Logger},
+		MetadataURL: *entity, SSOURL: *sso, LogoutURL: *slo,
+		ServiceProviderProvider: p.reg,
+		SignatureMethod:         dsig.RSASHA256SignatureMethod,
+		ValidDuration:           &validity,
+		NameIDFormats:           []saml.NameIDFormat{saml.PersistentNameIDFormat, saml.EmailAddressNameIDFormat, saml.TransientNameIDFormat},
+		LogoutBindings:          []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
+	}
+	return p, nil
+}
+
+// slogPrinter adapts slog to crewjam's logger interface.
+type slogPrinter struct{ l *slog.Logger }
+
+var _ logger.Interface = slogPrinter{}
+
+func (s slogPrinter) Printf(format string, v ...any) { s.l.Warn("saml: " + fmt.Sprintf(format, v...)) }
+func (s slogPrinter) Print(v ...any)                 { s.l.Warn("saml: " + fmt.Sprint(v...)) }
+func (s slogPrinter) Println(v ...any)               { s.l.Warn("saml: " + fmt.Sprint(v...)) }
+func (s slogPrinter) Fatal(v ...any)                 { s.l.Error("saml: " + fmt.Sprint(v...)) }
+func (s slogPrinter) Fatalf(format string, v ...any) { s.l.Error("saml: " + fmt.Sprintf(format, v...)) }
+func (s slogPrinter) Fatalln(v ...any)               { s.l.Error("saml: " + fmt.Sprint(v...)) }
+func (s slogPrinter) Panic(v ...any)                 { s.l.Error("saml: " + fmt.Sprint(v...)) }
+func (s slogPrinter) Panicf(format string, v ...any) { s.l.Error("saml: " + fmt.Sprintf(format, v...)) }
+func (s slogPrinter) Panicln(v ...any)               { s.l.Error("saml: " + fmt.Sprint(v...)) }
+
+// EntityID is the IdP's entity ID.
+func (p *IdP) EntityID() string { return p.entityID }
+
+// Certificate is the IdP's signing certificate.
+func (p *IdP) Certificate() *x509.Certificate { return p.opts.Cert }
+
+// ServiceProviders lists the configured SPs in configuration order.
+func (p *IdP) ServiceProviders() []*ServiceProvider { return p.reg.order }
+
+// ServiceProvider returns the SP with the configuration ID, or nil.
+func (p *IdP) ServiceProvider(id string) *ServiceProvider { return p.reg.byID[id] }
+
+// MetadataXML renders the IdP's metadata: entity ID, signing certificate, SSO (Redirect and
+// POST) and SLO (Redirect and POST) endpoints, NameID formats.
+func (p *IdP) MetadataXML() ([]byte, error) {
+	md := p.idp.Metadata()
+	md.ValidUntil = p.opts.Now().Add(48 * time.Hour)
+	b, err := xml.MarshalIndent(md, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("samlidp: metadata: %w", err)
+	}
+	return append([]byte(xml.Header), b...), nil
+}
+
+// signingContext signs with the IdP key (RSA-SHA256, exclusive C14N).
+func (p *IdP) signingContext() (*dsig.SigningContext, error) {
+	ks := dsig.TLSCertKeyStore(tls.Certificate{Certificate: [][]byte{p.opts.Cert.Raw}, PrivateKey: p.opts.Key, Leaf: p.opts.Cert})
+	sc := dsig.NewDefaultSigningContext(ks)
+	sc.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	if err := sc.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
+		return nil, fmt.Errorf("samlidp: signature method: %w", err)
+	}
+	return sc, nil
+}
+
+// spFor returns the SP and metadata for an entity ID.
+func (p *IdP) spFor(ctx context.Context, entityID string) (*ServiceProvider, *saml.EntityDescriptor, error) {
+	return p.reg.lookup(ctx, entityID)
+}

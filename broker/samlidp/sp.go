@@ -1,0 +1,324 @@
+package samlidp
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/samlsp"
+
+	"github.com/gatehouse-id/gatehouse/config"
+)
+
+// NameID formats.
+const (
+	NameIDPersistent = "persistent"
+	NameIDEmail      = "emailAddress"
+	NameIDTransient  = "transient"
+)
+
+// Metadata cache policy for metadata_url.
+const (
+	metadataTTL      = time.Hour
+	metadataRetry    = 30 * time.Second // after a failed fetch, wait this long before another
+	metadataMaxBytes = 1 << 20
+	metadataTimeout  = 10 * time.Second
+)
+
+// ErrUnknownSP is returned for a request from an entity that is not a configured SP.
+var ErrUnknownSP = errors.New("samlidp: unknown service provider")
+
+// ErrMetadataUnavailable is returned when an SP's metadata cannot be fetched and no earlier
+// copy is cached.
+var ErrMetadataUnavailable = errors.New("samlidp: service provider metadata unavailable")
+
+// ServiceProvider is a configured SAML service provider.
+type ServiceProvider struct {
+	ID   string
+	Name string
+	// NameIDFormat is persistent, emailAddress or transient.
+	NameIDFormat string
+	// Attributes maps SAML attribute names to Gatehouse claim names.
+	Attributes       map[string]string
+	SignResponse     bool
+	SignAssertion    bool
+	EncryptAssertion bool
+	Require          config.Requirement
+	// AllowedConnectors limits the connectors its users may log in with (empty: all).
+	AllowedConnectors []string
+	Trusted           bool
+
+	// entityID is known up front for static SPs and metadata_url SPs with entity_id set.
+	entityID    string
+	metadataURL string
+	httpClient  *http.Client
+	now         func() time.Time
+
+	mu        sync.Mutex
+	md        *saml.EntityDescriptor
+	fetchedAt time.Time
+	expires   time.Time
+	failedAt  time.Time
+	lastErr   error
+}
+
+// DisplayName is the SP's name, or its ID.
+func (sp *ServiceProvider) DisplayName() string {
+	if sp.Name != "" {
+		return sp.Name
+	}
+	return sp.ID
+}
+
+// Metadata returns the SP's metadata, fetching it when it comes from a URL and is not cached
+// or has expired. A failed refresh keeps the last good copy.
+func (sp *ServiceProvider) Metadata(ctx context.Context) (*saml.EntityDescriptor, error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.metadataURL == "" {
+		return sp.md, nil
+	}
+	now := sp.now()
+	if sp.md != nil && now.Before(sp.expires) {
+		return sp.md, nil
+	}
+	if !sp.failedAt.IsZero() && now.Sub(sp.failedAt) < metadataRetry {
+		if sp.md != nil {
+			return sp.md, nil
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrMetadataUnavailable, sp.ID, sp.lastErr)
+	}
+	md, err := sp.fetch(ctx)
+	if err != nil {
+		sp.failedAt, sp.lastErr = now, err
+		if sp.md != nil {
+			return sp.md, nil
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrMetadataUnavailable, sp.ID, err)
+	}
+	if sp.entityID != "" && md.EntityID != sp.entityID {
+		err := fmt.Errorf("metadata at %s is for entity %q, configured %q", sp.metadataURL, md.EntityID, sp.entityID)
+		sp.failedAt, sp.lastErr = now, err
+		return nil, fmt.Errorf("%w: %s: %w", ErrMetadataUnavailable, sp.ID, err)
+	}
+	ttl := metadataTTL
+	if d := time.Duration(md.CacheDuration); d > 0 && d < ttl {
+		ttl = max(d, time.Minute)
+	}
+	sp.md, sp.fetchedAt, sp.expires, sp.failedAt = md, now, now.Add(ttl), time.Time{}
+	return md, nil
+}
+
+// cachedEntityID returns the entity ID without fetching ("" when unknown yet).
+func (sp *ServiceProvider) cachedEntityID() string {
+	if sp.entityID != "" {
+		return sp.entityID
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.md != nil {
+		return sp.md.EntityID
+	}
+	return ""
+}
+
+func (sp *ServiceProvider) fetch(ctx context.Context) (*saml.EntityDescriptor, error) {
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sp.metadataURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := sp.httpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch metadata: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch metadata: %s answered %s", sp.metadataURL, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, metadataMaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetch metadata: %w", err)
+	}
+	if len(body) > metadataMaxBytes {
+		return nil, fmt.Errorf("fetch metadata: larger than %d bytes", metadataMaxBytes)
+	}
+	return parseSPMetadata(body)
+}
+
+// parseSPMetadata parses an EntityDescriptor (or the first one of an EntitiesDescriptor) and
+// checks that it describes an SP.
+func parseSPMetadata(data []byte) (*saml.EntityDescriptor, error) {
+	md, err := samlsp.ParseMetadata(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse metadata: %w", err)
+	}
+	if md.EntityID == "" || len(md.SPSSODescriptors) == 0 {
+		return nil, errors.New("parse metadata: no entityID or no SPSSODescriptor")
+	}
+	return md, nil
+}
+
+// staticMetadata builds the metadata of an SP configured with entity_id + acs_url.
+func staticMetadata(c config.ServiceProvider, cert *x509.Certificate) *saml.EntityDescriptor {
+	yes := true
+	sd := saml.SPSSODescriptor{
+		SSODescriptor: saml.SSODescriptor{RoleDescriptor: saml.RoleDescriptor{
+			ProtocolSupportEnumeration: "urn:oasis:names:tc:SAML:2.0:protocol",
+		}},
+		AssertionConsumerServices: []saml.IndexedEndpoint{{Binding: saml.HTTPPostBinding, Location: c.ACSURL, Index: 1, IsDefault: &yes}},
+	}
+	if c.SLOURL != "" {
+		sd.SingleLogoutServices = []saml.Endpoint{{Binding: saml.HTTPRedirectBinding, Location: c.SLOURL}}
+	}
+	if cert != nil {
+		sd.KeyDescriptors = []saml.KeyDescriptor{{KeyInfo: saml.KeyInfo{X509Data: saml.X509Data{
+			X509Certificates: []saml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(cert.Raw)}},
+		}}}}
+	}
+	return &saml.EntityDescriptor{EntityID: c.EntityID, SPSSODescriptors: []saml.SPSSODescriptor{sd}}
+}
+
+// newServiceProvider builds an SP from its configuration, reading metadata_file and cert
+// (local files) now; metadata_url is fetched on first use.
+func newServiceProvider(c config.ServiceProvider, hc *http.Client, now func() time.Time) (*ServiceProvider, error) {
+	sp := &ServiceProvider{
+		ID: c.ID, Name: c.Name, NameIDFormat: c.NameIDFormat, Attributes: c.Attributes,
+		SignResponse: c.SignResponse == nil || *c.SignResponse, SignAssertion: c.SignAssertion == nil || *c.SignAssertion,
+		EncryptAssertion: c.EncryptAssertion, Require: c.Require, AllowedConnectors: c.AllowedConnectors, Trusted: c.Trusted,
+		entityID: c.EntityID, metadataURL: c.MetadataURL, httpClient: hc, now: now,
+	}
+	if sp.NameIDFormat == "" {
+		sp.NameIDFormat = NameIDPersistent
+	}
+	if !sp.SignResponse && !sp.SignAssertion {
+		return nil, fmt.Errorf("samlidp: service provider %s: sign_response or sign_assertion must be true", c.ID)
+	}
+	switch {
+	case c.MetadataFile != "":
+		data, err := os.ReadFile(c.MetadataFile)
+		if err != nil {
+			return nil, fmt.Errorf("samlidp: service provider %s: %w", c.ID, err)
+		}
+		md, err := parseSPMetadata(data)
+		if err != nil {
+			return nil, fmt.Errorf("samlidp: service provider %s: %s: %w", c.ID, c.MetadataFile, err)
+		}
+		sp.md, sp.entityID = md, md.EntityID
+	case c.ACSURL != "":
+		var cert *x509.Certificate
+		if c.Cert != "" {
+			var err error
+			if cert, err = readCertFile(c.Cert); err != nil {
+				return nil, fmt.Errorf("samlidp: service provider %s: %w", c.ID, err)
+			}
+		}
+		sp.md = staticMetadata(c, cert)
+	case c.MetadataURL == "":
+		return nil, fmt.Errorf("samlidp: service provider %s has no metadata_url, metadata_file or acs_url", c.ID)
+	}
+	if sp.EncryptAssertion && sp.md != nil {
+		if _, _, err := encryptionCert(sp.md); err != nil {
+			return nil, fmt.Errorf("samlidp: service provider %s: encrypt_assertion: %w", c.ID, err)
+		}
+	}
+	return sp, nil
+}
+
+func readCertFile(path string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return x509.ParseCertificate(b.Bytes)
+}
+
+// encryptionCert returns the SP's encryption certificate (a KeyDescriptor with use
+// "encryption", else one without use) and the methods it lists.
+func encryptionCert(md *saml.EntityDescriptor) (*x509.Certificate, []saml.EncryptionMethod, error) {
+	for _, use := range []string{"encryption", ""} {
+		for _, sd := range md.SPSSODescriptors {
+			for _, kd := range sd.KeyDescriptors {
+				if kd.Use != use {
+					continue
+				}
+				for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
+					raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
+					if err != nil || len(raw) == 0 {
+						continue
+					}
+					cert, err := x509.ParseCertificate(raw)
+					if err != nil {
+						return nil, nil, fmt.Errorf("parse encryption certificate: %w", err)
+					}
+					return cert, kd.EncryptionMethods, nil
+				}
+			}
+		}
+	}
+	return nil, nil, errors.New("the service provider's metadata has no encryption certificate")
+}
+
+// registry finds SPs by ID and by entity ID; it implements saml.ServiceProviderProvider.
+type registry struct {
+	byID  map[string]*ServiceProvider
+	order []*ServiceProvider
+}
+
+// lookup returns the SP with the entity ID. SPs whose entity ID is known are matched first;
+// then SPs whose metadata URL has not been fetched yet are fetched (bounded by the SP count).
+func (r *registry) lookup(ctx context.Context, entityID string) (*ServiceProvider, *saml.EntityDescriptor, error) {
+	if entityID == "" {
+		return nil, nil, ErrUnknownSP
+	}
+	var pending []*ServiceProvider
+	for _, sp := range r.order {
+		switch id := sp.cachedEntityID(); id {
+		case entityID:
+			md, err := sp.Metadata(ctx)
+			return sp, md, err
+		case "":
+			pending = append(pending, sp)
+		}
+	}
+	// Entity IDs are very often the metadata URL: try that one first.
+	for _, sp := range pending {
+		if sp.metadataURL == entityID {
+			md, err := sp.Metadata(ctx)
+			if err == nil && md.EntityID == entityID {
+				return sp, md, nil
+			}
+		}
+	}
+	for _, sp := range pending {
+		md, err := sp.Metadata(ctx)
+		if err == nil && md.EntityID == entityID {
+			return sp, md, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("%w: %q", ErrUnknownSP, entityID)
+}
+
+// GetServiceProvider implements saml.ServiceProviderProvider.
+func (r *registry) GetServiceProvider(req *http.Request, entityID string) (*saml.EntityDescriptor, error) {
+	_, md, err := r.lookup(req.Context(), entityID)
+	if errors.Is(err, ErrUnknownSP) {
+		return nil, os.ErrNotExist
+	}
+	return md, err
+}
