@@ -189,6 +189,9 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, flow, purpose
 
 // continueToConsent goes to the consent step (which may finish at once).
 func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) {
+	if s.samlRequire(w, r, ar) { // a SAML SP's require (broker/saml.go)
+		return
+	}
 	// The client's own requirements (claims: clients[].require), after every login and for SSO sessions.
 	var denied *connectors.DeniedError
 	if err := s.Claims.AuthorizeClient(c.ID, ar.Identity); errors.As(err, &denied) {
@@ -219,6 +222,10 @@ func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar st
 
 // finish issues the authorization code and sends the browser back to the client.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
+	if ar.ResponseType == samlResponseType { // a SAML SP gets an assertion (broker/saml.go)
+		s.samlFinish(w, r, ar)
+		return
+	}
 	ctx := r.Context()
 	code := randomToken()
 	now := s.Now().UTC()

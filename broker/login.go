@@ -190,6 +190,9 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 
 // loginDenied ends the flow with access_denied after showing why.
 func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) {
+	if s.samlDenied(w, r, ar, reason) { // SAML flows also get a RequestDenied response (broker/saml.go)
+		return
+	}
 	_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
 	s.Logger.Info("login denied", "client_id", ar.ClientID, "reason", reason)
 	s.errorPage(w, r, http.StatusForbidden, "Access denied", "You signed in, but you may not use this application: "+reason+".",

@@ -106,6 +106,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Logger.Info("signed out", "sub", sess.Identity.Subject, "client_id", clientID)
 	}
+	if has && s.samlLogoutFanout(w, r, sess, samlLogoutReturn(postLogout, state)) { // SAML SPs (broker/saml.go)
+		return
+	}
 	if postLogout != "" {
 		u, err := url.Parse(postLogout)
 		if err != nil {

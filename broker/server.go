@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -69,6 +70,9 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// MFA is the second-factor step and self-service pages; nil turns them off.
 	MFA *MFA
+	// SAML is the SAML 2.0 identity provider (broker/saml.go); nil turns it off. Its service
+	// providers must be in Clients as SAMLClients.
+	SAML *samlidp.IdP
 }
 
 // Server serves the broker's endpoints.
@@ -170,6 +174,7 @@ func (s *Server) routes() http.Handler {
 	browser("GET "+p+"/consent", s.handleConsentPage)
 	browser("POST "+p+"/consent", s.handleConsentSubmit)
 	s.mfaRoutes(mux, browser)
+	s.samlRoutes(mux) // SAML IdP endpoints under /saml/idp/ (broker/saml.go)
 	page("GET "+p+"/logout", s.handleLogout)
 	page("POST "+p+"/logout", s.handleLogout)
 	mux.Handle("GET "+p+"/static/", http.StripPrefix(p+"/static/", s.Templates.Static()))

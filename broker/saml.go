@@ -1,0 +1,756 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// SAML service providers enter the shared login flow as pseudo-clients: an AuthnRequest
+// becomes a storage.AuthRequest with ResponseType "saml", ClientID "saml:"+sp.id,
+// RedirectURI the validated ACS URL, State the RelayState, Nonce the AuthnRequest ID, and
+// ResponseMode "saml:<sp id>:<request id>" (which redirectError recognizes). Login, MFA and
+// consent run unchanged; finish() hands such a request to samlFinish instead of issuing a
+// code.
+const (
+	samlResponseType = "saml"
+	samlModePrefix   = "saml:"
+	// samlPendingType marks a POST-binding request parked until the browser comes back with
+	// a GET (so that the SameSite=Lax SSO cookie is visible).
+	samlPendingType = "saml-pending"
+	samlPendingTTL  = 2 * time.Minute
+	// samlLogoutTTL bounds an IdP-initiated front-channel logout across SPs.
+	samlLogoutTTL = 10 * time.Minute
+)
+
+// samlScopes are the scopes a SAML login grants, so the claims pipeline emits what
+// attributes need.
+var samlScopes = []string{"openid", "profile", "email", "groups"}
+
+// defaultSAMLAttributes are sent to SPs that configure no attributes.
+var defaultSAMLAttributes = map[string]string{
+	"email": "email", "name": "name", "preferred_username": "preferred_username", "groups": "groups",
+}
+
+// SAMLClientID is the pseudo-client ID of a SAML service provider.
+func SAMLClientID(spID string) string { return "saml:" + spID }
+
+// SAMLClients returns the pseudo-clients of the IdP's service providers, for the client
+// registry: no secret and no redirect URIs, so /authorize and /token refuse them; only the
+// SAML endpoints start flows for them.
+func SAMLClients(idp *samlidp.IdP) []clients.Client {
+	if idp == nil {
+		return nil
+	}
+	var out []clients.Client
+	for _, sp := range idp.ServiceProviders() {
+		out = append(out, clients.New(clients.Client{
+			ID: SAMLClientID(sp.ID), Name: sp.DisplayName(), Trusted: sp.Trusted,
+			AllowedConnectors: sp.AllowedConnectors,
+		}, ""))
+	}
+	return out
+}
+
+// samlRoutes mounts the IdP endpoints (when configured). The SSO and SLO endpoints receive
+// cross-site POSTs from SPs, so they get page headers only, like /authorize.
+func (s *Server) samlRoutes(mux *http.ServeMux) {
+	if s.SAML == nil {
+		return
+	}
+	p := s.prefix + "/saml/idp"
+	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.pageHeaders(h)) }
+	mux.HandleFunc("GET "+p+"/metadata", s.handleSAMLMetadata)
+	page("GET "+p+"/sso", s.handleSAMLSSO)
+	page("POST "+p+"/sso", s.handleSAMLSSO)
+	page("GET "+p+"/slo", s.handleSAMLSLO)
+	page("POST "+p+"/slo", s.handleSAMLSLO)
+	page("GET "+p+"/init/{sp}", s.handleSAMLInit)
+}
+
+// handleSAMLMetadata serves the IdP metadata.
+func (s *Server) handleSAMLMetadata(w http.ResponseWriter, r *http.Request) {
+	md, err := s.SAML.MetadataXML()
+	if err != nil {
+		s.Logger.Error("saml metadata", "err", err)
+		http.Error(w, "metadata unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(md)
+}
+
+// samlRefused is the page for a request Gatehouse will not answer (never a response sent
+// elsewhere).
+func (s *Server) samlRefused(w http.ResponseWriter, r *http.Request, err error) {
+	var re *samlidp.RequestError
+	reason := "the sign-in request is not valid"
+	if errors.As(err, &re) {
+		reason = re.Reason
+	}
+	s.Logger.Warn("saml request refused", "err", err)
+	s.errorPage(w, r, http.StatusBadRequest, "Sign-in request refused",
+		"The application sent a SAML sign-in request Gatehouse cannot accept: "+reason+".",
+		"This is a problem with the application's configuration; tell its administrator.")
+}
+
+// handleSAMLSSO is the single sign-on service: HTTP-Redirect (GET) and HTTP-POST bindings.
+// A POST is validated, parked as a short-lived auth request and redirected (303) to a GET
+// of this endpoint, which the browser sends with its SameSite=Lax SSO cookie.
+func (s *Server) handleSAMLSSO(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Query().Has("pending") {
+		s.resumeSAMLPending(w, r, r.URL.Query().Get("pending"))
+		return
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 256<<10)
+	}
+	areq, err := s.SAML.ParseAuthnRequest(r)
+	if err != nil {
+		s.samlRefused(w, r, err)
+		return
+	}
+	if r.Method == http.MethodPost {
+		s.parkSAMLRequest(w, r, areq)
+		return
+	}
+	s.samlStart(w, r, areq)
+}
+
+// parkSAMLRequest stores a POST-binding request (without touching cookies: a cross-site
+// POST carries none of the Lax ones) and sends the browser to GET it back.
+func (s *Server) parkSAMLRequest(w http.ResponseWriter, r *http.Request, areq *samlidp.AuthnRequest) {
+	now := s.Now().UTC()
+	ar := s.samlAuthRequest(areq, now)
+	ar.ResponseType = samlPendingType
+	ar.Expiry = now.Add(samlPendingTTL)
+	if err := s.Storage.CreateAuthRequest(r.Context(), ar); err != nil {
+		s.internalError(w, r, "park saml request", err)
+		return
+	}
+	http.Redirect(w, r, s.rel("/saml/idp/sso?pending="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
+}
+
+// resumeSAMLPending takes a parked request back (once) and starts its flow.
+func (s *Server) resumeSAMLPending(w http.ResponseWriter, r *http.Request, id string) {
+	ctx := r.Context()
+	if id == "" || len(id) > 64 {
+		s.expiredRequest(w, r)
+		return
+	}
+	ar, err := s.Storage.GetAuthRequest(ctx, id)
+	if err != nil || ar.ResponseType != samlPendingType || !s.Now().Before(ar.Expiry) {
+		s.expiredRequest(w, r)
+		return
+	}
+	if err := s.Storage.DeleteAuthRequest(ctx, id); err != nil {
+		s.expiredRequest(w, r) // another tab took it
+		return
+	}
+	areq, ok := s.samlRequestOf(ar)
+	if !ok {
+		s.expiredRequest(w, r)
+		return
+	}
+	areq.ForceAuthn = slices.Contains(ar.Prompt, "login")
+	areq.IsPassive = slices.Contains(ar.Prompt, "none")
+	s.samlStart(w, r, areq)
+}
+
+// handleSAMLInit is an IdP-initiated login link: {issuer}/saml/idp/init/{sp}?RelayState=...
+func (s *Server) handleSAMLInit(w http.ResponseWriter, r *http.Request) {
+	relay := r.URL.Query().Get("RelayState")
+	if len(relay) > 1024 {
+		s.errorPage(w, r, http.StatusBadRequest, "Sign-in request refused", "The RelayState is too long.", "")
+		return
+	}
+	areq, err := s.SAML.IdPInitiated(r.Context(), r.PathValue("sp"), relay)
+	if err != nil {
+		s.samlRefused(w, r, err)
+		return
+	}
+	s.samlStart(w, r, areq)
+}
+
+// samlMode encodes the SP and request ID into ResponseMode.
+func samlMode(spID, requestID string) string { return samlModePrefix + spID + ":" + requestID }
+
+// samlRequestOf rebuilds the AuthnRequest an auth request came from.
+func (s *Server) samlRequestOf(ar storage.AuthRequest) (*samlidp.AuthnRequest, bool) {
+	return s.samlRequestFrom(ar.ResponseMode, ar.RedirectURI, ar.State)
+}
+
+func (s *Server) samlRequestFrom(mode, acs, relay string) (*samlidp.AuthnRequest, bool) {
+	rest, ok := strings.CutPrefix(mode, samlModePrefix)
+	if !ok || s.SAML == nil {
+		return nil, false
+	}
+	spID, reqID, ok := strings.Cut(rest, ":")
+	sp := s.SAML.ServiceProvider(spID)
+	if !ok || sp == nil {
+		return nil, false
+	}
+	return &samlidp.AuthnRequest{SP: sp, ID: reqID, ACSURL: acs, RelayState: relay}, true
+}
+
+// samlAuthRequest maps an AuthnRequest to an auth request (without browser binding).
+func (s *Server) samlAuthRequest(areq *samlidp.AuthnRequest, now time.Time) storage.AuthRequest {
+	var prompt []string
+	if areq.ForceAuthn {
+		prompt = append(prompt, "login")
+	}
+	if areq.IsPassive {
+		prompt = append(prompt, "none")
+	}
+	return storage.AuthRequest{
+		ID: randomID(), ClientID: SAMLClientID(areq.SP.ID), RedirectURI: areq.ACSURL,
+		ResponseType: samlResponseType, ResponseMode: samlMode(areq.SP.ID, areq.ID),
+		Scopes: slices.Clone(samlScopes), State: areq.RelayState, Nonce: areq.ID, Prompt: prompt, MaxAge: -1,
+		CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthRequest),
+	}
+}
+
+// samlStart is /authorize for a validated AuthnRequest: an SSO session that the SP may use
+// skips the login (unless ForceAuthn); IsPassive without one is answered with NoPassive.
+func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp.AuthnRequest) {
+	ctx := r.Context()
+	c := s.Clients.Get(SAMLClientID(areq.SP.ID))
+	if c == nil {
+		s.internalError(w, r, "saml service provider not registered as a client", errors.New(areq.SP.ID))
+		return
+	}
+	sess, hasSession, err := s.Sessions.Current(ctx, r)
+	if err != nil {
+		s.internalError(w, r, "load session", err)
+		return
+	}
+	if hasSession && !c.AllowsConnector(sess.Auth.ConnectorID) {
+		hasSession = false
+	}
+	if areq.IsPassive && (!hasSession || areq.ForceAuthn) {
+		s.samlErrorResponse(w, r, areq, samlidp.StatusNoPassive, "the user is not signed in")
+		return
+	}
+	flow, err := s.Sessions.Flow(w, r)
+	if err != nil {
+		s.internalError(w, r, "flow cookie", err)
+		return
+	}
+	ar := s.samlAuthRequest(areq, s.Now().UTC())
+	ar.FlowHash = session.HashID(flow)
+	if hasSession && !areq.ForceAuthn {
+		if err := s.Sessions.Touch(ctx, sess); err != nil {
+			s.Logger.Warn("touch session", "err", err)
+		}
+		ar.LoggedIn, ar.Identity, ar.Auth, ar.SessionID = true, sess.Identity, sess.Auth, sess.ID
+	}
+	s.mfaStepUp(ctx, &ar)
+	if err := s.Storage.CreateAuthRequest(ctx, ar); err != nil {
+		s.internalError(w, r, "store auth request", err)
+		return
+	}
+	s.Logger.Info("saml authn request", "sp", areq.SP.ID, "request_id", areq.ID, "sso", ar.LoggedIn, "force_authn", areq.ForceAuthn, "passive", areq.IsPassive)
+	if s.mfaRedirect(w, r, ar) {
+		return
+	}
+	if ar.LoggedIn {
+		s.continueToConsent(w, r, ar, c)
+		return
+	}
+	s.redirectToLogin(w, r, ar, c)
+}
+
+// samlErrorResponse posts a SAML error Response (status Responder/second) to the SP.
+func (s *Server) samlErrorResponse(w http.ResponseWriter, r *http.Request, areq *samlidp.AuthnRequest, second, message string) {
+	resp, err := s.SAML.BuildErrorResponse(r.Context(), areq, second, message)
+	if err != nil {
+		s.internalError(w, r, "saml error response", err)
+		return
+	}
+	s.Logger.Info("saml error response", "sp", areq.SP.ID, "status", second)
+	s.formPost(w, r, resp.URL, samlFields(resp))
+}
+
+func samlFields(resp *samlidp.Response) url.Values {
+	v := url.Values{"SAMLResponse": {resp.SAMLResponse}}
+	if resp.RelayState != "" {
+		v.Set("RelayState", resp.RelayState)
+	}
+	return v
+}
+
+// samlRedirectError is redirectError's hook: an OAuth error in a SAML flow becomes a SAML
+// error Response to the SP's registered ACS (NoPassive for login/interaction/consent
+// required, RequestDenied for access_denied, AuthnFailed otherwise). It reports whether the
+// request was a SAML one.
+func (s *Server) samlRedirectError(w http.ResponseWriter, r *http.Request, redirectURI, responseMode, state string, e *oauth2err.Error) bool {
+	if !strings.HasPrefix(responseMode, samlModePrefix) {
+		return false
+	}
+	areq, ok := s.samlRequestFrom(responseMode, redirectURI, state)
+	if !ok || e.NoRedirect {
+		s.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in could not be completed.", "Go back to the application and try again.")
+		return true
+	}
+	second := samlidp.StatusAuthnFailed
+	switch e.Code {
+	case oauth2err.LoginRequired, oauth2err.InteractionRequired, oauth2err.ConsentRequired:
+		second = samlidp.StatusNoPassive
+	case oauth2err.AccessDenied:
+		second = samlidp.StatusRequestDenied
+	}
+	msg := ""
+	if e.Code != oauth2err.ServerError {
+		msg = e.Description
+	}
+	s.samlErrorResponse(w, r, areq, second, msg)
+	return true
+}
+
+// samlRequire is continueToConsent's hook: a SAML SP's own requirements (service_providers[].
+// require) are checked after every login and for SSO sessions. It reports whether it took
+// over the response (the user is denied).
+func (s *Server) samlRequire(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) bool {
+	if ar.ResponseType != samlResponseType {
+		return false
+	}
+	areq, ok := s.samlRequestOf(ar)
+	if !ok {
+		s.expiredRequest(w, r)
+		return true
+	}
+	reason := requirementFailure(areq.SP, ar.Identity)
+	if reason == "" {
+		return false
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+		s.samlErrorResponse(w, r, areq, samlidp.StatusRequestDenied, "access denied")
+		return true
+	}
+	s.loginDenied(w, r, ar, reason)
+	return true
+}
+
+// requirementFailure checks an SP's require (at least one of the groups; a verified email in
+// one of the domains) and returns why the user fails it, or "".
+func requirementFailure(sp *samlidp.ServiceProvider, id storage.Identity) string {
+	req := sp.Require
+	if len(req.Groups) > 0 && !slices.ContainsFunc(req.Groups, func(g string) bool { return slices.Contains(id.Groups, g) }) {
+		return "your account is not in a group that is allowed to use " + sp.DisplayName() + " (" + strings.Join(req.Groups, ", ") + ")"
+	}
+	if len(req.EmailDomains) > 0 {
+		if id.Email == "" || !id.EmailVerified {
+			return "your account has no verified email address, and " + sp.DisplayName() + " requires one"
+		}
+		_, domain, _ := strings.Cut(strings.ToLower(id.Email), "@")
+		ok := slices.ContainsFunc(req.EmailDomains, func(d string) bool { return strings.ToLower(strings.TrimPrefix(d, "@")) == domain })
+		if !ok {
+			return "your email address is not in a domain that is allowed to use " + sp.DisplayName()
+		}
+	}
+	return ""
+}
+
+var samlDeniedPage = template.Must(template.New("saml-denied").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>Access denied · Gatehouse</title>
+<link rel="stylesheet" href="{{.Base}}/static/style.css"></head>
+<body><main class="card">
+<h1>Access denied</h1>
+<p role="alert">You signed in, but you may not use {{.SPName}}: {{.Reason}}.</p>
+<p>If you think you should have access, ask your administrator.</p>
+<form method="post" action="{{.Action}}">
+{{range $k, $v := .Fields}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{end}}<button type="submit">Return to {{.SPName}}</button>
+</form>
+</main></body>
+</html>`))
+
+// samlDenied is loginDenied's hook for SAML flows: the access-denied page, with a button
+// that returns to the SP with a SAML Response whose status is RequestDenied.
+func (s *Server) samlDenied(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) bool {
+	if ar.ResponseType != samlResponseType {
+		return false
+	}
+	_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+	s.Logger.Info("login denied", "client_id", ar.ClientID, "reason", reason)
+	areq, ok := s.samlRequestOf(ar)
+	if !ok {
+		s.expiredRequest(w, r)
+		return true
+	}
+	resp, err := s.SAML.BuildErrorResponse(r.Context(), areq, samlidp.StatusRequestDenied, "access denied")
+	if err != nil {
+		s.internalError(w, r, "saml error response", err)
+		return true
+	}
+	fields := map[string]string{}
+	for k := range samlFields(resp) {
+		fields[k] = samlFields(resp).Get(k)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusForbidden)
+	err = samlDeniedPage.Execute(w, map[string]any{
+		"Base": s.prefix, "SPName": areq.SP.DisplayName(), "Reason": reason, "Action": resp.URL, "Fields": fields,
+	})
+	if err != nil {
+		s.Logger.Error("render saml denied", "err", err)
+	}
+	return true
+}
+
+// samlParticipant records that an SP got an assertion in an SSO session (for single logout).
+type samlParticipant struct {
+	SP           string `json:"sp"`
+	NameID       string `json:"name_id"`
+	NameIDFormat string `json:"name_id_format"`
+	SessionIndex string `json:"session_index"`
+}
+
+func participantKey(sessionID, spID string) string {
+	return "saml-participant/" + sessionID + "/" + spID
+}
+
+func sessionIndexKey(idx string) string { return "saml-session-index/" + idx }
+
+// blobs returns the storage's BlobStore, or nil.
+func (s *Server) blobs() storage.BlobStore {
+	b, _ := s.Storage.(storage.BlobStore)
+	return b
+}
+
+// samlFinish is finish()'s hook for SAML flows: build the assertion from the identity
+// through the claims pipeline and post the Response to the SP's ACS.
+func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
+	ctx := r.Context()
+	areq, ok := s.samlRequestOf(ar)
+	if !ok {
+		s.expiredRequest(w, r)
+		return
+	}
+	sp := areq.SP
+	cl := s.Claims.Claims(ar.ClientID, ar.Identity, ar.Auth, ar.Scopes)
+	attrMap := sp.Attributes
+	if len(attrMap) == 0 {
+		attrMap = defaultSAMLAttributes
+	}
+	names := make([]string, 0, len(attrMap))
+	for n := range attrMap {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var attrs []samlidp.Attribute
+	for _, n := range names {
+		if vals := claimValues(attrMap[n], ar.Identity, cl); len(vals) > 0 {
+			attrs = append(attrs, samlidp.Attribute{Name: n, Values: vals})
+		}
+	}
+	subj := samlidp.Subject{
+		UserID: ar.Identity.Subject, Email: ar.Identity.Email, Attributes: attrs, AuthTime: ar.Auth.AuthTime,
+		AuthnContext: samlidp.AuthnContextClass(ar.Auth.ACR, ar.Auth.AMR), SessionIndex: samlidp.SessionIndex(ar.SessionID),
+		RemoteAddr: httpx.ClientIP(r, s.TrustedProxies),
+	}
+	resp, err := s.SAML.BuildResponse(ctx, areq, subj)
+	if errors.Is(err, samlidp.ErrNoEmail) {
+		_ = s.Storage.DeleteAuthRequest(ctx, ar.ID)
+		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no email address")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "saml response", err)
+		return
+	}
+	if err := s.Storage.DeleteAuthRequest(ctx, ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.Logger.Warn("delete finished auth request", "err", err)
+	}
+	s.recordParticipant(ctx, ar.SessionID, samlParticipant{SP: sp.ID, NameID: resp.NameID, NameIDFormat: resp.NameIDFormat, SessionIndex: subj.SessionIndex})
+	s.Logger.Info("saml assertion issued", "sp", sp.ID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID, "in_response_to", areq.ID)
+	s.formPost(w, r, resp.URL, samlFields(resp))
+}
+
+// recordParticipant remembers the SP's NameID in the session, until the session's absolute
+// expiry, so that single logout can reach it. Without a BlobStore single logout still ends
+// the Gatehouse session, but cannot notify the other SPs.
+func (s *Server) recordParticipant(ctx context.Context, sessionID string, p samlParticipant) {
+	bs := s.blobs()
+	if bs == nil || sessionID == "" {
+		return
+	}
+	expiry := s.Now().Add(24 * time.Hour)
+	if sess, err := s.Storage.GetSession(ctx, sessionID); err == nil {
+		expiry = sess.AbsoluteExpiry
+	}
+	b, _ := json.Marshal(p)
+	if err := bs.PutBlob(ctx, storage.Blob{Key: participantKey(sessionID, p.SP), Value: b, Expiry: expiry}); err != nil {
+		s.Logger.Warn("record saml participant", "err", err)
+		return
+	}
+	if err := bs.PutBlob(ctx, storage.Blob{Key: sessionIndexKey(p.SessionIndex), Value: []byte(sessionID), Expiry: expiry}); err != nil {
+		s.Logger.Warn("record saml session index", "err", err)
+	}
+	if _, err := bs.DeleteExpiredBlobs(ctx, s.Now()); err != nil {
+		s.Logger.Warn("delete expired blobs", "err", err)
+	}
+}
+
+// participant loads an SP's participation in a session.
+func (s *Server) participant(ctx context.Context, sessionID, spID string) (samlParticipant, bool) {
+	var p samlParticipant
+	bs := s.blobs()
+	if bs == nil {
+		return p, false
+	}
+	b, err := bs.GetBlob(ctx, participantKey(sessionID, spID), s.Now())
+	if err != nil || json.Unmarshal(b, &p) != nil {
+		return p, false
+	}
+	return p, true
+}
+
+// claimValues renders one claim as SAML attribute values: "sub" is the internal user ID;
+// other claims come from the pipeline's output, then from the identity's extra claims.
+func claimValues(claim string, id storage.Identity, cl map[string]any) []string {
+	var v any
+	switch claim {
+	case "sub":
+		v = id.Subject
+	default:
+		var ok bool
+		if v, ok = cl[claim]; !ok {
+			v = id.Extra[claim]
+		}
+	}
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		if x == "" {
+			return nil
+		}
+		return []string{x}
+	case []string:
+		return slices.Clone(x)
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	case bool:
+		return []string{strconv.FormatBool(x)}
+	default:
+		if b, err := json.Marshal(x); err == nil {
+			return []string{strings.Trim(string(b), `"`)}
+		}
+		return []string{fmt.Sprint(x)}
+	}
+}
+
+// handleSAMLSLO is the single logout service: LogoutRequests from SPs (the SSO session ends,
+// for OIDC clients too, and the SP gets a signed LogoutResponse), and LogoutResponses from
+// SPs during a logout Gatehouse started.
+func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 256<<10)
+	}
+	if samlidp.IsLogoutResponse(r) {
+		s.continueSAMLLogout(w, r)
+		return
+	}
+	lr, err := s.SAML.ParseLogoutRequest(r)
+	if err != nil {
+		s.samlRefused(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	ended := false
+	// The browser's own session, when the SP's NameID is the one it got in that session.
+	if sess, has, err := s.Sessions.Current(ctx, r); err == nil && has {
+		if p, ok := s.participant(ctx, sess.ID, lr.SP.ID); ok && p.NameID == lr.NameID {
+			if _, _, err := s.Sessions.End(ctx, w, r); err != nil {
+				s.Logger.Warn("end session", "err", err)
+			}
+			s.forgetParticipants(ctx, sess.ID)
+			ended = true
+		}
+	}
+	// A cross-site POST carries no SSO cookie: find the session by the SessionIndex.
+	if !ended && s.blobs() != nil {
+		for _, idx := range lr.SessionIndexes {
+			sid, err := s.blobs().GetBlob(ctx, sessionIndexKey(idx), s.Now())
+			if err != nil {
+				continue
+			}
+			if p, ok := s.participant(ctx, string(sid), lr.SP.ID); ok && p.NameID == lr.NameID {
+				if err := s.Storage.DeleteSession(ctx, string(sid)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+					s.Logger.Warn("end session", "err", err)
+				}
+				s.forgetParticipants(ctx, string(sid))
+				ended = true
+			}
+		}
+	}
+	s.Logger.Info("saml single logout", "sp", lr.SP.ID, "session_ended", ended)
+	w.Header().Set("Content-Security-Policy", samlFormCSP())
+	if err := lr.WriteResponse(w, true); err != nil {
+		s.internalError(w, r, "saml logout response", err)
+	}
+}
+
+// samlFormCSP allows exactly the two inline scripts of crewjam's auto-submitting
+// LogoutResponse form.
+func samlFormCSP() string {
+	h := func(js string) string {
+		sum := sha256.Sum256([]byte(js))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
+	return "default-src 'none'; script-src " +
+		h("document.getElementById('SAMLSubmitButton').style.visibility='hidden';") + " " +
+		h("document.getElementById('SAMLResponseForm').submit();") +
+		"; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// forgetParticipants drops a session's SAML participant records.
+func (s *Server) forgetParticipants(ctx context.Context, sessionID string) {
+	bs := s.blobs()
+	if bs == nil {
+		return
+	}
+	for _, sp := range s.SAML.ServiceProviders() {
+		if p, ok := s.participant(ctx, sessionID, sp.ID); ok {
+			_ = bs.DeleteBlob(ctx, sessionIndexKey(p.SessionIndex))
+		}
+		_ = bs.DeleteBlob(ctx, participantKey(sessionID, sp.ID))
+	}
+}
+
+// samlLogoutState is an IdP-initiated logout in progress across SPs.
+type samlLogoutState struct {
+	Remaining []samlParticipant `json:"remaining"`
+	Return    string            `json:"return"`
+}
+
+// samlLogoutFanout is handleLogout's hook after the session ended: SAML SPs that got an
+// assertion in the session and have a single logout service are sent a LogoutRequest, one
+// after the other through the browser (front-channel), before the browser goes where the
+// OIDC logout would have sent it (returnTo, or the signed-out page). It reports whether it
+// took over the response.
+func (s *Server) samlLogoutFanout(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo string) bool {
+	if s.SAML == nil || s.blobs() == nil {
+		return false
+	}
+	ctx := r.Context()
+	var st samlLogoutState
+	for _, sp := range s.SAML.ServiceProviders() {
+		if p, ok := s.participant(ctx, sess.ID, sp.ID); ok && s.SAML.HasSLO(ctx, sp) {
+			st.Remaining = append(st.Remaining, p)
+		}
+	}
+	s.forgetParticipants(ctx, sess.ID)
+	if len(st.Remaining) == 0 {
+		return false
+	}
+	st.Return = returnTo
+	s.nextSAMLLogout(w, r, randomID(), st)
+	return true
+}
+
+// nextSAMLLogout sends the next LogoutRequest of a logout, or ends it.
+func (s *Server) nextSAMLLogout(w http.ResponseWriter, r *http.Request, stateID string, st samlLogoutState) {
+	ctx := r.Context()
+	for len(st.Remaining) > 0 {
+		p := st.Remaining[0]
+		st.Remaining = st.Remaining[1:]
+		sp := s.SAML.ServiceProvider(p.SP)
+		if sp == nil {
+			continue
+		}
+		b, _ := json.Marshal(st)
+		if err := s.blobs().PutBlob(ctx, storage.Blob{Key: "saml-logout/" + stateID, Value: b, Expiry: s.Now().Add(samlLogoutTTL)}); err != nil {
+			s.Logger.Warn("store saml logout state", "err", err)
+			break
+		}
+		msg, err := s.SAML.LogoutRequestMessage(ctx, sp, p.NameID, p.NameIDFormat, p.SessionIndex, stateID)
+		if err != nil {
+			s.Logger.Warn("saml logout request", "sp", sp.ID, "err", err)
+			continue
+		}
+		s.Logger.Info("saml logout request sent", "sp", sp.ID)
+		if msg.Fields != nil {
+			vals := url.Values{}
+			for k, v := range msg.Fields {
+				vals.Set(k, v)
+			}
+			s.formPost(w, r, msg.URL, vals)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, msg.URL, http.StatusSeeOther)
+		return
+	}
+	_ = s.blobs().DeleteBlob(ctx, "saml-logout/"+stateID)
+	if st.Return != "" {
+		http.Redirect(w, r, st.Return, http.StatusSeeOther)
+		return
+	}
+	if err := s.Templates.Render(w, http.StatusOK, "loggedout.html", page{Title: "Signed out", Base: s.prefix}); err != nil {
+		s.Logger.Error("render loggedout", "err", err)
+	}
+}
+
+// continueSAMLLogout takes an SP's LogoutResponse and goes on with the logout it answers.
+func (s *Server) continueSAMLLogout(w http.ResponseWriter, r *http.Request) {
+	info, err := samlidp.ReadLogoutResponse(r)
+	bs := s.blobs()
+	if err != nil || bs == nil || info.RelayState == "" || len(info.RelayState) > 64 {
+		s.errorPage(w, r, http.StatusBadRequest, "Signed out", "You are signed out of Gatehouse.", "You can close this window.")
+		return
+	}
+	b, err := bs.GetBlob(r.Context(), "saml-logout/"+info.RelayState, s.Now())
+	var st samlLogoutState
+	if err != nil || json.Unmarshal(b, &st) != nil {
+		s.errorPage(w, r, http.StatusOK, "Signed out", "You are signed out of Gatehouse.", "You can close this window.")
+		return
+	}
+	if !info.Success {
+		s.Logger.Warn("saml service provider did not confirm the logout", "in_response_to", info.InResponseTo)
+	}
+	s.nextSAMLLogout(w, r, info.RelayState, st)
+}
+
+// samlLogoutReturn is where a logout ends: the post-logout redirect URI (with state), or "".
+func samlLogoutReturn(postLogout, state string) string {
+	if postLogout == "" {
+		return ""
+	}
+	u, err := url.Parse(postLogout)
+	if err != nil {
+		return ""
+	}
+	if state != "" {
+		q := u.Query()
+		q.Set("state", state)
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

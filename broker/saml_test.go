@@ -1,0 +1,522 @@
+package broker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/local"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
+	"github.com/gatehouse-id/gatehouse/tokens"
+	"github.com/gatehouse-id/gatehouse/web"
+)
+
+// testSP is a crewjam service provider (a strict third-party SP) with its metadata served by
+// an httptest server, so Gatehouse fetches it lazily from metadata_url.
+type testSP struct {
+	sp  *saml.ServiceProvider
+	srv *httptest.Server
+}
+
+func newTestSP(t *testing.T, sign bool) *testSP {
+	t.Helper()
+	key, cert, err := samlidp.LoadKeyFiles("samlidp/testdata/sp.pem", "samlidp/testdata/sp.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testSP{}
+	ts.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := xml.Marshal(ts.sp.Metadata())
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(ts.srv.Close)
+	md, _ := url.Parse(ts.srv.URL + "/metadata")
+	acs, _ := url.Parse(ts.srv.URL + "/acs")
+	slo, _ := url.Parse(ts.srv.URL + "/slo")
+	ts.sp = &saml.ServiceProvider{
+		EntityID: md.String(), Key: key, Certificate: cert, MetadataURL: *md, AcsURL: *acs, SloURL: *slo,
+		AuthnNameIDFormat: saml.PersistentNameIDFormat, AllowIDPInitiated: true,
+		LogoutBindings: []string{saml.HTTPRedirectBinding},
+	}
+	if sign {
+		ts.sp.SignatureMethod = dsig.RSASHA256SignatureMethod
+		ts.sp.LogoutSignatureMethod = dsig.RSASHA256SignatureMethod
+	}
+	return ts
+}
+
+// newSAMLEnv is newEnv with the SAML IdP and the given service providers.
+func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
+	t.Helper()
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	hash, _ := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
+	now := time.Now().UTC()
+	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", Groups: []string{"admins", "staff"}, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	srv := httptest.NewServer(nil)
+	t.Cleanup(srv.Close)
+	issuer := srv.URL
+	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: clk.Now, Logger: logger})
+	if err := keys.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lc := &local.Config{Users: userSource{store}, Cost: bcrypt.MinCost}
+	conn, err := lc.Open(ctx, connectors.Info{ID: "local", Type: "local", Name: "Local accounts"}, connectors.Deps{Logger: logger, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idpKey, idpCert, err := samlidp.LoadKeyFiles("samlidp/testdata/idp.pem", "samlidp/testdata/idp.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp, err := samlidp.New(samlidp.Options{BaseURL: issuer, Key: idpKey, Cert: idpCert, ServiceProviders: sps, Now: clk.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cls := append([]clients.Client{
+		clients.New(clients.Client{ID: confidentialID, Name: "Web App", RedirectURIs: []string{redirectURI}, PostLogoutRedirectURIs: []string{postLogoutURI}}, confidentialSecret),
+		clients.New(clients.Client{ID: trustedID, Name: "Trusted App", Trusted: true, RedirectURIs: []string{otherRedirect}, PostLogoutRedirectURIs: []string{postLogoutURI}}, trustedSecret),
+	}, broker.SAMLClients(idp)...)
+	reg, err := clients.NewRegistry(cls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := web.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.New(broker.Deps{
+		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: clk.Now},
+		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: clk.Now},
+		Claims:   &claims.Normalizer{Links: store, Now: clk.Now}, Clients: reg, SAML: idp,
+		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: clk.Now,
+		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
+			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = b.Handler()
+	return &env{t: t, srv: srv, issuer: issuer, store: store, clock: clk, keys: keys}
+}
+
+// spConfig registers a test SP by its metadata URL.
+func spConfig(id string, ts *testSP, mutate func(*config.ServiceProvider)) config.ServiceProvider {
+	c := config.ServiceProvider{ID: id, Name: "SP " + id, MetadataURL: ts.sp.MetadataURL.String(),
+		Attributes: map[string]string{"mail": "email", "displayName": "name", "memberOf": "groups", "uid": "sub"}}
+	if mutate != nil {
+		mutate(&c)
+	}
+	return c
+}
+
+// trust gives the SP Gatehouse's metadata, as an admin importing it would.
+func (e *env) trust(ts *testSP) {
+	e.t.Helper()
+	resp, err := http.Get(e.issuer + "/saml/idp/metadata")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/samlmetadata+xml" {
+		e.t.Fatalf("metadata content type %q", ct)
+	}
+	var md saml.EntityDescriptor
+	body, _ := io.ReadAll(resp.Body)
+	if err := xml.Unmarshal(body, &md); err != nil {
+		e.t.Fatal(err)
+	}
+	ts.sp.IDPMetadata = &md
+}
+
+// redirectRequest makes an HTTP-Redirect AuthnRequest URL and returns it with the request ID.
+func (ts *testSP) redirectRequest(t *testing.T, relay string, mutate func(*saml.AuthnRequest)) (string, string) {
+	t.Helper()
+	ar, err := ts.sp.MakeAuthenticationRequest(ts.sp.GetSSOBindingLocation(saml.HTTPRedirectBinding), saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(ar)
+	}
+	u, err := ar.Redirect(relay, ts.sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.String(), ar.ID
+}
+
+// postRequest makes an HTTP-POST AuthnRequest form (enveloped signature when the SP signs).
+func (ts *testSP) postRequest(t *testing.T, relay string) (string, url.Values, string) {
+	t.Helper()
+	loc := ts.sp.GetSSOBindingLocation(saml.HTTPPostBinding)
+	ar, err := ts.sp.MakeAuthenticationRequest(loc, saml.HTTPPostBinding, saml.HTTPPostBinding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	el := ar.Element()
+	if ar.Signature != nil {
+		el.AddChild(ar.Signature)
+	}
+	doc := etree.NewDocument()
+	doc.SetRoot(el)
+	b, err := doc.WriteToBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc, url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(b)}, "RelayState": {relay}}, ar.ID
+}
+
+// samlLogin drives a browser from the SP's request to the form posted to the ACS, logging
+// in and consenting when asked, and returns the ACS form.
+func (e *env) samlLogin(b *browser, p page, at string, consent bool) (string, url.Values) {
+	e.t.Helper()
+	p, at = b.follow(e, p, at)
+	if strings.Contains(p.body, `name="password"`) {
+		action, vals := form(e.t, p.body)
+		vals.Set("username", "alice")
+		vals.Set("password", alicePassword)
+		p, at = b.follow(e, b.post(e.issuer+action, vals), e.issuer+action)
+	}
+	if strings.Contains(p.body, `value="allow"`) {
+		action, vals := form(e.t, p.body)
+		if consent {
+			vals.Set("decision", "allow")
+		} else {
+			vals.Set("decision", "deny")
+		}
+		p, _ = b.follow(e, b.post(e.issuer+action, vals), e.issuer+action)
+	}
+	if !strings.Contains(p.body, `name="SAMLResponse"`) {
+		e.t.Fatalf("expected the form to the ACS, got %d at %s:\n%s", p.status, at, p.body)
+	}
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'nonce-") {
+		e.t.Errorf("form post CSP %q", csp)
+	}
+	if !strings.Contains(p.body, `<button type="submit">`) {
+		e.t.Error("the form has no button for browsers without JavaScript")
+	}
+	return form(e.t, p.body)
+}
+
+// consume is the SP's ACS: it validates the Response strictly.
+func (ts *testSP) consume(t *testing.T, action string, vals url.Values, requestIDs ...string) *saml.Assertion {
+	t.Helper()
+	if action != ts.sp.AcsURL.String() {
+		t.Fatalf("form posts to %q, want the ACS %q", action, ts.sp.AcsURL.String())
+	}
+	raw, err := base64.StdEncoding.DecodeString(vals.Get("SAMLResponse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ts.sp.ParseXMLResponse(raw, requestIDs, ts.sp.AcsURL)
+	if err != nil {
+		t.Fatalf("SP refused the response: %v\n%s", spErr(err), raw)
+	}
+	return a
+}
+
+func spErr(err error) error {
+	var ire *saml.InvalidResponseError
+	if errors.As(err, &ire) {
+		return ire.PrivateErr
+	}
+	return err
+}
+
+func attrValues(a *saml.Assertion, name string) []string {
+	var out []string
+	for _, st := range a.AttributeStatements {
+		for _, at := range st.Attributes {
+			if at.Name == name {
+				for _, v := range at.Values {
+					out = append(out, v.Value)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestSAMLLoginRedirectBinding(t *testing.T) {
+	ts := newTestSP(t, true)
+	e := newSAMLEnv(t, spConfig("wiki", ts, nil))
+	e.trust(ts)
+	b := e.browser()
+	u, reqID := ts.redirectRequest(t, "relay-1", nil)
+	action, vals := e.samlLogin(b, b.get(u), u, true)
+	if vals.Get("RelayState") != "relay-1" {
+		t.Errorf("RelayState = %q", vals.Get("RelayState"))
+	}
+	a := ts.consume(t, action, vals, reqID)
+	if a.Subject.NameID.Format != string(saml.PersistentNameIDFormat) || a.Subject.NameID.Value == "" {
+		t.Errorf("NameID %+v", a.Subject.NameID)
+	}
+	if got := attrValues(a, "mail"); len(got) != 1 || got[0] != "alice@example.com" {
+		t.Errorf("mail = %q", got)
+	}
+	if got := attrValues(a, "memberOf"); strings.Join(got, ",") != "admins,staff" {
+		t.Errorf("memberOf = %q", got)
+	}
+	if got := attrValues(a, "displayName"); len(got) != 1 || got[0] != "Alice Example" {
+		t.Errorf("displayName = %q", got)
+	}
+	if got := a.AuthnStatements[0].AuthnContext.AuthnContextClassRef.Value; got != samlidp.ClassPasswordProtectedTransport {
+		t.Errorf("AuthnContext = %q", got)
+	}
+	if a.AuthnStatements[0].SessionIndex == "" {
+		t.Error("no SessionIndex")
+	}
+	// The same user again: same persistent NameID, no password (SSO), consent remembered.
+	u2, req2 := ts.redirectRequest(t, "", nil)
+	p, _ := b.follow(e, b.get(u2), u2)
+	if !strings.Contains(p.body, "SAMLResponse") {
+		t.Fatalf("SSO did not answer at once: %d\n%s", p.status, p.body)
+	}
+	action, vals = form(t, p.body)
+	a2 := ts.consume(t, action, vals, req2)
+	if a2.Subject.NameID.Value != a.Subject.NameID.Value {
+		t.Error("persistent NameID changed")
+	}
+	// ForceAuthn asks for the password again.
+	u3, _ := ts.redirectRequest(t, "", func(r *saml.AuthnRequest) { yes := true; r.ForceAuthn = &yes })
+	p, _ = b.follow(e, b.get(u3), u3)
+	if !strings.Contains(p.body, `name="password"`) {
+		t.Fatalf("ForceAuthn did not ask for the password: %d\n%s", p.status, p.body)
+	}
+}
+
+func TestSAMLPostBindingEncrypted(t *testing.T) {
+	ts := newTestSP(t, true)
+	encKey, encCert, err := samlidp.LoadKeyFiles("samlidp/testdata/enc.pem", "samlidp/testdata/enc.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.sp.EncryptionKey, ts.sp.EncryptionCertificate = encKey, encCert
+	e := newSAMLEnv(t, spConfig("wiki", ts, func(c *config.ServiceProvider) {
+		c.Trusted, c.EncryptAssertion, c.NameIDFormat = true, true, "emailAddress"
+	}))
+	e.trust(ts)
+	b := e.browser()
+	loc, fields, reqID := ts.postRequest(t, "rs")
+	p := b.post(loc, fields)
+	if p.status != http.StatusSeeOther || !strings.Contains(p.location, "/saml/idp/sso?pending=") {
+		t.Fatalf("POST binding: %d %q\n%s", p.status, p.location, p.body)
+	}
+	action, vals := e.samlLogin(b, p, loc, false)
+	raw, _ := base64.StdEncoding.DecodeString(vals.Get("SAMLResponse"))
+	if !bytes.Contains(raw, []byte("EncryptedAssertion")) || bytes.Contains(raw, []byte("alice@example.com")) {
+		t.Fatalf("assertion not encrypted:\n%s", raw)
+	}
+	a := ts.consume(t, action, vals, reqID)
+	if a.Subject.NameID.Value != "alice@example.com" {
+		t.Errorf("emailAddress NameID = %q", a.Subject.NameID.Value)
+	}
+	// The parked request is single-use.
+	if p2 := b.get(e.issuer + p.location); p2.status != http.StatusBadRequest {
+		t.Errorf("pending request replayed: %d", p2.status)
+	}
+}
+
+func TestSAMLSSOAcrossProtocols(t *testing.T) {
+	t.Run("oidc then saml", func(t *testing.T) {
+		ts := newTestSP(t, false)
+		e := newSAMLEnv(t, spConfig("wiki", ts, func(c *config.ServiceProvider) { c.Trusted = true }))
+		e.trust(ts)
+		b := e.browser()
+		r := e.rp(trustedID, trustedSecret, otherRedirect)
+		v := oauth2.GenerateVerifier()
+		to := e.login(b, r.oauth.AuthCodeURL("s", oidc.Nonce("n"), oauth2.S256ChallengeOption(v)), alicePassword, true)
+		if !strings.HasPrefix(to, otherRedirect) {
+			t.Fatalf("oidc login: %s", to)
+		}
+		u, reqID := ts.redirectRequest(t, "", nil)
+		p, _ := b.follow(e, b.get(u), u)
+		if strings.Contains(p.body, `name="password"`) || !strings.Contains(p.body, "SAMLResponse") {
+			t.Fatalf("SAML SP did not get in on the OIDC session: %d\n%s", p.status, p.body)
+		}
+		action, vals := form(t, p.body)
+		ts.consume(t, action, vals, reqID)
+	})
+	t.Run("saml then oidc, then SLO ends both", func(t *testing.T) {
+		ts := newTestSP(t, true)
+		e := newSAMLEnv(t, spConfig("wiki", ts, func(c *config.ServiceProvider) { c.Trusted = true }))
+		e.trust(ts)
+		b := e.browser()
+		u, reqID := ts.redirectRequest(t, "", nil)
+		action, vals := e.samlLogin(b, b.get(u), u, true)
+		a := ts.consume(t, action, vals, reqID)
+		r := e.rp(trustedID, trustedSecret, otherRedirect)
+		v := oauth2.GenerateVerifier()
+		authURL := r.oauth.AuthCodeURL("s", oidc.Nonce("n"), oauth2.S256ChallengeOption(v))
+		p, at := b.follow(e, b.get(authURL), authURL)
+		if !strings.HasPrefix(at, otherRedirect) || callbackParams(t, at).Get("code") == "" {
+			t.Fatalf("OIDC client did not get in on the SAML session: %d %s\n%s", p.status, at, p.body)
+		}
+		// SP-initiated single logout (HTTP-Redirect, signed).
+		lu, err := ts.sp.MakeRedirectLogoutRequest(a.Subject.NameID.Value, "bye", saml.WithSessionIndex(a.AuthnStatements[0].SessionIndex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = b.get(lu.String())
+		if p.status != http.StatusFound || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
+			t.Fatalf("SLO: %d %q\n%s", p.status, p.location, p.body)
+		}
+		lr, _ := http.NewRequest(http.MethodGet, p.location, nil)
+		if err := ts.sp.ValidateLogoutResponseRequest(lr); err != nil {
+			t.Fatalf("SP refused the LogoutResponse: %v", err)
+		}
+		p, _ = b.follow(e, b.get(authURL), authURL)
+		if !strings.Contains(p.body, `name="password"`) {
+			t.Fatalf("the OIDC session survived SAML logout: %d\n%s", p.status, p.body)
+		}
+	})
+}
+
+func TestSAMLOIDCLogoutReachesSP(t *testing.T) {
+	ts := newTestSP(t, true)
+	e := newSAMLEnv(t, spConfig("wiki", ts, func(c *config.ServiceProvider) { c.Trusted = true }))
+	e.trust(ts)
+	b := e.browser()
+	u, reqID := ts.redirectRequest(t, "", nil)
+	action, vals := e.samlLogin(b, b.get(u), u, true)
+	a := ts.consume(t, action, vals, reqID)
+	// An OIDC client logs the user in, then out (RP-initiated logout with id_token_hint).
+	r := e.rp(trustedID, trustedSecret, otherRedirect)
+	v := oauth2.GenerateVerifier()
+	_, at := b.follow(e, b.get(r.oauth.AuthCodeURL("s", oidc.Nonce("n"), oauth2.S256ChallengeOption(v))), e.issuer)
+	tok, err := r.oauth.Exchange(r.ctx, callbackParams(t, at).Get("code"), oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	lo := e.issuer + "/logout?" + url.Values{"id_token_hint": {rawID}, "post_logout_redirect_uri": {postLogoutURI}, "state": {"bye"}}.Encode()
+	p := b.get(lo)
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
+		t.Fatalf("OIDC logout did not go to the SP's SLO: %d %q", p.status, p.location)
+	}
+	req, _ := http.NewRequest(http.MethodGet, p.location, nil)
+	lr, err := ts.sp.ValidateLogoutRequest(req)
+	if err != nil {
+		t.Fatalf("SP refused the LogoutRequest: %v", spErr(err))
+	}
+	if lr.NameID.Value != a.Subject.NameID.Value || lr.SessionIndex == nil || lr.SessionIndex.Value != a.AuthnStatements[0].SessionIndex {
+		t.Fatalf("LogoutRequest names %+v", lr)
+	}
+	back, err := ts.sp.MakeRedirectLogoutResponse(lr.ID, req.URL.Query().Get("RelayState"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = b.get(back.String())
+	if p.status != http.StatusSeeOther || p.location != postLogoutURI+"?state=bye" {
+		t.Fatalf("after the SP answered: %d %q\n%s", p.status, p.location, p.body)
+	}
+}
+
+func TestSAMLRefusals(t *testing.T) {
+	ts := newTestSP(t, true)
+	stranger := newTestSP(t, false)
+	e := newSAMLEnv(t, spConfig("wiki", ts, nil))
+	e.trust(ts)
+	stranger.sp.IDPMetadata = ts.sp.IDPMetadata
+	b := e.browser()
+	pageOnly := func(name string, p page, want string) {
+		t.Helper()
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, want) || strings.Contains(p.body, "SAMLResponse") {
+			t.Errorf("%s: %d\n%s", name, p.status, p.body)
+		}
+	}
+	u, _ := stranger.redirectRequest(t, "", nil)
+	pageOnly("unknown SP", b.get(u), "not registered")
+	u, _ = ts.redirectRequest(t, "", func(r *saml.AuthnRequest) { r.AssertionConsumerServiceURL = "https://evil.example.com/acs" })
+	pageOnly("unregistered ACS", b.get(u), "not registered for the application")
+	u, _ = ts.redirectRequest(t, "", nil)
+	pageOnly("bad signature", b.get(strings.Replace(u, "Signature=", "Signature=AAAA", 1)), "signature")
+	// The SAML pseudo-client cannot be used at /authorize or /token.
+	az := e.issuer + "/authorize?" + url.Values{"client_id": {"saml:wiki"}, "response_type": {"code"}, "scope": {"openid"},
+		"redirect_uri": {ts.sp.AcsURL.String()}, "state": {"x"}}.Encode()
+	p := b.get(az)
+	if p.status != http.StatusBadRequest || p.location != "" {
+		t.Errorf("/authorize with a SAML client: %d %q", p.status, p.location)
+	}
+	if code := tokenError(t, e, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, "saml:wiki", ""); code != "invalid_client" {
+		t.Errorf("/token with a SAML client: %q", code)
+	}
+	// IsPassive without a session: a NoPassive Response to the SP, not a page.
+	u, reqID := ts.redirectRequest(t, "", func(r *saml.AuthnRequest) { yes := true; r.IsPassive = &yes })
+	p, _ = b.follow(e, b.get(u), u)
+	action, vals := form(t, p.body)
+	raw, _ := base64.StdEncoding.DecodeString(vals.Get("SAMLResponse"))
+	if action != ts.sp.AcsURL.String() || !bytes.Contains(raw, []byte(samlidp.StatusNoPassive)) || !bytes.Contains(raw, []byte(reqID)) {
+		t.Errorf("passive: %s\n%s", action, raw)
+	}
+}
+
+func TestSAMLRequireAndInit(t *testing.T) {
+	ts := newTestSP(t, false)
+	other := newTestSP(t, false)
+	e := newSAMLEnv(t,
+		spConfig("wiki", ts, func(c *config.ServiceProvider) { c.Trusted = true }),
+		spConfig("finance", other, func(c *config.ServiceProvider) { c.Require.Groups = []string{"finance"} }))
+	e.trust(ts)
+	e.trust(other)
+	b := e.browser()
+	// IdP-initiated login starts a login, then posts an unsolicited Response.
+	p := b.get(e.issuer + "/saml/idp/init/wiki?RelayState=home")
+	action, vals := e.samlLogin(b, p, e.issuer+"/saml/idp/init/wiki", true)
+	if vals.Get("RelayState") != "home" {
+		t.Errorf("RelayState %q", vals.Get("RelayState"))
+	}
+	ts.consume(t, action, vals)
+	if p := b.get(e.issuer + "/saml/idp/init/nope"); p.status != http.StatusBadRequest {
+		t.Errorf("init of an unknown SP: %d", p.status)
+	}
+	// The finance SP requires a group alice is not in: a page, and a RequestDenied answer.
+	u, _ := other.redirectRequest(t, "", nil)
+	p, _ = b.follow(e, b.get(u), u)
+	if p.status != http.StatusForbidden || !strings.Contains(p.body, "Access denied") || !strings.Contains(p.body, "finance") {
+		t.Fatalf("require: %d\n%s", p.status, p.body)
+	}
+	action, vals = form(t, p.body)
+	raw, _ := base64.StdEncoding.DecodeString(vals.Get("SAMLResponse"))
+	if action != other.sp.AcsURL.String() || !bytes.Contains(raw, []byte(samlidp.StatusRequestDenied)) {
+		t.Errorf("denied response: %s\n%s", action, raw)
+	}
+}
