@@ -242,6 +242,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		mounts["/example/"] = http.StripPrefix(prefix+"/example", rp)
 	}
+	samlIdP, err := newSAMLIdP(ctx, cfg, store, httpClient, logger) // cmd/gatehouse/saml.go
+	if err != nil {
+		return err
+	}
+	cls = append(cls, broker.SAMLClients(samlIdP)...)
 	registry, err := clients.NewRegistry(cls)
 	if err != nil {
 		return err
@@ -274,7 +279,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	srv, err := broker.New(broker.Deps{
 		TrustedProxies: proxies,
 		Issuer:         cfg.Issuer, Storage: store, Keys: keys, Minter: minter, Sessions: sessions,
-		Claims: norm, Clients: registry, Connectors: conns, MFA: mfaStep,
+		Claims: norm, Clients: registry, Connectors: conns, MFA: mfaStep, SAML: samlIdP,
 		Templates: tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: logger, Now: time.Now, Mounts: mounts,
 		Lifetimes: broker.Lifetimes{
 			IDToken: cfg.Expiry.IDTokens.D(), AccessToken: cfg.Expiry.AccessTokens.D(), AuthCode: cfg.Expiry.AuthCodes.D(),

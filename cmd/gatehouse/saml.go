@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// newSAMLIdP builds the SAML identity provider when the configuration has service providers
+// (or a saml_idp block); nil otherwise. The key comes from saml_idp.key/cert, or is generated
+// once and kept in storage (SQLite; other backends need the files).
+func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, hc *http.Client, logger *slog.Logger) (*samlidp.IdP, error) {
+	sc := cfg.SAMLIdP
+	if len(cfg.ServiceProviders) == 0 && sc.Key == "" && sc.EntityID == "" {
+		return nil, nil
+	}
+	entityID := sc.EntityID
+	if entityID == "" {
+		entityID = strings.TrimSuffix(cfg.Issuer, "/") + "/saml/idp/metadata"
+	}
+	var key *rsa.PrivateKey
+	var cert *x509.Certificate
+	var err error
+	if sc.Key != "" {
+		key, cert, err = samlidp.LoadKeyFiles(sc.Key, sc.Cert)
+	} else {
+		blobs, _ := store.(storage.BlobStore)
+		key, cert, err = samlidp.LoadOrGenerateKey(ctx, blobs, entityID, time.Now())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("saml_idp: %w", err)
+	}
+	idp, err := samlidp.New(samlidp.Options{
+		BaseURL: cfg.Issuer, EntityID: sc.EntityID, Key: key, Cert: cert, ServiceProviders: cfg.ServiceProviders,
+		AssertionLifetime: sc.AssertionLifetime.D(), PersistentSalt: cfg.PairwiseSalt, HTTP: hc,
+		Logger: logger.With("component", "saml-idp"), Now: time.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("SAML identity provider enabled", "entity_id", idp.EntityID(), "service_providers", len(cfg.ServiceProviders),
+		"metadata", strings.TrimSuffix(cfg.Issuer, "/")+"/saml/idp/metadata")
+	return idp, nil
+}
