@@ -241,7 +241,7 @@ func (p *IdP) BuildResponse(ctx context.Context, req *AuthnRequest, s Subject) (
 }
 
 // encryptAssertion encrypts the (signed) assertion to the SP's encryption certificate:
-// RSA-OAEP for the key and the first block cipher the SP lists among AES-256-GCM,
+// RSA-OAEP (SHA-1 digest) for the key and the first block cipher the SP lists among AES-256-GCM,
 // AES-128-GCM, AES-256-CBC, AES-128-CBC, else AES-256-CBC (which every SP decrypts).
 func encryptAssertion(md *saml.EntityDescriptor, el *etree.Element) (*etree.Element, error) {
 	cert, methods, err := encryptionCert(md)
@@ -255,6 +255,9 @@ func encryptAssertion(md *saml.EntityDescriptor, el *etree.Element) (*etree.Elem
 		return nil, fmt.Errorf("samlidp: encrypt assertion: %w", err)
 	}
 	enc := xmlenc.OAEP()
+	// RSA-OAEP-MGF1P with SHA-1 as the OAEP digest: the one every SP decrypts (some, like
+	// node-saml's xml-encryption, ignore a DigestMethod).
+	enc.DigestMethod = &xmlenc.SHA1
 	enc.BlockCipher = xmlenc.AES256CBC
 	listed := map[string]bool{}
 	for _, m := range methods {
