@@ -520,3 +520,41 @@ func TestSAMLRequireAndInit(t *testing.T) {
 		t.Errorf("denied response: %s\n%s", action, raw)
 	}
 }
+
+// TestSAMLPostSLOWithoutCookie: a LogoutRequest POSTed cross-site carries no SSO cookie; the
+// session is found by its SessionIndex and ended.
+func TestSAMLPostSLOWithoutCookie(t *testing.T) {
+	ts := newTestSP(t, true)
+	e := newSAMLEnv(t, spConfig("wiki", ts, func(c *config.ServiceProvider) { c.Trusted = true }))
+	e.trust(ts)
+	b := e.browser()
+	u, reqID := ts.redirectRequest(t, "", nil)
+	action, vals := e.samlLogin(b, b.get(u), u, true)
+	a := ts.consume(t, action, vals, reqID)
+	lr, err := ts.sp.MakeLogoutRequest(e.issuer+"/saml/idp/slo", a.Subject.NameID.Value, saml.WithSessionIndex(a.AuthnStatements[0].SessionIndex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	el := lr.Element()
+	doc := etree.NewDocument()
+	doc.SetRoot(el)
+	raw, _ := doc.WriteToBytes()
+	if !bytes.Contains(raw, []byte("Signature")) {
+		t.Fatalf("unsigned logout request:\n%s", raw)
+	}
+	cookieless := e.browser()
+	p := cookieless.post(e.issuer+"/saml/idp/slo", url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(raw)}})
+	if p.status != http.StatusFound || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
+		t.Fatalf("SLO: %d %q\n%s", p.status, p.location, p.body)
+	}
+	u2, _ := ts.redirectRequest(t, "", nil)
+	p, _ = b.follow(e, b.get(u2), u2)
+	if !strings.Contains(p.body, `name="password"`) {
+		t.Fatalf("the session survived a POST LogoutRequest: %d\n%s", p.status, p.body)
+	}
+	// A replayed LogoutRequest is refused.
+	p = cookieless.post(e.issuer+"/saml/idp/slo", url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(raw)}})
+	if p.status != http.StatusBadRequest {
+		t.Errorf("replayed LogoutRequest: %d", p.status)
+	}
+}

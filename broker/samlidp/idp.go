@@ -17,6 +17,7 @@ import (
 
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/logger"
+	"github.com/crewjam/saml/samlsp"
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/gatehouse-id/gatehouse/config"
@@ -106,6 +107,9 @@ func New(o Options) (*IdP, error) {
 		ValidDuration:           &validity,
 		NameIDFormats:           []saml.NameIDFormat{saml.PersistentNameIDFormat, saml.EmailAddressNameIDFormat, saml.TransientNameIDFormat},
 		LogoutBindings:          []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
+		// Signed AuthnRequests and LogoutRequests are accepted once (per process: replicas
+		// keep their own record; a replay only repeats what the original asked).
+		ReplayCache: samlsp.NewMemoryReplayCache(100000),
 	}
 	return p, nil
 }
