@@ -31,6 +31,13 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, h
 // internalError logs the cause and shows a generic page.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	s.Logger.Error(msg, "err", err, "path", r.URL.Path)
+	if s.storageDown(r.Context()) {
+		w.Header().Set("Retry-After", "5")
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Gatehouse is temporarily unavailable",
+			"Gatehouse cannot reach its database right now, so it cannot sign you in.",
+			"Wait a moment and try again; nothing you entered was saved.")
+		return
+	}
 	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong",
 		"Gatehouse could not finish this step because of an internal error.",
 		"Try again in a moment. If it keeps happening, tell your administrator the time it happened.")

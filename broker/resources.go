@@ -70,6 +70,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if e := oauth2err.As(err); e.Code == oauth2err.ServerError {
 			s.Logger.Error("userinfo", "err", e)
+			err = s.degrade(r.Context(), e)
 		}
 		oauth2err.WriteBearer(w, err)
 		return
@@ -194,7 +195,8 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	} else if e := oauth2err.As(err); e.Code == oauth2err.ServerError {
-		oauth2err.WriteJSON(w, r, e)
+		s.Logger.Error("introspection", "err", e)
+		oauth2err.WriteJSON(w, r, s.degrade(ctx, e))
 		return
 	}
 	rt, err := s.Storage.GetRefreshToken(ctx, hashToken(tok))

@@ -106,8 +106,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		e := oauth2err.As(err)
 		if e.Code == oauth2err.ServerError {
 			s.Logger.Error("token request failed", "client_id", c.ID, "err", e)
+			e = oauth2err.As(s.degrade(r.Context(), e))
 		} else {
 			s.Logger.Info("token request refused", "client_id", c.ID, "err", e)
+		}
+		if e.Code == oauth2err.TemporarilyUnavailable {
+			w.Header().Set("Retry-After", "5")
 		}
 		oauth2err.WriteJSON(w, r, e)
 		return

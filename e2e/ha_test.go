@@ -745,8 +745,8 @@ func TestHAPostgresRestart(t *testing.T) {
 	t.Logf("both replicas not ready %v after the database stopped", time.Since(stopped).Round(time.Millisecond))
 	_, err = b.refresh(ctx, rt)
 	var he *errHTTP
-	if !errors.As(err, &he) || he.status < 500 {
-		t.Errorf("refresh with the database down: %v, want a 5xx answer", err)
+	if !errors.As(err, &he) || he.status != http.StatusServiceUnavailable || he.body.Error != "temporarily_unavailable" {
+		t.Errorf("refresh with the database down: %v, want 503 temporarily_unavailable", err)
 	} else {
 		t.Logf("refresh with the database down: %d %s", he.status, he.body.Error)
 	}
