@@ -216,6 +216,11 @@ func TestPairwiseSubjectEverywhere(t *testing.T) {
 	if callbackParams(t, to).Get("code") == "" {
 		t.Errorf("id_token_hint with a pairwise sub: %s", to)
 	}
+	// RP-initiated logout with the pairwise hint signs the user out without asking.
+	p := b.get(e.issuer + "/logout?" + url.Values{"id_token_hint": {tok.Extra("id_token").(string)}}.Encode())
+	if p.status != http.StatusOK || !strings.Contains(p.body, "Signed out") {
+		t.Errorf("logout with a pairwise id_token_hint: %d\n%s", p.status, p.body)
+	}
 }
 
 // TestRefreshRechecksRequirements: a refresh re-runs the pipeline; a user who no longer

@@ -74,7 +74,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		confirmed = true
 	}
 	// A hint for the signed-in user's own session is enough; otherwise ask.
-	if has && !confirmed && !(hintSub != "" && hintSub == sess.Identity.Subject && (hintSID == "" || hintSID == sess.ID)) {
+	// The hint's sub is what this client sees: pairwise for pairwise clients.
+	hintMatches := has && hintSub != "" && hintSub == s.Claims.SubjectFor(clientID, sess.Identity.Subject) &&
+		(hintSID == "" || hintSID == sess.ID)
+	if has && !confirmed && !hintMatches {
 		flow, err := s.Sessions.Flow(w, r)
 		if err != nil {
 			s.internalError(w, r, "flow cookie", err)
