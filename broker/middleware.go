@@ -2,8 +2,6 @@ package broker
 
 import (
 	"net/http"
-	"sync"
-	"time"
 )
 
 // pageCSP is the Content-Security-Policy of every HTML page Gatehouse renders.
@@ -67,70 +65,4 @@ func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 	hd.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// loginLimiter limits failed password logins per key (client IP, username) in a sliding
-// window. It is per process: with several replicas each enforces its own budget.
-type loginLimiter struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	max    int
-	window time.Duration
-	fails  map[string][]time.Time
-	sweep  time.Time
-}
-
-func newLoginLimiter(now func() time.Time, max int, window time.Duration) *loginLimiter {
-	return &loginLimiter{now: now, max: max, window: window, fails: make(map[string][]time.Time)}
-}
-
-// Allowed reports whether another attempt is allowed for every key.
-func (l *loginLimiter) Allowed(keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for _, k := range keys {
-		if len(l.recent(k, now)) >= l.max {
-			return false
-		}
-	}
-	return true
-}
-
-// Fail records a failed attempt against every key.
-func (l *loginLimiter) Fail(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for _, k := range keys {
-		l.fails[k] = append(l.recent(k, now), now)
-	}
-	if now.Sub(l.sweep) > l.window {
-		l.sweep = now
-		for k := range l.fails {
-			if len(l.recent(k, now)) == 0 {
-				delete(l.fails, k)
-			}
-		}
-	}
-}
-
-// Reset forgets a key's failures (after a successful login).
-func (l *loginLimiter) Reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, key)
-}
-
-func (l *loginLimiter) recent(k string, now time.Time) []time.Time {
-	ts := l.fails[k]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
-		i++
-	}
-	if i > 0 {
-		ts = append(ts[:0:0], ts[i:]...)
-		l.fails[k] = ts
-	}
-	return ts
 }

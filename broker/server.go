@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -83,7 +84,7 @@ type Server struct {
 	discovery  []byte
 	connByID   map[string]*Connector
 	origins    map[string]bool
-	limiter    *loginLimiter
+	limiter    *ratelimit.Failures
 	verified   *verifiedCache
 	handler    http.Handler
 	loginRoute string
@@ -116,7 +117,7 @@ func New(d Deps) (*Server, error) {
 			s.origins[strings.TrimSuffix(o, "/")] = true
 		}
 	}
-	s.limiter = newLoginLimiter(d.Now, 10, 5*time.Minute)
+	s.limiter = ratelimit.New(d.Now, 10, 5*time.Minute)
 	s.verified = newVerifiedCache(10000)
 	if s.discovery, err = s.buildDiscovery(); err != nil {
 		return nil, err

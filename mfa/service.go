@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -73,8 +74,8 @@ type Service struct {
 	issuer   string
 	now      func() time.Time
 	wa       *webAuthn // nil when WebAuthn is not configured
-	users    *limiter
-	ips      *limiter
+	users    *ratelimit.Failures
+	ips      *ratelimit.Failures
 	stateTTL time.Duration
 }
 
@@ -104,7 +105,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{
 		store: o.Store, seal: sl, issuer: o.IssuerName, now: o.Now,
-		users: newLimiter(o.Now, o.MaxUserFailures, o.Window), ips: newLimiter(o.Now, o.MaxIPFailures, o.Window),
+		users: ratelimit.New(o.Now, o.MaxUserFailures, o.Window), ips: ratelimit.New(o.Now, o.MaxIPFailures, o.Window),
 		stateTTL: 10 * time.Minute,
 	}
 	if o.WebAuthn.RPID != "" {
@@ -182,19 +183,19 @@ func (s *Service) Reset(ctx context.Context, userID string) error {
 
 // Allowed reports whether another second-factor attempt is allowed for the user and IP.
 func (s *Service) Allowed(userID, ip string) bool {
-	return s.users.allowed(userID) && (ip == "" || s.ips.allowed(ip))
+	return s.users.Allowed(userID) && (ip == "" || s.ips.Allowed(ip))
 }
 
 // Failed records a failed attempt.
 func (s *Service) Failed(userID, ip string) {
-	s.users.fail(userID)
+	s.users.Fail(userID)
 	if ip != "" {
-		s.ips.fail(ip)
+		s.ips.Fail(ip)
 	}
 }
 
 // Succeeded forgets the user's failures.
-func (s *Service) Succeeded(userID string) { s.users.reset(userID) }
+func (s *Service) Succeeded(userID string) { s.users.Reset(userID) }
 
 // newFactorID returns a random factor ID.
 func newFactorID() (string, error) {
