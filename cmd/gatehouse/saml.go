@@ -17,7 +17,8 @@ import (
 
 // newSAMLIdP builds the SAML identity provider when the configuration has service providers
 // (or a saml_idp block); nil otherwise. The key comes from saml_idp.key/cert, or is generated
-// once and kept in storage (SQLite; other backends need the files).
+// once and kept in storage (a storage.BlobStore: SQLite and PostgreSQL implement it; with a
+// backend that does not, the files are needed).
 func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, hc *http.Client, logger *slog.Logger) (*samlidp.IdP, error) {
 	sc := cfg.SAMLIdP
 	if len(cfg.ServiceProviders) == 0 && sc.Key == "" && sc.EntityID == "" {

@@ -90,6 +90,10 @@ func TestEmailLinks(t *testing.T) {
 	storagetest.RunEmailLinks(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestBlobs(t *testing.T) {
+	storagetest.RunBlobs(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
 func TestMFA(t *testing.T) {
 	storagetest.RunMFA(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
