@@ -94,7 +94,7 @@ type haCluster struct {
 
 // startHACluster writes one config per replica (same issuer, clients, users, database;
 // its own listen address) and starts the replicas one after the other.
-func startHACluster(t *testing.T, n int, dsn string) *haCluster {
+func startHACluster(t *testing.T, n int, dsn string, extraExpiry ...string) *haCluster {
 	t.Helper()
 	dir := t.TempDir()
 	issuerPort := freePort(t) // nothing listens here: the client rewrites host:port per request
@@ -127,6 +127,7 @@ func startHACluster(t *testing.T, n int, dsn string) *haCluster {
 			"expiry:",
 			"  refresh_tokens:",
 			"    reuse_grace: 30s",
+		}, "\n") + "\n" + strings.Join(extraExpiry, "\n") + "\n" + strings.Join([]string{
 			"logging:",
 			"  level: warn",
 			"clients:",
@@ -862,4 +863,54 @@ func (p *pgServer) stop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
 	}
+}
+
+// TestHAKeyRotationUnderLoad: three replicas rotate their signing key every few seconds while
+// clients refresh across them; every ID token verifies against the JWKS of whichever replica
+// answers, and every access token is accepted by userinfo on every replica.
+func TestHAKeyRotationUnderLoad(t *testing.T) {
+	c := startHACluster(t, 3, haDatabase(t), "  signing_keys: 6s")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b := c.newBrowser(t)
+	first, err := b.codeFlow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := first.tokens.RefreshToken
+	kids := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	n := 0
+	for ; time.Now().Before(deadline); n++ {
+		tr, err := b.refresh(ctx, rt)
+		if err != nil {
+			t.Fatalf("refresh %d: %v", n, err)
+		}
+		rt = tr.RefreshToken
+		if err := c.verify(ctx, tr.IDToken); err != nil {
+			hdr, _, _ := strings.Cut(tr.IDToken, ".")
+			raw, _ := base64.RawURLEncoding.DecodeString(hdr)
+			for _, a := range c.addrs {
+				t.Logf("replica %s publishes %v", a, keyIDs(t, a))
+			}
+			t.Fatalf("refresh %d: ID token (header %s) does not verify: %v", n, raw, err)
+		}
+		hdr, _, _ := strings.Cut(tr.IDToken, ".")
+		kids[hdr] = true
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.issuer+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+		resp, err := b.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("refresh %d: userinfo answered %d", n, resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(kids) < 3 {
+		t.Fatalf("only %d signing keys seen in %d refreshes; rotation did not happen", len(kids), n)
+	}
+	t.Logf("%d refreshes across 3 replicas, %d signing keys, every token verified", n, len(kids))
 }

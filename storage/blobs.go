@@ -16,7 +16,7 @@ type Blob struct {
 
 // BlobStore keeps blobs. It is optional: a backend that implements it lets the SAML identity
 // provider persist its generated key and track session participants across replicas. The
-// SQLite backend implements it; PostgreSQL does not yet.
+// SQLite and PostgreSQL backends implement it (storagetest.RunBlobs).
 type BlobStore interface {
 	// GetBlob returns the blob's value, or ErrNotFound when it does not exist or has expired
 	// at now.

@@ -192,6 +192,10 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 	err = m.store.UpdateSigningKeys(ctx, func(current []storage.SigningKey) ([]storage.SigningKey, bool, error) {
 		ran = true
 		created = created[:0]
+		// Plan with the time inside the lease, after key generation and any wait for the
+		// lock: a new key's ActiveFrom must still be a full PublishDelay away when it is
+		// committed, or other replicas could see tokens it signed before they load it.
+		now = m.opt.Now()
 		next, changed, err := m.plan(current, now, func(alg string, activeFrom time.Time) (storage.SigningKey, error) {
 			var k storage.SigningKey
 			if pregen != nil && pregen.Algorithm == alg {

@@ -330,7 +330,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
-	g.Go(func() error { keys.Run(gctx, time.Minute); return nil })
+	g.Go(func() error { keys.Run(gctx, keyRefreshInterval(cfg.Expiry.SigningKeys.D())); return nil })
 	g.Go(func() error { runGC(gctx, store, logger); return nil })
 	g.Go(func() error { runMFAGC(gctx, store, logger); return nil })
 	g.Go(func() error {
@@ -352,6 +352,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	err = g.Wait()
 	logger.Info("gatehouse stopped")
 	return err
+}
+
+// keyRefreshInterval is how often each replica reloads the key set (and rotates when due). It
+// must be well inside the publish delay (a tenth of the rotation period, at most an hour) so
+// every replica publishes a new key before any replica signs with it.
+func keyRefreshInterval(rotation time.Duration) time.Duration {
+	return min(max(rotation/40, 100*time.Millisecond), time.Minute)
 }
 
 // callbackURL is where an upstream sends the user back to: {issuer}/callback/{id}, or for
