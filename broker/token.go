@@ -280,7 +280,8 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse
 			id = fresh
 			// Remember what the upstream said now: a rotated upstream refresh token must be
 			// used next time, and userinfo must answer with the refreshed identity.
-			if gu, ok := s.Storage.(storage.GrantUpdater); ok {
+			stashChanged := up.Stash != nil && !bytes.Equal(up.Stash, g.Auth.ConnectorData)
+			if gu, ok := s.Storage.(storage.GrantUpdater); ok && (stashChanged || !sameIdentity(fresh, g.Identity)) {
 				auth := g.Auth
 				if up.Stash != nil {
 					auth.ConnectorData = up.Stash
@@ -288,7 +289,7 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse
 				if err := gu.UpdateGrantIdentity(ctx, g.ID, fresh, auth); err != nil {
 					return tokenResponse{}, oauth2err.Server(err)
 				}
-			} else if up.Stash != nil && !bytes.Equal(up.Stash, g.Auth.ConnectorData) {
+			} else if !ok && stashChanged {
 				s.Logger.Warn("storage cannot update a grant; the connector's refreshed state is lost", "connector", g.Auth.ConnectorID)
 			}
 		}
@@ -326,4 +327,12 @@ func (s *Server) mint(g storage.Grant, id storage.Identity, scopes []string, wit
 		}
 	}
 	return resp, nil
+}
+
+// sameIdentity reports whether two identities would be stored the same (nil and empty lists
+// are equal), so an unchanged refresh costs no write.
+func sameIdentity(a, b storage.Identity) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
