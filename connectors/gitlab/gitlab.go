@@ -164,28 +164,9 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 
 // Refresh re-reads the user and groups with the stashed (or refreshed) token.
 func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev connectors.Upstream) (connectors.Upstream, error) {
-	var ts oauthflow.TokenStash
-	if err := oauthflow.DecodeStash(prev.Stash, &ts); err != nil {
-		return connectors.Upstream{}, err
-	}
-	ts, err := ts.Current(ctx, c.flow, c.now())
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	up, err := c.identity(ctx, s, ts)
-	var denied *connectors.DeniedError
-	switch {
-	case oauthflow.IsUnauthorized(err):
-		return connectors.Upstream{}, fmt.Errorf("%w: GitLab refused the token", connectors.ErrUpstreamRevoked)
-	case errors.As(err, &denied):
-		return connectors.Upstream{}, fmt.Errorf("%w: %s", connectors.ErrUpstreamRevoked, denied.Reason)
-	case err != nil:
-		return connectors.Upstream{}, err
-	}
-	if prev.Subject != "" && up.Subject != prev.Subject {
-		return connectors.Upstream{}, fmt.Errorf("%w: the token now belongs to another GitLab user", connectors.ErrUpstreamRevoked)
-	}
-	return up, nil
+	return oauthflow.RefreshIdentity(ctx, c.flow, c.now(), "GitLab", prev, func(ctx context.Context, ts oauthflow.TokenStash) (connectors.Upstream, error) {
+		return c.identity(ctx, s, ts)
+	})
 }
 
 type user struct {

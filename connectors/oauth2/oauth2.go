@@ -163,25 +163,7 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 
 // Refresh re-reads the userinfo endpoint, refreshing the access token first when needed.
 func (c *Connector) Refresh(ctx context.Context, _ connectors.Scopes, prev connectors.Upstream) (connectors.Upstream, error) {
-	var ts oauthflow.TokenStash
-	if err := oauthflow.DecodeStash(prev.Stash, &ts); err != nil {
-		return connectors.Upstream{}, err
-	}
-	ts, err := ts.Current(ctx, c.flow, c.now())
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	up, err := c.identity(ctx, ts)
-	if err != nil {
-		if oauthflow.IsUnauthorized(err) {
-			return connectors.Upstream{}, fmt.Errorf("%w: userinfo refused the token", connectors.ErrUpstreamRevoked)
-		}
-		return connectors.Upstream{}, err
-	}
-	if prev.Subject != "" && up.Subject != prev.Subject {
-		return connectors.Upstream{}, fmt.Errorf("%w: the token now belongs to another user", connectors.ErrUpstreamRevoked)
-	}
-	return up, nil
+	return oauthflow.RefreshIdentity(ctx, c.flow, c.now(), "upstream", prev, c.identity)
 }
 
 func (c *Connector) identity(ctx context.Context, ts oauthflow.TokenStash) (connectors.Upstream, error) {

@@ -1,0 +1,41 @@
+package oauthflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/connectors"
+)
+
+// RefreshIdentity is the refresh of an API-backed connector (GitHub, GitLab, plain OAuth2):
+// decode the token stash, refresh the upstream token when it has expired, and read the user
+// again with identity. A token the upstream refuses, a user who no longer qualifies
+// (*connectors.DeniedError) and a token that now belongs to another user all become
+// connectors.ErrUpstreamRevoked; provider names the upstream in those messages.
+func RefreshIdentity(ctx context.Context, f *Flow, now time.Time, provider string, prev connectors.Upstream,
+	identity func(context.Context, TokenStash) (connectors.Upstream, error)) (connectors.Upstream, error) {
+	var ts TokenStash
+	if err := DecodeStash(prev.Stash, &ts); err != nil {
+		return connectors.Upstream{}, err
+	}
+	ts, err := ts.Current(ctx, f, now)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	up, err := identity(ctx, ts)
+	var denied *connectors.DeniedError
+	switch {
+	case IsUnauthorized(err):
+		return connectors.Upstream{}, fmt.Errorf("%w: %s refused the token (authorization revoked?)", connectors.ErrUpstreamRevoked, provider)
+	case errors.As(err, &denied):
+		return connectors.Upstream{}, fmt.Errorf("%w: %s", connectors.ErrUpstreamRevoked, denied.Reason)
+	case err != nil:
+		return connectors.Upstream{}, err
+	}
+	if prev.Subject != "" && up.Subject != prev.Subject {
+		return connectors.Upstream{}, fmt.Errorf("%w: the token now belongs to another %s user", connectors.ErrUpstreamRevoked, provider)
+	}
+	return up, nil
+}
