@@ -6,54 +6,24 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"regexp"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/storage/schema"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
 // migration is one numbered schema change.
-type migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
+type migration = schema.Migration
 
-var migrationName = regexp.MustCompile(`^([0-9]{4})_([a-z0-9_]+)\.sql$`)
-
-// loadMigrations reads NNNN_name.sql files from fsys (directory dir), sorted by version.
-// Versions must start at 1 and have no gaps or duplicates.
+// loadMigrations reads and checks the NNNN_name.sql files of dir in fsys.
 func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
+	ms, err := schema.Load(fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		m := migrationName.FindStringSubmatch(e.Name())
-		if m == nil {
-			return nil, fmt.Errorf("postgres: migration file %q: name must be NNNN_name.sql", e.Name())
-		}
-		v, _ := strconv.Atoi(m[1])
-		body, err := fs.ReadFile(fsys, dir+"/"+e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("postgres: read migration %s: %w", e.Name(), err)
-		}
-		ms = append(ms, migration{Version: v, Name: m[2], SQL: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
-	for i, m := range ms {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("postgres: migrations must be numbered 1..n without gaps or duplicates; found %04d at position %d", m.Version, i+1)
-		}
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return ms, nil
 }
