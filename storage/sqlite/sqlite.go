@@ -63,6 +63,9 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if err := enableWAL(ctx, path, busyTimeout); err != nil {
+		return nil, err
+	}
 	writer, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
