@@ -528,3 +528,26 @@ func bulkFamilies(ctx context.Context, pool *pgxpool.Pool, n int, now time.Time)
 	}
 	return nil
 }
+
+// TestPingReadsTheStores: readiness is a real read of the tables the broker serves from
+// (issue 13.5). A table the broker needs that cannot be read (here: dropped underneath the
+// running store) fails Ping, where a connection round trip said healthy.
+func TestPingReadsTheStores(t *testing.T) {
+	cfg := newSchema(t)
+	s := openCfg(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping on a healthy schema: %v", err)
+	}
+	if _, err := s.Pool().Exec(ctx, "DROP TABLE "+pgx.Identifier{cfg.Schema, "sessions"}.Sanitize()+" CASCADE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pool().Ping(ctx); err != nil {
+		t.Fatalf("the connection itself is fine, yet a round trip failed: %v", err)
+	}
+	err := s.Ping(ctx)
+	if err == nil || !strings.Contains(err.Error(), "sessions") {
+		t.Fatalf("Ping = %v, want an error naming the unreadable sessions table", err)
+	}
+}

@@ -196,10 +196,22 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+	// A real read of the tables the broker serves from, not only a round trip, so a table
+	// that cannot be read (dropped, permissions revoked, damaged) fails readiness.
+	for _, t := range readinessTables {
+		var one int
+		err := s.pool.QueryRow(ctx, `SELECT 1 FROM `+t+` LIMIT 1`).Scan(&one)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("postgres: ping: read %s: %w", t, err)
+		}
 	}
 	return nil
+}
+
+// readinessTables are read on every Ping: one row of each store the broker needs to serve.
+var readinessTables = []string{
+	"signing_keys", "auth_requests", "auth_codes", "grants", "refresh_tokens",
+	"sessions", "consents", "local_users", "user_links",
 }
 
 // Pool returns the underlying pool (for tools: backups, benchmarks, diagnostics).

@@ -63,8 +63,11 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := enableWAL(ctx, path, busyTimeout); err != nil {
+	if err := checkLocation(path); err != nil {
 		return nil, err
+	}
+	if err := enableWAL(ctx, path, busyTimeout); err != nil {
+		return nil, explainOpenError(path, err)
 	}
 	writer, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -87,9 +90,13 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	reader.SetConnMaxIdleTime(0)
 
 	s := &Store{path: path, logger: logger, writer: writer, reader: reader, stmts: map[stmtKey]*sql.Stmt{}}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.checkIntegrity(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.Close()
+		return nil, explainOpenError(path, err)
 	}
 	if err := s.prepare(ctx); err != nil {
 		_ = s.Close()
@@ -120,12 +127,13 @@ func (s *Store) Close() error {
 	return errors.Join(s.reader.Close(), s.writer.Close())
 }
 
-// Ping reports whether the database answers on both pools.
+// Ping reports whether the database answers on both pools: a real read of one row of each
+// table the broker serves from (readinessTables), so a damaged table is not reported healthy.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.reader.PingContext(ctx); err != nil {
+	if err := s.readProbe(ctx, false); err != nil {
 		return fmt.Errorf("sqlite: ping reader: %w", err)
 	}
-	if err := s.writer.PingContext(ctx); err != nil {
+	if err := s.readProbe(ctx, true); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", err)
 	}
 	return nil
