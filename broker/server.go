@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
@@ -88,6 +89,7 @@ type Server struct {
 	verified   *verifiedCache
 	handler    http.Handler
 	loginRoute string
+	draining   atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
 }
 
 // New validates the dependencies and builds the server.
@@ -204,6 +206,10 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 	})
 }
 
+// Drain makes /readyz answer 503 from now on, because the process is shutting down; every
+// other route keeps serving until the listeners are shut down.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 // HealthHandler serves only /healthz and /readyz, for a separate admin listener.
 func (s *Server) HealthHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -257,6 +263,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("draining: shutting down\n"))
+		return
+	}
 	if err := s.Storage.Ping(ctx); err != nil {
 		s.Logger.Warn("readiness: storage unreachable", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)

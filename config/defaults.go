@@ -29,6 +29,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Storage.Type == "sqlite" && c.Storage.Config.File == "" {
 		c.Storage.Config.File = DefaultSQLite
 	}
+	if c.Storage.Type == "postgres" {
+		setDefault(&c.Storage.Config.ConnectTimeout, 60*time.Second)
+	}
 	e := &c.Expiry
 	setDefault(&e.IDTokens, time.Hour)
 	setDefault(&e.AccessTokens, time.Hour)

@@ -50,6 +50,10 @@ type Web struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Theme and TemplatesDir override the embedded web assets.
 	TemplatesDir string `yaml:"templates_dir"`
+	// ShutdownDelay: on SIGTERM, /readyz answers 503 at once and the listeners keep serving
+	// for this long (so a load balancer or Kubernetes stops sending traffic) before in-flight
+	// requests are drained and the process exits. Default 0s; 5s suits Kubernetes.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 }
 
 // Admin configures the admin listener (health, metrics). Empty: health is on the public listener.
@@ -76,6 +80,9 @@ type StorageConfig struct {
 	SSLMode     string `yaml:"ssl_mode"`
 	SSLRootCert string `yaml:"ssl_root_cert"`
 	MaxConns    int    `yaml:"max_conns"`
+	// ConnectTimeout (postgres): how long `serve` keeps retrying an unreachable database at
+	// start, with backoff and readiness false meanwhile, before it gives up. Default 60s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
 }
 
 // Expiry holds every lifetime. Zero values are replaced by defaults in Defaults().

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks the whole configuration and returns nil or an *Errors listing every
@@ -118,6 +119,9 @@ func (v *validator) listenAddr(path, addr string) {
 }
 
 func (v *validator) web(w *Web) {
+	if w.ShutdownDelay < 0 || w.ShutdownDelay.D() > 5*time.Minute {
+		v.addf("web.shutdown_delay", "must be between 0s and 5m, got %s", w.ShutdownDelay.D())
+	}
 	if w.HTTP == "" && w.HTTPS == "" {
 		v.addf("web", "needs web.http or web.https (a listen address such as 127.0.0.1:5556)")
 	}
@@ -185,6 +189,12 @@ func (v *validator) storage(s *Storage) {
 	}
 	if s.Config.MaxConns < 0 {
 		v.addf("storage.config.max_conns", "must not be negative")
+	}
+	if s.Config.ConnectTimeout < 0 {
+		v.addf("storage.config.connect_timeout", "must not be negative")
+	}
+	if s.Config.ConnectTimeout != 0 && s.Type != "postgres" {
+		v.addf("storage.config.connect_timeout", "applies to postgres only (sqlite opens a local file)")
 	}
 }
 

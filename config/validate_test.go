@@ -57,6 +57,14 @@ func TestValidate(t *testing.T) {
 		{"postgres needs dsn", func(c *Config) { c.Storage.Type = "postgres" }, []string{"storage.config: postgres needs dsn"}},
 		{"postgres with dsn", func(c *Config) { c.Storage.Type, c.Storage.Config.DSN = "postgres", "postgres://db/gh" }, nil},
 		{"storage port", func(c *Config) { c.Storage.Config.Port = 70000 }, []string{"storage.config.port: 70000 is not a port number"}},
+		{"connect_timeout on sqlite", func(c *Config) { c.Storage.Config.ConnectTimeout = Duration(time.Minute) },
+			[]string{"storage.config.connect_timeout: applies to postgres only"}},
+		{"connect_timeout negative", func(c *Config) {
+			c.Storage.Type, c.Storage.Config.DSN, c.Storage.Config.ConnectTimeout = "postgres", "postgres://db/gh", Duration(-time.Second)
+		}, []string{"storage.config.connect_timeout: must not be negative"}},
+		{"shutdown_delay too long", func(c *Config) { c.Web.ShutdownDelay = Duration(time.Hour) },
+			[]string{"web.shutdown_delay: must be between 0s and 5m, got 1h0m0s"}},
+		{"shutdown_delay 5s", func(c *Config) { c.Web.ShutdownDelay = Duration(5 * time.Second) }, nil},
 		{"algorithm", func(c *Config) { c.Signing.Algorithm = "HS256" }, []string{"signing.algorithm: must be one of RS256, ES256, EdDSA, got \"HS256\""}},
 		{"algorithm ES256", func(c *Config) { c.Signing.Algorithm = "ES256" }, nil},
 		{"algorithm EdDSA", func(c *Config) { c.Signing.Algorithm = "EdDSA" }, nil},

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -25,7 +24,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 	"github.com/gatehouse-id/gatehouse/internal/examplerp"
-	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -161,11 +159,28 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := newLogger(cfg.Logging, stderr)
 
-	store, err := openStorage(ctx, cfg.Storage, logger)
+	// Listen first: a port in use fails at once, and health answers ("starting", readiness
+	// 503) while storage is reached.
+	lns, err := openListeners(cfg, logger)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	lns.start(g)
+	serving := false
+	defer func() {
+		if !serving { // startup failed: stop the "starting" listeners
+			lns.close()
+			_ = g.Wait()
+		}
+	}()
+
+	store, err := openStorageRetrying(gctx, cfg.Storage, logger, lns)
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
 	defer store.Close()
+	lns.setPhase("loading configuration and keys")
 
 	users := localUsers{store: store}
 	decoded, err := decodeConnectors(cfg, *cfgPath, getenv, newRegistry(users))
@@ -291,57 +306,19 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	var servers []*http.Server
-	listen := func(addr string, h http.Handler, tlsCert, tlsKey string) error {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", addr, err)
-		}
-		hs := httpx.NewServer(addr, h)
-		hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-		servers = append(servers, hs)
-		g.Go(func() error {
-			var err error
-			if tlsCert != "" {
-				err = hs.ServeTLS(ln, tlsCert, tlsKey)
-			} else {
-				err = hs.Serve(ln)
-			}
-			if errors.Is(err, http.ErrServerClosed) {
-				return nil
-			}
-			return err
-		})
-		return nil
-	}
-	if cfg.Web.HTTP != "" {
-		if err := listen(cfg.Web.HTTP, srv.Handler(), "", ""); err != nil {
-			return err
-		}
-	}
-	if cfg.Web.HTTPS != "" {
-		if err := listen(cfg.Web.HTTPS, srv.Handler(), cfg.Web.TLSCert, cfg.Web.TLSKey); err != nil {
-			return err
-		}
-	}
 	if cfg.Admin.HTTP != "" {
-		if err := listen(cfg.Admin.HTTP, srv.HealthHandler(), "", ""); err != nil {
-			return err
-		}
+		lns.setHandlers(srv.Handler(), srv.HealthHandler())
+	} else {
+		lns.setHandlers(srv.Handler(), srv.Handler())
 	}
+	serving = true
 	g.Go(func() error { keys.Run(gctx, keyRefreshInterval(cfg.Expiry.SigningKeys.D())); return nil })
 	g.Go(func() error { runGC(gctx, store, logger); return nil })
 	g.Go(func() error { runMFAGC(gctx, store, logger); return nil })
 	g.Go(func() error {
 		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, hs := range servers {
-			if err := hs.Shutdown(sctx); err != nil {
-				logger.Warn("shutdown", "err", err)
-			}
-		}
+		srv.Drain() // readiness 503 at once; requests keep being served until the listeners stop
+		lns.shutdown(cfg.Web.ShutdownDelay.D())
 		return nil
 	})
 

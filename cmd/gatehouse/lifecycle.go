@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// swapHandler is an http.Handler whose target is replaced once the broker is built: the
+// listeners open first and answer "starting" (liveness ok, readiness 503) while storage is
+// reached, so an orchestrator sees a live but not-ready process instead of a crash loop.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func newSwapHandler(h http.Handler) *swapHandler {
+	s := &swapHandler{}
+	s.set(h)
+	return s
+}
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// startingHandler answers while the process starts: /healthz 200, /readyz 503 with the
+// current phase, every other path 503 with Retry-After.
+func startingHandler(phase *atomic.Value) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if strings.HasSuffix(r.URL.Path, "/healthz") {
+			_, _ = w.Write([]byte("ok\n"))
+			return
+		}
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		if strings.HasSuffix(r.URL.Path, "/readyz") {
+			fmt.Fprintf(w, "starting: %s\n", phase.Load())
+			return
+		}
+		fmt.Fprintf(w, "Gatehouse is starting (%s); try again in a few seconds.\n", phase.Load())
+	})
+}
+
+// listeners are the process's HTTP listeners, opened before anything else so that a port in
+// use fails at once and health answers during a slow start.
+type listeners struct {
+	logger  *slog.Logger
+	phase   atomic.Value // string: what the process is waiting for
+	public  *swapHandler
+	admin   *swapHandler
+	servers []*http.Server
+	serve   []func() error
+}
+
+// openListeners listens on web.http, web.https and admin.http, each answering "starting"
+// until setHandlers.
+func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) {
+	l := &listeners{logger: logger}
+	l.phase.Store("opening storage")
+	starting := startingHandler(&l.phase)
+	l.public, l.admin = newSwapHandler(starting), newSwapHandler(starting)
+	listen := func(addr string, h http.Handler, tlsCert, tlsKey string) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		hs := httpx.NewServer(addr, h)
+		hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+		l.servers = append(l.servers, hs)
+		l.serve = append(l.serve, func() error {
+			var err error
+			if tlsCert != "" {
+				err = hs.ServeTLS(ln, tlsCert, tlsKey)
+			} else {
+				err = hs.Serve(ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+		return nil
+	}
+	var err error
+	if cfg.Web.HTTP != "" {
+		err = listen(cfg.Web.HTTP, l.public, "", "")
+	}
+	if err == nil && cfg.Web.HTTPS != "" {
+		err = listen(cfg.Web.HTTPS, l.public, cfg.Web.TLSCert, cfg.Web.TLSKey)
+	}
+	if err == nil && cfg.Admin.HTTP != "" {
+		err = listen(cfg.Admin.HTTP, l.admin, "", "")
+	}
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// start serves every listener in g.
+func (l *listeners) start(g *errgroup.Group) {
+	for _, f := range l.serve {
+		g.Go(f)
+	}
+}
+
+// setPhase says what the starting process is waiting for (shown by /readyz).
+func (l *listeners) setPhase(p string) { l.phase.Store(p) }
+
+// setHandlers switches the listeners from "starting" to the real handlers.
+func (l *listeners) setHandlers(public, admin http.Handler) {
+	l.public.set(public)
+	l.admin.set(admin)
+}
+
+// shutdown drains the listeners: after delay (while /readyz already answers 503) they stop
+// accepting, and in-flight requests get up to 10 seconds to finish.
+func (l *listeners) shutdown(delay time.Duration) {
+	if delay > 0 {
+		l.logger.Info("draining: readiness is 503; still serving", "shutdown_delay", delay.String())
+		time.Sleep(delay)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, hs := range l.servers {
+		if err := hs.Shutdown(ctx); err != nil {
+			l.logger.Warn("shutdown", "err", err)
+		}
+	}
+}
+
+// close closes listeners that never served (start failed before start).
+func (l *listeners) close() {
+	for _, hs := range l.servers {
+		_ = hs.Close()
+	}
+}
+
+// openStorageRetrying opens the configured store. An unreachable PostgreSQL is retried with
+// backoff up to storage.config.connect_timeout (a pod that starts before its database is the
+// normal case); readiness says so meanwhile. SQLite errors are local and final.
+func openStorageRetrying(ctx context.Context, cfg config.Storage, logger *slog.Logger, l *listeners) (storage.Storage, error) {
+	if cfg.Type != "postgres" {
+		return openStorage(ctx, cfg, logger)
+	}
+	limit := cfg.Config.ConnectTimeout.D()
+	if limit <= 0 {
+		limit = 60 * time.Second
+	}
+	deadline := time.Now().Add(limit)
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		s, err := openStorage(ctx, cfg, logger)
+		if err == nil {
+			if attempt > 1 {
+				logger.Info("storage reachable", "attempts", attempt)
+			}
+			return s, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("%w (gave up after %s and %d attempts; storage.config.connect_timeout sets how long to wait)", err, limit, attempt)
+		}
+		l.setPhase(fmt.Sprintf("waiting for storage (attempt %d failed)", attempt))
+		logger.Warn("storage unreachable; retrying", "attempt", attempt, "retry_in", min(wait, left).String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(wait, left)):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
