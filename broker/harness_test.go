@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"html"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,9 +66,21 @@ const (
 	alicePassword      = "correct horse battery staple"
 )
 
-type userSource struct{ store storage.LocalUserStore }
+// userSource is the local connector's user store over the test's storage. While down is
+// set it fails as an unreachable upstream would (a temporary error, not "no such user").
+type userSource struct {
+	store storage.LocalUserStore
+	down  *atomic.Bool
+	delay *atomic.Int64 // nanoseconds every lookup waits (a slow upstream)
+}
 
 func (u userSource) LookupUser(ctx context.Context, name string) (local.User, error) {
+	if u.delay != nil {
+		time.Sleep(time.Duration(u.delay.Load()))
+	}
+	if u.down != nil && u.down.Load() {
+		return local.User{}, errors.New("user store unreachable (test)")
+	}
 	lu, err := u.store.GetLocalUser(ctx, name)
 	if err != nil {
 		return local.User{}, local.ErrUserNotFound
@@ -82,6 +96,10 @@ type env struct {
 	store  storage.Storage
 	clock  *clock
 	keys   *tokens.KeyManager
+	// upstreamDown makes the local connector's user lookups fail (an upstream outage);
+	// upstreamDelay (ns) makes them slow.
+	upstreamDown  *atomic.Bool
+	upstreamDelay *atomic.Int64
 }
 
 func newEnv(t testing.TB) *env {
@@ -97,7 +115,7 @@ func newEnvAlg(t testing.TB, alg string) *env {
 
 // newEnvClaims is newEnvAlg with the claims Normalizer that mk builds over the store (nil:
 // the default Normalizer).
-func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage, func() time.Time) *claims.Normalizer) *env {
+func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage, func() time.Time) *claims.Normalizer, opts ...func(*broker.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -126,7 +144,8 @@ func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage,
 	if err := keys.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lc := &local.Config{Users: userSource{store}, Cost: bcrypt.MinCost}
+	down, delay := new(atomic.Bool), new(atomic.Int64)
+	lc := &local.Config{Users: userSource{store: store, down: down, delay: delay}, Cost: bcrypt.MinCost}
 	conn, err := lc.Open(ctx, connectors.Info{ID: "local", Type: "local", Name: "Local accounts"}, connectors.Deps{Logger: logger, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -148,19 +167,23 @@ func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage,
 	if mk != nil {
 		norm = mk(t, store, clk.Now)
 	}
-	b, err := broker.New(broker.Deps{
+	deps := broker.Deps{
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: clk.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: clk.Now},
 		Claims:   norm, Clients: reg,
 		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: clk.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	b, err := broker.New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = b.Handler()
-	return &env{t: t, srv: srv, issuer: issuer, store: store, clock: clk, keys: keys}
+	return &env{t: t, srv: srv, issuer: issuer, store: store, clock: clk, keys: keys, upstreamDown: down, upstreamDelay: delay}
 }
 
 // browser is a cookie-keeping HTTP client that never follows redirects by itself.

@@ -97,7 +97,7 @@ func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 	if err := keys.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lc := &local.Config{Users: userSource{store}, Cost: bcrypt.MinCost}
+	lc := &local.Config{Users: userSource{store: store}, Cost: bcrypt.MinCost}
 	conn, err := lc.Open(ctx, connectors.Info{ID: "local", Type: "local", Name: "Local accounts"}, connectors.Deps{Logger: logger, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -39,8 +39,10 @@ type Lifetimes struct {
 	AuthRequest     time.Duration
 	RefreshAbsolute time.Duration
 	RefreshIdle     time.Duration
-	// ReuseGrace: a rotated refresh token presented again within this window is refused
-	// without revoking its family.
+	// ReuseGrace: a client whose refresh response was lost may retry with the previous
+	// refresh token for this long after the rotation, while its successor is unused: it gets
+	// a fresh pair and the unused successor is revoked. 0 turns the retry off (every reuse
+	// revokes the family).
 	ReuseGrace time.Duration
 }
 

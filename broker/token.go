@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -82,6 +83,7 @@ func (s *Server) authenticateClient(r *http.Request) (*clients.Client, error) {
 
 // handleToken is the token endpoint (RFC 6749 3.2).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	arrived := s.Now().UTC() // before anything else: tells a concurrent refresh from a retry
 	if err := parseAPIForm(w, r); err != nil {
 		oauth2err.WriteJSON(w, r, err)
 		return
@@ -96,7 +98,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "authorization_code":
 		resp, err = s.codeGrant(r, c)
 	case "refresh_token":
-		resp, err = s.refreshGrant(r, c)
+		resp, err = s.refreshGrant(r, c, arrived)
 	case "":
 		err = oauth2err.New(oauth2err.InvalidRequest, "grant_type is missing")
 	default:
@@ -214,26 +216,35 @@ func (s *Server) refreshIdle(now time.Time, g storage.Grant) time.Time {
 }
 
 // refreshGrant rotates a refresh token (RFC 6749 6, OIDC Core 12).
-func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse, error) {
+//
+// Nothing irreversible happens before the last step that can fail: the token and its grant
+// are read, the requested scope checked and the upstream asked (no transaction is held across
+// that call), and only then is the token rotated atomically. An upstream that is down or an
+// invalid_scope leaves the client's token usable. If the rotation loses a race with a
+// concurrent use of the same token, the winner's result stands and the loser is refused
+// without revoking anything. A client whose response was lost in flight may retry with the
+// previous token within Lifetimes.ReuseGrace while the successor is unused: it gets a fresh
+// pair and the unused successor is revoked (storage.RefreshReissuer). A retry is sent after
+// the lost response, so a request that arrived before the rotation committed is a concurrent
+// use instead: it is refused without revoking anything. Any other reuse of a rotated token
+// revokes the family.
+func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.Time) (tokenResponse, error) {
 	ctx := r.Context()
 	old := r.PostFormValue("refresh_token")
 	if old == "" {
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidRequest, "refresh_token is missing")
 	}
 	now := s.Now().UTC()
-	refresh := randomToken()
-	next := storage.RefreshToken{Hash: hashToken(refresh), CreatedAt: now, IdleExpiry: now.Add(s.Lifetimes.RefreshIdle)}
-	g, prev, err := s.Storage.RotateRefreshToken(ctx, hashToken(old), next, now)
+	oldHash := hashToken(old)
+	rt, err := s.Storage.GetRefreshToken(ctx, oldHash)
 	switch {
-	case errors.Is(err, storage.ErrReused):
-		if s.Lifetimes.ReuseGrace > 0 && now.Sub(prev.UsedAt) <= s.Lifetimes.ReuseGrace {
-			return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token was just used; use the newer one")
-		}
-		if rerr := s.Storage.RevokeGrant(ctx, prev.GrantID, now); rerr != nil {
-			return tokenResponse{}, oauth2err.Server(rerr)
-		}
-		s.Logger.Warn("rotated refresh token reused; its family is revoked", "client_id", c.ID, "grant", prev.GrantID)
-		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token was already used")
+	case errors.Is(err, storage.ErrNotFound):
+		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token is invalid, expired or revoked")
+	case err != nil:
+		return tokenResponse{}, oauth2err.Server(err)
+	}
+	g, err := s.Storage.GetGrant(ctx, rt.GrantID)
+	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token is invalid, expired or revoked")
 	case err != nil:
@@ -241,8 +252,23 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse
 	}
 	if g.ClientID != c.ID {
 		// The token leaked to another client: revoke the family.
-		_ = s.Storage.RevokeGrant(ctx, g.ID, now)
+		if err := s.Storage.RevokeGrant(ctx, g.ID, now); err != nil {
+			return tokenResponse{}, oauth2err.Server(err)
+		}
+		s.Logger.Warn("refresh token presented by another client; its family is revoked", "client_id", c.ID, "grant", g.ID)
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token was issued to another client")
+	}
+	if g.Revoked || (!g.AbsoluteExpiry.IsZero() && !now.Before(g.AbsoluteExpiry)) ||
+		(rt.UsedAt.IsZero() && !rt.IdleExpiry.IsZero() && !now.Before(rt.IdleExpiry)) {
+		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token is invalid, expired or revoked")
+	}
+	reissuer, canReissue := s.Storage.(storage.RefreshReissuer)
+	retry := !rt.UsedAt.IsZero()
+	if retry && arrived.Before(rt.UsedAt.Add(time.Millisecond)) { // storage keeps milliseconds
+		return tokenResponse{}, s.lostRace(c, g.ID)
+	}
+	if retry && (!canReissue || s.Lifetimes.ReuseGrace <= 0 || now.Sub(rt.UsedAt) > s.Lifetimes.ReuseGrace) {
+		return tokenResponse{}, s.refreshReused(ctx, c, g.ID, now)
 	}
 	scopes := g.Scopes
 	if sc := r.PostFormValue("scope"); sc != "" {
@@ -253,45 +279,42 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse
 			}
 		}
 	}
-	id := g.Identity
-	if cn := s.connByID[g.Auth.ConnectorID]; cn != nil && cn.Conn != nil {
-		if rc, ok := cn.Conn.(connectors.RefreshConnector); ok {
-			up, err := rc.Refresh(ctx, connectors.Scopes{Offline: true, Groups: slices.Contains(scopes, "groups"), Requested: scopes},
-				connectors.Upstream{Subject: g.Auth.UpstreamSubject, Stash: g.Auth.ConnectorData})
-			switch {
-			case errors.Is(err, connectors.ErrUpstreamRevoked):
-				_ = s.Storage.RevokeGrant(ctx, g.ID, now)
-				return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the upstream account is no longer valid")
-			case err != nil:
-				return tokenResponse{}, &oauth2err.Error{Code: oauth2err.TemporarilyUnavailable, Description: "the upstream identity provider is unavailable", Status: http.StatusServiceUnavailable}
-			}
-			fresh, err := s.Claims.Normalize(ctx, g.Auth.ConnectorID, up)
-			if err == nil {
-				err = s.Claims.AuthorizeClient(g.ClientID, fresh)
-			}
-			var denied *connectors.DeniedError
-			if errors.As(err, &denied) {
-				_ = s.Storage.RevokeGrant(ctx, g.ID, now)
-				return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the user may no longer use this client: "+denied.Reason)
-			}
-			if err != nil {
+	id, auth, changed, err := s.refreshUpstream(ctx, g, scopes, now)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+
+	refresh := randomToken()
+	next := storage.RefreshToken{Hash: hashToken(refresh), CreatedAt: now, IdleExpiry: s.refreshIdle(now, g)}
+	if retry {
+		_, _, err = reissuer.ReissueRefreshToken(ctx, oldHash, next, s.Lifetimes.ReuseGrace, now)
+	} else {
+		_, _, err = s.Storage.RotateRefreshToken(ctx, oldHash, next, now)
+	}
+	switch {
+	case retry && errors.Is(err, storage.ErrReused):
+		// The successor was used meanwhile: this is reuse, not a lost response.
+		return tokenResponse{}, s.refreshReused(ctx, c, g.ID, now)
+	case errors.Is(err, storage.ErrReused), errors.Is(err, storage.ErrConflict):
+		return tokenResponse{}, s.lostRace(c, g.ID)
+	case errors.Is(err, storage.ErrNotFound):
+		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token is invalid, expired or revoked")
+	case err != nil:
+		return tokenResponse{}, oauth2err.Server(err)
+	}
+	if retry {
+		s.Logger.Info("refresh retried with the previous token within the reuse grace; its unused successor is revoked", "client_id", c.ID, "grant", g.ID)
+	}
+	if changed {
+		// Remember what the upstream said now: a rotated upstream refresh token must be used
+		// next time, and userinfo must answer with the refreshed identity. After the rotation:
+		// a failure here leaves the new token valid and the client may retry within the grace.
+		if gu, ok := s.Storage.(storage.GrantUpdater); ok {
+			if err := gu.UpdateGrantIdentity(ctx, g.ID, id, auth); err != nil {
 				return tokenResponse{}, oauth2err.Server(err)
 			}
-			id = fresh
-			// Remember what the upstream said now: a rotated upstream refresh token must be
-			// used next time, and userinfo must answer with the refreshed identity.
-			stashChanged := up.Stash != nil && !bytes.Equal(up.Stash, g.Auth.ConnectorData)
-			if gu, ok := s.Storage.(storage.GrantUpdater); ok && (stashChanged || !sameIdentity(fresh, g.Identity)) {
-				auth := g.Auth
-				if up.Stash != nil {
-					auth.ConnectorData = up.Stash
-				}
-				if err := gu.UpdateGrantIdentity(ctx, g.ID, fresh, auth); err != nil {
-					return tokenResponse{}, oauth2err.Server(err)
-				}
-			} else if !ok && stashChanged {
-				s.Logger.Warn("storage cannot update a grant; the connector's refreshed state is lost", "connector", g.Auth.ConnectorID)
-			}
+		} else if !bytes.Equal(auth.ConnectorData, g.Auth.ConnectorData) {
+			s.Logger.Warn("storage cannot update a grant; the connector's refreshed state is lost", "connector", g.Auth.ConnectorID)
 		}
 	}
 	resp, err := s.mint(g, id, scopes, false)
@@ -300,6 +323,71 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client) (tokenResponse
 	}
 	resp.RefreshToken = refresh
 	return resp, nil
+}
+
+// lostRace refuses a refresh that a concurrent request with the same token beat to the
+// rotation: the winner's result stands and nothing is revoked.
+func (s *Server) lostRace(c *clients.Client, grantID string) error {
+	s.Logger.Info("refresh lost a race with a concurrent use of the same token", "client_id", c.ID, "grant", grantID)
+	return oauth2err.New(oauth2err.InvalidGrant, "the refresh token was just used by a concurrent request; use the newer one")
+}
+
+// refreshReused revokes the family of a rotated refresh token presented again.
+func (s *Server) refreshReused(ctx context.Context, c *clients.Client, grantID string, now time.Time) error {
+	if err := s.Storage.RevokeGrant(ctx, grantID, now); err != nil {
+		return oauth2err.Server(err)
+	}
+	s.Logger.Warn("rotated refresh token reused; its family is revoked", "client_id", c.ID, "grant", grantID)
+	return oauth2err.New(oauth2err.InvalidGrant, "the refresh token was already used")
+}
+
+// refreshUpstream asks the grant's connector about the user again (when it can refresh) and
+// re-applies the claims pipeline and the client's requirements. It returns the identity to
+// mint with, the Authentication to remember, and whether either changed. Nothing is written
+// except a revocation when the upstream or a requirement now refuses the user.
+func (s *Server) refreshUpstream(ctx context.Context, g storage.Grant, scopes []string, now time.Time) (storage.Identity, storage.Authentication, bool, error) {
+	cn := s.connByID[g.Auth.ConnectorID]
+	if cn == nil || cn.Conn == nil {
+		return g.Identity, g.Auth, false, nil
+	}
+	rc, ok := cn.Conn.(connectors.RefreshConnector)
+	if !ok {
+		return g.Identity, g.Auth, false, nil
+	}
+	up, err := rc.Refresh(ctx, connectors.Scopes{Offline: true, Groups: slices.Contains(scopes, "groups"), Requested: scopes},
+		connectors.Upstream{Subject: g.Auth.UpstreamSubject, Stash: g.Auth.ConnectorData})
+	switch {
+	case errors.Is(err, connectors.ErrUpstreamRevoked):
+		if rerr := s.Storage.RevokeGrant(ctx, g.ID, now); rerr != nil {
+			return storage.Identity{}, storage.Authentication{}, false, oauth2err.Server(rerr)
+		}
+		return storage.Identity{}, storage.Authentication{}, false, oauth2err.New(oauth2err.InvalidGrant, "the upstream account is no longer valid")
+	case err != nil:
+		// The cause goes to the log, never to the client; the client's token stays usable.
+		s.Logger.Warn("refresh: upstream unavailable; the refresh token was not rotated", "connector", g.Auth.ConnectorID, "client_id", g.ClientID, "err", err)
+		return storage.Identity{}, storage.Authentication{}, false, (&oauth2err.Error{Code: oauth2err.TemporarilyUnavailable,
+			Description: "the upstream identity provider is unavailable", Status: http.StatusServiceUnavailable}).WithCause(err)
+	}
+	fresh, err := s.Claims.Normalize(ctx, g.Auth.ConnectorID, up)
+	if err == nil {
+		err = s.Claims.AuthorizeClient(g.ClientID, fresh)
+	}
+	var denied *connectors.DeniedError
+	if errors.As(err, &denied) {
+		if rerr := s.Storage.RevokeGrant(ctx, g.ID, now); rerr != nil {
+			return storage.Identity{}, storage.Authentication{}, false, oauth2err.Server(rerr)
+		}
+		return storage.Identity{}, storage.Authentication{}, false, oauth2err.New(oauth2err.InvalidGrant, "the user may no longer use this client: "+denied.Reason)
+	}
+	if err != nil {
+		return storage.Identity{}, storage.Authentication{}, false, oauth2err.Server(err)
+	}
+	auth := g.Auth
+	if up.Stash != nil {
+		auth.ConnectorData = up.Stash
+	}
+	changed := !bytes.Equal(auth.ConnectorData, g.Auth.ConnectorData) || !sameIdentity(fresh, g.Identity)
+	return fresh, auth, changed, nil
 }
 
 // mint signs the access token and (for openid requests) the ID token of a grant.

@@ -558,10 +558,29 @@ func TestApplyDefaults(t *testing.T) {
 	want := []any{"http://127.0.0.1:5556", "127.0.0.1:5556", "sqlite", "gatehouse.db", "RS256",
 		"info", "text", time.Hour, time.Hour, 60 * time.Second,
 		30 * time.Minute, 720 * time.Hour, 168 * time.Hour,
-		time.Duration(0), 24 * time.Hour, time.Hour, 24 * time.Hour}
+		5 * time.Second, 24 * time.Hour, time.Hour, 24 * time.Hour}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("default %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+
+	// A reuse_grace the file sets, even 0s, is kept; without the key it is 5s.
+	for _, tt := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"expiry: {refresh_tokens: {reuse_grace: 0s}}\n", 0},
+		{"expiry:\n  refresh_tokens:\n    reuse_grace: 2s\n", 2 * time.Second},
+		{"expiry: {refresh_tokens: {idle: 1h}}\n", 5 * time.Second},
+	} {
+		cfg, err := Parse([]byte(tt.yaml), "f.yaml", func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ApplyDefaults()
+		if got := cfg.Expiry.RefreshTokens.ReuseGrace.D(); got != tt.want {
+			t.Errorf("%q: reuse_grace = %s, want %s", tt.yaml, got, tt.want)
 		}
 	}
 

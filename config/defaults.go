@@ -8,6 +8,9 @@ const (
 	DefaultHTTP    = "127.0.0.1:5556"
 	DefaultSQLite  = "gatehouse.db"
 	DefaultSigning = "RS256"
+	// DefaultReuseGrace is how long a client may retry a refresh whose response it lost with
+	// the previous refresh token (expiry.refresh_tokens.reuse_grace).
+	DefaultReuseGrace = 5 * time.Second
 )
 
 // ApplyDefaults fills every unset setting with its default: the issuer
@@ -15,7 +18,8 @@ const (
 // set, SQLite in gatehouse.db, RS256, info/text logging, and the lifetimes id_tokens 1h,
 // access_tokens 1h, auth_codes 60s, auth_requests 30m, refresh_tokens 720h absolute / 168h
 // idle, sessions 24h absolute / 1h idle, signing_keys 24h. A zero value counts as unset
-// (a lifetime of 0 gets its default); refresh_tokens.reuse_grace stays 0.
+// (a lifetime of 0 gets its default); refresh_tokens.reuse_grace is 5s unless the file sets
+// it (0s turns the lost-response retry off).
 func (c *Config) ApplyDefaults() {
 	if c.Issuer == "" {
 		c.Issuer = DefaultIssuer
@@ -39,6 +43,9 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&e.AuthRequests, 30*time.Minute)
 	setDefault(&e.RefreshTokens.Absolute, 720*time.Hour)
 	setDefault(&e.RefreshTokens.Idle, 168*time.Hour)
+	if e.RefreshTokens.ReuseGrace == 0 && !c.src.has("expiry.refresh_tokens.reuse_grace") {
+		e.RefreshTokens.ReuseGrace = Duration(DefaultReuseGrace)
+	}
 	setDefault(&e.Sessions.Absolute, 24*time.Hour)
 	setDefault(&e.Sessions.Idle, time.Hour)
 	setDefault(&e.SigningKeys, 24*time.Hour)

@@ -44,6 +44,15 @@ func (s *source) line(path string) int {
 	return 0
 }
 
+// has reports whether the file set the key at path itself (not only an ancestor).
+func (s *source) has(path string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.lines[path]
+	return ok
+}
+
 func (s *source) fileName() string {
 	if s == nil {
 		return ""

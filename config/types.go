@@ -100,8 +100,10 @@ type Expiry struct {
 type RefreshExpiry struct {
 	Absolute Duration `yaml:"absolute"`
 	Idle     Duration `yaml:"idle"`
-	// ReuseGrace: a rotated token presented again within this window (a client's retry or a
-	// race between replicas) is refused without revoking the family. Default 0s.
+	// ReuseGrace: a client whose refresh response was lost (a replica died, the connection
+	// dropped) may retry with the previous refresh token for this long while its successor is
+	// unused; it gets a fresh pair and the unused successor is revoked. Any other reuse
+	// revokes the family. Default 5s; 0s turns the retry off.
 	ReuseGrace Duration `yaml:"reuse_grace"`
 }
 

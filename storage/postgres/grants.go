@@ -49,7 +49,7 @@ const (
 		  AND NOT g.revoked AND (g.absolute_expiry = 0 OR g.absolute_expiry > $2)
 		FOR UPDATE OF t
 	), used AS (
-		UPDATE refresh_tokens t SET used_at = $2 FROM cand WHERE t.hash = cand.hash
+		UPDATE refresh_tokens t SET used_at = $2, replaced_by = $3 FROM cand WHERE t.hash = cand.hash
 		RETURNING t.hash, t.grant_id, t.created_at, t.idle_expiry, t.used_at
 	), ins AS (
 		INSERT INTO refresh_tokens (` + refreshCols + `)

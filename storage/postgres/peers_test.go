@@ -86,6 +86,10 @@ func TestGrantUpdates(t *testing.T) {
 	storagetest.RunGrantUpdates(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestRefreshReissue(t *testing.T) {
+	storagetest.RunRefreshReissue(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
 func TestEmailLinks(t *testing.T) {
 	storagetest.RunEmailLinks(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }

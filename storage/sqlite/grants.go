@@ -23,7 +23,7 @@ const (
 	qRevokeSessionGrts = `UPDATE grants SET revoked = 1, revoked_at = ? WHERE session_id = ? AND revoked = 0`
 	qInsertRefresh     = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES (?, ?, ?, ?, ?)`
 	qGetRefresh        = `SELECT ` + refreshCols + ` FROM refresh_tokens WHERE hash = ?`
-	qUseRefresh        = `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`
+	qUseRefresh        = `UPDATE refresh_tokens SET used_at = ?, replaced_by = ? WHERE hash = ?`
 	// qGetRefreshAndGrant reads a token and its grant in one step (refresh_tokens.grant_id
 	// is a foreign key, so the grant exists).
 	qGetRefreshAndGrant = `SELECT t.hash, t.grant_id, t.created_at, t.idle_expiry, t.used_at,
@@ -162,7 +162,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 		if expired(fromMs(gr.absExp), nowMs) {
 			return fmt.Errorf("sqlite: rotate refresh token: grant expired: %w", storage.ErrNotFound)
 		}
-		if _, err := t.exec(ctx, qUseRefresh, nowMs, oldHash); err != nil {
+		if _, err := t.exec(ctx, qUseRefresh, nowMs, next.Hash, oldHash); err != nil {
 			return fmt.Errorf("sqlite: rotate refresh token: %w", err)
 		}
 		next.GrantID = old.GrantID

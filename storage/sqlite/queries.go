@@ -13,5 +13,6 @@ func allQueries() []string {
 		qInsertUser, qUpsertUser, qGetUser, qListUsers, qDeleteUser,
 		qInsertLink, qGetLink, qCreateLink, qFindLinkEmail, qSetLinkEmail,
 		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrants, qGCSessions, qGCSigningKeys,
+		qGetReplacedBy, qGetUsedAt, qRevokeSuccessr, qSetReplacedBy,
 	}
 }
