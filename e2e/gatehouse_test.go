@@ -25,7 +25,7 @@ import (
 
 // Bounds of every wait in this package.
 const (
-	healthTimeout   = 10 * time.Second // start to GET /healthz == 200
+	healthTimeout   = 10 * time.Second // start to GET /readyz == 200
 	shutdownTimeout = 5 * time.Second  // SIGTERM to exit
 	peerTimeout     = 2 * time.Minute  // one run of a Node.js peer script
 )
@@ -252,8 +252,8 @@ type process struct {
 // Logs returns everything the process wrote so far.
 func (p *process) Logs() string { return p.logs.String() }
 
-// startProcess starts the gatehouse binary with args in dir, waits until baseURL/healthz answers
-// 200, and at cleanup stops it with SIGTERM and requires a clean exit (status 0) within
+// startProcess starts the gatehouse binary with args in dir, waits until baseURL/readyz answers
+// 200 (the listeners open first and answer /healthz while storage and keys load), and at cleanup stops it with SIGTERM and requires a clean exit (status 0) within
 // shutdownTimeout. The server's log is printed when the test failed.
 func startProcess(t *testing.T, dir, baseURL string, args ...string) *process {
 	t.Helper()
@@ -284,7 +284,7 @@ func startProcess(t *testing.T, dir, baseURL string, args ...string) *process {
 	return p
 }
 
-// waitHealthy polls baseURL/healthz until it answers 200, the process exits, or healthTimeout.
+// waitHealthy polls baseURL/readyz until it answers 200, the process exits, or healthTimeout.
 func waitHealthy(baseURL string, done <-chan struct{}) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(healthTimeout)
@@ -295,13 +295,13 @@ func waitHealthy(baseURL string, done <-chan struct{}) error {
 			return errors.New("exited before it was healthy")
 		default:
 		}
-		resp, err := client.Get(baseURL + "/healthz")
+		resp, err := client.Get(baseURL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
-			err = fmt.Errorf("GET /healthz: %s", resp.Status)
+			err = fmt.Errorf("GET /readyz: %s", resp.Status)
 		}
 		last = err
 		time.Sleep(50 * time.Millisecond)

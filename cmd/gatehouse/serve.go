@@ -135,6 +135,17 @@ func randomSecret() string {
 
 // cmdServe runs the broker until ctx ends.
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := serve(ctx, args, getenv, stdout, stderr)
+	if err != nil && ctx.Err() != nil {
+		// Stopped (SIGTERM) while starting: a requested stop is not a failure.
+		fmt.Fprintf(stderr, "gatehouse: stopped while starting (%v)\n", err)
+		return nil
+	}
+	return err
+}
+
+// serve is `gatehouse serve`: it returns when ctx is done (after draining) or on a failure.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
