@@ -220,10 +220,35 @@ func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar st
 	http.Redirect(w, r, s.rel("/consent?req="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
 }
 
+// consumeAuthRequest deletes the auth request before anything is issued from it: of several
+// submissions of one flow (a double click, a form replayed from history, parallel tabs)
+// exactly one finds the row and goes on; the others get the "already finished" page. A
+// request that logout or expiry removed meanwhile is refused the same way. It renders the
+// page itself and reports whether the caller may issue.
+func (s *Server) consumeAuthRequest(w http.ResponseWriter, r *http.Request, id string) bool {
+	err := s.Storage.DeleteAuthRequest(r.Context(), id)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, storage.ErrNotFound):
+		s.Logger.Info("sign-in already finished or gone; nothing issued", "req", id)
+		s.errorPage(w, r, http.StatusConflict, "This sign-in is already finished",
+			"This sign-in was already completed (a second click, another tab or a page from your history) or has ended, so nothing more was done.",
+			"Go back to the application. If you are not signed in there, sign in again.")
+		return false
+	default:
+		s.internalError(w, r, "consume auth request", err)
+		return false
+	}
+}
+
 // finish issues the authorization code and sends the browser back to the client.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
 	if ar.ResponseType == samlResponseType { // a SAML SP gets an assertion (broker/saml.go)
 		s.samlFinish(w, r, ar)
+		return
+	}
+	if !s.consumeAuthRequest(w, r, ar.ID) {
 		return
 	}
 	ctx := r.Context()
@@ -238,9 +263,6 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthR
 	if err := s.Storage.CreateAuthCode(ctx, ac); err != nil {
 		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))
 		return
-	}
-	if err := s.Storage.DeleteAuthRequest(ctx, ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		s.Logger.Warn("delete finished auth request", "err", err)
 	}
 	s.Logger.Info("authorization code issued", "client_id", ar.ClientID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID)
 	s.respond(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, url.Values{"code": {code}})

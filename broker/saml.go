@@ -470,18 +470,18 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 		AuthnContext: samlidp.AuthnContextClass(ar.Auth.ACR, ar.Auth.AMR), SessionIndex: samlidp.SessionIndex(ar.SessionID),
 		RemoteAddr: httpx.ClientIP(r, s.TrustedProxies),
 	}
+	// One assertion per AuthnRequest: consume the request before building anything.
+	if !s.consumeAuthRequest(w, r, ar.ID) {
+		return
+	}
 	resp, err := s.SAML.BuildResponse(ctx, areq, subj)
 	if errors.Is(err, samlidp.ErrNoEmail) {
-		_ = s.Storage.DeleteAuthRequest(ctx, ar.ID)
 		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no email address")
 		return
 	}
 	if err != nil {
 		s.internalError(w, r, "saml response", err)
 		return
-	}
-	if err := s.Storage.DeleteAuthRequest(ctx, ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		s.Logger.Warn("delete finished auth request", "err", err)
 	}
 	s.recordParticipant(ctx, ar.SessionID, samlParticipant{SP: sp.ID, NameID: resp.NameID, NameIDFormat: resp.NameIDFormat, SessionIndex: subj.SessionIndex})
 	s.Logger.Info("saml assertion issued", "sp", sp.ID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID, "in_response_to", areq.ID)
