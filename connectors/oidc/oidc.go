@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -243,6 +244,7 @@ func (c *Connector) Begin(ctx context.Context, req connectors.BeginRequest) (con
 	if req.LoginHint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", req.LoginHint))
 	}
+	opts = append(opts, reauthParams(req.Reauth, prompt)...)
 	if c.opts.AuthParams != nil {
 		opts = append(opts, c.opts.AuthParams(req.Scopes)...)
 	}
@@ -289,7 +291,33 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 	if err != nil {
 		return connectors.Upstream{}, err
 	}
-	return c.identity(ctx, req.Scopes, tok, claims, tok.RefreshToken)
+	out, err := c.identity(ctx, req.Scopes, tok, claims, tok.RefreshToken)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	// prompt=login and max_age are only requests: the ID token's auth_time must prove them.
+	if err := req.Reauth.Check(out.AuthTime); err != nil {
+		return connectors.Upstream{}, err
+	}
+	return out, nil
+}
+
+// reauthParams asks the upstream for the fresh authentication ra demands: prompt=login
+// (added to the configured prompt) and max_age. Providers that do not honour prompt=login
+// (Google) do honour max_age=0.
+func reauthParams(ra connectors.Reauth, prompt string) []oauth2.AuthCodeOption {
+	var opts []oauth2.AuthCodeOption
+	if ra.Force {
+		p := strings.Fields(prompt)
+		if !slices.Contains(p, "login") {
+			p = append(p, "login")
+		}
+		p = slices.DeleteFunc(p, func(x string) bool { return x == "none" })
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(p, " ")), oauth2.SetAuthURLParam("max_age", "0"))
+	} else if ra.MaxAge > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(int64(ra.MaxAge/time.Second), 10)))
+	}
+	return opts
 }
 
 // Refresh redeems the upstream refresh token kept at login, re-reads the claims and returns
