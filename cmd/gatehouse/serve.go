@@ -214,7 +214,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Idle: cfg.Expiry.Sessions.Idle.D(), Absolute: cfg.Expiry.Sessions.Absolute.D(), Now: time.Now,
 	}
 
-	httpClient := &http.Client{Timeout: 30 * time.Second}
+	httpClient := httpx.NewOutboundClient() // every upstream response capped, timeouts set
 	var conns []broker.Connector
 	for _, d := range decoded {
 		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
@@ -251,7 +251,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			PostLogoutRedirectURIs: []string{exampleBase + "/"},
 		}, secret))
 		rp, err := examplerp.New(examplerp.Options{Issuer: cfg.Issuer, ClientID: "example-app", ClientSecret: secret,
-			BaseURL: exampleBase, HTTPClient: &http.Client{Timeout: 15 * time.Second}, Logger: logger.With("component", "examplerp")})
+			BaseURL: exampleBase, HTTPClient: httpx.BoundedClient(&http.Client{Timeout: 15 * time.Second}), Logger: logger.With("component", "examplerp")})
 		if err != nil {
 			return fmt.Errorf("example app: %w", err)
 		}

@@ -52,6 +52,9 @@ type Options struct {
 	// OfflineScope is the scope that asks for a refresh token; it is dropped from Scopes
 	// when the downstream client did not ask for offline access. Empty: no such scope.
 	OfflineScope string
+	// EndpointHosts are the hosts, besides the issuer's, that the discovered endpoints
+	// Gatehouse fetches itself (jwks_uri, token_endpoint, userinfo_endpoint) may be on.
+	EndpointHosts []string
 	// AuthParams returns extra authorization request parameters.
 	AuthParams func(s connectors.Scopes) []oauth2.AuthCodeOption
 	// ExtraScopes returns scopes added to Scopes for a login (Microsoft Graph's, when groups
@@ -174,12 +177,26 @@ func (c *Connector) discover(ctx context.Context) (*upstream, error) {
 		return nil, fmt.Errorf("oidc discovery for %s: %w", c.opts.Issuer, err)
 	}
 	var meta struct {
-		Issuer      string `json:"issuer"`
-		IssParam    bool   `json:"authorization_response_iss_parameter_supported"`
-		UserInfoURL string `json:"userinfo_endpoint"`
+		Issuer        string `json:"issuer"`
+		IssParam      bool   `json:"authorization_response_iss_parameter_supported"`
+		UserInfoURL   string `json:"userinfo_endpoint"`
+		JWKSURL       string `json:"jwks_uri"`
+		TokenEndpoint string `json:"token_endpoint"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("oidc discovery for %s: %w", c.opts.Issuer, err)
+	}
+	// Gatehouse itself fetches these: only from the issuer's host or endpoint_hosts.
+	fetched := map[string]string{"jwks_uri": meta.JWKSURL, "token_endpoint": meta.TokenEndpoint}
+	if c.opts.GetUserInfo && meta.UserInfoURL != "" {
+		fetched["userinfo_endpoint"] = meta.UserInfoURL
+	}
+	for _, name := range []string{"jwks_uri", "token_endpoint", "userinfo_endpoint"} {
+		if u, ok := fetched[name]; ok {
+			if err := CheckEndpoint(c.opts.Issuer, u, c.opts.EndpointHosts); err != nil {
+				return nil, fmt.Errorf("oidc discovery for %s: %s: %w", c.opts.Issuer, name, err)
+			}
+		}
 	}
 	up := &upstream{
 		issuer: meta.Issuer, provider: p, endpoint: p.Endpoint(), userinfoURL: meta.UserInfoURL,
