@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/connectors/internal/fakeoauth"
+	goauth2 "github.com/gatehouse-id/gatehouse/connectors/oauth2"
 	"github.com/gatehouse-id/gatehouse/connectors/oidc"
 )
 
@@ -141,4 +142,47 @@ func runUpstreamLogin(t *testing.T, fake *fakeoauth.Server, authURL string) (up,
 	}
 	t.Fatal("the login did not come back to the RP")
 	return nil, nil
+}
+
+// Attack (issue 12.3), for upstreams that cannot prove a re-authentication at all: a plain
+// OAuth 2.0 connector (oauth2, github, gitlab) behind a client asking prompt=login or
+// max_age. The client gets login_required at once, without a trip to the upstream; without
+// such a demand the same connector logs in as before.
+func TestReauthDemandThroughPlainOAuth2IsLoginRequired(t *testing.T) {
+	fake := fakeoauth.New(t)
+	fake.Handle("GET /api/me", func(w http.ResponseWriter, r *http.Request) {
+		fakeoauth.JSON(w, 200, map[string]any{"id": fake.User(r), "email": fake.User(r) + "@example.com"})
+	})
+	srv := httptest.NewUnstartedServer(nil)
+	startGatehouse(t, srv, "", []upstreamConn{{id: "legacy", cfg: &goauth2.Config{
+		AuthorizationURL: fake.URL + "/authorize", TokenURL: fake.URL + "/token", UserinfoURL: fake.URL + "/api/me",
+		ClientID: fake.ClientID, ClientSecret: fake.ClientSecret, Claims: goauth2.Claims{UserID: "id", Email: "email"},
+	}}}, []clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", Trusted: true, RedirectURIs: []string{rpRedirect}}, rpSecret)}, false)
+	rp := oauth2.Config{ClientID: rpID, ClientSecret: rpSecret, Endpoint: oauth2.Endpoint{AuthURL: srv.URL + "/authorize", TokenURL: srv.URL + "/token"},
+		RedirectURL: rpRedirect, Scopes: []string{"openid", "email"}}
+	for _, tc := range []struct {
+		params    map[string]string
+		wantError string
+	}{
+		{map[string]string{"prompt": "login"}, "login_required"},
+		{map[string]string{"max_age": "0"}, "login_required"},
+		{map[string]string{"max_age": "3600"}, "login_required"},
+		{nil, ""},
+	} {
+		opts := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("connector_id", "legacy")}
+		for k, v := range tc.params {
+			opts = append(opts, oauth2.SetAuthURLParam(k, v))
+		}
+		up, back := runUpstreamLogin(t, fake, rp.AuthCodeURL("rp-state", opts...))
+		q := back.Query()
+		if tc.wantError != "" {
+			if up != nil || q.Get("error") != tc.wantError || q.Has("code") {
+				t.Errorf("%v: upstream visited: %v; back at the RP with %s, want error=%s", tc.params, up != nil, back, tc.wantError)
+			}
+			continue
+		}
+		if q.Get("code") == "" {
+			t.Errorf("no demand: back at the RP with %s, want a code", back)
+		}
+	}
 }
