@@ -112,12 +112,39 @@ func newEnv(vars []cel.EnvOption) (*cel.Env, error) {
 		cel.ParserExpressionSizeLimit(MaxExpressionLength),
 		cel.ParserRecursionLimit(100),
 		cel.ASTValidators(cel.ValidateComprehensionNestingLimit(3)),
+		cel.CostEstimatorOptions(checker.OverloadCostEstimate("string_format", estimateFormat)),
 	)
 	env, err := cel.NewEnv(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("claims: CEL environment: %w", err)
 	}
 	return env, nil
+}
+
+// estimateFormat is the load-time cost of "...".format(list): CEL counts only the format
+// string; Gatehouse also counts what the arguments may add (each at most hintString
+// characters), so that a format inside a loop over groups is refused like the same
+// expression written with + (issue 25.8).
+func estimateFormat(est checker.CostEstimator, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	if target == nil || len(args) != 1 {
+		return nil
+	}
+	size := nodeSize(est, *target) + nodeSize(est, args[0])*hintString
+	return &checker.CallEstimate{
+		CostEstimate: checker.CostEstimate{Min: 1, Max: size},
+		ResultSize:   &checker.SizeEstimate{Min: 0, Max: size},
+	}
+}
+
+// nodeSize is the estimated maximum size of a node (hintString when nothing is known).
+func nodeSize(est checker.CostEstimator, n checker.AstNode) uint64 {
+	if s := n.ComputedSize(); s != nil {
+		return s.Max
+	}
+	if s := est.EstimateSize(n); s != nil {
+		return s.Max
+	}
+	return hintString
 }
 
 // extensionTrackers charges, at run time, every overload the extension libraries add (format,

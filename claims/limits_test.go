@@ -21,7 +21,7 @@ func TestStringBuildingChargedAtRuntime(t *testing.T) {
 		groups[i] = "g"
 	}
 	for _, tc := range []struct{ name, src string }{
-		{"format", `groups.map(g, "%s:%s".format([name, g]))`},
+		{"format", `groups.map(g, "%s".format([name]))`}, // within the load-time estimate
 		{"plus", `groups.map(g, name + ":" + g)`},
 		{"join", `groups.map(g, [name, g].join(":"))`},
 		{"upper", `groups.map(g, name.upperAscii())`},
@@ -108,5 +108,23 @@ func TestUpstreamSizeCapped(t *testing.T) {
 	ok := connectors.Upstream{Subject: "s", Groups: many(MaxUpstreamGroups, "g"), Name: long[:MaxUpstreamValueBytes]}
 	if _, err := n.Normalize(context.Background(), "corp", ok); err != nil {
 		t.Fatalf("at the limits: %v", err)
+	}
+}
+
+// Attack (issue 25.8): format's load-time estimate counted only the format string, so
+// `groups.map(g, "%s:%s".format([name, g]))` passed check-config (estimated cost 25k). Its
+// arguments are counted now, and the expression is refused at load with the cost error.
+func TestFormatEstimatedAtLoad(t *testing.T) {
+	env, err := newEnv(upstreamVars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := compile(env, "groups", `groups.map(g, "%s:%s".format([name, g]))`); err == nil || !strings.Contains(err.Error(), "too expensive") {
+		t.Fatalf("compile: err = %v, want the estimated cost refused", err)
+	}
+	for _, ok := range []string{`"%s@corp".format([username])`, `groups.map(g, "grp:%s".format([g]))`} {
+		if _, err := compile(env, "x", ok); err != nil {
+			t.Errorf("compile %s: %v", ok, err)
+		}
 	}
 }
