@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 	"github.com/gatehouse-id/gatehouse/internal/examplerp"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
