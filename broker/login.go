@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -254,9 +255,14 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 // beginRedirect starts a redirect-connector login.
 func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *Connector, rc connectors.RedirectConnector) {
 	callback := s.url("/callback/" + url.PathEscape(cn.Info.ID))
-	step, err := rc.Begin(r.Context(), connectors.BeginRequest{Scopes: scopesFor(ar), CallbackURL: callback, State: ar.ID, LoginHint: ar.LoginHint})
+	step, err := rc.Begin(r.Context(), connectors.BeginRequest{Scopes: scopesFor(ar), CallbackURL: callback, State: ar.ID, LoginHint: ar.LoginHint,
+		Reauth: reauthFor(ar)})
 	if err != nil {
 		var upErr *connectors.UpstreamError
+		if errors.Is(err, connectors.ErrLoginRequired) {
+			s.loginRequired(w, r, ar, cn, err)
+			return
+		}
 		if errors.As(err, &upErr) {
 			s.Logger.Warn("upstream unavailable", "connector", cn.Info.ID, "err", err)
 			s.unavailable(w, r, cn)
@@ -316,13 +322,20 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.expiredRequest(w, r)
 		return
 	}
+	reauth := reauthFor(ar)
 	up, err := rc.Finish(r.Context(), connectors.FinishRequest{
 		Scopes: scopesFor(ar), CallbackURL: s.url("/callback/" + url.PathEscape(cn.Info.ID)), State: ar.ID, Stash: ar.ConnectorState,
+		Reauth: reauth,
 	}, r)
+	if err == nil {
+		err = reauth.Check(up.AuthTime) // whatever the connector did: no evidence, no fresh auth_time
+	}
 	if err != nil {
 		var denied *connectors.DeniedError
 		var upErr *connectors.UpstreamError
 		switch {
+		case errors.Is(err, connectors.ErrLoginRequired):
+			s.loginRequired(w, r, ar, cn, err)
 		case errors.As(err, &denied):
 			s.loginDenied(w, r, ar, denied.Reason)
 		case errors.As(err, &upErr):
@@ -336,4 +349,42 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.completeLogin(w, r, ar, c, cn, up)
+}
+
+// reauthLeeway is the clock skew allowed between Gatehouse and an upstream when checking that
+// the upstream authenticated the user after the request that demanded it.
+const reauthLeeway = 30 * time.Second
+
+// reauthFor is what an auth request demands of a redirect connector's upstream: with
+// prompt=login (or SAML ForceAuthn) an authentication after the request was made; with
+// max_age one at most that old when the request was made.
+func reauthFor(ar storage.AuthRequest) connectors.Reauth {
+	var ra connectors.Reauth
+	if slices.Contains(ar.Prompt, "login") || ar.MaxAge == 0 {
+		ra.Force = true
+		ra.NotBefore = ar.CreatedAt
+	}
+	if ar.MaxAge > 0 {
+		ra.MaxAge = time.Duration(ar.MaxAge) * time.Second
+		if nb := ar.CreatedAt.Add(-ra.MaxAge); ra.NotBefore.IsZero() || nb.After(ra.NotBefore) {
+			ra.NotBefore = nb
+		}
+	}
+	if !ra.NotBefore.IsZero() {
+		ra.NotBefore = ra.NotBefore.Add(-reauthLeeway).Truncate(time.Second)
+	}
+	return ra
+}
+
+// loginRequired ends a flow whose demand for a fresh authentication (prompt=login, max_age,
+// ForceAuthn) the upstream could not meet: the client gets login_required, never an
+// auth_time the upstream did not vouch for.
+func (s *Server) loginRequired(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *Connector, cause error) {
+	if err := s.Storage.DeleteAuthRequest(r.Context(), ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.internalError(w, r, "delete auth request", err)
+		return
+	}
+	s.Logger.Info("re-authentication not proven", "connector", cn.Info.ID, "client_id", ar.ClientID, "err", cause)
+	s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State,
+		oauth2err.New(oauth2err.LoginRequired, cn.Info.Name+" could not confirm a fresh sign-in"))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/ext"
+	"github.com/google/cel-go/interpreter"
 )
 
 // Limits on claim expressions. An expression is refused at load when its worst-case cost,
@@ -24,6 +25,9 @@ const (
 	MaxExpressionCost = 1_000_000
 	// MaxExpressionLength bounds the source text of one expression.
 	MaxExpressionLength = 4096
+	// MaxResultBytes bounds the size of one expression's result: the bytes of its strings
+	// plus one per list element, map entry or scalar. A larger result fails the login.
+	MaxResultBytes = 1 << 20
 
 	// Size hints for cost estimation: the largest inputs an expression is assumed to see.
 	hintString    = 512  // characters in one value (an email, a name, one attribute value)
@@ -108,12 +112,90 @@ func newEnv(vars []cel.EnvOption) (*cel.Env, error) {
 		cel.ParserExpressionSizeLimit(MaxExpressionLength),
 		cel.ParserRecursionLimit(100),
 		cel.ASTValidators(cel.ValidateComprehensionNestingLimit(3)),
+		cel.CostEstimatorOptions(checker.OverloadCostEstimate("string_format", estimateFormat)),
 	)
 	env, err := cel.NewEnv(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("claims: CEL environment: %w", err)
 	}
 	return env, nil
+}
+
+// estimateFormat is the load-time cost of "...".format(list): CEL counts only the format
+// string; Gatehouse also counts what the arguments may add (each at most hintString
+// characters), so that a format inside a loop over groups is refused like the same
+// expression written with + (issue 25.8).
+func estimateFormat(est checker.CostEstimator, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	if target == nil || len(args) != 1 {
+		return nil
+	}
+	size := nodeSize(est, *target) + nodeSize(est, args[0])*hintString
+	return &checker.CallEstimate{
+		CostEstimate: checker.CostEstimate{Min: 1, Max: size},
+		ResultSize:   &checker.SizeEstimate{Min: 0, Max: size},
+	}
+}
+
+// nodeSize is the estimated maximum size of a node (hintString when nothing is known).
+func nodeSize(est checker.CostEstimator, n checker.AstNode) uint64 {
+	if s := n.ComputedSize(); s != nil {
+		return s.Max
+	}
+	if s := est.EstimateSize(n); s != nil {
+		return s.Max
+	}
+	return hintString
+}
+
+// extensionTrackers charges, at run time, every overload the extension libraries add (format,
+// join, replace, split, upperAscii, lists.range, ...) for the size of its arguments and of its
+// result. CEL's own cost model charges those calls one unit each, whatever they build, so
+// `groups.map(g, "%s".format([name]))` escaped the cost limit that the same expression
+// written with + hits (issue 25.8). The core library's overloads keep CEL's own costs.
+func extensionTrackers(env *cel.Env) ([]interpreter.CostTrackerOption, error) {
+	core, err := cel.NewEnv(cel.OptionalTypes())
+	if err != nil {
+		return nil, fmt.Errorf("claims: CEL environment: %w", err)
+	}
+	coreIDs := map[string]bool{}
+	for _, f := range core.Functions() {
+		for _, o := range f.OverloadDecls() {
+			coreIDs[o.ID()] = true
+		}
+	}
+	var opts []interpreter.CostTrackerOption
+	for _, f := range env.Functions() {
+		for _, o := range f.OverloadDecls() {
+			if !coreIDs[o.ID()] {
+				opts = append(opts, interpreter.OverloadCostTracker(o.ID(), chargeSizes))
+			}
+		}
+	}
+	return opts, nil
+}
+
+// chargeSizes is the cost of a call that reads its arguments and builds its result: one,
+// plus the sizes of both.
+func chargeSizes(args []ref.Val, result ref.Val) *uint64 {
+	c := 1 + valSize(result)
+	for _, a := range args {
+		c += valSize(a)
+	}
+	return &c
+}
+
+// valSize is a value's size as CEL's cost model counts it: characters of a string, elements
+// of a list or map, one for anything else.
+func valSize(v ref.Val) uint64 {
+	switch x := v.(type) {
+	case types.String:
+		return uint64(len(x))
+	case traits.Sizer:
+		if n, ok := x.Size().(types.Int); ok && n > 0 {
+			return uint64(n)
+		}
+	}
+	return 1
 }
 
 // outKind is what a claim expression must produce.
@@ -189,7 +271,11 @@ func compileLimit(env *cel.Env, claim, source string, runtimeLimit uint64) (*exp
 		return nil, fmt.Errorf("the expression may be too expensive: its estimated worst-case cost %s exceeds the limit %d "+
 			"(avoid nested loops over groups or attributes)", costString(est.Max), MaxExpressionCost)
 	}
-	prg, err := env.Program(ast, cel.CostLimit(runtimeLimit), cel.InterruptCheckFrequency(100))
+	trackers, err := extensionTrackers(env)
+	if err != nil {
+		return nil, err
+	}
+	prg, err := env.Program(ast, cel.CostLimit(runtimeLimit), cel.CostTrackerOptions(trackers...), cel.InterruptCheckFrequency(100))
 	if err != nil {
 		return nil, fmt.Errorf("invalid CEL: %w", err)
 	}
@@ -259,6 +345,9 @@ func (e *expr) eval(ctx context.Context, vars map[string]any) (any, error) {
 	out, _, err := e.prg.ContextEval(ctx, vars)
 	if err != nil {
 		return nil, err
+	}
+	if n := resultSize(out, 0); n > MaxResultBytes {
+		return nil, &LimitError{What: "the expression's result", Limit: fmt.Sprintf("%d bytes", MaxResultBytes)}
 	}
 	v, err := toJSON(out, 0)
 	if err != nil {
@@ -379,4 +468,52 @@ func toJSON(v ref.Val, depth int) (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("returned a %s, which is not a JSON value", v.Type().TypeName())
+}
+
+// resultSize adds up the bytes of a result's strings and one per element, entry or scalar,
+// stopping early once past MaxResultBytes.
+func resultSize(v ref.Val, depth int) uint64 {
+	if depth > 32 {
+		return MaxResultBytes + 1 // toJSON refuses it anyway
+	}
+	switch x := v.(type) {
+	case types.String:
+		return uint64(len(x)) + 1
+	case *types.Optional:
+		if x.HasValue() {
+			return resultSize(x.GetValue(), depth+1)
+		}
+		return 1
+	}
+	var n uint64 = 1
+	if l, ok := v.(traits.Lister); ok {
+		for it := l.Iterator(); it.HasNext() == types.True && n <= MaxResultBytes; {
+			n += resultSize(it.Next(), depth+1)
+		}
+		return n
+	}
+	if m, ok := v.(traits.Mapper); ok {
+		for it := m.Iterator(); it.HasNext() == types.True && n <= MaxResultBytes; {
+			k := it.Next()
+			n += resultSize(k, depth+1) + resultSize(m.Get(k), depth+1)
+		}
+	}
+	return n
+}
+
+// LimitError reports that a login's data exceeded one of the claims pipeline's size or cost
+// limits. The login fails; nothing is truncated.
+type LimitError struct {
+	// What names what was too large ("the expression's result").
+	What string
+	// Limit is the limit, in words ("1048576 bytes").
+	Limit string
+}
+
+func (e *LimitError) Error() string { return e.What + " is larger than the limit of " + e.Limit }
+
+// isLimitError reports whether err is a size limit or a cost limit error.
+func isLimitError(err error) bool {
+	var le *LimitError
+	return errors.As(err, &le) || isCostError(err)
 }

@@ -59,6 +59,9 @@ func (n *Normalizer) run(ctx context.Context, connectorID string, up connectors.
 	if up.Subject == "" {
 		return storage.Identity{}, fmt.Errorf("claims: connector %s returned no subject", connectorID)
 	}
+	if err := checkUpstream(up); err != nil {
+		return storage.Identity{}, fmt.Errorf("claims: connector %s: %w", connectorID, err)
+	}
 	cr := n.connector(connectorID)
 	id, upstreamGroups, err := n.mapIdentity(ctx, cr, up, tr)
 	if err != nil {
@@ -100,7 +103,7 @@ func (n *Normalizer) mapIdentity(ctx context.Context, cr *connectorRules, up con
 			switch {
 			case errors.Is(err, errAbsent):
 				st.notef("%s: %s → no value; the claim is left out", e.claim, e.source)
-			case err != nil && isCostError(err):
+			case err != nil && isLimitError(err):
 				return storage.Identity{}, nil, fmt.Errorf("claims: connector %s: claims.map.%s: %w", cr.id, e.claim, err)
 			case err != nil:
 				n.logger().Warn("claim expression failed; the claim is left out", "connector", cr.id, "claim", e.claim, "err", err)

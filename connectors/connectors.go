@@ -48,7 +48,10 @@ type Upstream struct {
 	// Attrs holds the raw claims or attributes, multi-valued, in the upstream's spelling.
 	Attrs  map[string][]string
 	Groups []string
-	// AuthTime is when the upstream authenticated the user (zero: now).
+	// AuthTime is when the upstream authenticated the user, from its evidence (OIDC auth_time,
+	// SAML AuthnInstant) or, for a password checked just now, the time of the check. Zero: the
+	// upstream gave no evidence (the broker then uses the login time, unless Reauth demanded
+	// a fresh authentication, which then fails with ErrLoginRequired).
 	AuthTime time.Time
 	AMR      []string
 	ACR      string
@@ -80,6 +83,41 @@ type BeginRequest struct {
 	// State is the broker's opaque value that must come back unchanged (OAuth state, RelayState).
 	State     string
 	LoginHint string
+	// Reauth is what the downstream request demands of the upstream authentication
+	// (prompt=login, max_age, SAML ForceAuthn). A connector that can ask its upstream for it
+	// does; one that cannot prove it returns ErrLoginRequired.
+	Reauth Reauth
+}
+
+// Reauth is a demand for a fresh upstream authentication. The zero value demands nothing.
+type Reauth struct {
+	// Force asks the upstream to authenticate the user again whatever session it has (OIDC
+	// prompt=login, SAML ForceAuthn). The broker sets it for prompt=login and max_age=0.
+	Force bool
+	// MaxAge, when positive, is the downstream max_age to pass on (OIDC max_age).
+	MaxAge time.Duration
+	// NotBefore is the earliest upstream authentication time that satisfies the demand;
+	// zero when nothing is demanded.
+	NotBefore time.Time
+}
+
+// Demanded reports whether the upstream must prove a fresh authentication.
+func (r Reauth) Demanded() bool { return !r.NotBefore.IsZero() }
+
+// Check returns an error wrapping ErrLoginRequired unless authTime, the upstream's evidence
+// of when it authenticated the user (OIDC auth_time, SAML AuthnInstant; zero when the
+// upstream said nothing), satisfies the demand.
+func (r Reauth) Check(authTime time.Time) error {
+	switch {
+	case !r.Demanded():
+		return nil
+	case authTime.IsZero():
+		return fmt.Errorf("%w: the upstream did not say when it authenticated the user", ErrLoginRequired)
+	case authTime.Before(r.NotBefore):
+		return fmt.Errorf("%w: the upstream authenticated the user at %s, before the required %s",
+			ErrLoginRequired, authTime.UTC().Format(time.RFC3339), r.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // Step is what the broker does next in a redirect login: redirect the browser to URL, or,
@@ -97,6 +135,9 @@ type FinishRequest struct {
 	CallbackURL string
 	State       string
 	Stash       []byte
+	// Reauth is the demand Begin was given; Finish refuses an identity whose AuthTime does
+	// not satisfy it (Reauth.Check).
+	Reauth Reauth
 }
 
 // RedirectConnector authenticates by sending the browser to the upstream and back.
@@ -125,6 +166,9 @@ var (
 	ErrBadCredentials = errors.New("connectors: invalid username or password")
 	// ErrUpstreamRevoked: the upstream no longer vouches for this user.
 	ErrUpstreamRevoked = errors.New("connectors: upstream revoked the user")
+	// ErrLoginRequired: a fresh authentication was demanded (Reauth) and the upstream cannot
+	// ask for one or did not prove one. The broker answers the client login_required.
+	ErrLoginRequired = errors.New("connectors: the upstream did not prove a fresh authentication")
 )
 
 // UpstreamError reports that the upstream could not be reached or answered badly. The broker

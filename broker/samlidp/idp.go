@@ -21,6 +21,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 )
 
 // Options configure an IdP.
@@ -69,6 +70,7 @@ func New(o Options) (*IdP, error) {
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{Timeout: metadataTimeout}
 	}
+	o.HTTP = httpx.BoundedClient(o.HTTP) // metadata_url documents: capped, timed out
 	if o.AssertionLifetime <= 0 {
 		o.AssertionLifetime = 5 * time.Minute
 	}

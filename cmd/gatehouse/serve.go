@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 	"github.com/gatehouse-id/gatehouse/internal/examplerp"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -225,7 +226,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Idle: cfg.Expiry.Sessions.Idle.D(), Absolute: cfg.Expiry.Sessions.Absolute.D(), Now: time.Now,
 	}
 
-	httpClient := &http.Client{Timeout: 30 * time.Second}
+	httpClient := httpx.NewOutboundClient() // every upstream response capped, timeouts set
 	var conns []broker.Connector
 	for _, d := range decoded {
 		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
@@ -262,7 +263,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			PostLogoutRedirectURIs: []string{exampleBase + "/"},
 		}, secret))
 		rp, err := examplerp.New(examplerp.Options{Issuer: cfg.Issuer, ClientID: "example-app", ClientSecret: secret,
-			BaseURL: exampleBase, HTTPClient: &http.Client{Timeout: 15 * time.Second}, Logger: logger.With("component", "examplerp")})
+			BaseURL: exampleBase, HTTPClient: httpx.BoundedClient(&http.Client{Timeout: 15 * time.Second}), Logger: logger.With("component", "examplerp")})
 		if err != nil {
 			return fmt.Errorf("example app: %w", err)
 		}

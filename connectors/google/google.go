@@ -62,6 +62,12 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// EndpointHosts returns the hosts Google's discovery document names for the endpoints
+// Gatehouse fetches (keys, token, userinfo), besides the issuer's accounts.google.com.
+func EndpointHosts() []string {
+	return []string{"www.googleapis.com", "oauth2.googleapis.com", "openidconnect.googleapis.com"}
+}
+
 // Open builds the connector without network I/O.
 func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.Deps) (connectors.Connector, error) {
 	if err := c.Validate(); err != nil {
@@ -78,6 +84,7 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	domains := slices.Clone(c.HostedDomains)
 	return oidc.New(info, deps, oidc.Options{
 		Issuer: issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: scopes, PKCE: true,
+		EndpointHosts: EndpointHosts(),
 		AuthParams: func(s connectors.Scopes) []oauth2.AuthCodeOption {
 			var opts []oauth2.AuthCodeOption
 			if s.Offline {

@@ -8,6 +8,12 @@
 // failure is retried with backoff on later logins (each such login gets a
 // *connectors.UpstreamError, shown as "provider unavailable"), so an upstream that is down when
 // Gatehouse starts does not stop it. The google and microsoft connectors are built on New.
+//
+// Every upstream response is capped (internal/httpx), and the endpoints the discovery document
+// names and Gatehouse fetches itself (jwks_uri, token_endpoint, userinfo_endpoint) must be
+// https on the issuer's host or on a host listed in endpoint_hosts. A login whose client
+// demanded re-authentication (prompt=login, max_age) sends prompt=login / max_age upstream and
+// fails with connectors.ErrLoginRequired unless the ID token's auth_time proves it.
 package oidc
 
 import (
@@ -49,6 +55,12 @@ type Config struct {
 	// AllowedDomains, when set, admits only users whose verified email domain, or hd claim,
 	// is listed.
 	AllowedDomains []string `yaml:"allowed_domains"`
+	// EndpointHosts lists the host names, besides the issuer's own, that the endpoints named
+	// in the discovery document and fetched by Gatehouse itself (jwks_uri, token_endpoint,
+	// and userinfo_endpoint with get_userinfo) may be on. Those endpoints must use https;
+	// a discovery document naming another host, or plain http, is refused. (A loopback
+	// issuer may name loopback endpoints, over http too: for tests.)
+	EndpointHosts []string `yaml:"endpoint_hosts"`
 	// Prompt is sent as the prompt parameter. Empty means "consent" when offline_access is
 	// requested (most providers issue refresh tokens only then) and nothing otherwise.
 	Prompt string `yaml:"prompt"`
@@ -71,6 +83,11 @@ func (c *Config) Validate() error {
 	for i, d := range c.AllowedDomains {
 		if d == "" || strings.ContainsAny(d, "@/ ") {
 			errs = append(errs, fmt.Errorf("allowed_domains[%d]: %q is not a domain name", i, d))
+		}
+	}
+	for i, h := range c.EndpointHosts {
+		if !validHostName(h) {
+			errs = append(errs, fmt.Errorf("endpoint_hosts[%d]: %q is not a host name (no scheme, port or path)", i, h))
 		}
 	}
 	switch c.Prompt {
@@ -97,8 +114,7 @@ func ValidateIssuer(issuer string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		h := u.Hostname()
-		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !isLoopback(u.Hostname()) {
 			return fmt.Errorf("%q must use https (http only on loopback)", issuer)
 		}
 	default:
@@ -118,7 +134,7 @@ func (c *Config) Options() Options {
 		Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: scopes, PKCE: pkce,
 		GetUserInfo: c.GetUserInfo, UserIDClaim: c.UserIDClaim, UsernameClaim: c.UsernameClaim, GroupsClaim: c.GroupsClaim,
 		InsecureSkipEmailVerified: c.InsecureSkipEmailVerified, AllowedDomains: c.AllowedDomains, Prompt: c.Prompt,
-		OfflineScope: "offline_access",
+		OfflineScope: "offline_access", EndpointHosts: slices.Clone(c.EndpointHosts),
 	}
 }
 
@@ -128,4 +144,43 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 		return nil, fmt.Errorf("oidc connector %q: %w", info.ID, err)
 	}
 	return New(info, deps, c.Options()), nil
+}
+
+// validHostName reports whether h is a bare DNS name or IP address.
+func validHostName(h string) bool {
+	return net.ParseIP(h) != nil || (h != "" && !strings.ContainsAny(h, "/:@ ?#[]\\"))
+}
+
+// CheckEndpoint checks an endpoint URL taken from the discovery document of issuer before
+// Gatehouse fetches it: absolute https on the issuer's host or one of hosts (host names,
+// case-insensitive). When the issuer is on a loopback host, loopback endpoints are allowed
+// over http too (tests).
+func CheckEndpoint(issuer, endpoint string, hosts []string) error {
+	iss, err := url.Parse(issuer)
+	if err != nil {
+		return fmt.Errorf("issuer: %w", err)
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", endpoint)
+	}
+	if isLoopback(iss.Hostname()) && isLoopback(u.Hostname()) && (u.Scheme == "http" || u.Scheme == "https") {
+		return nil
+	}
+	if u.Scheme != "https" {
+		return fmt.Errorf("%s must use https", u.Redacted())
+	}
+	h := u.Hostname()
+	if strings.EqualFold(h, iss.Hostname()) || slices.ContainsFunc(hosts, func(a string) bool { return strings.EqualFold(a, h) }) {
+		return nil
+	}
+	return fmt.Errorf("%s is on host %q, neither the issuer's host %q nor listed in endpoint_hosts", u.Redacted(), h, iss.Hostname())
+}
+
+func isLoopback(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
-	"github.com/gatehouse-id/gatehouse/connectors/oidc"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
@@ -45,7 +44,7 @@ type gatehouse struct {
 // upstreamConn is an oidc connector of a test broker.
 type upstreamConn struct {
 	id  string
-	cfg *oidc.Config
+	cfg connectors.Config // an *oidc.Config, or another redirect connector's config
 }
 
 type userSource struct{ store storage.LocalUserStore }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ type Options struct {
 	// OfflineScope is the scope that asks for a refresh token; it is dropped from Scopes
 	// when the downstream client did not ask for offline access. Empty: no such scope.
 	OfflineScope string
+	// EndpointHosts are the hosts, besides the issuer's, that the discovered endpoints
+	// Gatehouse fetches itself (jwks_uri, token_endpoint, userinfo_endpoint) may be on.
+	EndpointHosts []string
 	// AuthParams returns extra authorization request parameters.
 	AuthParams func(s connectors.Scopes) []oauth2.AuthCodeOption
 	// ExtraScopes returns scopes added to Scopes for a login (Microsoft Graph's, when groups
@@ -173,12 +177,26 @@ func (c *Connector) discover(ctx context.Context) (*upstream, error) {
 		return nil, fmt.Errorf("oidc discovery for %s: %w", c.opts.Issuer, err)
 	}
 	var meta struct {
-		Issuer      string `json:"issuer"`
-		IssParam    bool   `json:"authorization_response_iss_parameter_supported"`
-		UserInfoURL string `json:"userinfo_endpoint"`
+		Issuer        string `json:"issuer"`
+		IssParam      bool   `json:"authorization_response_iss_parameter_supported"`
+		UserInfoURL   string `json:"userinfo_endpoint"`
+		JWKSURL       string `json:"jwks_uri"`
+		TokenEndpoint string `json:"token_endpoint"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("oidc discovery for %s: %w", c.opts.Issuer, err)
+	}
+	// Gatehouse itself fetches these: only from the issuer's host or endpoint_hosts.
+	fetched := map[string]string{"jwks_uri": meta.JWKSURL, "token_endpoint": meta.TokenEndpoint}
+	if c.opts.GetUserInfo && meta.UserInfoURL != "" {
+		fetched["userinfo_endpoint"] = meta.UserInfoURL
+	}
+	for _, name := range []string{"jwks_uri", "token_endpoint", "userinfo_endpoint"} {
+		if u, ok := fetched[name]; ok {
+			if err := CheckEndpoint(c.opts.Issuer, u, c.opts.EndpointHosts); err != nil {
+				return nil, fmt.Errorf("oidc discovery for %s: %s: %w", c.opts.Issuer, name, err)
+			}
+		}
 	}
 	up := &upstream{
 		issuer: meta.Issuer, provider: p, endpoint: p.Endpoint(), userinfoURL: meta.UserInfoURL,
@@ -243,6 +261,7 @@ func (c *Connector) Begin(ctx context.Context, req connectors.BeginRequest) (con
 	if req.LoginHint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", req.LoginHint))
 	}
+	opts = append(opts, reauthParams(req.Reauth, prompt)...)
 	if c.opts.AuthParams != nil {
 		opts = append(opts, c.opts.AuthParams(req.Scopes)...)
 	}
@@ -289,7 +308,33 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 	if err != nil {
 		return connectors.Upstream{}, err
 	}
-	return c.identity(ctx, req.Scopes, tok, claims, tok.RefreshToken)
+	out, err := c.identity(ctx, req.Scopes, tok, claims, tok.RefreshToken)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	// prompt=login and max_age are only requests: the ID token's auth_time must prove them.
+	if err := req.Reauth.Check(out.AuthTime); err != nil {
+		return connectors.Upstream{}, err
+	}
+	return out, nil
+}
+
+// reauthParams asks the upstream for the fresh authentication ra demands: prompt=login
+// (added to the configured prompt) and max_age. Providers that do not honour prompt=login
+// (Google) do honour max_age=0.
+func reauthParams(ra connectors.Reauth, prompt string) []oauth2.AuthCodeOption {
+	var opts []oauth2.AuthCodeOption
+	if ra.Force {
+		p := strings.Fields(prompt)
+		if !slices.Contains(p, "login") {
+			p = append(p, "login")
+		}
+		p = slices.DeleteFunc(p, func(x string) bool { return x == "none" })
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(p, " ")), oauth2.SetAuthURLParam("max_age", "0"))
+	} else if ra.MaxAge > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(int64(ra.MaxAge/time.Second), 10)))
+	}
+	return opts
 }
 
 // Refresh redeems the upstream refresh token kept at login, re-reads the claims and returns

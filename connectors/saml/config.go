@@ -23,6 +23,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 )
 
 // Defaults and limits of the configuration.
@@ -419,6 +420,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
+	client = httpx.BoundedClient(client)
 	format, _ := c.nameIDFormat()
 	skew := c.AllowedClockSkew
 	if skew == 0 {

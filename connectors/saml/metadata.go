@@ -16,6 +16,8 @@ import (
 
 	csaml "github.com/crewjam/saml"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 )
 
 // maxMetadataSize bounds an IdP metadata document (federation aggregates can be large).
@@ -92,7 +94,8 @@ func (s *idpSource) fetch(ctx context.Context) (*csaml.EntityDescriptor, error) 
 }
 
 func fetchMetadata(ctx context.Context, client *http.Client, u string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	// Federation aggregates are allowed past httpx.MaxResponseBytes, up to maxMetadataSize.
+	req, err := http.NewRequestWithContext(httpx.WithResponseLimit(ctx, maxMetadataSize+1), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -175,6 +175,13 @@ func (c *Connector) Begin(ctx context.Context, req connectors.BeginRequest) (con
 	if location == "" {
 		return connectors.Step{}, &connectors.UpstreamError{Err: errors.New("saml: the IdP metadata has no HTTP-Redirect or HTTP-POST SingleSignOnService")}
 	}
+	if req.Reauth.Demanded() {
+		// The IdP must authenticate the user again; Finish checks its AuthnInstant.
+		forced := *sp
+		force := true
+		forced.ForceAuthn = &force
+		sp = &forced
+	}
 	ar, err := sp.MakeAuthenticationRequest(location, binding, csaml.HTTPPostBinding)
 	if err != nil {
 		return connectors.Step{}, fmt.Errorf("saml: make AuthnRequest: %w", err)
@@ -269,6 +276,10 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 	up, err := c.identity(assertion)
 	if err != nil {
 		return connectors.Upstream{}, c.refuse("the identity provider did not send a usable user ID", err)
+	}
+	// ForceAuthn is only a request: the AuthnStatement's AuthnInstant must prove it.
+	if err := req.Reauth.Check(up.AuthTime); err != nil {
+		return connectors.Upstream{}, err
 	}
 	return up, nil
 }

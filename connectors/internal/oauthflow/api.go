@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 )
 
 // MaxBody bounds an upstream API response body.
@@ -48,7 +49,7 @@ type API struct {
 // response headers. A transport failure or a 5xx is a *connectors.UpstreamError, any other
 // non-2xx an *HTTPError.
 func (a API) Get(ctx context.Context, u, token string, v any) (http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(httpx.WithResponseLimit(ctx, MaxBody+1), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("api request: %w", err)
 	}

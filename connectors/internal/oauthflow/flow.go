@@ -3,6 +3,7 @@ package oauthflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -37,7 +38,13 @@ func (f *Flow) config(callback string, scopes []string) *oauth2.Config {
 }
 
 // Begin returns the authorization URL for req with the given scopes and extra parameters.
+// A plain OAuth 2.0 upstream says nothing about when it authenticated the user, so a login
+// that demands a fresh authentication (req.Reauth) fails with connectors.ErrLoginRequired.
 func (f *Flow) Begin(req connectors.BeginRequest, scopes []string, extra ...oauth2.AuthCodeOption) (connectors.Step, error) {
+	if req.Reauth.Demanded() {
+		return connectors.Step{}, fmt.Errorf("%w: %s cannot prove that the user signed in again (OAuth 2.0 without auth_time)",
+			connectors.ErrLoginRequired, f.providerName())
+	}
 	st := flowStash{Callback: req.CallbackURL}
 	opts := append([]oauth2.AuthCodeOption(nil), extra...)
 	if f.PKCE {
@@ -51,8 +58,20 @@ func (f *Flow) Begin(req connectors.BeginRequest, scopes []string, extra ...oaut
 	return connectors.Step{URL: f.config(req.CallbackURL, scopes).AuthCodeURL(req.State, opts...), Stash: stash}, nil
 }
 
-// Finish checks the callback and redeems the code.
+// providerName names the upstream in messages.
+func (f *Flow) providerName() string {
+	if f.Provider != "" {
+		return f.Provider
+	}
+	return "the upstream"
+}
+
+// Finish checks the callback and redeems the code. A login that demanded a fresh
+// authentication fails with connectors.ErrLoginRequired (see Begin).
 func (f *Flow) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (*oauth2.Token, error) {
+	if req.Reauth.Demanded() {
+		return nil, fmt.Errorf("%w: %s cannot prove that the user signed in again", connectors.ErrLoginRequired, f.providerName())
+	}
 	var st flowStash
 	if err := DecodeStash(req.Stash, &st); err != nil {
 		return nil, err

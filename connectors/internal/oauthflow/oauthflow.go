@@ -23,17 +23,20 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 )
 
 // DefaultTimeout bounds one upstream HTTP request when Deps.HTTP is nil.
 const DefaultTimeout = 15 * time.Second
 
-// HTTPClient returns c, or a client with DefaultTimeout when c is nil.
+// HTTPClient returns c, or a client with DefaultTimeout when c is nil, bounded by
+// httpx.BoundedClient: every response body capped (httpx.MaxResponseBytes unless the request
+// context allows more), a timeout, no redirect from https to http.
 func HTTPClient(c *http.Client) *http.Client {
-	if c != nil {
-		return c
+	if c == nil {
+		c = &http.Client{Timeout: DefaultTimeout}
 	}
-	return &http.Client{Timeout: DefaultTimeout}
+	return httpx.BoundedClient(c)
 }
 
 // WithClient returns ctx carrying c for golang.org/x/oauth2's token requests.
