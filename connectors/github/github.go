@@ -61,8 +61,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("client_secret: required"))
 	}
 	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://github.example.com", c.BaseURL))
+		} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}
 	for i, o := range c.Orgs {

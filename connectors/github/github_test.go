@@ -268,6 +268,10 @@ func TestValidate(t *testing.T) {
 		{"base url with path", github.Config{ClientID: "a", ClientSecret: "b", BaseURL: "https://gh.example/api/v3"}, "base_url"},
 		{"team field", github.Config{ClientID: "a", ClientSecret: "b", TeamNameField: "id"}, "team_name_field"},
 		{"org without name", github.Config{ClientID: "a", ClientSecret: "b", Orgs: []github.Org{{Teams: []string{"x"}}}}, "orgs[0].name"},
+		// Attack (issue 25.9, the oauth2 rule applied to its siblings): an http:// GitHub
+		// Enterprise base_url on a non-loopback host sends codes and tokens in clear.
+		{"plain http base url", github.Config{ClientID: "a", ClientSecret: "b", BaseURL: "http://github.example.com"}, "base_url"},
+		{"http on loopback", github.Config{ClientID: "a", ClientSecret: "b", BaseURL: "http://127.0.0.1:8080"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,8 +57,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("client_secret: required"))
 	}
 	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || u.RawQuery != "" {
 			errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://gitlab.example.com", c.BaseURL))
+		} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}
 	switch c.GroupsSource {

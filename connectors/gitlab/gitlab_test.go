@@ -183,6 +183,10 @@ func TestValidate(t *testing.T) {
 		{"missing", gitlab.Config{}, "client_id"},
 		{"source", gitlab.Config{ClientID: "a", ClientSecret: "b", GroupsSource: "ldap"}, "groups_source"},
 		{"base", gitlab.Config{ClientID: "a", ClientSecret: "b", BaseURL: "gitlab.example.com"}, "base_url"},
+		// Attack (issue 25.9, the oauth2 rule applied to its siblings): an http:// base_url on
+		// a non-loopback host sends codes and tokens in clear.
+		{"plain http base url", gitlab.Config{ClientID: "a", ClientSecret: "b", BaseURL: "http://gitlab.example.com"}, "base_url"},
+		{"http on loopback", gitlab.Config{ClientID: "a", ClientSecret: "b", BaseURL: "http://localhost:8080"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
