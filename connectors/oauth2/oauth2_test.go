@@ -176,7 +176,9 @@ func TestValidateRefusesPlainHTTP(t *testing.T) {
 		{"http userinfo url", func(c *oauth2.Config) { c.UserinfoURL = "http://idp.example/me" }, "userinfo_url"},
 		{"http authorization url", func(c *oauth2.Config) { c.AuthorizationURL = "http://idp.example/authorize" }, "authorization_url"},
 		{"http on a private address", func(c *oauth2.Config) { c.TokenURL = "http://10.0.0.5/token" }, "token_url"},
-		{"http on loopback", func(c *oauth2.Config) { c.TokenURL, c.UserinfoURL = "http://127.0.0.1:8080/token", "http://localhost:8080/me" }, ""},
+		{"http on loopback", func(c *oauth2.Config) {
+			c.TokenURL, c.UserinfoURL = "http://127.0.0.1:8080/token", "http://localhost:8080/me"
+		}, ""},
 		{"https", func(*oauth2.Config) {}, ""},
 	}
 	for _, tt := range tests {
