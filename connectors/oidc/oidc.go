@@ -54,7 +54,7 @@ type Options struct {
 	// HostedDomainClaim makes AllowedDomains also accept the hd claim. Only Google defines
 	// hd (the Workspace domain of the account); other issuers may let users set any claim.
 	HostedDomainClaim bool
-	Prompt                                  string
+	Prompt            string
 	// OfflineScope is the scope that asks for a refresh token; it is dropped from Scopes
 	// when the downstream client did not ask for offline access. Empty: no such scope.
 	OfflineScope string
