@@ -1,6 +1,6 @@
 // Package github is Gatehouse's GitHub connector (github.com and GitHub Enterprise Server):
 // OAuth 2.0 code flow with state and PKCE, then the REST API: /user for the account,
-// /user/emails for the primary email and whether it is verified, /user/orgs and /user/teams
+// /user/emails for the primary email (reported only when verified), /user/orgs and /user/teams
 // (following Link-header pagination) for organization membership and teams.
 //
 // With orgs configured only members of one of them may sign in (a user outside them gets a
@@ -216,10 +216,11 @@ func (c *Connector) identity(ctx context.Context, s connectors.Scopes, ts oauthf
 	if u.HTMLURL != "" {
 		up.Attrs["html_url"] = []string{u.HTMLURL}
 	}
-	// The primary email, verified or not; its verification is reported as is.
+	// Only a verified primary email: GitHub lets anyone add any address to an account, and
+	// an unverified one says nothing about who the user is.
 	for _, e := range emails {
-		if e.Primary {
-			up.Email, up.EmailVerified = e.Email, e.Verified
+		if e.Primary && e.Verified && e.Email != "" {
+			up.Email, up.EmailVerified = e.Email, true
 			break
 		}
 	}

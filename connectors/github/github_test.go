@@ -166,8 +166,10 @@ func TestLoginOrgsAndTeams(t *testing.T) {
 		{name: "no orgs configured, no groups asked", cfg: github.Config{}, user: "octo", wantEmail: "octo@example.com", wantVerified: true},
 		{name: "not in the org", cfg: github.Config{Orgs: acmePlatform}, user: "outsider", wantDenied: "acme"},
 		{name: "in the org, not in the team", cfg: github.Config{Orgs: acmePlatform}, user: "unverified", wantDenied: "platform"},
+		// Attack (issue 12.2): an unverified primary address (anyone can add any address to
+		// a GitHub account) was reported as the user's email; only a verified primary is.
 		{name: "unverified primary email", cfg: github.Config{Orgs: []github.Org{{Name: "acme"}}}, user: "unverified",
-			wantGroups: []string{"acme", "acme:web"}, wantEmail: "unv@example.com", wantVerified: false},
+			wantGroups: []string{"acme", "acme:web"}, wantEmail: "", wantVerified: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
