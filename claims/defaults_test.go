@@ -25,7 +25,7 @@ func TestDefaultMappingRecorded(t *testing.T) {
 		want storage.Identity
 	}{
 		{kind: "ldap", want: storage.Identity{
-			Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell", PreferredUsername: "alice",
+			Email: "alice@example.org", EmailVerified: false, // no trust_email: a directory mail proves nothing Name: "Alice Liddell", PreferredUsername: "alice",
 			Groups: []string{"big", "cycle-a", "cycle-b", "developers", "engineering", "staff"},
 		}},
 		{kind: "saml", want: storage.Identity{
