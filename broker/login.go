@@ -288,9 +288,9 @@ func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storag
 // handleCallback finishes a redirect-connector login. The upstream returns the broker's
 // state (the auth request ID); the flow cookie proves it is the same browser.
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	state := r.FormValue("state")
+	state := param(r, "state")
 	if state == "" {
-		state = r.FormValue("RelayState")
+		state = param(r, "RelayState")
 	}
 	ar, err := s.Storage.GetAuthRequest(r.Context(), state)
 	if err != nil || state == "" {

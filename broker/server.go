@@ -189,7 +189,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(p+path, h)
 	}
 	mux.Handle(p+"/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
-	return s.recoverer(mux)
+	return s.recoverer(s.limitBodies(mux))
 }
 
 // recoverer turns a panic into a 500 with a log line instead of a dropped connection.
