@@ -65,7 +65,7 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 	cfg := &gsaml.Config{
 		IDPMetadataURL: ti.metadataURL(),
 		Attributes:     gsaml.AttributeMap{Email: "mail", Name: "displayName", Username: "uid", Groups: "eduPersonAffiliation"},
-		EmailVerified:  true,
+		TrustEmail:     true,
 	}
 	if mutate != nil {
 		mutate(cfg)
