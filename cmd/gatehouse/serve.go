@@ -91,6 +91,15 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 	if len(problems) > 0 {
 		return nil, &config.Errors{Problems: problems}
 	}
+	byID := make(map[string]connectors.Config, len(out))
+	for _, d := range out {
+		byID[d.info.ID] = d.cfg
+	}
+	// Linking by verified email and email-domain requirements need connectors that can
+	// prove an email verified.
+	if err := claims.CheckEmailTrust(cfg, byID); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
