@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -221,6 +222,8 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 		ConnectorID: cn.Info.ID, AuthTime: authTime.UTC().Truncate(time.Second), AMR: up.AMR, ACR: up.ACR,
 		UpstreamSubject: up.Subject, ConnectorData: up.Stash,
 	}
+	// Only a trusted upstream's amr/acr reach the tokens, with or without an MFA policy.
+	auth = mfa.Normalize(auth, cn.TrustUpstreamMFA)
 	if s.mfaStep(w, r, ar, c, id, &auth) { // a second factor first (broker/mfa.go)
 		return
 	}

@@ -44,6 +44,8 @@ func defaultConfig() *config.Config {
 type decodedConnector struct {
 	info connectors.Info
 	cfg  connectors.Config
+	// trustMFA is the connector's trust_upstream_mfa.
+	trustMFA bool
 }
 
 // decodeConnectors decodes every connector's config block into its typed config strictly and
@@ -86,7 +88,7 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 		if name == "" {
 			name = c.ID
 		}
-		out = append(out, decodedConnector{info: connectors.Info{ID: c.ID, Type: c.Type, Name: name}, cfg: cc})
+		out = append(out, decodedConnector{info: connectors.Info{ID: c.ID, Type: c.Type, Name: name}, cfg: cc, trustMFA: c.TrustUpstreamMFA})
 	}
 	if len(problems) > 0 {
 		return nil, &config.Errors{Problems: problems}
@@ -244,7 +246,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
 		}
-		conns = append(conns, broker.Connector{Info: d.info, Conn: c, Err: err})
+		conns = append(conns, broker.Connector{Info: d.info, Conn: c, Err: err, TrustUpstreamMFA: d.trustMFA})
 	}
 	defer func() {
 		for _, c := range conns {
