@@ -28,7 +28,11 @@ func cmdCheckConfig(ctx context.Context, args []string, getenv func(string) stri
 	path := fs.Arg(0)
 	cfg, err := loadConfig(path, getenv)
 	if err == nil {
-		_, err = decodeConnectors(cfg, path, getenv, newRegistry(nil))
+		var decoded []decodedConnector
+		decoded, err = decodeConnectors(cfg, path, getenv, newRegistry(nil))
+		for _, w := range cheapHashWarnings(cfg, decoded) {
+			fmt.Fprintln(stderr, w)
+		}
 		// Claims rules (CEL expressions, patterns, scopes) and claims_tests, reported with the rest.
 		err = joinConfigErrors(err, claims.Check(ctx, cfg))
 	}

@@ -213,6 +213,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := provisionUsers(ctx, store, cfg.Users); err != nil {
 		return err
 	}
+	for _, w := range cheapHashWarnings(cfg, decoded) {
+		logger.Warn(w)
+	}
 	adminPassword := ""
 	if defaultMode {
 		if adminPassword, err = bootstrapAdmin(ctx, store); err != nil {
