@@ -97,3 +97,51 @@ func TestCheckConfigRefusesUnprovenEmails(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckConfigRefusesGroupRequirementsOnAnyTenant: claims-level group requirements on a
+// Microsoft connector at a multi-tenant endpoint need allowed_tenants.
+// Attack (issue 25.1): on tenant common any Entra tenant's users sign in, each with groups of
+// a tenant they may control, so a requirement on groups is met by whoever wants to.
+func TestCheckConfigRefusesGroupRequirementsOnAnyTenant(t *testing.T) {
+	const base = `issuer: http://127.0.0.1:5556
+storage: {type: sqlite, config: {file: gh.db}}
+connectors:
+  - type: microsoft
+    id: ms
+    config:
+      client_id: c
+      client_secret: s%s
+    claims:
+      require: {groups: [aaaaaaaa-0000-4000-8000-000000000006]}
+clients:
+  - id: app
+    secret: s3cret
+    redirect_uris: ["https://app.example.com/cb"]
+    allowed_connectors: [ms]
+    require: {groups: [aaaaaaaa-0000-4000-8000-000000000006]}
+`
+	for _, tt := range []struct {
+		name, extra string
+		want        []string
+	}{
+		{"common", "", []string{"cfg.yaml:10: connectors[0].claims.require.groups", "clients[0].require.groups", "config.allowed_tenants"}},
+		{"common with allowed_tenants", "\n      allowed_tenants: [11111111-2222-3333-4444-555555555555]", nil},
+		{"single tenant", "\n      tenant: 11111111-2222-3333-4444-555555555555", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "cfg.yaml", strings.Replace(base, "%s", tt.extra, 1))
+			_, errs, err := runCmd("check-config", p)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("check-config: %v\n%s", err, errs)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(errs, w) {
+					t.Errorf("check-config = %v\n%s\nwant %q", err, errs, w)
+				}
+			}
+		})
+	}
+}

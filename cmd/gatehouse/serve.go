@@ -97,9 +97,9 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 	for _, d := range out {
 		byID[d.info.ID] = d.cfg
 	}
-	// Linking by verified email and email-domain requirements need connectors that can
-	// prove an email verified.
-	if err := claims.CheckEmailTrust(cfg, byID); err != nil {
+	// Linking by verified email, email-domain and group requirements need connectors that
+	// can vouch for emails and groups.
+	if err := claims.CheckConnectorTrust(cfg, byID); err != nil {
 		return nil, err
 	}
 	return out, nil

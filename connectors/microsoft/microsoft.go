@@ -97,6 +97,12 @@ func (c *Config) Validate() error {
 	return errors.Join(append(errs, c.validateGroups()...)...)
 }
 
+// VerifiesGroups implements connectors.GroupVerifier: group requirements need a single
+// tenant, or allowed_tenants on a multi-tenant endpoint.
+func (c *Config) VerifiesGroups() (bool, string) {
+	return guid().MatchString(c.Tenant) || len(c.AllowedTenants) > 0, "allowed_tenants"
+}
+
 // validateGroups checks the group settings: IDs unless names are asked for, names only in one
 // tenant, and requirements on multi-tenant endpoints only with allowed_tenants.
 func (c *Config) validateGroups() []error {
