@@ -34,3 +34,17 @@ users:
 		t.Errorf("warning about a hash at the configured cost:\n%s", errs)
 	}
 }
+
+// TestHashPasswordCost: hash-password makes hashes at the local connector's cost.
+func TestHashPasswordCost(t *testing.T) {
+	var out, errb strings.Builder
+	if err := run(t.Context(), []string{"hash-password", "-cost", "5"}, func(string) string { return "" }, strings.NewReader("pw\n"), &out, &errb); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "$2a$05$") {
+		t.Errorf("hash %q, want cost 5", out.String())
+	}
+	if err := run(t.Context(), []string{"hash-password", "-cost", "2"}, func(string) string { return "" }, strings.NewReader("pw\n"), &out, &errb); err == nil {
+		t.Error("cost 2 accepted")
+	}
+}
