@@ -47,7 +47,7 @@ func cheapHashWarnings(cfg *config.Config, decoded []decodedConnector) []string 
 		file, line := cfg.Position(path)
 		out = append(out, fmt.Sprintf("%s:%d: %s: warning: bcrypt cost %d is below the local connector's cost %d: "+
 			"until %q logs in (the hash is then redone), a wrong password for this user answers faster than for an unknown user; "+
-			"make a new hash with `gatehouse hash-password`", file, line, path, got, want, u.Username))
+			"make a new hash with `gatehouse hash-password -cost %d`", file, line, path, got, want, u.Username, want))
 	}
 	return out
 }
