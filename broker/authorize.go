@@ -145,10 +145,19 @@ func (s *Server) redirectToLogin(w http.ResponseWriter, r *http.Request, ar stor
 	http.Redirect(w, r, s.rel("/login"+q), http.StatusSeeOther)
 }
 
+// param reads a flow parameter: from the URL of a GET, from the (bounded, already limited by
+// limitBodies) form body of a POST, never one from the other.
+func param(r *http.Request, key string) string {
+	if r.Method == http.MethodPost {
+		return r.PostFormValue(key)
+	}
+	return r.URL.Query().Get(key)
+}
+
 // loadFlow loads the auth request named in the request and checks that it belongs to this
 // browser. It renders the error page itself and returns ok == false on failure.
 func (s *Server) loadFlow(w http.ResponseWriter, r *http.Request) (storage.AuthRequest, *clients.Client, string, bool) {
-	id := r.FormValue("req")
+	id := param(r, "req")
 	if id == "" || len(id) > 64 {
 		s.expiredRequest(w, r)
 		return storage.AuthRequest{}, nil, "", false

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -222,6 +223,8 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 		ConnectorID: cn.Info.ID, AuthTime: authTime.UTC().Truncate(time.Second), AMR: up.AMR, ACR: up.ACR,
 		UpstreamSubject: up.Subject, ConnectorData: up.Stash,
 	}
+	// Only a trusted upstream's amr/acr reach the tokens, with or without an MFA policy.
+	auth = mfa.Normalize(auth, cn.TrustUpstreamMFA)
 	if s.mfaStep(w, r, ar, c, id, &auth) { // a second factor first (broker/mfa.go)
 		return
 	}
@@ -294,9 +297,9 @@ func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storag
 // handleCallback finishes a redirect-connector login. The upstream returns the broker's
 // state (the auth request ID); the flow cookie proves it is the same browser.
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	state := r.FormValue("state")
+	state := param(r, "state")
 	if state == "" {
-		state = r.FormValue("RelayState")
+		state = param(r, "RelayState")
 	}
 	ar, err := s.Storage.GetAuthRequest(r.Context(), state)
 	if err != nil || state == "" {

@@ -20,7 +20,7 @@ import (
 )
 
 // MFA configures the second-factor step. A nil *MFA in Deps turns it off: every policy is
-// off and amr/acr pass through as the connector reported them.
+// off. amr/acr are normalized either way (Connector.TrustUpstreamMFA).
 type MFA struct {
 	Service *mfa.Service
 	// Connectors holds each connector's policy by connector ID (missing: off).
@@ -29,11 +29,10 @@ type MFA struct {
 	Clients map[string]mfa.Policy
 }
 
-// MFAConnector is one connector's MFA settings.
+// MFAConnector is one connector's MFA settings. Whether its upstream's multi-factor claim
+// counts is Connector.TrustUpstreamMFA.
 type MFAConnector struct {
 	Policy mfa.Policy
-	// TrustUpstream lets the upstream's own multi-factor claim satisfy the policy.
-	TrustUpstream bool
 }
 
 // mfaPageCSP is the page CSP of the MFA and account pages: the QR code is a data: URL and the
@@ -120,15 +119,13 @@ func (s *Server) mfaNeeded(ctx context.Context, clientID string, acrValues []str
 	return false, nil
 }
 
-// mfaStep is completeLogin's hook, after the identity is normalized and before the session
-// is established: it normalizes amr/acr and, when a second factor is needed, parks the login
-// in the auth request and sends the browser to /mfa. It reports whether it took over the
-// response.
+// mfaStep is completeLogin's hook, after the identity and amr/acr are normalized and before
+// the session is established: when a second factor is needed, it parks the login in the auth
+// request and sends the browser to /mfa. It reports whether it took over the response.
 func (s *Server) mfaStep(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, id storage.Identity, auth *storage.Authentication) bool {
 	if s.MFA == nil {
 		return false
 	}
-	*auth = mfa.Normalize(*auth, s.MFA.Connectors[auth.ConnectorID].TrustUpstream)
 	need, err := s.mfaNeeded(r.Context(), c.ID, ar.ACRValues, id, *auth)
 	if err != nil {
 		s.internalError(w, r, "mfa status", err)

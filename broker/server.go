@@ -51,6 +51,10 @@ type Connector struct {
 	Info connectors.Info
 	Conn connectors.Connector // nil when it failed to open
 	Err  error                // why it is unavailable
+	// TrustUpstreamMFA (config trust_upstream_mfa) lets the upstream's amr/acr reach
+	// Gatehouse's tokens and its multi-factor claim satisfy MFA policies. Otherwise amr keeps
+	// only pwd and fed, and acr is Gatehouse's single-factor value (mfa.Normalize).
+	TrustUpstreamMFA bool
 }
 
 // Deps is everything the broker needs; cmd/gatehouse wires it.
@@ -189,7 +193,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(p+path, h)
 	}
 	mux.Handle(p+"/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
-	return s.recoverer(mux)
+	return s.recoverer(s.limitBodies(mux))
 }
 
 // recoverer turns a panic into a 500 with a log line instead of a dropped connection.

@@ -24,8 +24,8 @@ func TestDefaultMappingRecorded(t *testing.T) {
 		kind string
 		want storage.Identity
 	}{
-		{kind: "ldap", want: storage.Identity{
-			Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell", PreferredUsername: "alice",
+		{kind: "ldap", want: storage.Identity{ // no trust_email: the directory mail is unverified
+			Email: "alice@example.org", EmailVerified: false, Name: "Alice Liddell", PreferredUsername: "alice",
 			Groups: []string{"big", "cycle-a", "cycle-b", "developers", "engineering", "staff"},
 		}},
 		{kind: "saml", want: storage.Identity{

@@ -236,7 +236,8 @@ type Connector struct {
 	// MFA is the second-factor policy of this connector's users: required | optional | off.
 	MFA string `yaml:"mfa"`
 	// TrustUpstreamMFA lets the upstream's own multi-factor claim (OIDC amr/acr, SAML
-	// AuthnContext) satisfy the MFA policy.
+	// AuthnContext) satisfy the MFA policy and its amr values reach Gatehouse's tokens.
+	// Without it, amr keeps only pwd and fed and acr is Gatehouse's single-factor value.
 	TrustUpstreamMFA bool `yaml:"trust_upstream_mfa"`
 }
 

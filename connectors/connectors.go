@@ -206,6 +206,29 @@ type Config interface {
 	Open(ctx context.Context, info Info, deps Deps) (Connector, error)
 }
 
+// EmailVerifier is implemented by connector configs that can report an email as verified
+// only under some setting (LDAP and SAML without trust_email, GitLab self-managed without
+// trust_email). VerifiesEmail reports whether the connector, as configured, can prove an
+// email verified; when it cannot, key is the config key (under the connector's config block)
+// that would make it trust its upstream. Configs that do not implement it report emails as
+// verified exactly when their upstream says so.
+//
+// Linking by verified email and email-domain requirements are refused at config time on a
+// connector that cannot prove verification (see claims.CheckConnectorTrust).
+type EmailVerifier interface {
+	VerifiesEmail() (ok bool, key string)
+}
+
+// GroupVerifier is implemented by connector configs whose groups can be trusted for
+// requirements only under some setting (Microsoft's multi-tenant endpoints without
+// allowed_tenants: any tenant's users sign in, with groups of their own tenant).
+// VerifiesGroups reports whether group requirements (claims.require.groups, a client's
+// require.groups) may rely on this connector's groups; when not, key is the config key that
+// would make them trustworthy.
+type GroupVerifier interface {
+	VerifiesGroups() (ok bool, key string)
+}
+
 // Registry maps a connector type name to a factory of its empty config. cmd/gatehouse fills it.
 type Registry map[string]func() Config
 

@@ -102,7 +102,10 @@ func TestNormalize(t *testing.T) {
 		{"password", storage.Authentication{AMR: []string{"pwd"}}, false, ACRPassword, []string{"pwd"}},
 		{"upstream mfa trusted", storage.Authentication{AMR: []string{"pwd", "otp"}}, true, ACRMFA, []string{"pwd", "otp", "mfa"}},
 		{"upstream mfa acr trusted", storage.Authentication{AMR: []string{"fed"}, ACR: "http://schemas.openid.net/pape/policies/2007/06/multi-factor"}, true, ACRMFA, []string{"fed", "mfa"}},
-		{"upstream mfa untrusted", storage.Authentication{AMR: []string{"pwd", "otp", "mfa"}, ACR: ACRMFA}, false, ACRPassword, []string{"pwd", "otp"}},
+		// Attack (issue 25.9): an untrusted upstream's otp (and hwk, mfa) reached the tokens.
+		{"upstream mfa untrusted", storage.Authentication{AMR: []string{"pwd", "otp", "mfa"}, ACR: ACRMFA}, false, ACRPassword, []string{"pwd"}},
+		{"upstream methods untrusted", storage.Authentication{AMR: []string{"hwk", "otp", "sms"}}, false, ACRPassword, []string{}},
+		{"federated untrusted", storage.Authentication{AMR: []string{"fed", "mfa"}, ACR: "urn:x:mfa"}, false, ACRPassword, []string{"fed"}},
 		{"trusted but single factor", storage.Authentication{AMR: []string{"pwd"}, ACR: "1"}, true, ACRPassword, []string{"pwd"}},
 		{"one strong method alone", storage.Authentication{AMR: []string{"hwk"}}, true, ACRPassword, []string{"hwk"}},
 	}

@@ -147,9 +147,15 @@ func UpstreamProvesMFA(amr []string, acr string) bool {
 	return strong > 0 && len(amr) > 1
 }
 
+// untrustedAMR are the amr values kept from a connector whose upstream the operator does not
+// trust: they claim no more than one factor (pwd: the local and LDAP connectors checked a
+// password; fed: a federated login), so no relying party can read a second factor into them.
+var untrustedAMR = []string{AMRPassword, AMRFed}
+
 // Normalize turns a fresh login's authentication (amr/acr as the connector reported them)
 // into what Gatehouse asserts: acr is always one of Gatehouse's own values, and an upstream's
-// multi-factor claim counts only when the operator trusts that connector's MFA.
+// multi-factor claim counts only when the operator trusts that connector's MFA. An untrusted
+// upstream's amr keeps only pwd and fed: its otp, hwk, mfa... never reach Gatehouse's tokens.
 func Normalize(a storage.Authentication, trustUpstream bool) storage.Authentication {
 	proves := UpstreamProvesMFA(a.AMR, a.ACR)
 	amr := slices.Clone(a.AMR)
@@ -162,6 +168,10 @@ func Normalize(a storage.Authentication, trustUpstream bool) storage.Authenticat
 		return a
 	}
 	a.ACR = ACRPassword
+	if !trustUpstream {
+		a.AMR = slices.DeleteFunc(amr, func(m string) bool { return !slices.Contains(untrustedAMR, m) })
+		return a
+	}
 	a.AMR = slices.DeleteFunc(amr, func(m string) bool { return m == AMRMFA })
 	return a
 }

@@ -28,7 +28,11 @@ func cmdCheckConfig(ctx context.Context, args []string, getenv func(string) stri
 	path := fs.Arg(0)
 	cfg, err := loadConfig(path, getenv)
 	if err == nil {
-		_, err = decodeConnectors(cfg, path, getenv, newRegistry(nil))
+		var decoded []decodedConnector
+		decoded, err = decodeConnectors(cfg, path, getenv, newRegistry(nil))
+		for _, w := range cheapHashWarnings(cfg, decoded) {
+			fmt.Fprintln(stderr, w)
+		}
 		// Claims rules (CEL expressions, patterns, scopes) and claims_tests, reported with the rest.
 		err = joinConfigErrors(err, claims.Check(ctx, cfg))
 	}
@@ -81,8 +85,20 @@ func reportConfigErrors(w io.Writer, path string, err error) {
 	fmt.Fprintf(w, "%s: %v\n", path, err)
 }
 
-// cmdHashPassword reads one password line from stdin and prints its bcrypt hash.
-func cmdHashPassword(stdin io.Reader, stdout, stderr io.Writer) error {
+// cmdHashPassword reads one password line from stdin and prints its bcrypt hash at -cost
+// (default local.DefaultCost; match the local connector's cost key).
+func cmdHashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cost := fs.Int("cost", local.DefaultCost, "bcrypt cost (the local connector's cost)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: gatehouse hash-password [-cost N] < password-file")
+		return exitError{"usage"}
+	}
+	if err := (&local.Config{Cost: *cost}).Validate(); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: hash-password: %v\n", err)
+		return exitError{"bad cost"}
+	}
 	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read password: %w", err)
@@ -92,7 +108,7 @@ func cmdHashPassword(stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "gatehouse: hash-password: the password is empty (type it on stdin, e.g. `gatehouse hash-password < file`)")
 		return exitError{"empty password"}
 	}
-	h, err := local.HashPassword(pw, local.DefaultCost)
+	h, err := local.HashPassword(pw, *cost)
 	if err != nil {
 		return err
 	}

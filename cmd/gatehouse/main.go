@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "check-config":
 		return cmdCheckConfig(ctx, args[1:], getenv, stdout, stderr)
 	case "hash-password":
-		return cmdHashPassword(stdin, stdout, stderr)
+		return cmdHashPassword(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", version())
 		return nil

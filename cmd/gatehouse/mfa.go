@@ -48,7 +48,7 @@ func newMFA(cfg *config.Config, store storage.Storage) (*broker.MFA, error) {
 		if err != nil {
 			return nil, fmt.Errorf("connector %s: %w", c.ID, err)
 		}
-		m.Connectors[c.ID] = broker.MFAConnector{Policy: p, TrustUpstream: c.TrustUpstreamMFA}
+		m.Connectors[c.ID] = broker.MFAConnector{Policy: p}
 	}
 	for _, c := range cfg.Clients {
 		p, err := mfa.ParsePolicy(c.MFA)

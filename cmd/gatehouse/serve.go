@@ -45,6 +45,8 @@ func defaultConfig() *config.Config {
 type decodedConnector struct {
 	info connectors.Info
 	cfg  connectors.Config
+	// trustMFA is the connector's trust_upstream_mfa.
+	trustMFA bool
 }
 
 // decodeConnectors decodes every connector's config block into its typed config strictly and
@@ -87,10 +89,19 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 		if name == "" {
 			name = c.ID
 		}
-		out = append(out, decodedConnector{info: connectors.Info{ID: c.ID, Type: c.Type, Name: name}, cfg: cc})
+		out = append(out, decodedConnector{info: connectors.Info{ID: c.ID, Type: c.Type, Name: name}, cfg: cc, trustMFA: c.TrustUpstreamMFA})
 	}
 	if len(problems) > 0 {
 		return nil, &config.Errors{Problems: problems}
+	}
+	byID := make(map[string]connectors.Config, len(out))
+	for _, d := range out {
+		byID[d.info.ID] = d.cfg
+	}
+	// Linking by verified email, email-domain and group requirements need connectors that
+	// can vouch for emails and groups.
+	if err := claims.CheckConnectorTrust(cfg, byID); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -203,6 +214,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := provisionUsers(ctx, store, cfg.Users); err != nil {
 		return err
 	}
+	for _, w := range cheapHashWarnings(cfg, decoded) {
+		logger.Warn(w)
+	}
 	adminPassword := ""
 	if defaultMode {
 		if adminPassword, err = bootstrapAdmin(ctx, store); err != nil {
@@ -236,7 +250,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
 		}
-		conns = append(conns, broker.Connector{Info: d.info, Conn: c, Err: err})
+		conns = append(conns, broker.Connector{Info: d.info, Conn: c, Err: err, TrustUpstreamMFA: d.trustMFA})
 	}
 	defer func() {
 		for _, c := range conns {

@@ -1,6 +1,6 @@
 // Package github is Gatehouse's GitHub connector (github.com and GitHub Enterprise Server):
 // OAuth 2.0 code flow with state and PKCE, then the REST API: /user for the account,
-// /user/emails for the primary email and whether it is verified, /user/orgs and /user/teams
+// /user/emails for the primary email (reported only when verified), /user/orgs and /user/teams
 // (following Link-header pagination) for organization membership and teams.
 //
 // With orgs configured only members of one of them may sign in (a user outside them gets a
@@ -61,8 +61,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("client_secret: required"))
 	}
 	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://github.example.com", c.BaseURL))
+		} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}
 	for i, o := range c.Orgs {
@@ -214,10 +216,11 @@ func (c *Connector) identity(ctx context.Context, s connectors.Scopes, ts oauthf
 	if u.HTMLURL != "" {
 		up.Attrs["html_url"] = []string{u.HTMLURL}
 	}
-	// The primary email, verified or not; its verification is reported as is.
+	// Only a verified primary email: GitHub lets anyone add any address to an account, and
+	// an unverified one says nothing about who the user is.
 	for _, e := range emails {
-		if e.Primary {
-			up.Email, up.EmailVerified = e.Email, e.Verified
+		if e.Primary && e.Verified && e.Email != "" {
+			up.Email, up.EmailVerified = e.Email, true
 			break
 		}
 	}

@@ -166,8 +166,10 @@ func TestLoginOrgsAndTeams(t *testing.T) {
 		{name: "no orgs configured, no groups asked", cfg: github.Config{}, user: "octo", wantEmail: "octo@example.com", wantVerified: true},
 		{name: "not in the org", cfg: github.Config{Orgs: acmePlatform}, user: "outsider", wantDenied: "acme"},
 		{name: "in the org, not in the team", cfg: github.Config{Orgs: acmePlatform}, user: "unverified", wantDenied: "platform"},
+		// Attack (issue 12.2): an unverified primary address (anyone can add any address to
+		// a GitHub account) was reported as the user's email; only a verified primary is.
 		{name: "unverified primary email", cfg: github.Config{Orgs: []github.Org{{Name: "acme"}}}, user: "unverified",
-			wantGroups: []string{"acme", "acme:web"}, wantEmail: "unv@example.com", wantVerified: false},
+			wantGroups: []string{"acme", "acme:web"}, wantEmail: "", wantVerified: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,6 +270,10 @@ func TestValidate(t *testing.T) {
 		{"base url with path", github.Config{ClientID: "a", ClientSecret: "b", BaseURL: "https://gh.example/api/v3"}, "base_url"},
 		{"team field", github.Config{ClientID: "a", ClientSecret: "b", TeamNameField: "id"}, "team_name_field"},
 		{"org without name", github.Config{ClientID: "a", ClientSecret: "b", Orgs: []github.Org{{Teams: []string{"x"}}}}, "orgs[0].name"},
+		// Attack (issue 25.9, the oauth2 rule applied to its siblings): an http:// GitHub
+		// Enterprise base_url on a non-loopback host sends codes and tokens in clear.
+		{"plain http base url", github.Config{ClientID: "a", ClientSecret: "b", BaseURL: "http://github.example.com"}, "base_url"},
+		{"http on loopback", github.Config{ClientID: "a", ClientSecret: "b", BaseURL: "http://127.0.0.1:8080"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,9 @@
 // (groups_source: oidc, the default, scopes read_user openid) or from /api/v4/groups with
 // Link-header pagination (groups_source: api, scope read_api).
 //
+// The email counts as verified when GitLab says it is confirmed (confirmed_at) and the
+// instance is gitlab.com, or a self-managed one configured with trust_email: true.
+//
 // With groups configured, only members of one of them may sign in (others get a
 // *connectors.DeniedError) and only those groups are reported. Blocked accounts are refused.
 // Refresh uses the stashed token (refreshing it with GitLab's refresh token when expired) and
@@ -43,6 +46,22 @@ type Config struct {
 	GroupsSource string `yaml:"groups_source"`
 	// UseLoginAsID uses the username instead of the numeric user ID as the subject.
 	UseLoginAsID bool `yaml:"use_login_as_id"`
+	// TrustEmail reports a confirmed email (confirmed_at) of a self-managed instance as
+	// verified. Its admins decide what confirmed means there (email confirmation can be
+	// turned off, admins can confirm any address), so without it such emails are unverified.
+	// On gitlab.com confirmed emails are always verified.
+	TrustEmail bool `yaml:"trust_email"`
+}
+
+// VerifiesEmail implements connectors.EmailVerifier: gitlab.com, or a self-managed instance
+// with trust_email.
+func (c *Config) VerifiesEmail() (bool, string) {
+	return c.trustsConfirmed(), "trust_email"
+}
+
+func (c *Config) trustsConfirmed() bool {
+	base := strings.TrimSuffix(c.BaseURL, "/")
+	return c.TrustEmail || base == "" || base == DefaultBaseURL
 }
 
 var _ connectors.Config = (*Config)(nil)
@@ -57,8 +76,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("client_secret: required"))
 	}
 	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || u.RawQuery != "" {
 			errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://gitlab.example.com", c.BaseURL))
+		} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}
 	switch c.GroupsSource {
@@ -97,7 +118,7 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
-		info: info, base: base, groups: slices.Clone(c.Groups), source: src, loginAsID: c.UseLoginAsID,
+		info: info, base: base, groups: slices.Clone(c.Groups), source: src, loginAsID: c.UseLoginAsID, trustEmail: c.trustsConfirmed(),
 		api: oauthflow.API{HTTP: httpc}, logger: logger, now: now,
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -118,8 +139,10 @@ type Connector struct {
 	groups    []string
 	source    string
 	loginAsID bool
-	logger    *slog.Logger
-	now       func() time.Time
+	// trustEmail: confirmed_at means verified (gitlab.com, or trust_email).
+	trustEmail bool
+	logger     *slog.Logger
+	now        func() time.Time
 }
 
 // Interface guards.
@@ -197,7 +220,7 @@ func (c *Connector) identity(ctx context.Context, s connectors.Scopes, ts oauthf
 	id := strconv.FormatInt(u.ID, 10)
 	up := connectors.Upstream{
 		Subject: id, Username: u.Username, Name: u.Name, Email: u.Email,
-		EmailVerified: u.Email != "" && u.ConfirmedAt != "",
+		EmailVerified: c.trustEmail && u.Email != "" && u.ConfirmedAt != "",
 		Attrs:         map[string][]string{"id": {id}, "username": {u.Username}},
 	}
 	if c.loginAsID {

@@ -118,9 +118,15 @@ func TestLogin(t *testing.T) {
 		wantVerified bool
 		wantDenied   bool
 	}{
-		{name: "oidc groups claim", user: "ann", groupsScope: true, wantGroups: []string{"acme", "acme/platform", "acme/web", "hobby"}, wantVerified: true},
-		{name: "api groups paged", cfg: gitlab.Config{GroupsSource: "api"}, user: "ann", groupsScope: true, wantGroups: []string{"acme", "acme/platform", "acme/web", "hobby"}, wantVerified: true},
-		{name: "required group filters", cfg: gitlab.Config{Groups: []string{"acme/platform", "other"}}, user: "ann", wantGroups: []string{"acme/platform"}, wantVerified: true},
+		{name: "oidc groups claim", user: "ann", groupsScope: true, wantGroups: []string{"acme", "acme/platform", "acme/web", "hobby"}},
+		{name: "api groups paged", cfg: gitlab.Config{GroupsSource: "api"}, user: "ann", groupsScope: true, wantGroups: []string{"acme", "acme/platform", "acme/web", "hobby"}},
+		{name: "required group filters", cfg: gitlab.Config{Groups: []string{"acme/platform", "other"}}, user: "ann", wantGroups: []string{"acme/platform"}},
+		// Attack (issue 25.2): on a self-managed instance confirmed_at means what its admins
+		// made it mean (confirmation can be off, admins can confirm any address): it counted
+		// as verified without the operator saying to trust it.
+		{name: "self-managed confirmed_at is not trusted by default", user: "ann"},
+		{name: "self-managed confirmed_at with trust_email", cfg: gitlab.Config{TrustEmail: true}, user: "ann", wantVerified: true},
+		{name: "trust_email does not verify an unconfirmed email", cfg: gitlab.Config{TrustEmail: true}, user: "ben"},
 		{name: "not in required group", cfg: gitlab.Config{Groups: []string{"acme/platform"}, GroupsSource: "api"}, user: "ben", wantDenied: true},
 		{name: "unconfirmed email", user: "ben", wantVerified: false},
 		{name: "blocked account", user: "blocked", wantDenied: true},
@@ -183,6 +189,10 @@ func TestValidate(t *testing.T) {
 		{"missing", gitlab.Config{}, "client_id"},
 		{"source", gitlab.Config{ClientID: "a", ClientSecret: "b", GroupsSource: "ldap"}, "groups_source"},
 		{"base", gitlab.Config{ClientID: "a", ClientSecret: "b", BaseURL: "gitlab.example.com"}, "base_url"},
+		// Attack (issue 25.9, the oauth2 rule applied to its siblings): an http:// base_url on
+		// a non-loopback host sends codes and tokens in clear.
+		{"plain http base url", gitlab.Config{ClientID: "a", ClientSecret: "b", BaseURL: "http://gitlab.example.com"}, "base_url"},
+		{"http on loopback", gitlab.Config{ClientID: "a", ClientSecret: "b", BaseURL: "http://localhost:8080"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,5 +201,23 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestVerifiesEmail checks which configurations can prove an email verified: gitlab.com, or a
+// self-managed instance with trust_email (issue 25.2).
+func TestVerifiesEmail(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  gitlab.Config
+		want bool
+	}{
+		{gitlab.Config{}, true},
+		{gitlab.Config{BaseURL: "https://gitlab.com/"}, true},
+		{gitlab.Config{BaseURL: "https://gitlab.example.com"}, false},
+		{gitlab.Config{BaseURL: "https://gitlab.example.com", TrustEmail: true}, true},
+	} {
+		if got, key := tt.cfg.VerifiesEmail(); got != tt.want || (!got && key != "trust_email") {
+			t.Errorf("%+v: VerifiesEmail() = %v, %q; want %v", tt.cfg, got, key, tt.want)
+		}
 	}
 }

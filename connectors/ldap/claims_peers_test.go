@@ -25,7 +25,7 @@ func TestSlapdDefaultClaims(t *testing.T) {
 	claimstest.RecordUpstream(t, filepath.Join("testdata", "ldap-upstream.json"), up)
 
 	want := storage.Identity{
-		Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell", PreferredUsername: "alice",
+		Email: "alice@example.org", EmailVerified: false, Name: "Alice Liddell", PreferredUsername: "alice",
 		Groups: []string{"big", "cycle-a", "cycle-b", "developers", "engineering", "staff"},
 	}
 	claimstest.CheckDefaultClaims(t, "ldap", up, want)

@@ -73,7 +73,14 @@ type Config struct {
 	PoolSize int `yaml:"pool_size"`
 	// PageSize is the RFC 2696 page size of searches (default 500).
 	PageSize int `yaml:"page_size"`
+	// TrustEmail reports the email attribute as verified (default false). Directories often
+	// let users edit their own mail ("by self write"), so a mail value proves nothing unless
+	// the operator knows only administrators can set it.
+	TrustEmail bool `yaml:"trust_email"`
 }
+
+// VerifiesEmail implements connectors.EmailVerifier: only with trust_email.
+func (c *Config) VerifiesEmail() (bool, string) { return c.TrustEmail, "trust_email" }
 
 // UserSearch says where users are and which attributes mean what.
 type UserSearch struct {

@@ -24,6 +24,10 @@
 // idle is replaced and the operation retried once. A directory that cannot be reached gives a
 // *connectors.UpstreamError.
 //
+// Email: the email_attr value is reported as unverified unless trust_email: true, because
+// directories commonly let users write their own mail attribute ("by self write"); only set
+// it when administrators alone can change that attribute.
+//
 // The upstream Subject is the id_attr value (entryUUID on OpenLDAP; objectGUID on AD,
 // encoded as the usual GUID string); the Stash is the user's DN, which Refresh reads again.
 package ldap

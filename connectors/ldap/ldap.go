@@ -328,7 +328,7 @@ func (c *Connector) identity(ctx context.Context, e *goldap.Entry) (connectors.U
 		Subject:       encodeID(us.IDAttr, raw),
 		Username:      e.GetEqualFoldAttributeValue(us.PreferredUsernameAttr),
 		Email:         e.GetEqualFoldAttributeValue(us.EmailAttr),
-		EmailVerified: e.GetEqualFoldAttributeValue(us.EmailAttr) != "",
+		EmailVerified: c.cfg.TrustEmail && e.GetEqualFoldAttributeValue(us.EmailAttr) != "",
 		Name:          e.GetEqualFoldAttributeValue(us.NameAttr),
 		Attrs:         map[string][]string{"dn": {e.DN}},
 		Stash:         []byte(e.DN),

@@ -453,3 +453,48 @@ timeout: 10s
 		t.Error("unknown key accepted")
 	}
 }
+
+// TestTrustEmail builds identities from directory entries (no server: group search is off).
+// Attack (issue 25.2): with the common ACL "by self write", a user sets her own mail to a
+// colleague's address; any non-empty mail counted as verified, so with link:
+// link_verified_email she signed in as the colleague. LDAP email is unverified unless the
+// connector says trust_email: true.
+func TestTrustEmail(t *testing.T) {
+	entry := goldap.NewEntry("uid=mallory,ou=people,dc=example,dc=org", map[string][]string{
+		"entryUUID": {"5a0b7a6e-1c1b-4f4e-9d55-5a4b0c1d2e3f"}, "uid": {"mallory"}, "mail": {"alice@example.org"},
+	})
+	noMail := goldap.NewEntry("uid=nomail,ou=people,dc=example,dc=org", map[string][]string{
+		"entryUUID": {"6a0b7a6e-1c1b-4f4e-9d55-5a4b0c1d2e3f"}, "uid": {"nomail"},
+	})
+	for _, tt := range []struct {
+		name  string
+		trust bool
+		entry *goldap.Entry
+		want  bool
+	}{
+		{"default: a directory mail is not verified", false, entry, false},
+		{"trust_email: true", true, entry, true},
+		{"trust_email without a mail", true, noMail, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := validConfig()
+			cfg.GroupSearch = GroupSearch{}
+			cfg.TrustEmail = tt.trust
+			conn, err := cfg.Open(context.Background(), connectors.Info{ID: "corp"}, connectors.Deps{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			up, err := conn.(*Connector).identity(context.Background(), tt.entry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if up.EmailVerified != tt.want {
+				t.Errorf("email %q verified = %v, want %v", up.Email, up.EmailVerified, tt.want)
+			}
+			if ok, key := cfg.VerifiesEmail(); ok != tt.trust || key != "trust_email" {
+				t.Errorf("VerifiesEmail() = %v, %q", ok, key)
+			}
+		})
+	}
+}

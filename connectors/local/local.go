@@ -6,7 +6,11 @@
 // connectors.PasswordConnector and connectors.RefreshConnector.
 //
 // Login is built so that its timing does not reveal whether a username exists: an unknown
-// user is checked against a dummy bcrypt hash of the same cost, computed once at Open.
+// user is checked against a dummy bcrypt hash of the configured cost (config key cost,
+// default DefaultCost), computed once at Open; a wrong password for a user whose stored hash
+// is cheaper than that also spends a comparison at the configured cost; and a successful login
+// stores the password again at the configured cost when the stored hash has another cost
+// (when the UserSource implements PasswordRehasher), so stored hashes converge on it.
 package local
 
 import (
@@ -46,6 +50,14 @@ type User struct {
 	Groups        []string
 }
 
+// PasswordRehasher is optionally implemented by a UserSource that can store a new hash: the
+// connector calls it after a successful login whose stored hash does not have the configured
+// cost. It must replace the hash only if it is still oldHash (a password changed meanwhile
+// wins); it may return errors.ErrUnsupported when the store cannot.
+type PasswordRehasher interface {
+	ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string) error
+}
+
 // UserSource looks users up by exact username. It returns ErrUserNotFound (possibly wrapped)
 // for an unknown user; any other error is treated as the user store being unavailable.
 type UserSource interface {
@@ -59,12 +71,22 @@ type Config struct {
 	Users UserSource `yaml:"-"`
 	// Prompt labels the username field; empty means DefaultPrompt.
 	Prompt string `yaml:"prompt"`
-	// Cost is the bcrypt cost of the dummy hash checked for unknown users. It should match
-	// the cost the stored hashes were made with; zero means DefaultCost.
-	Cost int `yaml:"-"`
+	// Cost is the bcrypt cost (4 to 31; zero means DefaultCost): of the dummy hash checked
+	// for unknown users, of the extra comparison after a wrong password against a cheaper
+	// stored hash, and of the hash stored again at a successful login when the stored one
+	// has another cost. check-config warns about configured users' hashes below it.
+	Cost int `yaml:"cost"`
 }
 
 var _ connectors.Config = (*Config)(nil)
+
+// EffectiveCost is the bcrypt cost the connector uses: Cost, or DefaultCost when zero.
+func (c *Config) EffectiveCost() int {
+	if c.Cost == 0 {
+		return DefaultCost
+	}
+	return c.Cost
+}
 
 // Validate reports problems with the configuration. It does no I/O.
 func (c *Config) Validate() error {
@@ -91,10 +113,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 	if c.Users == nil {
 		return nil, fmt.Errorf("local connector %q: no user source", info.ID)
 	}
-	cost := c.Cost
-	if cost == 0 {
-		cost = DefaultCost
-	}
+	cost := c.EffectiveCost()
 	dummyPass, err := GeneratePassword()
 	if err != nil {
 		return nil, fmt.Errorf("local connector %q: %w", info.ID, err)
@@ -127,6 +146,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		info:   info,
 		users:  c.Users,
 		prompt: prompt,
+		cost:   cost,
 		dummy:  dummy,
 		logger: logger.With("connector", info.ID),
 		now:    now,
@@ -138,6 +158,7 @@ type Connector struct {
 	info   connectors.Info
 	users  UserSource
 	prompt string
+	cost   int           // configured bcrypt cost
 	dummy  func() []byte // bcrypt hash of a random password nobody knows (computed once)
 	logger *slog.Logger
 	now    func() time.Time
@@ -178,7 +199,11 @@ func (c *Connector) Login(ctx context.Context, s connectors.Scopes, username, pa
 	}
 	switch err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); {
 	case err == nil:
+		c.rehash(ctx, u, password)
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		if stored, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || stored < c.cost {
+			c.burn(password) // a cheap stored hash must not answer faster than an unknown user
+		}
 		return connectors.Upstream{}, connectors.ErrBadCredentials
 	default:
 		// The stored hash is unusable; nobody can log in as this user. Spend the same time
@@ -214,6 +239,26 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 	up.AMR = slices.Clone(prev.AMR)
 	up.ACR = prev.ACR
 	return up, nil
+}
+
+// rehash stores the password again at the configured cost when the stored hash has another
+// cost and the user source can store it. Failures are logged, never the login's.
+func (c *Connector) rehash(ctx context.Context, u User, password string) {
+	if stored, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || stored == c.cost {
+		return
+	}
+	r, ok := c.users.(PasswordRehasher)
+	if !ok {
+		return
+	}
+	h, err := HashPassword(password, c.cost)
+	if err != nil {
+		c.logger.WarnContext(ctx, "rehash password", "username", u.Username, "err", err)
+		return
+	}
+	if err := r.ReplacePasswordHash(ctx, u.Username, u.PasswordHash, h); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		c.logger.WarnContext(ctx, "could not store the password rehashed at the configured cost", "username", u.Username, "cost", c.cost, "err", err)
+	}
 }
 
 // burn spends one bcrypt comparison against the dummy hash.

@@ -10,9 +10,22 @@
 // its tid itself, and allowed_tenants can restrict tids further. With groups configured, only
 // members of one of them may sign in. Graph needs the delegated permission
 // GroupMember.Read.All, requested only when groups are needed.
+//
+// Groups are object IDs (GUIDs), in groups requirements and in the groups the connector
+// reports: a display name is chosen by whoever creates the group, and Entra lets ordinary
+// users create groups. group_name_format: name matches and reports display names instead; it
+// needs a single-tenant tenant (names are then those of that directory, where anyone allowed
+// to create groups can still pick any name). A groups requirement on a multi-tenant endpoint
+// (common, organizations, consumers) needs allowed_tenants.
+//
+// Email: the email claim is verified only with the optional claim xms_edov (the domain owner
+// verified it); insecure_skip_email_verified trusts the email claim without it. Without an
+// email claim, a preferred_username that looks like an address (a UPN) is reported as the
+// email, never as verified.
 package microsoft
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,10 +56,11 @@ type Config struct {
 	Tenant string `yaml:"tenant"`
 	// AllowedTenants, when set, admits only accounts of these tenant IDs.
 	AllowedTenants []string `yaml:"allowed_tenants"`
-	// Groups, when set, admits only members of these groups (display names, or IDs with
-	// group_name_format: id).
+	// Groups, when set, admits only members of these groups: object IDs, or display names
+	// with group_name_format: name. On a multi-tenant endpoint it needs AllowedTenants.
 	Groups []string `yaml:"groups"`
-	// GroupNameFormat is how groups are named: name (displayName, default) or id.
+	// GroupNameFormat is how groups are matched and reported: id (object ID, default) or name
+	// (displayName, which the group's creator chooses; only with a single-tenant Tenant).
 	GroupNameFormat string `yaml:"group_name_format"`
 	// InsecureSkipEmailVerified treats the email claim as verified. Entra ID does not send
 	// email_verified; only the optional xms_edov claim says an email's domain is verified.
@@ -80,12 +94,38 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("allowed_tenants[%d]: %q is not a tenant ID (GUID)", i, t))
 		}
 	}
+	return errors.Join(append(errs, c.validateGroups()...)...)
+}
+
+// VerifiesGroups implements connectors.GroupVerifier: group requirements need a single
+// tenant, or allowed_tenants on a multi-tenant endpoint.
+func (c *Config) VerifiesGroups() (bool, string) {
+	return guid().MatchString(c.Tenant) || len(c.AllowedTenants) > 0, "allowed_tenants"
+}
+
+// validateGroups checks the group settings: IDs unless names are asked for, names only in one
+// tenant, and requirements on multi-tenant endpoints only with allowed_tenants.
+func (c *Config) validateGroups() []error {
+	var errs []error
+	single := guid().MatchString(c.Tenant)
 	switch c.GroupNameFormat {
-	case "", "name", "id":
+	case "", "id":
+		for i, g := range c.Groups {
+			if !guid().MatchString(g) {
+				errs = append(errs, fmt.Errorf("groups[%d]: %q is not a group object ID (GUID); display names need group_name_format: name", i, g))
+			}
+		}
+	case "name":
+		if !single {
+			errs = append(errs, errors.New("group_name_format: name needs tenant set to one tenant ID: display names are chosen by whoever creates a group, in any tenant"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("group_name_format: %q is not name or id", c.GroupNameFormat))
+		errs = append(errs, fmt.Errorf("group_name_format: %q is not id or name", c.GroupNameFormat))
 	}
-	return errors.Join(errs...)
+	if len(c.Groups) > 0 && !single && len(c.AllowedTenants) == 0 {
+		errs = append(errs, fmt.Errorf("groups: a group requirement on the multi-tenant endpoint %q needs allowed_tenants (the tenant IDs whose groups count)", cmp.Or(c.Tenant, "common")))
+	}
+	return errs
 }
 
 // Open builds the connector without network I/O.
@@ -106,7 +146,7 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	}
 	g := &graphGroups{
 		api: oauthflow.API{HTTP: oauthflow.HTTPClient(deps.HTTP)}, url: graph + "/v1.0/me/memberOf?$select=id,displayName",
-		required: slices.Clone(c.Groups), byID: c.GroupNameFormat == "id",
+		required: slices.Clone(c.Groups), byName: c.GroupNameFormat == "name",
 	}
 	opts := oidc.Options{
 		Issuer: authority + "/" + tenant + "/v2.0", ClientID: c.ClientID, ClientSecret: c.ClientSecret,
@@ -144,12 +184,13 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 		if len(allowed) > 0 && !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, tid) }) {
 			return &connectors.DeniedError{Reason: "accounts of your organization (tenant " + tid + ") may not sign in here"}
 		}
+		// Only the email claim can be verified, by xms_edov (or the operator's insecure trust).
+		up.EmailVerified = up.Email != "" && (c.InsecureSkipEmailVerified || oauthflow.Bool(claims["xms_edov"]))
 		if up.Email == "" {
 			if pu := oauthflow.String(claims["preferred_username"]); strings.Contains(pu, "@") {
-				up.Email = pu // a UPN: not a verified email address
+				up.Email, up.EmailVerified = pu, false // a UPN: not a verified email address
 			}
 		}
-		up.EmailVerified = up.Email != "" && (c.InsecureSkipEmailVerified || oauthflow.Bool(claims["xms_edov"]))
 		return g.enrich(ctx, s, tok, claims, up)
 	}
 	return oidc.New(info, deps, opts), nil
@@ -160,7 +201,7 @@ type graphGroups struct {
 	api      oauthflow.API
 	url      string
 	required []string
-	byID     bool
+	byName   bool // match and report display names instead of object IDs
 }
 
 func (g *graphGroups) wanted(s connectors.Scopes) bool { return len(g.required) > 0 || s.Groups }
@@ -188,9 +229,9 @@ func (g *graphGroups) enrich(ctx context.Context, s connectors.Scopes, tok *oaut
 			if o.Type != "#microsoft.graph.group" {
 				continue // directory roles, administrative units
 			}
-			name := o.DisplayName
-			if g.byID || name == "" {
-				name = o.ID
+			name := o.ID
+			if g.byName && o.DisplayName != "" {
+				name = o.DisplayName
 			}
 			groups = append(groups, name)
 		}
@@ -198,10 +239,21 @@ func (g *graphGroups) enrich(ctx context.Context, s connectors.Scopes, tok *oaut
 		claims["groups"] = groups // stashed for refreshes without a new token
 	}
 	if len(g.required) > 0 {
-		up.Groups = slices.DeleteFunc(up.Groups, func(x string) bool { return !slices.Contains(g.required, x) })
+		up.Groups = slices.DeleteFunc(up.Groups, func(x string) bool { return !slices.ContainsFunc(g.required, g.matches(x)) })
 		if len(up.Groups) == 0 {
 			return &connectors.DeniedError{Reason: "you are not a member of the group " + strings.Join(g.required, " or ")}
 		}
 	}
 	return nil
+}
+
+// matches returns a predicate for required entries equal to group: object IDs compare
+// case-insensitively (GUIDs), display names exactly.
+func (g *graphGroups) matches(group string) func(string) bool {
+	return func(req string) bool {
+		if g.byName {
+			return req == group
+		}
+		return strings.EqualFold(req, group)
+	}
 }

@@ -31,6 +31,12 @@ const (
 	fabrikam = "66666666-7777-8888-9999-000000000000"
 )
 
+// groupID is the object ID of Contoso's "Group i"; Graph spells object IDs in lower case.
+func groupID(i int) string { return fmt.Sprintf("aaaaaaaa-0000-4000-8000-%012d", i) }
+
+// bensGroup is the object ID of the group Ben created in his own tenant.
+const bensGroup = "bbbbbbbb-0000-4000-8000-000000000009"
+
 type fakeMS struct {
 	*fakeoauth.Server
 	groups map[string][]map[string]any // user -> memberOf objects
@@ -44,14 +50,17 @@ func newFake(t *testing.T) *fakeMS {
 		"ben": {"tid": fabrikam, "oid": "oid-ben", "sub": "pairwise-ben", "preferred_username": "ben@fabrikam.test"},
 		"pat": {"tid": microsoft.ConsumersTenantID, "oid": "oid-pat", "sub": "pairwise-pat", "email": "pat@outlook.test"},
 		"bad": {"tid": contoso, "oid": "oid-bad", "sub": "pairwise-bad", "iss-override": fabrikam},
+		// A UPN is not an email address: xms_edov speaks for the email claim only.
+		"upn": {"tid": contoso, "oid": "oid-upn", "sub": "pairwise-upn", "xms_edov": true, "preferred_username": "upn@contoso.test"},
 	}
 	var anns []map[string]any
 	for i := range 7 {
-		anns = append(anns, map[string]any{"@odata.type": "#microsoft.graph.group", "id": fmt.Sprintf("g-%d", i), "displayName": fmt.Sprintf("Group %d", i)})
+		anns = append(anns, map[string]any{"@odata.type": "#microsoft.graph.group", "id": groupID(i), "displayName": fmt.Sprintf("Group %d", i)})
 	}
 	anns = append(anns, map[string]any{"@odata.type": "#microsoft.graph.directoryRole", "id": "r-1", "displayName": "Global Reader"})
 	f.groups["ann"] = anns
-	f.groups["ben"] = []map[string]any{{"@odata.type": "#microsoft.graph.group", "id": "g-9", "displayName": "Other"}}
+	// Ben, in another tenant, created a group and named it like one of Contoso's.
+	f.groups["ben"] = []map[string]any{{"@odata.type": "#microsoft.graph.group", "id": bensGroup, "displayName": "Group 6"}}
 	s.IDClaims = func(user string) map[string]any {
 		c := map[string]any{}
 		for k, v := range users[user] {
@@ -126,7 +135,11 @@ func login(t *testing.T, f *fakeMS, c *oidc.Connector, user string, s connectors
 }
 
 func TestLogin(t *testing.T) {
-	all := []string{"Group 0", "Group 1", "Group 2", "Group 3", "Group 4", "Group 5", "Group 6"}
+	var all []string
+	for i := range 7 {
+		all = append(all, groupID(i))
+	}
+	both := []string{contoso, fabrikam}
 	tests := []struct {
 		name         string
 		cfg          microsoft.Config
@@ -139,10 +152,18 @@ func TestLogin(t *testing.T) {
 		wantErr      bool
 	}{
 		{name: "groups over three Graph pages", user: "ann", groupsScope: true, wantGroups: all, wantEmail: "ann@contoso.test", wantVerified: true},
-		{name: "groups by id", cfg: microsoft.Config{GroupNameFormat: "id"}, user: "ben", groupsScope: true, wantGroups: []string{"g-9"}, wantEmail: "ben@fabrikam.test"},
-		{name: "required group present", cfg: microsoft.Config{Groups: []string{"Group 6", "Nope"}}, user: "ann", wantGroups: []string{"Group 6"}, wantEmail: "ann@contoso.test", wantVerified: true},
-		{name: "required group missing", cfg: microsoft.Config{Groups: []string{"Group 6"}}, user: "ben", wantDenied: true},
+		// Attack (issue 25.1): groups were emitted by display name, which any user chooses:
+		// Ben's self-made "Group 6" reached tokens as Contoso's "Group 6". Object IDs are
+		// the default now.
+		{name: "groups are object IDs by default", user: "ben", groupsScope: true, cfg: microsoft.Config{AllowedTenants: both}, wantGroups: []string{bensGroup}, wantEmail: "ben@fabrikam.test"},
+		{name: "required group by ID present", cfg: microsoft.Config{Groups: []string{strings.ToUpper(groupID(6)), groupID(99)}, AllowedTenants: both}, user: "ann", wantGroups: []string{groupID(6)}, wantEmail: "ann@contoso.test", wantVerified: true},
+		{name: "a group named like the required one is not it", cfg: microsoft.Config{Groups: []string{groupID(6)}, AllowedTenants: both}, user: "ben", wantDenied: true},
+		{name: "names in a single tenant, explicitly", cfg: microsoft.Config{Tenant: contoso, GroupNameFormat: "name", Groups: []string{"Group 6", "Nope"}}, user: "ann", wantGroups: []string{"Group 6"}, wantEmail: "ann@contoso.test", wantVerified: true},
 		{name: "no groups asked", user: "ann", wantEmail: "ann@contoso.test", wantVerified: true},
+		// Attack (issue 12.2): the UPN fallback was reported verified on the strength of
+		// xms_edov, which is about the email claim's domain, not about a UPN.
+		{name: "UPN fallback is not a verified email", user: "upn", wantEmail: "upn@contoso.test"},
+		{name: "UPN fallback not verified even with insecure_skip_email_verified", cfg: microsoft.Config{InsecureSkipEmailVerified: true}, user: "upn", wantEmail: "upn@contoso.test"},
 		{name: "organizations refuses personal accounts", cfg: microsoft.Config{Tenant: "organizations"}, user: "pat", wantDenied: true},
 		{name: "consumers admits personal accounts", cfg: microsoft.Config{Tenant: "consumers"}, user: "pat", wantEmail: "pat@outlook.test"},
 		{name: "allowed_tenants", cfg: microsoft.Config{AllowedTenants: []string{contoso}}, user: "ben", wantDenied: true},
@@ -185,14 +206,14 @@ func TestLogin(t *testing.T) {
 
 func TestRefreshRereadsGroups(t *testing.T) {
 	f := newFake(t)
-	c := open(t, f, microsoft.Config{Groups: []string{"Group 0"}})
+	c := open(t, f, microsoft.Config{Groups: []string{groupID(0)}, AllowedTenants: []string{contoso}})
 	_, up, err := login(t, f, c, "ann", connectors.Scopes{Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	prev := connectors.Upstream{Subject: up.Subject, Stash: up.Stash}
-	if got, err := c.Refresh(ctx, connectors.Scopes{Offline: true}, prev); err != nil || !slices.Equal(got.Groups, []string{"Group 0"}) {
+	if got, err := c.Refresh(ctx, connectors.Scopes{Offline: true}, prev); err != nil || !slices.Equal(got.Groups, []string{groupID(0)}) {
 		t.Fatalf("Refresh: %v %v", got.Groups, err)
 	}
 	f.groups["ann"] = f.groups["ann"][1:] // removed from Group 0
@@ -211,6 +232,16 @@ func TestValidate(t *testing.T) {
 		{"tenant domain name", microsoft.Config{ClientID: "a", ClientSecret: "b", Tenant: "contoso.onmicrosoft.com"}, "tenant"},
 		{"allowed tenant", microsoft.Config{ClientID: "a", ClientSecret: "b", AllowedTenants: []string{"x"}}, "allowed_tenants[0]"},
 		{"format", microsoft.Config{ClientID: "a", ClientSecret: "b", GroupNameFormat: "sid"}, "group_name_format"},
+		// Attack (issue 25.1): on the multi-tenant endpoints any tenant's users sign in, and
+		// any of them can create a group named (or, by ID, simply be in a group) of their own
+		// tenant: a group requirement there needs allowed_tenants.
+		{"groups on common without allowed_tenants", microsoft.Config{ClientID: "a", ClientSecret: "b", Groups: []string{groupID(1)}}, "allowed_tenants"},
+		{"groups on organizations without allowed_tenants", microsoft.Config{ClientID: "a", ClientSecret: "b", Tenant: "organizations", Groups: []string{groupID(1)}}, "allowed_tenants"},
+		{"groups on common with allowed_tenants", microsoft.Config{ClientID: "a", ClientSecret: "b", Groups: []string{groupID(1)}, AllowedTenants: []string{contoso}}, ""},
+		// Attack (issue 25.1): display names match only inside one configured tenant.
+		{"names on a multi-tenant endpoint", microsoft.Config{ClientID: "a", ClientSecret: "b", GroupNameFormat: "name", AllowedTenants: []string{contoso}}, "group_name_format"},
+		{"names in one tenant", microsoft.Config{ClientID: "a", ClientSecret: "b", Tenant: contoso, GroupNameFormat: "name", Groups: []string{"Admins"}}, ""},
+		{"display name where an ID is expected", microsoft.Config{ClientID: "a", ClientSecret: "b", Tenant: contoso, Groups: []string{"Admins"}}, "groups[0]"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()

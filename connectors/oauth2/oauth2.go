@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	xoauth2 "golang.org/x/oauth2"
@@ -64,8 +63,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: required", f.name))
 			continue
 		}
-		if u, err := url.Parse(f.v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s: %q is not an absolute http(s) URL", f.name, f.v))
+		if err := oauthflow.ValidateEndpoint(f.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
 		}
 	}
 	if c.ClientID == "" {

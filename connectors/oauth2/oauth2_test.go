@@ -159,3 +159,36 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateRefusesPlainHTTP: the endpoints follow the issuer rule of the oidc connector:
+// https, plain http only on loopback.
+// Attack (issue 25.9): an oauth2 connector configured with http:// token and userinfo URLs on
+// a non-loopback host sends the authorization code, the client secret and the access token in
+// clear, and takes the user's identity from an answer anyone on the path can forge.
+func TestValidateRefusesPlainHTTP(t *testing.T) {
+	ok := oauth2.Config{AuthorizationURL: "https://idp.example/authorize", TokenURL: "https://idp.example/token", UserinfoURL: "https://idp.example/me", ClientID: "c"}
+	tests := []struct {
+		name string
+		edit func(c *oauth2.Config)
+		want string
+	}{
+		{"http token url", func(c *oauth2.Config) { c.TokenURL = "http://idp.example/token" }, "token_url"},
+		{"http userinfo url", func(c *oauth2.Config) { c.UserinfoURL = "http://idp.example/me" }, "userinfo_url"},
+		{"http authorization url", func(c *oauth2.Config) { c.AuthorizationURL = "http://idp.example/authorize" }, "authorization_url"},
+		{"http on a private address", func(c *oauth2.Config) { c.TokenURL = "http://10.0.0.5/token" }, "token_url"},
+		{"http on loopback", func(c *oauth2.Config) {
+			c.TokenURL, c.UserinfoURL = "http://127.0.0.1:8080/token", "http://localhost:8080/me"
+		}, ""},
+		{"https", func(*oauth2.Config) {}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ok
+			tt.edit(&cfg)
+			err := cfg.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

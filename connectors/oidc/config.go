@@ -28,6 +28,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors"
 )
 
+// GoogleIssuer is Google's issuer, the only one whose hd claim allowed_domains reads.
+const GoogleIssuer = "https://accounts.google.com"
+
 // DefaultScopes returns the scopes requested when none are configured.
 func DefaultScopes() []string { return []string{"openid", "email", "profile"} }
 
@@ -50,10 +53,11 @@ type Config struct {
 	UsernameClaim string `yaml:"username_claim"`
 	// GroupsClaim is the claim (a dotted path) holding the user's groups (default groups).
 	GroupsClaim string `yaml:"groups_claim"`
-	// InsecureSkipEmailVerified treats every upstream email as verified.
+	// InsecureSkipEmailVerified treats an upstream email as verified when the upstream sends
+	// no email_verified claim; an explicit email_verified: false stays false.
 	InsecureSkipEmailVerified bool `yaml:"insecure_skip_email_verified"`
-	// AllowedDomains, when set, admits only users whose verified email domain, or hd claim,
-	// is listed.
+	// AllowedDomains, when set, admits only users whose verified email domain is listed (or,
+	// when the issuer is Google's, whose hd claim is: only Google defines hd).
 	AllowedDomains []string `yaml:"allowed_domains"`
 	// EndpointHosts lists the host names, besides the issuer's own, that the endpoints named
 	// in the discovery document and fetched by Gatehouse itself (jwks_uri, token_endpoint,
@@ -135,6 +139,7 @@ func (c *Config) Options() Options {
 		GetUserInfo: c.GetUserInfo, UserIDClaim: c.UserIDClaim, UsernameClaim: c.UsernameClaim, GroupsClaim: c.GroupsClaim,
 		InsecureSkipEmailVerified: c.InsecureSkipEmailVerified, AllowedDomains: c.AllowedDomains, Prompt: c.Prompt,
 		OfflineScope: "offline_access", EndpointHosts: slices.Clone(c.EndpointHosts),
+		HostedDomainClaim: strings.TrimSuffix(c.Issuer, "/") == GoogleIssuer,
 	}
 }
 

@@ -45,6 +45,8 @@ type gatehouse struct {
 type upstreamConn struct {
 	id  string
 	cfg connectors.Config // an *oidc.Config, or another redirect connector's config
+	// trustMFA is the connector's trust_upstream_mfa.
+	trustMFA bool
 }
 
 type userSource struct{ store storage.LocalUserStore }
@@ -107,7 +109,7 @@ func startGatehouse(t *testing.T, srv *httptest.Server, issuer string, ups []ups
 		if err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, broker.Connector{Info: info, Conn: c})
+		conns = append(conns, broker.Connector{Info: info, Conn: c, TrustUpstreamMFA: u.trustMFA})
 	}
 	reg, err := clients.NewRegistry(cls)
 	if err != nil {

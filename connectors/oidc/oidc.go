@@ -46,9 +46,16 @@ type Options struct {
 	// UserIDClaim, UsernameClaim, GroupsClaim are claim paths; empty means sub,
 	// preferred_username and groups.
 	UserIDClaim, UsernameClaim, GroupsClaim string
-	InsecureSkipEmailVerified               bool
-	AllowedDomains                          []string
-	Prompt                                  string
+	// InsecureSkipEmailVerified treats an email as verified when the upstream says nothing
+	// about it (no email_verified claim); an explicit false stays false.
+	InsecureSkipEmailVerified bool
+	// AllowedDomains admits only users whose verified email domain is listed (or, with
+	// HostedDomainClaim, whose hd claim is).
+	AllowedDomains []string
+	// HostedDomainClaim makes AllowedDomains also accept the hd claim. Only Google defines
+	// hd (the Workspace domain of the account); other issuers may let users set any claim.
+	HostedDomainClaim bool
+	Prompt            string
 	// OfflineScope is the scope that asks for a refresh token; it is dropped from Scopes
 	// when the downstream client did not ask for offline access. Empty: no such scope.
 	OfflineScope string
@@ -439,9 +446,12 @@ func (c *Connector) claims(ctx context.Context, up *upstream, tok *oauth2.Token,
 				if !login {
 					continue // OIDC Core 12.2: the original authentication stands
 				}
+			case "email", "email_verified":
+				continue // a pair, merged below
 			}
 			claims[k] = v
 		}
+		mergeEmail(claims, fresh)
 	}
 	if c.opts.GetUserInfo && up.userinfoURL != "" {
 		var ui map[string]any
@@ -453,13 +463,36 @@ func (c *Connector) claims(ctx context.Context, up *upstream, tok *oauth2.Token,
 			return nil, errors.New("userinfo sub does not match the ID token (OIDC Core 5.3.2)")
 		}
 		for k, v := range ui {
+			if k == "email" || k == "email_verified" {
+				continue // a pair, merged below
+			}
 			// At login the ID token wins; at refresh userinfo is the freshest source.
 			if _, ok := claims[k]; !ok || (!login && k != "sub") {
 				claims[k] = v
 			}
 		}
+		if _, had := claims["email"]; !login || !had {
+			mergeEmail(claims, ui)
+		}
 	}
 	return claims, nil
+}
+
+// mergeEmail copies email and email_verified from src into dst as one pair, so that an
+// email_verified claim only ever speaks for the email of the same source: when src has an
+// email, dst takes it with src's email_verified (or none); when src has no email, dst keeps
+// its own pair.
+func mergeEmail(dst, src map[string]any) {
+	email, ok := src["email"]
+	if !ok {
+		return
+	}
+	dst["email"] = email
+	if v, ok := src["email_verified"]; ok {
+		dst["email_verified"] = v
+	} else {
+		delete(dst, "email_verified")
+	}
 }
 
 // identity maps claims to an Upstream, applies the domain restriction and Enrich, and stashes
@@ -484,14 +517,23 @@ func (c *Connector) identity(ctx context.Context, s connectors.Scopes, tok *oaut
 	if v, ok := oauthflow.Lookup(claims, c.opts.GroupsClaim); ok {
 		out.Groups = oauthflow.Strings(v)
 	}
-	out.EmailVerified = out.Email != "" && (oauthflow.Bool(claims["email_verified"]) || c.opts.InsecureSkipEmailVerified)
+	// As the upstream says; insecure_skip_email_verified fills in only when it says nothing.
+	if v, ok := claims["email_verified"]; ok {
+		out.EmailVerified = out.Email != "" && oauthflow.Bool(v)
+	} else {
+		out.EmailVerified = out.Email != "" && c.opts.InsecureSkipEmailVerified
+	}
 	if at, ok := claims["auth_time"].(json.Number); ok {
 		if n, err := at.Int64(); err == nil && n > 0 {
 			out.AuthTime = time.Unix(n, 0).UTC()
 		}
 	}
 	if len(c.opts.AllowedDomains) > 0 {
-		if err := c.checkDomain(out, oauthflow.String(claims["hd"])); err != nil {
+		hd := ""
+		if c.opts.HostedDomainClaim {
+			hd = oauthflow.String(claims["hd"])
+		}
+		if err := c.checkDomain(out, hd); err != nil {
 			return connectors.Upstream{}, err
 		}
 	}

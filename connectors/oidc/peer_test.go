@@ -68,7 +68,9 @@ func TestPeerLoginClaimsFromUserinfo(t *testing.T) {
 	}{
 		{name: "alice verified with groups", user: "alice", getUserinfo: true, wantEmail: "alice@example.com", wantVerified: true, wantGroups: []string{"admins", "staff"}},
 		{name: "bob email_verified false", user: "bob", getUserinfo: true, wantEmail: "bob@example.com", wantVerified: false, wantGroups: []string{"staff"}},
-		{name: "bob with insecure_skip_email_verified", user: "bob", getUserinfo: true, skipVerified: true, wantEmail: "bob@example.com", wantVerified: true, wantGroups: []string{"staff"}},
+		// The upstream says email_verified: false; insecure_skip_email_verified only fills in
+		// when it says nothing (issue 12.2).
+		{name: "bob with insecure_skip_email_verified", user: "bob", getUserinfo: true, skipVerified: true, wantEmail: "bob@example.com", wantVerified: false, wantGroups: []string{"staff"}},
 		{name: "ID token alone carries only sub", user: "alice", getUserinfo: false},
 	}
 	for _, tt := range tests {

@@ -43,6 +43,12 @@ type brokerEnv struct {
 
 func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) *brokerEnv {
 	t.Helper()
+	return newBrokerEnvTrust(t, idpOpts, mutate, false)
+}
+
+// newBrokerEnvTrust is newBrokerEnv with the connector's trust_upstream_mfa.
+func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config), trustMFA bool) *brokerEnv {
+	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -65,7 +71,7 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 	cfg := &gsaml.Config{
 		IDPMetadataURL: ti.metadataURL(),
 		Attributes:     gsaml.AttributeMap{Email: "mail", Name: "displayName", Username: "uid", Groups: "eduPersonAffiliation"},
-		EmailVerified:  true,
+		TrustEmail:     true,
 	}
 	if mutate != nil {
 		mutate(cfg)
@@ -91,7 +97,7 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
 		Claims:   &claims.Normalizer{Links: store, Now: time.Now}, Clients: reg,
-		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: time.Now,
+		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn, TrustUpstreamMFA: trustMFA}}, Templates: tmpl, Logger: logger, Now: time.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
 	})
@@ -170,8 +176,12 @@ func TestBrokerLoginThroughSAML(t *testing.T) {
 		name   string
 		idp    idpOptions
 		mutate func(*gsaml.Config)
+		trust  bool // trust_upstream_mfa
 	}{
-		{name: "redirect binding", idp: idpOptions{authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"}},
+		{name: "redirect binding, trusted MFA", idp: idpOptions{authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"}, trust: true},
+		// Attack (issue 25.9): an untrusted IdP's MFA AuthnContext reached the ID token as
+		// amr mfa and its acr when no MFA policy was configured.
+		{name: "redirect binding, untrusted MFA", idp: idpOptions{authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"}},
 		{name: "POST binding, signed requests, encrypted assertion", idp: idpOptions{postOnly: true, wantSignedAuthnR: true},
 			mutate: func(c *gsaml.Config) {
 				c.SPKey, c.SPCert, c.SignRequests = "testdata/sp.key", "testdata/sp.crt", true
@@ -180,7 +190,7 @@ func TestBrokerLoginThroughSAML(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newBrokerEnv(t, tc.idp, tc.mutate)
+			e := newBrokerEnvTrust(t, tc.idp, tc.mutate, tc.trust)
 			ctx := oidc.ClientContext(context.Background(), e.srv.Client())
 			provider, err := oidc.NewProvider(ctx, e.issuer)
 			if err != nil {
@@ -223,7 +233,9 @@ func TestBrokerLoginThroughSAML(t *testing.T) {
 				!slices.Equal(cl.Groups, []string{"admins", "staff"}) || !slices.Contains(cl.AMR, "fed") || cl.AuthTime == 0 {
 				t.Errorf("claims = %+v", cl)
 			}
-			if wantMFA := tc.idp.authnContext != ""; slices.Contains(cl.AMR, "mfa") != wantMFA || (wantMFA && cl.ACR != tc.idp.authnContext) {
+			wantMFA := tc.trust && tc.idp.authnContext != ""
+			wantACR := map[bool]string{true: "urn:gatehouse:acr:mfa", false: "urn:gatehouse:acr:pwd"}[wantMFA]
+			if slices.Contains(cl.AMR, "mfa") != wantMFA || cl.ACR != wantACR {
 				t.Errorf("amr %v acr %q", cl.AMR, cl.ACR)
 			}
 			if idt.Subject == "" || idt.Subject == aliceSubject {

@@ -102,7 +102,11 @@ type Config struct {
 	NameIDFormat string `yaml:"name_id_format"`
 	// Attributes maps upstream identity fields to assertion attribute names.
 	Attributes AttributeMap `yaml:"attributes"`
-	// EmailVerified marks the asserted email as verified (trust the IdP's email).
+	// TrustEmail reports the asserted email as verified (default false): set it only when
+	// the IdP's email attribute is one its users cannot choose. Without it, linking by
+	// verified email and email-domain requirements are refused for this connector.
+	TrustEmail bool `yaml:"trust_email"`
+	// EmailVerified is the former name of TrustEmail (deprecated; same meaning).
 	EmailVerified bool `yaml:"email_verified"`
 	// MFAAuthnContexts are the AuthnContextClassRefs that mean multi-factor authentication;
 	// empty means a built-in list (MobileTwoFactor*, TimeSyncToken, Entra multipleauthn, REFEDS MFA).
@@ -379,6 +383,12 @@ func deriveIssuer(callbackURL, id string) (string, error) {
 	return "", fmt.Errorf("callback URL %q does not end in /callback/%s", callbackURL, id)
 }
 
+// VerifiesEmail implements connectors.EmailVerifier: only with trust_email (or its
+// deprecated name email_verified).
+func (c *Config) VerifiesEmail() (bool, string) {
+	return c.TrustEmail || c.EmailVerified, "trust_email"
+}
+
 // Open builds the connector. It reads the local key and certificate files but does no
 // network I/O: IdP metadata is fetched on first use.
 func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors.Deps) (connectors.Connector, error) {
@@ -533,7 +543,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		skew:          skew,
 		attrs:         c.Attributes,
 		format:        format,
-		emailVerified: c.EmailVerified,
+		emailVerified: c.TrustEmail || c.EmailVerified,
 		mfa:           slices.Clone(mfa),
 		allowIDPInit:  c.AllowIDPInitiated,
 	}, nil

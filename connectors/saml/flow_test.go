@@ -540,3 +540,35 @@ func TestIDPDescribedWithoutMetadataURL(t *testing.T) {
 	_, err := s.finish("st", step.Stash, action, vals)
 	refused(t, s, err, csaml.ErrInvalidSignature, "not validly signed")
 }
+
+// TestTrustEmail logs alice in with trust_email off, on, and under its deprecated name: the
+// asserted email is verified only when the connector says to trust the IdP's email (issue
+// 12.2); VerifiesEmail tells the config check the same.
+func TestTrustEmail(t *testing.T) {
+	ti := newIdP(t, idpOptions{})
+	for _, tt := range []struct {
+		name   string
+		mutate func(*gsaml.Config)
+		want   bool
+	}{
+		{"default", func(c *gsaml.Config) { c.TrustEmail = false }, false},
+		{"trust_email", func(c *gsaml.Config) { c.TrustEmail = true }, true},
+		{"email_verified (deprecated name)", func(c *gsaml.Config) { c.TrustEmail, c.EmailVerified = false, true }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var cfg gsaml.Config
+			s := newSP(t, ti, spOptions{mutate: func(c *gsaml.Config) { tt.mutate(c); cfg = *c }})
+			action, vals, step := s.login(t, newBrowser(t), "state-trust")
+			up, err := s.finish("state-trust", step.Stash, action, vals)
+			if err != nil {
+				t.Fatalf("Finish: %v\nlogs:\n%s", err, s.logs)
+			}
+			if up.Email != "alice@example.com" || up.EmailVerified != tt.want {
+				t.Errorf("email %q verified = %v, want %v", up.Email, up.EmailVerified, tt.want)
+			}
+			if ok, key := cfg.VerifiesEmail(); ok != tt.want || key != "trust_email" {
+				t.Errorf("VerifiesEmail() = %v, %q", ok, key)
+			}
+		})
+	}
+}

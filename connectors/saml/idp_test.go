@@ -249,7 +249,7 @@ func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
 	cfg := &gsaml.Config{
 		IDPMetadataURL: ti.metadataURL(),
 		Attributes:     gsaml.AttributeMap{Email: "mail", Name: "displayName", Username: "uid", Groups: "eduPersonAffiliation"},
-		EmailVerified:  true,
+		TrustEmail:     true,
 	}
 	if o.metadataURL != "" {
 		cfg.IDPMetadataURL = o.metadataURL

@@ -98,6 +98,10 @@ func TestBlobs(t *testing.T) {
 	storagetest.RunBlobs(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestLocalPasswordUpdates(t *testing.T) {
+	storagetest.RunLocalPasswordUpdates(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
 func TestMFA(t *testing.T) {
 	storagetest.RunMFA(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }

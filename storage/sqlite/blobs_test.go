@@ -10,3 +10,7 @@ import (
 func TestBlobs(t *testing.T) {
 	storagetest.RunBlobs(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
+
+func TestLocalPasswordUpdates(t *testing.T) {
+	storagetest.RunLocalPasswordUpdates(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}

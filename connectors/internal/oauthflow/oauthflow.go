@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -197,4 +198,26 @@ func DomainOf(email string) string {
 		return ""
 	}
 	return strings.ToLower(email[i+1:])
+}
+
+// ValidateEndpoint checks a configured upstream URL (token, userinfo, authorization endpoint,
+// API base): absolute, no fragment, https, or plain http only on a loopback host (the rule
+// the oidc connector applies to issuers). Codes, client secrets and access tokens must not
+// cross the network in clear.
+func ValidateEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not an absolute URL without fragment", s)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+		return fmt.Errorf("%q must use https (plain http only on loopback)", s)
+	}
+	return fmt.Errorf("%q must use https", s)
 }
