@@ -139,7 +139,7 @@ func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 
 // spConfig registers a test SP by its metadata URL.
 func spConfig(id string, ts *testSP, mutate func(*config.ServiceProvider)) config.ServiceProvider {
-	c := config.ServiceProvider{ID: id, Name: "SP " + id, MetadataURL: ts.sp.MetadataURL.String(),
+	c := config.ServiceProvider{ID: id, Name: "SP " + id, MetadataURL: ts.sp.MetadataURL.String(), EntityID: ts.sp.EntityID,
 		Attributes: map[string]string{"mail": "email", "displayName": "name", "memberOf": "groups", "uid": "sub"}}
 	if mutate != nil {
 		mutate(&c)

@@ -86,17 +86,15 @@ func New(o Options) (*IdP, error) {
 		return nil, fmt.Errorf("samlidp: base URL: %w", err)
 	}
 	slo, _ := url.Parse(p.sloURL)
-	p.reg = &registry{byID: map[string]*ServiceProvider{}}
+	p.reg = &registry{byID: map[string]*ServiceProvider{}, byEntity: map[string]*ServiceProvider{}}
 	for _, c := range o.ServiceProviders {
 		sp, err := newServiceProvider(c, o.HTTP, o.Now)
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := p.reg.byID[sp.ID]; dup {
-			return nil, fmt.Errorf("samlidp: duplicate service provider id %q", sp.ID)
+		if err := p.reg.add(sp); err != nil {
+			return nil, err
 		}
-		p.reg.byID[sp.ID] = sp
-		p.reg.order = append(p.reg.order, sp)
 	}
 	validity := o.AssertionLifetime
 	p.idp = &saml.IdentityProvider{

@@ -356,7 +356,7 @@ func TestMetadataURLLazyAndCached(t *testing.T) {
 	clk := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
 	kp := keys()[0]
 	p, err := New(Options{BaseURL: testBase, Key: kp.key, Cert: kp.cert, Now: clk, HTTP: srv.Client(),
-		ServiceProviders: []config.ServiceProvider{{ID: "app", MetadataURL: srv.URL + "/md"}}})
+		ServiceProviders: []config.ServiceProvider{{ID: "app", MetadataURL: srv.URL + "/md", EntityID: "https://app.example.com"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
