@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -46,7 +47,7 @@ var samlScopes = []string{"openid", "profile", "email", "groups"}
 
 // defaultSAMLAttributes are sent to SPs that configure no attributes.
 var defaultSAMLAttributes = map[string]string{
-	"email": "email", "name": "name", "preferred_username": "preferred_username", "groups": "groups",
+	"email": "email", "email_verified": "email_verified", "name": "name", "preferred_username": "preferred_username", "groups": "groups",
 }
 
 // SAMLClientID is the pseudo-client ID of a SAML service provider.
@@ -450,30 +451,16 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 	}
 	sp := areq.SP
 	cl := s.Claims.Claims(ar.ClientID, ar.Identity, ar.Auth, ar.Scopes)
-	attrMap := sp.Attributes
-	if len(attrMap) == 0 {
-		attrMap = defaultSAMLAttributes
-	}
-	names := make([]string, 0, len(attrMap))
-	for n := range attrMap {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	var attrs []samlidp.Attribute
-	for _, n := range names {
-		if vals := claimValues(attrMap[n], ar.Identity, cl); len(vals) > 0 {
-			attrs = append(attrs, samlidp.Attribute{Name: n, Values: vals})
-		}
-	}
 	subj := samlidp.Subject{
-		UserID: ar.Identity.Subject, Email: ar.Identity.Email, Attributes: attrs, AuthTime: ar.Auth.AuthTime,
+		UserID: ar.Identity.Subject, Email: ar.Identity.Email, EmailVerified: ar.Identity.EmailVerified,
+		Attributes: samlAttributes(sp, ar.Identity, cl), AuthTime: ar.Auth.AuthTime,
 		AuthnContext: samlidp.AuthnContextClass(ar.Auth.ACR, ar.Auth.AMR), SessionIndex: samlidp.SessionIndex(ar.SessionID),
 		RemoteAddr: httpx.ClientIP(r, s.TrustedProxies),
 	}
 	resp, err := s.SAML.BuildResponse(ctx, areq, subj)
 	if errors.Is(err, samlidp.ErrNoEmail) {
 		_ = s.Storage.DeleteAuthRequest(ctx, ar.ID)
-		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no email address")
+		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no verified email address")
 		return
 	}
 	if err != nil {
@@ -486,6 +473,37 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 	s.recordParticipant(ctx, ar.SessionID, samlParticipant{SP: sp.ID, NameID: resp.NameID, NameIDFormat: resp.NameIDFormat, SessionIndex: subj.SessionIndex})
 	s.Logger.Info("saml assertion issued", "sp", sp.ID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID, "in_response_to", areq.ID)
 	s.formPost(w, r, resp.URL, samlFields(resp))
+}
+
+// samlAttributes renders the SP's attributes (its attributes map, or the defaults) from the
+// claims. An SP may sign users in by their email, so an unverified email never leaves as an
+// attribute: attributes of the email claim are left out, and an email_verified attribute
+// (added when the map has none) tells the SP why.
+func samlAttributes(sp *samlidp.ServiceProvider, id storage.Identity, cl map[string]any) []samlidp.Attribute {
+	attrMap := sp.Attributes
+	if len(attrMap) == 0 {
+		attrMap = defaultSAMLAttributes
+	}
+	emailMapped := slices.Contains(slices.Collect(maps.Values(attrMap)), "email")
+	if emailMapped && !slices.Contains(slices.Collect(maps.Values(attrMap)), "email_verified") {
+		attrMap = maps.Clone(attrMap)
+		attrMap["email_verified"] = "email_verified"
+	}
+	var attrs []samlidp.Attribute
+	for _, n := range slices.Sorted(maps.Keys(attrMap)) {
+		claim := attrMap[n]
+		if claim == "email" && !id.EmailVerified {
+			continue
+		}
+		vals := claimValues(claim, id, cl)
+		if claim == "email_verified" && id.Email != "" {
+			vals = []string{strconv.FormatBool(id.EmailVerified)}
+		}
+		if len(vals) > 0 {
+			attrs = append(attrs, samlidp.Attribute{Name: n, Values: vals})
+		}
+	}
+	return attrs
 }
 
 // recordParticipant remembers the SP's NameID in the session, until the session's absolute

@@ -89,6 +89,10 @@ func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", Groups: []string{"admins", "staff"}, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	// mallory claims alice's address, unverified.
+	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "mallory", Email: "alice@example.com", EmailVerified: false, Name: "Mallory", PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	clk := &clock{}
 	srv := httptest.NewServer(nil)
 	t.Cleanup(srv.Close)
@@ -208,10 +212,16 @@ func (ts *testSP) postRequest(t *testing.T, relay string) (string, url.Values, s
 // in and consenting when asked, and returns the ACS form.
 func (e *env) samlLogin(b *browser, p page, at string, consent bool) (string, url.Values) {
 	e.t.Helper()
+	return e.samlLoginAs(b, p, at, "alice", consent)
+}
+
+// samlLoginAs is samlLogin as the local user (password alicePassword).
+func (e *env) samlLoginAs(b *browser, p page, at, user string, consent bool) (string, url.Values) {
+	e.t.Helper()
 	p, at = b.follow(e, p, at)
 	if strings.Contains(p.body, `name="password"`) {
 		action, vals := form(e.t, p.body)
-		vals.Set("username", "alice")
+		vals.Set("username", user)
 		vals.Set("password", alicePassword)
 		p, at = b.follow(e, b.post(e.issuer+action, vals), e.issuer+action)
 	}

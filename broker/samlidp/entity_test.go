@@ -124,3 +124,37 @@ func idpMD(t *testing.T, p *IdP, sps ...*saml.ServiceProvider) {
 		sp.IDPMetadata = &ed
 	}
 }
+
+// Attack (issue 12.1): a user whose email is not verified (mallory, claiming
+// alice@example.com) must not be named by it: an emailAddress NameID needs a verified email.
+func TestEmailNameIDNeedsVerifiedEmail(t *testing.T) {
+	sp := testSP(t, "https://app.example.com", false)
+	kp := keys()[0]
+	p, err := New(Options{BaseURL: testBase, Key: kp.key, Cert: kp.cert, ServiceProviders: []config.ServiceProvider{
+		{ID: "app", MetadataFile: writeMetadata(t, sp), NameIDFormat: NameIDEmail}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar, err := p.IdPInitiated(context.Background(), "app", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		verified bool
+		wantErr  error
+	}{
+		{"unverified", false, ErrNoEmail},
+		{"verified", true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := p.BuildResponse(context.Background(), ar, Subject{UserID: "mallory", Email: "alice@example.com", EmailVerified: tc.verified})
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && resp.NameID != "alice@example.com" {
+				t.Fatalf("NameID = %q", resp.NameID)
+			}
+		})
+	}
+}

@@ -59,10 +59,12 @@ type Attribute struct {
 // Subject is what the IdP asserts about the signed-in user.
 type Subject struct {
 	// UserID is Gatehouse's internal user ID (the OIDC sub); persistent NameIDs derive from it.
-	UserID     string
-	Email      string
-	Attributes []Attribute
-	AuthTime   time.Time
+	UserID string
+	// Email is asserted as an emailAddress NameID only when EmailVerified.
+	Email         string
+	EmailVerified bool
+	Attributes    []Attribute
+	AuthTime      time.Time
 	// AuthnContext is the class reference (see AuthnContextClass).
 	AuthnContext string
 	SessionIndex string
@@ -104,13 +106,14 @@ func (p *IdP) PersistentNameID(spEntityID, userID string) string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
-// ErrNoEmail: the SP wants emailAddress NameIDs and the user has no email address.
-var ErrNoEmail = errors.New("samlidp: the user has no email address for an emailAddress NameID")
+// ErrNoEmail: the SP wants an emailAddress NameID and the user has no verified email address
+// (an unverified one would let a user name themselves as someone else at the SP).
+var ErrNoEmail = errors.New("samlidp: the user has no verified email address for an emailAddress NameID")
 
 func (p *IdP) nameID(sp *ServiceProvider, md *saml.EntityDescriptor, s Subject) (string, error) {
 	switch sp.NameIDFormat {
 	case NameIDEmail:
-		if s.Email == "" {
+		if s.Email == "" || !s.EmailVerified {
 			return "", ErrNoEmail
 		}
 		return s.Email, nil

@@ -238,7 +238,7 @@ func TestResponseValidatedBySP(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp, err := p.BuildResponse(context.Background(), ar, Subject{
-				UserID: "u1", Email: "alice@example.com", AuthTime: time.Now().Add(-time.Minute),
+				UserID: "u1", Email: "alice@example.com", EmailVerified: true, AuthTime: time.Now().Add(-time.Minute),
 				AuthnContext: AuthnContextClass("urn:gatehouse:acr:mfa", nil), SessionIndex: SessionIndex("s1"),
 				Attributes: []Attribute{{Name: "mail", Values: []string{"alice@example.com"}}, {Name: "memberOf", Values: []string{"a", "b"}}},
 			})
