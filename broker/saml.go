@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -191,25 +192,45 @@ func (s *Server) handleSAMLInit(w http.ResponseWriter, r *http.Request) {
 	s.samlStart(w, r, areq)
 }
 
-// samlMode encodes the SP and request ID into ResponseMode.
-func samlMode(spID, requestID string) string { return samlModePrefix + spID + ":" + requestID }
+// samlMode encodes the SP, the request ID and what the request asks of the assertion
+// (NameIDPolicy, RequestedAuthnContext) into ResponseMode: "saml:{sp}?id={request id}&...".
+func samlMode(areq *samlidp.AuthnRequest) string {
+	v, _ := url.ParseQuery(areq.Policy()) // Policy is url.Values.Encode output
+	v.Set("id", areq.ID)
+	return samlModePrefix + areq.SP.ID + "?" + v.Encode()
+}
 
 // samlRequestOf rebuilds the AuthnRequest an auth request came from.
 func (s *Server) samlRequestOf(ar storage.AuthRequest) (*samlidp.AuthnRequest, bool) {
 	return s.samlRequestFrom(ar.ResponseMode, ar.RedirectURI, ar.State)
 }
 
+// samlRequestFrom rebuilds an AuthnRequest from samlMode's encoding (or the older
+// "saml:{sp}:{request id}" of requests stored before it), the ACS URL and the RelayState.
 func (s *Server) samlRequestFrom(mode, acs, relay string) (*samlidp.AuthnRequest, bool) {
 	rest, ok := strings.CutPrefix(mode, samlModePrefix)
-	if !ok || s.SAML == nil {
+	i := strings.IndexAny(rest, ":?")
+	if !ok || s.SAML == nil || i < 0 {
 		return nil, false
 	}
-	spID, reqID, ok := strings.Cut(rest, ":")
-	sp := s.SAML.ServiceProvider(spID)
-	if !ok || sp == nil {
+	sp := s.SAML.ServiceProvider(rest[:i])
+	if sp == nil {
 		return nil, false
 	}
-	return &samlidp.AuthnRequest{SP: sp, ID: reqID, ACSURL: acs, RelayState: relay}, true
+	areq := &samlidp.AuthnRequest{SP: sp, ID: rest[i+1:], ACSURL: acs, RelayState: relay}
+	if rest[i] == ':' {
+		return areq, true
+	}
+	v, err := url.ParseQuery(rest[i+1:])
+	if err != nil {
+		return nil, false
+	}
+	areq.ID = v.Get("id")
+	v.Del("id")
+	if err := areq.SetPolicy(v.Encode()); err != nil {
+		return nil, false
+	}
+	return areq, true
 }
 
 // samlAuthRequest maps an AuthnRequest to an auth request (without browser binding).
@@ -223,7 +244,7 @@ func (s *Server) samlAuthRequest(areq *samlidp.AuthnRequest, now time.Time) stor
 	}
 	return storage.AuthRequest{
 		ID: randomID(), ClientID: SAMLClientID(areq.SP.ID), RedirectURI: areq.ACSURL,
-		ResponseType: samlResponseType, ResponseMode: samlMode(areq.SP.ID, areq.ID),
+		ResponseType: samlResponseType, ResponseMode: samlMode(areq),
 		Scopes: slices.Clone(samlScopes), State: areq.RelayState, Nonce: areq.ID, Prompt: prompt, MaxAge: -1,
 		CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthRequest),
 	}
@@ -246,6 +267,11 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 	if hasSession && !c.AllowsConnector(sess.Auth.ConnectorID) {
 		hasSession = false
 	}
+	needMFA, err := s.SAML.CheckRequest(areq, s.MFA != nil)
+	if err != nil {
+		s.samlPolicyError(w, r, areq, err)
+		return
+	}
 	if areq.IsPassive && (!hasSession || areq.ForceAuthn) {
 		s.samlErrorResponse(w, r, areq, samlidp.StatusNoPassive, "the user is not signed in")
 		return
@@ -257,6 +283,11 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 	}
 	ar := s.samlAuthRequest(areq, s.Now().UTC())
 	ar.FlowHash = session.HashID(flow)
+	if needMFA {
+		// Only a multi-factor login satisfies the RequestedAuthnContext: ask for one as
+		// acr_values would.
+		ar.ACRValues = []string{mfa.ACRMFA}
+	}
 	if hasSession && !areq.ForceAuthn {
 		if err := s.Sessions.Touch(ctx, sess); err != nil {
 			s.Logger.Warn("touch session", "err", err)
@@ -277,6 +308,23 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 		return
 	}
 	s.redirectToLogin(w, r, ar, c)
+}
+
+// samlPolicyError answers a request whose NameIDPolicy or RequestedAuthnContext cannot be
+// satisfied with InvalidNameIDPolicy or NoAuthnContext; any other error is internal.
+func (s *Server) samlPolicyError(w http.ResponseWriter, r *http.Request, areq *samlidp.AuthnRequest, err error) {
+	switch {
+	case errors.Is(err, samlidp.ErrNoEmail):
+		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no verified email address")
+	case errors.Is(err, samlidp.ErrInvalidNameIDPolicy):
+		s.Logger.Info("saml request refused", "sp", areq.SP.ID, "err", err)
+		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the requested NameID format cannot be provided")
+	case errors.Is(err, samlidp.ErrNoAuthnContext):
+		s.Logger.Info("saml request refused", "sp", areq.SP.ID, "err", err)
+		s.samlErrorResponse(w, r, areq, samlidp.StatusNoAuthnContext, "the requested authentication context cannot be provided")
+	default:
+		s.internalError(w, r, "saml request policy", err)
+	}
 }
 
 // samlErrorResponse posts a SAML error Response (status Responder/second) to the SP.
@@ -458,9 +506,11 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 		RemoteAddr: httpx.ClientIP(r, s.TrustedProxies),
 	}
 	resp, err := s.SAML.BuildResponse(ctx, areq, subj)
-	if errors.Is(err, samlidp.ErrNoEmail) {
-		_ = s.Storage.DeleteAuthRequest(ctx, ar.ID)
-		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no verified email address")
+	if errors.Is(err, samlidp.ErrNoEmail) || errors.Is(err, samlidp.ErrInvalidNameIDPolicy) || errors.Is(err, samlidp.ErrNoAuthnContext) {
+		if derr := s.Storage.DeleteAuthRequest(ctx, ar.ID); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+			s.Logger.Warn("delete finished auth request", "err", derr)
+		}
+		s.samlPolicyError(w, r, areq, err)
 		return
 	}
 	if err != nil {

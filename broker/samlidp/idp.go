@@ -52,6 +52,8 @@ type IdP struct {
 	sloURL   string
 	idp      *saml.IdentityProvider
 	reg      *registry
+	// transientKey keys transient NameIDs (transientNameID).
+	transientKey []byte
 }
 
 // New builds the IdP, reading SP metadata files and certificates (metadata URLs are fetched
@@ -73,7 +75,7 @@ func New(o Options) (*IdP, error) {
 		o.AssertionLifetime = 5 * time.Minute
 	}
 	base := strings.TrimSuffix(o.BaseURL, "/")
-	p := &IdP{opts: o, entityID: o.EntityID, ssoURL: base + "/saml/idp/sso", sloURL: base + "/saml/idp/slo"}
+	p := &IdP{opts: o, entityID: o.EntityID, ssoURL: base + "/saml/idp/sso", sloURL: base + "/saml/idp/slo", transientKey: transientKey(o)}
 	if p.entityID == "" {
 		p.entityID = base + "/saml/idp/metadata"
 	}

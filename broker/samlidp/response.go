@@ -110,17 +110,21 @@ func (p *IdP) PersistentNameID(spEntityID, userID string) string {
 // (an unverified one would let a user name themselves as someone else at the SP).
 var ErrNoEmail = errors.New("samlidp: the user has no verified email address for an emailAddress NameID")
 
-func (p *IdP) nameID(sp *ServiceProvider, md *saml.EntityDescriptor, s Subject) (string, error) {
-	switch sp.NameIDFormat {
+// nameID is the subject's NameID of the format at the SP.
+func (p *IdP) nameID(format string, md *saml.EntityDescriptor, s Subject) (string, error) {
+	switch format {
 	case NameIDEmail:
 		if s.Email == "" || !s.EmailVerified {
 			return "", ErrNoEmail
 		}
 		return s.Email, nil
 	case NameIDTransient:
-		var b [20]byte
-		_, _ = rand.Read(b[:])
-		return "_" + hex.EncodeToString(b[:]), nil
+		if s.SessionIndex == "" {
+			var b [20]byte
+			_, _ = rand.Read(b[:])
+			return "_" + hex.EncodeToString(b[:]), nil
+		}
+		return p.transientNameID(md.EntityID, s.SessionIndex, s.UserID), nil
 	}
 	return p.PersistentNameID(md.EntityID, s.UserID), nil
 }
@@ -158,24 +162,31 @@ func (p *IdP) BuildResponse(ctx context.Context, req *AuthnRequest, s Subject) (
 		return nil, err
 	}
 	sp := req.SP
-	nameID, err := p.nameID(sp, md, s)
+	formatName, err := req.nameIDFormat()
 	if err != nil {
+		return nil, err
+	}
+	nameID, err := p.nameID(formatName, md, s)
+	if err != nil {
+		return nil, err
+	}
+	class := s.AuthnContext
+	if class == "" {
+		class = ClassUnspecified
+	}
+	if class, err = assertedClass(req, class); err != nil {
 		return nil, err
 	}
 	now := p.opts.Now().UTC()
 	notOnOrAfter := now.Add(p.opts.AssertionLifetime)
-	format := nameIDFormatURI(sp.NameIDFormat)
+	format := nameIDFormatURI(formatName)
 	nid := &saml.NameID{Format: format, Value: nameID, NameQualifier: p.entityID, SPNameQualifier: md.EntityID}
-	if sp.NameIDFormat == NameIDEmail {
+	if formatName == NameIDEmail {
 		nid.NameQualifier, nid.SPNameQualifier = "", ""
 	}
 	authTime := s.AuthTime.UTC()
 	if authTime.IsZero() || authTime.After(now) {
 		authTime = now
-	}
-	class := s.AuthnContext
-	if class == "" {
-		class = ClassUnspecified
 	}
 	addr := s.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
@@ -325,6 +336,7 @@ const (
 	StatusRequestDenied       = saml.StatusRequestDenied
 	StatusAuthnFailed         = saml.StatusAuthnFailed
 	StatusInvalidNameIDPolicy = saml.StatusInvalidNameIDPolicy
+	StatusNoAuthnContext      = saml.StatusNoAuthnContext
 )
 
 // BuildErrorResponse makes a signed Response with status Responder and the second-level

@@ -214,6 +214,7 @@ func TestResponseValidatedBySP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := testSP(t, "https://app.example.com", false)
 			sp.EncryptionKey, sp.EncryptionCertificate = keys()[2].key, keys()[2].cert
+			sp.AuthnNameIDFormat = saml.UnspecifiedNameIDFormat // the configured format
 			kp := keys()[0]
 			c := config.ServiceProvider{ID: "app", MetadataFile: writeMetadata(t, sp), NameIDFormat: tc.format, EncryptAssertion: tc.encrypt}
 			if !tc.signResp {

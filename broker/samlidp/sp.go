@@ -57,6 +57,9 @@ type ServiceProvider struct {
 	// AllowedConnectors limits the connectors its users may log in with (empty: all).
 	AllowedConnectors []string
 	Trusted           bool
+	// MFAClasses are AuthnContextClassRefs the SP asks for to mean multi-factor (besides
+	// ClassMFA, the REFEDS MFA profile).
+	MFAClasses []string
 
 	// entityID is the SP's entity ID: configured (entity_id, required with metadata_url and
 	// acs_url) or read from metadata_file. Fetched metadata must describe exactly this entity.
@@ -185,7 +188,8 @@ func newServiceProvider(c config.ServiceProvider, hc *http.Client, now func() ti
 		ID: c.ID, Name: c.Name, NameIDFormat: c.NameIDFormat, Attributes: c.Attributes,
 		SignResponse: c.SignResponse == nil || *c.SignResponse, SignAssertion: c.SignAssertion == nil || *c.SignAssertion,
 		EncryptAssertion: c.EncryptAssertion, Require: c.Require, AllowedConnectors: c.AllowedConnectors, Trusted: c.Trusted,
-		entityID: c.EntityID, metadataURL: c.MetadataURL, httpClient: hc, now: now,
+		MFAClasses: c.MFAClasses,
+		entityID:   c.EntityID, metadataURL: c.MetadataURL, httpClient: hc, now: now,
 	}
 	if sp.NameIDFormat == "" {
 		sp.NameIDFormat = NameIDPersistent
