@@ -158,3 +158,31 @@ func TestEmailNameIDNeedsVerifiedEmail(t *testing.T) {
 		})
 	}
 }
+
+// Attack (issue 12.9): an aggregate (EntitiesDescriptor) at a metadata_url whose first entity
+// is another SP's: the configured entity is picked exactly, never the first one.
+func TestAggregateMetadataPicksConfiguredEntity(t *testing.T) {
+	victim := testSP(t, "https://victim.example.com/saml", true)
+	other := testSP(t, "https://other.example.com/saml", true)
+	other.Key, other.Certificate = keys()[2].key, keys()[2].cert
+	agg := saml.EntitiesDescriptor{EntityDescriptors: []saml.EntityDescriptor{*other.Metadata(), *victim.Metadata()}}
+	b, err := xml.Marshal(agg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(b) }))
+	defer srv.Close()
+	kp := keys()[0]
+	p, err := New(Options{BaseURL: testBase, Key: kp.key, Cert: kp.cert, ServiceProviders: []config.ServiceProvider{
+		{ID: "victim", MetadataURL: srv.URL, EntityID: victim.EntityID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, md, err := p.spFor(context.Background(), victim.EntityID)
+	if err != nil || sp.ID != "victim" || md.EntityID != victim.EntityID {
+		t.Fatalf("lookup: %v, %v", md, err)
+	}
+	if _, _, err := p.spFor(context.Background(), other.EntityID); !errors.Is(err, ErrUnknownSP) {
+		t.Fatalf("the aggregate's other entity: %v", err)
+	}
+}

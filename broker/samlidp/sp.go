@@ -145,13 +145,18 @@ func (sp *ServiceProvider) fetch(ctx context.Context) (*saml.EntityDescriptor, e
 	if len(body) > metadataMaxBytes {
 		return nil, fmt.Errorf("fetch metadata: larger than %d bytes", metadataMaxBytes)
 	}
-	return parseSPMetadata(body)
+	return parseSPMetadata(body, sp.entityID)
 }
 
-// parseSPMetadata parses an EntityDescriptor (or the first one of an EntitiesDescriptor) and
-// checks that it describes an SP.
-func parseSPMetadata(data []byte) (*saml.EntityDescriptor, error) {
-	md, err := samlsp.ParseMetadata(data)
+// parseSPMetadata parses an EntityDescriptor, or picks the one of an EntitiesDescriptor whose
+// entityID is entityID, exactly (with entityID "", the first one), and checks that it
+// describes an SP.
+func parseSPMetadata(data []byte, entityID string) (*saml.EntityDescriptor, error) {
+	parse := samlsp.ParseMetadata
+	if entityID != "" {
+		parse = func(data []byte) (*saml.EntityDescriptor, error) { return samlsp.ParseMetadataByEntityID(data, entityID) }
+	}
+	md, err := parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse metadata: %w", err)
 	}
@@ -203,12 +208,9 @@ func newServiceProvider(c config.ServiceProvider, hc *http.Client, now func() ti
 		if err != nil {
 			return nil, fmt.Errorf("samlidp: service provider %s: %w", c.ID, err)
 		}
-		md, err := parseSPMetadata(data)
+		md, err := parseSPMetadata(data, c.EntityID)
 		if err != nil {
 			return nil, fmt.Errorf("samlidp: service provider %s: %s: %w", c.ID, c.MetadataFile, err)
-		}
-		if c.EntityID != "" && c.EntityID != md.EntityID {
-			return nil, fmt.Errorf("samlidp: service provider %s: %s is for entity %q, configured entity_id %q", c.ID, c.MetadataFile, md.EntityID, c.EntityID)
 		}
 		sp.md, sp.entityID = md, md.EntityID
 	case c.ACSURL != "":
