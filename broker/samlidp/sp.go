@@ -154,7 +154,9 @@ func (sp *ServiceProvider) fetch(ctx context.Context) (*saml.EntityDescriptor, e
 func parseSPMetadata(data []byte, entityID string) (*saml.EntityDescriptor, error) {
 	parse := samlsp.ParseMetadata
 	if entityID != "" {
-		parse = func(data []byte) (*saml.EntityDescriptor, error) { return samlsp.ParseMetadataByEntityID(data, entityID) }
+		parse = func(data []byte) (*saml.EntityDescriptor, error) {
+			return samlsp.ParseMetadataByEntityID(data, entityID)
+		}
 	}
 	md, err := parse(data)
 	if err != nil {
