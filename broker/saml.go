@@ -534,8 +534,9 @@ func samlAttributes(sp *samlidp.ServiceProvider, id storage.Identity, cl map[str
 	if len(attrMap) == 0 {
 		attrMap = defaultSAMLAttributes
 	}
-	emailMapped := slices.Contains(slices.Collect(maps.Values(attrMap)), "email")
-	if emailMapped && !slices.Contains(slices.Collect(maps.Values(attrMap)), "email_verified") {
+	claimsMapped := slices.Collect(maps.Values(attrMap))
+	_, nameTaken := attrMap["email_verified"]
+	if slices.Contains(claimsMapped, "email") && !slices.Contains(claimsMapped, "email_verified") && !nameTaken {
 		attrMap = maps.Clone(attrMap)
 		attrMap["email_verified"] = "email_verified"
 	}
