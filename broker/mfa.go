@@ -86,10 +86,12 @@ func (s *Server) mfaDiscovery(m map[string]any) {
 	}
 }
 
-// mfaUser is the mfa package's view of an identity.
+// mfaUser is the mfa package's view of an identity. The name labels the user's authenticator
+// entries (TOTP account, WebAuthn user name) and finds enrolments in `gatehouse mfa reset`, so
+// an email serves as the name only when it is verified.
 func mfaUser(id storage.Identity) mfa.User {
 	name := id.PreferredUsername
-	if name == "" {
+	if name == "" && id.EmailVerified {
 		name = id.Email
 	}
 	if name == "" {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -46,7 +48,7 @@ var samlScopes = []string{"openid", "profile", "email", "groups"}
 
 // defaultSAMLAttributes are sent to SPs that configure no attributes.
 var defaultSAMLAttributes = map[string]string{
-	"email": "email", "name": "name", "preferred_username": "preferred_username", "groups": "groups",
+	"email": "email", "email_verified": "email_verified", "name": "name", "preferred_username": "preferred_username", "groups": "groups",
 }
 
 // SAMLClientID is the pseudo-client ID of a SAML service provider.
@@ -190,25 +192,45 @@ func (s *Server) handleSAMLInit(w http.ResponseWriter, r *http.Request) {
 	s.samlStart(w, r, areq)
 }
 
-// samlMode encodes the SP and request ID into ResponseMode.
-func samlMode(spID, requestID string) string { return samlModePrefix + spID + ":" + requestID }
+// samlMode encodes the SP, the request ID and what the request asks of the assertion
+// (NameIDPolicy, RequestedAuthnContext) into ResponseMode: "saml:{sp}?id={request id}&...".
+func samlMode(areq *samlidp.AuthnRequest) string {
+	v, _ := url.ParseQuery(areq.Policy()) // Policy is url.Values.Encode output
+	v.Set("id", areq.ID)
+	return samlModePrefix + areq.SP.ID + "?" + v.Encode()
+}
 
 // samlRequestOf rebuilds the AuthnRequest an auth request came from.
 func (s *Server) samlRequestOf(ar storage.AuthRequest) (*samlidp.AuthnRequest, bool) {
 	return s.samlRequestFrom(ar.ResponseMode, ar.RedirectURI, ar.State)
 }
 
+// samlRequestFrom rebuilds an AuthnRequest from samlMode's encoding (or the older
+// "saml:{sp}:{request id}" of requests stored before it), the ACS URL and the RelayState.
 func (s *Server) samlRequestFrom(mode, acs, relay string) (*samlidp.AuthnRequest, bool) {
 	rest, ok := strings.CutPrefix(mode, samlModePrefix)
-	if !ok || s.SAML == nil {
+	i := strings.IndexAny(rest, ":?")
+	if !ok || s.SAML == nil || i < 0 {
 		return nil, false
 	}
-	spID, reqID, ok := strings.Cut(rest, ":")
-	sp := s.SAML.ServiceProvider(spID)
-	if !ok || sp == nil {
+	sp := s.SAML.ServiceProvider(rest[:i])
+	if sp == nil {
 		return nil, false
 	}
-	return &samlidp.AuthnRequest{SP: sp, ID: reqID, ACSURL: acs, RelayState: relay}, true
+	areq := &samlidp.AuthnRequest{SP: sp, ID: rest[i+1:], ACSURL: acs, RelayState: relay}
+	if rest[i] == ':' {
+		return areq, true
+	}
+	v, err := url.ParseQuery(rest[i+1:])
+	if err != nil {
+		return nil, false
+	}
+	areq.ID = v.Get("id")
+	v.Del("id")
+	if err := areq.SetPolicy(v.Encode()); err != nil {
+		return nil, false
+	}
+	return areq, true
 }
 
 // samlAuthRequest maps an AuthnRequest to an auth request (without browser binding).
@@ -222,7 +244,7 @@ func (s *Server) samlAuthRequest(areq *samlidp.AuthnRequest, now time.Time) stor
 	}
 	return storage.AuthRequest{
 		ID: randomID(), ClientID: SAMLClientID(areq.SP.ID), RedirectURI: areq.ACSURL,
-		ResponseType: samlResponseType, ResponseMode: samlMode(areq.SP.ID, areq.ID),
+		ResponseType: samlResponseType, ResponseMode: samlMode(areq),
 		Scopes: slices.Clone(samlScopes), State: areq.RelayState, Nonce: areq.ID, Prompt: prompt, MaxAge: -1,
 		CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthRequest),
 	}
@@ -245,6 +267,11 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 	if hasSession && !c.AllowsConnector(sess.Auth.ConnectorID) {
 		hasSession = false
 	}
+	needMFA, err := s.SAML.CheckRequest(areq, s.MFA != nil)
+	if err != nil {
+		s.samlPolicyError(w, r, areq, err)
+		return
+	}
 	if areq.IsPassive && (!hasSession || areq.ForceAuthn) {
 		s.samlErrorResponse(w, r, areq, samlidp.StatusNoPassive, "the user is not signed in")
 		return
@@ -256,6 +283,11 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 	}
 	ar := s.samlAuthRequest(areq, s.Now().UTC())
 	ar.FlowHash = session.HashID(flow)
+	if needMFA {
+		// Only a multi-factor login satisfies the RequestedAuthnContext: ask for one as
+		// acr_values would.
+		ar.ACRValues = []string{mfa.ACRMFA}
+	}
 	if hasSession && !areq.ForceAuthn {
 		if err := s.Sessions.Touch(ctx, sess); err != nil {
 			s.Logger.Warn("touch session", "err", err)
@@ -276,6 +308,23 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 		return
 	}
 	s.redirectToLogin(w, r, ar, c)
+}
+
+// samlPolicyError answers a request whose NameIDPolicy or RequestedAuthnContext cannot be
+// satisfied with InvalidNameIDPolicy or NoAuthnContext; any other error is internal.
+func (s *Server) samlPolicyError(w http.ResponseWriter, r *http.Request, areq *samlidp.AuthnRequest, err error) {
+	switch {
+	case errors.Is(err, samlidp.ErrNoEmail):
+		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no verified email address")
+	case errors.Is(err, samlidp.ErrInvalidNameIDPolicy):
+		s.Logger.Info("saml request refused", "sp", areq.SP.ID, "err", err)
+		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the requested NameID format cannot be provided")
+	case errors.Is(err, samlidp.ErrNoAuthnContext):
+		s.Logger.Info("saml request refused", "sp", areq.SP.ID, "err", err)
+		s.samlErrorResponse(w, r, areq, samlidp.StatusNoAuthnContext, "the requested authentication context cannot be provided")
+	default:
+		s.internalError(w, r, "saml request policy", err)
+	}
 }
 
 // samlErrorResponse posts a SAML error Response (status Responder/second) to the SP.
@@ -450,23 +499,9 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 	}
 	sp := areq.SP
 	cl := s.Claims.Claims(ar.ClientID, ar.Identity, ar.Auth, ar.Scopes)
-	attrMap := sp.Attributes
-	if len(attrMap) == 0 {
-		attrMap = defaultSAMLAttributes
-	}
-	names := make([]string, 0, len(attrMap))
-	for n := range attrMap {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	var attrs []samlidp.Attribute
-	for _, n := range names {
-		if vals := claimValues(attrMap[n], ar.Identity, cl); len(vals) > 0 {
-			attrs = append(attrs, samlidp.Attribute{Name: n, Values: vals})
-		}
-	}
 	subj := samlidp.Subject{
-		UserID: ar.Identity.Subject, Email: ar.Identity.Email, Attributes: attrs, AuthTime: ar.Auth.AuthTime,
+		UserID: ar.Identity.Subject, Email: ar.Identity.Email, EmailVerified: ar.Identity.EmailVerified,
+		Attributes: samlAttributes(sp, ar.Identity, cl), AuthTime: ar.Auth.AuthTime,
 		AuthnContext: samlidp.AuthnContextClass(ar.Auth.ACR, ar.Auth.AMR), SessionIndex: samlidp.SessionIndex(ar.SessionID),
 		RemoteAddr: httpx.ClientIP(r, s.TrustedProxies),
 	}
@@ -475,8 +510,8 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 		return
 	}
 	resp, err := s.SAML.BuildResponse(ctx, areq, subj)
-	if errors.Is(err, samlidp.ErrNoEmail) {
-		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no email address")
+	if errors.Is(err, samlidp.ErrNoEmail) || errors.Is(err, samlidp.ErrInvalidNameIDPolicy) || errors.Is(err, samlidp.ErrNoAuthnContext) {
+		s.samlPolicyError(w, r, areq, err) // the request is consumed already
 		return
 	}
 	if err != nil {
@@ -486,6 +521,38 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 	s.recordParticipant(ctx, ar.SessionID, samlParticipant{SP: sp.ID, NameID: resp.NameID, NameIDFormat: resp.NameIDFormat, SessionIndex: subj.SessionIndex})
 	s.Logger.Info("saml assertion issued", "sp", sp.ID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID, "in_response_to", areq.ID)
 	s.formPost(w, r, resp.URL, samlFields(resp))
+}
+
+// samlAttributes renders the SP's attributes (its attributes map, or the defaults) from the
+// claims. An SP may sign users in by their email, so an unverified email never leaves as an
+// attribute: attributes of the email claim are left out, and an email_verified attribute
+// (added when the map has none) tells the SP why.
+func samlAttributes(sp *samlidp.ServiceProvider, id storage.Identity, cl map[string]any) []samlidp.Attribute {
+	attrMap := sp.Attributes
+	if len(attrMap) == 0 {
+		attrMap = defaultSAMLAttributes
+	}
+	claimsMapped := slices.Collect(maps.Values(attrMap))
+	_, nameTaken := attrMap["email_verified"]
+	if slices.Contains(claimsMapped, "email") && !slices.Contains(claimsMapped, "email_verified") && !nameTaken {
+		attrMap = maps.Clone(attrMap)
+		attrMap["email_verified"] = "email_verified"
+	}
+	var attrs []samlidp.Attribute
+	for _, n := range slices.Sorted(maps.Keys(attrMap)) {
+		claim := attrMap[n]
+		if claim == "email" && !id.EmailVerified {
+			continue
+		}
+		vals := claimValues(claim, id, cl)
+		if claim == "email_verified" && id.Email != "" {
+			vals = []string{strconv.FormatBool(id.EmailVerified)}
+		}
+		if len(vals) > 0 {
+			attrs = append(attrs, samlidp.Attribute{Name: n, Values: vals})
+		}
+	}
+	return attrs
 }
 
 // recordParticipant remembers the SP's NameID in the session, until the session's absolute

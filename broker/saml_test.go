@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
+	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
@@ -74,6 +75,13 @@ func newTestSP(t *testing.T, sign bool) *testSP {
 // newSAMLEnv is newEnv with the SAML IdP and the given service providers.
 func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 	t.Helper()
+	return newSAMLEnvMFA(t, nil, sps...)
+}
+
+// newSAMLEnvMFA is newSAMLEnv with the MFA step on when clientPolicies is not nil (the local
+// connector's policy off; clientPolicies by client ID, e.g. "saml:wiki").
+func newSAMLEnvMFA(t *testing.T, clientPolicies map[string]mfa.Policy, sps ...config.ServiceProvider) *env {
+	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -87,6 +95,10 @@ func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 	hash, _ := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
 	now := time.Now().UTC()
 	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", Groups: []string{"admins", "staff"}, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	// mallory claims alice's address, unverified.
+	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "mallory", Email: "alice@example.com", EmailVerified: false, Name: "Mallory", PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{}
@@ -122,10 +134,18 @@ func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var mfaStep *broker.MFA
+	if clientPolicies != nil {
+		svc, err := mfa.New(mfa.Options{Store: store, IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef", Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mfaStep = &broker.MFA{Service: svc, Connectors: map[string]broker.MFAConnector{}, Clients: clientPolicies}
+	}
 	b, err := broker.New(broker.Deps{
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: clk.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: clk.Now},
-		Claims:   &claims.Normalizer{Links: store, Now: clk.Now}, Clients: reg, SAML: idp,
+		Claims:   &claims.Normalizer{Links: store, Now: clk.Now}, Clients: reg, SAML: idp, MFA: mfaStep,
 		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: clk.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
@@ -139,7 +159,7 @@ func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 
 // spConfig registers a test SP by its metadata URL.
 func spConfig(id string, ts *testSP, mutate func(*config.ServiceProvider)) config.ServiceProvider {
-	c := config.ServiceProvider{ID: id, Name: "SP " + id, MetadataURL: ts.sp.MetadataURL.String(),
+	c := config.ServiceProvider{ID: id, Name: "SP " + id, MetadataURL: ts.sp.MetadataURL.String(), EntityID: ts.sp.EntityID,
 		Attributes: map[string]string{"mail": "email", "displayName": "name", "memberOf": "groups", "uid": "sub"}}
 	if mutate != nil {
 		mutate(&c)
@@ -208,10 +228,16 @@ func (ts *testSP) postRequest(t *testing.T, relay string) (string, url.Values, s
 // in and consenting when asked, and returns the ACS form.
 func (e *env) samlLogin(b *browser, p page, at string, consent bool) (string, url.Values) {
 	e.t.Helper()
+	return e.samlLoginAs(b, p, at, "alice", consent)
+}
+
+// samlLoginAs is samlLogin as the local user (password alicePassword).
+func (e *env) samlLoginAs(b *browser, p page, at, user string, consent bool) (string, url.Values) {
+	e.t.Helper()
 	p, at = b.follow(e, p, at)
 	if strings.Contains(p.body, `name="password"`) {
 		action, vals := form(e.t, p.body)
-		vals.Set("username", "alice")
+		vals.Set("username", user)
 		vals.Set("password", alicePassword)
 		p, at = b.follow(e, b.post(e.issuer+action, vals), e.issuer+action)
 	}
@@ -330,6 +356,7 @@ func TestSAMLPostBindingEncrypted(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.sp.EncryptionKey, ts.sp.EncryptionCertificate = encKey, encCert
+	ts.sp.AuthnNameIDFormat = saml.EmailAddressNameIDFormat
 	e := newSAMLEnv(t, spConfig("wiki", ts, func(c *config.ServiceProvider) {
 		c.Trusted, c.EncryptAssertion, c.NameIDFormat = true, true, "emailAddress"
 	}))

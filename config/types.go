@@ -326,4 +326,11 @@ type ServiceProvider struct {
 	AllowedConnectors []string `yaml:"allowed_connectors"`
 	// Trusted skips the consent page.
 	Trusted bool `yaml:"trusted"`
+	// MFA is this SP's second-factor policy: required | optional | off (default off), as
+	// clients[].mfa.
+	MFA string `yaml:"mfa"`
+	// MFAClasses are AuthnContextClassRefs this SP asks for to mean multi-factor, besides
+	// https://refeds.org/profile/mfa: a RequestedAuthnContext naming one makes the second
+	// factor needed, and the assertion then carries that class.
+	MFAClasses []string `yaml:"mfa_classes"`
 }

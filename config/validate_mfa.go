@@ -13,7 +13,7 @@ const minMFASecretsKey = 32
 // mfaPolicies are the values of connectors[].mfa and clients[].mfa ("" is off).
 var mfaPolicies = []string{"required", "optional", "off"}
 
-// UsesMFA reports whether any connector or client asks for a second factor, or WebAuthn is
+// UsesMFA reports whether any connector, client or service provider asks for a second factor, or WebAuthn is
 // configured: then mfa.secrets_key is needed and the MFA pages are served.
 func (c *Config) UsesMFA() bool {
 	if c.MFA.WebAuthn.RPID != "" || c.MFA.SecretsKey != "" {
@@ -26,6 +26,11 @@ func (c *Config) UsesMFA() bool {
 	}
 	for _, cl := range c.Clients {
 		if cl.MFA != "" && cl.MFA != "off" {
+			return true
+		}
+	}
+	for _, sp := range c.ServiceProviders {
+		if sp.MFA != "" && sp.MFA != "off" {
 			return true
 		}
 	}
@@ -44,13 +49,23 @@ func (v *validator) mfa(c *Config) {
 			v.oneOf(fmt.Sprintf("clients[%d].mfa", i), cl.MFA, mfaPolicies...)
 		}
 	}
+	for i, sp := range c.ServiceProviders {
+		if sp.MFA != "" {
+			v.oneOf(fmt.Sprintf("service_providers[%d].mfa", i), sp.MFA, mfaPolicies...)
+		}
+		for j, class := range sp.MFAClasses {
+			if u, err := url.Parse(class); err != nil || u.Scheme == "" || strings.ContainsAny(class, " \t\n") || len(class) > 1024 {
+				v.addf(fmt.Sprintf("service_providers[%d].mfa_classes[%d]", i, j), "%q is not an absolute URI (an AuthnContextClassRef such as https://refeds.org/profile/mfa)", class)
+			}
+		}
+	}
 	if !c.UsesMFA() {
 		return
 	}
 	m := c.MFA
 	switch {
 	case m.SecretsKey == "":
-		v.addf("mfa.secrets_key", "is required when a connector or client sets mfa, or mfa.webauthn is set: "+
+		v.addf("mfa.secrets_key", "is required when a connector, client or service provider sets mfa, or mfa.webauthn is set: "+
 			"a random value of at least %d characters (e.g. secrets_key: ${GATEHOUSE_MFA_KEY}); it seals TOTP secrets at rest", minMFASecretsKey)
 	case len(m.SecretsKey) < minMFASecretsKey:
 		v.addf("mfa.secrets_key", "is too short (%d characters): use a random value of at least %d", len(m.SecretsKey), minMFASecretsKey)

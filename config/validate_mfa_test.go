@@ -40,6 +40,16 @@ func TestValidateMFA(t *testing.T) {
 		}, []string{`mfa.webauthn.origins[0]: "login.example.com" is not an origin`}},
 		{"webauthn settings without rp_id", func(c *Config) { c.MFA.SecretsKey, c.MFA.WebAuthn.RPName = testMFAKey, "X" },
 			[]string{"mfa.webauthn.rp_id: is required"}},
+		// Issue 12.10: an SP can require MFA, validated as clients[].mfa.
+		{"sp required needs key", func(c *Config) {
+			c.ServiceProviders = []ServiceProvider{{ID: "wiki", EntityID: "https://wiki.example.com", ACSURL: "https://wiki.example.com/acs", MFA: "required"}}
+		}, []string{"mfa.secrets_key: is required"}},
+		{"sp bad policy and class", func(c *Config) {
+			c.MFA.SecretsKey = testMFAKey
+			c.ServiceProviders = []ServiceProvider{{ID: "wiki", EntityID: "https://wiki.example.com", ACSURL: "https://wiki.example.com/acs",
+				MFA: "always", MFAClasses: []string{"https://refeds.org/profile/mfa", "not a uri", ""}}}
+		}, []string{`service_providers[0].mfa: must be one of required, optional, off, got "always"`,
+			`service_providers[0].mfa_classes[1]: "not a uri" is not an absolute URI`, `service_providers[0].mfa_classes[2]: "" is not an absolute URI`}},
 		{"localhost for local testing", func(c *Config) {
 			c.Issuer, c.MFA.SecretsKey, c.MFA.WebAuthn.RPID = "http://localhost:5556", testMFAKey, "localhost"
 		}, nil},
@@ -80,6 +90,12 @@ clients:
     secret: s
     redirect_uris: [https://payroll.example.com/cb]
     mfa: required
+service_providers:
+  - id: wiki
+    metadata_url: https://wiki.example.com/saml/metadata
+    entity_id: https://wiki.example.com/saml/metadata
+    mfa: optional
+    mfa_classes: [urn:example:mfa]
 `
 	env := map[string]string{"GATEHOUSE_MFA_KEY": testMFAKey}
 	c, err := Parse([]byte(src), "gh.yaml", func(k string) string { return env[k] })
@@ -87,10 +103,15 @@ clients:
 		t.Fatal(err)
 	}
 	if c.MFA.IssuerName != "Example Corp" || c.MFA.SecretsKey != testMFAKey || c.MFA.WebAuthn.RPID != "sso.example.com" ||
-		c.Connectors[0].MFA != "required" || !c.Connectors[0].TrustUpstreamMFA || c.Clients[0].MFA != "required" {
+		c.Connectors[0].MFA != "required" || !c.Connectors[0].TrustUpstreamMFA || c.Clients[0].MFA != "required" ||
+		c.ServiceProviders[0].MFA != "optional" || c.ServiceProviders[0].MFAClasses[0] != "urn:example:mfa" {
 		t.Errorf("parsed %+v / %+v / %+v", c.MFA, c.Connectors[0], c.Clients[0])
 	}
 	if !c.UsesMFA() {
 		t.Error("UsesMFA = false")
+	}
+	c.MFA, c.Connectors[0].MFA, c.Clients[0].MFA = MFA{}, "", ""
+	if !c.UsesMFA() {
+		t.Error("UsesMFA = false with an SP's mfa")
 	}
 }

@@ -41,6 +41,10 @@ func (v *validator) samlIdP(c *Config, connectorIDs map[string]bool) {
 			} else if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
 				v.addf(p+".metadata_url", "%q uses http on a non-loopback host: metadata carries the keys that are trusted, use https://", sp.MetadataURL)
 			}
+			if sp.EntityID == "" {
+				v.addf(p+".entity_id", "is required with metadata_url (the entity the fetched metadata must describe; "+
+					"metadata for another entity is refused, so one SP cannot answer for another)")
+			}
 		}
 		if sp.MetadataFile != "" {
 			sources++

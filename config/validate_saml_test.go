@@ -20,6 +20,7 @@ service_providers:
   - id: wiki
     name: Team Wiki
     metadata_url: https://wiki.example.com/saml/metadata    # or metadata_file, or entity_id + acs_url
+    entity_id: https://wiki.example.com/saml/metadata       # required with metadata_url since issue 12.9
     name_id_format: persistent       # persistent | emailAddress | transient
     attributes:                      # SAML attribute name -> Gatehouse claim
       mail: email
@@ -61,11 +62,19 @@ func TestValidateSAML(t *testing.T) {
 		{"file", func(c *Config) { c.ServiceProviders = []ServiceProvider{{ID: "a", MetadataFile: "sp.xml"}} }, nil},
 		{"no source", func(c *Config) { c.ServiceProviders = []ServiceProvider{{ID: "a"}} }, []string{"needs metadata_url"}},
 		{"two sources", func(c *Config) {
-			c.ServiceProviders = []ServiceProvider{{ID: "a", MetadataFile: "x", MetadataURL: "https://a.example.com/md"}}
+			c.ServiceProviders = []ServiceProvider{{ID: "a", MetadataFile: "x", MetadataURL: "https://a.example.com/md", EntityID: "https://a.example.com"}}
 		}, []string{"set only one"}},
 		{"http metadata", func(c *Config) {
-			c.ServiceProviders = []ServiceProvider{{ID: "a", MetadataURL: "http://a.example.com/md"}}
+			c.ServiceProviders = []ServiceProvider{{ID: "a", MetadataURL: "http://a.example.com/md", EntityID: "https://a.example.com"}}
 		}, []string{"uses http on a non-loopback host"}},
+		// Attack (issue 12.9): a metadata_url SP without entity_id could publish metadata
+		// claiming another SP's entity ID and be answered in its place.
+		{"metadata_url without entity_id", func(c *Config) {
+			c.ServiceProviders = []ServiceProvider{{ID: "a", MetadataURL: "https://a.example.com/md"}}
+		}, []string{"entity_id: is required with metadata_url"}},
+		{"metadata_url entity clash", func(c *Config) {
+			c.ServiceProviders = []ServiceProvider{static, {ID: "evil", MetadataURL: "https://evil.example.com/md", EntityID: static.EntityID}}
+		}, []string{"duplicate entity ID"}},
 		{"acs without entity", func(c *Config) {
 			c.ServiceProviders = []ServiceProvider{{ID: "a", ACSURL: "https://a.example.com/acs"}}
 		}, []string{"entity_id: is required with acs_url"}},

@@ -26,6 +26,11 @@ type AuthnRequest struct {
 	Binding string
 	// Signed reports whether the request was signed (and the signature verified).
 	Signed bool
+	// NameIDFormat and SPNameQualifier are the request's NameIDPolicy ("" when absent).
+	NameIDFormat    string
+	SPNameQualifier string
+	// AuthnContext is the request's RequestedAuthnContext (nil when absent).
+	AuthnContext *RequestedAuthnContext
 }
 
 // RequestError is a request the IdP refuses without answering the SP (unknown SP, bad
@@ -97,13 +102,17 @@ func (p *IdP) ParseAuthnRequest(r *http.Request) (*AuthnRequest, error) {
 	if r.Method == http.MethodPost {
 		binding = saml.HTTPPostBinding
 	}
-	return &AuthnRequest{
+	out := &AuthnRequest{
 		SP: sp, ID: req.Request.ID, ACSURL: req.ACSEndpoint.Location, RelayState: req.RelayState,
 		ForceAuthn: req.Request.ForceAuthn != nil && *req.Request.ForceAuthn,
 		IsPassive:  req.Request.IsPassive != nil && *req.Request.IsPassive,
 		Binding:    binding,
 		Signed:     signed,
-	}, nil
+	}
+	if err := readPolicy(out, &req.Request); err != nil {
+		return nil, refuse(err)
+	}
+	return out, nil
 }
 
 // IdPInitiated starts an unsolicited login for the SP with the ID: the answer goes to the

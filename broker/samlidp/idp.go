@@ -53,6 +53,8 @@ type IdP struct {
 	sloURL   string
 	idp      *saml.IdentityProvider
 	reg      *registry
+	// transientKey keys transient NameIDs (transientNameID).
+	transientKey []byte
 }
 
 // New builds the IdP, reading SP metadata files and certificates (metadata URLs are fetched
@@ -75,7 +77,7 @@ func New(o Options) (*IdP, error) {
 		o.AssertionLifetime = 5 * time.Minute
 	}
 	base := strings.TrimSuffix(o.BaseURL, "/")
-	p := &IdP{opts: o, entityID: o.EntityID, ssoURL: base + "/saml/idp/sso", sloURL: base + "/saml/idp/slo"}
+	p := &IdP{opts: o, entityID: o.EntityID, ssoURL: base + "/saml/idp/sso", sloURL: base + "/saml/idp/slo", transientKey: transientKey(o)}
 	if p.entityID == "" {
 		p.entityID = base + "/saml/idp/metadata"
 	}
@@ -88,17 +90,15 @@ func New(o Options) (*IdP, error) {
 		return nil, fmt.Errorf("samlidp: base URL: %w", err)
 	}
 	slo, _ := url.Parse(p.sloURL)
-	p.reg = &registry{byID: map[string]*ServiceProvider{}}
+	p.reg = &registry{byID: map[string]*ServiceProvider{}, byEntity: map[string]*ServiceProvider{}}
 	for _, c := range o.ServiceProviders {
 		sp, err := newServiceProvider(c, o.HTTP, o.Now)
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := p.reg.byID[sp.ID]; dup {
-			return nil, fmt.Errorf("samlidp: duplicate service provider id %q", sp.ID)
+		if err := p.reg.add(sp); err != nil {
+			return nil, err
 		}
-		p.reg.byID[sp.ID] = sp
-		p.reg.order = append(p.reg.order, sp)
 	}
 	validity := o.AssertionLifetime
 	p.idp = &saml.IdentityProvider{

@@ -59,10 +59,12 @@ type Attribute struct {
 // Subject is what the IdP asserts about the signed-in user.
 type Subject struct {
 	// UserID is Gatehouse's internal user ID (the OIDC sub); persistent NameIDs derive from it.
-	UserID     string
-	Email      string
-	Attributes []Attribute
-	AuthTime   time.Time
+	UserID string
+	// Email is asserted as an emailAddress NameID only when EmailVerified.
+	Email         string
+	EmailVerified bool
+	Attributes    []Attribute
+	AuthTime      time.Time
 	// AuthnContext is the class reference (see AuthnContextClass).
 	AuthnContext string
 	SessionIndex string
@@ -104,20 +106,25 @@ func (p *IdP) PersistentNameID(spEntityID, userID string) string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
-// ErrNoEmail: the SP wants emailAddress NameIDs and the user has no email address.
-var ErrNoEmail = errors.New("samlidp: the user has no email address for an emailAddress NameID")
+// ErrNoEmail: the SP wants an emailAddress NameID and the user has no verified email address
+// (an unverified one would let a user name themselves as someone else at the SP).
+var ErrNoEmail = errors.New("samlidp: the user has no verified email address for an emailAddress NameID")
 
-func (p *IdP) nameID(sp *ServiceProvider, md *saml.EntityDescriptor, s Subject) (string, error) {
-	switch sp.NameIDFormat {
+// nameID is the subject's NameID of the format at the SP.
+func (p *IdP) nameID(format string, md *saml.EntityDescriptor, s Subject) (string, error) {
+	switch format {
 	case NameIDEmail:
-		if s.Email == "" {
+		if s.Email == "" || !s.EmailVerified {
 			return "", ErrNoEmail
 		}
 		return s.Email, nil
 	case NameIDTransient:
-		var b [20]byte
-		_, _ = rand.Read(b[:])
-		return "_" + hex.EncodeToString(b[:]), nil
+		if s.SessionIndex == "" {
+			var b [20]byte
+			_, _ = rand.Read(b[:])
+			return "_" + hex.EncodeToString(b[:]), nil
+		}
+		return p.transientNameID(md.EntityID, s.SessionIndex, s.UserID), nil
 	}
 	return p.PersistentNameID(md.EntityID, s.UserID), nil
 }
@@ -155,24 +162,31 @@ func (p *IdP) BuildResponse(ctx context.Context, req *AuthnRequest, s Subject) (
 		return nil, err
 	}
 	sp := req.SP
-	nameID, err := p.nameID(sp, md, s)
+	formatName, err := req.nameIDFormat()
 	if err != nil {
+		return nil, err
+	}
+	nameID, err := p.nameID(formatName, md, s)
+	if err != nil {
+		return nil, err
+	}
+	class := s.AuthnContext
+	if class == "" {
+		class = ClassUnspecified
+	}
+	if class, err = assertedClass(req, class); err != nil {
 		return nil, err
 	}
 	now := p.opts.Now().UTC()
 	notOnOrAfter := now.Add(p.opts.AssertionLifetime)
-	format := nameIDFormatURI(sp.NameIDFormat)
+	format := nameIDFormatURI(formatName)
 	nid := &saml.NameID{Format: format, Value: nameID, NameQualifier: p.entityID, SPNameQualifier: md.EntityID}
-	if sp.NameIDFormat == NameIDEmail {
+	if formatName == NameIDEmail {
 		nid.NameQualifier, nid.SPNameQualifier = "", ""
 	}
 	authTime := s.AuthTime.UTC()
 	if authTime.IsZero() || authTime.After(now) {
 		authTime = now
-	}
-	class := s.AuthnContext
-	if class == "" {
-		class = ClassUnspecified
 	}
 	addr := s.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
@@ -322,6 +336,7 @@ const (
 	StatusRequestDenied       = saml.StatusRequestDenied
 	StatusAuthnFailed         = saml.StatusAuthnFailed
 	StatusInvalidNameIDPolicy = saml.StatusInvalidNameIDPolicy
+	StatusNoAuthnContext      = saml.StatusNoAuthnContext
 )
 
 // BuildErrorResponse makes a signed Response with status Responder and the second-level

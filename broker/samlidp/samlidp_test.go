@@ -214,6 +214,7 @@ func TestResponseValidatedBySP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := testSP(t, "https://app.example.com", false)
 			sp.EncryptionKey, sp.EncryptionCertificate = keys()[2].key, keys()[2].cert
+			sp.AuthnNameIDFormat = saml.UnspecifiedNameIDFormat // the configured format
 			kp := keys()[0]
 			c := config.ServiceProvider{ID: "app", MetadataFile: writeMetadata(t, sp), NameIDFormat: tc.format, EncryptAssertion: tc.encrypt}
 			if !tc.signResp {
@@ -238,7 +239,7 @@ func TestResponseValidatedBySP(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp, err := p.BuildResponse(context.Background(), ar, Subject{
-				UserID: "u1", Email: "alice@example.com", AuthTime: time.Now().Add(-time.Minute),
+				UserID: "u1", Email: "alice@example.com", EmailVerified: true, AuthTime: time.Now().Add(-time.Minute),
 				AuthnContext: AuthnContextClass("urn:gatehouse:acr:mfa", nil), SessionIndex: SessionIndex("s1"),
 				Attributes: []Attribute{{Name: "mail", Values: []string{"alice@example.com"}}, {Name: "memberOf", Values: []string{"a", "b"}}},
 			})
@@ -356,7 +357,7 @@ func TestMetadataURLLazyAndCached(t *testing.T) {
 	clk := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
 	kp := keys()[0]
 	p, err := New(Options{BaseURL: testBase, Key: kp.key, Cert: kp.cert, Now: clk, HTTP: srv.Client(),
-		ServiceProviders: []config.ServiceProvider{{ID: "app", MetadataURL: srv.URL + "/md"}}})
+		ServiceProviders: []config.ServiceProvider{{ID: "app", MetadataURL: srv.URL + "/md", EntityID: "https://app.example.com"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,8 +57,12 @@ type ServiceProvider struct {
 	// AllowedConnectors limits the connectors its users may log in with (empty: all).
 	AllowedConnectors []string
 	Trusted           bool
+	// MFAClasses are AuthnContextClassRefs the SP asks for to mean multi-factor (besides
+	// ClassMFA, the REFEDS MFA profile).
+	MFAClasses []string
 
-	// entityID is known up front for static SPs and metadata_url SPs with entity_id set.
+	// entityID is the SP's entity ID: configured (entity_id, required with metadata_url and
+	// acs_url) or read from metadata_file. Fetched metadata must describe exactly this entity.
 	entityID    string
 	metadataURL string
 	httpClient  *http.Client
@@ -106,7 +110,7 @@ func (sp *ServiceProvider) Metadata(ctx context.Context) (*saml.EntityDescriptor
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrMetadataUnavailable, sp.ID, err)
 	}
-	if sp.entityID != "" && md.EntityID != sp.entityID {
+	if md.EntityID != sp.entityID {
 		err := fmt.Errorf("metadata at %s is for entity %q, configured %q", sp.metadataURL, md.EntityID, sp.entityID)
 		sp.failedAt, sp.lastErr = now, err
 		return nil, fmt.Errorf("%w: %s: %w", ErrMetadataUnavailable, sp.ID, err)
@@ -117,19 +121,6 @@ func (sp *ServiceProvider) Metadata(ctx context.Context) (*saml.EntityDescriptor
 	}
 	sp.md, sp.fetchedAt, sp.expires, sp.failedAt = md, now, now.Add(ttl), time.Time{}
 	return md, nil
-}
-
-// cachedEntityID returns the entity ID without fetching ("" when unknown yet).
-func (sp *ServiceProvider) cachedEntityID() string {
-	if sp.entityID != "" {
-		return sp.entityID
-	}
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	if sp.md != nil {
-		return sp.md.EntityID
-	}
-	return ""
 }
 
 func (sp *ServiceProvider) fetch(ctx context.Context) (*saml.EntityDescriptor, error) {
@@ -154,13 +145,20 @@ func (sp *ServiceProvider) fetch(ctx context.Context) (*saml.EntityDescriptor, e
 	if len(body) > metadataMaxBytes {
 		return nil, fmt.Errorf("fetch metadata: larger than %d bytes", metadataMaxBytes)
 	}
-	return parseSPMetadata(body)
+	return parseSPMetadata(body, sp.entityID)
 }
 
-// parseSPMetadata parses an EntityDescriptor (or the first one of an EntitiesDescriptor) and
-// checks that it describes an SP.
-func parseSPMetadata(data []byte) (*saml.EntityDescriptor, error) {
-	md, err := samlsp.ParseMetadata(data)
+// parseSPMetadata parses an EntityDescriptor, or picks the one of an EntitiesDescriptor whose
+// entityID is entityID, exactly (with entityID "", the first one), and checks that it
+// describes an SP.
+func parseSPMetadata(data []byte, entityID string) (*saml.EntityDescriptor, error) {
+	parse := samlsp.ParseMetadata
+	if entityID != "" {
+		parse = func(data []byte) (*saml.EntityDescriptor, error) {
+			return samlsp.ParseMetadataByEntityID(data, entityID)
+		}
+	}
+	md, err := parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse metadata: %w", err)
 	}
@@ -197,7 +195,8 @@ func newServiceProvider(c config.ServiceProvider, hc *http.Client, now func() ti
 		ID: c.ID, Name: c.Name, NameIDFormat: c.NameIDFormat, Attributes: c.Attributes,
 		SignResponse: c.SignResponse == nil || *c.SignResponse, SignAssertion: c.SignAssertion == nil || *c.SignAssertion,
 		EncryptAssertion: c.EncryptAssertion, Require: c.Require, AllowedConnectors: c.AllowedConnectors, Trusted: c.Trusted,
-		entityID: c.EntityID, metadataURL: c.MetadataURL, httpClient: hc, now: now,
+		MFAClasses: c.MFAClasses,
+		entityID:   c.EntityID, metadataURL: c.MetadataURL, httpClient: hc, now: now,
 	}
 	if sp.NameIDFormat == "" {
 		sp.NameIDFormat = NameIDPersistent
@@ -211,7 +210,7 @@ func newServiceProvider(c config.ServiceProvider, hc *http.Client, now func() ti
 		if err != nil {
 			return nil, fmt.Errorf("samlidp: service provider %s: %w", c.ID, err)
 		}
-		md, err := parseSPMetadata(data)
+		md, err := parseSPMetadata(data, c.EntityID)
 		if err != nil {
 			return nil, fmt.Errorf("samlidp: service provider %s: %s: %w", c.ID, c.MetadataFile, err)
 		}
@@ -274,44 +273,48 @@ func encryptionCert(md *saml.EntityDescriptor) (*x509.Certificate, []saml.Encryp
 	return nil, nil, errors.New("the service provider's metadata has no encryption certificate")
 }
 
-// registry finds SPs by ID and by entity ID; it implements saml.ServiceProviderProvider.
+// registry finds SPs by ID and by entity ID, each an exact one-to-one map; it implements
+// saml.ServiceProviderProvider.
 type registry struct {
-	byID  map[string]*ServiceProvider
-	order []*ServiceProvider
+	byID     map[string]*ServiceProvider
+	byEntity map[string]*ServiceProvider
+	order    []*ServiceProvider
 }
 
-// lookup returns the SP with the entity ID. SPs whose entity ID is known are matched first;
-// then SPs whose metadata URL has not been fetched yet are fetched (bounded by the SP count).
+// add registers an SP. Its entity ID must be known (configured, or read from metadata_file)
+// and unique: a metadata_url SP's metadata may then only describe that entity, so no SP can
+// answer for another.
+func (r *registry) add(sp *ServiceProvider) error {
+	if sp.entityID == "" {
+		return fmt.Errorf("samlidp: service provider %s: entity_id is required (with metadata_url, the entity the metadata must describe)", sp.ID)
+	}
+	if _, dup := r.byID[sp.ID]; dup {
+		return fmt.Errorf("samlidp: duplicate service provider id %q", sp.ID)
+	}
+	if other, dup := r.byEntity[sp.entityID]; dup {
+		return fmt.Errorf("samlidp: service provider %s: duplicate entity ID %q (also service provider %s)", sp.ID, sp.entityID, other.ID)
+	}
+	r.byID[sp.ID] = sp
+	r.byEntity[sp.entityID] = sp
+	r.order = append(r.order, sp)
+	return nil
+}
+
+// lookup returns the SP with exactly this entity ID and its metadata (fetched when it comes
+// from a metadata_url, and then checked to describe that entity).
 func (r *registry) lookup(ctx context.Context, entityID string) (*ServiceProvider, *saml.EntityDescriptor, error) {
-	if entityID == "" {
-		return nil, nil, ErrUnknownSP
+	sp, ok := r.byEntity[entityID]
+	if !ok || entityID == "" {
+		return nil, nil, fmt.Errorf("%w: %q", ErrUnknownSP, entityID)
 	}
-	var pending []*ServiceProvider
-	for _, sp := range r.order {
-		switch id := sp.cachedEntityID(); id {
-		case entityID:
-			md, err := sp.Metadata(ctx)
-			return sp, md, err
-		case "":
-			pending = append(pending, sp)
-		}
+	md, err := sp.Metadata(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	// Entity IDs are very often the metadata URL: try that one first.
-	for _, sp := range pending {
-		if sp.metadataURL == entityID {
-			md, err := sp.Metadata(ctx)
-			if err == nil && md.EntityID == entityID {
-				return sp, md, nil
-			}
-		}
+	if md.EntityID != entityID {
+		return nil, nil, fmt.Errorf("%w: %s: metadata is for entity %q, configured %q", ErrMetadataUnavailable, sp.ID, md.EntityID, entityID)
 	}
-	for _, sp := range pending {
-		md, err := sp.Metadata(ctx)
-		if err == nil && md.EntityID == entityID {
-			return sp, md, nil
-		}
-	}
-	return nil, nil, fmt.Errorf("%w: %q", ErrUnknownSP, entityID)
+	return sp, md, nil
 }
 
 // GetServiceProvider implements saml.ServiceProviderProvider.

@@ -57,6 +57,13 @@ func newMFA(cfg *config.Config, store storage.Storage) (*broker.MFA, error) {
 		}
 		m.Clients[c.ID] = p
 	}
+	for _, sp := range cfg.ServiceProviders {
+		p, err := mfa.ParsePolicy(sp.MFA)
+		if err != nil {
+			return nil, fmt.Errorf("service provider %s: %w", sp.ID, err)
+		}
+		m.Clients[broker.SAMLClientID(sp.ID)] = p
+	}
 	return m, nil
 }
 

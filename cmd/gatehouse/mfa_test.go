@@ -44,7 +44,9 @@ func testGetenv(k string) string {
 
 func TestNewMFA(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := loadConfig(writeMFAConfig(t, dir, "  - {id: other, secret: s, redirect_uris: [\"http://127.0.0.1:9/x\"]}\n"), testGetenv)
+	// Issue 12.10: service_providers[].mfa is the SP's pseudo-client's policy.
+	cfg, err := loadConfig(writeMFAConfig(t, dir, "  - {id: other, secret: s, redirect_uris: [\"http://127.0.0.1:9/x\"]}\n"+
+		"service_providers:\n  - {id: wiki, entity_id: \"https://wiki.example.com\", acs_url: \"https://wiki.example.com/acs\", mfa: required}\n"), testGetenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,8 @@ func TestNewMFA(t *testing.T) {
 	if err != nil || m == nil {
 		t.Fatalf("newMFA = %v, %v", m, err)
 	}
-	if m.Connectors["local"].Policy != mfa.Required || m.Clients["payroll"] != mfa.Optional || m.Clients["other"] != mfa.Off {
+	if m.Connectors["local"].Policy != mfa.Required || m.Clients["payroll"] != mfa.Optional || m.Clients["other"] != mfa.Off ||
+		m.Clients["saml:wiki"] != mfa.Required {
 		t.Errorf("policies: %+v %+v", m.Connectors, m.Clients)
 	}
 	if m.Service.WebAuthnEnabled() {

@@ -232,7 +232,7 @@ func TestSAMLLoginThroughLDAP(t *testing.T) {
 	corp, _ := open(t, slapdConfig(s))
 	sp := newSAMLSP(t)
 	srv := newSAMLBroker(t, config.ServiceProvider{ID: "wiki", Name: "Team Wiki", MetadataURL: sp.sp.MetadataURL.String(),
-		Attributes: map[string]string{"mail": "email", "displayName": "name", "memberOf": "groups", "uid": "preferred_username"}}, corp)
+		EntityID: sp.sp.EntityID, Attributes: map[string]string{"mail": "email", "displayName": "name", "memberOf": "groups", "uid": "preferred_username"}}, corp)
 	issuer := srv.URL
 	sp.trust(t, issuer)
 
