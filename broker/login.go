@@ -41,6 +41,10 @@ func (s *Server) handleChooser(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if ar.ConnectorID != "" { // a request that names its connector offers no choice
+		s.redirectToLogin(w, r, ar, c)
+		return
+	}
 	d := chooserData{page: page{Title: "Sign in", Base: s.prefix}, ClientName: clientName(c)}
 	for _, cn := range s.usableConnectors(c) {
 		d.Connectors = append(d.Connectors, chooserEntry{
@@ -55,10 +59,11 @@ func (s *Server) handleChooser(w http.ResponseWriter, r *http.Request) {
 }
 
 // connectorFor resolves the {connector} path value for the flow, rendering errors itself.
-func (s *Server) connectorFor(w http.ResponseWriter, r *http.Request, c *clients.Client) (*Connector, bool) {
+// A request that named a connector (connector_id) is bound to it: no other may serve it.
+func (s *Server) connectorFor(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) (*Connector, bool) {
 	id := r.PathValue("connector")
 	cn, ok := s.connByID[id]
-	if !ok || !c.AllowsConnector(id) {
+	if !ok || !c.AllowsConnector(id) || !bindsTo(ar, id) {
 		s.errorPage(w, r, http.StatusNotFound, "Unknown sign-in method",
 			"This way of signing in does not exist or is not allowed for this application.",
 			"Go back to the application and sign in again.")
@@ -69,6 +74,12 @@ func (s *Server) connectorFor(w http.ResponseWriter, r *http.Request, c *clients
 		return nil, false
 	}
 	return cn, true
+}
+
+// bindsTo reports whether the auth request may be completed through the connector: any the
+// client allows, unless the request named one.
+func bindsTo(ar storage.AuthRequest, connectorID string) bool {
+	return ar.ConnectorID == "" || ar.ConnectorID == connectorID
 }
 
 // unavailable renders the "provider unavailable" page.
@@ -111,7 +122,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cn, ok := s.connectorFor(w, r, c)
+	cn, ok := s.connectorFor(w, r, ar, c)
 	if !ok {
 		return
 	}
@@ -147,7 +158,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	if !s.checkCSRF(w, r, flow, "login:"+ar.ID) {
 		return
 	}
-	cn, ok := s.connectorFor(w, r, c)
+	cn, ok := s.connectorFor(w, r, ar, c)
 	if !ok {
 		return
 	}
@@ -205,6 +216,10 @@ func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.
 // the flow.
 func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *Connector, up connectors.Upstream) {
 	ctx := r.Context()
+	if !bindsTo(ar, cn.Info.ID) { // every entry checks this already; the last step checks again
+		s.expiredRequest(w, r)
+		return
+	}
 	id, err := s.Claims.Normalize(ctx, cn.Info.ID, up)
 	if err != nil {
 		var denied *connectors.DeniedError
@@ -274,8 +289,15 @@ func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storag
 		s.internalError(w, r, "begin redirect login", err)
 		return
 	}
+	// The login in progress is with cn (its stash belongs to cn); ConnectorID stays what the
+	// request named, so the user may still go back and choose another connector when it named none.
 	err = s.Storage.UpdateAuthRequest(r.Context(), ar.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-		a.ConnectorID = cn.Info.ID
+		if !bindsTo(a, cn.Info.ID) {
+			return a, errors.New("auth request is bound to another connector")
+		}
+		// Signing in again starts over: what an earlier login left is forgotten.
+		a.LoggedIn, a.Identity, a.SessionID = false, storage.Identity{}, ""
+		a.Auth = storage.Authentication{ConnectorID: cn.Info.ID}
 		a.ConnectorState = step.Stash
 		return a, nil
 	})
@@ -316,12 +338,12 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.expiredRequest(w, r)
 		return
 	}
-	cn, ok := s.connectorFor(w, r, c)
+	cn, ok := s.connectorFor(w, r, ar, c)
 	if !ok {
 		return
 	}
 	rc, ok := cn.Conn.(connectors.RedirectConnector)
-	if !ok || ar.ConnectorID != cn.Info.ID {
+	if !ok || ar.LoggedIn || ar.Auth.ConnectorID != cn.Info.ID || !bindsTo(ar, cn.Info.ID) {
 		s.expiredRequest(w, r)
 		return
 	}

@@ -74,11 +74,14 @@ type AuthRequest struct {
 	Prompt              []string
 	MaxAge              int // seconds; -1 when absent
 	LoginHint           string
-	ConnectorID         string // chosen or requested connector
-	ACRValues           []string
+	// ConnectorID is the connector the request named (connector_id): it is bound to it and
+	// no other connector may complete it. Empty: the user chooses.
+	ConnectorID string
+	ACRValues   []string
 	// ConnectorState is what a redirect connector stashed at Begin (nonce, PKCE verifier, ...).
 	ConnectorState []byte
-	// Set once the user has authenticated.
+	// Set once the user has authenticated. While a redirect login is in progress,
+	// Auth.ConnectorID names its connector (whose ConnectorState is stashed).
 	LoggedIn bool
 	Identity Identity
 	Auth     Authentication
