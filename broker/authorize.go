@@ -181,6 +181,9 @@ func (s *Server) loadFlow(w http.ResponseWriter, r *http.Request) (storage.AuthR
 		s.expiredRequest(w, r)
 		return ar, nil, "", false
 	}
+	if !s.sessionLive(w, r, ar) {
+		return ar, nil, "", false
+	}
 	return ar, c, flow, true
 }
 
@@ -253,6 +256,9 @@ func (s *Server) consumeAuthRequest(w http.ResponseWriter, r *http.Request, id s
 
 // finish issues the authorization code and sends the browser back to the client.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
+	if !s.sessionLive(w, r, ar) { // signed out (or expired) since the request was authenticated
+		return
+	}
 	if ar.ResponseType == samlResponseType { // a SAML SP gets an assertion (broker/saml.go)
 		s.samlFinish(w, r, ar)
 		return

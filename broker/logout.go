@@ -107,6 +107,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, "end session", err)
 			return
 		}
+		if err := s.sessionEnded(ctx, sess, s.flowHash(r)); err != nil {
+			s.internalError(w, r, "end session", err)
+			return
+		}
 		s.Logger.Info("signed out", "sub", sess.Identity.Subject, "client_id", clientID)
 	}
 	if has && s.samlLogoutFanout(w, r, sess, samlLogoutReturn(postLogout, state)) { // SAML SPs (broker/saml.go)

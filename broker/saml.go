@@ -656,6 +656,8 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 		if p, ok := s.participant(ctx, sess.ID, lr.SP.ID); ok && p.NameID == lr.NameID {
 			if _, _, err := s.Sessions.End(ctx, w, r); err != nil {
 				s.Logger.Warn("end session", "err", err)
+			} else if err := s.sessionEnded(ctx, sess, s.flowHash(r)); err != nil {
+				s.Logger.Error("end session", "err", err)
 			}
 			s.forgetParticipants(ctx, sess.ID)
 			ended = true
@@ -669,8 +671,16 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if p, ok := s.participant(ctx, string(sid), lr.SP.ID); ok && p.NameID == lr.NameID {
+				sess, gerr := s.Storage.GetSession(ctx, string(sid))
+				if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
+					s.Logger.Error("load session for single logout", "err", gerr)
+				}
 				if err := s.Storage.DeleteSession(ctx, string(sid)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 					s.Logger.Warn("end session", "err", err)
+				} else if gerr == nil {
+					if err := s.sessionEnded(ctx, sess, ""); err != nil {
+						s.Logger.Error("end session", "err", err)
+					}
 				}
 				s.forgetParticipants(ctx, string(sid))
 				ended = true

@@ -182,6 +182,9 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 	if err := verifyPKCE(ac.CodeChallenge, ac.CodeChallengeMethod, r.PostFormValue("code_verifier")); err != nil {
 		return tokenResponse{}, err
 	}
+	if err := s.codeSessionLive(ctx, ac); err != nil {
+		return tokenResponse{}, err
+	}
 	g := storage.Grant{
 		ID: ac.GrantID, ClientID: c.ID, Scopes: ac.Scopes, Nonce: ac.Nonce, Identity: ac.Identity, Auth: ac.Auth,
 		SessionID: ac.SessionID, CreatedAt: now, AbsoluteExpiry: now.Add(s.Lifetimes.RefreshAbsolute),
@@ -205,6 +208,23 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 	resp.RefreshToken = refresh
 	s.Logger.Info("tokens issued", "grant_type", "authorization_code", "client_id", c.ID, "sub", g.Identity.Subject, "refresh", refresh != "")
 	return resp, nil
+}
+
+// codeSessionLive refuses a code without offline_access whose SSO session ended (logout)
+// after it was issued: its tokens would escape the logout's revocation of the session's
+// grants. Offline grants outlive the session by design.
+func (s *Server) codeSessionLive(ctx context.Context, ac storage.AuthCode) error {
+	if ac.SessionID == "" || slices.Contains(ac.Scopes, "offline_access") {
+		return nil
+	}
+	_, live, err := s.Sessions.Live(ctx, ac.SessionID)
+	if err != nil {
+		return oauth2err.Server(err)
+	}
+	if !live {
+		return oauth2err.New(oauth2err.InvalidGrant, "the user signed out after the authorization code was issued")
+	}
+	return nil
 }
 
 func (s *Server) refreshIdle(now time.Time, g storage.Grant) time.Time {

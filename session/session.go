@@ -92,7 +92,17 @@ func (m *Manager) Current(ctx context.Context, r *http.Request) (storage.Session
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return storage.Session{}, false, nil
 	}
-	s, err := m.Store.GetSession(ctx, HashID(c.Value))
+	return m.Live(ctx, HashID(c.Value))
+}
+
+// Live returns the SSO session with the given ID (storage key) if it still exists and is
+// within its idle and absolute expiry. A flow that was authenticated in a session calls it
+// before issuing anything, so a logout or an expired session ends the flows it started.
+func (m *Manager) Live(ctx context.Context, id string) (storage.Session, bool, error) {
+	if id == "" {
+		return storage.Session{}, false, nil
+	}
+	s, err := m.Store.GetSession(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Session{}, false, nil
 	}

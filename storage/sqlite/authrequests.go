@@ -122,3 +122,19 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 	res, err := s.exec(ctx, qDeleteAuthRequest, id)
 	return mustAffect("delete auth request", res, err)
 }
+
+var _ storage.AuthRequestSweeper = (*Store)(nil)
+
+// qDeleteAuthRequestsOf deletes one browser's (flow hash) or one session's auth requests; an
+// empty argument matches nothing.
+const qDeleteAuthRequestsOf = `DELETE FROM auth_requests
+	WHERE (?1 <> '' AND flow_hash = ?1) OR (?2 <> '' AND session_id = ?2)`
+
+// DeleteAuthRequestsOf deletes the auth requests of the flow or of the session.
+func (s *Store) DeleteAuthRequestsOf(ctx context.Context, flowHash, sessionID string) (int64, error) {
+	res, err := s.writer.ExecContext(ctx, qDeleteAuthRequestsOf, flowHash, sessionID)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete auth requests of flow or session: %w", err)
+	}
+	return res.RowsAffected()
+}
