@@ -254,6 +254,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 		}
 		a.LoggedIn, a.Identity, a.Auth, a.SessionID = true, id, auth, sess.ID
 		a.ConnectorState = nil
+		a.FlowHash = session.HashID(s.Sessions.FlowSecret(r)) // Establish rotated the flow cookie
 		return a, nil
 	})
 	if err != nil {

@@ -207,3 +207,44 @@ func TestLogoutEndsPendingRequests(t *testing.T) {
 		refused(t, e, b.post(action, vals), "after the session expired")
 	})
 }
+
+// TestLoginRotatesFlowCookie: completing a login replaces the browser's flow cookie and the
+// flow goes on under the new one (consent), while the old value no longer opens it.
+// Attack (issue 25.3): a flow value planted before the login (sibling-subdomain cookie) stays
+// the key to the victim's signed-in flow.
+func TestLoginRotatesFlowCookie(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	flowOf := func() string {
+		u, _ := url.Parse(e.issuer)
+		for _, c := range b.c.Jar.Cookies(u) {
+			if c.Name == "gh_flow" {
+				return c.Value
+			}
+		}
+		t.Fatal("no flow cookie")
+		return ""
+	}
+	_, challenge := pkce(oauth2.GenerateVerifier())
+	u := e.issuer + "/authorize?" + url.Values{"client_id": {confidentialID}, "redirect_uri": {redirectURI}, "response_type": {"code"},
+		"scope": {"openid"}, "state": {"s"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode()
+	p, _ := b.follow(e, b.get(u), u)
+	planted := flowOf()
+	action, vals := form(t, p.body)
+	vals.Set("username", "alice")
+	vals.Set("password", alicePassword)
+	p, at := b.follow(e, b.post(e.issuer+action, vals), e.issuer+action)
+	if flowOf() == planted {
+		t.Fatal("the flow cookie survived the login")
+	}
+	if !strings.Contains(p.body, `value="allow"`) {
+		t.Fatalf("no consent page after login (flow not rebound?): %d at %s\n%s", p.status, at, p.body)
+	}
+	// The pre-login value no longer opens the flow.
+	old := e.browser()
+	su, _ := url.Parse(e.issuer)
+	old.c.Jar.SetCookies(su, []*http.Cookie{{Name: "gh_flow", Value: planted, Path: "/"}})
+	if p := old.get(at); p.status != http.StatusBadRequest {
+		t.Errorf("consent page with the pre-login flow value: %d", p.status)
+	}
+}

@@ -459,6 +459,7 @@ func (s *Server) finishMFA(w http.ResponseWriter, r *http.Request, ar storage.Au
 			return a, errors.New("auth request is no longer in its mfa step")
 		}
 		a.LoggedIn, a.Auth, a.SessionID, a.ConnectorState = true, auth, sess.ID, nil
+		a.FlowHash = session.HashID(s.Sessions.FlowSecret(r)) // Establish rotated the flow cookie
 		return a, nil
 	})
 	if err != nil {

@@ -23,10 +23,11 @@ import (
 // Manager creates, finds and ends SSO sessions and manages the flow cookie.
 type Manager struct {
 	Store storage.SessionStore
-	// Secure marks cookies Secure (issuer is https). With Secure, the SSO cookie uses the
-	// __Host- prefix.
+	// Secure marks cookies Secure (issuer is https). With Secure, every cookie uses the
+	// __Host- prefix and Path=/, whatever the issuer's path: a cookie without the prefix can
+	// be planted by a sibling subdomain (login CSRF through the flow cookie).
 	Secure bool
-	// Path scopes the cookies (the issuer's path, "/" by default).
+	// Path scopes the cookies of a plain-http issuer (its path, "/" by default).
 	Path     string
 	Idle     time.Duration
 	Absolute time.Duration
@@ -50,21 +51,23 @@ const (
 )
 
 func (m *Manager) ssoName() string {
-	if m.Secure && m.path() == "/" {
+	if m.Secure {
 		return secureSSOCookie
 	}
 	return ssoCookie
 }
 
 func (m *Manager) flowName() string {
-	if m.Secure && m.path() == "/" {
+	if m.Secure {
 		return secureFlow
 	}
 	return flowCookie
 }
 
+// path is the cookies' Path: "/" on https (the __Host- prefix requires it), the issuer's path
+// on plain http.
 func (m *Manager) path() string {
-	if m.Path == "" {
+	if m.Secure || m.Path == "" {
 		return "/"
 	}
 	return m.Path
@@ -134,7 +137,10 @@ func (m *Manager) Touch(ctx context.Context, s storage.Session) error {
 
 // Establish starts a new SSO session for the identity (rotating the cookie value on every
 // authentication, so a fixated value is never upgraded), ending the previous one if the
-// request carried one.
+// request carried one. It also rotates the flow cookie: a flow value that someone else knew
+// or planted is worth nothing once a login completed. The request carries the new flow
+// secret afterwards (FlowSecret), so the caller can rebind the auth request it finishes;
+// other flows of the browser in progress end.
 func (m *Manager) Establish(ctx context.Context, w http.ResponseWriter, r *http.Request, id storage.Identity, auth storage.Authentication) (storage.Session, error) {
 	if old, err := r.Cookie(m.ssoName()); err == nil && old.Value != "" && len(old.Value) <= 128 {
 		if err := m.Store.DeleteSession(ctx, HashID(old.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -160,6 +166,9 @@ func (m *Manager) Establish(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	if err := m.Store.CreateSession(ctx, s); err != nil {
 		return storage.Session{}, fmt.Errorf("session: create: %w", err)
+	}
+	if _, err := m.newFlow(w, r); err != nil {
+		return storage.Session{}, err
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: m.ssoName(), Value: v, Path: m.path(), HttpOnly: true, Secure: m.Secure,
@@ -195,6 +204,11 @@ func (m *Manager) Flow(w http.ResponseWriter, r *http.Request) (string, error) {
 	if c, err := r.Cookie(m.flowName()); err == nil && len(c.Value) == 43 {
 		return c.Value, nil
 	}
+	return m.newFlow(w, r)
+}
+
+// newFlow sets a new flow cookie and makes the request carry it instead of any earlier one.
+func (m *Manager) newFlow(w http.ResponseWriter, r *http.Request) (string, error) {
 	v, err := RandomToken()
 	if err != nil {
 		return "", err
@@ -206,8 +220,20 @@ func (m *Manager) Flow(w http.ResponseWriter, r *http.Request) (string, error) {
 		ss = http.SameSiteNoneMode
 	}
 	http.SetCookie(w, &http.Cookie{Name: m.flowName(), Value: v, Path: m.path(), HttpOnly: true, Secure: m.Secure, SameSite: ss})
-	r.AddCookie(&http.Cookie{Name: m.flowName(), Value: v})
+	replaceCookie(r, &http.Cookie{Name: m.flowName(), Value: v})
 	return v, nil
+}
+
+// replaceCookie makes r carry c instead of any cookie of the same name.
+func replaceCookie(r *http.Request, c *http.Cookie) {
+	old := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, o := range old {
+		if o.Name != c.Name {
+			r.AddCookie(o)
+		}
+	}
+	r.AddCookie(c)
 }
 
 // FlowSecret returns the browser's flow secret without setting it ("" when absent).

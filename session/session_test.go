@@ -158,7 +158,9 @@ func TestEstablishCookie(t *testing.T) {
 	}{
 		{"secure root gets __Host-", true, "/", "__Host-gh_sso", "/"},
 		{"secure default path gets __Host-", true, "", "__Host-gh_sso", "/"},
-		{"secure sub-path has no prefix", true, "/auth", "gh_sso", "/auth"},
+		// Issue 25.3: an https issuer with a path gets __Host- and Path=/ too.
+		{"secure sub-path gets __Host- and Path=/", true, "/auth/", "__Host-gh_sso", "/"},
+		{"plain http sub-path keeps its path", false, "/auth/", "gh_sso", "/auth/"},
 		{"plain http has no prefix", false, "/", "gh_sso", "/"},
 	}
 	for _, tt := range tests {
@@ -378,7 +380,9 @@ func TestFlow(t *testing.T) {
 		wantSS   http.SameSite
 	}{
 		{"secure", true, "/", "__Host-gh_flow", http.SameSiteNoneMode},
-		{"secure sub-path", true, "/idp", "gh_flow", http.SameSiteNoneMode},
+		// Attack (issue 25.3): with an issuer path the flow cookie had no __Host- prefix, so a
+		// sibling subdomain could plant a value and sign the victim in as the attacker.
+		{"secure sub-path", true, "/idp/", "__Host-gh_flow", http.SameSiteNoneMode},
 		{"plain http", false, "/", "gh_flow", http.SameSiteLaxMode},
 	}
 	for _, tt := range tests {
@@ -480,5 +484,67 @@ func TestNilClock(t *testing.T) {
 	}
 	if d := time.Since(s.CreatedAt); d < 0 || d > time.Minute {
 		t.Errorf("CreatedAt = %v with a nil clock", s.CreatedAt)
+	}
+}
+
+// TestEveryCookieUnderIssuerPath checks every cookie the Manager sets (SSO session on
+// establish and end, flow) for https issuers with and without a path.
+// Attack (issue 25.3): with issuer https://id.example/auth the flow cookie was
+// "gh_flow; Path=/auth/", which a sibling subdomain can plant (login CSRF).
+func TestEveryCookieUnderIssuerPath(t *testing.T) {
+	for _, path := range []string{"", "/", "/auth", "/auth/", "/a/b/"} {
+		t.Run("path "+path, func(t *testing.T) {
+			m, _, _ := newManager(true, path)
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, "/auth/authorize", nil)
+			if _, err := m.Flow(w, r); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Establish(context.Background(), w, r, ident(), auth()); err != nil {
+				t.Fatal(err)
+			}
+			r2 := httptest.NewRequest(http.MethodGet, "/auth/logout", nil)
+			for _, c := range r.Cookies() {
+				r2.AddCookie(c)
+			}
+			if _, _, err := m.End(context.Background(), w, r2); err != nil {
+				t.Fatal(err)
+			}
+			set := (&http.Response{Header: w.Header()}).Cookies()
+			if len(set) < 4 {
+				t.Fatalf("want flow, SSO, rotated flow and cleared SSO cookies, got %q", w.Header().Values("Set-Cookie"))
+			}
+			for _, c := range set {
+				if !strings.HasPrefix(c.Name, "__Host-") || c.Path != "/" || !c.Secure || c.Domain != "" || !c.HttpOnly {
+					t.Errorf("cookie %s: Path=%q Secure=%v Domain=%q HttpOnly=%v; want __Host- prefix, Path=/, Secure, host-only, HttpOnly",
+						c.Name, c.Path, c.Secure, c.Domain, c.HttpOnly)
+				}
+			}
+		})
+	}
+}
+
+// TestEstablishRotatesFlow: a completed login replaces the flow cookie, and the request
+// carries the new value for the rest of its handling.
+// Attack (issue 25.3): a flow value planted before the login stays valid after it.
+func TestEstablishRotatesFlow(t *testing.T) {
+	m, _, _ := newManager(true, "/")
+	planted := strings.Repeat("p", 43)
+	r := httptest.NewRequest(http.MethodPost, "/callback/corp", nil)
+	r.AddCookie(&http.Cookie{Name: "other", Value: "kept"})
+	r.AddCookie(&http.Cookie{Name: "__Host-gh_flow", Value: planted})
+	w := httptest.NewRecorder()
+	if _, err := m.Establish(context.Background(), w, r, ident(), auth()); err != nil {
+		t.Fatal(err)
+	}
+	c := cookieNamed(t, w, "__Host-gh_flow")
+	if c.Value == planted || len(c.Value) != 43 {
+		t.Fatalf("flow cookie after login = %q, want a new value", c.Value)
+	}
+	if got := m.FlowSecret(r); got != c.Value {
+		t.Errorf("FlowSecret after Establish = %q, want the new value %q", got, c.Value)
+	}
+	if o, err := r.Cookie("other"); err != nil || o.Value != "kept" {
+		t.Errorf("other cookies of the request were lost: %v %v", o, err)
 	}
 }
