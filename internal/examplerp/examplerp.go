@@ -307,7 +307,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 			providerError{Code: e, Description: q.Get("error_description"), URI: q.Get("error_uri")})
 		return
 	}
-	c, err := r.Cookie(flowCookie)
+	c, err := r.Cookie(rp.cookieName())
 	if err != nil {
 		rp.fail(w, http.StatusBadRequest, "Login expired or not started here",
 			"This browser has no login in progress with the example application (the cookie is missing or expired). Start again.", nil)
@@ -436,16 +436,29 @@ func (e providerError) Error() string {
 }
 
 func (rp *RP) cookie(value string, maxAge int) *http.Cookie {
+	path := rp.basePath + "/"
+	if rp.secure {
+		path = "/" // the __Host- prefix requires it
+	}
 	return &http.Cookie{
-		Name:     flowCookie,
+		Name:     rp.cookieName(),
 		Value:    value,
-		Path:     rp.basePath + "/",
+		Path:     path,
 		MaxAge:   maxAge,
 		HttpOnly: true,
 		Secure:   rp.secure,
 		// Lax: the callback is a top-level GET navigation from the provider.
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// cookieName is the flow cookie's name: with the __Host- prefix on https, so a sibling
+// subdomain cannot plant a flow of its own (login CSRF by cookie tossing).
+func (rp *RP) cookieName() string {
+	if rp.secure {
+		return "__Host-" + flowCookie
+	}
+	return flowCookie
 }
 
 // seal encrypts and authenticates f for the flow cookie.

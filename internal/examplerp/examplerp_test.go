@@ -510,3 +510,30 @@ func TestPublicClientSendsIDInBody(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowCookieHostPrefix: on https the example RP's flow cookie is __Host- with Path=/,
+// whatever the base path.
+// Attack (issue 25.3, every cookie Gatehouse sets): "gh_example_flow; Path=/example/" can be
+// planted by a sibling subdomain, signing the victim into the example app as the attacker.
+func TestFlowCookieHostPrefix(t *testing.T) {
+	op := newFakeOP(t)
+	for _, tt := range []struct{ base, name, path string }{
+		{"https://id.example/example", "__Host-" + flowCookie, "/"},
+		{"https://id.example/auth/example/", "__Host-" + flowCookie, "/"},
+		{"http://127.0.0.1:5556/example", flowCookie, "/example/"},
+	} {
+		rp, err := New(Options{Issuer: op.issuer(), ClientID: testClientID, ClientSecret: testClientSecret, BaseURL: tt.base,
+			HTTPClient: op.srv.Client(), Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := do(rp, http.MethodPost, "/login")
+		cs := w.Result().Cookies()
+		if w.Code != http.StatusSeeOther || len(cs) != 1 {
+			t.Fatalf("%s: /login: %d, cookies %q", tt.base, w.Code, w.Header().Values("Set-Cookie"))
+		}
+		if c := cs[0]; c.Name != tt.name || c.Path != tt.path || c.Domain != "" {
+			t.Errorf("%s: cookie %s Path=%q Domain=%q; want %s Path=%q", tt.base, c.Name, c.Path, c.Domain, tt.name, tt.path)
+		}
+	}
+}
