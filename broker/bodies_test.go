@@ -1,9 +1,11 @@
 package broker_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -90,5 +92,60 @@ func TestBodilessUserinfoPost(t *testing.T) {
 	e.srv.Config.Handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusUnauthorized {
 		t.Fatalf("bodiless POST /userinfo: status %d, want 401 (token checked)", rec.Code)
+	}
+}
+
+// revokeAs posts an RFC 7009 revocation as the client and returns the status and error code.
+func revokeAs(t *testing.T, e *env, token, hint, id, secret string) (int, string) {
+	t.Helper()
+	form := url.Values{"token": {token}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/revoke", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error string `json:"error"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Error
+}
+
+// TestRevokeOtherClientsToken: revoking another client's token is refused with
+// unauthorized_client, and the token keeps working.
+// Attack (issue 25.9): a client revoking another client's token got a silent 200, so it
+// could not tell that nothing was revoked (RFC 7009 2.1).
+func TestRevokeOtherClientsToken(t *testing.T) {
+	e := newEnv(t)
+	code, verifier := e.codeFor(e.browser(), "openid offline_access")
+	tok := e.exchangeCode(t, code, verifier)
+	for _, tc := range []struct{ name, token, hint string }{
+		{"refresh token", tok["refresh_token"].(string), ""},
+		{"access token", tok["access_token"].(string), "access_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if st, ec := revokeAs(t, e, tc.token, tc.hint, otherID, otherSecret); st != http.StatusBadRequest || ec != "unauthorized_client" {
+				t.Errorf("revocation by another client: %d %q, want 400 unauthorized_client", st, ec)
+			}
+			if st := userinfoStatus(t, e, tok["access_token"].(string)); st != http.StatusOK {
+				t.Errorf("the token stopped working after another client's revocation: %d", st)
+			}
+		})
+	}
+	// Unknown tokens still get 200 (RFC 7009 2.2), and the owner may revoke.
+	if st, ec := revokeAs(t, e, "no-such-token", "", otherID, otherSecret); st != http.StatusOK {
+		t.Errorf("unknown token: %d %q, want 200", st, ec)
+	}
+	if st, ec := revokeAs(t, e, tok["refresh_token"].(string), "", confidentialID, confidentialSecret); st != http.StatusOK {
+		t.Errorf("owner's revocation: %d %q", st, ec)
+	}
+	if st := userinfoStatus(t, e, tok["access_token"].(string)); st != http.StatusUnauthorized {
+		t.Errorf("after the owner revoked: %d", st)
 	}
 }

@@ -148,8 +148,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			}
 			s.Logger.Info("tokens revoked", "client_id", c.ID, "grant", grantID)
 		case err == nil:
-			// RFC 7009 2.1: a client may only revoke its own tokens.
+			// RFC 7009 2.1: a client may only revoke its own tokens; the request is refused
+			// and the client told.
 			s.Logger.Warn("client tried to revoke another client's token", "client_id", c.ID)
+			oauth2err.WriteJSON(w, r, &oauth2err.Error{Code: oauth2err.UnauthorizedClient,
+				Description: "the token was not issued to this client", Status: http.StatusBadRequest})
+			return
 		case !errors.Is(err, storage.ErrNotFound):
 			oauth2err.WriteJSON(w, r, oauth2err.Server(err))
 			return
