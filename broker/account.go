@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
@@ -30,12 +32,12 @@ type accountData struct {
 	AddTOTPURL        string
 	QR                template.URL
 	Secret, TOTPState string
-	// WebAuthn registration (when configured).
-	WebAuthnOptions, WebAuthnState string
-	Script                         string
+	// WebAuthn registration (when configured). The ceremony's state stays on the server.
+	WebAuthnOptions string
+	Script          string
 	// Verification offered while Locked: a TOTP code, a recovery code, a WebAuthn assertion.
-	VerifyTOTP, VerifyRecovery            bool
-	VerifyWebAuthnOptions, VerifyWebAuthn string
+	VerifyTOTP, VerifyRecovery bool
+	VerifyWebAuthnOptions      string
 }
 
 var accountNotices = map[string]string{
@@ -110,13 +112,16 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 	}
 	if d.Locked {
 		d.VerifyTOTP, d.VerifyRecovery = st.Has(storage.MFATypeTOTP), st.RecoveryCodes > 0
-		if svc.WebAuthnEnabled() && st.Has(storage.MFATypeWebAuthn) {
+		if s.accountWebAuthn() && st.Has(storage.MFATypeWebAuthn) {
 			opts, state, err := svc.BeginWebAuthnLogin(ctx, u)
+			if err == nil {
+				err = s.keepCeremony(ctx, ceremonyLogin, sess.ID, state)
+			}
 			if err != nil {
 				s.internalError(w, r, "begin webauthn login", err)
 				return
 			}
-			d.VerifyWebAuthnOptions, d.VerifyWebAuthn = string(opts), state
+			d.VerifyWebAuthnOptions = string(opts)
 		}
 	} else {
 		if addTOTP {
@@ -135,13 +140,16 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 			d.Secret, d.TOTPState = setup.Secret, setup.State
 		}
-		if svc.WebAuthnEnabled() {
+		if s.accountWebAuthn() {
 			opts, state, err := svc.BeginWebAuthnRegistration(ctx, u)
+			if err == nil {
+				err = s.keepCeremony(ctx, ceremonyRegister, sess.ID, state)
+			}
 			if err != nil {
 				s.internalError(w, r, "begin webauthn registration", err)
 				return
 			}
-			d.WebAuthnOptions, d.WebAuthnState = string(opts), state
+			d.WebAuthnOptions = string(opts)
 		}
 	}
 	w.Header().Set("Content-Security-Policy", mfaPageCSP)
@@ -199,7 +207,10 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 		if action == "add-totp" {
 			_, err = svc.FinishTOTP(ctx, u, r.PostFormValue("state"), r.PostFormValue("name"), r.PostFormValue("code"))
 		} else {
-			_, err = svc.FinishWebAuthnRegistration(ctx, u, r.PostFormValue("state"), r.PostFormValue("name"), []byte(r.PostFormValue("credential")))
+			var state string
+			if state, err = s.takeCeremony(ctx, ceremonyRegister, sess.ID); err == nil {
+				_, err = svc.FinishWebAuthnRegistration(ctx, u, state, r.PostFormValue("name"), []byte(r.PostFormValue("credential")))
+			}
 		}
 		if err != nil {
 			if !errors.Is(err, mfa.ErrInvalidCode) && !errors.Is(err, mfa.ErrExpired) {
@@ -280,7 +291,10 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, sess stor
 	case "verify-recovery":
 		err = svc.UseRecoveryCode(ctx, u.ID, r.PostFormValue("code"))
 	default:
-		method, err = svc.FinishWebAuthnLogin(ctx, u, r.PostFormValue("state"), []byte(r.PostFormValue("credential")))
+		var state string
+		if state, err = s.takeCeremony(ctx, ceremonyLogin, sess.ID); err == nil {
+			method, err = svc.FinishWebAuthnLogin(ctx, u, state, []byte(r.PostFormValue("credential")))
+		}
 	}
 	if err != nil {
 		if !errors.Is(err, mfa.ErrInvalidCode) && !errors.Is(err, mfa.ErrReplayed) && !errors.Is(err, mfa.ErrExpired) &&
@@ -299,4 +313,52 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, sess stor
 	}
 	s.Logger.Info("second factor passed on the account page", "sub", u.ID, "method", method)
 	http.Redirect(w, r, s.rel("/account?done=verified"), http.StatusSeeOther)
+}
+
+// Account-page WebAuthn ceremonies. Their state is kept server-side, bound to the SSO
+// session and taken (read and deleted atomically) by the answer, as the /mfa step keeps it
+// in the auth request: a captured (state, assertion) pair never verifies again, in this
+// session or any other.
+const (
+	ceremonyLogin    = "login"
+	ceremonyRegister = "register"
+	// ceremonyTTL matches the mfa package's lifetime of a ceremony's sealed state.
+	ceremonyTTL = 10 * time.Minute
+)
+
+// ceremonyKey is the blob key of a session's account-page ceremony of a kind.
+func ceremonyKey(kind, sessionID string) string {
+	return "account-webauthn/" + kind + "/" + sessionID
+}
+
+// accountWebAuthn reports whether the account page can offer WebAuthn: it is configured and
+// storage can keep single-use ceremony state.
+func (s *Server) accountWebAuthn() bool {
+	if !s.MFA.Service.WebAuthnEnabled() || s.blobs() == nil {
+		return false
+	}
+	_, ok := s.Storage.(storage.BlobTaker)
+	return ok
+}
+
+// keepCeremony stores the state of a ceremony begun for the session, replacing an earlier one.
+func (s *Server) keepCeremony(ctx context.Context, kind, sessionID, state string) error {
+	return s.blobs().PutBlob(ctx, storage.Blob{Key: ceremonyKey(kind, sessionID), Value: []byte(state), Expiry: s.Now().Add(ceremonyTTL)})
+}
+
+// takeCeremony returns the session's ceremony state of a kind and forgets it. Without one
+// (never begun, already answered, expired) it returns mfa.ErrExpired.
+func (s *Server) takeCeremony(ctx context.Context, kind, sessionID string) (string, error) {
+	tk, ok := s.Storage.(storage.BlobTaker)
+	if !ok {
+		return "", mfa.ErrWebAuthnDisabled
+	}
+	v, err := tk.TakeBlob(ctx, ceremonyKey(kind, sessionID), s.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", mfa.ErrExpired
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(v), nil
 }

@@ -48,7 +48,8 @@ const (
 	payrollRedirect = "http://127.0.0.1:9997/cb"
 )
 
-func newMFAEnv(t *testing.T, connectorPolicy mfa.Policy) *mfaEnv {
+// newMFAEnv builds it; opts may change the mfa.Options (knowing the issuer).
+func newMFAEnv(t *testing.T, connectorPolicy mfa.Policy, opts ...func(issuer string, o *mfa.Options)) *mfaEnv {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -92,7 +93,11 @@ func newMFAEnv(t *testing.T, connectorPolicy mfa.Policy) *mfaEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := mfa.New(mfa.Options{Store: store, IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef", Now: clk.Now})
+	mo := mfa.Options{Store: store, IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef", Now: clk.Now}
+	for _, o := range opts {
+		o(issuer, &mo)
+	}
+	svc, err := mfa.New(mo)
 	if err != nil {
 		t.Fatal(err)
 	}

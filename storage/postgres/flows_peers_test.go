@@ -12,3 +12,7 @@ import (
 func TestAuthRequestSweep(t *testing.T) {
 	storagetest.RunAuthRequestSweep(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
+
+func TestBlobTake(t *testing.T) {
+	storagetest.RunBlobTake(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
