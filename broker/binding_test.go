@@ -41,8 +41,8 @@ var _ connectors.RedirectConnector = (*testUpstream)(nil)
 // the same users) and upstream (a redirect connector).
 func newMultiEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvDeps(t, "RS256", nil, func(d *broker.Deps) {
-		lc := &local.Config{Users: userSource{d.Storage}, Cost: bcrypt.MinCost}
+	return newEnvClaims(t, "RS256", nil, func(d *broker.Deps) {
+		lc := &local.Config{Users: userSource{store: d.Storage}, Cost: bcrypt.MinCost}
 		corp, err := lc.Open(context.Background(), connectors.Info{ID: "corp", Type: "local", Name: "Corp"}, connectors.Deps{Logger: d.Logger, Now: d.Now})
 		if err != nil {
 			t.Fatal(err)

@@ -113,12 +113,6 @@ func newEnvAlg(t testing.TB, alg string) *env {
 	return newEnvClaims(t, alg, nil)
 }
 
-// newEnvDeps is newEnvClaims with one hook that changes the broker's Deps.
-func newEnvDeps(t testing.TB, alg string, mk func(testing.TB, storage.Storage, func() time.Time) *claims.Normalizer, mutate func(*broker.Deps)) *env {
-	t.Helper()
-	return newEnvClaims(t, alg, mk, mutate)
-}
-
 // newEnvClaims is newEnvAlg with the claims Normalizer that mk builds over the store (nil:
 // the default Normalizer).
 func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage, func() time.Time) *claims.Normalizer, opts ...func(*broker.Deps)) *env {

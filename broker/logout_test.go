@@ -200,7 +200,7 @@ func TestLogoutEndsPendingRequests(t *testing.T) {
 	t.Run("consent after the session's absolute expiry", func(t *testing.T) {
 		// Attack (issue 25.4): an auth request outlives its session's absolute expiry and
 		// still yields a code.
-		e := newEnvDeps(t, "RS256", nil, func(d *broker.Deps) { d.Sessions.Absolute = 20 * time.Minute })
+		e := newEnvClaims(t, "RS256", nil, func(d *broker.Deps) { d.Sessions.Absolute = 20 * time.Minute })
 		b := e.browser()
 		action, vals := consentForm(t, e, b)
 		e.clock.Advance(25 * time.Minute) // the auth request lives 30 minutes
