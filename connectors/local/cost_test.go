@@ -79,13 +79,13 @@ func TestLoginTimingAcrossCosts(t *testing.T) {
 	}
 	c.dummy() // computed at Open in the background; not part of the measurement
 	var unknown, known, weak []time.Duration
-	for range 3 {
+	for range 7 { // the fastest of several runs: robust against a busy machine
 		unknown = append(unknown, measure("nobody"))
 		known = append(known, measure("alice"))
 		weak = append(weak, measure("old"))
 	}
 	u, k, w := slices.Min(unknown), slices.Min(known), slices.Min(weak)
-	t.Logf("fastest of 3: unknown %v, known at cost %d %v, known at cost 4 %v", u, cost, k, w)
+	t.Logf("fastest of 7: unknown %v, known at cost %d %v, known at cost 4 %v", u, cost, k, w)
 	for _, x := range []struct {
 		what string
 		d    time.Duration
