@@ -190,11 +190,18 @@ async function main() {
     assert(info.sub === sub, 'userinfo with the refreshed access token: wrong sub');
     return r;
   });
+  // Within the reuse grace (default 5s) a retry with rt1 while its successor is unused is
+  // taken as a lost response; once the successor has been used, rt1 again is reuse.
+  const refreshed2 = await step('the successor refreshes (so rt1 is now plainly reused)', async () => {
+    const r = await client.refreshTokenGrant(config, refreshed.refresh_token);
+    assert(r.refresh_token && r.refresh_token !== refreshed.refresh_token, 'second refresh: not rotated');
+    return r;
+  });
   await step('reusing the rotated refresh token is refused (invalid_grant)', () =>
     expectOAuthError(() => client.refreshTokenGrant(config, rt1), 'invalid_grant', 'refresh with the old refresh token'),
   );
-  await step('the reuse revoked the family: the new refresh token is refused too', () =>
-    expectOAuthError(() => client.refreshTokenGrant(config, refreshed.refresh_token), 'invalid_grant', 'refresh with the new refresh token after reuse'),
+  await step('the reuse revoked the family: the newest refresh token is refused too', () =>
+    expectOAuthError(() => client.refreshTokenGrant(config, refreshed2.refresh_token), 'invalid_grant', 'refresh with the newest refresh token after reuse'),
   );
 
   // 3. A fresh login rides the SSO session and the stored consent, then its tokens are revoked.
