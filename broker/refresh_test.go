@@ -122,11 +122,16 @@ func TestRefreshLostResponse(t *testing.T) {
 		old := tok["refresh_token"].(string)
 		_, lost, _ := refresh(t, e, old)
 		e.clock.Advance(time.Second)
-		if code, _, _ := refresh(t, e, old); code != "" {
+		code, retried, _ := refresh(t, e, old)
+		if code != "" {
 			t.Fatalf("retry: %q", code)
 		}
 		if code, _, _ := refresh(t, e, lost["refresh_token"].(string)); code != "invalid_grant" {
 			t.Fatalf("the revoked successor still refreshed: %q", code)
+		}
+		// It was never redeemed, so presenting it is not reuse: the retry's token still works.
+		if code, _, _ := refresh(t, e, retried["refresh_token"].(string)); code != "" {
+			t.Fatalf("the retry's token after the superseded one was presented: %q (family revoked?)", code)
 		}
 	})
 	t.Run("AfterGrace", func(t *testing.T) {

@@ -244,7 +244,10 @@ func (s *Server) refreshIdle(now time.Time, g storage.Grant) time.Time {
 // concurrent use of the same token, the winner's result stands and the loser is refused
 // without revoking anything. A client whose response was lost in flight may retry with the
 // previous token within Lifetimes.ReuseGrace while the successor is unused: it gets a fresh
-// pair and the unused successor is revoked (storage.RefreshReissuer). A retry is sent after
+// pair and the unused successor is revoked (storage.RefreshReissuer); presenting that revoked
+// successor later is refused without revoking the family (it was never redeemed, and its twin
+// carries the family on: this is also how two nearly concurrent requests end, when the second
+// arrives after the first committed and so looks like a retry). A retry is sent after
 // the lost response, so a request that arrived before the rotation committed is a concurrent
 // use instead: it is refused without revoking anything. Any other reuse of a rotated token
 // revokes the family.
@@ -286,6 +289,18 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 	retry := !rt.UsedAt.IsZero()
 	if retry && arrived.Before(rt.UsedAt.Add(time.Millisecond)) { // storage keeps milliseconds
 		return tokenResponse{}, s.lostRace(c, g.ID)
+	}
+	if retry && canReissue {
+		// A successor that a retry of its predecessor replaced was never redeemed: refused,
+		// but not reuse (its twin, the retry's answer, carries the family on).
+		superseded, err := reissuer.RefreshTokenSuperseded(ctx, oldHash)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return tokenResponse{}, oauth2err.Server(err)
+		}
+		if superseded {
+			s.Logger.Info("refresh with a token replaced by a retry; refused, family kept", "client_id", c.ID, "grant", g.ID)
+			return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token was replaced by a newer one")
+		}
 	}
 	if retry && (!canReissue || s.Lifetimes.ReuseGrace <= 0 || now.Sub(rt.UsedAt) > s.Lifetimes.ReuseGrace) {
 		return tokenResponse{}, s.refreshReused(ctx, c, g.ID, now)

@@ -25,12 +25,17 @@ type RefreshReissuer interface {
 	// never have been used. That successor is then marked used (presenting it later is reuse),
 	// and next is stored in the same grant as oldHash's new successor. It returns the grant
 	// and the old token. Errors:
-	//   ErrNotFound  the token does not exist, or its grant is revoked or past its absolute
-	//                expiry;
+	//   ErrNotFound  the token does not exist, was superseded, or its grant is revoked or past
+	//                its absolute expiry;
 	//   ErrReused    the token was rotated more than grace ago, or its successor was used
 	//                (the caller revokes the family); nothing is stored;
 	//   ErrConflict  the token was never rotated (use RotateRefreshToken).
 	// Concurrent calls (and a concurrent rotation of the successor) serialize: afterwards the
 	// grant has exactly one unused refresh token.
 	ReissueRefreshToken(ctx context.Context, oldHash string, next RefreshToken, grace time.Duration, now time.Time) (Grant, RefreshToken, error)
+	// RefreshTokenSuperseded reports whether the token was revoked without ever being used,
+	// because a retry of its predecessor replaced it (ReissueRefreshToken). Presenting such a
+	// token is refused, but it is not reuse: nobody redeemed it, so its family stays.
+	// ErrNotFound when the token does not exist.
+	RefreshTokenSuperseded(ctx context.Context, hash string) (bool, error)
 }

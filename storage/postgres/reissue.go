@@ -13,6 +13,10 @@ import (
 
 var _ storage.RefreshReissuer = (*Store)(nil)
 
+// supersededMark is the replaced_by of a token revoked unused by a reissue (no token hash
+// has this form).
+const supersededMark = "!superseded"
+
 const (
 	// qLockRefreshAndGrant reads a token, its successor and its grant, locking the token row
 	// so that concurrent reissues of one token serialize.
@@ -23,7 +27,8 @@ const (
 	// qLockUsedAt locks the successor row (a concurrent rotation of it waits, then finds it
 	// used) and reads whether it was used.
 	qLockUsedAt     = `SELECT used_at FROM refresh_tokens WHERE hash = $1 FOR UPDATE`
-	qRevokeSuccessr = `UPDATE refresh_tokens SET used_at = $1, replaced_by = '' WHERE hash = $2`
+	qRevokeSuccessr = `UPDATE refresh_tokens SET used_at = $1, replaced_by = '` + supersededMark + `' WHERE hash = $2`
+	qGetReplacedBy  = `SELECT replaced_by FROM refresh_tokens WHERE hash = $1`
 	qSetReplacedBy  = `UPDATE refresh_tokens SET replaced_by = $1 WHERE hash = $2`
 )
 
@@ -50,6 +55,8 @@ func (s *Store) ReissueRefreshToken(ctx context.Context, oldHash string, next st
 			return fmt.Errorf("postgres: reissue refresh token: grant expired: %w", storage.ErrNotFound)
 		case now.Sub(old.UsedAt) > grace:
 			return fmt.Errorf("postgres: reissue refresh token: rotated %s ago: %w", now.Sub(old.UsedAt), storage.ErrReused)
+		case succ == supersededMark:
+			return fmt.Errorf("postgres: reissue refresh token: superseded: %w", storage.ErrNotFound)
 		case succ == "":
 			return fmt.Errorf("postgres: reissue refresh token: no successor recorded: %w", storage.ErrReused)
 		}
@@ -81,4 +88,13 @@ func (s *Store) ReissueRefreshToken(ctx context.Context, oldHash string, next st
 		return storage.Grant{}, rr.decode(), err
 	}
 	return g, rr.decode(), nil
+}
+
+// RefreshTokenSuperseded implements storage.RefreshReissuer.
+func (s *Store) RefreshTokenSuperseded(ctx context.Context, hash string) (bool, error) {
+	var succ string
+	if err := s.pool.QueryRow(ctx, qGetReplacedBy, hash).Scan(&succ); err != nil {
+		return false, getErr("refresh token superseded", err)
+	}
+	return succ == supersededMark, nil
 }

@@ -12,10 +12,14 @@ import (
 
 var _ storage.RefreshReissuer = (*Store)(nil)
 
+// supersededMark is the replaced_by of a token revoked unused by a reissue (no token hash
+// has this form).
+const supersededMark = "!superseded"
+
 const (
 	qGetReplacedBy  = `SELECT replaced_by FROM refresh_tokens WHERE hash = ?`
 	qGetUsedAt      = `SELECT used_at FROM refresh_tokens WHERE hash = ?`
-	qRevokeSuccessr = `UPDATE refresh_tokens SET used_at = ?, replaced_by = '' WHERE hash = ?`
+	qRevokeSuccessr = `UPDATE refresh_tokens SET used_at = ?, replaced_by = '` + supersededMark + `' WHERE hash = ?`
 	qSetReplacedBy  = `UPDATE refresh_tokens SET replaced_by = ? WHERE hash = ?`
 )
 
@@ -46,6 +50,9 @@ func (s *Store) ReissueRefreshToken(ctx context.Context, oldHash string, next st
 		var succ string
 		if err := t.queryRow(ctx, qGetReplacedBy, oldHash).Scan(&succ); err != nil {
 			return fmt.Errorf("sqlite: reissue refresh token: %w", err)
+		}
+		if succ == supersededMark {
+			return fmt.Errorf("sqlite: reissue refresh token: superseded: %w", storage.ErrNotFound)
 		}
 		if succ == "" {
 			return fmt.Errorf("sqlite: reissue refresh token: no successor recorded: %w", storage.ErrReused)
@@ -78,4 +85,13 @@ func (s *Store) ReissueRefreshToken(ctx context.Context, oldHash string, next st
 		return storage.Grant{}, old, err
 	}
 	return g, old, nil
+}
+
+// RefreshTokenSuperseded implements storage.RefreshReissuer.
+func (s *Store) RefreshTokenSuperseded(ctx context.Context, hash string) (bool, error) {
+	var succ string
+	if err := s.queryRow(ctx, qGetReplacedBy, hash).Scan(&succ); err != nil {
+		return false, getErr("refresh token superseded", err)
+	}
+	return succ == supersededMark, nil
 }

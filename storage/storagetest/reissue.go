@@ -50,6 +50,17 @@ func RunRefreshReissue(t *testing.T, open func(t *testing.T) storage.Storage) {
 		if !used(t, s, "B") || used(t, s, "C") {
 			t.Fatal("after a reissue the unused successor B must be revoked and C usable")
 		}
+		for h, want := range map[string]bool{"A": false, "B": true, "C": false} {
+			got, err := r.RefreshTokenSuperseded(ctx, h)
+			wantErr(t, "superseded "+h, err, nil)
+			if got != want {
+				t.Fatalf("RefreshTokenSuperseded(%s) = %v, want %v", h, got, want)
+			}
+		}
+		_, err = r.RefreshTokenSuperseded(ctx, "nope")
+		wantErr(t, "superseded of a missing token", err, storage.ErrNotFound)
+		_, _, err = r.ReissueRefreshToken(ctx, "B", refreshToken("X", "", now), grace, now.Add(time.Second))
+		wantErr(t, "reissue a superseded token", err, storage.ErrNotFound)
 		// A second retry within the grace replaces C the same way.
 		_, _, err = r.ReissueRefreshToken(ctx, "A", refreshToken("D", "", now.Add(2*time.Second)), grace, now.Add(2*time.Second))
 		wantErr(t, "reissue A again", err, nil)
