@@ -104,3 +104,10 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
+
+// FromTrustedProxy reports whether r's immediate peer (r.RemoteAddr) is one of the trusted
+// proxies, whose forwarding headers (X-Forwarded-For, X-Request-Id) may be believed.
+func FromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	peer, ok := parseAddr(r.RemoteAddr)
+	return ok && isTrusted(peer, trusted)
+}
