@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -20,7 +21,7 @@ const maxRangeSteps = 10000
 // those groups by DN, level by level up to max_depth. A group reached twice (diamond) or
 // again (cycle) is counted once and not expanded again. On Active Directory the in-chain
 // matching rule resolves nesting in the directory in one search.
-func (c *Connector) groups(conn *goldap.Conn, user *goldap.Entry) ([]string, error) {
+func (c *Connector) groups(ctx context.Context, conn *goldap.Conn, user *goldap.Entry) ([]string, error) {
 	gs := c.cfg.GroupSearch
 	var dnAttrs []string
 	type byValue struct {
@@ -86,7 +87,7 @@ func (c *Connector) groups(conn *goldap.Conn, user *goldap.Entry) ([]string, err
 	if gs.Nested && len(dnAttrs) > 0 {
 		for depth := 1; len(frontier) > 0; depth++ {
 			if depth > gs.MaxDepth {
-				c.logger.Warn("ldap groups: nesting deeper than group_search.max_depth, ignoring the rest",
+				c.logger.WarnContext(ctx, "ldap groups: nesting deeper than group_search.max_depth, ignoring the rest",
 					"user", user.DN, "max_depth", gs.MaxDepth)
 				break
 			}

@@ -75,17 +75,17 @@ func (c *Connector) Login(ctx context.Context, s connectors.Scopes, username, pa
 	var entry *goldap.Entry
 	err := c.search.with(ctx, func(conn *goldap.Conn) error {
 		var err error
-		entry, err = c.findUser(conn, username)
+		entry, err = c.findUser(ctx, conn, username)
 		return err
 	})
 	if errors.Is(err, errNoUser) {
 		// Cost a bind like a real user would, then fail the same way.
 		c.dummyBind(ctx, password)
-		c.logger.Info("ldap login: no unique user", "username", typed)
+		c.logger.InfoContext(ctx, "ldap login: no unique user", "username", typed)
 		return connectors.Upstream{}, connectors.ErrBadCredentials
 	}
 	if err != nil {
-		return connectors.Upstream{}, c.upstreamErr("user search", err)
+		return connectors.Upstream{}, c.upstreamErr(ctx, "user search", err)
 	}
 	if err := c.bindUser(ctx, entry.DN, password); err != nil {
 		return connectors.Upstream{}, err
@@ -127,14 +127,14 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 		return nil
 	})
 	if errors.Is(err, errNoUser) {
-		c.logger.Info("ldap refresh: user gone or no longer matches the filter", "dn", dn)
+		c.logger.InfoContext(ctx, "ldap refresh: user gone or no longer matches the filter", "dn", dn)
 		return connectors.Upstream{}, fmt.Errorf("%w: user not found", connectors.ErrUpstreamRevoked)
 	}
 	if err != nil {
-		return connectors.Upstream{}, c.upstreamErr("refresh", err)
+		return connectors.Upstream{}, c.upstreamErr(ctx, "refresh", err)
 	}
 	if reason := c.disabled(entry); reason != "" {
-		c.logger.Info("ldap refresh: account unusable", "dn", dn, "reason", reason)
+		c.logger.InfoContext(ctx, "ldap refresh: account unusable", "dn", dn, "reason", reason)
 		return connectors.Upstream{}, fmt.Errorf("%w: %s", connectors.ErrUpstreamRevoked, reason)
 	}
 	up, err := c.identity(ctx, entry)
@@ -142,7 +142,7 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 		return connectors.Upstream{}, err
 	}
 	if prev.Subject != "" && up.Subject != prev.Subject {
-		c.logger.Info("ldap refresh: DN now names another entry", "dn", dn)
+		c.logger.InfoContext(ctx, "ldap refresh: DN now names another entry", "dn", dn)
 		return connectors.Upstream{}, fmt.Errorf("%w: user replaced", connectors.ErrUpstreamRevoked)
 	}
 	if up.Username == "" {
@@ -163,19 +163,19 @@ func (c *Connector) Check(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return c.upstreamErr("health check", err)
+		return c.upstreamErr(ctx, "health check", err)
 	}
 	return nil
 }
 
 // upstreamErr wraps a directory failure for the broker ("provider unavailable").
-func (c *Connector) upstreamErr(op string, err error) error {
+func (c *Connector) upstreamErr(ctx context.Context, op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("ldap %s: %w", op, err)
 	}
 	var de *dialError
 	temp := errors.As(err, &de) || isConnError(err)
-	c.logger.Warn("ldap directory error", "op", op, "err", err)
+	c.logger.WarnContext(ctx, "ldap directory error", "op", op, "err", err)
 	return &connectors.UpstreamError{Temporary: temp, Err: fmt.Errorf("ldap %s: %w", op, err)}
 }
 
@@ -212,13 +212,13 @@ func (c *Connector) userAttrs() []string {
 }
 
 // findUser returns the one entry matching username, or errNoUser.
-func (c *Connector) findUser(conn *goldap.Conn, username string) (*goldap.Entry, error) {
+func (c *Connector) findUser(ctx context.Context, conn *goldap.Conn, username string) (*goldap.Entry, error) {
 	filter := userFilter(c.cfg.UserSearch.Filter, c.cfg.UserSearch.Username, username)
 	c.ops.Add(1)
 	res, err := conn.Search(goldap.NewSearchRequest(c.cfg.UserSearch.BaseDN, goldap.ScopeWholeSubtree,
 		goldap.NeverDerefAliases, 2, 0, false, filter, c.userAttrs(), nil))
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) {
-		c.logger.Warn("ldap login: username matches several entries", "username", username)
+		c.logger.WarnContext(ctx, "ldap login: username matches several entries", "username", username)
 		return nil, errNoUser
 	}
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
@@ -229,7 +229,7 @@ func (c *Connector) findUser(conn *goldap.Conn, username string) (*goldap.Entry,
 	}
 	if len(res.Entries) != 1 {
 		if len(res.Entries) > 1 {
-			c.logger.Warn("ldap login: username matches several entries", "username", username)
+			c.logger.WarnContext(ctx, "ldap login: username matches several entries", "username", username)
 		}
 		return nil, errNoUser
 	}
@@ -271,7 +271,7 @@ func (c *Connector) bindUser(ctx context.Context, dn, password string) error {
 	if err == nil {
 		if pp != nil && pp.Error >= 0 {
 			// The password was right, but the policy says it may not be used as is.
-			c.logger.Info("ldap login: password policy refuses the account", "dn", dn, "policy", pp.ErrorString)
+			c.logger.InfoContext(ctx, "ldap login: password policy refuses the account", "dn", dn, "policy", pp.ErrorString)
 			if reason := ppolicyDenied(pp.Error); reason != "" {
 				return &connectors.DeniedError{Reason: reason}
 			}
@@ -280,19 +280,19 @@ func (c *Connector) bindUser(ctx context.Context, dn, password string) error {
 	}
 	var le *goldap.Error
 	if !errors.As(err, &le) || isConnError(err) {
-		return c.upstreamErr("user bind", err)
+		return c.upstreamErr(ctx, "user bind", err)
 	}
 	switch le.ResultCode {
 	case goldap.LDAPResultInvalidCredentials:
 		mapped := bindFailure(le.Err.Error())
-		c.logger.Info("ldap login: bind refused", "dn", dn, "detail", describeBindFailure(le.Err.Error(), pp))
+		c.logger.InfoContext(ctx, "ldap login: bind refused", "dn", dn, "detail", describeBindFailure(le.Err.Error(), pp))
 		return mapped
 	case goldap.LDAPResultInsufficientAccessRights, goldap.LDAPResultUnwillingToPerform,
 		goldap.LDAPResultConstraintViolation, goldap.LDAPResultInappropriateAuthentication:
-		c.logger.Info("ldap login: bind refused", "dn", dn, "code", le.ResultCode, "detail", le.Err.Error())
+		c.logger.InfoContext(ctx, "ldap login: bind refused", "dn", dn, "code", le.ResultCode, "detail", le.Err.Error())
 		return connectors.ErrBadCredentials
 	default:
-		return c.upstreamErr("user bind", err)
+		return c.upstreamErr(ctx, "user bind", err)
 	}
 }
 
@@ -322,7 +322,7 @@ func (c *Connector) identity(ctx context.Context, e *goldap.Entry) (connectors.U
 	us := c.cfg.UserSearch
 	raw := e.GetEqualFoldRawAttributeValue(us.IDAttr)
 	if len(raw) == 0 {
-		return connectors.Upstream{}, c.upstreamErr("read user", fmt.Errorf("entry %q has no %s (user_search.id_attr): is the service account allowed to read it?", e.DN, us.IDAttr))
+		return connectors.Upstream{}, c.upstreamErr(ctx, "read user", fmt.Errorf("entry %q has no %s (user_search.id_attr): is the service account allowed to read it?", e.DN, us.IDAttr))
 	}
 	up := connectors.Upstream{
 		Subject:       encodeID(us.IDAttr, raw),
@@ -346,11 +346,11 @@ func (c *Connector) identity(ctx context.Context, e *goldap.Entry) (connectors.U
 	if c.cfg.GroupSearch.BaseDN != "" {
 		err := c.search.with(ctx, func(conn *goldap.Conn) error {
 			var err error
-			up.Groups, err = c.groups(conn, e)
+			up.Groups, err = c.groups(ctx, conn, e)
 			return err
 		})
 		if err != nil {
-			return connectors.Upstream{}, c.upstreamErr("group search", err)
+			return connectors.Upstream{}, c.upstreamErr(ctx, "group search", err)
 		}
 	}
 	return up, nil

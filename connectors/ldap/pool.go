@@ -37,7 +37,7 @@ func (d *dialer) dial(ctx context.Context) (*goldap.Conn, error) {
 			return conn, nil
 		}
 		if len(d.servers) > 1 {
-			d.logger.Warn("ldap server unreachable, trying the next one", "server", s.url, "err", err)
+			d.logger.WarnContext(ctx, "ldap server unreachable, trying the next one", "server", s.url, "err", err)
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", s.url, err))
 	}
@@ -214,7 +214,7 @@ func (p *pool) with(ctx context.Context, fn func(*goldap.Conn) error) error {
 			return ctx.Err()
 		}
 		if broken && attempt == 0 {
-			p.d.logger.Debug("ldap connection broken, retrying on a new one", "err", err)
+			p.d.logger.DebugContext(ctx, "ldap connection broken, retrying on a new one", "err", err)
 			continue
 		}
 		return err

@@ -163,7 +163,7 @@ func (c *Connector) provider(ctx context.Context) (*upstream, error) {
 		c.nextTry = now.Add(c.backoff)
 		c.lastErr = err
 		if c.up != nil {
-			c.logger.Warn("oidc discovery refresh failed; keeping the cached document", "err", err)
+			c.logger.WarnContext(ctx, "oidc discovery refresh failed; keeping the cached document", "err", err)
 			return c.up, nil
 		}
 		return nil, &connectors.UpstreamError{Temporary: true, Err: err}

@@ -67,10 +67,10 @@ func (s *idpSource) get(ctx context.Context) (*csaml.EntityDescriptor, uint64, e
 	if err != nil {
 		s.lastErr = err
 		if s.cur != nil {
-			s.logger.Warn("saml: IdP metadata refresh failed; keeping the previous metadata", "err", err)
+			s.logger.WarnContext(ctx, "saml: IdP metadata refresh failed; keeping the previous metadata", "err", err)
 			return s.cur, s.gen, nil
 		}
-		s.logger.Warn("saml: IdP metadata unavailable", "err", err)
+		s.logger.WarnContext(ctx, "saml: IdP metadata unavailable", "err", err)
 		return nil, 0, err
 	}
 	s.lastErr = nil

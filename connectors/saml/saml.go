@@ -229,33 +229,33 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 	if len(req.Stash) > 0 {
 		var st stash
 		if err := json.Unmarshal(req.Stash, &st); err != nil || st.RequestID == "" {
-			return connectors.Upstream{}, c.refuse("the sign-in state is damaged", fmt.Errorf("bad stash: %w", err))
+			return connectors.Upstream{}, c.refuse(ctx, "the sign-in state is damaged", fmt.Errorf("bad stash: %w", err))
 		}
 		requestIDs = []string{st.RequestID}
 	}
 	if len(requestIDs) == 0 && !c.allowIDPInit {
-		return connectors.Upstream{}, c.refuse("the response does not belong to a sign-in started here", errors.New("no AuthnRequest ID in the stash"))
+		return connectors.Upstream{}, c.refuse(ctx, "the response does not belong to a sign-in started here", errors.New("no AuthnRequest ID in the stash"))
 	}
 	if r.Method != http.MethodPost {
-		return connectors.Upstream{}, c.refuse("the response was not posted (HTTP-POST binding expected)", fmt.Errorf("method %s", r.Method))
+		return connectors.Upstream{}, c.refuse(ctx, "the response was not posted (HTTP-POST binding expected)", fmt.Errorf("method %s", r.Method))
 	}
 	if err := r.ParseForm(); err != nil {
-		return connectors.Upstream{}, c.refuse("the response could not be read", err)
+		return connectors.Upstream{}, c.refuse(ctx, "the response could not be read", err)
 	}
 	if r.Form.Has("SAMLart") {
-		return connectors.Upstream{}, c.refuse("the HTTP-Artifact binding is not supported", errors.New("SAMLart received"))
+		return connectors.Upstream{}, c.refuse(ctx, "the HTTP-Artifact binding is not supported", errors.New("SAMLart received"))
 	}
 	resp := r.PostForm.Get("SAMLResponse")
 	switch {
 	case resp == "":
-		return connectors.Upstream{}, c.refuse("no SAML response was received", errors.New("empty SAMLResponse"))
+		return connectors.Upstream{}, c.refuse(ctx, "no SAML response was received", errors.New("empty SAMLResponse"))
 	case len(resp) > maxResponseSize:
-		return connectors.Upstream{}, c.refuse("the SAML response is too large", fmt.Errorf("SAMLResponse of %d bytes", len(resp)))
+		return connectors.Upstream{}, c.refuse(ctx, "the SAML response is too large", fmt.Errorf("SAMLResponse of %d bytes", len(resp)))
 	case len(r.PostForm["SAMLResponse"]) > 1:
-		return connectors.Upstream{}, c.refuse("the response could not be read", errors.New("several SAMLResponse fields"))
+		return connectors.Upstream{}, c.refuse(ctx, "the response could not be read", errors.New("several SAMLResponse fields"))
 	}
 	if rs := r.PostForm.Get("RelayState"); rs != req.State {
-		return connectors.Upstream{}, c.refuse("the response does not belong to this sign-in", errors.New("RelayState does not match the state"))
+		return connectors.Upstream{}, c.refuse(ctx, "the response does not belong to this sign-in", errors.New("RelayState does not match the state"))
 	}
 	sp, err := c.provider(ctx)
 	if err != nil {
@@ -268,14 +268,14 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 	acsReq.URL = &acsURL
 	assertion, err := sp.ParseResponse(acsReq, requestIDs)
 	if err != nil {
-		return connectors.Upstream{}, c.refuse(publicReason(err), err)
+		return connectors.Upstream{}, c.refuse(ctx, publicReason(err), err)
 	}
 	if err := c.checkTimes(assertion); err != nil {
-		return connectors.Upstream{}, c.refuse("the response has expired or is not yet valid (check the clocks)", err)
+		return connectors.Upstream{}, c.refuse(ctx, "the response has expired or is not yet valid (check the clocks)", err)
 	}
 	up, err := c.identity(assertion)
 	if err != nil {
-		return connectors.Upstream{}, c.refuse("the identity provider did not send a usable user ID", err)
+		return connectors.Upstream{}, c.refuse(ctx, "the identity provider did not send a usable user ID", err)
 	}
 	// ForceAuthn is only a request: the AuthnStatement's AuthnInstant must prove it.
 	if err := req.Reauth.Check(up.AuthTime); err != nil {
@@ -285,13 +285,13 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 }
 
 // refuse logs the precise reason and returns the safe one.
-func (c *Connector) refuse(reason string, err error) error {
+func (c *Connector) refuse(ctx context.Context, reason string, err error) error {
 	detail := err
 	var ivr *csaml.InvalidResponseError
 	if errors.As(err, &ivr) && ivr.PrivateErr != nil {
 		detail = ivr.PrivateErr
 	}
-	c.logger.Warn("saml: response refused", "reason", reason, "detail", errString(detail))
+	c.logger.WarnContext(ctx, "saml: response refused", "reason", reason, "detail", errString(detail))
 	return &ResponseError{Reason: reason, Err: err}
 }
 
