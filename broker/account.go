@@ -154,7 +154,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 	}
 	w.Header().Set("Content-Security-Policy", mfaPageCSP)
 	if err := s.Templates.Render(w, status, "mfa_account.html", d); err != nil {
-		s.Logger.Error("render account", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render account", "err", err)
 	}
 }
 
@@ -171,7 +171,7 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	flow := s.Sessions.FlowSecret(r)
 	if !session.CheckCSRF(flow, "account:"+sess.ID, r.PostFormValue("csrf")) {
-		s.Logger.Warn("csrf token missing or wrong", "path", r.URL.Path)
+		s.Logger.WarnContext(r.Context(), "csrf token missing or wrong", "path", r.URL.Path)
 		s.errorPage(w, r, http.StatusForbidden, "Request refused",
 			"This form could not be verified (its security token is missing or wrong), so nothing was changed.",
 			"Open your security settings again and retry.")
@@ -223,7 +223,7 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		svc.Succeeded(u.ID)
-		s.Logger.Info("second factor added", "sub", u.ID, "action", action)
+		s.Logger.InfoContext(r.Context(), "second factor added", "sub", u.ID, "action", action)
 		if st.RecoveryCodes == 0 {
 			s.showRecoveryCodes(w, r, sess, u)
 			return
@@ -243,7 +243,7 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, "remove factor", err)
 			return
 		}
-		s.Logger.Info("second factor removed", "sub", u.ID)
+		s.Logger.InfoContext(r.Context(), "second factor removed", "sub", u.ID)
 		http.Redirect(w, r, s.rel("/account?done=removed"), http.StatusSeeOther)
 	case "regenerate":
 		if !st.Enrolled() {
@@ -263,11 +263,11 @@ func (s *Server) showRecoveryCodes(w http.ResponseWriter, r *http.Request, sess 
 		s.internalError(w, r, "recovery codes", err)
 		return
 	}
-	s.Logger.Info("recovery codes regenerated", "sub", u.ID)
+	s.Logger.InfoContext(r.Context(), "recovery codes regenerated", "sub", u.ID)
 	d := mfaCodesData{page: page{Title: "Save your recovery codes", Base: s.prefix}, Codes: codes, Done: s.rel("/account")}
 	w.Header().Set("Content-Security-Policy", mfaPageCSP)
 	if err := s.Templates.Render(w, http.StatusOK, "mfa_codes.html", d); err != nil {
-		s.Logger.Error("render recovery codes", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render recovery codes", "err", err)
 	}
 }
 
@@ -311,7 +311,7 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, sess stor
 		s.internalError(w, r, "establish session", err)
 		return
 	}
-	s.Logger.Info("second factor passed on the account page", "sub", u.ID, "method", method)
+	s.Logger.InfoContext(r.Context(), "second factor passed on the account page", "sub", u.ID, "method", method)
 	http.Redirect(w, r, s.rel("/account?done=verified"), http.StatusSeeOther)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -42,6 +43,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	logctx.Add(ctx, "client_id", client.ID)
 	now := s.Now().UTC()
 
 	// id_token_hint names the user the client expects.
@@ -97,7 +99,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if hasSession && !reauth {
 		if err := s.Sessions.Touch(ctx, sess); err != nil {
-			s.Logger.Warn("touch session", "err", err)
+			s.Logger.WarnContext(r.Context(), "touch session", "err", err)
 		}
 		ar.LoggedIn = true
 		ar.Identity = sess.Identity
@@ -181,6 +183,7 @@ func (s *Server) loadFlow(w http.ResponseWriter, r *http.Request) (storage.AuthR
 		s.expiredRequest(w, r)
 		return ar, nil, "", false
 	}
+	logFlow(r.Context(), ar)
 	if !s.sessionLive(w, r, ar) {
 		return ar, nil, "", false
 	}
@@ -192,7 +195,7 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, flow, purpose
 	if session.CheckCSRF(flow, purpose, r.PostFormValue("csrf")) {
 		return true
 	}
-	s.Logger.Warn("csrf token missing or wrong", "path", r.URL.Path)
+	s.Logger.WarnContext(r.Context(), "csrf token missing or wrong", "path", r.URL.Path)
 	s.errorPage(w, r, http.StatusForbidden, "Request refused",
 		"This form could not be verified (its security token is missing or wrong), so nothing was done.",
 		"Go back to the application and start signing in again.")
@@ -243,7 +246,7 @@ func (s *Server) consumeAuthRequest(w http.ResponseWriter, r *http.Request, id s
 	case err == nil:
 		return true
 	case errors.Is(err, storage.ErrNotFound):
-		s.Logger.Info("sign-in already finished or gone; nothing issued", "req", id)
+		s.Logger.InfoContext(r.Context(), "sign-in already finished or gone; nothing issued", "req", id)
 		s.errorPage(w, r, http.StatusConflict, "This sign-in is already finished",
 			"This sign-in was already completed (a second click, another tab or a page from your history) or has ended, so nothing more was done.",
 			"Go back to the application. If you are not signed in there, sign in again.")
@@ -279,6 +282,6 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthR
 		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))
 		return
 	}
-	s.Logger.Info("authorization code issued", "client_id", ar.ClientID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID)
+	s.Logger.InfoContext(r.Context(), "authorization code issued", "client_id", ar.ClientID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID)
 	s.respond(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, url.Values{"code": {code}})
 }

@@ -74,7 +74,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := s.Templates.Render(w, http.StatusOK, "consent.html", d); err != nil {
-		s.Logger.Error("render consent", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render consent", "err", err)
 	}
 }
 
@@ -112,11 +112,11 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, "store consent", err)
 			return
 		}
-		s.Logger.Info("consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes)
+		s.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes)
 		s.finish(w, r, ar)
 	case "deny":
 		_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
-		s.Logger.Info("consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)
+		s.Logger.InfoContext(r.Context(), "consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)
 		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.AccessDenied, "the user denied access"))
 	default:
 		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form did not say whether to allow access.", "Go back and press Allow or Deny.")

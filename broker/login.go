@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -54,7 +55,7 @@ func (s *Server) handleChooser(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err := s.Templates.Render(w, http.StatusOK, "connectors.html", d); err != nil {
-		s.Logger.Error("render chooser", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render chooser", "err", err)
 	}
 }
 
@@ -69,6 +70,7 @@ func (s *Server) connectorFor(w http.ResponseWriter, r *http.Request, ar storage
 			"Go back to the application and sign in again.")
 		return nil, false
 	}
+	logctx.Add(r.Context(), "connector", cn.Info.ID)
 	if cn.Conn == nil {
 		s.unavailable(w, r, cn)
 		return nil, false
@@ -112,7 +114,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, a
 		d.Back = s.rel("/login?req=" + url.QueryEscape(ar.ID))
 	}
 	if err := s.Templates.Render(w, status, "login.html", d); err != nil {
-		s.Logger.Error("render login", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render login", "err", err)
 	}
 }
 
@@ -168,11 +170,12 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := r.PostFormValue("username")
+	logctx.Add(r.Context(), "username", username)
 	password := r.PostFormValue("password")
 	ip := httpx.ClientIP(r, s.TrustedProxies)
 	userKey := "user:" + cn.Info.ID + ":" + username
 	if !s.limiter.Allowed("ip:"+ip, userKey) {
-		s.Logger.Warn("login rate limited", "connector", cn.Info.ID, "ip", ip)
+		s.Logger.WarnContext(r.Context(), "login rate limited", "connector", cn.Info.ID, "username", username, "ip", ip)
 		w.Header().Set("Retry-After", "300")
 		s.loginPage(w, r, http.StatusTooManyRequests, ar, c, cn, flow, username,
 			"Too many failed sign-in attempts. Wait a few minutes, then try again.")
@@ -185,12 +188,12 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, connectors.ErrBadCredentials):
 			s.limiter.Fail("ip:"+ip, userKey)
-			s.Logger.Info("login failed", "connector", cn.Info.ID, "ip", ip)
+			s.Logger.InfoContext(r.Context(), "login failed", "connector", cn.Info.ID, "username", username, "ip", ip)
 			s.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, username, "The username or password is wrong. Check them and try again.")
 		case errors.As(err, &denied):
 			s.loginDenied(w, r, ar, denied.Reason)
 		case errors.As(err, &upErr):
-			s.Logger.Warn("upstream unavailable", "connector", cn.Info.ID, "err", err)
+			s.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
 			s.unavailable(w, r, cn)
 		default:
 			s.internalError(w, r, "password login", err)
@@ -207,7 +210,7 @@ func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.
 		return
 	}
 	_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
-	s.Logger.Info("login denied", "client_id", ar.ClientID, "reason", reason)
+	s.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
 	s.errorPage(w, r, http.StatusForbidden, "Access denied", "You signed in, but you may not use this application: "+reason+".",
 		"If you think you should have access, ask your administrator.")
 }
@@ -265,7 +268,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 		s.internalError(w, r, "update auth request", err)
 		return
 	}
-	s.Logger.Info("login succeeded", "connector", cn.Info.ID, "sub", id.Subject, "client_id", ar.ClientID)
+	s.Logger.InfoContext(r.Context(), "login succeeded", "connector", cn.Info.ID, "sub", id.Subject, "client_id", ar.ClientID)
 	ar.LoggedIn, ar.Identity, ar.Auth, ar.SessionID = true, id, auth, sess.ID
 	ar.Prompt = slices.DeleteFunc(slices.Clone(ar.Prompt), func(p string) bool { return p == "login" || p == "select_account" })
 	s.continueToConsent(w, r, ar, c)
@@ -283,7 +286,7 @@ func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storag
 			return
 		}
 		if errors.As(err, &upErr) {
-			s.Logger.Warn("upstream unavailable", "connector", cn.Info.ID, "err", err)
+			s.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
 			s.unavailable(w, r, cn)
 			return
 		}
@@ -339,6 +342,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.expiredRequest(w, r)
 		return
 	}
+	logFlow(r.Context(), ar)
 	cn, ok := s.connectorFor(w, r, ar, c)
 	if !ok {
 		return
@@ -365,10 +369,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &denied):
 			s.loginDenied(w, r, ar, denied.Reason)
 		case errors.As(err, &upErr):
-			s.Logger.Warn("upstream unavailable", "connector", cn.Info.ID, "err", err)
+			s.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
 			s.unavailable(w, r, cn)
 		default:
-			s.Logger.Warn("redirect login failed", "connector", cn.Info.ID, "err", err)
+			s.Logger.WarnContext(r.Context(), "redirect login failed", "connector", cn.Info.ID, "err", err)
 			s.errorPage(w, r, http.StatusBadGateway, "Sign-in failed",
 				cn.Info.Name+" did not complete the sign-in.", "Go back to the application and try again.")
 		}
@@ -410,7 +414,7 @@ func (s *Server) loginRequired(w http.ResponseWriter, r *http.Request, ar storag
 		s.internalError(w, r, "delete auth request", err)
 		return
 	}
-	s.Logger.Info("re-authentication not proven", "connector", cn.Info.ID, "client_id", ar.ClientID, "err", cause)
+	s.Logger.InfoContext(r.Context(), "re-authentication not proven", "connector", cn.Info.ID, "client_id", ar.ClientID, "err", cause)
 	s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State,
 		oauth2err.New(oauth2err.LoginRequired, cn.Info.Name+" could not confirm a fresh sign-in"))
 }

@@ -98,7 +98,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			d.ClientName = clientName(c)
 		}
 		if err := s.Templates.Render(w, http.StatusOK, "logout.html", d); err != nil {
-			s.Logger.Error("render logout", "err", err)
+			s.Logger.ErrorContext(r.Context(), "render logout", "err", err)
 		}
 		return
 	}
@@ -111,7 +111,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, "end session", err)
 			return
 		}
-		s.Logger.Info("signed out", "sub", sess.Identity.Subject, "client_id", clientID)
+		s.Logger.InfoContext(r.Context(), "signed out", "sub", sess.Identity.Subject, "client_id", clientID)
 	}
 	if has && s.samlLogoutFanout(w, r, sess, samlLogoutReturn(postLogout, state)) { // SAML SPs (broker/saml.go)
 		return
@@ -131,6 +131,6 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Templates.Render(w, http.StatusOK, "loggedout.html", page{Title: "Signed out", Base: s.prefix}); err != nil {
-		s.Logger.Error("render loggedout", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render loggedout", "err", err)
 	}
 }

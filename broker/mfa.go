@@ -149,7 +149,7 @@ func (s *Server) mfaStep(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		s.internalError(w, r, "park login for mfa", err)
 		return true
 	}
-	s.Logger.Info("second factor needed", "connector", auth.ConnectorID, "sub", id.Subject, "client_id", c.ID)
+	s.Logger.InfoContext(r.Context(), "second factor needed", "connector", auth.ConnectorID, "sub", id.Subject, "client_id", c.ID)
 	http.Redirect(w, r, s.rel("/mfa?req="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
 	return true
 }
@@ -164,7 +164,7 @@ func (s *Server) mfaStepUp(ctx context.Context, ar *storage.AuthRequest) {
 	}
 	need, err := s.mfaNeeded(ctx, ar.ClientID, ar.ACRValues, ar.Identity, ar.Auth)
 	if err != nil {
-		s.Logger.Warn("mfa status; asking for the second factor", "err", err)
+		s.Logger.WarnContext(ctx, "mfa status; asking for the second factor", "err", err)
 		need = true
 	}
 	if !need {
@@ -305,7 +305,7 @@ func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, a
 	}
 	w.Header().Set("Content-Security-Policy", mfaPageCSP)
 	if err := s.Templates.Render(w, status, tmpl, d); err != nil {
-		s.Logger.Error("render mfa", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render mfa", "err", err)
 	}
 }
 
@@ -345,7 +345,7 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !svc.Allowed(u.ID, ip) {
-		s.Logger.Warn("mfa rate limited", "sub", u.ID, "ip", ip)
+		s.Logger.WarnContext(r.Context(), "mfa rate limited", "sub", u.ID, "ip", ip)
 		w.Header().Set("Retry-After", "900")
 		s.renderMFA(w, r, http.StatusTooManyRequests, ar, c, flow, p, "Too many wrong codes. Wait a few minutes, then try again.")
 		return
@@ -398,11 +398,11 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	svc.Succeeded(u.ID)
 	if !enrolled {
-		s.Logger.Info("second factor passed", "sub", u.ID, "method", method, "client_id", ar.ClientID)
+		s.Logger.InfoContext(r.Context(), "second factor passed", "sub", u.ID, "method", method, "client_id", ar.ClientID)
 		s.finishMFA(w, r, ar, c, method)
 		return
 	}
-	s.Logger.Info("second factor enrolled", "sub", u.ID, "method", method)
+	s.Logger.InfoContext(r.Context(), "second factor enrolled", "sub", u.ID, "method", method)
 	codes, err := svc.NewRecoveryCodes(ctx, u)
 	if err != nil {
 		s.internalError(w, r, "recovery codes", err)
@@ -419,7 +419,7 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Security-Policy", mfaPageCSP)
 	if err := s.Templates.Render(w, http.StatusOK, "mfa_codes.html", d); err != nil {
-		s.Logger.Error("render recovery codes", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render recovery codes", "err", err)
 	}
 }
 
@@ -440,7 +440,7 @@ func (s *Server) mfaFailed(w http.ResponseWriter, r *http.Request, ar storage.Au
 		return
 	}
 	s.MFA.Service.Failed(userID, ip)
-	s.Logger.Info("second factor failed", "sub", userID, "ip", ip, "err", err)
+	s.Logger.InfoContext(r.Context(), "second factor failed", "sub", userID, "ip", ip, "err", err)
 	s.renderMFA(w, r, http.StatusUnauthorized, ar, c, flow, p, msg)
 }
 

@@ -50,7 +50,7 @@ func (s *Server) cors(h http.Handler) http.Handler {
 			hd := w.Header()
 			hd.Set("Access-Control-Allow-Origin", o)
 			hd.Add("Vary", "Origin")
-			hd.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+			hd.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-Request-Id")
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -133,7 +133,7 @@ var apiPaths = []string{"/token", "/revoke", "/introspect", "/userinfo"}
 // refuseBody answers a request whose body Gatehouse will not read: a JSON invalid_request on
 // API routes, an error page elsewhere.
 func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	s.Logger.Info("request body refused", "path", r.URL.Path, "status", status, "content_type", r.Header.Get("Content-Type"), "content_length", r.ContentLength)
+	s.Logger.InfoContext(r.Context(), "request body refused", "path", r.URL.Path, "status", status, "content_type", r.Header.Get("Content-Type"), "content_length", r.ContentLength)
 	w.Header().Set("Connection", "close")
 	if slices.Contains(apiPaths, strings.TrimPrefix(r.URL.Path, s.prefix)) {
 		oauth2err.WriteJSON(w, r, &oauth2err.Error{Code: oauth2err.InvalidRequest, Description: msg, Status: status})

@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/internal/logctx"
 )
 
 // page is the data every template gets.
@@ -20,17 +21,20 @@ type errorData struct {
 	Heading, Message, Hint, RequestID string
 }
 
-// errorPage renders a user-facing error: what went wrong and what to do, never internals.
+// errorPage renders a user-facing error: what went wrong and what to do, never internals,
+// with the request ID as a reference the user can quote (it is in every log line of the
+// request).
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, message, hint string) {
-	d := errorData{page: page{Title: heading, Base: s.prefix}, Heading: heading, Message: message, Hint: hint}
+	d := errorData{page: page{Title: heading, Base: s.prefix}, Heading: heading, Message: message, Hint: hint,
+		RequestID: logctx.RequestID(r.Context())}
 	if err := s.Templates.Render(w, status, "error.html", d); err != nil {
-		s.Logger.Error("render error page", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render error page", "err", err)
 	}
 }
 
 // internalError logs the cause and shows a generic page.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
-	s.Logger.Error(msg, "err", err, "path", r.URL.Path)
+	s.Logger.ErrorContext(r.Context(), msg, "err", err, "path", r.URL.Path)
 	if s.storageDown(r.Context()) {
 		w.Header().Set("Retry-After", "5")
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Gatehouse is temporarily unavailable",
@@ -40,7 +44,7 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, msg strin
 	}
 	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong",
 		"Gatehouse could not finish this step because of an internal error.",
-		"Try again in a moment. If it keeps happening, tell your administrator the time it happened.")
+		"Try again in a moment. If it keeps happening, tell your administrator the reference below.")
 }
 
 // expiredRequest is the page for an unknown or expired auth request.
@@ -58,9 +62,9 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 		return
 	}
 	if e.Code == oauth2err.ServerError {
-		s.Logger.Error("authorization request failed", "err", e)
+		s.Logger.ErrorContext(r.Context(), "authorization request failed", "err", e)
 	} else {
-		s.Logger.Info("authorization request refused", "err", e)
+		s.Logger.InfoContext(r.Context(), "authorization request refused", "err", e)
 	}
 	if e.NoRedirect || redirectURI == "" {
 		s.errorPage(w, r, http.StatusBadRequest, "Sign-in request refused",
@@ -118,6 +122,6 @@ func (s *Server) formPost(w http.ResponseWriter, r *http.Request, action string,
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := s.Templates.Render(w, http.StatusOK, "form_post.html", formPostData{Action: action, Fields: fields, Nonce: nonce}); err != nil {
-		s.Logger.Error("render form_post", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render form_post", "err", err)
 	}
 }

@@ -69,7 +69,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	at, g, err := s.verifyAccess(r, raw)
 	if err != nil {
 		if e := oauth2err.As(err); e.Code == oauth2err.ServerError {
-			s.Logger.Error("userinfo", "err", e)
+			s.Logger.ErrorContext(r.Context(), "userinfo", "err", e)
 			err = s.degrade(r.Context(), e)
 		}
 		oauth2err.WriteBearer(w, err)
@@ -142,15 +142,15 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil && g.ClientID == c.ID:
 			if err := s.Storage.RevokeGrant(ctx, grantID, now); err != nil {
-				s.Logger.Error("revoke grant", "err", err)
+				s.Logger.ErrorContext(r.Context(), "revoke grant", "err", err)
 				oauth2err.WriteJSON(w, r, oauth2err.Server(err))
 				return
 			}
-			s.Logger.Info("tokens revoked", "client_id", c.ID, "grant", grantID)
+			s.Logger.InfoContext(r.Context(), "tokens revoked", "client_id", c.ID, "grant", grantID)
 		case err == nil:
 			// RFC 7009 2.1: a client may only revoke its own tokens; the request is refused
 			// and the client told.
-			s.Logger.Warn("client tried to revoke another client's token", "client_id", c.ID)
+			s.Logger.WarnContext(r.Context(), "client tried to revoke another client's token", "client_id", c.ID)
 			oauth2err.WriteJSON(w, r, &oauth2err.Error{Code: oauth2err.UnauthorizedClient,
 				Description: "the token was not issued to this client", Status: http.StatusBadRequest})
 			return
@@ -199,7 +199,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	} else if e := oauth2err.As(err); e.Code == oauth2err.ServerError {
-		s.Logger.Error("introspection", "err", e)
+		s.Logger.ErrorContext(r.Context(), "introspection", "err", e)
 		oauth2err.WriteJSON(w, r, s.degrade(ctx, e))
 		return
 	}

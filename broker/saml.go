@@ -91,7 +91,7 @@ func (s *Server) samlRoutes(mux *http.ServeMux) {
 func (s *Server) handleSAMLMetadata(w http.ResponseWriter, r *http.Request) {
 	md, err := s.SAML.MetadataXML()
 	if err != nil {
-		s.Logger.Error("saml metadata", "err", err)
+		s.Logger.ErrorContext(r.Context(), "saml metadata", "err", err)
 		http.Error(w, "metadata unavailable", http.StatusInternalServerError)
 		return
 	}
@@ -108,7 +108,7 @@ func (s *Server) samlRefused(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.As(err, &re) {
 		reason = re.Reason
 	}
-	s.Logger.Warn("saml request refused", "err", err)
+	s.Logger.WarnContext(r.Context(), "saml request refused", "err", err)
 	s.errorPage(w, r, http.StatusBadRequest, "Sign-in request refused",
 		"The application sent a SAML sign-in request Gatehouse cannot accept: "+reason+".",
 		"This is a problem with the application's configuration; tell its administrator.")
@@ -290,7 +290,7 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 	}
 	if hasSession && !areq.ForceAuthn {
 		if err := s.Sessions.Touch(ctx, sess); err != nil {
-			s.Logger.Warn("touch session", "err", err)
+			s.Logger.WarnContext(r.Context(), "touch session", "err", err)
 		}
 		ar.LoggedIn, ar.Identity, ar.Auth, ar.SessionID = true, sess.Identity, sess.Auth, sess.ID
 	}
@@ -299,7 +299,7 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 		s.internalError(w, r, "store auth request", err)
 		return
 	}
-	s.Logger.Info("saml authn request", "sp", areq.SP.ID, "request_id", areq.ID, "sso", ar.LoggedIn, "force_authn", areq.ForceAuthn, "passive", areq.IsPassive)
+	s.Logger.InfoContext(r.Context(), "saml authn request", "sp", areq.SP.ID, "request_id", areq.ID, "sso", ar.LoggedIn, "force_authn", areq.ForceAuthn, "passive", areq.IsPassive)
 	if s.mfaRedirect(w, r, ar) {
 		return
 	}
@@ -317,10 +317,10 @@ func (s *Server) samlPolicyError(w http.ResponseWriter, r *http.Request, areq *s
 	case errors.Is(err, samlidp.ErrNoEmail):
 		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the user has no verified email address")
 	case errors.Is(err, samlidp.ErrInvalidNameIDPolicy):
-		s.Logger.Info("saml request refused", "sp", areq.SP.ID, "err", err)
+		s.Logger.InfoContext(r.Context(), "saml request refused", "sp", areq.SP.ID, "err", err)
 		s.samlErrorResponse(w, r, areq, samlidp.StatusInvalidNameIDPolicy, "the requested NameID format cannot be provided")
 	case errors.Is(err, samlidp.ErrNoAuthnContext):
-		s.Logger.Info("saml request refused", "sp", areq.SP.ID, "err", err)
+		s.Logger.InfoContext(r.Context(), "saml request refused", "sp", areq.SP.ID, "err", err)
 		s.samlErrorResponse(w, r, areq, samlidp.StatusNoAuthnContext, "the requested authentication context cannot be provided")
 	default:
 		s.internalError(w, r, "saml request policy", err)
@@ -334,7 +334,7 @@ func (s *Server) samlErrorResponse(w http.ResponseWriter, r *http.Request, areq 
 		s.internalError(w, r, "saml error response", err)
 		return
 	}
-	s.Logger.Info("saml error response", "sp", areq.SP.ID, "status", second)
+	s.Logger.InfoContext(r.Context(), "saml error response", "sp", areq.SP.ID, "status", second)
 	s.formPost(w, r, resp.URL, samlFields(resp))
 }
 
@@ -442,7 +442,7 @@ func (s *Server) samlDenied(w http.ResponseWriter, r *http.Request, ar storage.A
 		return false
 	}
 	_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
-	s.Logger.Info("login denied", "client_id", ar.ClientID, "reason", reason)
+	s.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
 	areq, ok := s.samlRequestOf(ar)
 	if !ok {
 		s.expiredRequest(w, r)
@@ -463,7 +463,7 @@ func (s *Server) samlDenied(w http.ResponseWriter, r *http.Request, ar storage.A
 		"Base": s.prefix, "SPName": areq.SP.DisplayName(), "Reason": reason, "Action": resp.URL, "Fields": fields,
 	})
 	if err != nil {
-		s.Logger.Error("render saml denied", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render saml denied", "err", err)
 	}
 	return true
 }
@@ -519,7 +519,7 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 		return
 	}
 	s.recordParticipant(ctx, ar.SessionID, samlParticipant{SP: sp.ID, NameID: resp.NameID, NameIDFormat: resp.NameIDFormat, SessionIndex: subj.SessionIndex})
-	s.Logger.Info("saml assertion issued", "sp", sp.ID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID, "in_response_to", areq.ID)
+	s.Logger.InfoContext(r.Context(), "saml assertion issued", "sp", sp.ID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID, "in_response_to", areq.ID)
 	s.formPost(w, r, resp.URL, samlFields(resp))
 }
 
@@ -569,14 +569,14 @@ func (s *Server) recordParticipant(ctx context.Context, sessionID string, p saml
 	}
 	b, _ := json.Marshal(p)
 	if err := bs.PutBlob(ctx, storage.Blob{Key: participantKey(sessionID, p.SP), Value: b, Expiry: expiry}); err != nil {
-		s.Logger.Warn("record saml participant", "err", err)
+		s.Logger.WarnContext(ctx, "record saml participant", "err", err)
 		return
 	}
 	if err := bs.PutBlob(ctx, storage.Blob{Key: sessionIndexKey(p.SessionIndex), Value: []byte(sessionID), Expiry: expiry}); err != nil {
-		s.Logger.Warn("record saml session index", "err", err)
+		s.Logger.WarnContext(ctx, "record saml session index", "err", err)
 	}
 	if _, err := bs.DeleteExpiredBlobs(ctx, s.Now()); err != nil {
-		s.Logger.Warn("delete expired blobs", "err", err)
+		s.Logger.WarnContext(ctx, "delete expired blobs", "err", err)
 	}
 }
 
@@ -655,9 +655,9 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	if sess, has, err := s.Sessions.Current(ctx, r); err == nil && has {
 		if p, ok := s.participant(ctx, sess.ID, lr.SP.ID); ok && p.NameID == lr.NameID {
 			if _, _, err := s.Sessions.End(ctx, w, r); err != nil {
-				s.Logger.Warn("end session", "err", err)
+				s.Logger.WarnContext(r.Context(), "end session", "err", err)
 			} else if err := s.sessionEnded(ctx, sess, s.flowHash(r)); err != nil {
-				s.Logger.Error("end session", "err", err)
+				s.Logger.ErrorContext(r.Context(), "end session", "err", err)
 			}
 			s.forgetParticipants(ctx, sess.ID)
 			ended = true
@@ -673,13 +673,13 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 			if p, ok := s.participant(ctx, string(sid), lr.SP.ID); ok && p.NameID == lr.NameID {
 				sess, gerr := s.Storage.GetSession(ctx, string(sid))
 				if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
-					s.Logger.Error("load session for single logout", "err", gerr)
+					s.Logger.ErrorContext(r.Context(), "load session for single logout", "err", gerr)
 				}
 				if err := s.Storage.DeleteSession(ctx, string(sid)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-					s.Logger.Warn("end session", "err", err)
+					s.Logger.WarnContext(r.Context(), "end session", "err", err)
 				} else if gerr == nil {
 					if err := s.sessionEnded(ctx, sess, ""); err != nil {
-						s.Logger.Error("end session", "err", err)
+						s.Logger.ErrorContext(r.Context(), "end session", "err", err)
 					}
 				}
 				s.forgetParticipants(ctx, string(sid))
@@ -687,7 +687,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.Logger.Info("saml single logout", "sp", lr.SP.ID, "session_ended", ended)
+	s.Logger.InfoContext(r.Context(), "saml single logout", "sp", lr.SP.ID, "session_ended", ended)
 	w.Header().Set("Content-Security-Policy", samlFormCSP())
 	if err := lr.WriteResponse(w, true); err != nil {
 		s.internalError(w, r, "saml logout response", err)
@@ -764,15 +764,15 @@ func (s *Server) nextSAMLLogout(w http.ResponseWriter, r *http.Request, stateID 
 		}
 		b, _ := json.Marshal(st)
 		if err := s.blobs().PutBlob(ctx, storage.Blob{Key: "saml-logout/" + stateID, Value: b, Expiry: s.Now().Add(samlLogoutTTL)}); err != nil {
-			s.Logger.Warn("store saml logout state", "err", err)
+			s.Logger.WarnContext(r.Context(), "store saml logout state", "err", err)
 			break
 		}
 		msg, err := s.SAML.LogoutRequestMessage(ctx, sp, p.NameID, p.NameIDFormat, p.SessionIndex, stateID)
 		if err != nil {
-			s.Logger.Warn("saml logout request", "sp", sp.ID, "err", err)
+			s.Logger.WarnContext(r.Context(), "saml logout request", "sp", sp.ID, "err", err)
 			continue
 		}
-		s.Logger.Info("saml logout request sent", "sp", sp.ID)
+		s.Logger.InfoContext(r.Context(), "saml logout request sent", "sp", sp.ID)
 		if msg.Fields != nil {
 			vals := url.Values{}
 			for k, v := range msg.Fields {
@@ -791,7 +791,7 @@ func (s *Server) nextSAMLLogout(w http.ResponseWriter, r *http.Request, stateID 
 		return
 	}
 	if err := s.Templates.Render(w, http.StatusOK, "loggedout.html", page{Title: "Signed out", Base: s.prefix}); err != nil {
-		s.Logger.Error("render loggedout", "err", err)
+		s.Logger.ErrorContext(r.Context(), "render loggedout", "err", err)
 	}
 }
 
@@ -810,7 +810,7 @@ func (s *Server) continueSAMLLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !info.Success {
-		s.Logger.Warn("saml service provider did not confirm the logout", "in_response_to", info.InResponseTo)
+		s.Logger.WarnContext(r.Context(), "saml service provider did not confirm the logout", "in_response_to", info.InResponseTo)
 	}
 	s.nextSAMLLogout(w, r, info.RelayState, st)
 }

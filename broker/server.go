@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -193,10 +194,11 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(p+path, h)
 	}
 	mux.Handle(p+"/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
-	return s.recoverer(s.limitBodies(mux))
+	return logctx.Middleware(s.TrustedProxies, s.recoverer(s.limitBodies(mux)))
 }
 
-// recoverer turns a panic into a 500 with a log line instead of a dropped connection.
+// recoverer turns a panic into a 500 with a log line and the request ID the user can quote,
+// instead of a dropped connection.
 func (s *Server) recoverer(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -204,8 +206,8 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Logger.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
-				http.Error(w, "internal error", http.StatusInternalServerError)
+				s.Logger.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				http.Error(w, "internal error (reference: "+logctx.RequestID(r.Context())+")", http.StatusInternalServerError)
 			}
 		}()
 		h.ServeHTTP(w, r)
@@ -221,7 +223,7 @@ func (s *Server) HealthHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	return mux
+	return logctx.Middleware(s.TrustedProxies, mux)
 }
 
 // handleHealth reports liveness.
@@ -246,7 +248,7 @@ func (s *Server) handleSPMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	md, err := mp.Metadata()
 	if err != nil {
-		s.Logger.Warn("SP metadata unavailable", "connector", cn.Info.ID, "err", err)
+		s.Logger.WarnContext(r.Context(), "SP metadata unavailable", "connector", cn.Info.ID, "err", err)
 		http.Error(w, "metadata unavailable: the connector's identity provider has not been reached yet", http.StatusServiceUnavailable)
 		return
 	}
@@ -275,7 +277,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Storage.Ping(ctx); err != nil {
-		s.Logger.Warn("readiness: storage unreachable", "err", err)
+		s.Logger.WarnContext(r.Context(), "readiness: storage unreachable", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("storage unreachable\n"))
 		return

@@ -31,7 +31,7 @@ func (s *Server) sessionLive(w http.ResponseWriter, r *http.Request, ar storage.
 		s.internalError(w, r, "delete auth request of an ended session", err)
 		return false
 	}
-	s.Logger.Info("auth request of an ended session refused", "client_id", ar.ClientID)
+	s.Logger.InfoContext(r.Context(), "auth request of an ended session refused", "client_id", ar.ClientID)
 	s.errorPage(w, r, http.StatusBadRequest, "You were signed out",
 		"This sign-in belonged to a session that has ended (you signed out, or it expired), so it cannot be finished.",
 		"Go back to the application and sign in again.")

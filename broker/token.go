@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
 )
@@ -75,9 +76,10 @@ func (s *Server) authenticateClient(r *http.Request) (*clients.Client, error) {
 	}
 	c := s.Clients.Authenticate(cr)
 	if c == nil {
-		s.Logger.Info("client authentication failed", "client_id", cr.ID, "method", cr.Method)
+		s.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method)
 		return nil, oauth2err.New(oauth2err.InvalidClient, "client authentication failed")
 	}
+	logctx.Add(r.Context(), "client_id", c.ID)
 	return c, nil
 }
 
@@ -107,10 +109,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e := oauth2err.As(err)
 		if e.Code == oauth2err.ServerError {
-			s.Logger.Error("token request failed", "client_id", c.ID, "err", e)
+			s.Logger.ErrorContext(r.Context(), "token request failed", "client_id", c.ID, "err", e)
 			e = oauth2err.As(s.degrade(r.Context(), e))
 		} else {
-			s.Logger.Info("token request refused", "client_id", c.ID, "err", e)
+			s.Logger.InfoContext(r.Context(), "token request refused", "client_id", c.ID, "err", e)
 		}
 		if e.Code == oauth2err.TemporarilyUnavailable {
 			w.Header().Set("Retry-After", "5")
@@ -165,7 +167,7 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 		if rerr := s.Storage.RevokeGrant(ctx, ac.GrantID, now); rerr != nil {
 			return tokenResponse{}, oauth2err.Server(rerr)
 		}
-		s.Logger.Warn("authorization code replayed; its tokens are revoked", "client_id", c.ID, "grant", ac.GrantID)
+		s.Logger.WarnContext(r.Context(), "authorization code replayed; its tokens are revoked", "client_id", c.ID, "grant", ac.GrantID)
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the authorization code was already used")
 	case errors.Is(err, storage.ErrNotFound):
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the authorization code is invalid or expired")
@@ -206,7 +208,7 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 		return tokenResponse{}, oauth2err.Server(err)
 	}
 	resp.RefreshToken = refresh
-	s.Logger.Info("tokens issued", "grant_type", "authorization_code", "client_id", c.ID, "sub", g.Identity.Subject, "refresh", refresh != "")
+	s.Logger.InfoContext(r.Context(), "tokens issued", "grant_type", "authorization_code", "client_id", c.ID, "sub", g.Identity.Subject, "refresh", refresh != "")
 	return resp, nil
 }
 
@@ -278,7 +280,7 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 		if err := s.Storage.RevokeGrant(ctx, g.ID, now); err != nil {
 			return tokenResponse{}, oauth2err.Server(err)
 		}
-		s.Logger.Warn("refresh token presented by another client; its family is revoked", "client_id", c.ID, "grant", g.ID)
+		s.Logger.WarnContext(r.Context(), "refresh token presented by another client; its family is revoked", "client_id", c.ID, "grant", g.ID)
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token was issued to another client")
 	}
 	if g.Revoked || (!g.AbsoluteExpiry.IsZero() && !now.Before(g.AbsoluteExpiry)) ||
@@ -288,7 +290,7 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 	reissuer, canReissue := s.Storage.(storage.RefreshReissuer)
 	retry := !rt.UsedAt.IsZero()
 	if retry && arrived.Before(rt.UsedAt.Add(time.Millisecond)) { // storage keeps milliseconds
-		return tokenResponse{}, s.lostRace(c, g.ID)
+		return tokenResponse{}, s.lostRace(r.Context(), c, g.ID)
 	}
 	if retry && canReissue {
 		// A successor that a retry of its predecessor replaced was never redeemed: refused,
@@ -331,14 +333,14 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 		// The successor was used meanwhile: this is reuse, not a lost response.
 		return tokenResponse{}, s.refreshReused(ctx, c, g.ID, now)
 	case errors.Is(err, storage.ErrReused), errors.Is(err, storage.ErrConflict):
-		return tokenResponse{}, s.lostRace(c, g.ID)
+		return tokenResponse{}, s.lostRace(r.Context(), c, g.ID)
 	case errors.Is(err, storage.ErrNotFound):
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token is invalid, expired or revoked")
 	case err != nil:
 		return tokenResponse{}, oauth2err.Server(err)
 	}
 	if retry {
-		s.Logger.Info("refresh retried with the previous token within the reuse grace; its unused successor is revoked", "client_id", c.ID, "grant", g.ID)
+		s.Logger.InfoContext(r.Context(), "refresh retried with the previous token within the reuse grace; its unused successor is revoked", "client_id", c.ID, "grant", g.ID)
 	}
 	if changed {
 		// Remember what the upstream said now: a rotated upstream refresh token must be used
@@ -349,7 +351,7 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 				return tokenResponse{}, oauth2err.Server(err)
 			}
 		} else if !bytes.Equal(auth.ConnectorData, g.Auth.ConnectorData) {
-			s.Logger.Warn("storage cannot update a grant; the connector's refreshed state is lost", "connector", g.Auth.ConnectorID)
+			s.Logger.WarnContext(r.Context(), "storage cannot update a grant; the connector's refreshed state is lost", "connector", g.Auth.ConnectorID)
 		}
 	}
 	resp, err := s.mint(g, id, scopes, false)
@@ -362,8 +364,8 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 
 // lostRace refuses a refresh that a concurrent request with the same token beat to the
 // rotation: the winner's result stands and nothing is revoked.
-func (s *Server) lostRace(c *clients.Client, grantID string) error {
-	s.Logger.Info("refresh lost a race with a concurrent use of the same token", "client_id", c.ID, "grant", grantID)
+func (s *Server) lostRace(ctx context.Context, c *clients.Client, grantID string) error {
+	s.Logger.InfoContext(ctx, "refresh lost a race with a concurrent use of the same token", "client_id", c.ID, "grant", grantID)
 	return oauth2err.New(oauth2err.InvalidGrant, "the refresh token was just used by a concurrent request; use the newer one")
 }
 
@@ -372,7 +374,7 @@ func (s *Server) refreshReused(ctx context.Context, c *clients.Client, grantID s
 	if err := s.Storage.RevokeGrant(ctx, grantID, now); err != nil {
 		return oauth2err.Server(err)
 	}
-	s.Logger.Warn("rotated refresh token reused; its family is revoked", "client_id", c.ID, "grant", grantID)
+	s.Logger.WarnContext(ctx, "rotated refresh token reused; its family is revoked", "client_id", c.ID, "grant", grantID)
 	return oauth2err.New(oauth2err.InvalidGrant, "the refresh token was already used")
 }
 
@@ -389,6 +391,7 @@ func (s *Server) refreshUpstream(ctx context.Context, g storage.Grant, scopes []
 	if !ok {
 		return g.Identity, g.Auth, false, nil
 	}
+	logctx.Add(ctx, "connector", cn.Info.ID)
 	up, err := rc.Refresh(ctx, connectors.Scopes{Offline: true, Groups: slices.Contains(scopes, "groups"), Requested: scopes},
 		connectors.Upstream{Subject: g.Auth.UpstreamSubject, Stash: g.Auth.ConnectorData})
 	switch {
@@ -399,7 +402,7 @@ func (s *Server) refreshUpstream(ctx context.Context, g storage.Grant, scopes []
 		return storage.Identity{}, storage.Authentication{}, false, oauth2err.New(oauth2err.InvalidGrant, "the upstream account is no longer valid")
 	case err != nil:
 		// The cause goes to the log, never to the client; the client's token stays usable.
-		s.Logger.Warn("refresh: upstream unavailable; the refresh token was not rotated", "connector", g.Auth.ConnectorID, "client_id", g.ClientID, "err", err)
+		s.Logger.WarnContext(ctx, "refresh: upstream unavailable; the refresh token was not rotated", "connector", g.Auth.ConnectorID, "client_id", g.ClientID, "err", err)
 		return storage.Identity{}, storage.Authentication{}, false, (&oauth2err.Error{Code: oauth2err.TemporarilyUnavailable,
 			Description: "the upstream identity provider is unavailable", Status: http.StatusServiceUnavailable}).WithCause(err)
 	}
