@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 	"github.com/gatehouse-id/gatehouse/internal/examplerp"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -120,6 +121,9 @@ func (l localUsers) LookupUser(ctx context.Context, username string) (local.User
 	return local.User{Username: u.Username, Email: u.Email, Name: u.Name, PasswordHash: u.PasswordHash, EmailVerified: u.EmailVerified, Groups: u.Groups}, nil
 }
 
+// newLogger builds the process logger: text or JSON at the configured level; lines logged
+// with a request's context carry its request ID and attributes (internal/logctx), and
+// durations print alike in both formats.
 func newLogger(cfg config.Logging, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	switch cfg.Level {
@@ -130,11 +134,11 @@ func newLogger(cfg config.Logging, w io.Writer) *slog.Logger {
 	case "error":
 		lvl = slog.LevelError
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: logctx.ReplaceAttr}
 	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(logctx.NewHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logctx.NewHandler(slog.NewTextHandler(w, opts)))
 }
 
 func randomSecret() string {
