@@ -300,7 +300,7 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 			return tokenResponse{}, oauth2err.Server(err)
 		}
 		if superseded {
-			s.Logger.Info("refresh with a token replaced by a retry; refused, family kept", "client_id", c.ID, "grant", g.ID)
+			s.Logger.InfoContext(r.Context(), "refresh with a token replaced by a retry; refused, family kept", "client_id", c.ID, "grant", g.ID)
 			return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token was replaced by a newer one")
 		}
 	}
