@@ -118,7 +118,7 @@ func newEnvAlg(t testing.TB, alg string) *env {
 func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage, func() time.Time) *claims.Normalizer, opts ...func(*broker.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}

@@ -83,7 +83,7 @@ func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 func newSAMLEnvMFA(t *testing.T, clientPolicies map[string]mfa.Policy, sps ...config.ServiceProvider) *env {
 	t.Helper()
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}

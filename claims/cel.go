@@ -301,7 +301,7 @@ func checkOutput(t *cel.Type, want outKind) error {
 	if t == nil || t.Kind() == types.DynKind || t.Kind() == types.AnyKind {
 		return nil // checked at run time
 	}
-	ok := true
+	var ok bool
 	switch want {
 	case outString:
 		ok = t.Kind() == types.StringKind

@@ -25,7 +25,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -156,7 +155,7 @@ func isCostError(err error) bool {
 
 func (n *Normalizer) logger() *slog.Logger {
 	if n.Logger == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return slog.New(slog.DiscardHandler)
 	}
 	return n.Logger
 }

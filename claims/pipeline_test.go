@@ -186,7 +186,7 @@ func TestFilterGroups(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got.Groups, tt.want) && !(len(got.Groups) == 0 && len(tt.want) == 0) {
+			if !slices.Equal(got.Groups, tt.want) && (len(got.Groups) != 0 || len(tt.want) != 0) {
 				t.Errorf("groups = %q, want %q", got.Groups, tt.want)
 			}
 		})

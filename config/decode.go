@@ -405,9 +405,10 @@ func (d *decoder) expandTree(n *yaml.Node, path string, depth int) *yaml.Node {
 			continue
 		}
 		sub := path
-		if n.Kind == yaml.SequenceNode {
+		switch n.Kind {
+		case yaml.SequenceNode:
 			sub = path + "[" + strconv.Itoa(i) + "]"
-		} else if n.Kind == yaml.MappingNode {
+		case yaml.MappingNode:
 			sub = joinPath(path, n.Content[i-1].Value)
 		}
 		e := d.expandTree(c, sub, depth+1)

@@ -125,7 +125,7 @@ func syntaxProblem(filename string, data []byte, err error) *Problem {
 	// yaml.v3 leaves the line out when the problem is on the first line.
 	line := 1
 	if m := regexp.MustCompile(`^line (\d+): (.*)$`).FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
+		line, _ = strconv.Atoi(m[1]) //nolint:errcheck // the regexp matched digits only
 		msg = m[2]
 	}
 	if strings.Contains(msg, "did not find expected ',' or") && bytes.Contains(data, []byte("${")) {

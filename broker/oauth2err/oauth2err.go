@@ -137,7 +137,7 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description})
+	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description}) //nolint:errcheck // the client went away; nothing to do
 }
 
 // WriteBearer writes an RFC 6750 3 error for a bearer-protected resource (userinfo).
@@ -167,7 +167,7 @@ func WriteBearer(w http.ResponseWriter, err error) {
 	h.Set("WWW-Authenticate", challenge)
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.HTTPStatus())
-	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description})
+	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description}) //nolint:errcheck // the client went away; nothing to do
 }
 
 // quoteSafe keeps only characters RFC 6750 allows in error_description (%x20-21 / %x23-5B / %x5D-7E).

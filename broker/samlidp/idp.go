@@ -8,7 +8,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -67,7 +66,7 @@ func New(o Options) (*IdP, error) {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{Timeout: metadataTimeout}
@@ -89,7 +88,7 @@ func New(o Options) (*IdP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("samlidp: base URL: %w", err)
 	}
-	slo, _ := url.Parse(p.sloURL)
+	slo, _ := url.Parse(p.sloURL) //nolint:errcheck // built from the base URL parsed just above
 	p.reg = &registry{byID: map[string]*ServiceProvider{}, byEntity: map[string]*ServiceProvider{}}
 	for _, c := range o.ServiceProviders {
 		sp, err := newServiceProvider(c, o.HTTP, o.Now)

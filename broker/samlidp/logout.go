@@ -152,7 +152,7 @@ func (p *IdP) LogoutRequestMessage(ctx context.Context, sp *ServiceProvider, nam
 	doc := etree.NewDocument()
 	doc.SetRoot(lr.Element())
 	var buf bytes.Buffer
-	fw, _ := flate.NewWriter(&buf, flate.BestCompression)
+	fw, _ := flate.NewWriter(&buf, flate.BestCompression) //nolint:errcheck // fails only for an invalid level
 	if _, err := doc.WriteTo(fw); err != nil {
 		return nil, err
 	}

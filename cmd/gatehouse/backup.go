@@ -75,7 +75,7 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("backup: open %s: %w", file, err)
 	}
-	defer store.Close()
+	defer closeStore(store, stderr)
 	if err := store.Backup(ctx, *to); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}

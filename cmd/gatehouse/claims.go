@@ -127,6 +127,8 @@ func printTrace(w io.Writer, connector, client string, tr *claims.Trace) {
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(part.v)
+		if err := enc.Encode(part.v); err != nil {
+			fmt.Fprintf(w, "(cannot print: %v)\n", err)
+		}
 	}
 }

@@ -147,7 +147,7 @@ func (l *listeners) shutdown(delay time.Duration) {
 // close closes listeners that never served (start failed before start).
 func (l *listeners) close() {
 	for _, hs := range l.servers {
-		_ = hs.Close()
+		_ = hs.Close() //nolint:errcheck // closing listeners that never served; nothing to report
 	}
 }
 

@@ -132,7 +132,7 @@ func cmdMFA(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
-	defer store.Close()
+	defer closeStore(store, stderr)
 	ms, ok := store.(storage.MFAStore)
 	if !ok {
 		return fmt.Errorf("the %s storage backend does not support second factors", cfg.Storage.Type)

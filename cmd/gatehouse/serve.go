@@ -198,7 +198,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer func() {
 		if !serving { // startup failed: stop the "starting" listeners
 			lns.close()
-			_ = g.Wait()
+			_ = g.Wait() //nolint:errcheck // startup already failed; its error is returned
 		}
 	}()
 
@@ -206,7 +206,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
-	defer store.Close()
+	defer closeStore(store, stderr)
 	lns.setPhase("loading configuration and keys")
 
 	users := localUsers{store: store}
@@ -237,7 +237,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	minter := &tokens.Minter{Issuer: cfg.Issuer, Keys: keys}
 
-	issuerURL, _ := url.Parse(cfg.Issuer)
+	issuerURL, _ := url.Parse(cfg.Issuer) //nolint:errcheck // the issuer was validated by config.Validate
 	prefix := strings.TrimSuffix(issuerURL.Path, "/")
 	sessions := &session.Manager{
 		Store: store, Secure: issuerURL.Scheme == "https", Path: prefix + "/",
@@ -259,7 +259,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer func() {
 		for _, c := range conns {
 			if c.Conn != nil {
-				_ = c.Conn.Close()
+				_ = c.Conn.Close() //nolint:errcheck // shutting down; a connector that fails to close holds nothing we could save
 			}
 		}
 	}()

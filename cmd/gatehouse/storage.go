@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/gatehouse-id/gatehouse/config"
@@ -28,5 +29,13 @@ func postgresConfig(c config.StorageConfig) postgres.Config {
 	return postgres.Config{
 		DSN: c.DSN, Host: c.Host, Port: c.Port, Database: c.Database, User: c.User, Password: c.Password,
 		SSLMode: c.SSLMode, SSLRootCert: c.SSLRootCert, MaxConns: c.MaxConns,
+	}
+}
+
+// closeStore closes a store opened by a command and reports a failure (a SQLite file that
+// could not be checkpointed, say) instead of dropping it.
+func closeStore(store io.Closer, stderr io.Writer) {
+	if err := store.Close(); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: close storage: %v\n", err)
 	}
 }

@@ -51,7 +51,7 @@ func newBroker(t *testing.T, conns ...connectors.Connector) *httptest.Server {
 func newBrokerTB(t testing.TB, conns ...connectors.Connector) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}

@@ -146,7 +146,7 @@ func filterShape(p *ber.Packet, out *[]string) {
 	case goldap.FilterEqualityMatch, goldap.FilterExtensibleMatch:
 		var parts []string
 		for _, c := range p.Children {
-			parts = append(parts, string(c.Data.Bytes()))
+			parts = append(parts, c.Data.String())
 		}
 		*out = append(*out, "assert:"+strings.Join(parts, "|"))
 		return

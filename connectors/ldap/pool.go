@@ -57,7 +57,7 @@ func (d *dialer) dialOne(ctx context.Context, s server) (*goldap.Conn, error) {
 	if tc.ServerName == "" {
 		tc.ServerName = s.host
 	}
-	var nc net.Conn = raw
+	nc := raw
 	if s.tls {
 		tconn := tls.Client(raw, tc)
 		if err := tconn.HandshakeContext(ctx); err != nil {
@@ -72,7 +72,7 @@ func (d *dialer) dialOne(ctx context.Context, s server) (*goldap.Conn, error) {
 	if s.startTLS {
 		// go-ldap's StartTLS handshake has no deadline of its own.
 		deadline, _ := ctx.Deadline()
-		_ = raw.SetDeadline(deadline)
+		_ = raw.SetDeadline(deadline) //nolint:errcheck // a deadline on a connection that is then closed or used; the next I/O reports
 		stop := context.AfterFunc(ctx, func() { raw.Close() })
 		err := conn.StartTLS(tc)
 		stop()
@@ -80,7 +80,7 @@ func (d *dialer) dialOne(ctx context.Context, s server) (*goldap.Conn, error) {
 			conn.Close()
 			return nil, fmt.Errorf("StartTLS: %w", err)
 		}
-		_ = raw.SetDeadline(time.Time{})
+		_ = raw.SetDeadline(time.Time{}) //nolint:errcheck // a deadline on a connection that is then closed or used; the next I/O reports
 	}
 	return conn, nil
 }

@@ -97,7 +97,7 @@ func newSAMLSP(t testing.TB) *samlSP {
 func newSAMLBroker(t testing.TB, sp config.ServiceProvider, conns ...connectors.Connector) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}

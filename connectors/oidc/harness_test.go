@@ -6,7 +6,6 @@ package oidc_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -66,7 +65,7 @@ func (u userSource) LookupUser(ctx context.Context, name string) (local.User, er
 func startGatehouse(t *testing.T, srv *httptest.Server, issuer string, ups []upstreamConn, cls []clients.Client, withLocal bool) *gatehouse {
 	t.Helper()
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}

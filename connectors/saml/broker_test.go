@@ -2,7 +2,6 @@ package saml_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -50,7 +49,7 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config), trustMFA bool) *brokerEnv {
 	t.Helper()
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}

@@ -431,7 +431,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
 	client = httpx.BoundedClient(client)
-	format, _ := c.nameIDFormat()
+	format, _ := c.nameIDFormat() //nolint:errcheck // Validate already refused an unknown name_id_format
 	skew := c.AllowedClockSkew
 	if skew == 0 {
 		skew = DefaultClockSkew

@@ -190,7 +190,7 @@ func (rp *RP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set("Content-Type", "text/css; charset=utf-8")
 		h.Set("Cache-Control", "public, max-age=3600")
-		_, _ = io.WriteString(w, stylesheet)
+		_, _ = io.WriteString(w, stylesheet) //nolint:errcheck // the client went away; nothing to do
 	default:
 		rp.fail(w, http.StatusNotFound, "Not found", "There is no such page in the example application.", nil)
 	}

@@ -44,7 +44,7 @@ func (rp *RP) render(w http.ResponseWriter, status int, name string, data any) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	_, _ = buf.WriteTo(w) //nolint:errcheck // the client went away; nothing to do
 }
 
 // fail shows an error page. err's text is shown as a detail: this is a demonstration client

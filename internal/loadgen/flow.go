@@ -61,7 +61,7 @@ func readBody(resp *http.Response) ([]byte, error) {
 
 // drain discards and closes a body so the connection can be reused.
 func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody)) //nolint:errcheck // draining to reuse the connection; a short read only costs the reuse
 	resp.Body.Close()
 }
 

@@ -404,7 +404,7 @@ func (g *Generator) expect(req *http.Request, want []byte) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		body, _ := readBody(resp)
+		body, _ := readBody(resp) //nolint:errcheck // the status already says what failed; the body is a hint
 		return fmt.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, snippet(body))
 	}
 	if want == nil {

@@ -98,7 +98,7 @@ func unlockGC(ctx context.Context, conn *pgxpool.Conn, key int32) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
 	defer cancel()
 	if _, err := conn.Exec(ctx, qGCUnlock, lockGC, key); err != nil {
-		_ = conn.Conn().Close(ctx)
+		_ = conn.Conn().Close(ctx) //nolint:errcheck // the connection is being discarded so the session lock goes with it
 	}
 	conn.Release()
 }

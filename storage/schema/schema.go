@@ -36,7 +36,7 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 		if m == nil {
 			return nil, fmt.Errorf("migration file %q: name must be NNNN_name.sql", e.Name())
 		}
-		v, _ := strconv.Atoi(m[1])
+		v, _ := strconv.Atoi(m[1]) //nolint:errcheck // the regexp matched four digits
 		body, err := fs.ReadFile(fsys, dir+"/"+e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)

@@ -80,7 +80,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 
 	reader, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
-		_ = writer.Close()
+		_ = writer.Close() //nolint:errcheck // Open already failed; its error is returned
 		return nil, fmt.Errorf("sqlite: open reader: %w", err)
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
@@ -91,15 +91,15 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 
 	s := &Store{path: path, logger: logger, writer: writer, reader: reader, stmts: map[stmtKey]*sql.Stmt{}}
 	if err := s.checkIntegrity(ctx); err != nil {
-		_ = s.Close()
+		_ = s.Close() //nolint:errcheck // Open already failed; its error is returned
 		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
-		_ = s.Close()
+		_ = s.Close() //nolint:errcheck // Open already failed; its error is returned
 		return nil, explainOpenError(path, err)
 	}
 	if err := s.prepare(ctx); err != nil {
-		_ = s.Close()
+		_ = s.Close() //nolint:errcheck // Open already failed; its error is returned
 		return nil, err
 	}
 	return s, nil

@@ -28,7 +28,7 @@ func enableWAL(ctx context.Context, path string, deadline time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	defer func() { _ = db.Close() }()
+	defer func() { _ = db.Close() }() //nolint:errcheck // a helper connection used for one pragma; its result was checked
 	db.SetMaxOpenConns(1)
 
 	ctx, cancel := context.WithTimeout(ctx, deadline)
