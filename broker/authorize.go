@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -211,7 +212,7 @@ func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar st
 	var denied *connectors.DeniedError
 	if err := s.Claims.AuthorizeClient(c.ID, ar.Identity); errors.As(err, &denied) {
 		if slices.Contains(ar.Prompt, "none") {
-			_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+			s.dropAuthRequest(r.Context(), ar.ID)
 			s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.AccessDenied, denied.Reason))
 			return
 		}
@@ -228,11 +229,20 @@ func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar st
 		return
 	}
 	if slices.Contains(ar.Prompt, "none") {
-		_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+		s.dropAuthRequest(r.Context(), ar.ID)
 		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.ConsentRequired, "the user has not consented to this client"))
 		return
 	}
 	http.Redirect(w, r, s.rel("/consent?req="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
+}
+
+// dropAuthRequest deletes an auth request on a path that ends its flow with an error (the
+// error is what the user sees); a failure to delete is logged, never dropped: the request
+// then expires on its own.
+func (s *Server) dropAuthRequest(ctx context.Context, id string) {
+	if err := s.Storage.DeleteAuthRequest(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.Logger.WarnContext(ctx, "delete ended auth request; it expires on its own", "req", id, "err", err)
+	}
 }
 
 // consumeAuthRequest deletes the auth request before anything is issued from it: of several

@@ -115,7 +115,7 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 		s.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes)
 		s.finish(w, r, ar)
 	case "deny":
-		_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+		s.dropAuthRequest(r.Context(), ar.ID)
 		s.Logger.InfoContext(r.Context(), "consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)
 		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.AccessDenied, "the user denied access"))
 	default:

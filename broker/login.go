@@ -209,7 +209,7 @@ func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.
 	if s.samlDenied(w, r, ar, reason) { // SAML flows also get a RequestDenied response (broker/saml.go)
 		return
 	}
-	_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+	s.dropAuthRequest(r.Context(), ar.ID)
 	s.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
 	s.errorPage(w, r, http.StatusForbidden, "Access denied", "You signed in, but you may not use this application: "+reason+".",
 		"If you think you should have access, ask your administrator.")

@@ -57,7 +57,7 @@ type mfaPending struct {
 }
 
 func encodePending(p mfaPending) []byte {
-	b, _ := json.Marshal(p) // plain struct of strings and bools: cannot fail
+	b, _ := json.Marshal(p) //nolint:errcheck // a plain struct of strings and bools: cannot fail
 	return append([]byte(pendingPrefix), b...)
 }
 
@@ -181,7 +181,7 @@ func (s *Server) mfaRedirect(w http.ResponseWriter, r *http.Request, ar storage.
 		return false
 	}
 	if slices.Contains(ar.Prompt, "none") {
-		_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+		s.dropAuthRequest(r.Context(), ar.ID)
 		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State,
 			oauth2err.New(oauth2err.InteractionRequired, "a second factor is required"))
 		return true

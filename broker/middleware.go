@@ -98,7 +98,7 @@ func (s *Server) bodyLimit(path string) int64 {
 func (s *Server) limitBodies(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := s.bodyLimit(r.URL.Path)
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")) //nolint:errcheck // an unparsable type is "" and refused below
 		switch {
 		case r.ContentLength > limit:
 			s.refuseBody(w, r, http.StatusRequestEntityTooLarge, "The request is too large.")

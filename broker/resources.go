@@ -83,7 +83,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	out["sub"] = s.Claims.SubjectFor(g.ClientID, g.Identity.Subject)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(out)
+	_ = json.NewEncoder(w).Encode(out) //nolint:errcheck // the client went away; nothing to do
 }
 
 func containsScope(scopes []string, s string) bool {
@@ -192,7 +192,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write(inactive)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{
+		_ = json.NewEncoder(w).Encode(map[string]any{ //nolint:errcheck // the client went away; nothing to do
 			"active": true, "token_type": "Bearer", "scope": strings.Join(at.Scopes, " "), "client_id": at.ClientID,
 			"sub": at.Subject, "aud": at.Audience, "iss": s.Issuer, "exp": at.Expiry.Unix(), "jti": at.ID,
 			"username": g.Identity.PreferredUsername,
@@ -217,7 +217,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if g.AbsoluteExpiry.Before(exp) {
 		exp = g.AbsoluteExpiry
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	_ = json.NewEncoder(w).Encode(map[string]any{ //nolint:errcheck // the client went away; nothing to do
 		"active": true, "token_type": "refresh_token", "scope": strings.Join(g.Scopes, " "), "client_id": g.ClientID,
 		"sub": s.Claims.SubjectFor(g.ClientID, g.Identity.Subject), "iss": s.Issuer, "exp": exp.Unix(), "iat": rt.CreatedAt.Unix(),
 	})

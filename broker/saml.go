@@ -195,7 +195,7 @@ func (s *Server) handleSAMLInit(w http.ResponseWriter, r *http.Request) {
 // samlMode encodes the SP, the request ID and what the request asks of the assertion
 // (NameIDPolicy, RequestedAuthnContext) into ResponseMode: "saml:{sp}?id={request id}&...".
 func samlMode(areq *samlidp.AuthnRequest) string {
-	v, _ := url.ParseQuery(areq.Policy()) // Policy is url.Values.Encode output
+	v, _ := url.ParseQuery(areq.Policy()) //nolint:errcheck // Policy is url.Values.Encode output
 	v.Set("id", areq.ID)
 	return samlModePrefix + areq.SP.ID + "?" + v.Encode()
 }
@@ -391,7 +391,7 @@ func (s *Server) samlRequire(w http.ResponseWriter, r *http.Request, ar storage.
 		return false
 	}
 	if slices.Contains(ar.Prompt, "none") {
-		_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+		s.dropAuthRequest(r.Context(), ar.ID)
 		s.samlErrorResponse(w, r, areq, samlidp.StatusRequestDenied, "access denied")
 		return true
 	}
@@ -441,7 +441,7 @@ func (s *Server) samlDenied(w http.ResponseWriter, r *http.Request, ar storage.A
 	if ar.ResponseType != samlResponseType {
 		return false
 	}
-	_ = s.Storage.DeleteAuthRequest(r.Context(), ar.ID)
+	s.dropAuthRequest(r.Context(), ar.ID)
 	s.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
 	areq, ok := s.samlRequestOf(ar)
 	if !ok {
@@ -567,7 +567,7 @@ func (s *Server) recordParticipant(ctx context.Context, sessionID string, p saml
 	if sess, err := s.Storage.GetSession(ctx, sessionID); err == nil {
 		expiry = sess.AbsoluteExpiry
 	}
-	b, _ := json.Marshal(p)
+	b, _ := json.Marshal(p) //nolint:errcheck // a plain struct of strings: cannot fail
 	if err := bs.PutBlob(ctx, storage.Blob{Key: participantKey(sessionID, p.SP), Value: b, Expiry: expiry}); err != nil {
 		s.Logger.WarnContext(ctx, "record saml participant", "err", err)
 		return
@@ -707,6 +707,13 @@ func samlFormCSP() string {
 		"; frame-ancestors 'none'; base-uri 'none'"
 }
 
+// deleteBlob deletes bookkeeping that expires on its own anyway; a failure is logged.
+func (s *Server) deleteBlob(ctx context.Context, bs storage.BlobStore, key string) {
+	if err := bs.DeleteBlob(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.Logger.WarnContext(ctx, "delete saml bookkeeping; it expires on its own", "key", key, "err", err)
+	}
+}
+
 // forgetParticipants drops a session's SAML participant records.
 func (s *Server) forgetParticipants(ctx context.Context, sessionID string) {
 	bs := s.blobs()
@@ -715,9 +722,9 @@ func (s *Server) forgetParticipants(ctx context.Context, sessionID string) {
 	}
 	for _, sp := range s.SAML.ServiceProviders() {
 		if p, ok := s.participant(ctx, sessionID, sp.ID); ok {
-			_ = bs.DeleteBlob(ctx, sessionIndexKey(p.SessionIndex))
+			s.deleteBlob(ctx, bs, sessionIndexKey(p.SessionIndex))
 		}
-		_ = bs.DeleteBlob(ctx, participantKey(sessionID, sp.ID))
+		s.deleteBlob(ctx, bs, participantKey(sessionID, sp.ID))
 	}
 }
 
@@ -762,7 +769,7 @@ func (s *Server) nextSAMLLogout(w http.ResponseWriter, r *http.Request, stateID 
 		if sp == nil {
 			continue
 		}
-		b, _ := json.Marshal(st)
+		b, _ := json.Marshal(st) //nolint:errcheck // a plain struct of strings: cannot fail
 		if err := s.blobs().PutBlob(ctx, storage.Blob{Key: "saml-logout/" + stateID, Value: b, Expiry: s.Now().Add(samlLogoutTTL)}); err != nil {
 			s.Logger.WarnContext(r.Context(), "store saml logout state", "err", err)
 			break
@@ -785,7 +792,7 @@ func (s *Server) nextSAMLLogout(w http.ResponseWriter, r *http.Request, stateID 
 		http.Redirect(w, r, msg.URL, http.StatusSeeOther)
 		return
 	}
-	_ = s.blobs().DeleteBlob(ctx, "saml-logout/"+stateID)
+	s.deleteBlob(ctx, s.blobs(), "saml-logout/"+stateID)
 	if st.Return != "" {
 		http.Redirect(w, r, st.Return, http.StatusSeeOther)
 		return

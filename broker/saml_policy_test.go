@@ -170,7 +170,7 @@ func TestSAMLRequestedAuthnContext(t *testing.T) {
 			e.trust(ts)
 			b := e.browser()
 			u, reqID := ts.redirectRequest(t, "", tc.req)
-			p, at := b.follow(e, b.get(u), u)
+			p, _ := b.follow(e, b.get(u), u)
 			if tc.wantStatus != "" {
 				if !strings.Contains(p.body, "SAMLResponse") {
 					t.Fatalf("want an error Response at once, got %d\n%s", p.status, p.body)
@@ -184,7 +184,7 @@ func TestSAMLRequestedAuthnContext(t *testing.T) {
 			action, vals := form(t, p.body)
 			vals.Set("username", "alice")
 			vals.Set("password", alicePassword)
-			p, at = b.follow(e, b.post(e.issuer+action, vals), e.issuer+action)
+			p, at := b.follow(e, b.post(e.issuer+action, vals), e.issuer+action)
 			if onMFA := strings.Contains(at, "/mfa?req="); onMFA != tc.wantMFA {
 				t.Fatalf("second factor asked: %v, want %v (at %s, %d)\n%s", onMFA, tc.wantMFA, at, p.status, p.body)
 			}

@@ -87,16 +87,15 @@ type Deps struct {
 // Server serves the broker's endpoints.
 type Server struct {
 	Deps
-	issuerURL  *url.URL
-	prefix     string // issuer path without trailing slash ("" at the root)
-	discovery  []byte
-	connByID   map[string]*Connector
-	origins    map[string]bool
-	limiter    *ratelimit.Failures
-	verified   *verifiedCache
-	handler    http.Handler
-	loginRoute string
-	draining   atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
+	issuerURL *url.URL
+	prefix    string // issuer path without trailing slash ("" at the root)
+	discovery []byte
+	connByID  map[string]*Connector
+	origins   map[string]bool
+	limiter   *ratelimit.Failures
+	verified  *verifiedCache
+	handler   http.Handler
+	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
 }
 
 // New validates the dependencies and builds the server.

@@ -124,7 +124,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	_ = json.NewEncoder(w).Encode(resp)
+	_ = json.NewEncoder(w).Encode(resp) //nolint:errcheck // the client went away; nothing to do
 }
 
 // verifyPKCE checks an RFC 7636 S256 code_verifier against the stored challenge.
@@ -175,7 +175,10 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 		return tokenResponse{}, oauth2err.Server(err)
 	}
 	if ac.ClientID != c.ID {
-		_ = s.Storage.RevokeGrant(ctx, ac.GrantID, now)
+		// The code leaked to another client: revoke what it issued (nothing yet, normally).
+		if err := s.Storage.RevokeGrant(ctx, ac.GrantID, now); err != nil {
+			return tokenResponse{}, oauth2err.Server(err)
+		}
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the authorization code was issued to another client")
 	}
 	if r.PostFormValue("redirect_uri") != ac.RedirectURI {

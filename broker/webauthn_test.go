@@ -70,10 +70,11 @@ func (k *softKey) authData(flags byte, attested []byte) []byte {
 
 // create answers navigator.credentials.create options with a registration response.
 func (k *softKey) create(options string) []byte {
-	pub := k.priv.PublicKey
-	x, y := make([]byte, 32), make([]byte, 32)
-	pub.X.FillBytes(x)
-	pub.Y.FillBytes(y)
+	point, err := k.priv.PublicKey.Bytes() // uncompressed: 0x04 || X || Y
+	if err != nil {
+		panic(err)
+	}
+	x, y := point[1:33], point[33:65]
 	cose, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
 		PublicKeyData: webauthncose.PublicKeyData{KeyType: int64(webauthncose.EllipticKey), Algorithm: int64(webauthncose.AlgES256)},
 		Curve:         1, XCoord: x, YCoord: y,

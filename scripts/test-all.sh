@@ -36,6 +36,10 @@ source scripts/peers/postgres.sh
 trap stop_test_postgres EXIT
 step postgres start_test_postgres
 step vet go vet -tags peers ./...
+# golangci-lint (errcheck, sloglint, staticcheck, unused, ...; see .golangci.yml), pinned in its
+# own module so its dependencies stay out of Gatehouse's go.mod. Built once into bin/.
+step lint-build go build -C tools/golangci-lint -o "$PWD/bin/golangci-lint" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+step lint ./bin/golangci-lint run ./...
 # One run of every test: unit tests, in-process end-to-end tests, and (tag peers) the tests
 # against real peers. Without -tags peers those files are not compiled, which keeps plain
 # `go test ./...` fast for the edit-test loop.
