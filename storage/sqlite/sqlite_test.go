@@ -363,3 +363,10 @@ func BenchmarkGetSession(b *testing.B) {
 		}
 	}
 }
+
+func TestRateLimits(t *testing.T) {
+	storagetest.RunRateLimits(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+		path := filepath.Join(t.TempDir(), "gatehouse.db")
+		return openAt(t, path), openAt(t, path)
+	})
+}
