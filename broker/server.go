@@ -91,7 +91,7 @@ type Server struct {
 	discovery  []byte
 	connByID   map[string]*Connector
 	origins    map[string]bool
-	limiter    *ratelimit.Failures
+	limiter    *ratelimit.Limiter
 	verified   *verifiedCache
 	handler    http.Handler
 	loginRoute string
@@ -125,7 +125,10 @@ func New(d Deps) (*Server, error) {
 			s.origins[strings.TrimSuffix(o, "/")] = true
 		}
 	}
-	s.limiter = ratelimit.New(d.Now, 10, 5*time.Minute)
+	rl, _ := d.Storage.(storage.RateLimitStore)
+	if s.limiter, err = ratelimit.New(rl, d.Now, loginWindow); err != nil {
+		return nil, fmt.Errorf("broker: login rate limit: %w", err)
+	}
 	s.verified = newVerifiedCache(10000)
 	if s.discovery, err = s.buildDiscovery(); err != nil {
 		return nil, err

@@ -155,6 +155,14 @@ type RefreshConnector interface {
 	Refresh(ctx context.Context, s Scopes, prev Upstream) (Upstream, error)
 }
 
+// UsernameCanonicalizer is implemented by a password connector whose upstream treats
+// several spellings of a username as one account (a domain prefix, surrounding spaces):
+// CanonicalUsername returns the one spelling. The broker keys its per-account attempt budget
+// on it.
+type UsernameCanonicalizer interface {
+	CanonicalUsername(username string) string
+}
+
 // HealthChecker is implemented by connectors that can tell whether their upstream is up.
 type HealthChecker interface {
 	Check(ctx context.Context) error

@@ -447,6 +447,11 @@ func runGC(ctx context.Context, store storage.Storage, logger *slog.Logger) {
 				continue
 			}
 			logger.Debug("garbage collection", "result", res)
+			if rl, ok := store.(storage.RateLimitStore); ok {
+				if _, err := rl.DeleteExpiredAttempts(ctx, time.Now().UTC()); err != nil {
+					logger.Warn("garbage collection of attempt budgets failed", "err", err)
+				}
+			}
 		}
 	}
 }
