@@ -243,9 +243,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	httpClient := httpx.NewOutboundClient() // every upstream response capped, timeouts set
 	var conns []broker.Connector
 	for _, d := range decoded {
+		replay, err := newReplayCache(store, "replay:connector:"+d.info.ID+":")
+		if err != nil {
+			return err
+		}
 		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
 			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
-			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now,
+			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now, ReplayCache: replay,
 		})
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
@@ -447,6 +451,11 @@ func runGC(ctx context.Context, store storage.Storage, logger *slog.Logger) {
 				continue
 			}
 			logger.Debug("garbage collection", "result", res)
+			if bs, ok := store.(storage.BlobStore); ok {
+				if _, err := bs.DeleteExpiredBlobs(ctx, time.Now().UTC()); err != nil {
+					logger.Warn("garbage collection of blobs failed", "err", err)
+				}
+			}
 			if rl, ok := store.(storage.RateLimitStore); ok {
 				if _, err := rl.DeleteExpiredAttempts(ctx, time.Now().UTC()); err != nil {
 					logger.Warn("garbage collection of attempt budgets failed", "err", err)
