@@ -218,10 +218,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		logger.Warn(w)
 	}
 	adminPassword := ""
+	keep := configUsernames(cfg.Users)
 	if defaultMode {
 		if adminPassword, err = bootstrapAdmin(ctx, store); err != nil {
 			return err
 		}
+		keep[defaultAdmin] = true
+	}
+	if err := removeStaleUsers(ctx, store, keep, localConnectorIDs(decoded), logger); err != nil { // cmd/gatehouse/users.go
+		return err
 	}
 
 	keys := tokens.NewKeyManager(store, tokens.KeyOptions{
@@ -392,13 +397,14 @@ func printWelcome(w io.Writer, cfg *config.Config, exampleBase, adminPassword st
 	}
 }
 
-// provisionUsers upserts the config's local users into storage.
+// provisionUsers upserts the config's local users into storage, marked as from the
+// configuration.
 func provisionUsers(ctx context.Context, store storage.LocalUserStore, users []config.User) error {
 	now := time.Now().UTC()
 	for _, u := range users {
 		err := store.UpsertLocalUser(ctx, storage.LocalUser{
 			Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
-			Groups: u.Groups, PasswordHash: u.PasswordHash, CreatedAt: now, UpdatedAt: now,
+			Groups: u.Groups, PasswordHash: u.PasswordHash, FromConfig: true, CreatedAt: now, UpdatedAt: now,
 		})
 		if err != nil {
 			return fmt.Errorf("provision user %s: %w", u.Username, err)
@@ -408,9 +414,11 @@ func provisionUsers(ctx context.Context, store storage.LocalUserStore, users []c
 }
 
 // bootstrapAdmin creates the default mode's admin user with a random password the first time;
-// it returns the password only when it created the user.
+// it returns the password only when it created the user. The admin belongs to the default
+// configuration (FromConfig): a start with a configuration file that does not list it
+// removes it.
 func bootstrapAdmin(ctx context.Context, store storage.LocalUserStore) (string, error) {
-	_, err := store.GetLocalUser(ctx, "admin")
+	_, err := store.GetLocalUser(ctx, defaultAdmin)
 	if err == nil {
 		return "", nil
 	}
@@ -427,8 +435,8 @@ func bootstrapAdmin(ctx context.Context, store storage.LocalUserStore) (string, 
 	}
 	now := time.Now().UTC()
 	err = store.CreateLocalUser(ctx, storage.LocalUser{
-		Username: "admin", Email: "admin@example.com", EmailVerified: true, Name: "Gatehouse Admin",
-		Groups: []string{"admins"}, PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
+		Username: defaultAdmin, Email: "admin@example.com", EmailVerified: true, Name: "Gatehouse Admin",
+		Groups: []string{"admins"}, PasswordHash: hash, FromConfig: true, CreatedAt: now, UpdatedAt: now,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create admin user: %w", err)

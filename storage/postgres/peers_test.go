@@ -106,6 +106,10 @@ func TestMFA(t *testing.T) {
 	storagetest.RunMFA(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestUserRemoval(t *testing.T) {
+	storagetest.RunUserRemoval(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
 func TestRateLimits(t *testing.T) {
 	storagetest.RunRateLimits(t, func(t *testing.T) (storage.Storage, storage.Storage) {
 		cfg := newSchema(t)

@@ -370,3 +370,7 @@ func TestRateLimits(t *testing.T) {
 		return openAt(t, path), openAt(t, path)
 	})
 }
+
+func TestUserRemoval(t *testing.T) {
+	storagetest.RunUserRemoval(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}

@@ -8,3 +8,8 @@ CREATE TABLE rate_attempts (
 ) WITHOUT ROWID;
 CREATE INDEX rate_attempts_id ON rate_attempts (id);
 CREATE INDEX rate_attempts_expires_at ON rate_attempts (expires_at);
+
+-- Where a local user came from (storage.LocalUser.FromConfig). Every user stored before this
+-- migration came from the configuration (users: or the default configuration's admin): no
+-- other way to create one existed. Inserts always set the column.
+ALTER TABLE local_users ADD COLUMN from_config INTEGER NOT NULL DEFAULT 1;
