@@ -59,7 +59,7 @@ func (s *Server) accountSession(w http.ResponseWriter, r *http.Request) (storage
 		s.internalError(w, r, "load session", err)
 		return sess, false
 	}
-	if !has {
+	if !has || !s.connectorUp(sess.Auth.ConnectorID) {
 		s.errorPage(w, r, http.StatusUnauthorized, "You are not signed in",
 			"Your security settings are shown to signed-in users only.",
 			"Sign in to one of your applications, then open this page again.")

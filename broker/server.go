@@ -137,6 +137,13 @@ func New(d Deps) (*Server, error) {
 	return s, nil
 }
 
+// connectorUp reports whether the connector with the ID is configured and open: only then
+// may an SSO session or a grant made through it stand for the user.
+func (s *Server) connectorUp(id string) bool {
+	cn := s.connByID[id]
+	return cn != nil && cn.Conn != nil
+}
+
 // Handler returns the HTTP handler with every route mounted under the issuer's path.
 func (s *Server) Handler() http.Handler { return s.handler }
 
