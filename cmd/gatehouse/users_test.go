@@ -151,6 +151,13 @@ func TestRemovedConfigUsersCannotSignIn(t *testing.T) {
 	if status, code := refresh(t, port, bob.RefreshToken); status != http.StatusBadRequest || code != "invalid_grant" {
 		t.Errorf("bob's refresh token after his removal: %d %s, want 400 invalid_grant", status, code)
 	}
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/userinfo", port), nil)
+	req.Header.Set("Authorization", "Bearer "+bob.AccessToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bob's access token at userinfo after his removal: %d, want 401", resp.StatusCode)
+	}
 	if _, err := loginAs(t, port, "alice"); err != nil {
 		t.Errorf("alice, still configured: %v", err)
 	}
