@@ -42,8 +42,8 @@ func serveConfig(t *testing.T, dir string, port int, users ...string) string {
 	return file
 }
 
-// serve runs `gatehouse serve --config file` until the returned stop is called.
-func serve(t *testing.T, file string, port int) (stop func()) {
+// serveConfigFile runs `gatehouse serve --config file` until the returned stop is called.
+func serveConfigFile(t *testing.T, file string, port int) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -137,14 +137,14 @@ func TestRemovedConfigUsersCannotSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stop := serve(t, serveConfig(t, dir, port, "alice", "bob"), port)
+	stop := serveConfigFile(t, serveConfig(t, dir, port, "alice", "bob"), port)
 	bob, err := loginAs(t, port, "bob")
 	if err != nil || bob.RefreshToken == "" {
 		t.Fatalf("bob's login before his removal: %+v, %v", bob, err)
 	}
 	stop()
 
-	stop = serve(t, serveConfig(t, dir, port, "alice"), port)
+	stop = serveConfigFile(t, serveConfig(t, dir, port, "alice"), port)
 	if _, err := loginAs(t, port, "bob"); err == nil {
 		t.Error("bob signed in after he was removed from users:")
 	}
