@@ -9,6 +9,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/session"
 )
 
 // refreshStatus presents a refresh token at e and returns the HTTP status and error code.
@@ -96,5 +98,71 @@ func TestRemovedOrFailedConnectorFailsClosed(t *testing.T) {
 				t.Errorf("prompt=none with a session of the %s connector: %s, want error=login_required", tt.name, to)
 			}
 		})
+	}
+}
+
+// retireSessionConnector rewrites the browser's SSO session as if a connector that is no
+// longer configured had established it.
+func retireSessionConnector(t *testing.T, e *env, b *browser) {
+	t.Helper()
+	u, _ := url.Parse(e.issuer)
+	var value string
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "gh_sso" {
+			value = c.Value
+		}
+	}
+	if value == "" {
+		t.Fatal("no SSO cookie")
+	}
+	ctx := t.Context()
+	sess, err := e.store.GetSession(ctx, session.HashID(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Auth.ConnectorID = "retired-ldap"
+	if err := e.store.DeleteSession(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSAMLSSOOfRemovedConnectorNotReused: the SAML IdP does not answer from an SSO session
+// whose connector is no longer configured.
+// Attack (issue 12 item 5): a session established through a connector that was since removed
+// from the configuration keeps getting signed assertions for SAML service providers.
+func TestSAMLSSOOfRemovedConnectorNotReused(t *testing.T) {
+	ts := newTestSP(t, true)
+	e := newSAMLEnv(t, spConfig("wiki", ts, nil))
+	e.trust(ts)
+	b := e.browser()
+	u, reqID := ts.redirectRequest(t, "", nil)
+	action, vals := e.samlLogin(b, b.get(u), u, true)
+	ts.consume(t, action, vals, reqID)
+	retireSessionConnector(t, e, b)
+	u2, _ := ts.redirectRequest(t, "", nil)
+	p, _ := b.follow(e, b.get(u2), u2)
+	if strings.Contains(p.body, "SAMLResponse") || !strings.Contains(p.body, `name="password"`) {
+		t.Fatalf("SSO answered from a session of a removed connector: %d\n%s", p.status, p.body)
+	}
+}
+
+// TestAccountPageOfRemovedConnector: the self-service security page does not accept an SSO
+// session whose connector is no longer configured.
+// Attack (issue 12 item 5): a session of a removed connector can still change the user's
+// second factors (add an authenticator, regenerate recovery codes).
+func TestAccountPageOfRemovedConnector(t *testing.T) {
+	e := newMFAEnv(t, mfa.Required)
+	r := e.rp(confidentialID, confidentialSecret, redirectURI)
+	b := e.browser()
+	_, _, _ = e.enrolTOTP(t, b, r)
+	if p := b.get(e.issuer + "/account"); p.status != http.StatusOK {
+		t.Fatalf("account page with a live session: %d", p.status)
+	}
+	retireSessionConnector(t, e.env, b)
+	if p := b.get(e.issuer + "/account"); p.status != http.StatusUnauthorized {
+		t.Fatalf("account page with a session of a removed connector: %d, want 401", p.status)
 	}
 }
