@@ -59,7 +59,7 @@ func (s *Server) accountSession(w http.ResponseWriter, r *http.Request) (storage
 		s.internalError(w, r, "load session", err)
 		return sess, false
 	}
-	if !has {
+	if !has || !s.connectorUp(sess.Auth.ConnectorID) {
 		s.errorPage(w, r, http.StatusUnauthorized, "You are not signed in",
 			"Your security settings are shown to signed-in users only.",
 			"Sign in to one of your applications, then open this page again.")
@@ -199,9 +199,10 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	switch action {
 	case "add-totp", "add-webauthn":
-		if !svc.Allowed(u.ID, ip) {
-			w.Header().Set("Retry-After", "900")
+		attempt, ok := s.reserveMFA(w, r, u.ID, ip, func() {
 			s.renderAccount(w, r, http.StatusTooManyRequests, sess, flow, action == "add-totp", "", "Too many wrong codes. Wait a few minutes, then try again.", r.PostFormValue("state"))
+		})
+		if !ok {
 			return
 		}
 		if action == "add-totp" {
@@ -217,12 +218,11 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 				s.internalError(w, r, "add factor", err)
 				return
 			}
-			svc.Failed(u.ID, ip)
 			s.renderAccount(w, r, http.StatusBadRequest, sess, flow, action == "add-totp", "",
 				"That did not work: check the code from your app (or try your security key again).", r.PostFormValue("state"))
 			return
 		}
-		svc.Succeeded(u.ID)
+		s.mfaSucceeded(r, attempt)
 		s.Logger.InfoContext(r.Context(), "second factor added", "sub", u.ID, "action", action)
 		if st.RecoveryCodes == 0 {
 			s.showRecoveryCodes(w, r, sess, u)
@@ -278,9 +278,10 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, sess stor
 	svc := s.MFA.Service
 	u := mfaUser(sess.Identity)
 	ip := httpx.ClientIP(r, s.TrustedProxies)
-	if !svc.Allowed(u.ID, ip) {
-		w.Header().Set("Retry-After", "900")
+	attempt, ok := s.reserveMFA(w, r, u.ID, ip, func() {
 		s.renderAccount(w, r, http.StatusTooManyRequests, sess, flow, false, "", "Too many wrong codes. Wait a few minutes, then try again.", "")
+	})
+	if !ok {
 		return
 	}
 	method := mfa.AMROTP
@@ -302,11 +303,10 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, sess stor
 			s.internalError(w, r, "verify second factor", err)
 			return
 		}
-		svc.Failed(u.ID, ip)
 		s.renderAccount(w, r, http.StatusUnauthorized, sess, flow, false, "", "That did not work. Check the code (or try your security key again).", "")
 		return
 	}
-	svc.Succeeded(u.ID)
+	s.mfaSucceeded(r, attempt)
 	if _, err := s.Sessions.Establish(ctx, w, r, sess.Identity, mfa.Upgrade(sess.Auth, method)); err != nil {
 		s.internalError(w, r, "establish session", err)
 		return

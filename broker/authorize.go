@@ -70,8 +70,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		if req.ConnectorID != "" && sess.Auth.ConnectorID != req.ConnectorID {
 			hasSession = false
 		}
-		if !client.AllowsConnector(sess.Auth.ConnectorID) {
-			hasSession = false
+		if !client.AllowsConnector(sess.Auth.ConnectorID) || !s.connectorUp(sess.Auth.ConnectorID) {
+			hasSession = false // (a session of a removed or failed connector is never reused)
 		}
 		if req.MaxAge >= 0 && now.Sub(sess.Auth.AuthTime) > time.Duration(req.MaxAge)*time.Second {
 			hasSession = false

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -117,12 +118,42 @@ func newEnvAlg(t testing.TB, alg string) *env {
 // the default Normalizer).
 func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage, func() time.Time) *claims.Normalizer, opts ...func(*broker.Deps)) *env {
 	t.Helper()
+	return newEnvOpts(t, envOpts{alg: alg, claims: mk, deps: opts})
+}
+
+// envOpts changes what newEnvOpts builds; the zero value is newEnv's broker with RS256.
+type envOpts struct {
+	alg    string
+	claims func(testing.TB, storage.Storage, func() time.Time) *claims.Normalizer
+	// deps change the broker's dependencies before it is built.
+	deps []func(*broker.Deps)
+	// users wraps the local connector's user source (nil: the store's users as they are).
+	users func(local.UserSource) local.UserSource
+	// trusted are the proxies whose X-Forwarded-For names the client.
+	trusted []netip.Prefix
+	// dir holds the database (empty: a new temporary directory); two envs on one dir are
+	// two replicas of one server (or one server before and after a restart).
+	dir string
+	// connectors changes the broker's connectors (nil: the local connector).
+	connectors func([]broker.Connector) []broker.Connector
+}
+
+// newEnvOpts is newEnv built as o says.
+func newEnvOpts(t testing.TB, o envOpts) *env {
+	t.Helper()
+	alg, mk, opts := o.alg, o.claims, o.deps
+	if alg == "" {
+		alg = "RS256"
+	}
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
+	if o.dir == "" {
+		o.dir = t.TempDir()
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(o.dir, "gh.db"), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +163,7 @@ func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage,
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", Groups: []string{"admins", "staff"}, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
+	if err := store.UpsertLocalUser(ctx, storage.LocalUser{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", Groups: []string{"admins", "staff"}, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{}
@@ -145,7 +176,11 @@ func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage,
 		t.Fatal(err)
 	}
 	down, delay := new(atomic.Bool), new(atomic.Int64)
-	lc := &local.Config{Users: userSource{store: store, down: down, delay: delay}, Cost: bcrypt.MinCost}
+	var users local.UserSource = userSource{store: store, down: down, delay: delay}
+	if o.users != nil {
+		users = o.users(users)
+	}
+	lc := &local.Config{Users: users, Cost: bcrypt.MinCost}
 	conn, err := lc.Open(ctx, connectors.Info{ID: "local", Type: "local", Name: "Local accounts"}, connectors.Deps{Logger: logger, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +198,10 @@ func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage,
 	if err != nil {
 		t.Fatal(err)
 	}
+	conns := []broker.Connector{{Info: conn.Info(), Conn: conn}}
+	if o.connectors != nil {
+		conns = o.connectors(conns)
+	}
 	norm := &claims.Normalizer{Links: store, Now: clk.Now}
 	if mk != nil {
 		norm = mk(t, store, clk.Now)
@@ -171,9 +210,10 @@ func newEnvClaims(t testing.TB, alg string, mk func(testing.TB, storage.Storage,
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: clk.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: clk.Now},
 		Claims:   norm, Clients: reg,
-		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: clk.Now,
+		Connectors: conns, Templates: tmpl, Logger: logger, Now: clk.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
+		TrustedProxies: o.trusted,
 	}
 	for _, o := range opts {
 		o(&deps)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
@@ -173,21 +175,27 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	logctx.Add(r.Context(), "username", username)
 	password := r.PostFormValue("password")
 	ip := httpx.ClientIP(r, s.TrustedProxies)
-	userKey := "user:" + cn.Info.ID + ":" + username
-	if !s.limiter.Allowed("ip:"+ip, userKey) {
+	userKey := loginUserKey(cn.Info.ID, pc, username)
+	attempt, ok, err := s.limiter.Reserve(r.Context(),
+		storage.RateLimit{Key: "login:ip:" + ip, Max: loginMaxFailures}, storage.RateLimit{Key: userKey, Max: loginMaxFailures})
+	if err != nil {
+		s.internalError(w, r, "login rate limit", err)
+		return
+	}
+	if !ok {
 		s.Logger.WarnContext(r.Context(), "login rate limited", "connector", cn.Info.ID, "username", username, "ip", ip)
-		w.Header().Set("Retry-After", "300")
+		w.Header().Set("Retry-After", strconv.Itoa(int(loginWindow.Seconds())))
 		s.loginPage(w, r, http.StatusTooManyRequests, ar, c, cn, flow, username,
 			"Too many failed sign-in attempts. Wait a few minutes, then try again.")
 		return
 	}
+	// The attempt is reserved: a failure keeps it, a success gives it back.
 	up, err := pc.Login(r.Context(), scopesFor(ar), username, password)
 	if err != nil {
 		var denied *connectors.DeniedError
 		var upErr *connectors.UpstreamError
 		switch {
 		case errors.Is(err, connectors.ErrBadCredentials):
-			s.limiter.Fail("ip:"+ip, userKey)
 			s.Logger.InfoContext(r.Context(), "login failed", "connector", cn.Info.ID, "username", username, "ip", ip)
 			s.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, username, "The username or password is wrong. Check them and try again.")
 		case errors.As(err, &denied):
@@ -200,8 +208,31 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.limiter.Reset(userKey)
+	if err := s.limiter.Refund(r.Context(), attempt); err != nil {
+		s.Logger.WarnContext(r.Context(), "login rate limit: refund", "err", err)
+	}
+	if err := s.limiter.Reset(r.Context(), userKey); err != nil {
+		s.Logger.WarnContext(r.Context(), "login rate limit: reset", "err", err)
+	}
 	s.completeLogin(w, r, ar, c, cn, up)
+}
+
+// Password login budget: loginMaxFailures failed attempts per client IP and per account in
+// loginWindow, shared by every replica.
+const (
+	loginMaxFailures = 10
+	loginWindow      = 5 * time.Minute
+)
+
+// loginUserKey is the budget key of the account a password login names: the connector's
+// canonical spelling of the username (connectors.UsernameCanonicalizer), trimmed and
+// lowercased, so " Alice " spends alice's budget. Merging spellings that are distinct
+// accounts only makes their budget stricter.
+func loginUserKey(connectorID string, pc connectors.PasswordConnector, username string) string {
+	if uc, ok := pc.(connectors.UsernameCanonicalizer); ok {
+		username = uc.CanonicalUsername(username)
+	}
+	return "login:user:" + connectorID + ":" + strings.ToLower(strings.TrimSpace(username))
 }
 
 // loginDenied ends the flow with access_denied after showing why.

@@ -344,15 +344,29 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 		s.finishMFA(w, r, ar, c, p.Verified)
 		return
 	}
-	if !svc.Allowed(u.ID, ip) {
-		s.Logger.WarnContext(r.Context(), "mfa rate limited", "sub", u.ID, "ip", ip)
-		w.Header().Set("Retry-After", "900")
-		s.renderMFA(w, r, http.StatusTooManyRequests, ar, c, flow, p, "Too many wrong codes. Wait a few minutes, then try again.")
-		return
-	}
 	st, err := svc.Status(ctx, u.ID)
 	if err != nil {
 		s.internalError(w, r, "mfa status", err)
+		return
+	}
+	switch action {
+	case "totp", "recovery", "webauthn":
+	case "enrol-totp", "enrol-webauthn":
+		if st.Enrolled() {
+			// Only a user without any factor may enrol here: anyone else proves one first.
+			s.renderMFA(w, r, http.StatusForbidden, ar, c, flow, p, "You already have a second factor: use it to continue.")
+			return
+		}
+	default:
+		s.renderMFA(w, r, http.StatusBadRequest, ar, c, flow, p, "Choose how to verify.")
+		return
+	}
+	// Reserve the attempt before checking anything: a failure keeps it, a success gives it
+	// back, so a burst of guesses cannot all pass the limit before any of them fails.
+	attempt, ok := s.reserveMFA(w, r, u.ID, ip, func() {
+		s.renderMFA(w, r, http.StatusTooManyRequests, ar, c, flow, p, "Too many wrong codes. Wait a few minutes, then try again.")
+	})
+	if !ok {
 		return
 	}
 	// A ceremony's state is single-use: forget it before checking the answer.
@@ -375,12 +389,7 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 		method = mfa.AMROTP
 	case "webauthn":
 		method, err = svc.FinishWebAuthnLogin(ctx, u, waState, []byte(r.PostFormValue("credential")))
-	case "enrol-totp", "enrol-webauthn":
-		if st.Enrolled() {
-			// Only a user without any factor may enrol here: anyone else proves one first.
-			s.renderMFA(w, r, http.StatusForbidden, ar, c, flow, p, "You already have a second factor: use it to continue.")
-			return
-		}
+	default: // enrol-totp, enrol-webauthn (checked above)
 		var f storage.MFAFactor
 		if action == "enrol-totp" {
 			f, err = svc.FinishTOTP(ctx, u, p.TOTP, r.PostFormValue("name"), r.PostFormValue("code"))
@@ -388,15 +397,12 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 			f, err = svc.FinishWebAuthnRegistration(ctx, u, waState, r.PostFormValue("name"), []byte(r.PostFormValue("credential")))
 		}
 		method, enrolled = mfa.Method(f), true
-	default:
-		s.renderMFA(w, r, http.StatusBadRequest, ar, c, flow, p, "Choose how to verify.")
-		return
 	}
 	if err != nil {
 		s.mfaFailed(w, r, ar, c, flow, p, u.ID, ip, err)
 		return
 	}
-	svc.Succeeded(u.ID)
+	s.mfaSucceeded(r, attempt)
 	if !enrolled {
 		s.Logger.InfoContext(r.Context(), "second factor passed", "sub", u.ID, "method", method, "client_id", ar.ClientID)
 		s.finishMFA(w, r, ar, c, method)
@@ -423,7 +429,31 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// mfaFailed counts a failed attempt and shows the prompt again with what went wrong.
+// reserveMFA reserves a second-factor attempt for the user and client IP. On false it has
+// answered: with tooMany (after setting Retry-After) when a budget is spent, or with an error
+// page when the budgets could not be read.
+func (s *Server) reserveMFA(w http.ResponseWriter, r *http.Request, userID, ip string, tooMany func()) (mfa.Attempt, bool) {
+	attempt, ok, err := s.MFA.Service.Reserve(r.Context(), userID, ip)
+	if err != nil {
+		s.internalError(w, r, "mfa rate limit", err)
+		return mfa.Attempt{}, false
+	}
+	if !ok {
+		s.Logger.WarnContext(r.Context(), "mfa rate limited", "sub", userID, "ip", ip)
+		w.Header().Set("Retry-After", "900")
+		tooMany()
+	}
+	return attempt, ok
+}
+
+// mfaSucceeded gives a passed attempt back and clears the user's failures.
+func (s *Server) mfaSucceeded(r *http.Request, attempt mfa.Attempt) {
+	if err := s.MFA.Service.Succeeded(r.Context(), attempt); err != nil {
+		s.Logger.WarnContext(r.Context(), "mfa rate limit: refund", "err", err)
+	}
+}
+
+// mfaFailed shows the prompt again with what went wrong; the attempt stays reserved. the prompt again with what went wrong.
 func (s *Server) mfaFailed(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, flow string, p mfaPending, userID, ip string, err error) {
 	msg := ""
 	switch {
@@ -439,7 +469,6 @@ func (s *Server) mfaFailed(w http.ResponseWriter, r *http.Request, ar storage.Au
 		s.internalError(w, r, "verify second factor", err)
 		return
 	}
-	s.MFA.Service.Failed(userID, ip)
 	s.Logger.InfoContext(r.Context(), "second factor failed", "sub", userID, "ip", ip, "err", err)
 	s.renderMFA(w, r, http.StatusUnauthorized, ar, c, flow, p, msg)
 }

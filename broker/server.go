@@ -92,7 +92,7 @@ type Server struct {
 	discovery []byte
 	connByID  map[string]*Connector
 	origins   map[string]bool
-	limiter   *ratelimit.Failures
+	limiter   *ratelimit.Limiter
 	verified  *verifiedCache
 	handler   http.Handler
 	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
@@ -125,13 +125,23 @@ func New(d Deps) (*Server, error) {
 			s.origins[strings.TrimSuffix(o, "/")] = true
 		}
 	}
-	s.limiter = ratelimit.New(d.Now, 10, 5*time.Minute)
+	rl, _ := d.Storage.(storage.RateLimitStore)
+	if s.limiter, err = ratelimit.New(rl, d.Now, loginWindow); err != nil {
+		return nil, fmt.Errorf("broker: login rate limit: %w", err)
+	}
 	s.verified = newVerifiedCache(10000)
 	if s.discovery, err = s.buildDiscovery(); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// connectorUp reports whether the connector with the ID is configured and open: only then
+// may an SSO session or a grant made through it stand for the user.
+func (s *Server) connectorUp(id string) bool {
+	cn := s.connByID[id]
+	return cn != nil && cn.Conn != nil
 }
 
 // Handler returns the HTTP handler with every route mounted under the issuer's path.

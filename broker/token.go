@@ -386,9 +386,24 @@ func (s *Server) refreshReused(ctx context.Context, c *clients.Client, grantID s
 // mint with, the Authentication to remember, and whether either changed. Nothing is written
 // except a revocation when the upstream or a requirement now refuses the user.
 func (s *Server) refreshUpstream(ctx context.Context, g storage.Grant, scopes []string, now time.Time) (storage.Identity, storage.Authentication, bool, error) {
-	cn := s.connByID[g.Auth.ConnectorID]
-	if cn == nil || cn.Conn == nil {
+	if g.Auth.ConnectorID == "" {
 		return g.Identity, g.Auth, false, nil
+	}
+	// Fail closed: a connector removed from the configuration cannot vouch for the user any
+	// more (the grant is revoked); one that failed to open cannot say whether it still would
+	// (the token stays usable, as for an upstream that is down).
+	cn := s.connByID[g.Auth.ConnectorID]
+	switch {
+	case cn == nil:
+		if err := s.Storage.RevokeGrant(ctx, g.ID, now); err != nil {
+			return storage.Identity{}, storage.Authentication{}, false, oauth2err.Server(err)
+		}
+		s.Logger.WarnContext(ctx, "refresh: the grant's connector was removed; the grant is revoked", "connector", g.Auth.ConnectorID, "client_id", g.ClientID)
+		return storage.Identity{}, storage.Authentication{}, false, oauth2err.New(oauth2err.InvalidGrant, "the sign-in method of this grant is no longer available")
+	case cn.Conn == nil:
+		s.Logger.WarnContext(ctx, "refresh: the grant's connector failed to open; the refresh token was not rotated", "connector", g.Auth.ConnectorID, "client_id", g.ClientID)
+		return storage.Identity{}, storage.Authentication{}, false, (&oauth2err.Error{Code: oauth2err.TemporarilyUnavailable,
+			Description: "the upstream identity provider is unavailable", Status: http.StatusServiceUnavailable}).WithCause(cn.Err)
 	}
 	rc, ok := cn.Conn.(connectors.RefreshConnector)
 	if !ok {

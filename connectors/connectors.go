@@ -155,6 +155,14 @@ type RefreshConnector interface {
 	Refresh(ctx context.Context, s Scopes, prev Upstream) (Upstream, error)
 }
 
+// UsernameCanonicalizer is implemented by a password connector whose upstream treats
+// several spellings of a username as one account (a domain prefix, surrounding spaces):
+// CanonicalUsername returns the one spelling. The broker keys its per-account attempt budget
+// on it.
+type UsernameCanonicalizer interface {
+	CanonicalUsername(username string) string
+}
+
 // HealthChecker is implemented by connectors that can tell whether their upstream is up.
 type HealthChecker interface {
 	Check(ctx context.Context) error
@@ -169,7 +177,19 @@ var (
 	// ErrLoginRequired: a fresh authentication was demanded (Reauth) and the upstream cannot
 	// ask for one or did not prove one. The broker answers the client login_required.
 	ErrLoginRequired = errors.New("connectors: the upstream did not prove a fresh authentication")
+	// ErrReplayed: a ReplayCache already holds the identifier.
+	ErrReplayed = errors.New("connectors: already used")
 )
+
+// ReplayCache records single-use identifiers (SAML assertion IDs) until they expire, shared
+// by every replica, so that a message replayed to another replica is refused too.
+// cmd/gatehouse fills it from storage.
+type ReplayCache interface {
+	// Consume records id as used until expiresAt, atomically across replicas. It returns
+	// ErrReplayed when id is recorded and live, and any other error when it cannot record
+	// it; the caller refuses the message on every error.
+	Consume(ctx context.Context, id string, expiresAt time.Time) error
+}
 
 // UpstreamError reports that the upstream could not be reached or answered badly. The broker
 // shows a "provider unavailable" page for it and keeps serving the other connectors.
@@ -195,6 +215,9 @@ type Deps struct {
 	HTTP        *http.Client
 	CallbackURL string
 	Now         func() time.Time
+	// ReplayCache is the shared record of single-use upstream message IDs; nil: a bounded
+	// in-memory record per process (one replica only).
+	ReplayCache ReplayCache
 }
 
 // Config is a connector's typed configuration. It is decoded strictly, validated without

@@ -320,33 +320,48 @@ func TestRecoveryCodes(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	s, clk, _ := newService(t, Options{MaxUserFailures: 3, MaxIPFailures: 5, Window: time.Minute})
-	for i := range 3 {
-		if !s.Allowed("u1", "1.2.3.4") {
-			t.Fatalf("attempt %d refused", i)
+	ctx := t.Context()
+	reserve := func(user, ip string, want bool) Attempt {
+		t.Helper()
+		a, ok, err := s.Reserve(ctx, user, ip)
+		if err != nil || ok != want {
+			t.Fatalf("Reserve(%s, %s) = %v, %v; want %v", user, ip, ok, err, want)
 		}
-		s.Failed("u1", "1.2.3.4")
+		return a
 	}
-	if s.Allowed("u1", "5.6.7.8") {
-		t.Error("u1 allowed after 3 failures")
+	for range 3 {
+		reserve("u1", "1.2.3.4", true)
 	}
-	if !s.Allowed("u2", "1.2.3.4") {
-		t.Error("u2 refused from an IP with 3 failures")
+	reserve("u1", "5.6.7.8", false)
+	reserve("u2", "1.2.3.4", true)
+	a := reserve("u3", "1.2.3.4", true)
+	reserve("u4", "1.2.3.4", false)
+	// An attempt that checked nothing is given back to the IP's budget.
+	if err := s.Unused(ctx, a); err != nil {
+		t.Fatal(err)
 	}
-	s.Failed("u2", "1.2.3.4")
-	s.Failed("u3", "1.2.3.4")
-	if s.Allowed("u4", "1.2.3.4") {
-		t.Error("IP allowed after 5 failures")
-	}
+	reserve("u4", "1.2.3.4", true)
 	clk.Advance(time.Minute)
-	if !s.Allowed("u1", "1.2.3.4") {
-		t.Error("still refused after the window")
+	reserve("u1", "1.2.3.4", true)
+	reserve("u1", "", true)
+	ok := reserve("u1", "", true)
+	reserve("u1", "", false)
+	if err := s.Succeeded(ctx, ok); err != nil {
+		t.Fatal(err)
 	}
-	s.Failed("u1", "")
-	s.Succeeded("u1")
-	if !s.Allowed("u1", "") {
-		t.Error("refused after success")
+	reserve("u1", "", true)
+}
+
+func TestNeedsAttemptStore(t *testing.T) {
+	// A store without attempt budgets is refused rather than limiting nothing.
+	_, err := New(Options{Store: mfaOnly{}, SecretsKey: testKey})
+	if err == nil || !strings.Contains(err.Error(), "RateLimitStore") {
+		t.Fatalf("New without a RateLimitStore = %v", err)
 	}
 }
+
+// mfaOnly is an MFAStore that keeps no attempt budgets.
+type mfaOnly struct{ storage.MFAStore }
 
 func TestWebAuthnOptions(t *testing.T) {
 	s, _, _ := newService(t, Options{})

@@ -40,6 +40,9 @@ type Options struct {
 	WebAuthn WebAuthnOptions
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Attempts keeps the attempt budgets, shared by every replica. Nil: Store, when it
+	// implements storage.RateLimitStore; a Store that does not is refused.
+	Attempts storage.RateLimitStore
 	// Limits of failed second-factor attempts in Window: per user and per client IP.
 	// Zero values: 5 per user and 30 per IP in 15 minutes.
 	MaxUserFailures, MaxIPFailures int
@@ -74,8 +77,9 @@ type Service struct {
 	issuer   string
 	now      func() time.Time
 	wa       *webAuthn // nil when WebAuthn is not configured
-	users    *ratelimit.Failures
-	ips      *ratelimit.Failures
+	limiter  *ratelimit.Limiter
+	maxUser  int
+	maxIP    int
 	stateTTL time.Duration
 }
 
@@ -103,9 +107,16 @@ func New(o Options) (*Service, error) {
 	if o.Window <= 0 {
 		o.Window = 15 * time.Minute
 	}
+	if o.Attempts == nil {
+		o.Attempts, _ = o.Store.(storage.RateLimitStore)
+	}
+	lim, err := ratelimit.New(o.Attempts, o.Now, o.Window)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: %w", err)
+	}
 	s := &Service{
 		store: o.Store, seal: sl, issuer: o.IssuerName, now: o.Now,
-		users: ratelimit.New(o.Now, o.MaxUserFailures, o.Window), ips: ratelimit.New(o.Now, o.MaxIPFailures, o.Window),
+		limiter: lim, maxUser: o.MaxUserFailures, maxIP: o.MaxIPFailures,
 		stateTTL: 10 * time.Minute,
 	}
 	if o.WebAuthn.RPID != "" {
@@ -181,21 +192,49 @@ func (s *Service) Reset(ctx context.Context, userID string) error {
 	return nil
 }
 
-// Allowed reports whether another second-factor attempt is allowed for the user and IP.
-func (s *Service) Allowed(userID, ip string) bool {
-	return s.users.Allowed(userID) && (ip == "" || s.ips.Allowed(ip))
+// Attempt is a second-factor attempt reserved by Reserve.
+type Attempt struct {
+	userID string
+	res    ratelimit.Attempt
 }
 
-// Failed records a failed attempt.
-func (s *Service) Failed(userID, ip string) {
-	s.users.Fail(userID)
+// Reserve takes one attempt from the user's and the client IP's budgets (shared by every
+// replica) before a code or assertion is checked. ok is false when either budget is spent; an
+// error means the budgets could not be read, and the attempt must be refused. A failed check
+// keeps the reservation: it is the failure that counts.
+func (s *Service) Reserve(ctx context.Context, userID, ip string) (a Attempt, ok bool, err error) {
+	limits := []storage.RateLimit{{Key: userLimitKey(userID), Max: s.maxUser}}
 	if ip != "" {
-		s.ips.Fail(ip)
+		limits = append(limits, storage.RateLimit{Key: "mfa:ip:" + ip, Max: s.maxIP})
 	}
+	res, ok, err := s.limiter.Reserve(ctx, limits...)
+	if err != nil {
+		return Attempt{}, false, fmt.Errorf("mfa: reserve attempt: %w", err)
+	}
+	return Attempt{userID: userID, res: res}, ok, nil
 }
 
-// Succeeded forgets the user's failures.
-func (s *Service) Succeeded(userID string) { s.users.Reset(userID) }
+// Succeeded refunds a passed attempt and forgets the user's earlier failures.
+func (s *Service) Succeeded(ctx context.Context, a Attempt) error {
+	if err := s.limiter.Refund(ctx, a.res); err != nil {
+		return fmt.Errorf("mfa: refund attempt: %w", err)
+	}
+	if err := s.limiter.Reset(ctx, userLimitKey(a.userID)); err != nil {
+		return fmt.Errorf("mfa: reset attempts: %w", err)
+	}
+	return nil
+}
+
+// Unused refunds an attempt that checked nothing (the request was refused before the check).
+func (s *Service) Unused(ctx context.Context, a Attempt) error {
+	if err := s.limiter.Refund(ctx, a.res); err != nil {
+		return fmt.Errorf("mfa: refund attempt: %w", err)
+	}
+	return nil
+}
+
+// userLimitKey is the key of a user's second-factor budget.
+func userLimitKey(userID string) string { return "mfa:user:" + userID }
 
 // newFactorID returns a random factor ID.
 func newFactorID() (string, error) {

@@ -2,6 +2,9 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"fmt"
 	"time"
 )
 
@@ -30,4 +33,23 @@ type BlobStore interface {
 	DeleteBlob(ctx context.Context, key string) error
 	// DeleteExpiredBlobs deletes blobs that expired before now and returns how many.
 	DeleteExpiredBlobs(ctx context.Context, now time.Time) (int64, error)
+}
+
+// ConsumeOnce records key as used until expiry, atomically across replicas: the first call
+// for a key returns nil; every later call before expiry returns ErrReused. It is the replay
+// cache of single-use identifiers (SAML assertion and request IDs) on top of PutBlobIfAbsent:
+// each caller offers a random value, and only the caller whose value was stored is first.
+func ConsumeOnce(ctx context.Context, bs BlobStore, key string, expiry, now time.Time) error {
+	mine := make([]byte, 16)
+	if _, err := rand.Read(mine); err != nil {
+		return fmt.Errorf("storage: consume once: %w", err)
+	}
+	got, err := bs.PutBlobIfAbsent(ctx, Blob{Key: key, Value: mine, Expiry: expiry}, now)
+	if err != nil {
+		return fmt.Errorf("storage: consume once: %w", err)
+	}
+	if subtle.ConstantTimeCompare(got, mine) != 1 {
+		return ErrReused
+	}
+	return nil
 }

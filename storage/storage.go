@@ -180,8 +180,12 @@ type LocalUser struct {
 	Name          string
 	Groups        []string
 	PasswordHash  string // bcrypt
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// FromConfig marks a user provisioned from the configuration (`users:`, or the default
+	// configuration's generated admin): such a user is deleted at start once the configuration
+	// no longer lists it. Users created otherwise are never removed that way.
+	FromConfig bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // UserLink maps an upstream account (connector ID + upstream subject) to an internal user ID.

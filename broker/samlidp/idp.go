@@ -42,6 +42,10 @@ type Options struct {
 	HTTP   *http.Client
 	Logger *slog.Logger
 	Now    func() time.Time
+	// ReplayCache records the IDs of accepted signed AuthnRequests and LogoutRequests, shared
+	// by every replica (cmd/gatehouse passes a storage-backed one); nil: in memory, per
+	// process.
+	ReplayCache saml.AssertionReplayCache
 }
 
 // IdP is the SAML identity provider.
@@ -100,6 +104,10 @@ func New(o Options) (*IdP, error) {
 		}
 	}
 	validity := o.AssertionLifetime
+	replay := o.ReplayCache
+	if replay == nil {
+		replay = samlsp.NewMemoryReplayCache(100000)
+	}
 	p.idp = &saml.IdentityProvider{
 		Key: o.Key, Certificate: o.Cert, Logger: slogPrinter{o.Logger},
 		MetadataURL: *entity, SSOURL: *sso, LogoutURL: *slo,
@@ -108,9 +116,8 @@ func New(o Options) (*IdP, error) {
 		ValidDuration:           &validity,
 		NameIDFormats:           []saml.NameIDFormat{saml.PersistentNameIDFormat, saml.EmailAddressNameIDFormat, saml.TransientNameIDFormat},
 		LogoutBindings:          []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
-		// Signed AuthnRequests and LogoutRequests are accepted once (per process: replicas
-		// keep their own record; a replay only repeats what the original asked).
-		ReplayCache: samlsp.NewMemoryReplayCache(100000),
+		// Signed AuthnRequests and LogoutRequests are accepted once, across replicas.
+		ReplayCache: replay,
 	}
 	return p, nil
 }

@@ -40,10 +40,14 @@ func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, 
 	if err != nil {
 		return nil, fmt.Errorf("saml_idp: %w", err)
 	}
+	replay, err := newReplayCache(store, "replay:saml-idp:")
+	if err != nil {
+		return nil, fmt.Errorf("saml_idp: %w", err)
+	}
 	idp, err := samlidp.New(samlidp.Options{
 		BaseURL: cfg.Issuer, EntityID: sc.EntityID, Key: key, Cert: cert, ServiceProviders: cfg.ServiceProviders,
 		AssertionLifetime: sc.AssertionLifetime.D(), PersistentSalt: cfg.PairwiseSalt, HTTP: hc,
-		Logger: logger.With("component", "saml-idp"), Now: time.Now,
+		Logger: logger.With("component", "saml-idp"), Now: time.Now, ReplayCache: samlReplayCache{replay},
 	})
 	if err != nil {
 		return nil, err

@@ -222,10 +222,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		logger.Warn(w)
 	}
 	adminPassword := ""
+	keep := configUsernames(cfg.Users)
 	if defaultMode {
 		if adminPassword, err = bootstrapAdmin(ctx, store); err != nil {
 			return err
 		}
+		keep[defaultAdmin] = true
+	}
+	if err := removeStaleUsers(ctx, store, keep, localConnectorIDs(decoded), logger); err != nil { // cmd/gatehouse/users.go
+		return err
 	}
 
 	keys := tokens.NewKeyManager(store, tokens.KeyOptions{
@@ -247,9 +252,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	httpClient := httpx.NewOutboundClient() // every upstream response capped, timeouts set
 	var conns []broker.Connector
 	for _, d := range decoded {
+		replay, err := newReplayCache(store, "replay:connector:"+d.info.ID+":")
+		if err != nil {
+			return err
+		}
 		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
 			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
-			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now,
+			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now, ReplayCache: replay,
 		})
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
@@ -392,13 +401,14 @@ func printWelcome(w io.Writer, cfg *config.Config, exampleBase, adminPassword st
 	}
 }
 
-// provisionUsers upserts the config's local users into storage.
+// provisionUsers upserts the config's local users into storage, marked as from the
+// configuration.
 func provisionUsers(ctx context.Context, store storage.LocalUserStore, users []config.User) error {
 	now := time.Now().UTC()
 	for _, u := range users {
 		err := store.UpsertLocalUser(ctx, storage.LocalUser{
 			Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
-			Groups: u.Groups, PasswordHash: u.PasswordHash, CreatedAt: now, UpdatedAt: now,
+			Groups: u.Groups, PasswordHash: u.PasswordHash, FromConfig: true, CreatedAt: now, UpdatedAt: now,
 		})
 		if err != nil {
 			return fmt.Errorf("provision user %s: %w", u.Username, err)
@@ -408,9 +418,11 @@ func provisionUsers(ctx context.Context, store storage.LocalUserStore, users []c
 }
 
 // bootstrapAdmin creates the default mode's admin user with a random password the first time;
-// it returns the password only when it created the user.
+// it returns the password only when it created the user. The admin belongs to the default
+// configuration (FromConfig): a start with a configuration file that does not list it
+// removes it.
 func bootstrapAdmin(ctx context.Context, store storage.LocalUserStore) (string, error) {
-	_, err := store.GetLocalUser(ctx, "admin")
+	_, err := store.GetLocalUser(ctx, defaultAdmin)
 	if err == nil {
 		return "", nil
 	}
@@ -427,8 +439,8 @@ func bootstrapAdmin(ctx context.Context, store storage.LocalUserStore) (string, 
 	}
 	now := time.Now().UTC()
 	err = store.CreateLocalUser(ctx, storage.LocalUser{
-		Username: "admin", Email: "admin@example.com", EmailVerified: true, Name: "Gatehouse Admin",
-		Groups: []string{"admins"}, PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
+		Username: defaultAdmin, Email: "admin@example.com", EmailVerified: true, Name: "Gatehouse Admin",
+		Groups: []string{"admins"}, PasswordHash: hash, FromConfig: true, CreatedAt: now, UpdatedAt: now,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create admin user: %w", err)
@@ -451,6 +463,16 @@ func runGC(ctx context.Context, store storage.Storage, logger *slog.Logger) {
 				continue
 			}
 			logger.Debug("garbage collection", "result", res)
+			if bs, ok := store.(storage.BlobStore); ok {
+				if _, err := bs.DeleteExpiredBlobs(ctx, time.Now().UTC()); err != nil {
+					logger.Warn("garbage collection of blobs failed", "err", err)
+				}
+			}
+			if rl, ok := store.(storage.RateLimitStore); ok {
+				if _, err := rl.DeleteExpiredAttempts(ctx, time.Now().UTC()); err != nil {
+					logger.Warn("garbage collection of attempt budgets failed", "err", err)
+				}
+			}
 		}
 	}
 }

@@ -34,9 +34,10 @@ type Connector struct {
 
 // Interface guards.
 var (
-	_ connectors.PasswordConnector = (*Connector)(nil)
-	_ connectors.RefreshConnector  = (*Connector)(nil)
-	_ connectors.HealthChecker     = (*Connector)(nil)
+	_ connectors.PasswordConnector     = (*Connector)(nil)
+	_ connectors.RefreshConnector      = (*Connector)(nil)
+	_ connectors.HealthChecker         = (*Connector)(nil)
+	_ connectors.UsernameCanonicalizer = (*Connector)(nil)
 )
 
 // Info returns the connector's identity.
@@ -44,6 +45,17 @@ func (c *Connector) Info() connectors.Info { return c.info }
 
 // Prompt is the label of the username field.
 func (c *Connector) Prompt() string { return c.cfg.UsernamePrompt }
+
+// CanonicalUsername is the account a typed username names, for the broker's per-account
+// attempt budget: on Active Directory without its domain prefix (CORP\alice is alice), and
+// lowercased, as directory matching of user names ignores case.
+func (c *Connector) CanonicalUsername(username string) string {
+	username = strings.TrimSpace(username)
+	if i := strings.LastIndexByte(username, '\\'); c.ad && i >= 0 && i < len(username)-1 {
+		username = username[i+1:]
+	}
+	return strings.ToLower(username)
+}
 
 // Close closes the pooled connections.
 func (c *Connector) Close() error {

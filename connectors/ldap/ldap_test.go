@@ -498,3 +498,22 @@ func TestTrustEmail(t *testing.T) {
 		})
 	}
 }
+
+func TestCanonicalUsername(t *testing.T) {
+	tests := []struct {
+		ad          bool
+		typed, want string
+	}{
+		{false, " Alice ", "alice"},
+		{false, `CORP\alice`, `corp\alice`},
+		{true, `CORP\Alice`, "alice"},
+		{true, ` corp\alice `, "alice"},
+		{true, `CORP\`, `corp\`},
+	}
+	for _, tt := range tests {
+		c := &Connector{ad: tt.ad}
+		if got := c.CanonicalUsername(tt.typed); got != tt.want {
+			t.Errorf("ad=%v CanonicalUsername(%q) = %q, want %q", tt.ad, tt.typed, got, tt.want)
+		}
+	}
+}

@@ -119,7 +119,8 @@ type Config struct {
 	AllowIDPInitiated bool `yaml:"allow_idp_initiated"`
 	// AllowSHA1 accepts IdP signatures made with SHA-1. Off by default.
 	AllowSHA1 bool `yaml:"allow_sha1"`
-	// ReplayCacheSize bounds the remembered assertion IDs; zero means 100000.
+	// ReplayCacheSize bounds the remembered assertion IDs when the broker passes no shared
+	// replay cache (serve always passes the storage-backed one); zero means 100000.
 	ReplayCacheSize int `yaml:"replay_cache_size"`
 }
 
@@ -454,7 +455,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		AssertionConsumerServiceBindings: []string{csaml.HTTPPostBinding},
 		RejectSHA1Signatures:             !c.AllowSHA1,
 		Clock:                            dsig.NewFakeClock(newNowClock(now)),
-		ReplayCache:                      newReplayCache(cacheSize, now),
+		ReplayCache:                      replayCacheFor(deps, cacheSize, now),
 		HTTPClient:                       client,
 	}
 	if c.SPKey != "" {

@@ -236,6 +236,8 @@ type spOptions struct {
 	withKey     bool
 	registerAs  string
 	metadataURL string
+	// replay is the shared replay cache passed in Deps (nil: the connector's own).
+	replay connectors.ReplayCache
 }
 
 func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
@@ -269,6 +271,7 @@ func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
 	callback := o.issuer + "/callback/" + o.id
 	c, err := cfg.Open(context.Background(), connectors.Info{ID: o.id, Type: "saml", Name: "Test IdP"}, connectors.Deps{
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), CallbackURL: callback, Now: clk.Now,
+		ReplayCache: o.replay,
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -21,10 +21,9 @@
 // unsolicited response is refused unless allow_idp_initiated), NotBefore/NotOnOrAfter;
 // SHA-1 signatures are refused unless allow_sha1. The connector then applies
 // allowed_clock_skew (crewjam's own bound is a fixed 180s) and refuses a replayed assertion
-// ID for as long as it would be valid, with a bounded in-memory cache: each replica has its
-// own, so a multi-replica deployment needs a shared (storage-backed) cache to stop replays
-// across replicas. The HTTP-Artifact binding is not accepted (it would make the ACS call out
-// to the IdP).
+// ID for as long as it would be valid, in the replay cache the broker passes in Deps (shared
+// by every replica through storage; without one, a bounded in-memory cache per process). The
+// HTTP-Artifact binding is not accepted (it would make the ACS call out to the IdP).
 //
 // Errors never show crewjam's private detail or the XML: Finish logs the precise reason
 // (InvalidResponseError.PrivateErr) for the operator and returns a *ResponseError whose
@@ -318,6 +317,8 @@ func publicReason(err error) string {
 		return "the response was already used"
 	case errors.Is(err, errReplayCacheFull):
 		return "too many sign-ins at once; try again shortly"
+	case errors.Is(err, errReplayCacheDown):
+		return "sign-in is temporarily unavailable; try again shortly"
 	case errors.As(err, &bad):
 		return "the identity provider did not sign you in"
 	case errors.Is(err, csaml.ErrInvalidSignature), errors.Is(err, csaml.ErrUntrustedCertificate):

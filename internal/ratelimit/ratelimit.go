@@ -1,80 +1,70 @@
-// Package ratelimit counts failed attempts (password logins, second-factor codes) per key in a
-// sliding window, so callers can refuse further attempts once a key has failed too often.
+// Package ratelimit reserves attempts (password logins, second-factor codes) against budgets
+// kept in storage (storage.RateLimitStore), so every replica draws on the same budget.
 //
-// It is per process: with several replicas each enforces its own budget.
+// An attempt is reserved before the credential is checked and given back (refunded) only when
+// the check succeeds: concurrent wrong guesses cannot all pass a check made before any of them
+// failed, and a refused reservation checks nothing.
 package ratelimit
 
 import (
-	"sync"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// Failures counts failures per key in a sliding window. It is safe for concurrent use.
-type Failures struct {
-	mu     sync.Mutex
+// Limiter reserves attempts in storage. It is safe for concurrent use.
+type Limiter struct {
+	store  storage.RateLimitStore
 	now    func() time.Time
-	max    int
 	window time.Duration
-	fails  map[string][]time.Time
-	sweep  time.Time
 }
 
-// New returns a counter that allows up to max failures per key within window.
-func New(now func() time.Time, max int, window time.Duration) *Failures {
+// New returns a limiter whose attempts count against their budgets for window.
+func New(store storage.RateLimitStore, now func() time.Time, window time.Duration) (*Limiter, error) {
+	if store == nil {
+		return nil, errors.New("ratelimit: the storage backend does not keep attempt budgets (storage.RateLimitStore)")
+	}
+	if window <= 0 {
+		return nil, fmt.Errorf("ratelimit: window must be positive, got %s", window)
+	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Failures{now: now, max: max, window: window, fails: make(map[string][]time.Time)}
+	return &Limiter{store: store, now: now, window: window}, nil
 }
 
-// Allowed reports whether every key is still under its failure budget.
-func (l *Failures) Allowed(keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for _, k := range keys {
-		if len(l.recent(k, now)) >= l.max {
-			return false
-		}
+// Attempt is a reserved attempt; the zero value is no reservation.
+type Attempt struct{ id string }
+
+// Reserve takes one attempt from every budget, atomically across replicas. ok is false (and
+// nothing is taken) when any budget is spent. An error means the budgets could not be read:
+// callers refuse the attempt (fail closed).
+func (l *Limiter) Reserve(ctx context.Context, limits ...storage.RateLimit) (a Attempt, ok bool, err error) {
+	id := rand.Text()
+	now := l.now().UTC()
+	ok, err = l.store.ReserveAttempt(ctx, id, limits, now, now.Add(l.window))
+	if err != nil || !ok {
+		return Attempt{}, false, err
 	}
-	return true
+	return Attempt{id: id}, true, nil
 }
 
-// Fail records a failure against every key.
-func (l *Failures) Fail(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for _, k := range keys {
-		l.fails[k] = append(l.recent(k, now), now)
+// Refund gives a reserved attempt back to every budget it was taken from (the check passed).
+func (l *Limiter) Refund(ctx context.Context, a Attempt) error {
+	if a.id == "" {
+		return nil
 	}
-	if now.Sub(l.sweep) > l.window {
-		l.sweep = now
-		for k := range l.fails {
-			if len(l.recent(k, now)) == 0 {
-				delete(l.fails, k)
-			}
-		}
-	}
+	return l.store.ReleaseAttempt(ctx, a.id)
 }
 
-// Reset forgets a key's failures (after a success).
-func (l *Failures) Reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, key)
+// Reset empties one budget (an account's, after its owner proved who they are).
+func (l *Limiter) Reset(ctx context.Context, key string) error {
+	return l.store.ResetAttempts(ctx, key)
 }
 
-// recent drops the key's failures older than the window and returns the rest.
-func (l *Failures) recent(k string, now time.Time) []time.Time {
-	ts := l.fails[k]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
-		i++
-	}
-	if i > 0 {
-		ts = append(ts[:0:0], ts[i:]...)
-		l.fails[k] = ts
-	}
-	return ts
-}
+// Window is how long an attempt counts against its budgets.
+func (l *Limiter) Window() time.Duration { return l.window }

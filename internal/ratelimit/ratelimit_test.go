@@ -1,35 +1,58 @@
-package ratelimit
+package ratelimit_test
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 )
 
-func TestFailures(t *testing.T) {
-	now := time.Unix(1_000_000, 0)
-	l := New(func() time.Time { return now }, 3, time.Minute)
-	for i := 0; i < 3; i++ {
-		if !l.Allowed("ip", "user") {
-			t.Fatalf("refused after %d failures", i)
+func TestLimiter(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "rl.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Unix(1_800_000_000, 0)
+	l, err := ratelimit.New(st, func() time.Time { return now }, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	user := storage.RateLimit{Key: "user:alice", Max: 2}
+	reserve := func(want bool) ratelimit.Attempt {
+		t.Helper()
+		a, ok, err := l.Reserve(ctx, user)
+		if err != nil || ok != want {
+			t.Fatalf("Reserve = %v, %v; want %v", ok, err, want)
 		}
-		l.Fail("ip", "user")
+		return a
 	}
-	if l.Allowed("user") || l.Allowed("ip", "other") {
-		t.Fatal("allowed past the budget")
+	reserve(true)
+	a := reserve(true)
+	reserve(false)
+	if err := l.Refund(ctx, a); err != nil {
+		t.Fatal(err)
 	}
-	if !l.Allowed("other") {
-		t.Fatal("an unrelated key is limited")
+	reserve(true)
+	if err := l.Reset(ctx, user.Key); err != nil {
+		t.Fatal(err)
 	}
-	l.Reset("user")
-	if !l.Allowed("user") {
-		t.Fatal("reset did not clear the key")
+	reserve(true)
+	reserve(true)
+	now = now.Add(time.Minute) // the window has passed
+	reserve(true)
+	if err := l.Refund(ctx, ratelimit.Attempt{}); err != nil {
+		t.Errorf("refunding no reservation: %v", err)
 	}
-	now = now.Add(time.Minute + time.Second)
-	if !l.Allowed("ip") {
-		t.Fatal("failures outside the window still count")
-	}
-	l.Fail("x")
-	if len(l.fails) != 1 {
-		t.Fatalf("expired keys not swept: %v", l.fails)
+}
+
+func TestLimiterNeedsStore(t *testing.T) {
+	if _, err := ratelimit.New(nil, nil, time.Minute); err == nil || !strings.Contains(err.Error(), "RateLimitStore") {
+		t.Fatalf("New without a store = %v", err)
 	}
 }

@@ -106,6 +106,17 @@ func TestMFA(t *testing.T) {
 	storagetest.RunMFA(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestUserRemoval(t *testing.T) {
+	storagetest.RunUserRemoval(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
+func TestRateLimits(t *testing.T) {
+	storagetest.RunRateLimits(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+		cfg := newSchema(t)
+		return openCfg(t, cfg), openCfg(t, cfg)
+	})
+}
+
 func TestTwoHandles(t *testing.T) {
 	storagetest.RunTwoHandles(t, func(t *testing.T) (storage.Storage, storage.Storage) {
 		cfg := newSchema(t)

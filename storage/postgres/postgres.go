@@ -59,6 +59,7 @@ const (
 	lockMigrate = 0x6761_7401 // "gat" + 1
 	lockKeys    = 0x6761_7402
 	lockGC      = 0x6761_7403
+	lockRate    = 0x6761_7404
 )
 
 // Config says how to reach the database. Either DSN (a libpq URL or keyword/value string)

@@ -8,13 +8,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const localUserCols = `username, email, email_verified, name, groups_json, password_hash, created_at, updated_at`
+const localUserCols = `username, email, email_verified, name, groups_json, password_hash, from_config, created_at, updated_at`
 
 const (
-	qInsertUser = `INSERT INTO local_users (` + localUserCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	qInsertUser = `INSERT INTO local_users (` + localUserCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	qUpsertUser = qInsertUser + ` ON CONFLICT (username) DO UPDATE SET email = excluded.email,
 	email_verified = excluded.email_verified, name = excluded.name, groups_json = excluded.groups_json,
-	password_hash = excluded.password_hash, created_at = excluded.created_at, updated_at = excluded.updated_at`
+	password_hash = excluded.password_hash, from_config = excluded.from_config, created_at = excluded.created_at, updated_at = excluded.updated_at`
 	qGetUser    = `SELECT ` + localUserCols + ` FROM local_users WHERE username = $1`
 	qListUsers  = `SELECT ` + localUserCols + ` FROM local_users ORDER BY username`
 	qDeleteUser = `DELETE FROM local_users WHERE username = $1`
@@ -31,7 +31,7 @@ func localUserArgs(u storage.LocalUser) ([]any, error) {
 		return nil, err
 	}
 	return []any{u.Username, u.Email, u.EmailVerified, u.Name, groups, u.PasswordHash,
-		ms(u.CreatedAt), ms(u.UpdatedAt)}, nil
+		u.FromConfig, ms(u.CreatedAt), ms(u.UpdatedAt)}, nil
 }
 
 func scanLocalUser(sc scanner) (storage.LocalUser, error) {
@@ -40,7 +40,7 @@ func scanLocalUser(sc scanner) (storage.LocalUser, error) {
 		groups           string
 		created, updated int64
 	)
-	err := sc.Scan(&u.Username, &u.Email, &u.EmailVerified, &u.Name, &groups, &u.PasswordHash, &created, &updated)
+	err := sc.Scan(&u.Username, &u.Email, &u.EmailVerified, &u.Name, &groups, &u.PasswordHash, &u.FromConfig, &created, &updated)
 	if err != nil {
 		return u, err
 	}

@@ -19,8 +19,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"time"
 
@@ -65,6 +67,9 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	}
 	if err := checkLocation(path); err != nil {
 		return nil, err
+	}
+	if err := privateFiles(path, logger); err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	if err := enableWAL(ctx, path, busyTimeout); err != nil {
 		return nil, explainOpenError(path, err)
@@ -140,10 +145,50 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Backup writes a consistent snapshot of the live database to destPath (which must not
-// exist) with VACUUM INTO. Writers keep running while it copies.
+// exist) with VACUUM INTO. Writers keep running while it copies. The snapshot is created
+// 0600 first (VACUUM INTO fills an empty file), as it holds the same secrets.
 func (s *Store) Backup(ctx context.Context, destPath string) error {
-	if _, err := s.reader.ExecContext(ctx, "VACUUM INTO ?", destPath); err != nil {
+	f, err := os.OpenFile(destPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
 		return fmt.Errorf("sqlite: backup to %s: %w", destPath, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: backup to %s: %w", destPath, err)
+	}
+	if _, err := s.reader.ExecContext(ctx, "VACUUM INTO ?", destPath); err != nil {
+		return errors.Join(fmt.Errorf("sqlite: backup to %s: %w", destPath, err), os.Remove(destPath))
+	}
+	return nil
+}
+
+// privateFiles makes the database private to its owner: a new database file is created 0600
+// before SQLite opens it (SQLite creates the -wal and -shm files with the database file's
+// permissions), and group and other permissions are taken from an existing database and its
+// -wal, -shm and -journal files. They hold private signing keys and upstream refresh tokens.
+func privateFiles(path string, logger *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("cannot write %s: %w; Gatehouse needs a writable directory for its database", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&^0o077); err != nil {
+				return err
+			}
+			logger.Warn("database file was readable by other users; made private", "file", p, "was", fmt.Sprintf("%#o", perm))
+		}
 	}
 	return nil
 }

@@ -363,3 +363,14 @@ func BenchmarkGetSession(b *testing.B) {
 		}
 	}
 }
+
+func TestRateLimits(t *testing.T) {
+	storagetest.RunRateLimits(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+		path := filepath.Join(t.TempDir(), "gatehouse.db")
+		return openAt(t, path), openAt(t, path)
+	})
+}
+
+func TestUserRemoval(t *testing.T) {
+	storagetest.RunUserRemoval(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}

@@ -8,13 +8,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const localUserCols = `username, email, email_verified, name, groups_json, password_hash, created_at, updated_at`
+const localUserCols = `username, email, email_verified, name, groups_json, password_hash, from_config, created_at, updated_at`
 
 const (
-	qInsertUser = `INSERT INTO local_users (` + localUserCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qInsertUser = `INSERT INTO local_users (` + localUserCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qUpsertUser = qInsertUser + ` ON CONFLICT (username) DO UPDATE SET email = excluded.email,
 	email_verified = excluded.email_verified, name = excluded.name, groups_json = excluded.groups_json,
-	password_hash = excluded.password_hash, created_at = excluded.created_at, updated_at = excluded.updated_at`
+	password_hash = excluded.password_hash, from_config = excluded.from_config, created_at = excluded.created_at, updated_at = excluded.updated_at`
 	qGetUser    = `SELECT ` + localUserCols + ` FROM local_users WHERE username = ?`
 	qListUsers  = `SELECT ` + localUserCols + ` FROM local_users ORDER BY username`
 	qDeleteUser = `DELETE FROM local_users WHERE username = ?`
@@ -31,16 +31,17 @@ func localUserArgs(u storage.LocalUser) ([]any, error) {
 		return nil, err
 	}
 	return []any{u.Username, u.Email, boolInt(u.EmailVerified), u.Name, groups, u.PasswordHash,
-		ms(u.CreatedAt), ms(u.UpdatedAt)}, nil
+		boolInt(u.FromConfig), ms(u.CreatedAt), ms(u.UpdatedAt)}, nil
 }
 
 func scanLocalUser(sc scanner) (storage.LocalUser, error) {
 	var (
-		u                          storage.LocalUser
-		groups                     []byte
-		verified, created, updated int64
+		u                    storage.LocalUser
+		groups               []byte
+		verified, fromConfig int64
+		created, updated     int64
 	)
-	err := sc.Scan(&u.Username, &u.Email, &verified, &u.Name, &groups, &u.PasswordHash, &created, &updated)
+	err := sc.Scan(&u.Username, &u.Email, &verified, &u.Name, &groups, &u.PasswordHash, &fromConfig, &created, &updated)
 	if err != nil {
 		return u, err
 	}
@@ -48,6 +49,7 @@ func scanLocalUser(sc scanner) (storage.LocalUser, error) {
 		return u, err
 	}
 	u.EmailVerified = verified != 0
+	u.FromConfig = fromConfig != 0
 	u.CreatedAt, u.UpdatedAt = fromMs(created), fromMs(updated)
 	return u, nil
 }

@@ -1,0 +1,16 @@
+package storage
+
+import "context"
+
+// UserRemover deletes an internal user with everything stored under its ID. It is optional;
+// the SQLite and PostgreSQL backends implement it (storagetest.RunUserRemoval). cmd/gatehouse
+// uses it to remove the users that left the configuration.
+type UserRemover interface {
+	// DeleteUserData deletes, in one transaction, what is stored under the internal user ID
+	// userID (Identity.Subject): SSO sessions, authentication requests and unredeemed
+	// authorization codes carrying the identity, grants with their refresh tokens (so every
+	// access token of them stops being accepted), consents, the links of upstream accounts to
+	// the user (so the ID is never given to anyone again) and the MFA enrolment. Deleting an
+	// unknown user's data is not an error.
+	DeleteUserData(ctx context.Context, userID string) error
+}
