@@ -7,10 +7,7 @@ package oidc_test
 // `bash scripts/install-peers.sh` (npm ci in connectors/oidc/testdata/peer).
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -19,13 +16,13 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/testpeer"
 )
 
 const (
@@ -38,7 +35,7 @@ const (
 // peer is a running oidc-provider.
 type peer struct {
 	issuer string
-	cmd    *exec.Cmd
+	proc   *testpeer.OIDCProvider
 }
 
 // Set once by TestMain before any test runs; read-only afterwards.
@@ -85,67 +82,15 @@ func freePort() (int, error) {
 
 // startPeer starts provider.mjs on port (0: any) and waits (bounded) for its ready line.
 func startPeer(port int, redirects []string) (*peer, error) {
-	dir, err := filepath.Abs(filepath.Join("testdata", "peer"))
+	p, err := testpeer.StartOIDCProvider(testpeer.OIDCProviderOptions{Dir: filepath.Join("testdata", "peer"), Port: port,
+		RedirectURIs: redirects, ClientSecret: upstreamSecret, Stderr: os.Stderr})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {
-		return nil, fmt.Errorf("npm oidc-provider is not installed in %s: run `bash scripts/install-peers.sh` (%w)", dir, err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, fmt.Errorf("node is not installed (needed for oidc-provider; see scripts/install-peers.sh): %w", err)
-	}
-	cmd := exec.Command(node, "provider.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "REDIRECT_URIS="+strings.Join(redirects, ","), "CLIENT_SECRET="+upstreamSecret)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start oidc-provider: %w", err)
-	}
-	p := &peer{cmd: cmd}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			ready <- sc.Text()
-		}
-		close(ready)
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case line, ok := <-ready:
-		var msg struct{ Issuer string }
-		if !ok || json.Unmarshal([]byte(line), &msg) != nil || msg.Issuer == "" {
-			p.stop()
-			return nil, fmt.Errorf("oidc-provider did not start (first line %q)", line)
-		}
-		p.issuer = msg.Issuer
-	case <-time.After(30 * time.Second):
-		p.stop()
-		return nil, errors.New("oidc-provider did not start within 30s")
-	}
-	return p, nil
+	return &peer{issuer: p.Issuer, proc: p}, nil
 }
 
-func (p *peer) stop() {
-	if p.cmd.Process != nil {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-}
+func (p *peer) stop() { p.proc.Stop() }
 
 // remove deletes a test account upstream.
 func (p *peer) remove(t *testing.T, sub string) {

@@ -1,9 +1,11 @@
 // provider.mjs runs npm oidc-provider (an OpenID Certified provider) as a real upstream for the
 // oidc connector's peer tests. It listens on 127.0.0.1, prints one JSON line
-// {"issuer": "..."} on stdout when ready, and runs until killed.
+// {"issuer": "...", "addr": "127.0.0.1:PORT"} on stdout when ready, and runs until killed.
 //
 // Environment:
 //   PORT           port to listen on (0: any free port)
+//   ISSUER         issuer URL to announce when reached through a proxy in front of it (the
+//                  proxy keeps the Host header); empty: http://127.0.0.1:PORT
 //   REDIRECT_URIS  comma-separated redirect URIs of the static client "gatehouse"
 //   CLIENT_SECRET  the client's secret
 //
@@ -22,6 +24,14 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import { URL } from 'node:url';
 import Provider from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
+
+// The provider's default in-memory store is an LRU of 1000 entries: under a load test (every
+// login and every refresh stores records) it would silently forget refresh tokens still in
+// use, and refreshes would fail with invalid_grant. Same adapter, a store large enough for any
+// test run.
+const store = new LRU({ maxSize: 200000 });
 
 const accounts = new Map([
   ['alice', { email: 'alice@example.com', email_verified: true, name: 'Alice Upstream', preferred_username: 'alice', groups: ['admins', 'staff'] }],
@@ -41,7 +51,8 @@ const page = (title, body) => `<!doctype html><html><head><title>${esc(title)}</
 
 const server = http.createServer();
 server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const addr = `127.0.0.1:${server.address().port}`;
+  const issuer = process.env.ISSUER || `http://${addr}`;
   const provider = new Provider(issuer, {
     clients: [{
       client_id: 'gatehouse',
@@ -51,6 +62,7 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     }],
+    adapter: (model) => new MemoryAdapter(model, store),
     jwks: { keys: [jwk] },
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
@@ -131,7 +143,7 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
       res.end(String(err && err.message));
     }
   });
-  process.stdout.write(JSON.stringify({ issuer }) + '\n');
+  process.stdout.write(JSON.stringify({ issuer, addr }) + '\n');
 });
 
 function readBody(req) {
