@@ -93,20 +93,44 @@ type haCluster struct {
 }
 
 // startHACluster writes one config per replica (same issuer, clients, users, database;
-// its own listen address) and starts the replicas one after the other.
+// its own listen address) and starts the replicas one after the other. Their one
+// connector is a local password connector.
 func startHACluster(t *testing.T, n int, dsn string, extraExpiry ...string) *haCluster {
 	t.Helper()
+	return startHAClusterWith(t, n, dsn, haOptions{expiry: extraExpiry})
+}
+
+// haOptions vary the replicas' configuration.
+type haOptions struct {
+	issuer     string   // the shared issuer URL (empty: a free loopback port)
+	expiry     []string // extra lines under expiry:
+	connectors []string // the lines of the connectors: list (empty: one local connector)
+	user       *user    // the user the browsers log in as (nil: a local user with a random password)
+}
+
+// startHAClusterWith is startHACluster with options.
+func startHAClusterWith(t *testing.T, n int, dsn string, o haOptions) *haCluster {
+	t.Helper()
 	dir := t.TempDir()
-	issuerPort := freePort(t) // nothing listens here: the client rewrites host:port per request
+	if o.issuer == "" {
+		// Nothing listens here: the client rewrites host:port per request.
+		o.issuer = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	}
+	if len(o.connectors) == 0 {
+		o.connectors = []string{"  - type: local", "    id: local", "    name: Local"}
+	}
 	rpPort := freePort(t)
 	c := &haCluster{
-		issuer: fmt.Sprintf("http://127.0.0.1:%d", issuerPort),
+		issuer: o.issuer,
 		client: rp{
 			ID: "ha-rp", Secret: "secret-" + randomString(t, 16),
 			RedirectURI:   fmt.Sprintf("http://127.0.0.1:%d/cb", rpPort),
 			PostLogoutURI: fmt.Sprintf("http://127.0.0.1:%d/logged-out", rpPort),
 		},
 		user: user{Username: "alice", Password: "pw-" + randomString(t, 12), Email: "alice@example.com", Name: "Alice"},
+	}
+	if o.user != nil {
+		c.user = *o.user
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(c.user.Password), bcrypt.MinCost)
 	if err != nil {
@@ -127,7 +151,7 @@ func startHACluster(t *testing.T, n int, dsn string, extraExpiry ...string) *haC
 			"expiry:",
 			"  refresh_tokens:",
 			"    reuse_grace: 30s",
-		}, "\n") + "\n" + strings.Join(extraExpiry, "\n") + "\n" + strings.Join([]string{
+		}, "\n") + "\n" + strings.Join(o.expiry, "\n") + "\n" + strings.Join([]string{
 			"logging:",
 			"  level: warn",
 			"clients:",
@@ -137,9 +161,7 @@ func startHACluster(t *testing.T, n int, dsn string, extraExpiry ...string) *haC
 			"    redirect_uris: [" + q(c.client.RedirectURI) + "]",
 			"    post_logout_redirect_uris: [" + q(c.client.PostLogoutURI) + "]",
 			"connectors:",
-			"  - type: local",
-			"    id: local",
-			"    name: Local",
+		}, "\n") + "\n" + strings.Join(o.connectors, "\n") + "\n" + strings.Join([]string{
 			"users:",
 			"  - username: " + q(c.user.Username),
 			"    email: " + q(c.user.Email),
@@ -267,6 +289,9 @@ func (s *spreadTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 type browser struct {
 	c    *haCluster
 	http *http.Client
+	// resubmit sends a step of a code flow that a transport error cut once more, as a user
+	// pressing reload does (the token request is never resent: a code is single-use).
+	resubmit bool
 }
 
 func (c *haCluster) newBrowser(t *testing.T) *browser {
@@ -282,6 +307,7 @@ func (c *haCluster) newBrowser(t *testing.T) *browser {
 // flowResult is what one authorization code flow saw and got.
 type flowResult struct {
 	sawLogin, sawConsent bool
+	code                 string // the authorization code the client got
 	tokens               tokenResponse
 }
 
@@ -290,6 +316,7 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token"`
 	IDToken      string `json:"id_token"`
 	Error        string `json:"error"`
+	Description  string `json:"error_description"`
 }
 
 var (
@@ -313,10 +340,10 @@ func (b *browser) codeFlow(ctx context.Context) (flowResult, error) {
 	cur, _ := url.Parse(b.c.issuer + "/authorize?" + q.Encode())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cur.String(), nil)
 	for step := 0; ; step++ {
-		if step > 10 {
-			return res, errors.New("authorize: no redirect to the client after 10 steps")
+		if step > 20 { // an upstream login adds its own redirects and pages
+			return res, errors.New("authorize: no redirect to the client after 20 steps")
 		}
-		resp, err := b.http.Do(req)
+		resp, err := b.do(req)
 		if err != nil {
 			return res, fmt.Errorf("authorize step %d (%s): %w", step, req.URL.Path, err)
 		}
@@ -331,7 +358,8 @@ func (b *browser) codeFlow(ctx context.Context) (flowResult, error) {
 				if next.Query().Get("state") != state || next.Query().Get("code") == "" {
 					return res, fmt.Errorf("callback without code or with a wrong state: %s", next.Redacted())
 				}
-				tr, err := b.token(ctx, url.Values{"grant_type": {"authorization_code"}, "code": {next.Query().Get("code")},
+				res.code = next.Query().Get("code")
+				tr, err := b.token(ctx, url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
 					"redirect_uri": {b.c.client.RedirectURI}, "code_verifier": {verifier}})
 				res.tokens = tr
 				return res, err
@@ -350,6 +378,13 @@ func (b *browser) codeFlow(ctx context.Context) (flowResult, error) {
 		}
 		action := formActionRe.FindStringSubmatch(page)
 		switch {
+		case action != nil && strings.Contains(page, `name="login"`) && strings.Contains(page, `name="password"`):
+			// The sign-in form of the upstream oidc-provider (connectors/oidc/testdata/peer).
+			res.sawLogin = true
+			form.Set("login", b.c.user.Username)
+			form.Set("password", b.c.user.Password)
+		case action != nil && strings.Contains(page, `name="consent" value="yes"`):
+			// The upstream's consent form: its hidden input (already in form) allows.
 		case action != nil && strings.Contains(page, `name="password"`):
 			res.sawLogin = true
 			form.Set("username", b.c.user.Username)
@@ -371,14 +406,33 @@ func (b *browser) codeFlow(ctx context.Context) (flowResult, error) {
 	}
 }
 
+// do sends one step of a flow; with resubmit, a step cut by a transport error is sent once
+// more (through the spreading transport, so to the next live replica).
+func (b *browser) do(req *http.Request) (*http.Response, error) {
+	resp, err := b.http.Do(req)
+	if err == nil || !b.resubmit || req.Context().Err() != nil {
+		return resp, err
+	}
+	again := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, gerr := req.GetBody()
+		if gerr != nil {
+			return nil, err
+		}
+		again.Body = body
+	}
+	return b.http.Do(again)
+}
+
 // errHTTP is a token endpoint answer that is not 200.
 type errHTTP struct {
-	status int
-	body   tokenResponse
+	status     int
+	body       tokenResponse
+	retryAfter string // the Retry-After header
 }
 
 func (e *errHTTP) Error() string {
-	return fmt.Sprintf("token endpoint: status %d: %s", e.status, e.body.Error)
+	return fmt.Sprintf("token endpoint: status %d: %s (%s)", e.status, e.body.Error, e.body.Description)
 }
 
 // token posts a grant to the token endpoint with client_secret_basic.
@@ -396,7 +450,7 @@ func (b *browser) token(ctx context.Context, form url.Values) (tokenResponse, er
 		return tr, fmt.Errorf("token endpoint: status %d, body: %w", resp.StatusCode, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return tr, &errHTTP{resp.StatusCode, tr}
+		return tr, &errHTTP{resp.StatusCode, tr, resp.Header.Get("Retry-After")}
 	}
 	return tr, nil
 }
