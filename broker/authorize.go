@@ -257,14 +257,19 @@ func (s *Server) consumeAuthRequest(w http.ResponseWriter, r *http.Request, id s
 		return true
 	case errors.Is(err, storage.ErrNotFound):
 		s.Logger.InfoContext(r.Context(), "sign-in already finished or gone; nothing issued", "req", id)
-		s.errorPage(w, r, http.StatusConflict, "This sign-in is already finished",
-			"This sign-in was already completed (a second click, another tab or a page from your history) or has ended, so nothing more was done.",
-			"Go back to the application. If you are not signed in there, sign in again.")
+		s.alreadyFinished(w, r)
 		return false
 	default:
 		s.internalError(w, r, "consume auth request", err)
 		return false
 	}
+}
+
+// alreadyFinished is the page of a second submission of a flow step that may happen once.
+func (s *Server) alreadyFinished(w http.ResponseWriter, r *http.Request) {
+	s.errorPage(w, r, http.StatusConflict, "This sign-in is already finished",
+		"This sign-in was already completed (a second click, another tab or a page from your history) or has ended, so nothing more was done.",
+		"Go back to the application. If you are not signed in there, sign in again.")
 }
 
 // finish issues the authorization code and sends the browser back to the client.

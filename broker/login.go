@@ -383,9 +383,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.expiredRequest(w, r)
 		return
 	}
+	stash, ok := s.claimCallback(w, r, ar.ID, cn.Info.ID)
+	if !ok {
+		return
+	}
 	reauth := reauthFor(ar)
 	up, err := rc.Finish(r.Context(), connectors.FinishRequest{
-		Scopes: scopesFor(ar), CallbackURL: s.url("/callback/" + url.PathEscape(cn.Info.ID)), State: ar.ID, Stash: ar.ConnectorState,
+		Scopes: scopesFor(ar), CallbackURL: s.url("/callback/" + url.PathEscape(cn.Info.ID)), State: ar.ID, Stash: stash,
 		Reauth: reauth,
 	}, r)
 	if err == nil {
@@ -410,6 +414,41 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.completeLogin(w, r, ar, c, cn, up)
+}
+
+// errCallbackTaken: another delivery of the same upstream callback took the login first.
+var errCallbackTaken = errors.New("the redirect login was already taken by another delivery of its callback")
+
+// claimCallback takes an auth request's redirect login in progress with connectorID, in one
+// atomic update: the connector's stash is removed and the request no longer names a login in
+// progress. Of several deliveries of one upstream callback at once (a double navigation, a
+// load balancer retrying on another replica) exactly one goes on to the upstream, whose code
+// is single-use: a second redemption makes the upstream revoke what the first one got (RFC
+// 6749 4.1.2), so the tokens issued from the winner would die at their first refresh. The
+// others get the "already finished" page. After a failed Finish, signing in again begins a
+// new login. It renders the page itself and returns the stash and whether to go on.
+func (s *Server) claimCallback(w http.ResponseWriter, r *http.Request, id, connectorID string) ([]byte, bool) {
+	var stash []byte
+	err := s.Storage.UpdateAuthRequest(r.Context(), id, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if a.LoggedIn || a.Auth.ConnectorID != connectorID {
+			return a, errCallbackTaken
+		}
+		stash = a.ConnectorState
+		a.Auth.ConnectorID, a.ConnectorState = "", nil
+		return a, nil
+	})
+	switch {
+	case err == nil:
+		return stash, true
+	case errors.Is(err, errCallbackTaken):
+		s.Logger.InfoContext(r.Context(), "upstream callback delivered again; the upstream is not asked twice", "req", id, "connector", connectorID)
+		s.alreadyFinished(w, r)
+	case errors.Is(err, storage.ErrNotFound):
+		s.expiredRequest(w, r)
+	default:
+		s.internalError(w, r, "claim redirect login", err)
+	}
+	return nil, false
 }
 
 // reauthLeeway is the clock skew allowed between Gatehouse and an upstream when checking that
