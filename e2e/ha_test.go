@@ -292,6 +292,11 @@ type browser struct {
 	// resubmit sends a step of a code flow that a transport error cut once more, as a user
 	// pressing reload does (the token request is never resent: a code is single-use).
 	resubmit bool
+	// doubleCallback sends the upstream's redirect back to the broker (GET /callback/...)
+	// twice at once, to two replicas, as a double navigation or a retrying load balancer
+	// does; the flow goes on with an answer that redirects, and a code the other answer
+	// delivers to the client is flowResult.replayCode.
+	doubleCallback bool
 }
 
 func (c *haCluster) newBrowser(t *testing.T) *browser {
@@ -308,6 +313,8 @@ func (c *haCluster) newBrowser(t *testing.T) *browser {
 type flowResult struct {
 	sawLogin, sawConsent bool
 	code                 string // the authorization code the client got
+	replayCode           string // a second code delivered by a doubled callback
+	replayStatus         int    // the status of the other answer to a doubled callback
 	tokens               tokenResponse
 }
 
@@ -343,7 +350,13 @@ func (b *browser) codeFlow(ctx context.Context) (flowResult, error) {
 		if step > 20 { // an upstream login adds its own redirects and pages
 			return res, errors.New("authorize: no redirect to the client after 20 steps")
 		}
-		resp, err := b.do(req)
+		var resp *http.Response
+		var err error
+		if b.doubleCallback && req.Method == http.MethodGet && strings.HasPrefix(req.URL.String(), b.c.issuer+"/callback/") {
+			resp, err = b.double(req, &res)
+		} else {
+			resp, err = b.do(req)
+		}
 		if err != nil {
 			return res, fmt.Errorf("authorize step %d (%s): %w", step, req.URL.Path, err)
 		}
@@ -422,6 +435,35 @@ func (b *browser) do(req *http.Request) (*http.Response, error) {
 		again.Body = body
 	}
 	return b.http.Do(again)
+}
+
+// double sends the body-less req twice at once and returns an answer that redirects (else
+// the first); the other answer's status, and the code it delivers to the client if any, go
+// to res.
+func (b *browser) double(req *http.Request, res *flowResult) (*http.Response, error) {
+	var (
+		wg    sync.WaitGroup
+		resps [2]*http.Response
+		errs  [2]error
+	)
+	for i := range 2 {
+		wg.Go(func() { resps[i], errs[i] = b.http.Do(req.Clone(req.Context())) })
+	}
+	wg.Wait()
+	keep := 0
+	if errs[0] != nil || (errs[1] == nil && resps[1].StatusCode/100 == 3 && resps[0].StatusCode/100 != 3) {
+		keep = 1
+	}
+	other := resps[1-keep]
+	if other != nil {
+		res.replayStatus = other.StatusCode
+		if loc, err := req.URL.Parse(other.Header.Get("Location")); err == nil && strings.HasPrefix(loc.String(), b.c.client.RedirectURI) {
+			res.replayCode = loc.Query().Get("code")
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(other.Body, 1<<20))
+		other.Body.Close()
+	}
+	return resps[keep], errs[keep]
 }
 
 // errHTTP is a token endpoint answer that is not 200.
