@@ -92,6 +92,7 @@ type chaosFamily struct {
 	name string
 	b    *browser
 	rt   string
+	ep   *episode // a refresh in progress, nil when none
 }
 
 // chaosCounts are what one phase saw. Fields are updated atomically by the workers.
@@ -186,63 +187,82 @@ func (r *chaosRun) login() (*chaosFamily, error) {
 	return &chaosFamily{b: b, rt: res.tokens.RefreshToken}, nil
 }
 
-// refresh is one refresh episode of a correct client: it sends its newest token and, after
-// a 5xx or a connection error, sends the same token again (backing off, within
-// chaosEpisodeLimit). Any other answer ends the episode; invalid_grant loses the family.
+// episode is a refresh in progress: a first try and its retries with the same token.
+type episode struct {
+	start, next             time.Time // begun; the next try not before
+	attempts                int
+	saw503, sawCut, dropped bool
+}
+
+// refresh runs a family's refresh episode to its end (tries and retries, backing off).
 func (r *chaosRun) refresh(f *chaosFamily, n *chaosCounts) {
-	n.refreshes.Add(1)
-	start := time.Now()
-	var saw503, sawCut, dropped bool
-	for attempt := 0; ; attempt++ {
-		tr, err := f.b.refresh(r.ctx, f.rt)
-		if attempt == 0 && r.drop.Load() && r.drops.Add(1)%3 == 0 {
-			dropped, tr, err = true, tokenResponse{}, errors.New("answer lost in flight (injected)")
-			n.dropped.Add(1)
-		}
-		if err == nil {
-			f.rt = tr.RefreshToken
-			n.refreshed.Add(1)
-			if saw503 {
-				n.got503OK.Add(1)
-			}
-			if sawCut {
-				n.gotCutOK.Add(1)
-			}
-			if dropped {
-				n.droppedOK.Add(1)
-			}
-			return
-		}
-		var he *errHTTP
-		switch {
-		case errors.As(err, &he) && he.status == http.StatusServiceUnavailable:
-			if he.body.Error != "temporarily_unavailable" || he.retryAfter == "" {
-				r.fail("family %s: 503 with error %q and Retry-After %q, want temporarily_unavailable and a Retry-After", f.name, he.body.Error, he.retryAfter)
-			}
-			if !saw503 {
-				n.got503.Add(1)
-			}
-			saw503 = true
-		case dropped && attempt == 0:
-		case errors.As(err, &he) && he.status >= 500, !errors.As(err, &he) && r.ctx.Err() == nil:
-			if !sawCut {
-				n.gotCut.Add(1)
-			}
-			sawCut = true
-		default:
-			n.lost.Add(1)
-			r.fail("family %s: refresh (attempt %d, after 503=%v cut=%v lost answer=%v): %v", f.name, attempt+1, saw503, sawCut, dropped, err)
-			f.rt = ""
-			return
-		}
-		if time.Since(start) > chaosEpisodeLimit {
-			n.lost.Add(1)
-			r.fail("family %s: refresh still failing after %v of retries: %v", f.name, chaosEpisodeLimit, err)
-			f.rt = ""
-			return
-		}
-		time.Sleep(min(time.Duration(attempt+1)*200*time.Millisecond, time.Second))
+	for f.rt != "" && !r.step(f, n) {
+		time.Sleep(time.Until(f.ep.next))
 	}
+}
+
+// step is one try of a correct client's refresh: it sends its newest token, and after a 5xx
+// or a connection error keeps the episode open to send the same token again (backing off,
+// within chaosEpisodeLimit; meanwhile its worker serves other families). Any other answer
+// ends the episode; invalid_grant loses the family. It reports whether the episode is over.
+func (r *chaosRun) step(f *chaosFamily, n *chaosCounts) bool {
+	if f.ep == nil {
+		n.refreshes.Add(1)
+		f.ep = &episode{start: time.Now()}
+	}
+	ep := f.ep
+	ep.attempts++
+	tr, err := f.b.refresh(r.ctx, f.rt)
+	if ep.attempts == 1 && r.drop.Load() && r.drops.Add(1)%3 == 0 {
+		ep.dropped, tr, err = true, tokenResponse{}, errors.New("answer lost in flight (injected)")
+		n.dropped.Add(1)
+	}
+	if err == nil {
+		f.rt, f.ep = tr.RefreshToken, nil
+		n.refreshed.Add(1)
+		for _, c := range []struct {
+			saw bool
+			ok  *atomic.Int64
+		}{{ep.saw503, &n.got503OK}, {ep.sawCut, &n.gotCutOK}, {ep.dropped, &n.droppedOK}} {
+			if c.saw {
+				c.ok.Add(1)
+			}
+		}
+		return true
+	}
+	var he *errHTTP
+	switch {
+	case errors.As(err, &he) && he.status == http.StatusServiceUnavailable:
+		if he.body.Error != "temporarily_unavailable" || he.retryAfter == "" {
+			r.fail("family %s: 503 with error %q and Retry-After %q, want temporarily_unavailable and a Retry-After", f.name, he.body.Error, he.retryAfter)
+		}
+		if !ep.saw503 {
+			n.got503.Add(1)
+		}
+		ep.saw503 = true
+	case ep.dropped && ep.attempts == 1:
+	case errors.As(err, &he) && he.status >= 500, !errors.As(err, &he) && r.ctx.Err() == nil:
+		if !ep.sawCut {
+			n.gotCut.Add(1)
+		}
+		ep.sawCut = true
+	default:
+		r.lose(f, n, fmt.Sprintf("refresh (try %d, after 503=%v cut=%v lost answer=%v): %v", ep.attempts, ep.saw503, ep.sawCut, ep.dropped, err))
+		return true
+	}
+	if time.Since(ep.start) > chaosEpisodeLimit {
+		r.lose(f, n, fmt.Sprintf("refresh still failing after %v of retries: %v", chaosEpisodeLimit, err))
+		return true
+	}
+	ep.next = time.Now().Add(min(time.Duration(ep.attempts)*200*time.Millisecond, time.Second))
+	return false
+}
+
+// lose records a family lost by a correct client.
+func (r *chaosRun) lose(f *chaosFamily, n *chaosCounts, why string) {
+	n.lost.Add(1)
+	r.fail("family %s: %s", f.name, why)
+	f.rt, f.ep = "", nil
 }
 
 // load runs the workers until stop is closed: refreshing workers refresh their families in
@@ -264,9 +284,12 @@ func (r *chaosRun) load(n *chaosCounts, stop <-chan struct{}, fault *faultWindow
 				r.mu.Lock()
 				fams := r.fams[w]
 				r.mu.Unlock()
-				if f := fams[i%len(fams)]; f.rt != "" {
-					r.refresh(f, n)
+				f := fams[i%len(fams)]
+				if f.rt == "" || (f.ep != nil && time.Now().Before(f.ep.next)) {
+					time.Sleep(2 * time.Millisecond) // lost, or waiting to retry
+					continue
 				}
+				r.step(f, n)
 				time.Sleep(20 * time.Millisecond)
 			}
 		})
