@@ -76,7 +76,7 @@ func StartOIDCProvider(o OIDCProviderOptions) (*OIDCProvider, error) {
 			ready <- sc.Text()
 		}
 		close(ready)
-		_, _ = io.Copy(io.Discard, out)
+		_, _ = io.Copy(io.Discard, out) //nolint:errcheck // drains until the process exits; nothing to report
 	}()
 	select {
 	case line, ok := <-ready:
@@ -98,13 +98,16 @@ func (p *OIDCProvider) Stop() {
 	if p.cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM) //nolint:errcheck // already gone is fine; Wait below tells
 	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
+	go func() {
+		_ = p.cmd.Wait() //nolint:errcheck // a provider stopped by a signal exits non-zero
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // the last resort; Wait below returns
 		<-done
 	}
 }
