@@ -177,7 +177,8 @@ var explainHeader = regexp.MustCompile(`^connector ([A-Za-z0-9_.-]+)(?:, client 
 // `gatehouse claims explain` prints today: on every connector page, each text block starting
 // with "connector ID" is the output for the page's first yaml block as --config and the json
 // block before it as --input (with --client when the header names one). Every connector page
-// needs at least one such example.
+// needs at least one such example. When a change to the claims pipeline or the explain
+// output is intended, the failure prints the new output to paste into the page.
 func TestDocsExplainExamplesMatch(t *testing.T) {
 	pages := connectorPages(t)
 	for _, typ := range slices.Sorted(maps.Keys(pages)) {
