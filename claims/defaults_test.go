@@ -33,6 +33,10 @@ func TestDefaultMappingRecorded(t *testing.T) {
 			Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", PreferredUsername: "alice",
 			Groups: []string{"admins", "staff"},
 		}},
+		{kind: "bitbucket", want: storage.Identity{ // from the documented API answers
+			Email: "ann@example.com", EmailVerified: true, Name: "Ann Smith", PreferredUsername: "ann-smith",
+			Groups: []string{"acme", "acme-labs", "hobby"},
+		}},
 		{kind: "gitea", want: storage.Identity{ // from the documented API answers, trust_email set
 			Email: "ann@example.com", EmailVerified: true, Name: "Ann Smith", PreferredUsername: "ann",
 			Groups: []string{"acme", "acme:Owners", "acme:platform", "hobby", "hobby:web", "zeta"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/bitbucket"
 	"github.com/gatehouse-id/gatehouse/connectors/gitea"
 	"github.com/gatehouse-id/gatehouse/connectors/github"
 	"github.com/gatehouse-id/gatehouse/connectors/gitlab"
@@ -17,6 +18,7 @@ import (
 // newRegistry lists the connector types this binary knows: one line per type.
 func newRegistry(users local.UserSource) connectors.Registry {
 	return connectors.Registry{
+		"bitbucket": func() connectors.Config { return &bitbucket.Config{} },
 		"gitea":     func() connectors.Config { return &gitea.Config{} },
 		"github":    func() connectors.Config { return &github.Config{} },
 		"gitlab":    func() connectors.Config { return &gitlab.Config{} },
