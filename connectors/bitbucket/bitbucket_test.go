@@ -69,7 +69,7 @@ func newFake(t *testing.T) *fakeBitbucket {
 			user: map[string]any{"type": "user", "uuid": "{a7d0c1e2-0000-4000-8000-000000000001}", "account_id": "557058:0a1b2c3d",
 				"username": "ann-smith", "nickname": "ann", "display_name": "Ann Smith", "account_status": "active", "has_2fa_enabled": true,
 				"created_on": "2019-04-01T10:00:00.000000+00:00",
-				"links": map[string]any{"html": map[string]string{"href": "https://bitbucket.org/%7Ba7d0c1e2-0000-4000-8000-000000000001%7D/"}}},
+				"links":      map[string]any{"html": map[string]string{"href": "https://bitbucket.org/%7Ba7d0c1e2-0000-4000-8000-000000000001%7D/"}}},
 			emails: []map[string]any{
 				{"type": "email", "email": "ann@old.example", "is_primary": false, "is_confirmed": true},
 				{"type": "email", "email": "ann@example.com", "is_primary": true, "is_confirmed": true},
