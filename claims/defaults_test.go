@@ -41,6 +41,10 @@ func TestDefaultMappingRecorded(t *testing.T) {
 			Email: "ann@example.com", EmailVerified: true, Name: "Ann Smith", PreferredUsername: "ann",
 			Groups: []string{"acme", "acme:Owners", "acme:platform", "hobby", "hobby:web", "zeta"},
 		}},
+		{kind: "google", want: storage.Identity{ // ID token + Directory API groups
+			Email: "alice@acme.test", EmailVerified: true, Name: "Alice",
+			Groups: []string{"eng@acme.test", "all@acme.test", "ops-oncall@acme.test"},
+		}},
 		{kind: "oidc", want: storage.Identity{
 			Email: "alice@example.com", EmailVerified: true, Name: "Alice Upstream", PreferredUsername: "alice",
 			Groups: []string{"admins", "staff"},
