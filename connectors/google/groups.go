@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -93,7 +94,7 @@ func checkPrivateKey(s string) error {
 
 // limitedReader fails, rather than truncates, past n bytes.
 type limitedReader struct {
-	r interface{ Read([]byte) (int, error) }
+	r io.Reader
 	n int
 }
 
@@ -156,7 +157,7 @@ func serviceAccountError(err error) error {
 		if re.Response != nil && re.Response.StatusCode >= 500 {
 			return &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("google service account token: HTTP %d", re.Response.StatusCode)}
 		}
-		return &connectors.UpstreamError{Err: fmt.Errorf("google service account token refused (%s): check domain-wide delegation of %s and admin_email", re.ErrorCode, DirectoryScope)}
+		return &connectors.UpstreamError{Err: fmt.Errorf("google service account token refused (%q): check domain-wide delegation of %s and admin_email", re.ErrorCode, DirectoryScope)}
 	}
 	if oauthflow.IsUnreachable(err) {
 		return &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("google service account token: %w", err)}
