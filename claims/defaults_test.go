@@ -18,7 +18,8 @@ import (
 // TestDefaultMappingRecorded runs each connector kind's default mapping (no claims rules)
 // over an upstream identity recorded from its real peer by the connector's tests
 // (connectors/<kind>/testdata/<kind>-upstream.json, copied to testdata/): LDAP from slapd,
-// SAML from the crewjam samlidp IdP, OIDC from oidc-provider.
+// SAML from the crewjam samlidp IdP, OIDC from oidc-provider; gitea, bitbucket and google
+// from httptest servers serving those providers' documented API answers.
 func TestDefaultMappingRecorded(t *testing.T) {
 	tests := []struct {
 		kind string
@@ -31,6 +32,18 @@ func TestDefaultMappingRecorded(t *testing.T) {
 		{kind: "saml", want: storage.Identity{
 			Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", PreferredUsername: "alice",
 			Groups: []string{"admins", "staff"},
+		}},
+		{kind: "bitbucket", want: storage.Identity{ // from the documented API answers
+			Email: "ann@example.com", EmailVerified: true, Name: "Ann Smith", PreferredUsername: "ann-smith",
+			Groups: []string{"acme", "acme-labs", "hobby"},
+		}},
+		{kind: "gitea", want: storage.Identity{ // from the documented API answers, trust_email set
+			Email: "ann@example.com", EmailVerified: true, Name: "Ann Smith", PreferredUsername: "ann",
+			Groups: []string{"acme", "acme:Owners", "acme:platform", "hobby", "hobby:web", "zeta"},
+		}},
+		{kind: "google", want: storage.Identity{ // ID token + Directory API groups
+			Email: "alice@acme.test", EmailVerified: true, Name: "Alice",
+			Groups: []string{"eng@acme.test", "all@acme.test", "ops-oncall@acme.test"},
 		}},
 		{kind: "oidc", want: storage.Identity{
 			Email: "alice@example.com", EmailVerified: true, Name: "Alice Upstream", PreferredUsername: "alice",

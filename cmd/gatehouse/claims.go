@@ -18,7 +18,8 @@ const claimsUsage = `Usage: gatehouse claims explain --config FILE --connector I
                          [--client ID] [--scopes "openid email"]
 
 Runs an upstream identity (JSON: subject, username, email, email_verified, name, groups,
-attrs, acr, amr) through the claims rules of a connector (and a client), and prints what
+attrs, acr, amr; or an identity a connector's tests recorded, connectors/<type>/testdata/
+<type>-upstream.json) through the claims rules of a connector (and a client), and prints what
 each step did and the ID token and userinfo claims that would be issued. Nothing is stored:
 account linking runs against an empty in-memory store.
 `
@@ -86,12 +87,37 @@ type upstreamJSON struct {
 	AMR           []string            `json:"amr"`
 }
 
-func parseUpstreamJSON(data []byte) (config.ClaimsTestInput, error) {
+// recordedUpstream is connectors.Upstream as the connectors' tests record it
+// (claimstest.RecordUpstream); the times and the connector-private stash are not claims input.
+type recordedUpstream struct {
+	Subject       string
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Attrs         map[string][]string
+	Groups        []string
+	AuthTime      json.RawMessage
+	AMR           []string
+	ACR           string
+	Stash         json.RawMessage
+}
+
+func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+func parseUpstreamJSON(data []byte) (config.ClaimsTestInput, error) {
 	var in upstreamJSON
-	if err := dec.Decode(&in); err != nil {
-		return config.ClaimsTestInput{}, fmt.Errorf("invalid upstream identity JSON: %w", err)
+	if err := decodeStrict(data, &in); err != nil {
+		var rec recordedUpstream
+		if decodeStrict(data, &rec) != nil {
+			return config.ClaimsTestInput{}, fmt.Errorf("invalid upstream identity JSON: %w", err)
+		}
+		in = upstreamJSON{Subject: rec.Subject, Username: rec.Username, Email: rec.Email, EmailVerified: rec.EmailVerified,
+			Name: rec.Name, Groups: rec.Groups, Attrs: rec.Attrs, ACR: rec.ACR, AMR: rec.AMR}
 	}
 	if in.Subject == "" {
 		return config.ClaimsTestInput{}, fmt.Errorf(`the upstream identity needs a "subject" (the upstream's stable user ID)`)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,5 +129,46 @@ func TestClaimsExplain(t *testing.T) {
 		if _, _, err := runCmd(args...); err == nil {
 			t.Errorf("%q succeeded", args)
 		}
+	}
+}
+
+// TestClaimsExplainRecordedUpstreams feeds every upstream identity the connectors' tests
+// recorded (claims/testdata/<type>-upstream.json: from real peers, or from httptest servers
+// serving a provider's documented answers) to `claims explain`: the recordings are the
+// documented explain input, yet explain refused them ("unknown field EmailVerified").
+func TestClaimsExplainRecordedUpstreams(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "claims", "testdata", "*-upstream.json"))
+	if err != nil || len(files) < 6 {
+		t.Fatalf("recordings: %q %v", files, err)
+	}
+	cfg := writeFile(t, t.TempDir(), "gh.yaml", `issuer: http://127.0.0.1:5556
+storage: {type: sqlite, config: {file: gh.db}}
+connectors:
+  - type: local
+    id: corp
+clients:
+  - id: app
+    secret: s3cret
+    redirect_uris: ["https://app.example.com/cb"]
+`)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			var rec struct {
+				Email  string
+				Groups []string
+			}
+			if err := json.Unmarshal([]byte(mustRead(t, f)), &rec); err != nil {
+				t.Fatal(err)
+			}
+			out, errs, err := runCmd("claims", "explain", "--config", cfg, "--connector", "corp", "--input", f)
+			if err != nil {
+				t.Fatalf("explain: %v\n%s", err, errs)
+			}
+			for _, want := range append([]string{"emit", rec.Email}, rec.Groups...) {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }

@@ -38,6 +38,13 @@ const (
       idp_metadata_url: https://idp.example.com/metadata%s
     claims:
 %s`
+	giteaBlock = `  - type: gitea
+    id: gt
+    config:
+      client_id: c
+      client_secret: s%s
+    claims:
+%s`
 	gitlabBlock = `  - type: gitlab
     id: gl
     config:
@@ -78,6 +85,9 @@ func TestCheckConfigRefusesUnprovenEmails(t *testing.T) {
 		{"self-managed gitlab", gitlabBlock, "\n      base_url: https://gitlab.example.com", "      link: link_verified_email", "", "config.trust_email"},
 		{"self-managed gitlab trusted", gitlabBlock, "\n      base_url: https://gitlab.example.com\n      trust_email: true", "      link: link_verified_email", "", ""},
 		{"gitlab.com", gitlabBlock, "", "      link: link_verified_email", "", ""},
+		// Every Gitea/Forgejo is someone's instance: its emails need trust_email (issue 20.4).
+		{"gitea", giteaBlock, "\n      base_url: https://gitea.example.com", "      link: link_verified_email", "", "config.trust_email"},
+		{"gitea trusted", giteaBlock, "\n      base_url: https://gitea.example.com\n      trust_email: true", "      link: link_verified_email", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

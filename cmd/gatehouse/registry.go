@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/bitbucket"
+	"github.com/gatehouse-id/gatehouse/connectors/gitea"
 	"github.com/gatehouse-id/gatehouse/connectors/github"
 	"github.com/gatehouse-id/gatehouse/connectors/gitlab"
 	"github.com/gatehouse-id/gatehouse/connectors/google"
@@ -16,6 +18,8 @@ import (
 // newRegistry lists the connector types this binary knows: one line per type.
 func newRegistry(users local.UserSource) connectors.Registry {
 	return connectors.Registry{
+		"bitbucket": func() connectors.Config { return &bitbucket.Config{} },
+		"gitea":     func() connectors.Config { return &gitea.Config{} },
 		"github":    func() connectors.Config { return &github.Config{} },
 		"gitlab":    func() connectors.Config { return &gitlab.Config{} },
 		"google":    func() connectors.Config { return &google.Config{} },

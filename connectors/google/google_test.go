@@ -27,6 +27,8 @@ func fakeGoogle(t *testing.T) *fakeoauth.Server {
 		"bob":   {"sub": "1002", "email": "bob@gmail.com", "email_verified": true, "name": "Bob"},
 		"eve":   {"sub": "1003", "email": "eve@evil.test", "email_verified": true, "hd": "evil.test"},
 		"unv":   {"sub": "1004", "email": "unv@acme.test", "email_verified": false, "hd": "acme.test"},
+		// A personal account registered with a Workspace address (no hd).
+		"mallory": {"sub": "1005", "email": "alice@acme.test", "email_verified": true, "name": "Mallory"},
 	}
 	s.IDClaims = func(user string) map[string]any {
 		c := map[string]any{}

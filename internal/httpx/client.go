@@ -11,7 +11,8 @@ import (
 )
 
 // Outbound limits: what Gatehouse accepts from the upstreams it fetches from (OIDC discovery,
-// JWKS, userinfo, token endpoints, GitHub/GitLab/Microsoft Graph APIs, SAML metadata).
+// JWKS, userinfo, token endpoints, the GitHub, GitLab, Gitea, Bitbucket, Google Directory and
+// Microsoft Graph APIs, SAML metadata).
 const (
 	// MaxResponseBytes caps one response body unless the request's context allows more
 	// (WithResponseLimit). Discovery documents, key sets and API pages are a few KiB.

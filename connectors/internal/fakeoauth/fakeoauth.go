@@ -1,6 +1,6 @@
 // Package fakeoauth is an in-memory OAuth 2.0 / OpenID Connect authorization server on an
-// httptest.Server, for the tests of connectors whose real upstream (GitHub, GitLab, Google,
-// Microsoft) cannot be reached from a test machine. It implements what those providers
+// httptest.Server, for the tests of connectors whose real upstream (GitHub, GitLab, Gitea,
+// Bitbucket, Google, Microsoft) cannot be reached from a test machine. It implements what those providers
 // document for the code flow: authorization codes bound to client, redirect URI and PKCE
 // challenge, a token endpoint (authorization_code and refresh_token grants, client_secret_basic
 // or client_secret_post), optional ID tokens signed with a fresh RSA key published at a JWKS

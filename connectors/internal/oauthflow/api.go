@@ -112,6 +112,34 @@ func GetLinkPaged[T any](ctx context.Context, a API, u, token string) ([]T, erro
 	return nil, fmt.Errorf("GET %s: more than %d pages", redactURL(u), MaxPages)
 }
 
+// NextPage is one page of a collection that names its next page in the body, as Bitbucket
+// Cloud's API 2.0 does ({"values": [...], "next": "https://..."}).
+type NextPage[T any] struct {
+	Values []T    `json:"values"`
+	Next   string `json:"next"`
+}
+
+// GetNextPaged fetches every page of a collection paged by a "next" URL in the body (Bitbucket
+// Cloud), following it at most MaxPages times and never to another host.
+func GetNextPaged[T any](ctx context.Context, a API, u, token string) ([]T, error) {
+	var all []T
+	for range MaxPages {
+		var page NextPage[T]
+		if _, err := a.Get(ctx, u, token, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Values...)
+		if page.Next == "" {
+			return all, nil
+		}
+		var err error
+		if u, err = resolve(u, page.Next); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("GET %s: more than %d pages", redactURL(u), MaxPages)
+}
+
 // ODataPage is one page of a Microsoft Graph collection.
 type ODataPage[T any] struct {
 	Value    []T    `json:"value"`

@@ -1,8 +1,8 @@
 // Package oauthflow holds what Gatehouse's OAuth 2.0 based connectors (oidc, oauth2, github,
-// gitlab, google, microsoft) share: reading the upstream's redirect back (state, RFC 9207 iss,
-// error=access_denied), turning token-endpoint and API failures into the connectors package's
-// errors, JSON API calls with Link-header and OData paging, dotted claim paths, and the
-// per-login stash encoding.
+// gitlab, gitea, bitbucket, google, microsoft) share: reading the upstream's redirect back
+// (state, RFC 9207 iss, error=access_denied), turning token-endpoint and API failures into the
+// connectors package's errors, JSON API calls with Link-header, body-next and OData paging,
+// dotted claim paths, and the per-login stash encoding.
 //
 // Nothing here logs a token or a secret: errors carry status codes, OAuth error codes and
 // short body excerpts of error responses only.

@@ -149,3 +149,34 @@ type netErr struct{}
 func (netErr) Error() string   { return "connection refused" }
 func (netErr) Timeout() bool   { return false }
 func (netErr) Temporary() bool { return false }
+
+// TestGetNextPaged follows a body "next" URL (Bitbucket Cloud's paging) to the end, and never
+// sends the bearer token to a "next" on another host.
+func TestGetNextPaged(t *testing.T) {
+	var srv *httptest.Server
+	var sawToken []string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawToken = append(sawToken, r.Header.Get("Authorization"))
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("page") {
+		case "":
+			_, _ = w.Write([]byte(`{"values": ["a", "b"], "next": "` + srv.URL + `/list?page=2"}`))
+		case "2":
+			_, _ = w.Write([]byte(`{"values": ["c"]}`))
+		case "evil":
+			_, _ = w.Write([]byte(`{"values": ["x"], "next": "https://evil.example/list?page=3"}`))
+		}
+	}))
+	defer srv.Close()
+	ctx := t.Context()
+	got, err := GetNextPaged[string](ctx, API{HTTP: srv.Client()}, srv.URL+"/list", "tok")
+	if err != nil || !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("GetNextPaged = %q, %v", got, err)
+	}
+	if _, err := GetNextPaged[string](ctx, API{HTTP: srv.Client()}, srv.URL+"/list?page=evil", "tok"); err == nil {
+		t.Fatal("a next page on another host was followed")
+	}
+	if len(sawToken) != 3 {
+		t.Errorf("%d requests, want 3", len(sawToken))
+	}
+}
