@@ -2,7 +2,9 @@ package ldap
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -170,9 +172,8 @@ func (n *negotiator) verify(authorization string) (ticket, error) {
 		user:     a.CName.PrincipalNameString(),
 		realm:    a.CRealm,
 		authTime: enc.AuthTime,
-		replayID: "krb5:" + a.CRealm + ":" + a.CName.PrincipalNameString() + ":" +
-			strconv.FormatInt(a.CTime.Unix(), 10) + "." + strconv.Itoa(a.Cusec),
-		expires: ct.Add(2 * n.cfg.MaxClockSkew),
+		replayID: replayID(a.CRealm, a.CName.PrincipalNameString(), a.CTime, a.Cusec),
+		expires:  ct.Add(2 * n.cfg.MaxClockSkew),
 	}, nil
 }
 
@@ -186,6 +187,13 @@ type KerberosConnector struct {
 
 // Interface guard.
 var _ connectors.NegotiateConnector = (*KerberosConnector)(nil)
+
+// replayID names an authenticator (client, ctime, cusec: RFC 4120 section 3.2.3) in the
+// shared replay cache, hashed so no user name is stored.
+func replayID(realm, name string, ctime time.Time, cusec int) string {
+	sum := sha256.Sum256([]byte(realm + "\x00" + name + "\x00" + strconv.FormatInt(ctime.Unix(), 10) + "." + strconv.Itoa(cusec)))
+	return "krb5:" + hex.EncodeToString(sum[:])
+}
 
 // Negotiate implements connectors.NegotiateConnector: it verifies the SPNEGO token of the
 // Authorization header with the keytab (ticket times, authenticator, replay), accepts only

@@ -145,6 +145,36 @@ func TestNegotiateVerify(t *testing.T) {
 	}
 }
 
+// seenReplay is a shared replay cache in which every identifier was already used (by
+// another replica).
+type seenReplay struct{ ids []string }
+
+func (r *seenReplay) Consume(_ context.Context, id string, _ time.Time) error {
+	r.ids = append(r.ids, id)
+	return connectors.ErrReplayed
+}
+
+// TestNegotiateSharedReplay proves an authenticator another replica has seen is refused:
+// the shared replay cache (connectors.Deps.ReplayCache) is consulted, not only gokrb5's
+// per-process one, and no user name is stored in it.
+func TestNegotiateSharedReplay(t *testing.T) {
+	kt, path := testKeytab(t, "service-key-2")
+	c := validConfig()
+	c.Kerberos = &Kerberos{Keytab: path, Realms: []string{testRealm}}
+	rc := &seenReplay{}
+	conn, err := c.Open(context.Background(), connectors.Info{ID: "corp"}, connectors.Deps{ReplayCache: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	now := time.Now()
+	h := negotiateHeader(t, kt, "bob", testRealm, now.Add(-time.Minute), now.Add(time.Hour))
+	_, err = conn.(connectors.NegotiateConnector).Negotiate(context.Background(), connectors.Scopes{}, h)
+	if !errors.Is(err, connectors.ErrBadCredentials) || len(rc.ids) != 1 || strings.Contains(rc.ids[0], "bob") {
+		t.Errorf("err %v, replay ids %q", err, rc.ids)
+	}
+}
+
 // TestKerberosConfig proves the kerberos block is decoded strictly and validated, and that
 // only a connector with it negotiates.
 func TestKerberosConfig(t *testing.T) {
