@@ -132,6 +132,10 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	switch conn := cn.Conn.(type) {
 	case connectors.PasswordConnector:
+		if nc, ok := conn.(connectors.NegotiateConnector); ok && !reauthFor(ar).Demanded() {
+			s.negotiate(w, r, ar, c, cn, flow, nc) // Kerberos desktop SSO (broker/negotiate.go)
+			return
+		}
 		s.loginPage(w, r, http.StatusOK, ar, c, cn, flow, "", "")
 	case connectors.RedirectConnector:
 		s.beginRedirect(w, r, ar, cn, conn)

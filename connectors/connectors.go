@@ -163,6 +163,19 @@ type UsernameCanonicalizer interface {
 	CanonicalUsername(username string) string
 }
 
+// NegotiateConnector is implemented by a password connector that also signs in a browser
+// holding a Kerberos ticket (SPNEGO, RFC 4559: "Authorization: Negotiate <token>") without
+// showing its form. The broker answers the form page with 401 and "WWW-Authenticate:
+// Negotiate", the form as the body, and hands the header of the retry to Negotiate.
+type NegotiateConnector interface {
+	PasswordConnector
+	// Negotiate checks the value of an Authorization header. It returns ErrNoTicket when the
+	// header carries no Kerberos ticket (absent, another scheme, an NTLM token): the broker
+	// then shows the form. A ticket that is refused (wrong service key, expired, replayed,
+	// another realm, unknown user) returns ErrBadCredentials.
+	Negotiate(ctx context.Context, s Scopes, authorization string) (Upstream, error)
+}
+
 // HealthChecker is implemented by connectors that can tell whether their upstream is up.
 type HealthChecker interface {
 	Check(ctx context.Context) error
@@ -177,6 +190,9 @@ var (
 	// ErrLoginRequired: a fresh authentication was demanded (Reauth) and the upstream cannot
 	// ask for one or did not prove one. The broker answers the client login_required.
 	ErrLoginRequired = errors.New("connectors: the upstream did not prove a fresh authentication")
+	// ErrNoTicket: a NegotiateConnector got no Kerberos ticket to check; the broker shows the
+	// password form instead.
+	ErrNoTicket = errors.New("connectors: no Kerberos ticket")
 	// ErrReplayed: a ReplayCache already holds the identifier.
 	ErrReplayed = errors.New("connectors: already used")
 )

@@ -74,6 +74,7 @@ main() {
 	install_node_modules
 	install_slapd
 	install_samba
+	install_kerberos
 	install_postgres
 	install_oidc_provider
 	log "all peers installed"

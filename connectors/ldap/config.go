@@ -77,6 +77,8 @@ type Config struct {
 	// let users edit their own mail ("by self write"), so a mail value proves nothing unless
 	// the operator knows only administrators can set it.
 	TrustEmail bool `yaml:"trust_email"`
+	// Kerberos, when set, also signs in browsers that send a Kerberos ticket (SPNEGO).
+	Kerberos *Kerberos `yaml:"kerberos"`
 }
 
 // VerifiesEmail implements connectors.EmailVerifier: only with trust_email.
@@ -126,6 +128,7 @@ func (c *Config) withDefaults() Config {
 	d.UserSearch.Username = append([]string(nil), c.UserSearch.Username...)
 	d.GroupSearch.UserMatchers = append([]UserMatcher(nil), c.GroupSearch.UserMatchers...)
 	ad := d.Preset == PresetActiveDirectory
+
 	us, gs := &d.UserSearch, &d.GroupSearch
 	def := func(p *string, plain, adv string) {
 		if *p == "" {
@@ -168,6 +171,10 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.PageSize == 0 {
 		d.PageSize = DefaultPageSize
+	}
+	if c.Kerberos != nil {
+		k := c.Kerberos.withDefaults(ad, us.Username)
+		d.Kerberos = &k
 	}
 	return d
 }
@@ -390,6 +397,9 @@ func (c *Config) Validate() error {
 	} else if c.GroupSearch.Filter != "" || len(c.GroupSearch.UserMatchers) > 0 || c.GroupSearch.Nested {
 		add("group_search.base_dn: required when group_search is configured")
 	}
+	if c.Kerberos != nil {
+		c.Kerberos.validate(add)
+	}
 	return errors.Join(errs...)
 }
 
@@ -489,6 +499,12 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		}
 		return nil
 	}
+	var krb *negotiator
+	if d.Kerberos != nil {
+		if krb, err = openNegotiator(*d.Kerberos, deps.ReplayCache); err != nil {
+			return nil, fmt.Errorf("ldap connector %q: %w", info.ID, err)
+		}
+	}
 	conn := &Connector{
 		info:   info,
 		cfg:    d,
@@ -497,6 +513,9 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		binds:  newPool(dl, nil, d.PoolSize),
 		logger: logger,
 		now:    now,
+	}
+	if krb != nil {
+		return &KerberosConnector{Connector: conn, krb: krb}, nil
 	}
 	return conn, nil
 }

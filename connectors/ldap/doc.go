@@ -28,6 +28,28 @@
 // directories commonly let users write their own mail attribute ("by self write"); only set
 // it when administrators alone can change that attribute.
 //
+// Kerberos desktop single sign-on (SPNEGO, RFC 4559): with a kerberos block the connector
+// also implements connectors.NegotiateConnector, and the broker answers its form page with
+// 401 "WWW-Authenticate: Negotiate" (the form as the body). A domain-joined browser retries
+// with a service ticket for HTTP/<gatehouse host>, which is checked with the keytab (pure Go,
+// gokrb5: the ticket's key, validity window within max_clock_skew, the authenticator, replay,
+// also across replicas through the shared replay cache); the client realm must be one of
+// realms, exactly; the entry whose username_attr equals the principal name (alice for
+// alice@CORP.EXAMPLE.TEST) is read with its groups as for a password login, and an account
+// disabled or expired in the directory is denied even with a valid ticket. No ticket (or an
+// NTLM token) shows the form; a refused ticket shows the form with a message and no new
+// challenge. prompt=login and max_age never take a ticket. Keys:
+//
+//	kerberos:
+//	  keytab: /etc/gatehouse/http.keytab   # required; samba-tool domain exportkeytab / ktpass
+//	  realms: [CORP.EXAMPLE.TEST]          # required; client realms allowed, exact match
+//	  service_principal: HTTP/sso.corp.example.test  # optional: the one keytab principal accepted
+//	  username_attr: sAMAccountName        # default: sAMAccountName with preset active_directory, else user_search.username[0]
+//	  max_clock_skew: 5m                   # default 5m, at most 1h
+//
+// The keytab is read when the connector is opened; the service account should be AES-only
+// (msDS-SupportedEncryptionTypes: 24).
+//
 // The upstream Subject is the id_attr value (entryUUID on OpenLDAP; objectGUID on AD,
 // encoded as the usual GUID string); the Stash is the user's DN, which Refresh reads again.
 package ldap

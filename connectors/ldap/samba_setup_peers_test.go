@@ -101,7 +101,7 @@ func startSamba(dir string, ca *testCA) (*sambaPeer, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, port := range []string{"389", "636"} {
+	for _, port := range []string{"389", "636", "88"} {
 		l, err := net.Listen("tcp", "127.0.0.1:"+port)
 		if err != nil {
 			return nil, fmt.Errorf("port %s is busy (another directory running?): %w", port, err)
@@ -130,7 +130,8 @@ func startSamba(dir string, ca *testCA) (*sambaPeer, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Only the LDAP server; logs in the temp dir; TLS with the test CA's 127.0.0.1 certificate.
+	// Only the LDAP server and the KDC (kerberos_peers_test.go); logs in the temp dir; TLS with
+	// the test CA's 127.0.0.1 certificate.
 	var out []string
 	for _, line := range strings.Split(string(data), "\n") {
 		trimmed := strings.TrimSpace(line)
@@ -140,7 +141,7 @@ func startSamba(dir string, ca *testCA) (*sambaPeer, error) {
 		out = append(out, line)
 		if trimmed == "[global]" {
 			out = append(out,
-				"\tserver services = ldap",
+				"\tserver services = ldap, kdc",
 				"\tlog file = "+root+"/log.%m",
 				"\ttls enabled = yes",
 				"\ttls keyfile = "+root+"/tls/key.pem",
