@@ -547,7 +547,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		}
 		ring = &keyRing{
 			store: deps.Keys, period: c.keyRotation(), grace: c.keyGrace(), subject: entityID, now: now,
-			generate: generateKeyPair,
+			generate: generateKeyPair, logger: logger,
 		}
 		sp.SignatureMethod = dsig.RSASHA256SignatureMethod
 	}

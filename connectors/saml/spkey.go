@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -9,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"strconv"
 	"sync"
@@ -61,6 +63,7 @@ type keyRing struct {
 	subject  string // certificate common name (the SP entity ID)
 	now      func() time.Time
 	generate func(subject string, notBefore, notAfter time.Time) ([]byte, error)
+	logger   *slog.Logger
 
 	mu     sync.Mutex
 	anchor time.Time
@@ -135,6 +138,10 @@ func (k *keyRing) generation(ctx context.Context, g int64, create bool) (*keyPai
 			return nil, err
 		}
 		v, err = k.store.PutIfAbsent(ctx, name, pemBytes, expires)
+		if err == nil && bytes.Equal(v, pemBytes) {
+			k.logger.InfoContext(ctx, "saml: generated a new SP key; an IdP that does not read the SP metadata needs the new certificate",
+				"generation", g, "signs_until", start.Add(k.period).UTC().Format(time.RFC3339))
+		}
 	}
 	if errors.Is(err, connectors.ErrKeyNotFound) {
 		return nil, err

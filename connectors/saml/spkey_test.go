@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -250,5 +251,30 @@ func TestGeneratedKeySignsAndRotates(t *testing.T) {
 	got := mdCerts(t, replica)
 	if len(got["signing"]) != 2 || got["signing"][1] != certB || got["signing"][0] == certA || got["signing"][0] == certB {
 		t.Fatalf("second rotation: signing certs = %v", got["signing"])
+	}
+}
+
+// downKeys is a key store whose storage is unreachable.
+type downKeys struct{}
+
+func (downKeys) Get(context.Context, string) ([]byte, error) { return nil, errors.New("database down") }
+func (downKeys) PutIfAbsent(context.Context, string, []byte, time.Time) ([]byte, error) {
+	return nil, errors.New("database down")
+}
+
+// TestGeneratedKeyStoreDown (issue 20.5): when the stored key cannot be read, the connector
+// fails closed with a temporary upstream error: no metadata, and no login with an unsigned
+// request or a key of its own that the other replicas and the IdP do not know.
+func TestGeneratedKeyStoreDown(t *testing.T) {
+	t.Parallel()
+	ti := newIdP(t, idpOptions{})
+	s := newSP(t, ti, spOptions{noRegister: true, keys: downKeys{}, mutate: generatedKeyConfig})
+	if _, err := s.conn.Metadata(t.Context()); err == nil {
+		t.Fatal("Metadata without the stored key succeeded")
+	}
+	_, err := s.conn.Begin(t.Context(), connectors.BeginRequest{CallbackURL: s.callback, State: "st"})
+	var ue *connectors.UpstreamError
+	if !errors.As(err, &ue) || !ue.Temporary {
+		t.Fatalf("Begin = %v, want a temporary *connectors.UpstreamError", err)
 	}
 }
