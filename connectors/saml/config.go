@@ -99,7 +99,8 @@ type Config struct {
 	// zero means DefaultSPKeyRotation (365 days), at least MinSPKeyRotation. Only with
 	// sign_requests and no sp_key/sp_cert. Changing it starts a new schedule with a new key.
 	SPKeyRotation time.Duration `yaml:"sp_key_rotation"`
-	// SPKeyGrace is how long a replaced generated certificate stays in the SP metadata (for
+	// SPKeyGrace is how long before a rotation the next generated certificate is published in
+	// the SP metadata (for signing), and how long after it the replaced one stays there (for
 	// signing) and its key still decrypts assertions, so an IdP has time to fetch the new
 	// metadata; zero means DefaultSPKeyGrace (30 days) capped at half of SPKeyRotation. It
 	// must be shorter than SPKeyRotation.

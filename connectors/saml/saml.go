@@ -49,11 +49,12 @@
 // certificate come from sp_key/sp_cert. With sign_requests and neither of them, Gatehouse
 // generates an RSA key with a self-signed certificate and keeps it in storage through
 // connectors.Deps.Keys, so every replica signs with the same key (the first replica to store
-// one wins). It is replaced every sp_key_rotation (default 365 days): the new key signs at
-// once (an IdP verifies its signatures once it has read the new metadata), and the replaced
-// certificate stays in the metadata, and its key still decrypts assertions encrypted to it,
-// for sp_key_grace (default 30 days, at most half the rotation); then it is dropped. An IdP
-// that does not read SP metadata by itself must be given the new certificate at rotation.
+// one wins). It is replaced every sp_key_rotation (default 365 days). The next key is
+// generated and its certificate published sp_key_grace (default 30 days, at most half the
+// rotation) before it starts signing, so an IdP that re-reads the SP metadata trusts it in
+// time; after the rotation the replaced certificate stays in the metadata, and its key still
+// decrypts assertions encrypted to it, for sp_key_grace; then it is dropped. An IdP that does
+// not read SP metadata by itself must be given the next certificate within that window.
 // Without a key, no encryption key is published, so the IdP does not encrypt assertions.
 package saml
 
@@ -131,8 +132,9 @@ func (c *Connector) ACSURL() string { return c.base.AcsURL.String() }
 func (c *Connector) EntityID() string { return c.base.EntityID }
 
 // Metadata returns the SP metadata (an EntityDescriptor) for the IdP administrator to import.
-// With a generated SP key it lists the key in force and, during the grace period after a
-// rotation, the replaced certificate too (for signing only: the IdP encrypts to the new one).
+// With a generated SP key it lists the key in force and, for signing only (the IdP encrypts
+// to the key in force), the next certificate during the grace period before a rotation and
+// the replaced one during the grace period after it.
 func (c *Connector) Metadata(ctx context.Context) ([]byte, error) {
 	keys, err := c.keys(ctx)
 	if err != nil {
@@ -140,11 +142,15 @@ func (c *Connector) Metadata(ctx context.Context) ([]byte, error) {
 	}
 	sp := c.withKeys(keys)
 	ed := sp.Metadata()
-	if keys != nil && keys.prev != nil && len(ed.SPSSODescriptors) > 0 {
+	if keys != nil && len(ed.SPSSODescriptors) > 0 {
 		d := &ed.SPSSODescriptors[0]
-		d.KeyDescriptors = append(d.KeyDescriptors, csaml.KeyDescriptor{Use: "signing", KeyInfo: csaml.KeyInfo{
-			X509Data: csaml.X509Data{X509Certificates: []csaml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(keys.prev.cert.Raw)}}},
-		}})
+		for _, p := range []*keyPair{keys.next, keys.prev} {
+			if p != nil {
+				d.KeyDescriptors = append(d.KeyDescriptors, csaml.KeyDescriptor{Use: "signing", KeyInfo: csaml.KeyInfo{
+					X509Data: csaml.X509Data{X509Certificates: []csaml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(p.cert.Raw)}}},
+				}})
+			}
+		}
 	}
 	b, err := xml.MarshalIndent(ed, "", "  ")
 	if err != nil {

@@ -26,9 +26,9 @@ const (
 	DefaultSPKeyRotation = 365 * 24 * time.Hour
 	// MinSPKeyRotation is the smallest accepted Config.SPKeyRotation.
 	MinSPKeyRotation = time.Hour
-	// DefaultSPKeyGrace is how long a replaced generated certificate stays in the SP
-	// metadata (and its key decrypts) when Config.SPKeyGrace is zero, capped at half the
-	// rotation period.
+	// DefaultSPKeyGrace is how long the next generated certificate is published before it
+	// signs, and the replaced one stays in the SP metadata (its key decrypting) after, when
+	// Config.SPKeyGrace is zero; capped at half the rotation period.
 	DefaultSPKeyGrace = 30 * 24 * time.Hour
 )
 
@@ -41,21 +41,24 @@ type keyPair struct {
 	cert *x509.Certificate
 }
 
-// spKeys is the SP key material in force: the signing pair and, during the grace period
-// after a rotation, the pair it replaced. until is when it must be read again.
+// spKeys is the SP key material in force: the signing pair; during the grace period before a
+// rotation, the pair that will replace it (published early); during the grace period after
+// one, the pair it replaced. until is when it must be read again.
 type spKeys struct {
 	cur   keyPair
+	next  *keyPair
 	prev  *keyPair
 	until time.Time
 }
 
 // keyRing generates, stores and rotates the SP key when sign_requests is set without
 // sp_key/sp_cert. Every replica derives the same schedule from one anchor time stored once
-// (put-if-absent): generation g covers [anchor+g*period, anchor+(g+1)*period), and its key
-// pair is stored once under its number, so all replicas sign with the same key. After a
-// rotation the previous generation's pair stays (metadata, decryption) for grace; the
-// stored pairs expire then and the GC deletes them. Names carry the period, so a changed
-// sp_key_rotation starts a new schedule with a new key.
+// (put-if-absent): generation g signs during [anchor+g*period, anchor+(g+1)*period), and its
+// key pair is stored once under its number, so all replicas sign with the same key. The
+// next generation's pair is created and published grace before it starts signing, and the
+// previous one stays (metadata, decryption) for grace after; the stored pairs expire then
+// and the GC deletes them. Names carry the period, so a changed sp_key_rotation starts a new
+// schedule with a new key.
 type keyRing struct {
 	store    connectors.KeyStore
 	period   time.Duration
@@ -86,6 +89,16 @@ func (k *keyRing) get(ctx context.Context) (*spKeys, error) {
 		}
 		k.anchor = a
 	}
+	keys, err := k.load(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	k.cur = keys
+	return keys, nil
+}
+
+// load reads the generation in force at now and its neighbours within their grace periods.
+func (k *keyRing) load(ctx context.Context, now time.Time) (*spKeys, error) {
 	g := int64(0)
 	if d := now.Sub(k.anchor); d > 0 {
 		g = int64(d / k.period)
@@ -108,8 +121,19 @@ func (k *keyRing) get(ctx context.Context) (*spKeys, error) {
 			keys.prev, keys.until = prev, dropAt
 		}
 	}
-	k.cur = keys
+	if publishAt := end.Add(-k.grace); now.Before(publishAt) {
+		keys.until = minTime(keys.until, publishAt)
+	} else if keys.next, err = k.generation(ctx, g+1, true); err != nil {
+		return nil, err
+	}
 	return keys, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // loadAnchor returns the stored start of the schedule, storing now the first time.
@@ -133,14 +157,15 @@ func (k *keyRing) generation(ctx context.Context, g int64, create bool) (*keyPai
 	if errors.Is(err, connectors.ErrKeyNotFound) && create {
 		start := k.anchor.Add(time.Duration(g) * k.period)
 		expires := start.Add(k.period + k.grace)
+		notBefore := minTime(k.now(), start).Add(-time.Hour) // valid while published early
 		var pemBytes []byte
-		if pemBytes, err = k.generate(k.subject, start.Add(-time.Hour), expires); err != nil {
+		if pemBytes, err = k.generate(k.subject, notBefore, expires); err != nil {
 			return nil, err
 		}
 		v, err = k.store.PutIfAbsent(ctx, name, pemBytes, expires)
 		if err == nil && bytes.Equal(v, pemBytes) {
-			k.logger.InfoContext(ctx, "saml: generated a new SP key; an IdP that does not read the SP metadata needs the new certificate",
-				"generation", g, "signs_until", start.Add(k.period).UTC().Format(time.RFC3339))
+			k.logger.InfoContext(ctx, "saml: generated an SP key and published it in the SP metadata; an IdP that does not read the metadata needs its certificate before it signs",
+				"generation", g, "signs_from", start.UTC().Format(time.RFC3339), "signs_until", start.Add(k.period).UTC().Format(time.RFC3339))
 		}
 	}
 	if errors.Is(err, connectors.ErrKeyNotFound) {

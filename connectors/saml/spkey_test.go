@@ -181,9 +181,9 @@ func TestGeneratedKeyReplicasAgree(t *testing.T) {
 }
 
 // TestGeneratedKeySignsAndRotates (issue 20.5): a request signed with the generated key
-// verifies at the in-process crewjam IdP (which requires signed requests); after a rotation
-// the new key signs, the metadata lists the new certificate and, for the grace period, the
-// old one; an assertion the IdP still encrypts to the old certificate decrypts; after the
+// verifies at the in-process crewjam IdP (which requires signed requests); the next key is
+// published a grace period before it signs; after a rotation the new key signs, the metadata
+// lists the new certificate and, for the grace period, the old one; an assertion the IdP still encrypts to the old certificate decrypts; after the
 // grace period the old certificate is gone.
 func TestGeneratedKeySignsAndRotates(t *testing.T) {
 	ti := newIdP(t, idpOptions{wantSignedAuthnR: true})
@@ -202,12 +202,28 @@ func TestGeneratedKeySignsAndRotates(t *testing.T) {
 		t.Fatalf("Finish with the generated key: %v\n%s", err, s.logs)
 	}
 
-	// One rotation later, inside the grace period.
+	// Within the grace period before the rotation the next certificate is published (for
+	// signing only) while A still signs, so an IdP that re-reads the metadata trusts B in time.
+	clk.Set(36*time.Hour + time.Minute)
+	early := mdCerts(t, replica)
+	if len(early["signing"]) != 2 || early["signing"][0] != certA || early["signing"][1] == certA ||
+		!slices.Equal(early["encryption"], []string{certA}) {
+		t.Fatalf("before rotation certs = %v, want A (signing, encryption) and the next one (signing)", early)
+	}
+	certB := early["signing"][1]
+	step, err := replica.conn.Begin(t.Context(), connectors.BeginRequest{CallbackURL: replica.callback, State: "st"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !signedBy(t, step.URL, certA) {
+		t.Fatal("the pre-published key signs before its time")
+	}
+
+	// One rotation later, inside the grace period: the pre-published key signs.
 	clk.Set(48*time.Hour + time.Minute)
 	rotated := mdCerts(t, s)
-	certB := rotated["encryption"][0]
-	if certB == certA || !slices.Equal(rotated["encryption"], []string{certB}) {
-		t.Fatalf("after rotation encryption certs = %v, want only the new one", rotated["encryption"])
+	if !slices.Equal(rotated["encryption"], []string{certB}) {
+		t.Fatalf("after rotation encryption certs = %v, want only the pre-published one", rotated["encryption"])
 	}
 	if !slices.Equal(rotated["signing"], []string{certB, certA}) {
 		t.Fatalf("after rotation signing certs = %v, want new then old", rotated["signing"])
