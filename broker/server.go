@@ -244,7 +244,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 // metadataProvider is implemented by connectors that publish metadata (SAML SP metadata).
 type metadataProvider interface {
-	Metadata() ([]byte, error)
+	Metadata(ctx context.Context) ([]byte, error)
 }
 
 // handleSPMetadata serves a SAML connector's service-provider metadata.
@@ -255,10 +255,10 @@ func (s *Server) handleSPMetadata(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	md, err := mp.Metadata()
+	md, err := mp.Metadata(r.Context())
 	if err != nil {
 		s.Logger.WarnContext(r.Context(), "SP metadata unavailable", "connector", cn.Info.ID, "err", err)
-		http.Error(w, "metadata unavailable: the connector's identity provider has not been reached yet", http.StatusServiceUnavailable)
+		http.Error(w, "metadata unavailable: the connector's keys could not be read; try again shortly", http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "application/samlmetadata+xml")

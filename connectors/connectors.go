@@ -234,6 +234,25 @@ type Deps struct {
 	// ReplayCache is the shared record of single-use upstream message IDs; nil: a bounded
 	// in-memory record per process (one replica only).
 	ReplayCache ReplayCache
+	// Keys keeps what the connector generates and every replica must share (the SAML
+	// connector's SP key pairs), private to this connector; nil: the backend cannot keep
+	// them, and a connector that needs it refuses to open.
+	Keys KeyStore
+}
+
+// ErrKeyNotFound: a KeyStore holds no live value under the name.
+var ErrKeyNotFound = errors.New("connectors: no such stored key")
+
+// KeyStore keeps a connector's generated key material in storage, shared by every replica
+// and visible to no other connector. cmd/gatehouse fills it from storage (storage.BlobStore
+// under a per-connector prefix). Values are secrets: implementations never log them.
+type KeyStore interface {
+	// Get returns the live value stored under name, or ErrKeyNotFound.
+	Get(ctx context.Context, name string) ([]byte, error)
+	// PutIfAbsent stores value under name until expiresAt (zero: forever) unless a live
+	// value is stored there, atomically across replicas, and returns the value now stored:
+	// the caller's, or the one another replica stored first.
+	PutIfAbsent(ctx context.Context, name string, value []byte, expiresAt time.Time) ([]byte, error)
 }
 
 // Config is a connector's typed configuration. It is decoded strictly, validated without

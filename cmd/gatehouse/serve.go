@@ -259,6 +259,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
 			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
 			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now, ReplayCache: replay,
+			Keys: newConnectorKeys(store, d.info.ID),
 		})
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)

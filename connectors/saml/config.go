@@ -86,13 +86,25 @@ type Config struct {
 
 	// EntityID is the SP entity ID; empty means {issuer}/saml/sp/{id}/metadata.
 	EntityID string `yaml:"entity_id"`
-	// SignRequests signs AuthnRequests with SPKey. It requires SPKey and SPCert.
+	// SignRequests signs AuthnRequests with SPKey, or, without SPKey and SPCert, with an RSA
+	// key pair Gatehouse generates, keeps in storage (shared by every replica), publishes in
+	// the SP metadata and replaces every SPKeyRotation.
 	SignRequests bool `yaml:"sign_requests"`
 	// SPKey and SPCert are the SP's private key and certificate (PEM or PEM file). When set,
 	// the certificate is published in the SP metadata for encryption (RSA keys) and, with
 	// SignRequests, for signing; encrypted assertions are decrypted with the key.
 	SPKey  string `yaml:"sp_key"`
 	SPCert string `yaml:"sp_cert"`
+	// SPKeyRotation is how long a generated SP key signs before the next one replaces it;
+	// zero means DefaultSPKeyRotation (365 days), at least MinSPKeyRotation. Only with
+	// sign_requests and no sp_key/sp_cert. Changing it starts a new schedule with a new key.
+	SPKeyRotation time.Duration `yaml:"sp_key_rotation"`
+	// SPKeyGrace is how long before a rotation the next generated certificate is published in
+	// the SP metadata (for signing), and how long after it the replaced one stays there (for
+	// signing) and its key still decrypts assertions, so an IdP has time to fetch the new
+	// metadata; zero means DefaultSPKeyGrace (30 days) capped at half of SPKeyRotation. It
+	// must be shorter than SPKeyRotation.
+	SPKeyGrace time.Duration `yaml:"sp_key_grace"`
 	// SPPreviousKeys are older RSA keys (PEM or file) still accepted for decryption while the
 	// IdP moves to a new SPCert.
 	SPPreviousKeys []string `yaml:"sp_previous_keys"`
@@ -208,9 +220,7 @@ func (c *Config) Validate() error {
 	if (c.SPKey == "") != (c.SPCert == "") {
 		add("sp_key and sp_cert: set both or neither")
 	}
-	if c.SignRequests && (c.SPKey == "" || c.SPCert == "") {
-		add("sign_requests: needs sp_key and sp_cert (the IdP must be given the certificate, so it is not generated)")
-	}
+	c.validateKeyRotation(add)
 	if isPEM(c.SPKey) {
 		if _, err := parseKey([]byte(c.SPKey)); err != nil {
 			add("sp_key: %v", err)
@@ -250,6 +260,48 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// generatesKey reports whether the SP key is generated and kept in storage: sign_requests
+// without sp_key and sp_cert.
+func (c *Config) generatesKey() bool { return c.SignRequests && c.SPKey == "" && c.SPCert == "" }
+
+// validateKeyRotation checks sp_key_rotation and sp_key_grace.
+func (c *Config) validateKeyRotation(add func(string, ...any)) {
+	if !c.generatesKey() {
+		if c.SPKeyRotation != 0 {
+			add("sp_key_rotation: only used with a generated SP key (sign_requests without sp_key and sp_cert)")
+		}
+		if c.SPKeyGrace != 0 {
+			add("sp_key_grace: only used with a generated SP key (sign_requests without sp_key and sp_cert)")
+		}
+		return
+	}
+	if c.SPKeyRotation < 0 || (c.SPKeyRotation != 0 && c.SPKeyRotation < MinSPKeyRotation) {
+		add("sp_key_rotation: %s is shorter than %s", c.SPKeyRotation, MinSPKeyRotation)
+	}
+	if c.SPKeyGrace < 0 {
+		add("sp_key_grace: negative")
+	}
+	if rot := c.keyRotation(); c.SPKeyGrace >= rot {
+		add("sp_key_grace: %s is not shorter than sp_key_rotation (%s)", c.SPKeyGrace, rot)
+	}
+}
+
+// keyRotation is the effective sp_key_rotation.
+func (c *Config) keyRotation() time.Duration {
+	if c.SPKeyRotation == 0 {
+		return DefaultSPKeyRotation
+	}
+	return c.SPKeyRotation
+}
+
+// keyGrace is the effective sp_key_grace.
+func (c *Config) keyGrace() time.Duration {
+	if c.SPKeyGrace == 0 {
+		return min(DefaultSPKeyGrace, c.keyRotation()/2)
+	}
+	return c.SPKeyGrace
 }
 
 func (c *Config) nameIDFormat() (csaml.NameIDFormat, error) {
@@ -391,7 +443,8 @@ func (c *Config) VerifiesEmail() (bool, string) {
 }
 
 // Open builds the connector. It reads the local key and certificate files but does no
-// network I/O: IdP metadata is fetched on first use.
+// network or storage I/O: IdP metadata is fetched, and a generated SP key read or created,
+// on first use.
 func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors.Deps) (connectors.Connector, error) {
 	fail := func(err error) (connectors.Connector, error) {
 		return nil, fmt.Errorf("saml connector %q: %w", info.ID, err)
@@ -488,6 +541,17 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 			}
 		}
 	}
+	var ring *keyRing
+	if c.generatesKey() {
+		if deps.Keys == nil {
+			return fail(errors.New("sign_requests without sp_key/sp_cert: the storage backend cannot keep a generated SP key; set sp_key and sp_cert"))
+		}
+		ring = &keyRing{
+			store: deps.Keys, period: c.keyRotation(), grace: c.keyGrace(), subject: entityID, now: now,
+			generate: generateKeyPair, logger: logger,
+		}
+		sp.SignatureMethod = dsig.RSASHA256SignatureMethod
+	}
 	for i, s := range c.SPPreviousKeys {
 		b, err := readPEM(s)
 		if err != nil {
@@ -538,6 +602,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 	return &Connector{
 		info:          info,
 		base:          sp,
+		ring:          ring,
 		src:           src,
 		logger:        logger,
 		now:           now,

@@ -53,7 +53,22 @@ func TestValidate(t *testing.T) {
 		{name: "bad inline cert", cfg: Config{IDPSSOURL: "https://idp/sso", IDPEntityID: "e", IDPCerts: []string{"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}},
 			want: []string{"idp_certs[0]"}},
 		{name: "bad binding", cfg: Config{IDPSSOURL: "https://idp/sso", IDPEntityID: "e", IDPCerts: []string{"/c"}, IDPSSOBinding: "soap"}, want: []string{"idp_sso_binding"}},
-		{name: "sign without key", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true}, want: []string{"sign_requests"}},
+		// Issue 20.5: sign_requests without sp_key/sp_cert means a generated, stored and
+		// rotated key (it was refused before); sp_key_rotation and sp_key_grace apply to it only.
+		{name: "sign with generated key", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true}},
+		{name: "generated key rotation", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKeyRotation: 90 * 24 * time.Hour, SPKeyGrace: 7 * 24 * time.Hour}},
+		{name: "generated key short rotation, default grace", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKeyRotation: time.Hour}},
+		{name: "rotation too short", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKeyRotation: time.Minute}, want: []string{"sp_key_rotation"}},
+		{name: "rotation negative", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKeyRotation: -time.Hour}, want: []string{"sp_key_rotation"}},
+		{name: "grace not shorter than rotation", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKeyRotation: 48 * time.Hour, SPKeyGrace: 48 * time.Hour},
+			want: []string{"sp_key_grace"}},
+		{name: "grace not shorter than default rotation", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKeyGrace: 400 * 24 * time.Hour},
+			want: []string{"sp_key_grace"}},
+		{name: "grace negative", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKeyGrace: -time.Hour}, want: []string{"sp_key_grace: negative"}},
+		{name: "rotation with configured key", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKey: spKey, SPCert: "/c", SPKeyRotation: 48 * time.Hour},
+			want: []string{"sp_key_rotation: only used with a generated SP key"}},
+		{name: "grace without signing", cfg: Config{IDPMetadataURL: "https://idp/m", SPKeyGrace: time.Hour}, want: []string{"sp_key_grace: only used"}},
+		{name: "sign with key but no cert", cfg: Config{IDPMetadataURL: "https://idp/m", SignRequests: true, SPKey: spKey}, want: []string{"set both"}},
 		{name: "key without cert", cfg: Config{IDPMetadataURL: "https://idp/m", SPKey: "/k"}, want: []string{"set both"}},
 		{name: "bad inline key", cfg: Config{IDPMetadataURL: "https://idp/m", SPKey: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", SPCert: "/c"},
 			want: []string{"sp_key"}},
@@ -124,6 +139,10 @@ func TestOpen(t *testing.T) {
 		{name: "callback of another connector", cfg: Config{IDPMetadataURL: "https://idp.invalid/m"},
 			deps: connectors.Deps{CallbackURL: "https://id.example.com/callback/other"}, wantErr: "does not end in"},
 		{name: "invalid config", cfg: Config{}, deps: deps, wantErr: "no IdP"},
+		// A generated SP key needs somewhere shared to live: without Deps.Keys the connector
+		// refuses to open rather than signing with a per-process key the IdP never saw.
+		{name: "generated key without a key store", deps: deps, cfg: Config{IDPMetadataURL: "https://idp.invalid/m", SignRequests: true},
+			wantErr: "cannot keep a generated SP key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -169,7 +169,7 @@ func TestMetadata(t *testing.T) {
 	t.Parallel()
 	ti := newIdP(t, idpOptions{})
 	s := newSP(t, ti, spOptions{withKey: true, mutate: func(c *gsaml.Config) { c.SignRequests = true }, noRegister: true})
-	md, err := s.conn.Metadata()
+	md, err := s.conn.Metadata(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -238,6 +238,10 @@ type spOptions struct {
 	metadataURL string
 	// replay is the shared replay cache passed in Deps (nil: the connector's own).
 	replay connectors.ReplayCache
+	// keys is the shared key store passed in Deps (nil: none).
+	keys connectors.KeyStore
+	// clock, if set, is the SP's clock (shared by replicas in a test).
+	clock *testClock
 }
 
 func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
@@ -266,19 +270,22 @@ func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	clk := &testClock{}
+	clk := o.clock
+	if clk == nil {
+		clk = &testClock{}
+	}
 	logs := &bytes.Buffer{}
 	callback := o.issuer + "/callback/" + o.id
 	c, err := cfg.Open(context.Background(), connectors.Info{ID: o.id, Type: "saml", Name: "Test IdP"}, connectors.Deps{
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), CallbackURL: callback, Now: clk.Now,
-		ReplayCache: o.replay,
+		ReplayCache: o.replay, Keys: o.keys,
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	conn := c.(*gsaml.Connector)
 	if !o.noRegister {
-		md, err := conn.Metadata()
+		md, err := conn.Metadata(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -46,14 +46,21 @@
 // # SP metadata and keys
 //
 // Metadata returns the SP metadata document an IdP administrator imports. The SP key and
-// certificate come from sp_key/sp_cert and are required for sign_requests (they are not
-// generated: the IdP must be given a stable certificate; a generated, stored and rotated key
-// would need a storage hook from the broker). Without them, no encryption key is published,
-// so the IdP does not encrypt assertions.
+// certificate come from sp_key/sp_cert. With sign_requests and neither of them, Gatehouse
+// generates an RSA key with a self-signed certificate and keeps it in storage through
+// connectors.Deps.Keys, so every replica signs with the same key (the first replica to store
+// one wins). It is replaced every sp_key_rotation (default 365 days). The next key is
+// generated and its certificate published sp_key_grace (default 30 days, at most half the
+// rotation) before it starts signing, so an IdP that re-reads the SP metadata trusts it in
+// time; after the rotation the replaced certificate stays in the metadata, and its key still
+// decrypts assertions encrypted to it, for sp_key_grace; then it is dropped. An IdP that does
+// not read SP metadata by itself must be given the next certificate within that window.
+// Without a key, no encryption key is published, so the IdP does not encrypt assertions.
 package saml
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -81,13 +88,14 @@ const MetadataContentType = "application/samlmetadata+xml"
 // MetadataProvider is implemented by connectors that publish SAML SP metadata; the broker
 // serves it at {issuer}/saml/sp/{id}/metadata.
 type MetadataProvider interface {
-	Metadata() ([]byte, error)
+	Metadata(ctx context.Context) ([]byte, error)
 }
 
 // Connector is an opened SAML connector.
 type Connector struct {
 	info          connectors.Info
 	base          csaml.ServiceProvider // without IDPMetadata; copied per metadata generation
+	ring          *keyRing              // the generated SP key; nil with sp_key or without signing
 	src           *idpSource
 	logger        *slog.Logger
 	now           func() time.Time
@@ -98,9 +106,10 @@ type Connector struct {
 	mfa           []string
 	allowIDPInit  bool
 
-	mu    sync.Mutex
-	sp    *csaml.ServiceProvider
-	spGen uint64
+	mu     sync.Mutex
+	sp     *csaml.ServiceProvider
+	spGen  uint64
+	spKeys *spKeys
 }
 
 // Interface guards.
@@ -123,9 +132,26 @@ func (c *Connector) ACSURL() string { return c.base.AcsURL.String() }
 func (c *Connector) EntityID() string { return c.base.EntityID }
 
 // Metadata returns the SP metadata (an EntityDescriptor) for the IdP administrator to import.
-func (c *Connector) Metadata() ([]byte, error) {
-	sp := c.base
+// With a generated SP key it lists the key in force and, for signing only (the IdP encrypts
+// to the key in force), the next certificate during the grace period before a rotation and
+// the replaced one during the grace period after it.
+func (c *Connector) Metadata(ctx context.Context) ([]byte, error) {
+	keys, err := c.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sp := c.withKeys(keys)
 	ed := sp.Metadata()
+	if keys != nil && len(ed.SPSSODescriptors) > 0 {
+		d := &ed.SPSSODescriptors[0]
+		for _, p := range []*keyPair{keys.next, keys.prev} {
+			if p != nil {
+				d.KeyDescriptors = append(d.KeyDescriptors, csaml.KeyDescriptor{Use: "signing", KeyInfo: csaml.KeyInfo{
+					X509Data: csaml.X509Data{X509Certificates: []csaml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(p.cert.Raw)}}},
+				}})
+			}
+		}
+	}
 	b, err := xml.MarshalIndent(ed, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("saml: marshal SP metadata: %w", err)
@@ -146,14 +172,45 @@ func (c *Connector) provider(ctx context.Context) (*csaml.ServiceProvider, error
 	if err != nil {
 		return nil, &connectors.UpstreamError{Temporary: true, Err: err}
 	}
+	keys, err := c.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sp == nil || c.spGen != gen {
-		sp := c.base
+	if c.sp == nil || c.spGen != gen || c.spKeys != keys {
+		sp := c.withKeys(keys)
 		sp.IDPMetadata = ed
-		c.sp, c.spGen = &sp, gen
+		c.sp, c.spGen, c.spKeys = &sp, gen, keys
 	}
 	return c.sp, nil
+}
+
+// keys returns the generated SP key material in force, or nil when the key is configured
+// (or there is none). A storage failure is a temporary *connectors.UpstreamError.
+func (c *Connector) keys(ctx context.Context) (*spKeys, error) {
+	if c.ring == nil {
+		return nil, nil
+	}
+	k, err := c.ring.get(ctx)
+	if err != nil {
+		return nil, &connectors.UpstreamError{Temporary: true, Err: err}
+	}
+	return k, nil
+}
+
+// withKeys returns the base ServiceProvider with the generated key material: the current
+// pair signs and decrypts, the replaced one (during its grace period) decrypts.
+func (c *Connector) withKeys(keys *spKeys) csaml.ServiceProvider {
+	sp := c.base
+	if keys == nil {
+		return sp
+	}
+	sp.Key, sp.Certificate = keys.cur.key, keys.cur.cert
+	if keys.prev != nil {
+		sp.DecryptionKeys = slices.Concat(c.base.DecryptionKeys, []*rsa.PrivateKey{keys.prev.key})
+	}
+	return sp
 }
 
 // stash is what Begin keeps with the login for Finish.
