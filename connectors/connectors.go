@@ -218,6 +218,11 @@ type Deps struct {
 	// ReplayCache is the shared record of single-use upstream message IDs; nil: a bounded
 	// in-memory record per process (one replica only).
 	ReplayCache ReplayCache
+	// Attributes are the upstream attributes the connector's claims rules read (attrs.x,
+	// attrs["x"]), spelled as the rules spell them. A connector that fetches only the
+	// attributes it asks for (LDAP) asks for these too and reports them under these names;
+	// the others may ignore the list.
+	Attributes []string
 }
 
 // Config is a connector's typed configuration. It is decoded strictly, validated without

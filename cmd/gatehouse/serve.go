@@ -249,6 +249,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Idle: cfg.Expiry.Sessions.Idle.D(), Absolute: cfg.Expiry.Sessions.Absolute.D(), Now: time.Now,
 	}
 
+	// The claims rules first: they say which upstream attributes each connector must fetch.
+	norm, err := claims.New(cfg, claims.Options{Links: store, Now: time.Now, Logger: logger.With("component", "claims")})
+	if err != nil {
+		reportConfigErrors(stderr, *cfgPath, err)
+		return exitError{"invalid config"}
+	}
 	httpClient := httpx.NewOutboundClient() // every upstream response capped, timeouts set
 	var conns []broker.Connector
 	for _, d := range decoded {
@@ -259,6 +265,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
 			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
 			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now, ReplayCache: replay,
+			Attributes: norm.Attributes(d.info.ID),
 		})
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
@@ -320,11 +327,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			pfx = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		proxies = append(proxies, pfx)
-	}
-	norm, err := claims.New(cfg, claims.Options{Links: store, Now: time.Now, Logger: logger.With("component", "claims")})
-	if err != nil {
-		reportConfigErrors(stderr, *cfgPath, err)
-		return exitError{"invalid config"}
 	}
 	mfaStep, err := newMFA(cfg, store)
 	if err != nil {

@@ -94,6 +94,10 @@ type UserSearch struct {
 	EmailAttr             string `yaml:"email_attr"`
 	NameAttr              string `yaml:"name_attr"`
 	PreferredUsernameAttr string `yaml:"preferred_username_attr"`
+	// Attributes are read from the user entry besides the ones above and reported in the
+	// upstream identity's attrs, for claims rules (attributes the rules name with a constant
+	// key are requested without being listed here).
+	Attributes []string `yaml:"attributes"`
 }
 
 // GroupSearch says where groups are and how a group names its members. An empty BaseDN
@@ -124,6 +128,7 @@ func (c *Config) withDefaults() Config {
 	d := *c
 	d.Hosts = append([]string(nil), c.Hosts...)
 	d.UserSearch.Username = append([]string(nil), c.UserSearch.Username...)
+	d.UserSearch.Attributes = append([]string(nil), c.UserSearch.Attributes...)
 	d.GroupSearch.UserMatchers = append([]UserMatcher(nil), c.GroupSearch.UserMatchers...)
 	ad := d.Preset == PresetActiveDirectory
 	us, gs := &d.UserSearch, &d.GroupSearch
@@ -318,8 +323,8 @@ func (c *Config) Validate() error {
 		add("bind_dn: required with bind_password")
 	}
 	if c.BindDN != "" {
-		if _, err := goldap.ParseDN(c.BindDN); err != nil {
-			add("bind_dn: not a valid DN: %w", err)
+		if err := checkBindName(c.BindDN, c.Preset == PresetActiveDirectory); err != nil {
+			add("bind_dn: %w", err)
 		}
 	}
 	if len(d.UsernamePrompt) > 64 || strings.ContainsAny(d.UsernamePrompt, "\r\n") {
@@ -349,6 +354,11 @@ func (c *Config) Validate() error {
 	for i, a := range us.Username {
 		if !attrNameOK(a) {
 			add("user_search.username[%d]: %q is not an attribute name", i, a)
+		}
+	}
+	for i, a := range us.Attributes {
+		if err := requestableAttr(a); err != nil {
+			add("user_search.attributes[%d]: %w", i, err)
 		}
 	}
 	for _, f := range []struct{ key, v string }{
@@ -492,6 +502,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 	conn := &Connector{
 		info:   info,
 		cfg:    d,
+		extra:  claimAttrs(d.UserSearch.Attributes, deps.Attributes, logger),
 		ad:     d.Preset == PresetActiveDirectory,
 		search: newPool(dl, svc, d.PoolSize),
 		binds:  newPool(dl, nil, d.PoolSize),
