@@ -107,6 +107,17 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 	return out, nil
 }
 
+// connectorDeps is what serve gives a connector when opening it; Attributes are those its
+// claims rules read, so that a connector fetching attributes on request (LDAP) fetches them.
+func connectorDeps(issuer string, info connectors.Info, norm *claims.Normalizer, logger *slog.Logger,
+	httpClient *http.Client, replay connectors.ReplayCache) connectors.Deps {
+	return connectors.Deps{
+		Logger: logger.With("connector", info.ID), HTTP: httpClient,
+		CallbackURL: callbackURL(issuer, info), Now: time.Now, ReplayCache: replay,
+		Attributes: norm.Attributes(info.ID),
+	}
+}
+
 // localUsers adapts storage's local users to the local connector.
 type localUsers struct{ store storage.LocalUserStore }
 
@@ -262,11 +273,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
-			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
-			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now, ReplayCache: replay,
-			Attributes: norm.Attributes(d.info.ID),
-		})
+		c, err := d.cfg.Open(ctx, d.info, connectorDeps(cfg.Issuer, d.info, norm, logger, httpClient, replay))
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
 		}
