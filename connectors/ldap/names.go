@@ -71,12 +71,25 @@ func checkUPN(s string) error {
 		return errors.New("the domain after @ must be a DNS name such as corp.example.com")
 	}
 	for _, label := range strings.Split(domain, ".") {
-		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") ||
-			strings.IndexFunc(label, func(r rune) bool { return !(r == '-' || r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r))) }) >= 0 {
+		if !dnsLabelOK(label) {
 			return fmt.Errorf("%q is not a DNS label", label)
 		}
 	}
 	return nil
+}
+
+// dnsLabelOK reports whether s is one label of a DNS name: 1 to 63 ASCII letters, digits and
+// inner hyphens.
+func dnsLabelOK(s string) bool {
+	if s == "" || len(s) > 63 || strings.HasPrefix(s, "-") || strings.HasSuffix(s, "-") {
+		return false
+	}
+	for _, r := range s {
+		if r != '-' && (r >= 0x80 || !unicode.IsLetter(r) && !unicode.IsDigit(r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkDownLevel accepts DOMAIN\name: a NetBIOS domain (1-15 characters) and an account name.
