@@ -257,6 +257,14 @@ type GroupVerifier interface {
 	VerifiesGroups() (ok bool, key string)
 }
 
+// AttributeValidator is implemented by connector configs that fetch the attributes claims
+// rules read on request (connectors.Deps.Attributes) and refuse some of them (LDAP: names
+// that are not attribute descriptions, attributes holding password material).
+// ValidateAttribute says why a rule may not read the attribute, or returns nil.
+type AttributeValidator interface {
+	ValidateAttribute(name string) error
+}
+
 // Registry maps a connector type name to a factory of its empty config. cmd/gatehouse fills it.
 type Registry map[string]func() Config
 

@@ -74,3 +74,32 @@ func TestExplainHintsAndUnknownVariables(t *testing.T) {
 		t.Errorf("check-config = %v, stderr:\n%s", err, errs)
 	}
 }
+
+// TestCheckConfigRefusesPasswordAttributes proves that check-config refuses, at the rule's
+// file:line, a claims rule that reads a password attribute from an LDAP directory (which the
+// connector never requests), rather than the claim silently missing at every login.
+func TestCheckConfigRefusesPasswordAttributes(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "gatehouse.yaml", `issuer: http://127.0.0.1:5556
+storage: {type: sqlite, config: {file: gh.db}}
+connectors:
+  - type: ldap
+    id: corp
+    config:
+      host: dc1.example.test:636
+      bind_dn: cn=broker,dc=example,dc=test
+      bind_password: s3cret
+      user_search: {base_dn: "dc=example,dc=test"}
+    claims:
+      map:
+        employee: attrs.employeeNumber[0]
+        pw: 'attrs["userPassword"][0]'
+`)
+	_, errs, err := runCmd("check-config", path)
+	if err == nil || !strings.Contains(errs, `gatehouse.yaml:14: connectors[0].claims.map.pw: reads attrs.userPassword, which ldap connector "corp" never reads`) {
+		t.Errorf("check-config = %v, stderr:\n%s", err, errs)
+	}
+	if strings.Contains(errs, "employee") {
+		t.Errorf("an ordinary attribute was refused:\n%s", errs)
+	}
+}

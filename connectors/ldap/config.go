@@ -82,6 +82,10 @@ type Config struct {
 // VerifiesEmail implements connectors.EmailVerifier: only with trust_email.
 func (c *Config) VerifiesEmail() (bool, string) { return c.TrustEmail, "trust_email" }
 
+// ValidateAttribute implements connectors.AttributeValidator: a claims rule may read any
+// attribute but those holding password material.
+func (c *Config) ValidateAttribute(name string) error { return requestableAttr(name) }
+
 // UserSearch says where users are and which attributes mean what.
 type UserSearch struct {
 	BaseDN string `yaml:"base_dn"`
@@ -121,7 +125,10 @@ type UserMatcher struct {
 	GroupAttr string `yaml:"group_attr"`
 }
 
-var _ connectors.Config = (*Config)(nil)
+var (
+	_ connectors.Config             = (*Config)(nil)
+	_ connectors.AttributeValidator = (*Config)(nil)
+)
 
 // withDefaults returns a copy with the preset and the defaults filled in.
 func (c *Config) withDefaults() Config {
