@@ -240,6 +240,8 @@ type expr struct {
 	prg    cel.Program
 	// cost is the estimated worst-case cost.
 	cost uint64
+	// attrs are the attribute names the expression reads with a constant key.
+	attrs []string
 }
 
 // compile parses, type-checks and cost-checks one expression for a claim.
@@ -257,7 +259,8 @@ func compileLimit(env *cel.Env, claim, source string, runtimeLimit uint64) (*exp
 	}
 	ast, iss := env.Compile(source)
 	if iss != nil && iss.Err() != nil {
-		return nil, fmt.Errorf("invalid CEL: %s", oneLine(iss.Err().Error()))
+		msg := iss.Err().Error()
+		return nil, fmt.Errorf("invalid CEL: %s%s", oneLine(msg), undeclaredHint(env, source, msg))
 	}
 	want := kindOf(claim)
 	if err := checkOutput(ast.OutputType(), want); err != nil {
@@ -279,7 +282,7 @@ func compileLimit(env *cel.Env, claim, source string, runtimeLimit uint64) (*exp
 	if err != nil {
 		return nil, fmt.Errorf("invalid CEL: %w", err)
 	}
-	return &expr{claim: claim, source: source, want: want, prg: prg, cost: est.Max}, nil
+	return &expr{claim: claim, source: source, want: want, prg: prg, cost: est.Max, attrs: attrsRead(ast)}, nil
 }
 
 func costString(c uint64) string {

@@ -105,10 +105,14 @@ func (n *Normalizer) mapIdentity(ctx context.Context, cr *connectorRules, up con
 			case err != nil && isLimitError(err):
 				return storage.Identity{}, nil, fmt.Errorf("claims: connector %s: claims.map.%s: %w", cr.id, e.claim, err)
 			case err != nil:
-				n.logger().WarnContext(ctx, "claim expression failed; the claim is left out", "connector", cr.id, "claim", e.claim, "err", err)
+				n.logger().WarnContext(ctx, "claim expression failed; the claim is left out", "connector", cr.id, "claim", e.claim, "err", err,
+					"missing_attributes", missingAttrs(e, up.Attrs))
 				st.notef("%s: %s → error (%v); the claim is left out", e.claim, e.source, err)
 			default:
 				st.notef("%s: %s → %s", e.claim, e.source, show(v))
+			}
+			for _, h := range missingAttrHints(e, up.Attrs) {
+				st.notef("%s", h)
 			}
 			if err != nil {
 				v = nil

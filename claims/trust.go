@@ -2,6 +2,8 @@ package claims
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -19,6 +21,9 @@ import (
 // Groups, where anyone may bring their own (connectors.GroupVerifier says no: Microsoft's
 // multi-tenant endpoints without allowed_tenants): a connector's claims.require.groups and a
 // client's require.groups when its allowed_connectors names such a connector.
+//
+// Attributes, where the connector will not read one a claims.map rule names
+// (connectors.AttributeValidator: LDAP never reads password attributes).
 //
 // decoded maps each connector ID to its decoded config block. Problems name the key, its
 // file:line, and the config key that would make the connector trustworthy. It returns nil or
@@ -43,6 +48,9 @@ func CheckConnectorTrust(cfg *config.Config, decoded map[string]connectors.Confi
 				b.problem(p+".require.groups", "a group requirement needs a connector whose groups can be trusted; %s", why)
 			}
 		}
+	}
+	if err := b.checkAttributes(decoded); err != nil {
+		return err
 	}
 	for i, cl := range cfg.Clients {
 		for _, id := range cl.AllowedConnectors {
@@ -82,4 +90,31 @@ func groupDistrust(c config.Connector, cc connectors.Config) string {
 		return fmt.Sprintf("%s connector %q admits users who bring their own groups: set config.%s", c.Type, c.ID, key)
 	}
 	return ""
+}
+
+// checkAttributes reports each claims.map rule that reads an attribute its connector refuses
+// to read. Rules that do not compile are left to New, which reports them.
+func (b *builder) checkAttributes(decoded map[string]connectors.Config) error {
+	env, err := newEnv(upstreamVars)
+	if err != nil {
+		return err
+	}
+	for i, c := range b.cfg.Connectors {
+		av, ok := decoded[c.ID].(connectors.AttributeValidator)
+		if !ok {
+			continue
+		}
+		for _, claim := range slices.Sorted(maps.Keys(c.Claims.Map)) {
+			e, err := compile(env, claim, c.Claims.Map[claim])
+			if err != nil {
+				continue
+			}
+			for _, a := range e.attrs {
+				if err := av.ValidateAttribute(a); err != nil {
+					b.problem(fmt.Sprintf("connectors[%d].claims.map.%s", i, claim), "reads attrs.%s, which %s connector %q never reads: %v", a, c.Type, c.ID, err)
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -234,6 +234,11 @@ type Deps struct {
 	// ReplayCache is the shared record of single-use upstream message IDs; nil: a bounded
 	// in-memory record per process (one replica only).
 	ReplayCache ReplayCache
+	// Attributes are the upstream attributes the connector's claims rules read (attrs.x,
+	// attrs["x"]), spelled as the rules spell them. A connector that fetches only the
+	// attributes it asks for (LDAP) asks for these too and reports them under these names;
+	// the others may ignore the list.
+	Attributes []string
 	// Keys keeps what the connector generates and every replica must share (the SAML
 	// connector's SP key pairs), private to this connector; nil: the backend cannot keep
 	// them, and a connector that needs it refuses to open.
@@ -285,6 +290,14 @@ type EmailVerifier interface {
 // would make them trustworthy.
 type GroupVerifier interface {
 	VerifiesGroups() (ok bool, key string)
+}
+
+// AttributeValidator is implemented by connector configs that fetch the attributes claims
+// rules read on request (connectors.Deps.Attributes) and refuse some of them (LDAP: names
+// that are not attribute descriptions, attributes holding password material).
+// ValidateAttribute says why a rule may not read the attribute, or returns nil.
+type AttributeValidator interface {
+	ValidateAttribute(name string) error
 }
 
 // Registry maps a connector type name to a factory of its empty config. cmd/gatehouse fills it.

@@ -107,6 +107,17 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 	return out, nil
 }
 
+// connectorDeps is what serve gives a connector when opening it; Attributes are those its
+// claims rules read, so that a connector fetching attributes on request (LDAP) fetches them.
+func connectorDeps(issuer string, info connectors.Info, norm *claims.Normalizer, logger *slog.Logger,
+	httpClient *http.Client, replay connectors.ReplayCache) connectors.Deps {
+	return connectors.Deps{
+		Logger: logger.With("connector", info.ID), HTTP: httpClient,
+		CallbackURL: callbackURL(issuer, info), Now: time.Now, ReplayCache: replay,
+		Attributes: norm.Attributes(info.ID),
+	}
+}
+
 // localUsers adapts storage's local users to the local connector.
 type localUsers struct{ store storage.LocalUserStore }
 
@@ -249,6 +260,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Idle: cfg.Expiry.Sessions.Idle.D(), Absolute: cfg.Expiry.Sessions.Absolute.D(), Now: time.Now,
 	}
 
+	// The claims rules first: they say which upstream attributes each connector must fetch.
+	norm, err := claims.New(cfg, claims.Options{Links: store, Now: time.Now, Logger: logger.With("component", "claims")})
+	if err != nil {
+		reportConfigErrors(stderr, *cfgPath, err)
+		return exitError{"invalid config"}
+	}
 	httpClient := httpx.NewOutboundClient() // every upstream response capped, timeouts set
 	var conns []broker.Connector
 	for _, d := range decoded {
@@ -256,11 +273,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
-			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
-			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now, ReplayCache: replay,
-			Keys: newConnectorKeys(store, d.info.ID),
-		})
+		deps := connectorDeps(cfg.Issuer, d.info, norm, logger, httpClient, replay)
+		deps.Keys = newConnectorKeys(store, d.info.ID)
+		c, err := d.cfg.Open(ctx, d.info, deps)
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
 		}
@@ -321,11 +336,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			pfx = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		proxies = append(proxies, pfx)
-	}
-	norm, err := claims.New(cfg, claims.Options{Links: store, Now: time.Now, Logger: logger.With("component", "claims")})
-	if err != nil {
-		reportConfigErrors(stderr, *cfgPath, err)
-		return exitError{"invalid config"}
 	}
 	mfaStep, err := newMFA(cfg, store)
 	if err != nil {

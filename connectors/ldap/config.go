@@ -84,6 +84,10 @@ type Config struct {
 // VerifiesEmail implements connectors.EmailVerifier: only with trust_email.
 func (c *Config) VerifiesEmail() (bool, string) { return c.TrustEmail, "trust_email" }
 
+// ValidateAttribute implements connectors.AttributeValidator: a claims rule may read any
+// attribute but those holding password material.
+func (c *Config) ValidateAttribute(name string) error { return requestableAttr(name) }
+
 // UserSearch says where users are and which attributes mean what.
 type UserSearch struct {
 	BaseDN string `yaml:"base_dn"`
@@ -96,6 +100,10 @@ type UserSearch struct {
 	EmailAttr             string `yaml:"email_attr"`
 	NameAttr              string `yaml:"name_attr"`
 	PreferredUsernameAttr string `yaml:"preferred_username_attr"`
+	// Attributes are read from the user entry besides the ones above and reported in the
+	// upstream identity's attrs, for claims rules (attributes the rules name with a constant
+	// key are requested without being listed here).
+	Attributes []string `yaml:"attributes"`
 }
 
 // GroupSearch says where groups are and how a group names its members. An empty BaseDN
@@ -119,13 +127,17 @@ type UserMatcher struct {
 	GroupAttr string `yaml:"group_attr"`
 }
 
-var _ connectors.Config = (*Config)(nil)
+var (
+	_ connectors.Config             = (*Config)(nil)
+	_ connectors.AttributeValidator = (*Config)(nil)
+)
 
 // withDefaults returns a copy with the preset and the defaults filled in.
 func (c *Config) withDefaults() Config {
 	d := *c
 	d.Hosts = append([]string(nil), c.Hosts...)
 	d.UserSearch.Username = append([]string(nil), c.UserSearch.Username...)
+	d.UserSearch.Attributes = append([]string(nil), c.UserSearch.Attributes...)
 	d.GroupSearch.UserMatchers = append([]UserMatcher(nil), c.GroupSearch.UserMatchers...)
 	ad := d.Preset == PresetActiveDirectory
 
@@ -325,8 +337,8 @@ func (c *Config) Validate() error {
 		add("bind_dn: required with bind_password")
 	}
 	if c.BindDN != "" {
-		if _, err := goldap.ParseDN(c.BindDN); err != nil {
-			add("bind_dn: not a valid DN: %w", err)
+		if err := checkBindName(c.BindDN, c.Preset == PresetActiveDirectory); err != nil {
+			add("bind_dn: %w", err)
 		}
 	}
 	if len(d.UsernamePrompt) > 64 || strings.ContainsAny(d.UsernamePrompt, "\r\n") {
@@ -356,6 +368,11 @@ func (c *Config) Validate() error {
 	for i, a := range us.Username {
 		if !attrNameOK(a) {
 			add("user_search.username[%d]: %q is not an attribute name", i, a)
+		}
+	}
+	for i, a := range us.Attributes {
+		if err := requestableAttr(a); err != nil {
+			add("user_search.attributes[%d]: %w", i, err)
 		}
 	}
 	for _, f := range []struct{ key, v string }{
@@ -508,6 +525,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 	conn := &Connector{
 		info:   info,
 		cfg:    d,
+		extra:  claimAttrs(d.UserSearch.Attributes, deps.Attributes, logger),
 		ad:     d.Preset == PresetActiveDirectory,
 		search: newPool(dl, svc, d.PoolSize),
 		binds:  newPool(dl, nil, d.PoolSize),

@@ -50,6 +50,20 @@
 // The keytab is read when the connector is opened; the service account should be AES-only
 // (msDS-SupportedEncryptionTypes: 24).
 //
+// Attributes for claims: the upstream identity's attrs hold the user entry's attributes that
+// were read: the ones the connector maps itself (id, email, name, username, group matchers),
+// those listed in user_search.attributes, and those the connector's claims.map rules name
+// with a constant key (attrs.employeeNumber, attrs["employeeNumber"], has(...), "x" in attrs),
+// which the claims pipeline passes in connectors.Deps.Attributes. An attribute is reported
+// under the server's spelling and under the one the configuration uses. Attributes holding
+// password material (userPassword, unicodePwd, ...) are never read for claims. An attribute
+// the directory does not return for a user (no value, or not readable by the service
+// account) is simply absent; `gatehouse claims explain` says so with a hint.
+//
+// Service account: bind_dn is a DN; with preset: active_directory it may also be a user
+// principal name (broker@corp.example.com) or a down-level logon name (CORP\broker), the
+// other names AD accepts in a simple bind.
+//
 // The upstream Subject is the id_attr value (entryUUID on OpenLDAP; objectGUID on AD,
 // encoded as the usual GUID string); the Stash is the user's DN, which Refresh reads again.
 package ldap

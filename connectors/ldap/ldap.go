@@ -21,9 +21,12 @@ import (
 
 // Connector is an opened LDAP connector.
 type Connector struct {
-	info   connectors.Info
-	cfg    Config // with defaults
-	ad     bool
+	info connectors.Info
+	cfg  Config // with defaults
+	ad   bool
+	// extra are the attributes read for claims (user_search.attributes and those the
+	// claims rules name), spelled as configured.
+	extra  []string
 	search *pool // bound as the service account
 	binds  *pool // used only for user binds
 	logger *slog.Logger
@@ -204,6 +207,7 @@ func (c *Connector) userAttrs() []string {
 	us := c.cfg.UserSearch
 	attrs := []string{us.IDAttr, us.EmailAttr, us.NameAttr, us.PreferredUsernameAttr}
 	attrs = append(attrs, us.Username...)
+	attrs = append(attrs, c.extra...)
 	for _, m := range c.cfg.GroupSearch.UserMatchers {
 		if !strings.EqualFold(m.UserAttr, "DN") {
 			attrs = append(attrs, m.UserAttr)
@@ -355,6 +359,7 @@ func (c *Connector) identity(ctx context.Context, e *goldap.Entry) (connectors.U
 		}
 		up.Attrs[a.Name] = a.Values
 	}
+	c.aliasExtra(up.Attrs)
 	if c.cfg.GroupSearch.BaseDN != "" {
 		err := c.search.with(ctx, func(conn *goldap.Conn) error {
 			var err error
@@ -375,4 +380,37 @@ func allValid(vs []string) bool {
 		}
 	}
 	return true
+}
+
+// aliasExtra also reports each attribute read for claims under the name the configuration
+// spells it with when the directory returned another spelling (attribute names are
+// case-insensitive in LDAP; claims rules read attrs by exact key).
+func (c *Connector) aliasExtra(attrs map[string][]string) {
+	for _, want := range c.extra {
+		if _, ok := attrs[want]; ok {
+			continue
+		}
+		for got, vs := range attrs {
+			if strings.EqualFold(got, want) {
+				attrs[want] = vs
+				break
+			}
+		}
+	}
+}
+
+// claimAttrs merges user_search.attributes with the attributes the claims rules read,
+// skipping (with a warning) rule names that cannot be requested.
+func claimAttrs(configured, fromRules []string, logger *slog.Logger) []string {
+	out := slices.Clone(configured)
+	for _, a := range fromRules {
+		if err := requestableAttr(a); err != nil {
+			logger.Warn("ldap: a claims rule reads an attribute that is not requested", "attribute", a, "reason", err)
+			continue
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }

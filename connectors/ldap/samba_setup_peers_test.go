@@ -224,6 +224,13 @@ func sambaFixtures(conn *goldap.Conn) error {
 			return user("Alice Anders", "alice", adAlicePW, "Alice Ändersson", "alice@corp.example.test", 512)
 		},
 		func() error {
+			// Attributes only claims rules read (issue 20.1); ellen has none of them.
+			m := goldap.NewModifyRequest(adUserDN("Alice Anders"), nil)
+			m.Replace("employeeNumber", []string{"A-2001"})
+			m.Replace("department", []string{"Research"})
+			return conn.Modify(m)
+		},
+		func() error {
 			return user("Dora Disabled", "dora", adDoraPW, "Dora Disabled", "dora@corp.example.test", 514)
 		},
 		func() error {

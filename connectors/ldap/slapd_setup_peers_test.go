@@ -274,6 +274,8 @@ func slapdFixtures() string {
 	person(&b, "dave", "Dave Cycle", "Cycle", davePW, "dave@example.org")
 	person(&b, "erin", "Erin Broker", "Broker", erinPW, "erin@example.org")
 	person(&b, "frank", "Frank Gone", "Gone", frankPW, "frank@example.org")
+	// Attributes only claims rules read (issue 20.1); bob has none of them.
+	fmt.Fprintf(&b, "dn: %s\nchangetype: modify\nadd: employeeNumber\nemployeeNumber: E-1001\n-\nadd: departmentNumber\ndepartmentNumber: 4711\n\n", uidDN("alice"))
 	// Locked: ppolicy's "locked by the administrator" value.
 	fmt.Fprintf(&b, "dn: %s\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n\n", uidDN("locked"))
 	bulk := make([]string, 0, bulkUsers+1)
