@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -147,6 +148,22 @@ type RedirectConnector interface {
 	Finish(ctx context.Context, req FinishRequest, r *http.Request) (Upstream, error)
 }
 
+// RequestConnector authenticates from the login request itself, with no form and no
+// redirect: identity headers set by a trusted front proxy that did its own authentication.
+// The broker calls Authenticate when the user picks the connector. A request the connector
+// may not believe returns an error wrapping ErrUntrustedRequest; nothing of it is used.
+type RequestConnector interface {
+	Connector
+	Authenticate(ctx context.Context, s Scopes, r *http.Request) (Upstream, error)
+}
+
+// ProxyHeaderConfig is implemented by connector configs that believe headers set by a front
+// proxy (authproxy). RequiresTrustedProxies reports whether the connector needs
+// web.trusted_proxies to be set; check-config refuses the connector when it is empty.
+type ProxyHeaderConfig interface {
+	RequiresTrustedProxies() bool
+}
+
 // RefreshConnector re-checks the upstream when a downstream client refreshes its tokens.
 type RefreshConnector interface {
 	Connector
@@ -177,6 +194,9 @@ var (
 	// ErrLoginRequired: a fresh authentication was demanded (Reauth) and the upstream cannot
 	// ask for one or did not prove one. The broker answers the client login_required.
 	ErrLoginRequired = errors.New("connectors: the upstream did not prove a fresh authentication")
+	// ErrUntrustedRequest: a RequestConnector refused the request: it did not come from a
+	// trusted proxy, lacked the proxy's proof, or named no user (or an ambiguous one).
+	ErrUntrustedRequest = errors.New("connectors: the request did not come through the trusted proxy")
 	// ErrReplayed: a ReplayCache already holds the identifier.
 	ErrReplayed = errors.New("connectors: already used")
 )
@@ -218,6 +238,9 @@ type Deps struct {
 	// ReplayCache is the shared record of single-use upstream message IDs; nil: a bounded
 	// in-memory record per process (one replica only).
 	ReplayCache ReplayCache
+	// TrustedProxies is web.trusted_proxies: the immediate peers whose forwarding and
+	// identity headers may be believed (by a RequestConnector, among others).
+	TrustedProxies []netip.Prefix
 }
 
 // Config is a connector's typed configuration. It is decoded strictly, validated without

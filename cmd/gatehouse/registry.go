@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/authproxy"
 	"github.com/gatehouse-id/gatehouse/connectors/github"
 	"github.com/gatehouse-id/gatehouse/connectors/gitlab"
 	"github.com/gatehouse-id/gatehouse/connectors/google"
@@ -16,6 +17,7 @@ import (
 // newRegistry lists the connector types this binary knows: one line per type.
 func newRegistry(users local.UserSource) connectors.Registry {
 	return connectors.Registry{
+		"authproxy": func() connectors.Config { return &authproxy.Config{} },
 		"github":    func() connectors.Config { return &github.Config{} },
 		"gitlab":    func() connectors.Config { return &gitlab.Config{} },
 		"google":    func() connectors.Config { return &google.Config{} },

@@ -86,6 +86,12 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".config", Message: err.Error()})
 			continue
 		}
+		if ph, ok := cc.(connectors.ProxyHeaderConfig); ok && ph.RequiresTrustedProxies() && len(cfg.Web.TrustedProxies) == 0 {
+			file, line := at(path + ".type")
+			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".type",
+				Message: c.Type + " believes a front proxy's headers: set web.trusted_proxies to that proxy's address"})
+			continue
+		}
 		name := c.Name
 		if name == "" {
 			name = c.ID
@@ -249,6 +255,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Idle: cfg.Expiry.Sessions.Idle.D(), Absolute: cfg.Expiry.Sessions.Absolute.D(), Now: time.Now,
 	}
 
+	proxies, err := parseProxies(cfg.Web.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	httpClient := httpx.NewOutboundClient() // every upstream response capped, timeouts set
 	var conns []broker.Connector
 	for _, d := range decoded {
@@ -258,7 +268,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		c, err := d.cfg.Open(ctx, d.info, connectors.Deps{
 			Logger: logger.With("connector", d.info.ID), HTTP: httpClient,
-			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now, ReplayCache: replay,
+			CallbackURL: callbackURL(cfg.Issuer, d.info), Now: time.Now, ReplayCache: replay, TrustedProxies: proxies,
 		})
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
@@ -309,18 +319,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	var proxies []netip.Prefix
-	for _, p := range cfg.Web.TrustedProxies {
-		pfx, err := netip.ParsePrefix(p)
-		if err != nil {
-			addr, aerr := netip.ParseAddr(p)
-			if aerr != nil {
-				return fmt.Errorf("web.trusted_proxies: %q is not an address or CIDR prefix", p)
-			}
-			pfx = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		proxies = append(proxies, pfx)
-	}
 	norm, err := claims.New(cfg, claims.Options{Links: store, Now: time.Now, Logger: logger.With("component", "claims")})
 	if err != nil {
 		reportConfigErrors(stderr, *cfgPath, err)
@@ -368,6 +366,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	err = g.Wait()
 	logger.Info("gatehouse stopped")
 	return err
+}
+
+// parseProxies parses web.trusted_proxies: addresses and CIDR prefixes.
+func parseProxies(list []string) ([]netip.Prefix, error) {
+	var proxies []netip.Prefix
+	for _, p := range list {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, fmt.Errorf("web.trusted_proxies: %q is not an address or CIDR prefix", p)
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		proxies = append(proxies, pfx)
+	}
+	return proxies, nil
 }
 
 // keyRefreshInterval is how often each replica reloads the key set (and rotates when due). It

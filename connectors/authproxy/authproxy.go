@@ -1,0 +1,288 @@
+// Package authproxy is Gatehouse's authproxy connector: the identity comes from headers set
+// by a trusted front proxy (Apache, nginx, an SSO gateway) that authenticated the user
+// itself, as in Dex's authproxy connector.
+//
+// A request is believed only when both hold:
+//   - its immediate peer (the TCP connection's address, never X-Forwarded-For) is in
+//     web.trusted_proxies, and
+//   - it carries the shared secret in secret_header, compared in constant time.
+//
+// Otherwise, and when the user header is missing, empty or sent more than once, the whole
+// request is refused (connectors.ErrUntrustedRequest): no header of it is used. mTLS between
+// the proxy and Gatehouse is not implemented; the shared secret is the proxy's proof.
+//
+// The proxy must protect {issuer}/login/{connector id} with its own authentication, and it
+// must set (overwrite) or remove the identity headers on every request it forwards to
+// Gatehouse, so a client cannot pass its own X-Remote-User through it.
+//
+// Config keys (under connectors[].config):
+//
+//	secret: ${PROXY_SECRET}            # required, at least 16 characters
+//	secret_header: X-Gatehouse-Proxy-Secret
+//	user_header: X-Remote-User         # required in the request; the username
+//	user_id_header: ""                 # optional stable ID; the subject (default: the user header)
+//	email_header: X-Remote-Email
+//	name_header: X-Remote-Name
+//	groups_header: X-Remote-Groups     # may repeat; each value split on groups_separator
+//	groups_separator: ","
+//	groups: []                         # static groups added to every user of this connector
+//	trust_email: false                 # report the email as verified
+package authproxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+)
+
+// Defaults of the header names.
+const (
+	DefaultSecretHeader    = "X-Gatehouse-Proxy-Secret"
+	DefaultUserHeader      = "X-Remote-User"
+	DefaultEmailHeader     = "X-Remote-Email"
+	DefaultNameHeader      = "X-Remote-Name"
+	DefaultGroupsHeader    = "X-Remote-Groups"
+	DefaultGroupsSeparator = ","
+)
+
+// Limits on what the proxy may send.
+const (
+	minSecretLen  = 16
+	maxValueBytes = 1024
+	maxGroups     = 1000
+)
+
+// Config is the YAML configuration of an authproxy connector. It implements connectors.Config.
+type Config struct {
+	// Secret is the value the proxy sends in SecretHeader; required.
+	Secret          string   `yaml:"secret"`
+	SecretHeader    string   `yaml:"secret_header"`
+	UserHeader      string   `yaml:"user_header"`
+	UserIDHeader    string   `yaml:"user_id_header"`
+	EmailHeader     string   `yaml:"email_header"`
+	NameHeader      string   `yaml:"name_header"`
+	GroupsHeader    string   `yaml:"groups_header"`
+	GroupsSeparator string   `yaml:"groups_separator"`
+	Groups          []string `yaml:"groups"`
+	// TrustEmail reports the proxy's email as verified.
+	TrustEmail bool `yaml:"trust_email"`
+}
+
+var (
+	_ connectors.Config            = (*Config)(nil)
+	_ connectors.EmailVerifier     = (*Config)(nil)
+	_ connectors.ProxyHeaderConfig = (*Config)(nil)
+)
+
+// Validate reports every problem with the configuration. It does no I/O.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Secret == "" {
+		errs = append(errs, errors.New("secret: required (the value the proxy sends in secret_header)"))
+	} else if len(c.Secret) < minSecretLen {
+		errs = append(errs, fmt.Errorf("secret: must be at least %d characters", minSecretLen))
+	}
+	for _, h := range []struct{ key, val string }{
+		{"secret_header", c.SecretHeader}, {"user_header", c.UserHeader}, {"user_id_header", c.UserIDHeader},
+		{"email_header", c.EmailHeader}, {"name_header", c.NameHeader}, {"groups_header", c.GroupsHeader},
+	} {
+		if h.val != "" && !validHeaderName(h.val) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a valid HTTP header name", h.key, h.val))
+		}
+	}
+	if len(c.GroupsSeparator) > 8 || strings.TrimSpace(c.GroupsSeparator) == "" && c.GroupsSeparator != "" {
+		errs = append(errs, fmt.Errorf("groups_separator: %q must be 1 to 8 non-blank characters", c.GroupsSeparator))
+	}
+	for i, g := range c.Groups {
+		if strings.TrimSpace(g) == "" {
+			errs = append(errs, fmt.Errorf("groups[%d]: empty group name", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	for _, r := range s {
+		if r > 0x7e || r <= 0x20 || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// VerifiesEmail reports whether the proxy's email is reported as verified (trust_email).
+func (c *Config) VerifiesEmail() (bool, string) { return c.TrustEmail, "trust_email" }
+
+// RequiresTrustedProxies is always true: the connector believes nobody without
+// web.trusted_proxies.
+func (c *Config) RequiresTrustedProxies() bool { return true }
+
+// Open builds the connector. It refuses to open without trusted proxies.
+func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.Deps) (connectors.Connector, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if len(deps.TrustedProxies) == 0 {
+		return nil, errors.New("authproxy: web.trusted_proxies is empty: no proxy may assert identities")
+	}
+	sum := sha256.Sum256([]byte(c.Secret))
+	return &Connector{
+		info: info, proxies: slices.Clone(deps.TrustedProxies), secretSum: sum,
+		secretHeader: orDefault(c.SecretHeader, DefaultSecretHeader),
+		userHeader:   orDefault(c.UserHeader, DefaultUserHeader), userIDHeader: c.UserIDHeader,
+		emailHeader: orDefault(c.EmailHeader, DefaultEmailHeader), nameHeader: orDefault(c.NameHeader, DefaultNameHeader),
+		groupsHeader: orDefault(c.GroupsHeader, DefaultGroupsHeader), separator: orDefault(c.GroupsSeparator, DefaultGroupsSeparator),
+		groups: slices.Clone(c.Groups), trustEmail: c.TrustEmail,
+	}, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Connector believes a trusted proxy's identity headers. It implements
+// connectors.RequestConnector.
+type Connector struct {
+	info                                   connectors.Info
+	proxies                                []netip.Prefix
+	secretSum                              [sha256.Size]byte
+	secretHeader, userHeader, userIDHeader string
+	emailHeader, nameHeader, groupsHeader  string
+	separator                              string
+	groups                                 []string
+	trustEmail                             bool
+}
+
+var _ connectors.RequestConnector = (*Connector)(nil)
+
+// Info names the connector.
+func (c *Connector) Info() connectors.Info { return c.info }
+
+// Close releases nothing.
+func (c *Connector) Close() error { return nil }
+
+// Authenticate returns the identity the proxy asserted, or an error wrapping
+// connectors.ErrUntrustedRequest when the request may not be believed.
+func (c *Connector) Authenticate(_ context.Context, _ connectors.Scopes, r *http.Request) (connectors.Upstream, error) {
+	if !httpx.FromTrustedProxy(r, c.proxies) {
+		return connectors.Upstream{}, fmt.Errorf("%w: peer %s is not in web.trusted_proxies", connectors.ErrUntrustedRequest, r.RemoteAddr)
+	}
+	if !c.secretMatches(r.Header.Values(c.secretHeader)) {
+		return connectors.Upstream{}, fmt.Errorf("%w: %s missing or wrong", connectors.ErrUntrustedRequest, c.secretHeader)
+	}
+	user, err := single(r.Header, c.userHeader, true)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	subject := user
+	if c.userIDHeader != "" {
+		if subject, err = single(r.Header, c.userIDHeader, true); err != nil {
+			return connectors.Upstream{}, err
+		}
+	}
+	email, err := single(r.Header, c.emailHeader, false)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	name, err := single(r.Header, c.nameHeader, false)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	groups, err := c.parseGroups(r.Header.Values(c.groupsHeader))
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	return connectors.Upstream{
+		Subject: subject, Username: user, Email: email, EmailVerified: email != "" && c.trustEmail, Name: name,
+		Groups: groups,
+	}, nil
+}
+
+// secretMatches compares the one secret header value with the configured secret in constant
+// time (hashes of equal length, so not even the length leaks).
+func (c *Connector) secretMatches(vals []string) bool {
+	if len(vals) != 1 {
+		return false
+	}
+	got := sha256.Sum256([]byte(vals[0]))
+	return subtle.ConstantTimeCompare(got[:], c.secretSum[:]) == 1
+}
+
+// single returns the one value of header h: absent is "" (an error when required); sent
+// twice, empty when required, too long or not UTF-8 is an error.
+func single(hdr http.Header, h string, required bool) (string, error) {
+	vals := hdr.Values(h)
+	switch {
+	case len(vals) == 0 && !required:
+		return "", nil
+	case len(vals) > 1:
+		return "", fmt.Errorf("%w: %s sent %d times", connectors.ErrUntrustedRequest, h, len(vals))
+	}
+	v := ""
+	if len(vals) == 1 {
+		v = strings.TrimSpace(vals[0])
+	}
+	if err := checkValue(h, v); err != nil {
+		return "", err
+	}
+	if v == "" && required {
+		return "", fmt.Errorf("%w: %s missing or empty", connectors.ErrUntrustedRequest, h)
+	}
+	return v, nil
+}
+
+func checkValue(h, v string) error {
+	if len(v) > maxValueBytes || !utf8.ValidString(v) {
+		return fmt.Errorf("%w: %s is longer than %d bytes or not UTF-8", connectors.ErrUntrustedRequest, h, maxValueBytes)
+	}
+	return nil
+}
+
+// parseGroups splits every value of the groups header on the separator, trims and drops
+// empty names and duplicates, and adds the static groups.
+func (c *Connector) parseGroups(vals []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(g string) error {
+		if g == "" || seen[g] {
+			return nil
+		}
+		if len(out) == maxGroups {
+			return fmt.Errorf("%w: more than %d groups", connectors.ErrUntrustedRequest, maxGroups)
+		}
+		seen[g] = true
+		out = append(out, g)
+		return nil
+	}
+	for _, v := range vals {
+		for g := range strings.SplitSeq(v, c.separator) {
+			g = strings.TrimSpace(g)
+			if err := checkValue(c.groupsHeader, g); err != nil {
+				return nil, err
+			}
+			if err := add(g); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, g := range c.groups {
+		if err := add(g); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
