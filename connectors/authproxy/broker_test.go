@@ -67,6 +67,13 @@ type brokerEnv struct {
 // the connector (a CEL map and a group prefix, so the mapping is visible in the ID token).
 func newBrokerEnv(t *testing.T, proxies string) *brokerEnv {
 	t.Helper()
+	return newBrokerEnvAt(t, proxies, "")
+}
+
+// newBrokerEnvAt is newBrokerEnv with the issuer URL (that of a front proxy); "" is the
+// broker's own test server.
+func newBrokerEnvAt(t *testing.T, proxies, issuer string) *brokerEnv {
+	t.Helper()
 	ctx := context.Background()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
@@ -77,7 +84,9 @@ func newBrokerEnv(t *testing.T, proxies string) *brokerEnv {
 	t.Cleanup(func() { store.Close() })
 	srv := httptest.NewServer(nil)
 	t.Cleanup(srv.Close)
-	issuer := srv.URL
+	if issuer == "" {
+		issuer = srv.URL
+	}
 	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: time.Now, Logger: logger})
 	if err := keys.Init(ctx); err != nil {
 		t.Fatal(err)
@@ -211,15 +220,7 @@ func TestBrokerLoginThroughProxy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newBrokerEnv(t, tc.proxies)
-			ctx := oidc.ClientContext(context.Background(), e.srv.Client())
-			provider, err := oidc.NewProvider(ctx, e.issuer)
-			if err != nil {
-				t.Fatalf("discovery: %v", err)
-			}
-			oc := oauth2.Config{ClientID: rpID, ClientSecret: rpSecret, Endpoint: provider.Endpoint(), RedirectURL: rpRedirect,
-				Scopes: []string{oidc.ScopeOpenID, "profile", "email", "groups"}}
-			verifier := oauth2.GenerateVerifier()
-			p := e.walk(t, proxyHeaders(tc.secret), oc.AuthCodeURL("st4te", oidc.Nonce("n0nce"), oauth2.S256ChallengeOption(verifier)))
+			p, cl := e.login(t, proxyHeaders(tc.secret))
 			if tc.refused != "" {
 				if p.status != http.StatusForbidden || !strings.Contains(p.body, "Sign-in refused") || strings.Contains(p.location, "code=") {
 					t.Fatalf("want the refusal page, got %d %s\n%s", p.status, p.location, p.body)
@@ -233,36 +234,74 @@ func TestBrokerLoginThroughProxy(t *testing.T) {
 				}
 				return
 			}
-			u, err := url.Parse(p.location)
-			if err != nil || !strings.HasPrefix(p.location, rpRedirect) || u.Query().Get("code") == "" {
+			if cl == nil {
 				t.Fatalf("want a redirect to the client with a code, got %d %s\n%s\nlogs:\n%s", p.status, p.location, p.body, e.logs.String())
-			}
-			tok, err := oc.Exchange(ctx, u.Query().Get("code"), oauth2.VerifierOption(verifier))
-			if err != nil {
-				t.Fatalf("exchange: %v", err)
-			}
-			raw, _ := tok.Extra("id_token").(string)
-			idt, err := provider.Verifier(&oidc.Config{ClientID: rpID}).Verify(ctx, raw)
-			if err != nil {
-				t.Fatalf("verify ID token: %v", err)
-			}
-			var cl struct {
-				Email         string   `json:"email"`
-				EmailVerified bool     `json:"email_verified"`
-				Name          string   `json:"name"`
-				Username      string   `json:"preferred_username"`
-				Groups        []string `json:"groups"`
-			}
-			if err := idt.Claims(&cl); err != nil {
-				t.Fatal(err)
 			}
 			if cl.Email != "alice@example.com" || !cl.EmailVerified || cl.Name != "Alice Example (via alice)" || cl.Username != "alice" ||
 				!slices.Equal(cl.Groups, []string{"corp:admins", "corp:staff"}) {
 				t.Errorf("claims = %+v", cl)
 			}
-			if idt.Subject == "" || idt.Subject == "alice" {
-				t.Errorf("sub %q should be Gatehouse's own ID", idt.Subject)
+			if cl.Subject == "" || cl.Subject == "alice" {
+				t.Errorf("sub %q should be Gatehouse's own ID", cl.Subject)
 			}
 		})
+	}
+}
+
+// idClaims are the ID token claims the tests look at.
+type idClaims struct {
+	Subject       string   `json:"sub"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Name          string   `json:"name"`
+	Username      string   `json:"preferred_username"`
+	Groups        []string `json:"groups"`
+}
+
+// login runs the client's side of an authorization code flow (extra appended to the
+// authorization URL's query), the browser's requests carrying headers. It returns the last
+// page and, when the client got a code, the verified ID token's claims.
+func (e *brokerEnv) login(t *testing.T, headers [][2]string, extra ...oauth2.AuthCodeOption) (page, *idClaims) {
+	t.Helper()
+	ctx := oidc.ClientContext(context.Background(), e.srv.Client())
+	provider, err := oidc.NewProvider(ctx, e.issuer)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	oc := oauth2.Config{ClientID: rpID, ClientSecret: rpSecret, Endpoint: provider.Endpoint(), RedirectURL: rpRedirect,
+		Scopes: []string{oidc.ScopeOpenID, "profile", "email", "groups"}}
+	verifier := oauth2.GenerateVerifier()
+	opts := append([]oauth2.AuthCodeOption{oidc.Nonce("n0nce"), oauth2.S256ChallengeOption(verifier)}, extra...)
+	p := e.walk(t, headers, oc.AuthCodeURL("st4te", opts...))
+	u, err := url.Parse(p.location)
+	if err != nil || !strings.HasPrefix(p.location, rpRedirect) || u.Query().Get("code") == "" {
+		return p, nil
+	}
+	tok, err := oc.Exchange(ctx, u.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: rpID}).Verify(ctx, raw)
+	if err != nil {
+		t.Fatalf("verify ID token: %v", err)
+	}
+	var cl idClaims
+	if err := idt.Claims(&cl); err != nil {
+		t.Fatal(err)
+	}
+	return p, &cl
+}
+
+// TestBrokerProxyLoginCannotProveFreshAuth proves that prompt=login and max_age=0 through
+// the proxy end in login_required: the proxy's headers say nothing about when the user
+// authenticated, so the broker must not mint a fresh auth_time for them.
+func TestBrokerProxyLoginCannotProveFreshAuth(t *testing.T) {
+	e := newBrokerEnv(t, "127.0.0.1/32")
+	for _, opt := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
+		p, cl := e.login(t, proxyHeaders(secret), opt)
+		if cl != nil || !strings.HasPrefix(p.location, rpRedirect) || !strings.Contains(p.location, "error=login_required") {
+			t.Fatalf("want login_required at the client, got %d %s claims %+v", p.status, p.location, cl)
+		}
 	}
 }
