@@ -76,6 +76,7 @@ main() {
 	install_samba
 	install_postgres
 	install_oidc_provider
+	install_nginx
 	log "all peers installed"
 }
 

@@ -61,6 +61,9 @@ type brokerEnv struct {
 	issuer string
 	srv    *httptest.Server
 	logs   *syncBuffer
+	// dialTo, when set, is the host:port the browser's requests go to whatever their URL
+	// (to bypass a front proxy).
+	dialTo string
 }
 
 // newBrokerEnv starts the broker with web.trusted_proxies = proxies and the claims rules of
@@ -129,11 +132,18 @@ func newBrokerEnvAt(t *testing.T, proxies, issuer string) *brokerEnv {
 	return &brokerEnv{issuer: issuer, srv: srv, logs: logs}
 }
 
-// proxyTransport plays the front proxy: it adds its headers to every request it forwards.
-type proxyTransport struct{ headers [][2]string }
+// proxyTransport plays the front proxy: it adds its headers to every request it forwards
+// (and sends it to dialTo when set).
+type proxyTransport struct {
+	headers [][2]string
+	dialTo  string
+}
 
 func (p proxyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
+	if p.dialTo != "" {
+		r.URL.Host = p.dialTo
+	}
 	for _, h := range p.headers {
 		r.Header.Add(h[0], h[1])
 	}
@@ -154,7 +164,7 @@ func (e *brokerEnv) walk(t *testing.T, headers [][2]string, authURL string) page
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Jar: jar, Transport: proxyTransport{headers},
+	hc := &http.Client{Jar: jar, Transport: proxyTransport{headers, e.dialTo},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	at := authURL
 	for range 10 {
@@ -171,7 +181,11 @@ func (e *brokerEnv) walk(t *testing.T, headers [][2]string, authURL string) page
 		if p.status < 300 || p.status >= 400 {
 			return p
 		}
-		next, err := resp.Request.URL.Parse(p.location)
+		base, err := url.Parse(at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := base.Parse(p.location)
 		if err != nil {
 			t.Fatal(err)
 		}
