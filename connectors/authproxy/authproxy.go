@@ -92,13 +92,21 @@ func (c *Config) Validate() error {
 	} else if len(c.Secret) < minSecretLen {
 		errs = append(errs, fmt.Errorf("secret: must be at least %d characters", minSecretLen))
 	}
-	for _, h := range []struct{ key, val string }{
-		{"secret_header", c.SecretHeader}, {"user_header", c.UserHeader}, {"user_id_header", c.UserIDHeader},
-		{"email_header", c.EmailHeader}, {"name_header", c.NameHeader}, {"groups_header", c.GroupsHeader},
+	used := map[string]string{} // canonical header name -> key
+	for _, h := range []struct{ key, val, def string }{
+		{"secret_header", c.SecretHeader, DefaultSecretHeader}, {"user_header", c.UserHeader, DefaultUserHeader},
+		{"user_id_header", c.UserIDHeader, ""}, {"email_header", c.EmailHeader, DefaultEmailHeader},
+		{"name_header", c.NameHeader, DefaultNameHeader}, {"groups_header", c.GroupsHeader, DefaultGroupsHeader},
 	} {
 		if h.val != "" && !validHeaderName(h.val) {
 			errs = append(errs, fmt.Errorf("%s: %q is not a valid HTTP header name", h.key, h.val))
+			continue
 		}
+		name := http.CanonicalHeaderKey(orDefault(h.val, h.def))
+		if prev, dup := used[name]; dup && name != "" {
+			errs = append(errs, fmt.Errorf("%s: %s is also %s", h.key, name, prev))
+		}
+		used[name] = h.key
 	}
 	if len(c.GroupsSeparator) > 8 || strings.TrimSpace(c.GroupsSeparator) == "" && c.GroupsSeparator != "" {
 		errs = append(errs, fmt.Errorf("groups_separator: %q must be 1 to 8 non-blank characters", c.GroupsSeparator))

@@ -146,7 +146,7 @@ func TestOpenRefusesWithoutTrustedProxies(t *testing.T) {
 }
 
 // TestValidate proves the config-time checks: a secret is required and long enough, header
-// names are HTTP tokens, the separator is not blank, static groups are not empty.
+// names are HTTP tokens and distinct, the separator is not blank, static groups are not empty.
 func TestValidate(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -157,6 +157,7 @@ func TestValidate(t *testing.T) {
 		{"no secret", authproxy.Config{}, "secret: required"},
 		{"short secret", authproxy.Config{Secret: "short"}, "at least 16"},
 		{"bad header", authproxy.Config{Secret: secret, GroupsHeader: "X Groups"}, "groups_header"},
+		{"secret in the user header", authproxy.Config{Secret: secret, SecretHeader: "x-remote-user"}, "user_header: X-Remote-User is also secret_header"},
 		{"blank separator", authproxy.Config{Secret: secret, GroupsSeparator: " "}, "groups_separator"},
 		{"empty static group", authproxy.Config{Secret: secret, Groups: []string{""}}, "groups[0]"},
 	} {
