@@ -158,10 +158,18 @@ type RequestConnector interface {
 }
 
 // ProxyHeaderConfig is implemented by connector configs that believe headers set by a front
-// proxy (authproxy). RequiresTrustedProxies reports whether the connector needs
-// web.trusted_proxies to be set; check-config refuses the connector when it is empty.
+// proxy (authproxy). ProxyNeeds reports what the connector, as configured, needs of the web
+// configuration; check-config refuses the connector when it is missing.
 type ProxyHeaderConfig interface {
-	RequiresTrustedProxies() bool
+	ProxyNeeds() ProxyNeeds
+}
+
+// ProxyNeeds is what a ProxyHeaderConfig needs of the web configuration.
+type ProxyNeeds struct {
+	// TrustedProxies: web.trusted_proxies must list the proxy.
+	TrustedProxies bool
+	// ClientCA: web.client_ca must be set (the proxy's client certificate is checked).
+	ClientCA bool
 }
 
 // RefreshConnector re-checks the upstream when a downstream client refreshes its tokens.

@@ -86,10 +86,9 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".config", Message: err.Error()})
 			continue
 		}
-		if ph, ok := cc.(connectors.ProxyHeaderConfig); ok && ph.RequiresTrustedProxies() && len(cfg.Web.TrustedProxies) == 0 {
+		if msg := proxyNeedsProblem(cfg.Web, cc); msg != "" {
 			file, line := at(path + ".type")
-			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".type",
-				Message: c.Type + " believes a front proxy's headers: set web.trusted_proxies to that proxy's address"})
+			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".type", Message: c.Type + msg})
 			continue
 		}
 		name := c.Name
@@ -111,6 +110,22 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 		return nil, err
 	}
 	return out, nil
+}
+
+// proxyNeedsProblem is what a connector that believes a front proxy's headers misses in the
+// web configuration, or "".
+func proxyNeedsProblem(web config.Web, cc connectors.Config) string {
+	ph, ok := cc.(connectors.ProxyHeaderConfig)
+	if !ok {
+		return ""
+	}
+	switch n := ph.ProxyNeeds(); {
+	case n.TrustedProxies && len(web.TrustedProxies) == 0:
+		return " believes a front proxy's headers: set web.trusted_proxies to that proxy's address"
+	case n.ClientCA && web.ClientCA == "":
+		return " checks the proxy's client certificate (config.client_cert_names): set web.https and web.client_ca"
+	}
+	return ""
 }
 
 // localUsers adapts storage's local users to the local connector.

@@ -2,14 +2,18 @@
 // by a trusted front proxy (Apache, nginx, an SSO gateway) that authenticated the user
 // itself, as in Dex's authproxy connector.
 //
-// A request is believed only when both hold:
+// A request is believed only when all of these hold:
 //   - its immediate peer (the TCP connection's address, never X-Forwarded-For) is in
-//     web.trusted_proxies, and
-//   - it carries the shared secret in secret_header, compared in constant time.
+//     web.trusted_proxies;
+//   - with secret set, it carries the shared secret in secret_header exactly once, compared
+//     in constant time;
+//   - with client_cert_names set, it came over Gatehouse's https listener with a client
+//     certificate verified against web.client_ca whose subject common name or a DNS name is
+//     one of them (mutual TLS).
 //
-// Otherwise, and when the user header is missing, empty or sent more than once, the whole
-// request is refused (connectors.ErrUntrustedRequest): no header of it is used. mTLS between
-// the proxy and Gatehouse is not implemented; the shared secret is the proxy's proof.
+// At least one of secret and client_cert_names is required. Otherwise, and when the user
+// header is missing, empty or sent more than once, the whole request is refused
+// (connectors.ErrUntrustedRequest): no header of it is used.
 //
 // The proxy must protect {issuer}/login/{connector id} with its own authentication, and it
 // must set (overwrite) or remove the identity headers on every request it forwards to
@@ -17,7 +21,8 @@
 //
 // Config keys (under connectors[].config):
 //
-//	secret: ${PROXY_SECRET}            # required, at least 16 characters
+//	secret: ${PROXY_SECRET}            # at least 16 characters; required without client_cert_names
+//	client_cert_names: []              # mutual TLS: the proxy's certificate CN or DNS names
 //	secret_header: X-Gatehouse-Proxy-Secret
 //	user_header: X-Remote-User         # required in the request; the username
 //	user_id_header: ""                 # optional stable ID; the subject (default: the user header)
@@ -33,6 +38,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,6 +82,10 @@ type Config struct {
 	Groups          []string `yaml:"groups"`
 	// TrustEmail reports the proxy's email as verified.
 	TrustEmail bool `yaml:"trust_email"`
+	// ClientCertNames, when set, requires the request to come over TLS with a client
+	// certificate verified against web.client_ca whose subject common name or a DNS name is
+	// one of these (mutual TLS with the proxy). With a secret too, both are required.
+	ClientCertNames []string `yaml:"client_cert_names"`
 }
 
 var (
@@ -87,10 +97,16 @@ var (
 // Validate reports every problem with the configuration. It does no I/O.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Secret == "" {
-		errs = append(errs, errors.New("secret: required (the value the proxy sends in secret_header)"))
-	} else if len(c.Secret) < minSecretLen {
+	switch {
+	case c.Secret == "" && len(c.ClientCertNames) == 0:
+		errs = append(errs, errors.New("secret: required (the value the proxy sends in secret_header), unless client_cert_names is set"))
+	case c.Secret != "" && len(c.Secret) < minSecretLen:
 		errs = append(errs, fmt.Errorf("secret: must be at least %d characters", minSecretLen))
+	}
+	for i, n := range c.ClientCertNames {
+		if strings.TrimSpace(n) == "" {
+			errs = append(errs, fmt.Errorf("client_cert_names[%d]: empty name", i))
+		}
 	}
 	used := map[string]string{} // canonical header name -> key
 	for _, h := range []struct{ key, val, def string }{
@@ -132,9 +148,11 @@ func validHeaderName(s string) bool {
 // VerifiesEmail reports whether the proxy's email is reported as verified (trust_email).
 func (c *Config) VerifiesEmail() (bool, string) { return c.TrustEmail, "trust_email" }
 
-// RequiresTrustedProxies is always true: the connector believes nobody without
-// web.trusted_proxies.
-func (c *Config) RequiresTrustedProxies() bool { return true }
+// ProxyNeeds reports that the connector believes nobody without web.trusted_proxies, and
+// needs web.client_ca when it checks client certificates.
+func (c *Config) ProxyNeeds() connectors.ProxyNeeds {
+	return connectors.ProxyNeeds{TrustedProxies: true, ClientCA: len(c.ClientCertNames) > 0}
+}
 
 // Open builds the connector. It refuses to open without trusted proxies.
 func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.Deps) (connectors.Connector, error) {
@@ -144,15 +162,19 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if len(deps.TrustedProxies) == 0 {
 		return nil, errors.New("authproxy: web.trusted_proxies is empty: no proxy may assert identities")
 	}
-	sum := sha256.Sum256([]byte(c.Secret))
-	return &Connector{
-		info: info, proxies: slices.Clone(deps.TrustedProxies), secretSum: sum,
+	conn := &Connector{
+		info: info, proxies: slices.Clone(deps.TrustedProxies), certNames: slices.Clone(c.ClientCertNames),
 		secretHeader: orDefault(c.SecretHeader, DefaultSecretHeader),
 		userHeader:   orDefault(c.UserHeader, DefaultUserHeader), userIDHeader: c.UserIDHeader,
 		emailHeader: orDefault(c.EmailHeader, DefaultEmailHeader), nameHeader: orDefault(c.NameHeader, DefaultNameHeader),
 		groupsHeader: orDefault(c.GroupsHeader, DefaultGroupsHeader), separator: orDefault(c.GroupsSeparator, DefaultGroupsSeparator),
 		groups: slices.Clone(c.Groups), trustEmail: c.TrustEmail,
-	}, nil
+	}
+	if c.Secret != "" {
+		sum := sha256.Sum256([]byte(c.Secret))
+		conn.secretSum = &sum
+	}
+	return conn, nil
 }
 
 func orDefault(v, def string) string {
@@ -167,7 +189,8 @@ func orDefault(v, def string) string {
 type Connector struct {
 	info                                   connectors.Info
 	proxies                                []netip.Prefix
-	secretSum                              [sha256.Size]byte
+	secretSum                              *[sha256.Size]byte // nil: no secret configured
+	certNames                              []string
 	secretHeader, userHeader, userIDHeader string
 	emailHeader, nameHeader, groupsHeader  string
 	separator                              string
@@ -189,8 +212,12 @@ func (c *Connector) Authenticate(_ context.Context, _ connectors.Scopes, r *http
 	if !httpx.FromTrustedProxy(r, c.proxies) {
 		return connectors.Upstream{}, fmt.Errorf("%w: peer %s is not in web.trusted_proxies", connectors.ErrUntrustedRequest, r.RemoteAddr)
 	}
-	if !c.secretMatches(r.Header.Values(c.secretHeader)) {
+	if c.secretSum != nil && !c.secretMatches(r.Header.Values(c.secretHeader)) {
 		return connectors.Upstream{}, fmt.Errorf("%w: %s missing or wrong", connectors.ErrUntrustedRequest, c.secretHeader)
+	}
+	if len(c.certNames) > 0 && !c.clientCertMatches(r.TLS) {
+		return connectors.Upstream{}, fmt.Errorf("%w: no verified client certificate named %s", connectors.ErrUntrustedRequest,
+			strings.Join(c.certNames, " or "))
 	}
 	user, err := single(r.Header, c.userHeader, true)
 	if err != nil {
@@ -228,6 +255,18 @@ func (c *Connector) secretMatches(vals []string) bool {
 	}
 	got := sha256.Sum256([]byte(vals[0]))
 	return subtle.ConstantTimeCompare(got[:], c.secretSum[:]) == 1
+}
+
+// clientCertMatches reports whether the connection presented a client certificate that the
+// listener verified (web.client_ca) and whose subject common name or a DNS name is one of
+// client_cert_names.
+func (c *Connector) clientCertMatches(cs *tls.ConnectionState) bool {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return false
+	}
+	leaf := cs.VerifiedChains[0][0]
+	return slices.Contains(c.certNames, leaf.Subject.CommonName) ||
+		slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return slices.Contains(c.certNames, n) })
 }
 
 // single returns the one value of header h: absent is "" (an error when required); sent
