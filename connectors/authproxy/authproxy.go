@@ -108,6 +108,21 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("client_cert_names[%d]: empty name", i))
 		}
 	}
+	errs = append(errs, c.headerProblems()...)
+	if len(c.GroupsSeparator) > 8 || strings.TrimSpace(c.GroupsSeparator) == "" && c.GroupsSeparator != "" {
+		errs = append(errs, fmt.Errorf("groups_separator: %q must be 1 to 8 non-blank characters", c.GroupsSeparator))
+	}
+	for i, g := range c.Groups {
+		if strings.TrimSpace(g) == "" {
+			errs = append(errs, fmt.Errorf("groups[%d]: empty group name", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// headerProblems checks the header keys: HTTP token names, no two naming the same header.
+func (c *Config) headerProblems() []error {
+	var errs []error
 	used := map[string]string{} // canonical header name -> key
 	for _, h := range []struct{ key, val, def string }{
 		{"secret_header", c.SecretHeader, DefaultSecretHeader}, {"user_header", c.UserHeader, DefaultUserHeader},
@@ -124,15 +139,7 @@ func (c *Config) Validate() error {
 		}
 		used[name] = h.key
 	}
-	if len(c.GroupsSeparator) > 8 || strings.TrimSpace(c.GroupsSeparator) == "" && c.GroupsSeparator != "" {
-		errs = append(errs, fmt.Errorf("groups_separator: %q must be 1 to 8 non-blank characters", c.GroupsSeparator))
-	}
-	for i, g := range c.Groups {
-		if strings.TrimSpace(g) == "" {
-			errs = append(errs, fmt.Errorf("groups[%d]: empty group name", i))
-		}
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.
