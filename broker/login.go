@@ -139,8 +139,35 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, http.StatusOK, ar, c, cn, flow, "", "")
 	case connectors.RedirectConnector:
 		s.beginRedirect(w, r, ar, cn, conn)
+	case connectors.RequestConnector:
+		s.requestLogin(w, r, ar, c, cn, conn)
 	default:
 		s.internalError(w, r, "connector has no login capability", errors.New(cn.Info.ID))
+	}
+}
+
+// requestLogin completes a login from the request itself (a trusted front proxy's identity
+// headers). A request the connector may not believe gets a page and a log line, nothing more.
+func (s *Server) requestLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *Connector, rc connectors.RequestConnector) {
+	up, err := rc.Authenticate(r.Context(), scopesFor(ar), r)
+	if err == nil {
+		err = reauthFor(ar).Check(up.AuthTime) // a proxy's header proves no fresh authentication
+	}
+	var denied *connectors.DeniedError
+	switch {
+	case err == nil:
+		s.completeLogin(w, r, ar, c, cn, up)
+	case errors.Is(err, connectors.ErrUntrustedRequest):
+		s.Logger.WarnContext(r.Context(), "proxy login refused", "connector", cn.Info.ID, "peer", r.RemoteAddr, "err", err)
+		s.errorPage(w, r, http.StatusForbidden, "Sign-in refused",
+			cn.Info.Name+" signs you in only through your organization's sign-in proxy, and this request did not come through it.",
+			"Open the application at its usual address and sign in again. If this keeps happening, ask your administrator.")
+	case errors.Is(err, connectors.ErrLoginRequired):
+		s.loginRequired(w, r, ar, cn, err)
+	case errors.As(err, &denied):
+		s.loginDenied(w, r, ar, denied.Reason)
+	default:
+		s.internalError(w, r, "request login", err)
 	}
 }
 

@@ -48,6 +48,10 @@ type Web struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// TrustedProxies lists proxy addresses whose X-Forwarded-For is believed (rate limits, logs).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ClientCA is a PEM file of CA certificates: the https listener asks clients for a
+	// certificate and verifies one that is presented against these CAs (a front proxy's
+	// mutual TLS, checked by the authproxy connector's client_cert_names). Needs web.https.
+	ClientCA string `yaml:"client_ca"`
 	// Theme and TemplatesDir override the embedded web assets.
 	TemplatesDir string `yaml:"templates_dir"`
 	// ShutdownDelay: on SIGTERM, /readyz answers 503 at once and the listeners keep serving

@@ -143,6 +143,9 @@ func (v *validator) web(w *Web) {
 		if w.TLSKey != "" {
 			v.addf("web.tls_key", "is set but web.https is not; TLS is served only on web.https")
 		}
+		if w.ClientCA != "" {
+			v.addf("web.client_ca", "is set but web.https is not; client certificates are asked for only on web.https")
+		}
 	}
 	v.origins("web.allowed_origins", w.AllowedOrigins, true)
 	for i, p := range w.TrustedProxies {

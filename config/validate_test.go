@@ -47,6 +47,12 @@ func TestValidate(t *testing.T) {
 			[]string{"web.tls_cert: is required when web.https is set", "web.tls_key: is required when web.https is set"}},
 		{"https with cert and key", func(c *Config) { c.Web.HTTPS, c.Web.TLSCert, c.Web.TLSKey = ":443", "c.pem", "k.pem" }, nil},
 		{"tls without https", func(c *Config) { c.Web.TLSCert = "c.pem" }, []string{"web.tls_cert: is set but web.https is not"}},
+		// web.client_ca on a plain-http listener would verify nothing: the authproxy connector's
+		// client_cert_names would then refuse every login, so it is refused at config time.
+		{"client_ca without https", func(c *Config) { c.Web.ClientCA = "ca.pem" }, []string{"web.client_ca: is set but web.https is not"}},
+		{"client_ca with https", func(c *Config) {
+			c.Web.HTTPS, c.Web.TLSCert, c.Web.TLSKey, c.Web.ClientCA = ":443", "c.pem", "k.pem", "ca.pem"
+		}, nil},
 		{"bad origin", func(c *Config) { c.Web.AllowedOrigins = []string{"*", "https://a.example", "https://a.example/path"} },
 			[]string{"web.allowed_origins[2]: \"https://a.example/path\" is not an origin"}},
 		{"bad trusted proxy", func(c *Config) { c.Web.TrustedProxies = []string{"10.0.0.0/8", "::1", "proxy"} },

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -147,6 +148,30 @@ type RedirectConnector interface {
 	Finish(ctx context.Context, req FinishRequest, r *http.Request) (Upstream, error)
 }
 
+// RequestConnector authenticates from the login request itself, with no form and no
+// redirect: identity headers set by a trusted front proxy that did its own authentication.
+// The broker calls Authenticate when the user picks the connector. A request the connector
+// may not believe returns an error wrapping ErrUntrustedRequest; nothing of it is used.
+type RequestConnector interface {
+	Connector
+	Authenticate(ctx context.Context, s Scopes, r *http.Request) (Upstream, error)
+}
+
+// ProxyHeaderConfig is implemented by connector configs that believe headers set by a front
+// proxy (authproxy). ProxyNeeds reports what the connector, as configured, needs of the web
+// configuration; check-config refuses the connector when it is missing.
+type ProxyHeaderConfig interface {
+	ProxyNeeds() ProxyNeeds
+}
+
+// ProxyNeeds is what a ProxyHeaderConfig needs of the web configuration.
+type ProxyNeeds struct {
+	// TrustedProxies: web.trusted_proxies must list the proxy.
+	TrustedProxies bool
+	// ClientCA: web.client_ca must be set (the proxy's client certificate is checked).
+	ClientCA bool
+}
+
 // RefreshConnector re-checks the upstream when a downstream client refreshes its tokens.
 type RefreshConnector interface {
 	Connector
@@ -193,6 +218,9 @@ var (
 	// ErrNoTicket: a NegotiateConnector got no Kerberos ticket to check; the broker shows the
 	// password form instead.
 	ErrNoTicket = errors.New("connectors: no Kerberos ticket")
+	// ErrUntrustedRequest: a RequestConnector refused the request: it did not come from a
+	// trusted proxy, lacked the proxy's proof, or named no user (or an ambiguous one).
+	ErrUntrustedRequest = errors.New("connectors: the request did not come through the trusted proxy")
 	// ErrReplayed: a ReplayCache already holds the identifier.
 	ErrReplayed = errors.New("connectors: already used")
 )
@@ -234,6 +262,9 @@ type Deps struct {
 	// ReplayCache is the shared record of single-use upstream message IDs; nil: a bounded
 	// in-memory record per process (one replica only).
 	ReplayCache ReplayCache
+	// TrustedProxies is web.trusted_proxies: the immediate peers whose forwarding and
+	// identity headers may be believed (by a RequestConnector, among others).
+	TrustedProxies []netip.Prefix
 	// Attributes are the upstream attributes the connector's claims rules read (attrs.x,
 	// attrs["x"]), spelled as the rules spell them. A connector that fetches only the
 	// attributes it asks for (LDAP) asks for these too and reports them under these names;

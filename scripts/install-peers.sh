@@ -77,6 +77,7 @@ main() {
 	install_kerberos
 	install_postgres
 	install_oidc_provider
+	install_nginx
 	log "all peers installed"
 }
 

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,12 +77,20 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 	starting := startingHandler(&l.phase)
 	l.public, l.admin = newSwapHandler(starting), newSwapHandler(starting)
 	listen := func(addr string, h http.Handler, tlsCert, tlsKey string) error {
+		var tc *tls.Config // nil: the defaults
+		if tlsCert != "" && cfg.Web.ClientCA != "" {
+			var err error
+			if tc, err = clientCATLS(cfg.Web.ClientCA); err != nil {
+				return err
+			}
+		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
 		hs := httpx.NewServer(addr, h)
 		hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+		hs.TLSConfig = tc
 		l.servers = append(l.servers, hs)
 		l.serve = append(l.serve, func() error {
 			var err error
@@ -188,4 +199,20 @@ func openStorageRetrying(ctx context.Context, cfg config.Storage, logger *slog.L
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// clientCATLS is the TLS config of an https listener with web.client_ca: a client
+// certificate is asked for and, when one is presented, verified against the CAs of the file
+// (a presented certificate that does not verify fails the handshake). Requests without one
+// are served as before; the authproxy connector decides whether it needed one.
+func clientCATLS(file string) (*tls.Config, error) {
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("web.client_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("web.client_ca: %s holds no PEM certificate", file)
+	}
+	return &tls.Config{ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}, nil
 }

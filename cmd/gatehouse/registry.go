@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/authproxy"
 	"github.com/gatehouse-id/gatehouse/connectors/bitbucket"
 	"github.com/gatehouse-id/gatehouse/connectors/gitea"
 	"github.com/gatehouse-id/gatehouse/connectors/github"
@@ -18,6 +19,7 @@ import (
 // newRegistry lists the connector types this binary knows: one line per type.
 func newRegistry(users local.UserSource) connectors.Registry {
 	return connectors.Registry{
+		"authproxy": func() connectors.Config { return &authproxy.Config{} },
 		"bitbucket": func() connectors.Config { return &bitbucket.Config{} },
 		"gitea":     func() connectors.Config { return &gitea.Config{} },
 		"github":    func() connectors.Config { return &github.Config{} },

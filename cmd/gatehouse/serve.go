@@ -86,6 +86,11 @@ func decodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".config", Message: err.Error()})
 			continue
 		}
+		if msg := proxyNeedsProblem(cfg.Web, cc); msg != "" {
+			file, line := at(path + ".type")
+			problems = append(problems, &config.Problem{File: file, Line: line, Path: path + ".type", Message: c.Type + msg})
+			continue
+		}
 		name := c.Name
 		if name == "" {
 			name = c.ID
@@ -116,6 +121,22 @@ func connectorDeps(issuer string, info connectors.Info, norm *claims.Normalizer,
 		CallbackURL: callbackURL(issuer, info), Now: time.Now, ReplayCache: replay,
 		Attributes: norm.Attributes(info.ID),
 	}
+}
+
+// proxyNeedsProblem is what a connector that believes a front proxy's headers misses in the
+// web configuration, or "".
+func proxyNeedsProblem(web config.Web, cc connectors.Config) string {
+	ph, ok := cc.(connectors.ProxyHeaderConfig)
+	if !ok {
+		return ""
+	}
+	switch n := ph.ProxyNeeds(); {
+	case n.TrustedProxies && len(web.TrustedProxies) == 0:
+		return " believes a front proxy's headers: set web.trusted_proxies to that proxy's address"
+	case n.ClientCA && web.ClientCA == "":
+		return " checks the proxy's client certificate (config.client_cert_names): set web.https and web.client_ca"
+	}
+	return ""
 }
 
 // localUsers adapts storage's local users to the local connector.
@@ -260,6 +281,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Idle: cfg.Expiry.Sessions.Idle.D(), Absolute: cfg.Expiry.Sessions.Absolute.D(), Now: time.Now,
 	}
 
+	proxies, err := parseProxies(cfg.Web.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	// The claims rules first: they say which upstream attributes each connector must fetch.
 	norm, err := claims.New(cfg, claims.Options{Links: store, Now: time.Now, Logger: logger.With("component", "claims")})
 	if err != nil {
@@ -275,6 +300,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		deps := connectorDeps(cfg.Issuer, d.info, norm, logger, httpClient, replay)
 		deps.Keys = newConnectorKeys(store, d.info.ID)
+		deps.TrustedProxies = proxies
 		c, err := d.cfg.Open(ctx, d.info, deps)
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
@@ -325,18 +351,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	var proxies []netip.Prefix
-	for _, p := range cfg.Web.TrustedProxies {
-		pfx, err := netip.ParsePrefix(p)
-		if err != nil {
-			addr, aerr := netip.ParseAddr(p)
-			if aerr != nil {
-				return fmt.Errorf("web.trusted_proxies: %q is not an address or CIDR prefix", p)
-			}
-			pfx = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		proxies = append(proxies, pfx)
-	}
 	mfaStep, err := newMFA(cfg, store)
 	if err != nil {
 		return err
@@ -379,6 +393,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	err = g.Wait()
 	logger.Info("gatehouse stopped")
 	return err
+}
+
+// parseProxies parses web.trusted_proxies: addresses and CIDR prefixes.
+func parseProxies(list []string) ([]netip.Prefix, error) {
+	var proxies []netip.Prefix
+	for _, p := range list {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, fmt.Errorf("web.trusted_proxies: %q is not an address or CIDR prefix", p)
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		proxies = append(proxies, pfx)
+	}
+	return proxies, nil
 }
 
 // keyRefreshInterval is how often each replica reloads the key set (and rotates when due). It
