@@ -157,6 +157,24 @@ func TestSambaRefreshDisabled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The DC is shared by every test of the run (in shuffled order): put ellen back as the
+	// fixture has her, enabled and in ad-devs, for the tests that sign her in later.
+	t.Cleanup(func() {
+		if err := s.setUAC(adUserDN("Ellen Refresh"), 512); err != nil {
+			t.Errorf("re-enable ellen: %v", err)
+		}
+		conn, err := s.admin()
+		if err != nil {
+			t.Errorf("re-add ellen to ad-devs: %v", err)
+			return
+		}
+		defer conn.Close()
+		m := goldap.NewModifyRequest(adGroupDN("ad-devs"), nil)
+		m.Add("member", []string{adUserDN("Ellen Refresh")})
+		if err := conn.Modify(m); err != nil {
+			t.Errorf("re-add ellen to ad-devs: %v", err)
+		}
+	})
 	up2, err := c.Refresh(ctx, connectors.Scopes{}, up)
 	if err != nil {
 		t.Fatal(err)
