@@ -69,6 +69,22 @@ install_node_modules() {
 	fi
 }
 
+# apt_install_no_start installs Debian packages whose maintainer scripts would start a system
+# service (slapd, samba, postgresql, nginx): a policy-rc.d that refuses every start is in place
+# for the install (unless the machine already has one, which is left alone). The tests run
+# their own instances on loopback, never the system ones.
+apt_install_no_start() {
+	local prc=/usr/sbin/policy-rc.d had_prc=0 rc=0
+	[[ -e "$prc" ]] && had_prc=1
+	if [[ "$had_prc" -eq 0 ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$prc"
+		chmod 755 "$prc"
+	fi
+	apt_install "$@" || rc=$?
+	[[ "$had_prc" -eq 0 ]] && rm -f "$prc"
+	return "$rc"
+}
+
 main() {
 	install_chromium
 	install_node_modules

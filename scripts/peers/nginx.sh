@@ -13,15 +13,8 @@ install_nginx() {
 	fi
 	need_root nginx-light
 	# Keep the package's maintainer scripts from starting the system nginx.
-	local prc=/usr/sbin/policy-rc.d had_prc=0
-	[[ -e "$prc" ]] && had_prc=1
-	if [[ "$had_prc" -eq 0 ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$prc"
-		chmod 755 "$prc"
-	fi
 	local rc=0
-	apt_install nginx-light || rc=$?
-	[[ "$had_prc" -eq 0 ]] && rm -f "$prc"
+	apt_install_no_start nginx-light || rc=$?
 	[[ "$rc" -eq 0 ]] || die "nginx: apt-get install failed (exit $rc)"
 	[[ -x /usr/sbin/nginx ]] || die "nginx installed but /usr/sbin/nginx is missing"
 	log "nginx: installed"

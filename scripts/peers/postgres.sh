@@ -44,15 +44,8 @@ install_postgres() {
 	if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
 		echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
 	fi
-	local prc=/usr/sbin/policy-rc.d had_prc=0
-	[[ -e "$prc" ]] && had_prc=1
-	if [[ "$had_prc" -eq 0 ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$prc"
-		chmod 755 "$prc"
-	fi
 	local rc=0
-	apt_install postgresql-15 || rc=$?
-	[[ "$had_prc" -eq 0 ]] && rm -f "$prc"
+	apt_install_no_start postgresql-15 || rc=$?
 	[[ "$rc" -eq 0 ]] || die "postgres: apt-get install failed (exit $rc)"
 	pg_bindir >/dev/null || die "postgres: installed but initdb/pg_ctl not found under /usr/lib/postgresql"
 	log "postgres: installed"

@@ -12,15 +12,8 @@ install_samba() {
 		return 0
 	fi
 	need_root samba samba-ad-dc
-	local prc=/usr/sbin/policy-rc.d had_prc=0
-	[[ -e "$prc" ]] && had_prc=1
-	if [[ "$had_prc" -eq 0 ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$prc"
-		chmod 755 "$prc"
-	fi
 	local rc=0
-	apt_install samba samba-ad-dc samba-ad-provision samba-dsdb-modules python3-samba || rc=$?
-	[[ "$had_prc" -eq 0 ]] && rm -f "$prc"
+	apt_install_no_start samba samba-ad-dc samba-ad-provision samba-dsdb-modules python3-samba || rc=$?
 	[[ "$rc" -eq 0 ]] || die "samba: apt-get install failed (exit $rc)"
 	command -v samba >/dev/null || die "samba installed but the samba binary is missing"
 	log "samba: installed"

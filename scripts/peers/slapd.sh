@@ -13,15 +13,8 @@ install_slapd() {
 	need_root slapd ldap-utils
 	echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
 	# Keep the package's maintainer scripts from starting the system slapd.
-	local prc=/usr/sbin/policy-rc.d had_prc=0
-	[[ -e "$prc" ]] && had_prc=1
-	if [[ "$had_prc" -eq 0 ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$prc"
-		chmod 755 "$prc"
-	fi
 	local rc=0
-	apt_install slapd ldap-utils || rc=$?
-	[[ "$had_prc" -eq 0 ]] && rm -f "$prc"
+	apt_install_no_start slapd ldap-utils || rc=$?
 	[[ "$rc" -eq 0 ]] || die "slapd: apt-get install failed (exit $rc)"
 	[[ -x /usr/sbin/slapd ]] || die "slapd installed but /usr/sbin/slapd is missing"
 	log "slapd: installed"
