@@ -203,11 +203,13 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 		// Without a refresh token the grant only lives as long as its access tokens.
 		g.AbsoluteExpiry = now.Add(max(s.Lifetimes.AccessToken, s.Lifetimes.IDToken))
 	}
-	if err := s.Storage.CreateGrant(ctx, g, first); err != nil {
-		return tokenResponse{}, oauth2err.Server(err)
-	}
+	// Sign first: a signing failure must not leave a stored grant (and refresh token) that
+	// no client holds.
 	resp, err := s.mint(g, g.Identity, g.Scopes, true)
 	if err != nil {
+		return tokenResponse{}, oauth2err.Server(err)
+	}
+	if err := s.Storage.CreateGrant(ctx, g, first); err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}
 	resp.RefreshToken = refresh
