@@ -203,11 +203,13 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 		// Without a refresh token the grant only lives as long as its access tokens.
 		g.AbsoluteExpiry = now.Add(max(s.Lifetimes.AccessToken, s.Lifetimes.IDToken))
 	}
-	if err := s.Storage.CreateGrant(ctx, g, first); err != nil {
-		return tokenResponse{}, oauth2err.Server(err)
-	}
+	// Sign first: a signing failure must not leave a stored grant (and refresh token) that
+	// no client holds.
 	resp, err := s.mint(g, g.Identity, g.Scopes, true)
 	if err != nil {
+		return tokenResponse{}, oauth2err.Server(err)
+	}
+	if err := s.Storage.CreateGrant(ctx, g, first); err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}
 	resp.RefreshToken = refresh
@@ -244,7 +246,8 @@ func (s *Server) refreshIdle(now time.Time, g storage.Grant) time.Time {
 //
 // Nothing irreversible happens before the last step that can fail: the token and its grant
 // are read, the requested scope checked and the upstream asked (no transaction is held across
-// that call), and only then is the token rotated atomically. An upstream that is down or an
+// that call), what the upstream answered is kept on the grant and the tokens are signed, and
+// only then is the token rotated atomically. An upstream that is down or an
 // invalid_scope leaves the client's token usable. If the rotation loses a race with a
 // concurrent use of the same token, the winner's result stands and the loser is refused
 // without revoking anything. A client whose response was lost in flight may retry with the
@@ -323,6 +326,23 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 	if err != nil {
 		return tokenResponse{}, err
 	}
+	if changed {
+		// Remember what the upstream said before rotating: it reflects what the upstream
+		// already did (a rotated upstream refresh token must be used next time, whatever
+		// happens to this rotation), and a failure here leaves the client's token usable.
+		if gu, ok := s.Storage.(storage.GrantUpdater); ok {
+			if err := gu.UpdateGrantIdentity(ctx, g.ID, id, auth); err != nil {
+				return tokenResponse{}, oauth2err.Server(err)
+			}
+		} else if !bytes.Equal(auth.ConnectorData, g.Auth.ConnectorData) {
+			s.Logger.WarnContext(r.Context(), "storage cannot update a grant; the connector's refreshed state is lost", "connector", g.Auth.ConnectorID)
+		}
+	}
+	// Signing can fail too: mint before the rotation, the last step.
+	resp, err := s.mint(g, id, scopes, false)
+	if err != nil {
+		return tokenResponse{}, oauth2err.Server(err)
+	}
 
 	refresh := randomToken()
 	next := storage.RefreshToken{Hash: hashToken(refresh), CreatedAt: now, IdleExpiry: s.refreshIdle(now, g)}
@@ -344,22 +364,6 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 	}
 	if retry {
 		s.Logger.InfoContext(r.Context(), "refresh retried with the previous token within the reuse grace; its unused successor is revoked", "client_id", c.ID, "grant", g.ID)
-	}
-	if changed {
-		// Remember what the upstream said now: a rotated upstream refresh token must be used
-		// next time, and userinfo must answer with the refreshed identity. After the rotation:
-		// a failure here leaves the new token valid and the client may retry within the grace.
-		if gu, ok := s.Storage.(storage.GrantUpdater); ok {
-			if err := gu.UpdateGrantIdentity(ctx, g.ID, id, auth); err != nil {
-				return tokenResponse{}, oauth2err.Server(err)
-			}
-		} else if !bytes.Equal(auth.ConnectorData, g.Auth.ConnectorData) {
-			s.Logger.WarnContext(r.Context(), "storage cannot update a grant; the connector's refreshed state is lost", "connector", g.Auth.ConnectorID)
-		}
-	}
-	resp, err := s.mint(g, id, scopes, false)
-	if err != nil {
-		return tokenResponse{}, oauth2err.Server(err)
 	}
 	resp.RefreshToken = refresh
 	return resp, nil
