@@ -261,9 +261,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		keep[defaultAdmin] = true
 	}
-	if err := removeStaleUsers(ctx, store, keep, localConnectorIDs(decoded), logger); err != nil { // cmd/gatehouse/users.go
-		return err
-	}
 
 	keys := tokens.NewKeyManager(store, tokens.KeyOptions{
 		Algorithm: cfg.Signing.Algorithm, RotationPeriod: cfg.Expiry.SigningKeys.D(),
@@ -370,6 +367,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	// Removing users cannot be undone: it comes after every step of the start that can still
+	// fail (a configuration the claims rules, SAML or MFA refuse must not delete anyone).
+	if err := removeStaleUsers(ctx, store, keep, localConnectorIDs(decoded), logger); err != nil { // cmd/gatehouse/users.go
+		return err
+	}
 	if cfg.Admin.HTTP != "" {
 		lns.setHandlers(srv.Handler(), srv.HealthHandler())
 	} else {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/loadgen"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
@@ -177,5 +179,26 @@ func TestRemovedConfigUsersCannotSignIn(t *testing.T) {
 	link, err := st.GetUserLink(t.Context(), "local", "bob")
 	if !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("bob's link survived: %+v, %v", link, err)
+	}
+}
+
+// TestRemoveStaleUsersWithoutRemover: a backend that cannot delete a user's data refuses the
+// start, naming the user, and deletes nothing (not even the user row).
+func TestRemoveStaleUsersWithoutRemover(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gh.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := provisionUsers(t.Context(), st, []config.User{{Username: "bob", PasswordHash: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	noRemover := struct{ storage.Storage }{st} // hides storage.UserRemover
+	err = removeStaleUsers(t.Context(), noRemover, map[string]bool{}, []string{"local"}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "user bob left the configuration") || !strings.Contains(err.Error(), "cannot remove users") {
+		t.Fatalf("removeStaleUsers without a UserRemover: %v", err)
+	}
+	if _, err := st.GetLocalUser(t.Context(), "bob"); err != nil {
+		t.Errorf("bob was deleted although his data could not be: %v", err)
 	}
 }

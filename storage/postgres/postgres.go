@@ -38,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/schema"
 )
 
 var _ storage.Storage = (*Store)(nil)
@@ -199,7 +200,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	defer cancel()
 	// A real read of the tables the broker serves from, not only a round trip, so a table
 	// that cannot be read (dropped, permissions revoked, damaged) fails readiness.
-	for _, t := range readinessTables {
+	for _, t := range schema.ReadinessTables {
 		var one int
 		err := s.pool.QueryRow(ctx, `SELECT 1 FROM `+t+` LIMIT 1`).Scan(&one)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -207,12 +208,6 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// readinessTables are read on every Ping: one row of each store the broker needs to serve.
-var readinessTables = []string{
-	"signing_keys", "auth_requests", "auth_codes", "grants", "refresh_tokens",
-	"sessions", "consents", "local_users", "user_links",
 }
 
 // Pool returns the underlying pool (for tools: backups, benchmarks, diagnostics).

@@ -51,3 +51,11 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 	}
 	return ms, nil
 }
+
+// ReadinessTables are the tables every backend's Ping reads one row of (SELECT 1 FROM t
+// LIMIT 1): the stores the broker serves from, so that a table that cannot be read (damaged,
+// dropped, permissions revoked) fails readiness instead of every login.
+var ReadinessTables = []string{
+	"signing_keys", "auth_requests", "auth_codes", "grants", "refresh_tokens",
+	"sessions", "consents", "local_users", "user_links",
+}

@@ -14,17 +14,12 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/gatehouse-id/gatehouse/storage/schema"
 )
 
 // restoreHint tells an operator what to do with a damaged database file.
 const restoreHint = "stop Gatehouse, move the file aside and restore the last copy made with `gatehouse backup` (or delete it to start empty)"
-
-// readinessTables are read on every Ping: one row of each store the broker needs to serve, so
-// a damaged table fails readiness instead of every login.
-var readinessTables = []string{
-	"signing_keys", "auth_requests", "auth_codes", "grants", "refresh_tokens",
-	"sessions", "consents", "local_users", "user_links",
-}
 
 // checkLocation explains, before SQLite is asked, why path cannot hold the database: its
 // directory is missing or not a directory, or an existing file is not an SQLite database.
@@ -103,13 +98,13 @@ func (s *Store) checkIntegrity(ctx context.Context) error {
 	return nil
 }
 
-// readProbe reads one row of every table in readinessTables through db.
+// readProbe reads one row of every table in schema.ReadinessTables through db.
 func (s *Store) readProbe(ctx context.Context, write bool) error {
 	db := s.reader
 	if write {
 		db = s.writer
 	}
-	for _, t := range readinessTables {
+	for _, t := range schema.ReadinessTables {
 		var one int
 		err := db.QueryRowContext(ctx, `SELECT 1 FROM `+t+` LIMIT 1`).Scan(&one)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

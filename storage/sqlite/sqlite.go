@@ -133,7 +133,7 @@ func (s *Store) Close() error {
 }
 
 // Ping reports whether the database answers on both pools: a real read of one row of each
-// table the broker serves from (readinessTables), so a damaged table is not reported healthy.
+// table the broker serves from (schema.ReadinessTables), so a damaged table is not reported healthy.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.readProbe(ctx, false); err != nil {
 		return fmt.Errorf("sqlite: ping reader: %w", err)

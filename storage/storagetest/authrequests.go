@@ -12,10 +12,7 @@ import (
 // does not.
 func RunAuthRequestSweep(t *testing.T, open func(t *testing.T) storage.Storage) {
 	s := open(t)
-	sw, ok := s.(storage.AuthRequestSweeper)
-	if !ok {
-		t.Fatalf("%T does not implement storage.AuthRequestSweeper", s)
-	}
+	sw := implements[storage.AuthRequestSweeper](t, s)
 	ctx := ctxFor(t)
 	now := baseTime()
 	// a and b: one browser's flow; c: another browser in session s1; d: unrelated; e: in

@@ -24,12 +24,7 @@ func RunBlobTake(t *testing.T, open func(t *testing.T) storage.Storage) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
-			b, ok := s.(storage.BlobStore)
-			tk, ok2 := s.(storage.BlobTaker)
-			if !ok || !ok2 {
-				t.Fatalf("%T does not implement storage.BlobStore and storage.BlobTaker", s)
-			}
-			tt.fn(t, b, tk)
+			tt.fn(t, implements[storage.BlobStore](t, s), implements[storage.BlobTaker](t, s))
 		})
 	}
 }

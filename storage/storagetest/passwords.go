@@ -27,11 +27,7 @@ func RunLocalPasswordUpdates(t *testing.T, open func(t *testing.T) storage.Stora
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
-			u, ok := s.(storage.LocalPasswordUpdater)
-			if !ok {
-				t.Fatalf("%T does not implement storage.LocalPasswordUpdater", s)
-			}
-			tt.fn(t, s, u)
+			tt.fn(t, s, implements[storage.LocalPasswordUpdater](t, s))
 		})
 	}
 }

@@ -30,34 +30,17 @@ func RunRateLimits(t *testing.T, open2 func(t *testing.T) (a, b storage.Storage)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := open2(t)
-			ra, ok := a.(storage.RateLimitStore)
-			if !ok {
-				t.Fatalf("%T does not implement storage.RateLimitStore", a)
-			}
-			rb, ok := b.(storage.RateLimitStore)
-			if !ok {
-				t.Fatalf("%T does not implement storage.RateLimitStore", b)
-			}
-			tt.fn(t, ra, rb)
+			tt.fn(t, implements[storage.RateLimitStore](t, a), implements[storage.RateLimitStore](t, b))
 		})
 	}
 	t.Run("ConsumeOnce", func(t *testing.T) {
 		a, b := open2(t)
-		testConsumeOnce(t, blobStore(t, a), blobStore(t, b))
+		testConsumeOnce(t, implements[storage.BlobStore](t, a), implements[storage.BlobStore](t, b))
 	})
 	t.Run("ConsumeOnceRace", func(t *testing.T) {
 		a, b := open2(t)
-		testConsumeOnceRace(t, blobStore(t, a), blobStore(t, b))
+		testConsumeOnceRace(t, implements[storage.BlobStore](t, a), implements[storage.BlobStore](t, b))
 	})
-}
-
-func blobStore(t *testing.T, s storage.Storage) storage.BlobStore {
-	t.Helper()
-	b, ok := s.(storage.BlobStore)
-	if !ok {
-		t.Fatalf("%T does not implement storage.BlobStore", s)
-	}
-	return b
 }
 
 // reserve calls ReserveAttempt and fails t unless it returns want.

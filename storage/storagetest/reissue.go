@@ -16,11 +16,7 @@ func RunRefreshReissue(t *testing.T, open func(t *testing.T) storage.Storage) {
 	const grace = 5 * time.Second
 	reissuer := func(t *testing.T) (storage.Storage, storage.RefreshReissuer) {
 		s := open(t)
-		r, ok := s.(storage.RefreshReissuer)
-		if !ok {
-			t.Fatalf("%T does not implement storage.RefreshReissuer", s)
-		}
-		return s, r
+		return s, implements[storage.RefreshReissuer](t, s)
 	}
 	// family creates grant g-1 with token A and rotates A to B at now.
 	family := func(t *testing.T, s storage.Storage, now time.Time) {

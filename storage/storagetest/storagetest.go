@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1090,4 +1091,15 @@ func RunTwoHandles(t *testing.T, open2 func(t *testing.T) (a, b storage.Storage)
 		a, b := open2(t)
 		raceUpdateKeys(t, []storage.Storage{a, b}, 8)
 	})
+}
+
+// implements returns s as the optional interface T, failing t when the backend does not
+// implement it (a backend calls a suite only for interfaces it claims).
+func implements[T any](t *testing.T, s storage.Storage) T {
+	t.Helper()
+	v, ok := s.(T)
+	if !ok {
+		t.Fatalf("%T does not implement %s", s, strings.TrimPrefix(fmt.Sprintf("%T", (*T)(nil)), "*"))
+	}
+	return v
 }

@@ -109,10 +109,7 @@ func wantUserData(t *testing.T, s storage.Storage, sub string, now time.Time, pr
 }
 
 func testDeleteUserData(t *testing.T, s storage.Storage) {
-	r, ok := s.(storage.UserRemover)
-	if !ok {
-		t.Fatalf("%T does not implement storage.UserRemover", s)
-	}
+	r := implements[storage.UserRemover](t, s)
 	ctx := ctxFor(t)
 	now := baseTime()
 	userData(t, s, "u-gone", now)
