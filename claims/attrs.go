@@ -89,10 +89,7 @@ func (n *Normalizer) Attributes(connectorID string) []string {
 // identity does not carry, why the claim may be absent.
 func missingAttrHints(e *expr, attrs map[string][]string) []string {
 	var hints []string
-	for _, name := range e.attrs {
-		if _, ok := attrs[name]; ok {
-			continue
-		}
+	for _, name := range missingAttrs(e, attrs) {
 		if other := foldKey(attrs, name); other != "" {
 			hints = append(hints, fmt.Sprintf("hint: attrs.%s is not in the upstream identity, but %q is: attribute names in rules must be spelled as the upstream spells them", name, other))
 			continue

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
@@ -153,15 +154,9 @@ func nodeSize(est checker.CostEstimator, n checker.AstNode) uint64 {
 // `groups.map(g, "%s".format([name]))` escaped the cost limit that the same expression
 // written with + hits (issue 25.8). The core library's overloads keep CEL's own costs.
 func extensionTrackers(env *cel.Env) ([]interpreter.CostTrackerOption, error) {
-	core, err := cel.NewEnv(cel.OptionalTypes())
+	coreIDs, err := coreOverloadIDs()
 	if err != nil {
-		return nil, fmt.Errorf("claims: CEL environment: %w", err)
-	}
-	coreIDs := map[string]bool{}
-	for _, f := range core.Functions() {
-		for _, o := range f.OverloadDecls() {
-			coreIDs[o.ID()] = true
-		}
+		return nil, err
 	}
 	var opts []interpreter.CostTrackerOption
 	for _, f := range env.Functions() {
@@ -173,6 +168,22 @@ func extensionTrackers(env *cel.Env) ([]interpreter.CostTrackerOption, error) {
 	}
 	return opts, nil
 }
+
+// coreOverloadIDs are the overload IDs of CEL's core library (with optional types), built
+// once rather than with a new environment for every expression compiled.
+var coreOverloadIDs = sync.OnceValues(func() (map[string]bool, error) {
+	core, err := cel.NewEnv(cel.OptionalTypes())
+	if err != nil {
+		return nil, fmt.Errorf("claims: CEL environment: %w", err)
+	}
+	ids := map[string]bool{}
+	for _, f := range core.Functions() {
+		for _, o := range f.OverloadDecls() {
+			ids[o.ID()] = true
+		}
+	}
+	return ids, nil
+})
 
 // chargeSizes is the cost of a call that reads its arguments and builds its result: one,
 // plus the sizes of both.

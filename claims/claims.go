@@ -111,8 +111,10 @@ func (n *Normalizer) mapIdentity(ctx context.Context, cr *connectorRules, up con
 			default:
 				st.notef("%s: %s → %s", e.claim, e.source, show(v))
 			}
-			for _, h := range missingAttrHints(e, up.Attrs) {
-				st.notef("%s", h)
+			if st != nil { // the hints are for a trace only: not built on every login
+				for _, h := range missingAttrHints(e, up.Attrs) {
+					st.notef("%s", h)
+				}
 			}
 			if err != nil {
 				v = nil

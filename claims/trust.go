@@ -93,7 +93,7 @@ func groupDistrust(c config.Connector, cc connectors.Config) string {
 }
 
 // checkAttributes reports each claims.map rule that reads an attribute its connector refuses
-// to read. Rules that do not compile are left to New, which reports them.
+// to read. Rules that do not parse or type-check are left to New, which reports them.
 func (b *builder) checkAttributes(decoded map[string]connectors.Config) error {
 	env, err := newEnv(upstreamVars)
 	if err != nil {
@@ -105,11 +105,12 @@ func (b *builder) checkAttributes(decoded map[string]connectors.Config) error {
 			continue
 		}
 		for _, claim := range slices.Sorted(maps.Keys(c.Claims.Map)) {
-			e, err := compile(env, claim, c.Claims.Map[claim])
-			if err != nil {
+			// Parse and check only: New compiles the rule into a program (and reports its errors).
+			ast, iss := env.Compile(c.Claims.Map[claim])
+			if iss != nil && iss.Err() != nil {
 				continue
 			}
-			for _, a := range e.attrs {
+			for _, a := range attrsRead(ast) {
 				if err := av.ValidateAttribute(a); err != nil {
 					b.problem(fmt.Sprintf("connectors[%d].claims.map.%s", i, claim), "reads attrs.%s, which %s connector %q never reads: %v", a, c.Type, c.ID, err)
 				}

@@ -70,8 +70,8 @@ func (k *Kerberos) validate(add func(string, ...any)) {
 	if k.UsernameAttr != "" && !attrNameOK(k.UsernameAttr) {
 		add("kerberos.username_attr: %q is not an attribute name", k.UsernameAttr)
 	}
-	if k.MaxClockSkew < 0 || k.MaxClockSkew > time.Hour {
-		add("kerberos.max_clock_skew: %v outside [1s, 1h]", k.MaxClockSkew)
+	if s := k.MaxClockSkew; s != 0 && (s < time.Second || s > time.Hour) { // 0: the default
+		add("kerberos.max_clock_skew: %v outside [1s, 1h] (omit it for the default %v)", s, DefaultMaxClockSkew)
 	}
 }
 

@@ -188,6 +188,8 @@ func TestKerberosConfig(t *testing.T) {
 		{"missing", Kerberos{}, []string{"kerberos.keytab: required", "kerberos.realms: required"}},
 		{"bad values", Kerberos{Keytab: path, Realms: []string{"corp@x"}, ServicePrincipal: "HTTP/x@R", UsernameAttr: "a b", MaxClockSkew: 2 * time.Hour},
 			[]string{"kerberos.realms[0]", "kerberos.service_principal", "kerberos.username_attr", "kerberos.max_clock_skew"}},
+		{"skew under a second", Kerberos{Keytab: path, Realms: []string{testRealm}, MaxClockSkew: time.Millisecond},
+			[]string{"kerberos.max_clock_skew: 1ms outside [1s, 1h]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -194,15 +194,13 @@ func (c *Connector) discover(ctx context.Context) (*upstream, error) {
 		return nil, fmt.Errorf("oidc discovery for %s: %w", c.opts.Issuer, err)
 	}
 	// Gatehouse itself fetches these: only from the issuer's host or endpoint_hosts.
-	fetched := map[string]string{"jwks_uri": meta.JWKSURL, "token_endpoint": meta.TokenEndpoint}
+	fetched := [][2]string{{"jwks_uri", meta.JWKSURL}, {"token_endpoint", meta.TokenEndpoint}} // name, URL
 	if c.opts.GetUserInfo && meta.UserInfoURL != "" {
-		fetched["userinfo_endpoint"] = meta.UserInfoURL
+		fetched = append(fetched, [2]string{"userinfo_endpoint", meta.UserInfoURL})
 	}
-	for _, name := range []string{"jwks_uri", "token_endpoint", "userinfo_endpoint"} {
-		if u, ok := fetched[name]; ok {
-			if err := CheckEndpoint(c.opts.Issuer, u, c.opts.EndpointHosts); err != nil {
-				return nil, fmt.Errorf("oidc discovery for %s: %s: %w", c.opts.Issuer, name, err)
-			}
+	for _, e := range fetched {
+		if err := CheckEndpoint(c.opts.Issuer, e[1], c.opts.EndpointHosts); err != nil {
+			return nil, fmt.Errorf("oidc discovery for %s: %s: %w", c.opts.Issuer, e[0], err)
 		}
 	}
 	up := &upstream{

@@ -294,3 +294,31 @@ func TestGeneratedKeyStoreDown(t *testing.T) {
 		t.Fatalf("Begin = %v, want a temporary *connectors.UpstreamError", err)
 	}
 }
+
+// damagedKeys holds a damaged value under every SP key pair name (the schedule's anchor is
+// intact).
+type damagedKeys struct{ *memKeys }
+
+func (d damagedKeys) Get(ctx context.Context, name string) ([]byte, error) {
+	if strings.HasSuffix(name, "/anchor") {
+		return d.memKeys.Get(ctx, name)
+	}
+	return []byte("damaged"), nil
+}
+
+// TestGeneratedKeyStoredPairDamaged: a stored key pair that does not parse is refused (no
+// signing with anything else), as a temporary upstream error naming the stored key.
+func TestGeneratedKeyStoredPairDamaged(t *testing.T) {
+	t.Parallel()
+	ti := newIdP(t, idpOptions{})
+	clk := &testClock{}
+	s := newSP(t, ti, spOptions{noRegister: true, keys: damagedKeys{newMemKeys(clk)}, clock: clk, mutate: generatedKeyConfig})
+	if _, err := s.conn.Metadata(t.Context()); err == nil || !strings.Contains(err.Error(), "stored SP key") {
+		t.Fatalf("Metadata with a damaged stored key = %v, want the stored SP key refused", err)
+	}
+	_, err := s.conn.Begin(t.Context(), connectors.BeginRequest{CallbackURL: s.callback, State: "st"})
+	var ue *connectors.UpstreamError
+	if !errors.As(err, &ue) || !ue.Temporary {
+		t.Fatalf("Begin = %v, want a temporary *connectors.UpstreamError", err)
+	}
+}

@@ -141,5 +141,5 @@ func NewOutboundClient() *http.Client {
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 20 * time.Second
 	tr.MaxResponseHeaderBytes = 64 << 10
-	return BoundedClient(&http.Client{Transport: &LimitTransport{Base: tr}, Timeout: OutboundTimeout})
+	return BoundedClient(&http.Client{Transport: tr}) // adds the LimitTransport, OutboundTimeout, redirect policy
 }
