@@ -48,13 +48,7 @@ var _ connectors.Config = (*Config)(nil)
 
 // Validate reports every problem with the configuration. It does no I/O.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.ClientID == "" {
-		errs = append(errs, errors.New("client_id: required"))
-	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("client_secret: required"))
-	}
+	errs := oauthflow.ValidateClient(c.ClientID, c.ClientSecret)
 	for i, w := range c.Workspaces {
 		if w == "" || strings.ContainsAny(w, "/ ") {
 			errs = append(errs, fmt.Errorf("workspaces[%d]: %q is not a workspace slug", i, w))

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,19 +66,11 @@ func (c *Config) VerifiesEmail() (bool, string) { return c.TrustEmail, "trust_em
 
 // Validate reports every problem with the configuration. It does no I/O.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.ClientID == "" {
-		errs = append(errs, errors.New("client_id: required"))
-	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("client_secret: required"))
-	}
+	errs := oauthflow.ValidateClient(c.ClientID, c.ClientSecret)
 	if c.BaseURL == "" {
 		errs = append(errs, errors.New("base_url: required (the Gitea or Forgejo instance, e.g. https://gitea.example.com)"))
-	} else if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://gitea.example.com", c.BaseURL))
-	} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
-		errs = append(errs, fmt.Errorf("base_url: %w", err))
+	} else if err := oauthflow.ValidateBaseURL(c.BaseURL, "https://gitea.example.com", false); err != nil {
+		errs = append(errs, err)
 	}
 	for i, o := range c.Orgs {
 		if o.Name == "" {

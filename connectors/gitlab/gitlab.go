@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,18 +67,10 @@ var _ connectors.Config = (*Config)(nil)
 
 // Validate reports every problem with the configuration. It does no I/O.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.ClientID == "" {
-		errs = append(errs, errors.New("client_id: required"))
-	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("client_secret: required"))
-	}
+	errs := oauthflow.ValidateClient(c.ClientID, c.ClientSecret)
 	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || u.RawQuery != "" {
-			errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://gitlab.example.com", c.BaseURL))
-		} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
-			errs = append(errs, fmt.Errorf("base_url: %w", err))
+		if err := oauthflow.ValidateBaseURL(c.BaseURL, "https://gitlab.example.com", false); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.GroupsSource {
