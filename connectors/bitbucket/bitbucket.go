@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -66,17 +65,13 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if c.web != "" {
 		web, api = c.web, c.api
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	now := deps.Now
 	if now == nil {
 		now = time.Now
 	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
-		info: info, apiURL: api + "/2.0", workspaces: slices.Clone(c.Workspaces), logger: logger, now: now,
+		info: info, apiURL: api + "/2.0", workspaces: slices.Clone(c.Workspaces), now: now,
 		api: oauthflow.API{HTTP: httpc},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -95,7 +90,6 @@ type Connector struct {
 	api        oauthflow.API
 	apiURL     string
 	workspaces []string
-	logger     *slog.Logger
 	now        func() time.Time
 }
 

@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -91,10 +90,6 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 		return nil, fmt.Errorf("gitea connector %q: %w", info.ID, err)
 	}
 	base := strings.TrimSuffix(c.BaseURL, "/")
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	now := deps.Now
 	if now == nil {
 		now = time.Now
@@ -102,7 +97,7 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
 		info: info, apiURL: base + "/api/v1", orgs: slices.Clone(c.Orgs), loginAsID: c.UseLoginAsID,
-		trustEmail: c.TrustEmail, logger: logger, now: now,
+		trustEmail: c.TrustEmail, now: now,
 		api: oauthflow.API{HTTP: httpc},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -123,7 +118,6 @@ type Connector struct {
 	orgs       []Org
 	loginAsID  bool
 	trustEmail bool
-	logger     *slog.Logger
 	now        func() time.Time
 }
 

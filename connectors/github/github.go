@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -85,17 +84,13 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if field == "" {
 		field = "slug"
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	now := deps.Now
 	if now == nil {
 		now = time.Now
 	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
-		info: info, apiURL: api, orgs: slices.Clone(c.Orgs), teamField: field, logger: logger, now: now,
+		info: info, apiURL: api, orgs: slices.Clone(c.Orgs), teamField: field, now: now,
 		api: oauthflow.API{HTTP: httpc, Header: http.Header{"Accept": {"application/vnd.github+json"}, "X-Github-Api-Version": {"2022-11-28"}}},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -115,7 +110,6 @@ type Connector struct {
 	apiURL    string
 	orgs      []Org
 	teamField string
-	logger    *slog.Logger
 	now       func() time.Time
 }
 

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -99,10 +98,6 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if src == "" {
 		src = "oidc"
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	now := deps.Now
 	if now == nil {
 		now = time.Now
@@ -110,7 +105,7 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
 		info: info, base: base, groups: slices.Clone(c.Groups), source: src, loginAsID: c.UseLoginAsID, trustEmail: c.trustsConfirmed(),
-		api: oauthflow.API{HTTP: httpc}, logger: logger, now: now,
+		api: oauthflow.API{HTTP: httpc}, now: now,
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
 				AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams,
@@ -132,7 +127,6 @@ type Connector struct {
 	loginAsID bool
 	// trustEmail: confirmed_at means verified (gitlab.com, or trust_email).
 	trustEmail bool
-	logger     *slog.Logger
 	now        func() time.Time
 }
 
