@@ -32,12 +32,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors/internal/oauthflow"
 )
 
-// Org is a Gitea organization whose members may sign in.
-type Org struct {
-	Name string `yaml:"name"`
-	// Teams, when set, admits only members of these teams of the org.
-	Teams []string `yaml:"teams"`
-}
+// Org is a Gitea organization whose members may sign in; with teams, only members of those
+// teams of the org.
+type Org = oauthflow.OrgRule
 
 // Config is the YAML configuration of a gitea connector. It implements connectors.Config.
 type Config struct {
@@ -115,7 +112,7 @@ type Connector struct {
 	flow       *oauthflow.Flow
 	api        oauthflow.API
 	apiURL     string
-	orgs       []Org
+	orgs       []oauthflow.OrgRule
 	loginAsID  bool
 	trustEmail bool
 	now        func() time.Time
@@ -266,63 +263,31 @@ func (c *Connector) groups(ctx context.Context, token string) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gitea teams: %w", err)
 	}
+	inTeams := make([]oauthflow.OrgTeam, 0, len(teams))
+	for _, t := range teams {
+		if t.Organization != nil && t.Name != "" {
+			inTeams = append(inTeams, oauthflow.OrgTeam{Org: t.Organization.login(), Names: []string{t.Name}, Groups: []string{t.Name}})
+		}
+	}
+	if len(c.orgs) > 0 {
+		isMember := func(name string) bool {
+			return slices.ContainsFunc(orgs, func(o org) bool { return strings.EqualFold(o.login(), name) })
+		}
+		return oauthflow.RestrictOrgs(c.info.Name, c.orgs, isMember, inTeams)
+	}
 	var groups []string
 	add := func(g string) {
 		if g != "" && !slices.Contains(groups, g) {
 			groups = append(groups, g)
 		}
 	}
-	teamsOf := func(orgName string) []string {
-		var names []string
-		for _, t := range teams {
-			if t.Organization != nil && strings.EqualFold(t.Organization.login(), orgName) && t.Name != "" {
-				names = append(names, t.Name)
+	for _, o := range orgs {
+		add(o.login())
+		for _, t := range inTeams {
+			if strings.EqualFold(t.Org, o.login()) {
+				add(o.login() + ":" + t.Groups[0])
 			}
 		}
-		return names
-	}
-	if len(c.orgs) == 0 {
-		for _, o := range orgs {
-			add(o.login())
-			for _, t := range teamsOf(o.login()) {
-				add(o.login() + ":" + t)
-			}
-		}
-		return groups, nil
-	}
-	for _, want := range c.orgs {
-		if !slices.ContainsFunc(orgs, func(o org) bool { return strings.EqualFold(o.login(), want.Name) }) {
-			continue
-		}
-		inOrg := teamsOf(want.Name)
-		if len(want.Teams) > 0 {
-			inOrg = slices.DeleteFunc(inOrg, func(t string) bool {
-				return !slices.ContainsFunc(want.Teams, func(w string) bool { return strings.EqualFold(w, t) })
-			})
-			if len(inOrg) == 0 {
-				continue
-			}
-		}
-		add(want.Name)
-		for _, t := range inOrg {
-			add(want.Name + ":" + t)
-		}
-	}
-	if len(groups) == 0 {
-		return nil, &connectors.DeniedError{Reason: "you are not a member of " + c.required()}
 	}
 	return groups, nil
-}
-
-// required describes the configured orgs and teams for users.
-func (c *Connector) required() string {
-	parts := make([]string, 0, len(c.orgs))
-	for _, o := range c.orgs {
-		if len(o.Teams) > 0 {
-			parts = append(parts, fmt.Sprintf("the %s organization %s (teams %s)", c.info.Name, o.Name, strings.Join(o.Teams, ", ")))
-		} else {
-			parts = append(parts, fmt.Sprintf("the %s organization %s", c.info.Name, o.Name))
-		}
-	}
-	return strings.Join(parts, " or ")
 }
