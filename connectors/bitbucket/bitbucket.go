@@ -65,13 +65,9 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if c.web != "" {
 		web, api = c.web, c.api
 	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
-		info: info, apiURL: api + "/2.0", workspaces: slices.Clone(c.Workspaces), now: now,
+		info: info, apiURL: api + "/2.0", workspaces: slices.Clone(c.Workspaces), now: oauthflow.Clock(deps.Now),
 		api: oauthflow.API{HTTP: httpc},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -115,11 +111,7 @@ func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (conne
 
 // Finish redeems the code and reads the user, emails and workspaces.
 func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
-	tok, err := c.flow.Finish(ctx, req, r)
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+	return oauthflow.FinishIdentity(ctx, c.flow, req, r, c.identity)
 }
 
 // Refresh re-reads the user and their workspaces with the stashed (or refreshed) token.

@@ -87,14 +87,10 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 		return nil, fmt.Errorf("gitea connector %q: %w", info.ID, err)
 	}
 	base := strings.TrimSuffix(c.BaseURL, "/")
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
 		info: info, apiURL: base + "/api/v1", orgs: slices.Clone(c.Orgs), loginAsID: c.UseLoginAsID,
-		trustEmail: c.TrustEmail, now: now,
+		trustEmail: c.TrustEmail, now: oauthflow.Clock(deps.Now),
 		api: oauthflow.API{HTTP: httpc},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -149,11 +145,7 @@ func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (conne
 
 // Finish redeems the code and reads the user, emails, orgs and teams.
 func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
-	tok, err := c.flow.Finish(ctx, req, r)
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+	return oauthflow.FinishIdentity(ctx, c.flow, req, r, c.identity)
 }
 
 // Refresh re-reads the user and their memberships with the stashed (or refreshed) token.

@@ -81,13 +81,9 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if field == "" {
 		field = "slug"
 	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
-		info: info, apiURL: api, orgs: slices.Clone(c.Orgs), teamField: field, now: now,
+		info: info, apiURL: api, orgs: slices.Clone(c.Orgs), teamField: field, now: oauthflow.Clock(deps.Now),
 		api: oauthflow.API{HTTP: httpc, Header: http.Header{"Accept": {"application/vnd.github+json"}, "X-Github-Api-Version": {"2022-11-28"}}},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -141,11 +137,7 @@ func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (conne
 
 // Finish redeems the code and reads the user, emails, orgs and teams.
 func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
-	tok, err := c.flow.Finish(ctx, req, r)
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+	return oauthflow.FinishIdentity(ctx, c.flow, req, r, c.identity)
 }
 
 // Refresh re-reads the user and their memberships with the stashed token.

@@ -98,14 +98,10 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if src == "" {
 		src = "oidc"
 	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
 		info: info, base: base, groups: slices.Clone(c.Groups), source: src, loginAsID: c.UseLoginAsID, trustEmail: c.trustsConfirmed(),
-		api: oauthflow.API{HTTP: httpc}, now: now,
+		api: oauthflow.API{HTTP: httpc}, now: oauthflow.Clock(deps.Now),
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
 				AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams,
@@ -163,11 +159,7 @@ func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (conne
 
 // Finish redeems the code and reads the user and groups.
 func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
-	tok, err := c.flow.Finish(ctx, req, r)
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+	return oauthflow.FinishIdentity(ctx, c.flow, req, r, c.identity)
 }
 
 // Refresh re-reads the user and groups with the stashed (or refreshed) token.
