@@ -201,16 +201,9 @@ func (c *Connector) groups(ctx context.Context, token string) ([]string, error) 
 	var groups []string
 	for _, w := range ws {
 		slug := w.Workspace.Slug
-		if slug == "" || slices.Contains(groups, slug) {
-			continue
+		if slug != "" && !slices.Contains(groups, slug) {
+			groups = append(groups, slug)
 		}
-		if len(c.workspaces) > 0 && !slices.Contains(c.workspaces, slug) {
-			continue
-		}
-		groups = append(groups, slug)
 	}
-	if len(c.workspaces) > 0 && len(groups) == 0 {
-		return nil, &connectors.DeniedError{Reason: "you are not a member of the Bitbucket workspace " + strings.Join(c.workspaces, " or ")}
-	}
-	return groups, nil
+	return oauthflow.RequireGroups(groups, c.workspaces, false, "Bitbucket workspace")
 }

@@ -211,13 +211,9 @@ func (c *Connector) identity(ctx context.Context, s connectors.Scopes, ts oauthf
 		if err != nil {
 			return connectors.Upstream{}, err
 		}
-		if len(c.groups) > 0 {
-			groups = slices.DeleteFunc(groups, func(g string) bool { return !slices.Contains(c.groups, g) })
-			if len(groups) == 0 {
-				return connectors.Upstream{}, &connectors.DeniedError{Reason: "you are not a member of the GitLab group " + strings.Join(c.groups, " or ")}
-			}
+		if up.Groups, err = oauthflow.RequireGroups(groups, c.groups, false, "GitLab group"); err != nil {
+			return connectors.Upstream{}, err
 		}
-		up.Groups = groups
 	}
 	stash, err := oauthflow.EncodeStash(ts)
 	if err != nil {

@@ -77,3 +77,23 @@ func describeOrgs(provider string, rules []OrgRule) string {
 	}
 	return strings.Join(parts, " or ")
 }
+
+// RequireGroups keeps the user's groups that are among required (case-insensitively with
+// fold) and refuses a user in none of them with a *connectors.DeniedError naming them; what
+// says what they are ("GitLab group"). Without required, have is returned as is.
+func RequireGroups(have, required []string, fold bool, what string) ([]string, error) {
+	if len(required) == 0 {
+		return have, nil
+	}
+	same := func(a, b string) bool { return a == b }
+	if fold {
+		same = strings.EqualFold
+	}
+	kept := slices.DeleteFunc(slices.Clone(have), func(g string) bool {
+		return !slices.ContainsFunc(required, func(r string) bool { return same(r, g) })
+	})
+	if len(kept) == 0 {
+		return nil, &connectors.DeniedError{Reason: "you are not a member of the " + what + " " + strings.Join(required, " or ")}
+	}
+	return kept, nil
+}

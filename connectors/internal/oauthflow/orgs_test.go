@@ -29,3 +29,23 @@ func TestRestrictOrgs(t *testing.T) {
 		t.Fatalf("RestrictOrgs denied = %v", err)
 	}
 }
+
+// TestRequireGroups keeps only the required groups (folding case only when asked) and denies
+// a user in none of them, naming them.
+func TestRequireGroups(t *testing.T) {
+	have := []string{"a", "B", "c"}
+	if got, err := RequireGroups(have, nil, false, "X group"); err != nil || !slices.Equal(got, have) {
+		t.Fatalf("no requirement: %q, %v", got, err)
+	}
+	if got, err := RequireGroups(have, []string{"b", "c"}, true, "X group"); err != nil || !slices.Equal(got, []string{"B", "c"}) {
+		t.Fatalf("fold: %q, %v", got, err)
+	}
+	_, err := RequireGroups(have, []string{"b", "d"}, false, "X group")
+	var de *connectors.DeniedError
+	if !errors.As(err, &de) || de.Reason != "you are not a member of the X group b or d" {
+		t.Fatalf("exact: %v", err)
+	}
+	if !slices.Equal(have, []string{"a", "B", "c"}) {
+		t.Fatalf("have changed: %q", have)
+	}
+}
