@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,13 +47,7 @@ var _ connectors.Config = (*Config)(nil)
 
 // Validate reports every problem with the configuration. It does no I/O.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.ClientID == "" {
-		errs = append(errs, errors.New("client_id: required"))
-	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("client_secret: required"))
-	}
+	errs := oauthflow.ValidateClient(c.ClientID, c.ClientSecret)
 	for i, w := range c.Workspaces {
 		if w == "" || strings.ContainsAny(w, "/ ") {
 			errs = append(errs, fmt.Errorf("workspaces[%d]: %q is not a workspace slug", i, w))
@@ -72,17 +65,9 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if c.web != "" {
 		web, api = c.web, c.api
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
-		info: info, apiURL: api + "/2.0", workspaces: slices.Clone(c.Workspaces), logger: logger, now: now,
+		info: info, apiURL: api + "/2.0", workspaces: slices.Clone(c.Workspaces), now: oauthflow.Clock(deps.Now),
 		api: oauthflow.API{HTTP: httpc},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -101,7 +86,6 @@ type Connector struct {
 	api        oauthflow.API
 	apiURL     string
 	workspaces []string
-	logger     *slog.Logger
 	now        func() time.Time
 }
 
@@ -127,11 +111,7 @@ func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (conne
 
 // Finish redeems the code and reads the user, emails and workspaces.
 func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
-	tok, err := c.flow.Finish(ctx, req, r)
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+	return oauthflow.FinishIdentity(ctx, c.flow, req, r, c.identity)
 }
 
 // Refresh re-reads the user and their workspaces with the stashed (or refreshed) token.
@@ -221,16 +201,9 @@ func (c *Connector) groups(ctx context.Context, token string) ([]string, error) 
 	var groups []string
 	for _, w := range ws {
 		slug := w.Workspace.Slug
-		if slug == "" || slices.Contains(groups, slug) {
-			continue
+		if slug != "" && !slices.Contains(groups, slug) {
+			groups = append(groups, slug)
 		}
-		if len(c.workspaces) > 0 && !slices.Contains(c.workspaces, slug) {
-			continue
-		}
-		groups = append(groups, slug)
 	}
-	if len(c.workspaces) > 0 && len(groups) == 0 {
-		return nil, &connectors.DeniedError{Reason: "you are not a member of the Bitbucket workspace " + strings.Join(c.workspaces, " or ")}
-	}
-	return groups, nil
+	return oauthflow.RequireGroups(groups, c.workspaces, false, "Bitbucket workspace")
 }

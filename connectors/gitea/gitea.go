@@ -20,9 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,12 +32,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors/internal/oauthflow"
 )
 
-// Org is a Gitea organization whose members may sign in.
-type Org struct {
-	Name string `yaml:"name"`
-	// Teams, when set, admits only members of these teams of the org.
-	Teams []string `yaml:"teams"`
-}
+// Org is a Gitea organization whose members may sign in; with teams, only members of those
+// teams of the org.
+type Org = oauthflow.OrgRule
 
 // Config is the YAML configuration of a gitea connector. It implements connectors.Config.
 type Config struct {
@@ -67,19 +62,11 @@ func (c *Config) VerifiesEmail() (bool, string) { return c.TrustEmail, "trust_em
 
 // Validate reports every problem with the configuration. It does no I/O.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.ClientID == "" {
-		errs = append(errs, errors.New("client_id: required"))
-	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("client_secret: required"))
-	}
+	errs := oauthflow.ValidateClient(c.ClientID, c.ClientSecret)
 	if c.BaseURL == "" {
 		errs = append(errs, errors.New("base_url: required (the Gitea or Forgejo instance, e.g. https://gitea.example.com)"))
-	} else if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://gitea.example.com", c.BaseURL))
-	} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
-		errs = append(errs, fmt.Errorf("base_url: %w", err))
+	} else if err := oauthflow.ValidateBaseURL(c.BaseURL, "https://gitea.example.com", false); err != nil {
+		errs = append(errs, err)
 	}
 	for i, o := range c.Orgs {
 		if o.Name == "" {
@@ -100,18 +87,10 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 		return nil, fmt.Errorf("gitea connector %q: %w", info.ID, err)
 	}
 	base := strings.TrimSuffix(c.BaseURL, "/")
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
 		info: info, apiURL: base + "/api/v1", orgs: slices.Clone(c.Orgs), loginAsID: c.UseLoginAsID,
-		trustEmail: c.TrustEmail, logger: logger, now: now,
+		trustEmail: c.TrustEmail, now: oauthflow.Clock(deps.Now),
 		api: oauthflow.API{HTTP: httpc},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -129,10 +108,9 @@ type Connector struct {
 	flow       *oauthflow.Flow
 	api        oauthflow.API
 	apiURL     string
-	orgs       []Org
+	orgs       []oauthflow.OrgRule
 	loginAsID  bool
 	trustEmail bool
-	logger     *slog.Logger
 	now        func() time.Time
 }
 
@@ -167,11 +145,7 @@ func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (conne
 
 // Finish redeems the code and reads the user, emails, orgs and teams.
 func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
-	tok, err := c.flow.Finish(ctx, req, r)
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+	return oauthflow.FinishIdentity(ctx, c.flow, req, r, c.identity)
 }
 
 // Refresh re-reads the user and their memberships with the stashed (or refreshed) token.
@@ -281,63 +255,31 @@ func (c *Connector) groups(ctx context.Context, token string) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gitea teams: %w", err)
 	}
+	inTeams := make([]oauthflow.OrgTeam, 0, len(teams))
+	for _, t := range teams {
+		if t.Organization != nil && t.Name != "" {
+			inTeams = append(inTeams, oauthflow.OrgTeam{Org: t.Organization.login(), Names: []string{t.Name}, Groups: []string{t.Name}})
+		}
+	}
+	if len(c.orgs) > 0 {
+		isMember := func(name string) bool {
+			return slices.ContainsFunc(orgs, func(o org) bool { return strings.EqualFold(o.login(), name) })
+		}
+		return oauthflow.RestrictOrgs(c.info.Name, c.orgs, isMember, inTeams)
+	}
 	var groups []string
 	add := func(g string) {
 		if g != "" && !slices.Contains(groups, g) {
 			groups = append(groups, g)
 		}
 	}
-	teamsOf := func(orgName string) []string {
-		var names []string
-		for _, t := range teams {
-			if t.Organization != nil && strings.EqualFold(t.Organization.login(), orgName) && t.Name != "" {
-				names = append(names, t.Name)
+	for _, o := range orgs {
+		add(o.login())
+		for _, t := range inTeams {
+			if strings.EqualFold(t.Org, o.login()) {
+				add(o.login() + ":" + t.Groups[0])
 			}
 		}
-		return names
-	}
-	if len(c.orgs) == 0 {
-		for _, o := range orgs {
-			add(o.login())
-			for _, t := range teamsOf(o.login()) {
-				add(o.login() + ":" + t)
-			}
-		}
-		return groups, nil
-	}
-	for _, want := range c.orgs {
-		if !slices.ContainsFunc(orgs, func(o org) bool { return strings.EqualFold(o.login(), want.Name) }) {
-			continue
-		}
-		inOrg := teamsOf(want.Name)
-		if len(want.Teams) > 0 {
-			inOrg = slices.DeleteFunc(inOrg, func(t string) bool {
-				return !slices.ContainsFunc(want.Teams, func(w string) bool { return strings.EqualFold(w, t) })
-			})
-			if len(inOrg) == 0 {
-				continue
-			}
-		}
-		add(want.Name)
-		for _, t := range inOrg {
-			add(want.Name + ":" + t)
-		}
-	}
-	if len(groups) == 0 {
-		return nil, &connectors.DeniedError{Reason: "you are not a member of " + c.required()}
 	}
 	return groups, nil
-}
-
-// required describes the configured orgs and teams for users.
-func (c *Connector) required() string {
-	parts := make([]string, 0, len(c.orgs))
-	for _, o := range c.orgs {
-		if len(o.Teams) > 0 {
-			parts = append(parts, fmt.Sprintf("the %s organization %s (teams %s)", c.info.Name, o.Name, strings.Join(o.Teams, ", ")))
-		} else {
-			parts = append(parts, fmt.Sprintf("the %s organization %s", c.info.Name, o.Name))
-		}
-	}
-	return strings.Join(parts, " or ")
 }

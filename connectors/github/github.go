@@ -15,9 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,12 +27,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors/internal/oauthflow"
 )
 
-// Org is a GitHub organization whose members may sign in.
-type Org struct {
-	Name string `yaml:"name"`
-	// Teams, when set, admits only members of these teams (name or slug) of the org.
-	Teams []string `yaml:"teams"`
-}
+// Org is a GitHub organization whose members may sign in; with teams, only members of those
+// teams (name or slug) of the org.
+type Org = oauthflow.OrgRule
 
 // Config is the YAML configuration of a github connector. It implements connectors.Config.
 type Config struct {
@@ -53,18 +48,10 @@ var _ connectors.Config = (*Config)(nil)
 
 // Validate reports every problem with the configuration. It does no I/O.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.ClientID == "" {
-		errs = append(errs, errors.New("client_id: required"))
-	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("client_secret: required"))
-	}
+	errs := oauthflow.ValidateClient(c.ClientID, c.ClientSecret)
 	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://github.example.com", c.BaseURL))
-		} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
-			errs = append(errs, fmt.Errorf("base_url: %w", err))
+		if err := oauthflow.ValidateBaseURL(c.BaseURL, "https://github.example.com", true); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for i, o := range c.Orgs {
@@ -94,17 +81,9 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if field == "" {
 		field = "slug"
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
-		info: info, apiURL: api, orgs: slices.Clone(c.Orgs), teamField: field, logger: logger, now: now,
+		info: info, apiURL: api, orgs: slices.Clone(c.Orgs), teamField: field, now: oauthflow.Clock(deps.Now),
 		api: oauthflow.API{HTTP: httpc, Header: http.Header{"Accept": {"application/vnd.github+json"}, "X-Github-Api-Version": {"2022-11-28"}}},
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
@@ -122,9 +101,8 @@ type Connector struct {
 	flow      *oauthflow.Flow
 	api       oauthflow.API
 	apiURL    string
-	orgs      []Org
+	orgs      []oauthflow.OrgRule
 	teamField string
-	logger    *slog.Logger
 	now       func() time.Time
 }
 
@@ -159,11 +137,7 @@ func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (conne
 
 // Finish redeems the code and reads the user, emails, orgs and teams.
 func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
-	tok, err := c.flow.Finish(ctx, req, r)
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+	return oauthflow.FinishIdentity(ctx, c.flow, req, r, c.identity)
 }
 
 // Refresh re-reads the user and their memberships with the stashed token.
@@ -250,77 +224,43 @@ func (c *Connector) groups(ctx context.Context, token string) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("github teams: %w", err)
 	}
-	memberOf := map[string]bool{}
-	for _, o := range orgs {
-		memberOf[strings.ToLower(o.Login)] = true
-	}
-	for _, t := range teams {
-		memberOf[strings.ToLower(t.Organization.Login)] = true
-	}
-	var groups []string
-	add := func(g string) {
-		if !slices.Contains(groups, g) {
-			groups = append(groups, g)
-		}
-	}
-	teamGroups := func(orgName string, t team) {
-		switch c.teamField {
-		case "name":
-			add(orgName + ":" + t.Name)
-		case "both":
-			add(orgName + ":" + t.Slug)
-			add(orgName + ":" + t.Name)
-		default:
-			add(orgName + ":" + t.Slug)
-		}
-	}
 	if len(c.orgs) == 0 {
+		var groups []string
+		add := func(g string) {
+			if !slices.Contains(groups, g) {
+				groups = append(groups, g)
+			}
+		}
 		for _, o := range orgs {
 			add(o.Login)
 		}
 		for _, t := range teams {
-			teamGroups(t.Organization.Login, t)
+			for _, g := range c.teamGroups(t) {
+				add(t.Organization.Login + ":" + g)
+			}
 		}
 		return groups, nil
 	}
-	for _, want := range c.orgs {
-		if !memberOf[strings.ToLower(want.Name)] {
-			continue
-		}
-		var inOrg []team
-		for _, t := range teams {
-			if strings.EqualFold(t.Organization.Login, want.Name) {
-				inOrg = append(inOrg, t)
-			}
-		}
-		if len(want.Teams) > 0 {
-			inOrg = slices.DeleteFunc(inOrg, func(t team) bool {
-				return !slices.ContainsFunc(want.Teams, func(w string) bool { return strings.EqualFold(w, t.Slug) || strings.EqualFold(w, t.Name) })
-			})
-			if len(inOrg) == 0 {
-				continue
-			}
-		}
-		add(want.Name)
-		for _, t := range inOrg {
-			teamGroups(want.Name, t)
-		}
+	memberOf := map[string]bool{}
+	for _, o := range orgs {
+		memberOf[strings.ToLower(o.Login)] = true
 	}
-	if len(groups) == 0 {
-		return nil, &connectors.DeniedError{Reason: "you are not a member of " + c.required()}
+	inTeams := make([]oauthflow.OrgTeam, 0, len(teams))
+	for _, t := range teams {
+		memberOf[strings.ToLower(t.Organization.Login)] = true
+		inTeams = append(inTeams, oauthflow.OrgTeam{Org: t.Organization.Login, Names: []string{t.Slug, t.Name}, Groups: c.teamGroups(t)})
 	}
-	return groups, nil
+	return oauthflow.RestrictOrgs("GitHub", c.orgs, func(o string) bool { return memberOf[strings.ToLower(o)] }, inTeams)
 }
 
-// required describes the configured orgs and teams for users.
-func (c *Connector) required() string {
-	parts := make([]string, 0, len(c.orgs))
-	for _, o := range c.orgs {
-		if len(o.Teams) > 0 {
-			parts = append(parts, fmt.Sprintf("the GitHub organization %s (teams %s)", o.Name, strings.Join(o.Teams, ", ")))
-		} else {
-			parts = append(parts, "the GitHub organization "+o.Name)
-		}
+// teamGroups names team t in groups (after "org:") as team_name_field says.
+func (c *Connector) teamGroups(t team) []string {
+	switch c.teamField {
+	case "name":
+		return []string{t.Name}
+	case "both":
+		return []string{t.Slug, t.Name}
+	default:
+		return []string{t.Slug}
 	}
-	return strings.Join(parts, " or ")
 }

@@ -1,13 +1,10 @@
 package github_test
 
 import (
-	"context"
-	"errors"
 	"testing"
-	"time"
 
-	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/github"
+	"github.com/gatehouse-id/gatehouse/connectors/internal/fakeoauth"
 )
 
 // Attack (issue 12.3): with prompt=login or max_age the client was told the user had just
@@ -15,18 +12,5 @@ import (
 // the user authenticated. A demanded re-authentication is login_required (ErrLoginRequired),
 // before the user is sent to GitHub and again if a callback arrives anyway.
 func TestReauthCannotBeProven(t *testing.T) {
-	f := newFake(t)
-	c := open(t, f, github.Config{})
-	ra := connectors.Reauth{Force: true, NotBefore: time.Now()}
-	if _, err := c.Begin(context.Background(), connectors.BeginRequest{CallbackURL: callback, State: "st", Reauth: ra}); !errors.Is(err, connectors.ErrLoginRequired) {
-		t.Fatalf("Begin: err = %v, want ErrLoginRequired", err)
-	}
-	step, err := c.Begin(context.Background(), connectors.BeginRequest{CallbackURL: callback, State: "st"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Finish(context.Background(), connectors.FinishRequest{CallbackURL: callback, State: "st", Stash: step.Stash, Reauth: ra}, nil)
-	if !errors.Is(err, connectors.ErrLoginRequired) {
-		t.Fatalf("Finish: err = %v, want ErrLoginRequired", err)
-	}
+	fakeoauth.CheckReauthRefused(t, open(t, newFake(t), github.Config{}), callback)
 }

@@ -17,9 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,18 +66,10 @@ var _ connectors.Config = (*Config)(nil)
 
 // Validate reports every problem with the configuration. It does no I/O.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.ClientID == "" {
-		errs = append(errs, errors.New("client_id: required"))
-	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("client_secret: required"))
-	}
+	errs := oauthflow.ValidateClient(c.ClientID, c.ClientSecret)
 	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || u.RawQuery != "" {
-			errs = append(errs, fmt.Errorf("base_url: %q is not a server URL like https://gitlab.example.com", c.BaseURL))
-		} else if err := oauthflow.ValidateEndpoint(c.BaseURL); err != nil {
-			errs = append(errs, fmt.Errorf("base_url: %w", err))
+		if err := oauthflow.ValidateBaseURL(c.BaseURL, "https://gitlab.example.com", false); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.GroupsSource {
@@ -108,18 +98,10 @@ func (c *Config) Open(_ context.Context, info connectors.Info, deps connectors.D
 	if src == "" {
 		src = "oidc"
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	httpc := oauthflow.HTTPClient(deps.HTTP)
 	return &Connector{
 		info: info, base: base, groups: slices.Clone(c.Groups), source: src, loginAsID: c.UseLoginAsID, trustEmail: c.trustsConfirmed(),
-		api: oauthflow.API{HTTP: httpc}, logger: logger, now: now,
+		api: oauthflow.API{HTTP: httpc}, now: oauthflow.Clock(deps.Now),
 		flow: &oauthflow.Flow{
 			OAuth2: oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{
 				AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams,
@@ -141,7 +123,6 @@ type Connector struct {
 	loginAsID bool
 	// trustEmail: confirmed_at means verified (gitlab.com, or trust_email).
 	trustEmail bool
-	logger     *slog.Logger
 	now        func() time.Time
 }
 
@@ -178,11 +159,7 @@ func (c *Connector) Begin(_ context.Context, req connectors.BeginRequest) (conne
 
 // Finish redeems the code and reads the user and groups.
 func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r *http.Request) (connectors.Upstream, error) {
-	tok, err := c.flow.Finish(ctx, req, r)
-	if err != nil {
-		return connectors.Upstream{}, err
-	}
-	return c.identity(ctx, req.Scopes, oauthflow.NewTokenStash(tok))
+	return oauthflow.FinishIdentity(ctx, c.flow, req, r, c.identity)
 }
 
 // Refresh re-reads the user and groups with the stashed (or refreshed) token.
@@ -234,13 +211,9 @@ func (c *Connector) identity(ctx context.Context, s connectors.Scopes, ts oauthf
 		if err != nil {
 			return connectors.Upstream{}, err
 		}
-		if len(c.groups) > 0 {
-			groups = slices.DeleteFunc(groups, func(g string) bool { return !slices.Contains(c.groups, g) })
-			if len(groups) == 0 {
-				return connectors.Upstream{}, &connectors.DeniedError{Reason: "you are not a member of the GitLab group " + strings.Join(c.groups, " or ")}
-			}
+		if up.Groups, err = oauthflow.RequireGroups(groups, c.groups, false, "GitLab group"); err != nil {
+			return connectors.Upstream{}, err
 		}
-		up.Groups = groups
 	}
 	stash, err := oauthflow.EncodeStash(ts)
 	if err != nil {

@@ -171,13 +171,9 @@ func workspaceGroups(ctx context.Context, dir *directory, required []string, cla
 			return err
 		}
 	}
-	if len(required) > 0 {
-		groups = slices.DeleteFunc(groups, func(g string) bool {
-			return !slices.ContainsFunc(required, func(r string) bool { return strings.EqualFold(r, g) })
-		})
-		if len(groups) == 0 {
-			return &connectors.DeniedError{Reason: "you are not a member of the Google group " + strings.Join(required, " or ")}
-		}
+	groups, err := oauthflow.RequireGroups(groups, required, true, "Google group")
+	if err != nil {
+		return err
 	}
 	up.Groups = groups
 	return nil

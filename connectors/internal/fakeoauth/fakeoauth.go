@@ -10,11 +10,13 @@
 package fakeoauth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +27,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-id/gatehouse/connectors"
 )
 
 // Server is a fake authorization server.
@@ -328,4 +332,25 @@ func Page[T any](w http.ResponseWriter, r *http.Request, items []T, defaultSize 
 		w.Header().Set("Link", fmt.Sprintf(`<http://%s%s>; rel="next", <http://%s%s>; rel="first"`, r.Host, next.RequestURI(), r.Host, r.URL.Path))
 	}
 	JSON(w, http.StatusOK, items[start:end])
+}
+
+// CheckReauthRefused checks that c, a plain OAuth 2.0 connector (no auth_time, so it cannot
+// prove the user signed in again), refuses a demanded re-authentication (prompt=login,
+// max_age) with connectors.ErrLoginRequired: in Begin, before the user is sent upstream, and
+// again in Finish if a callback arrives anyway.
+func CheckReauthRefused(t testing.TB, c connectors.RedirectConnector, callback string) {
+	t.Helper()
+	ctx := context.Background()
+	ra := connectors.Reauth{Force: true, NotBefore: time.Now()}
+	if _, err := c.Begin(ctx, connectors.BeginRequest{CallbackURL: callback, State: "st", Reauth: ra}); !errors.Is(err, connectors.ErrLoginRequired) {
+		t.Fatalf("Begin: err = %v, want ErrLoginRequired", err)
+	}
+	step, err := c.Begin(ctx, connectors.BeginRequest{CallbackURL: callback, State: "st"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Finish(ctx, connectors.FinishRequest{CallbackURL: callback, State: "st", Stash: step.Stash, Reauth: ra}, nil)
+	if !errors.Is(err, connectors.ErrLoginRequired) {
+		t.Fatalf("Finish: err = %v, want ErrLoginRequired", err)
+	}
 }

@@ -122,22 +122,7 @@ type NextPage[T any] struct {
 // GetNextPaged fetches every page of a collection paged by a "next" URL in the body (Bitbucket
 // Cloud), following it at most MaxPages times and never to another host.
 func GetNextPaged[T any](ctx context.Context, a API, u, token string) ([]T, error) {
-	var all []T
-	for range MaxPages {
-		var page NextPage[T]
-		if _, err := a.Get(ctx, u, token, &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page.Values...)
-		if page.Next == "" {
-			return all, nil
-		}
-		var err error
-		if u, err = resolve(u, page.Next); err != nil {
-			return nil, err
-		}
-	}
-	return nil, fmt.Errorf("GET %s: more than %d pages", redactURL(u), MaxPages)
+	return getBodyPaged(ctx, a, u, token, func(p NextPage[T]) ([]T, string) { return p.Values, p.Next })
 }
 
 // ODataPage is one page of a Microsoft Graph collection.
@@ -149,18 +134,26 @@ type ODataPage[T any] struct {
 // GetODataPaged fetches every page of an OData collection (Microsoft Graph), following
 // @odata.nextLink at most MaxPages times.
 func GetODataPaged[T any](ctx context.Context, a API, u, token string) ([]T, error) {
+	return getBodyPaged(ctx, a, u, token, func(p ODataPage[T]) ([]T, string) { return p.Value, p.NextLink })
+}
+
+// getBodyPaged fetches every page of a collection whose pages (P) name the next page in the
+// body: split returns a page's items and its next URL ("" on the last page). It follows at
+// most MaxPages pages, never to another host.
+func getBodyPaged[P, T any](ctx context.Context, a API, u, token string, split func(P) ([]T, string)) ([]T, error) {
 	var all []T
 	for range MaxPages {
-		var page ODataPage[T]
+		var page P
 		if _, err := a.Get(ctx, u, token, &page); err != nil {
 			return nil, err
 		}
-		all = append(all, page.Value...)
-		if page.NextLink == "" {
+		items, next := split(page)
+		all = append(all, items...)
+		if next == "" {
 			return all, nil
 		}
 		var err error
-		if u, err = resolve(u, page.NextLink); err != nil {
+		if u, err = resolve(u, next); err != nil {
 			return nil, err
 		}
 	}

@@ -221,3 +221,30 @@ func ValidateEndpoint(s string) error {
 	}
 	return fmt.Errorf("%q must use https", s)
 }
+
+// ValidateClient reports a missing client_id or client_secret, the two settings every OAuth
+// 2.0 connector requires.
+func ValidateClient(id, secret string) []error {
+	var errs []error
+	if id == "" {
+		errs = append(errs, errors.New("client_id: required"))
+	}
+	if secret == "" {
+		errs = append(errs, errors.New("client_secret: required"))
+	}
+	return errs
+}
+
+// ValidateBaseURL checks a configured instance base_url (GitHub Enterprise, GitLab, Gitea): a
+// server URL with a host and no query or fragment (with rootOnly, no path either) that
+// ValidateEndpoint accepts. example is a correct value shown in the message.
+func ValidateBaseURL(raw, example string, rootOnly bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || (rootOnly && u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("base_url: %q is not a server URL like %s", raw, example)
+	}
+	if err := ValidateEndpoint(raw); err != nil {
+		return fmt.Errorf("base_url: %w", err)
+	}
+	return nil
+}

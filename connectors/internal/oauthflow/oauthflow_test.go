@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -178,5 +179,35 @@ func TestGetNextPaged(t *testing.T) {
 	}
 	if len(sawToken) != 3 {
 		t.Errorf("%d requests, want 3", len(sawToken))
+	}
+}
+
+// TestValidateBaseURL: a server URL over https (http only on loopback); rootOnly refuses a path.
+func TestValidateBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		raw      string
+		rootOnly bool
+		ok       bool
+	}{
+		{"https://git.example.com", true, true},
+		{"https://git.example.com/", true, true},
+		{"https://git.example.com/sub", false, true},
+		{"http://127.0.0.1:3000", false, true},
+		{"https://git.example.com/sub", true, false},
+		{"git.example.com", false, false},
+		{"https://git.example.com?x=1", false, false},
+		{"https://git.example.com#f", false, false},
+		{"http://git.example.com", false, false},
+	} {
+		err := ValidateBaseURL(tc.raw, "https://git.example.com", tc.rootOnly)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateBaseURL(%q, rootOnly %v) = %v, want ok %v", tc.raw, tc.rootOnly, err, tc.ok)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "base_url: ") {
+			t.Errorf("ValidateBaseURL(%q): %v does not name base_url", tc.raw, err)
+		}
+	}
+	if errs := ValidateClient("", ""); len(errs) != 2 {
+		t.Errorf("ValidateClient(\"\", \"\") = %v, want client_id and client_secret", errs)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -38,4 +39,23 @@ func RefreshIdentity(ctx context.Context, f *Flow, now time.Time, provider strin
 		return connectors.Upstream{}, fmt.Errorf("%w: the token now belongs to another %s user", connectors.ErrUpstreamRevoked, provider)
 	}
 	return up, nil
+}
+
+// FinishIdentity is the Finish of an API-backed connector (GitHub, GitLab, Gitea, Bitbucket):
+// redeem the code with f, then read the user with identity for the request's scopes.
+func FinishIdentity(ctx context.Context, f *Flow, req connectors.FinishRequest, r *http.Request,
+	identity func(context.Context, connectors.Scopes, TokenStash) (connectors.Upstream, error)) (connectors.Upstream, error) {
+	tok, err := f.Finish(ctx, req, r)
+	if err != nil {
+		return connectors.Upstream{}, err
+	}
+	return identity(ctx, req.Scopes, NewTokenStash(tok))
+}
+
+// Clock returns now, or time.Now when it is nil (connectors.Deps.Now unset).
+func Clock(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
 }
