@@ -176,7 +176,13 @@ func TestServeDefault(t *testing.T) {
 	base := "http://" + defaultAddr
 
 	first := startProcess(t, dir, base, "serve")
+	// serve prints the welcome before /readyz turns 200, but its output reaches p.logs through a
+	// pipe copied by another goroutine: wait (bounded) for the copy to catch up.
 	logs := first.Logs()
+	for deadline := time.Now().Add(5 * time.Second); findPassword(logs) == "" && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		logs = first.Logs()
+	}
 	if !strings.Contains(logs, base) {
 		t.Errorf("the log does not say which URL to open (%s):\n%s", base, logs)
 	}

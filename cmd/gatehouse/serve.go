@@ -372,6 +372,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := removeStaleUsers(ctx, store, keep, localConnectorIDs(decoded), logger); err != nil { // cmd/gatehouse/users.go
 		return err
 	}
+	// The start is announced before readiness turns 200, so whoever waits for /readyz (a
+	// newcomer's script, the e2e tests) finds the welcome text already printed.
+	logger.Info("gatehouse is serving", "issuer", cfg.Issuer, "listen", cfg.Web.HTTP+cfg.Web.HTTPS, "version", version(), "startup", time.Since(start).Round(time.Millisecond))
+	if defaultMode {
+		printWelcome(stdout, cfg, exampleBase, adminPassword)
+	}
 	if cfg.Admin.HTTP != "" {
 		lns.setHandlers(srv.Handler(), srv.HealthHandler())
 	} else {
@@ -388,10 +394,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return nil
 	})
 
-	logger.Info("gatehouse is serving", "issuer", cfg.Issuer, "listen", cfg.Web.HTTP+cfg.Web.HTTPS, "version", version(), "startup", time.Since(start).Round(time.Millisecond))
-	if defaultMode {
-		printWelcome(stdout, cfg, exampleBase, adminPassword)
-	}
 	err = g.Wait()
 	logger.Info("gatehouse stopped")
 	return err
