@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -19,7 +20,7 @@ type accountFactor struct {
 }
 
 type accountData struct {
-	page
+	pages.Page
 	User, Action, CSRF, Notice, Error string
 	Factors                           []accountFactor
 	RecoveryCodes                     int
@@ -50,17 +51,17 @@ var accountNotices = map[string]string{
 // error page itself when there is none.
 func (s *Server) accountSession(w http.ResponseWriter, r *http.Request) (storage.Session, bool) {
 	if s.MFA == nil {
-		s.errorPage(w, r, http.StatusNotFound, "Not available",
+		s.pages.Error(w, r, http.StatusNotFound, "Not available",
 			"Two-step verification is not enabled on this server.", "")
 		return storage.Session{}, false
 	}
 	sess, has, err := s.Sessions.Current(r.Context(), r)
 	if err != nil {
-		s.internalError(w, r, "load session", err)
+		s.pages.Internal(w, r, "load session", err)
 		return sess, false
 	}
 	if !has || !s.connectorUp(sess.Auth.ConnectorID) {
-		s.errorPage(w, r, http.StatusUnauthorized, "You are not signed in",
+		s.pages.Error(w, r, http.StatusUnauthorized, "You are not signed in",
 			"Your security settings are shown to signed-in users only.",
 			"Sign in to one of your applications, then open this page again.")
 		return sess, false
@@ -76,7 +77,7 @@ func (s *Server) handleAccountPage(w http.ResponseWriter, r *http.Request) {
 	}
 	flow, err := s.Sessions.Flow(w, r)
 	if err != nil {
-		s.internalError(w, r, "flow cookie", err)
+		s.pages.Internal(w, r, "flow cookie", err)
 		return
 	}
 	s.renderAccount(w, r, http.StatusOK, sess, flow, r.URL.Query().Get("add") == "totp", accountNotices[r.URL.Query().Get("done")], "", "")
@@ -89,11 +90,11 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 	u := mfaUser(sess.Identity)
 	st, err := svc.Status(ctx, u.ID)
 	if err != nil {
-		s.internalError(w, r, "mfa status", err)
+		s.pages.Internal(w, r, "mfa status", err)
 		return
 	}
 	d := accountData{
-		page: page{Title: "Security settings", Base: s.prefix},
+		Page: s.pages.Page("Security settings"),
 		User: displayName(sess.Identity), Action: s.rel("/account"), CSRF: session.CSRFToken(flow, "account:"+sess.ID),
 		Notice: notice, Error: msg, RecoveryCodes: st.RecoveryCodes, Script: s.rel("/static/webauthn.js"),
 		Locked:   st.Enrolled() && !mfa.Satisfied(sess.Auth),
@@ -118,7 +119,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 				err = s.keepCeremony(ctx, ceremonyLogin, sess.ID, state)
 			}
 			if err != nil {
-				s.internalError(w, r, "begin webauthn login", err)
+				s.pages.Internal(w, r, "begin webauthn login", err)
 				return
 			}
 			d.VerifyWebAuthnOptions = string(opts)
@@ -128,13 +129,13 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			setup, err := svc.ResumeTOTP(u, totpState)
 			if err != nil {
 				if setup, err = svc.BeginTOTP(u); err != nil {
-					s.internalError(w, r, "begin totp", err)
+					s.pages.Internal(w, r, "begin totp", err)
 					return
 				}
 			}
 			png, err := mfa.QRCodePNG(setup.URL, 200)
 			if err != nil {
-				s.internalError(w, r, "qr code", err)
+				s.pages.Internal(w, r, "qr code", err)
 				return
 			}
 			d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
@@ -146,7 +147,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 				err = s.keepCeremony(ctx, ceremonyRegister, sess.ID, state)
 			}
 			if err != nil {
-				s.internalError(w, r, "begin webauthn registration", err)
+				s.pages.Internal(w, r, "begin webauthn registration", err)
 				return
 			}
 			d.WebAuthnOptions = string(opts)
@@ -162,7 +163,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
+		s.pages.Error(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
 		return
 	}
 	sess, ok := s.accountSession(w, r)
@@ -172,7 +173,7 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 	flow := s.Sessions.FlowSecret(r)
 	if !session.CheckCSRF(flow, "account:"+sess.ID, r.PostFormValue("csrf")) {
 		s.Logger.WarnContext(r.Context(), "csrf token missing or wrong", "path", r.URL.Path)
-		s.errorPage(w, r, http.StatusForbidden, "Request refused",
+		s.pages.Error(w, r, http.StatusForbidden, "Request refused",
 			"This form could not be verified (its security token is missing or wrong), so nothing was changed.",
 			"Open your security settings again and retry.")
 		return
@@ -182,7 +183,7 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 	u := mfaUser(sess.Identity)
 	st, err := svc.Status(ctx, u.ID)
 	if err != nil {
-		s.internalError(w, r, "mfa status", err)
+		s.pages.Internal(w, r, "mfa status", err)
 		return
 	}
 	ip := httpx.ClientIP(r, s.TrustedProxies)
@@ -215,7 +216,7 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			if !errors.Is(err, mfa.ErrInvalidCode) && !errors.Is(err, mfa.ErrExpired) {
-				s.internalError(w, r, "add factor", err)
+				s.pages.Internal(w, r, "add factor", err)
 				return
 			}
 			s.renderAccount(w, r, http.StatusBadRequest, sess, flow, action == "add-totp", "",
@@ -240,7 +241,7 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, s.rel("/account"), http.StatusSeeOther)
 				return
 			}
-			s.internalError(w, r, "remove factor", err)
+			s.pages.Internal(w, r, "remove factor", err)
 			return
 		}
 		s.Logger.InfoContext(r.Context(), "second factor removed", "sub", u.ID)
@@ -260,11 +261,11 @@ func (s *Server) handleAccountSubmit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) showRecoveryCodes(w http.ResponseWriter, r *http.Request, sess storage.Session, u mfa.User) {
 	codes, err := s.MFA.Service.NewRecoveryCodes(r.Context(), u)
 	if err != nil {
-		s.internalError(w, r, "recovery codes", err)
+		s.pages.Internal(w, r, "recovery codes", err)
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "recovery codes regenerated", "sub", u.ID)
-	d := mfaCodesData{page: page{Title: "Save your recovery codes", Base: s.prefix}, Codes: codes, Done: s.rel("/account")}
+	d := mfaCodesData{Page: s.pages.Page("Save your recovery codes"), Codes: codes, Done: s.rel("/account")}
 	w.Header().Set("Content-Security-Policy", mfaPageCSP)
 	if err := s.Templates.Render(w, http.StatusOK, "mfa_codes.html", d); err != nil {
 		s.Logger.ErrorContext(r.Context(), "render recovery codes", "err", err)
@@ -300,7 +301,7 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, sess stor
 	if err != nil {
 		if !errors.Is(err, mfa.ErrInvalidCode) && !errors.Is(err, mfa.ErrReplayed) && !errors.Is(err, mfa.ErrExpired) &&
 			!errors.Is(err, mfa.ErrCloned) && !errors.Is(err, mfa.ErrNoFactor) {
-			s.internalError(w, r, "verify second factor", err)
+			s.pages.Internal(w, r, "verify second factor", err)
 			return
 		}
 		s.renderAccount(w, r, http.StatusUnauthorized, sess, flow, false, "", "That did not work. Check the code (or try your security key again).", "")
@@ -308,7 +309,7 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, sess stor
 	}
 	s.mfaSucceeded(r, attempt)
 	if _, err := s.Sessions.Establish(ctx, w, r, sess.Identity, mfa.Upgrade(sess.Auth, method)); err != nil {
-		s.internalError(w, r, "establish session", err)
+		s.pages.Internal(w, r, "establish session", err)
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "second factor passed on the account page", "sub", u.ID, "method", method)

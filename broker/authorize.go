@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -13,20 +11,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/authreq"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
-
-// randomID returns a 128-bit random identifier, base64url.
-func randomID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
 
 // handleAuthorize is the authorization endpoint (RFC 6749 4.1.1, OIDC Core 3.1.2).
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
@@ -92,7 +82,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar := storage.AuthRequest{
-		ID: randomID(), FlowHash: session.HashID(flow), ClientID: client.ID, RedirectURI: req.RedirectURI,
+		ID: opaque.ID(), FlowHash: session.HashID(flow), ClientID: client.ID, RedirectURI: req.RedirectURI,
 		ResponseType: req.ResponseType, ResponseMode: req.ResponseMode, Scopes: req.Scopes, State: req.State,
 		Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint, ConnectorID: req.ConnectorID,
@@ -162,26 +152,26 @@ func param(r *http.Request, key string) string {
 func (s *Server) loadFlow(w http.ResponseWriter, r *http.Request) (storage.AuthRequest, *clients.Client, string, bool) {
 	id := param(r, "req")
 	if id == "" || len(id) > 64 {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return storage.AuthRequest{}, nil, "", false
 	}
 	ar, err := s.Storage.GetAuthRequest(r.Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return ar, nil, "", false
 	}
 	if err != nil {
-		s.internalError(w, r, "load auth request", err)
+		s.pages.Internal(w, r, "load auth request", err)
 		return ar, nil, "", false
 	}
 	flow := s.Sessions.FlowSecret(r)
 	if flow == "" || !s.Now().Before(ar.Expiry) || session.HashID(flow) != ar.FlowHash {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return ar, nil, "", false
 	}
 	c := s.Clients.Get(ar.ClientID)
 	if c == nil {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return ar, nil, "", false
 	}
 	logFlow(r.Context(), ar)
@@ -197,7 +187,7 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, flow, purpose
 		return true
 	}
 	s.Logger.WarnContext(r.Context(), "csrf token missing or wrong", "path", r.URL.Path)
-	s.errorPage(w, r, http.StatusForbidden, "Request refused",
+	s.pages.Error(w, r, http.StatusForbidden, "Request refused",
 		"This form could not be verified (its security token is missing or wrong), so nothing was done.",
 		"Go back to the application and start signing in again.")
 	return false
@@ -257,19 +247,12 @@ func (s *Server) consumeAuthRequest(w http.ResponseWriter, r *http.Request, id s
 		return true
 	case errors.Is(err, storage.ErrNotFound):
 		s.Logger.InfoContext(r.Context(), "sign-in already finished or gone; nothing issued", "req", id)
-		s.alreadyFinished(w, r)
+		s.pages.AlreadyFinished(w, r)
 		return false
 	default:
-		s.internalError(w, r, "consume auth request", err)
+		s.pages.Internal(w, r, "consume auth request", err)
 		return false
 	}
-}
-
-// alreadyFinished is the page of a second submission of a flow step that may happen once.
-func (s *Server) alreadyFinished(w http.ResponseWriter, r *http.Request) {
-	s.errorPage(w, r, http.StatusConflict, "This sign-in is already finished",
-		"This sign-in was already completed (a second click, another tab or a page from your history) or has ended, so nothing more was done.",
-		"Go back to the application. If you are not signed in there, sign in again.")
 }
 
 // finish issues the authorization code and sends the browser back to the client.
@@ -285,12 +268,12 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthR
 		return
 	}
 	ctx := r.Context()
-	code := randomToken()
+	code := opaque.Token()
 	now := s.Now().UTC()
 	ac := storage.AuthCode{
-		Hash: hashToken(code), ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, Scopes: ar.Scopes,
+		Hash: opaque.Hash(code), ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, Scopes: ar.Scopes,
 		Nonce: ar.Nonce, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod,
-		Identity: ar.Identity, Auth: ar.Auth, SessionID: ar.SessionID, GrantID: randomID(),
+		Identity: ar.Identity, Auth: ar.Auth, SessionID: ar.SessionID, GrantID: opaque.ID(),
 		CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthCode),
 	}
 	if err := s.Storage.CreateAuthCode(ctx, ac); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -36,7 +37,7 @@ func (s *Server) needsConsent(r *http.Request, ar storage.AuthRequest, c *client
 }
 
 type consentData struct {
-	page
+	pages.Page
 	ClientName, User, Action, ReqID, CSRF string
 	Scopes                                []string
 }
@@ -64,7 +65,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := consentData{
-		page:       page{Title: "Allow access?", Base: s.prefix},
+		Page:       s.pages.Page("Allow access?"),
 		ClientName: clientName(c), User: displayName(ar.Identity), Action: s.rel("/consent"), ReqID: ar.ID,
 		CSRF: session.CSRFToken(flow, "consent:"+ar.ID),
 	}
@@ -82,7 +83,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
+		s.pages.Error(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
 		return
 	}
 	ar, c, flow, ok := s.loadFlow(w, r)
@@ -109,7 +110,7 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		err := s.Storage.PutConsent(r.Context(), storage.Consent{Subject: ar.Identity.Subject, ClientID: c.ID, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
 		if err != nil {
-			s.internalError(w, r, "store consent", err)
+			s.pages.Internal(w, r, "store consent", err)
 			return
 		}
 		s.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes)
@@ -119,6 +120,6 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 		s.Logger.InfoContext(r.Context(), "consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)
 		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.AccessDenied, "the user denied access"))
 	default:
-		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form did not say whether to allow access.", "Go back and press Allow or Deny.")
+		s.pages.Error(w, r, http.StatusBadRequest, "Request refused", "The form did not say whether to allow access.", "Go back and press Allow or Deny.")
 	}
 }

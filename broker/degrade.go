@@ -3,23 +3,15 @@ package broker
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 )
-
-// storageDown reports whether the storage backend is unreachable right now (a short ping).
-func (s *Server) storageDown(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	defer cancel()
-	return s.Storage.Ping(ctx) != nil
-}
 
 // degrade turns a server_error caused by an unreachable storage backend into a 503
 // temporarily_unavailable, so clients and load balancers know to retry elsewhere or later.
 func (s *Server) degrade(ctx context.Context, err error) error {
 	e := oauth2err.As(err)
-	if e.Code != oauth2err.ServerError || !s.storageDown(ctx) {
+	if e.Code != oauth2err.ServerError || !s.pages.StorageDown(ctx) {
 		return err
 	}
 	return &oauth2err.Error{Code: oauth2err.TemporarilyUnavailable,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
@@ -26,7 +27,7 @@ type chooserEntry struct {
 }
 
 type chooserData struct {
-	page
+	pages.Page
 	ClientName string
 	Connectors []chooserEntry
 }
@@ -48,7 +49,7 @@ func (s *Server) handleChooser(w http.ResponseWriter, r *http.Request) {
 		s.redirectToLogin(w, r, ar, c)
 		return
 	}
-	d := chooserData{page: page{Title: "Sign in", Base: s.prefix}, ClientName: clientName(c)}
+	d := chooserData{Page: s.pages.Page("Sign in"), ClientName: clientName(c)}
 	for _, cn := range s.usableConnectors(c) {
 		d.Connectors = append(d.Connectors, chooserEntry{
 			Name:      cn.Info.Name,
@@ -67,7 +68,7 @@ func (s *Server) connectorFor(w http.ResponseWriter, r *http.Request, ar storage
 	id := r.PathValue("connector")
 	cn, ok := s.connByID[id]
 	if !ok || !c.AllowsConnector(id) || !bindsTo(ar, id) {
-		s.errorPage(w, r, http.StatusNotFound, "Unknown sign-in method",
+		s.pages.Error(w, r, http.StatusNotFound, "Unknown sign-in method",
 			"This way of signing in does not exist or is not allowed for this application.",
 			"Go back to the application and sign in again.")
 		return nil, false
@@ -88,20 +89,20 @@ func bindsTo(ar storage.AuthRequest, connectorID string) bool {
 
 // unavailable renders the "provider unavailable" page.
 func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, cn *Connector) {
-	s.errorPage(w, r, http.StatusServiceUnavailable, cn.Info.Name+" is unavailable",
+	s.pages.Error(w, r, http.StatusServiceUnavailable, cn.Info.Name+" is unavailable",
 		"Gatehouse cannot reach "+cn.Info.Name+" right now, so you cannot sign in with it at the moment.",
 		"Try again in a few minutes, or go back and choose another way to sign in.")
 }
 
 type loginData struct {
-	page
+	pages.Page
 	ClientName, ConnectorName, Action, ReqID, CSRF, Prompt, Username, Error, Back string
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, cn *Connector, flow, username, msg string) {
 	pc := cn.Conn.(connectors.PasswordConnector)
 	d := loginData{
-		page:       page{Title: "Sign in", Base: s.prefix},
+		Page:       s.pages.Page("Sign in"),
 		ClientName: clientName(c), ConnectorName: cn.Info.Name,
 		Action: s.rel("/login/" + url.PathEscape(cn.Info.ID)), ReqID: ar.ID,
 		CSRF: session.CSRFToken(flow, "login:"+ar.ID), Prompt: pc.Prompt(), Username: username, Error: msg,
@@ -142,7 +143,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	case connectors.RequestConnector:
 		s.requestLogin(w, r, ar, c, cn, conn)
 	default:
-		s.internalError(w, r, "connector has no login capability", errors.New(cn.Info.ID))
+		s.pages.Internal(w, r, "connector has no login capability", errors.New(cn.Info.ID))
 	}
 }
 
@@ -159,7 +160,7 @@ func (s *Server) requestLogin(w http.ResponseWriter, r *http.Request, ar storage
 		s.completeLogin(w, r, ar, c, cn, up)
 	case errors.Is(err, connectors.ErrUntrustedRequest):
 		s.Logger.WarnContext(r.Context(), "proxy login refused", "connector", cn.Info.ID, "peer", r.RemoteAddr, "err", err)
-		s.errorPage(w, r, http.StatusForbidden, "Sign-in refused",
+		s.pages.Error(w, r, http.StatusForbidden, "Sign-in refused",
 			cn.Info.Name+" signs you in only through your organization's sign-in proxy, and this request did not come through it.",
 			"Open the application at its usual address and sign in again. If this keeps happening, ask your administrator.")
 	case errors.Is(err, connectors.ErrLoginRequired):
@@ -167,7 +168,7 @@ func (s *Server) requestLogin(w http.ResponseWriter, r *http.Request, ar storage
 	case errors.As(err, &denied):
 		s.loginDenied(w, r, ar, denied.Reason)
 	default:
-		s.internalError(w, r, "request login", err)
+		s.pages.Internal(w, r, "request login", err)
 	}
 }
 
@@ -183,7 +184,7 @@ func scopesFor(ar storage.AuthRequest) connectors.Scopes {
 func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
+		s.pages.Error(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
 		return
 	}
 	ar, c, flow, ok := s.loadFlow(w, r)
@@ -199,7 +200,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	pc, ok := cn.Conn.(connectors.PasswordConnector)
 	if !ok {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	username := r.PostFormValue("username")
@@ -210,7 +211,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	attempt, ok, err := s.limiter.Reserve(r.Context(),
 		storage.RateLimit{Key: "login:ip:" + ip, Max: loginMaxFailures}, storage.RateLimit{Key: userKey, Max: loginMaxFailures})
 	if err != nil {
-		s.internalError(w, r, "login rate limit", err)
+		s.pages.Internal(w, r, "login rate limit", err)
 		return
 	}
 	if !ok {
@@ -235,7 +236,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			s.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
 			s.unavailable(w, r, cn)
 		default:
-			s.internalError(w, r, "password login", err)
+			s.pages.Internal(w, r, "password login", err)
 		}
 		return
 	}
@@ -273,7 +274,7 @@ func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.
 	}
 	s.dropAuthRequest(r.Context(), ar.ID)
 	s.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
-	s.errorPage(w, r, http.StatusForbidden, "Access denied", "You signed in, but you may not use this application: "+reason+".",
+	s.pages.Error(w, r, http.StatusForbidden, "Access denied", "You signed in, but you may not use this application: "+reason+".",
 		"If you think you should have access, ask your administrator.")
 }
 
@@ -282,7 +283,7 @@ func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.
 func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *Connector, up connectors.Upstream) {
 	ctx := r.Context()
 	if !bindsTo(ar, cn.Info.ID) { // every entry checks this already; the last step checks again
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	id, err := s.Claims.Normalize(ctx, cn.Info.ID, up)
@@ -292,7 +293,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 			s.loginDenied(w, r, ar, denied.Reason)
 			return
 		}
-		s.internalError(w, r, "normalize identity", err)
+		s.pages.Internal(w, r, "normalize identity", err)
 		return
 	}
 	authTime := up.AuthTime
@@ -310,7 +311,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 	}
 	sess, err := s.Sessions.Establish(ctx, w, r, id, auth)
 	if err != nil {
-		s.internalError(w, r, "establish session", err)
+		s.pages.Internal(w, r, "establish session", err)
 		return
 	}
 	err = s.Storage.UpdateAuthRequest(ctx, ar.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
@@ -324,10 +325,10 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 	})
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			s.expiredRequest(w, r)
+			s.pages.Expired(w, r)
 			return
 		}
-		s.internalError(w, r, "update auth request", err)
+		s.pages.Internal(w, r, "update auth request", err)
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "login succeeded", "connector", cn.Info.ID, "sub", id.Subject, "client_id", ar.ClientID)
@@ -352,7 +353,7 @@ func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storag
 			s.unavailable(w, r, cn)
 			return
 		}
-		s.internalError(w, r, "begin redirect login", err)
+		s.pages.Internal(w, r, "begin redirect login", err)
 		return
 	}
 	// The login in progress is with cn (its stash belongs to cn); ConnectorID stays what the
@@ -368,7 +369,7 @@ func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storag
 		return a, nil
 	})
 	if err != nil {
-		s.internalError(w, r, "store connector state", err)
+		s.pages.Internal(w, r, "store connector state", err)
 		return
 	}
 	if step.PostForm != nil {
@@ -376,7 +377,7 @@ func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storag
 		for k, v := range step.PostForm {
 			vals.Set(k, v)
 		}
-		s.formPost(w, r, step.URL, vals)
+		s.pages.FormPost(w, r, step.URL, vals)
 		return
 	}
 	http.Redirect(w, r, step.URL, http.StatusSeeOther)
@@ -391,17 +392,17 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := s.Storage.GetAuthRequest(r.Context(), state)
 	if err != nil || state == "" {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	flow := s.Sessions.FlowSecret(r)
 	if flow == "" || session.HashID(flow) != ar.FlowHash || !s.Now().Before(ar.Expiry) {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	c := s.Clients.Get(ar.ClientID)
 	if c == nil {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	logFlow(r.Context(), ar)
@@ -411,7 +412,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	rc, ok := cn.Conn.(connectors.RedirectConnector)
 	if !ok || ar.LoggedIn || ar.Auth.ConnectorID != cn.Info.ID || !bindsTo(ar, cn.Info.ID) {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	stash, ok := s.claimCallback(w, r, ar.ID, cn.Info.ID)
@@ -439,7 +440,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 			s.unavailable(w, r, cn)
 		default:
 			s.Logger.WarnContext(r.Context(), "redirect login failed", "connector", cn.Info.ID, "err", err)
-			s.errorPage(w, r, http.StatusBadGateway, "Sign-in failed",
+			s.pages.Error(w, r, http.StatusBadGateway, "Sign-in failed",
 				cn.Info.Name+" did not complete the sign-in.", "Go back to the application and try again.")
 		}
 		return
@@ -473,11 +474,11 @@ func (s *Server) claimCallback(w http.ResponseWriter, r *http.Request, id, conne
 		return stash, true
 	case errors.Is(err, errCallbackTaken):
 		s.Logger.InfoContext(r.Context(), "upstream callback delivered again; the upstream is not asked twice", "req", id, "connector", connectorID)
-		s.alreadyFinished(w, r)
+		s.pages.AlreadyFinished(w, r)
 	case errors.Is(err, storage.ErrNotFound):
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 	default:
-		s.internalError(w, r, "claim redirect login", err)
+		s.pages.Internal(w, r, "claim redirect login", err)
 	}
 	return nil, false
 }
@@ -512,7 +513,7 @@ func reauthFor(ar storage.AuthRequest) connectors.Reauth {
 // auth_time the upstream did not vouch for.
 func (s *Server) loginRequired(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *Connector, cause error) {
 	if err := s.Storage.DeleteAuthRequest(r.Context(), ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		s.internalError(w, r, "delete auth request", err)
+		s.pages.Internal(w, r, "delete auth request", err)
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "re-authentication not proven", "connector", cn.Info.ID, "client_id", ar.ClientID, "err", cause)

@@ -6,11 +6,12 @@ import (
 	"slices"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/session"
 )
 
 type logoutData struct {
-	page
+	pages.Page
 	ClientName, User, Action, CSRF string
 	Hidden                         map[string]string
 }
@@ -21,7 +22,7 @@ type logoutData struct {
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The sign-out request could not be read.", "")
+		s.pages.Error(w, r, http.StatusBadRequest, "Request refused", "The sign-out request could not be read.", "")
 		return
 	}
 	form := r.Form
@@ -34,11 +35,11 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if hint != "" {
 		h, err := s.Minter.VerifyIDTokenHint(hint)
 		if err != nil {
-			s.errorPage(w, r, http.StatusBadRequest, "Sign-out request refused", "The application sent an invalid sign-out request (its id_token_hint is not valid).", "Close this window, or sign out from the application again.")
+			s.pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The application sent an invalid sign-out request (its id_token_hint is not valid).", "Close this window, or sign out from the application again.")
 			return
 		}
 		if clientID != "" && clientID != h.Audience {
-			s.errorPage(w, r, http.StatusBadRequest, "Sign-out request refused", "The application sent an inconsistent sign-out request (client_id does not match id_token_hint).", "")
+			s.pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The application sent an inconsistent sign-out request (client_id does not match id_token_hint).", "")
 			return
 		}
 		clientID, hintSub, hintSID = h.Audience, h.Subject, h.SessionID
@@ -46,18 +47,18 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	var c *clients.Client
 	if clientID != "" {
 		if c = s.Clients.Get(clientID); c == nil {
-			s.errorPage(w, r, http.StatusBadRequest, "Sign-out request refused", "The sign-out request names an unknown application.", "")
+			s.pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The sign-out request names an unknown application.", "")
 			return
 		}
 	}
 	if postLogout != "" && (c == nil || !slices.Contains(c.PostLogoutRedirectURIs, postLogout)) {
-		s.errorPage(w, r, http.StatusBadRequest, "Sign-out request refused", "The application asked to return to an address that is not registered for it.", "This is a problem with the application's configuration; tell its administrator.")
+		s.pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The application asked to return to an address that is not registered for it.", "This is a problem with the application's configuration; tell its administrator.")
 		return
 	}
 	ctx := r.Context()
 	sess, has, err := s.Sessions.Current(ctx, r)
 	if err != nil {
-		s.internalError(w, r, "load session", err)
+		s.pages.Internal(w, r, "load session", err)
 		return
 	}
 	confirmed := false
@@ -68,7 +69,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if form.Get("decision") != "logout" {
-			s.errorPage(w, r, http.StatusOK, "Still signed in", "You are still signed in to Gatehouse.", "You can close this window.")
+			s.pages.Error(w, r, http.StatusOK, "Still signed in", "You are still signed in to Gatehouse.", "You can close this window.")
 			return
 		}
 		confirmed = true
@@ -80,7 +81,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if has && !confirmed && !hintMatches {
 		flow, err := s.Sessions.Flow(w, r)
 		if err != nil {
-			s.internalError(w, r, "flow cookie", err)
+			s.pages.Internal(w, r, "flow cookie", err)
 			return
 		}
 		hidden := map[string]string{}
@@ -92,7 +93,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		if clientID != "" {
 			hidden["client_id"] = clientID
 		}
-		d := logoutData{page: page{Title: "Sign out", Base: s.prefix}, User: displayName(sess.Identity), Action: s.rel("/logout"),
+		d := logoutData{Page: s.pages.Page("Sign out"), User: displayName(sess.Identity), Action: s.rel("/logout"),
 			CSRF: session.CSRFToken(flow, "logout"), Hidden: hidden}
 		if c != nil {
 			d.ClientName = clientName(c)
@@ -104,11 +105,11 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	if has {
 		if _, _, err := s.Sessions.End(ctx, w, r); err != nil {
-			s.internalError(w, r, "end session", err)
+			s.pages.Internal(w, r, "end session", err)
 			return
 		}
 		if err := s.sessionEnded(ctx, sess, s.flowHash(r)); err != nil {
-			s.internalError(w, r, "end session", err)
+			s.pages.Internal(w, r, "end session", err)
 			return
 		}
 		s.Logger.InfoContext(r.Context(), "signed out", "sub", sess.Identity.Subject, "client_id", clientID)
@@ -119,7 +120,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if postLogout != "" {
 		u, err := url.Parse(postLogout)
 		if err != nil {
-			s.internalError(w, r, "parse post logout uri", err)
+			s.pages.Internal(w, r, "parse post logout uri", err)
 			return
 		}
 		if state != "" {
@@ -130,7 +131,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, u.String(), http.StatusSeeOther)
 		return
 	}
-	if err := s.Templates.Render(w, http.StatusOK, "loggedout.html", page{Title: "Signed out", Base: s.prefix}); err != nil {
+	if err := s.Templates.Render(w, http.StatusOK, "loggedout.html", s.pages.Page("Signed out")); err != nil {
 		s.Logger.ErrorContext(r.Context(), "render loggedout", "err", err)
 	}
 }

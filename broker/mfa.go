@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -130,7 +131,7 @@ func (s *Server) mfaStep(w http.ResponseWriter, r *http.Request, ar storage.Auth
 	}
 	need, err := s.mfaNeeded(r.Context(), c.ID, ar.ACRValues, id, *auth)
 	if err != nil {
-		s.internalError(w, r, "mfa status", err)
+		s.pages.Internal(w, r, "mfa status", err)
 		return true
 	}
 	if !need {
@@ -142,11 +143,11 @@ func (s *Server) mfaStep(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		return a, nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return true
 	}
 	if err != nil {
-		s.internalError(w, r, "park login for mfa", err)
+		s.pages.Internal(w, r, "park login for mfa", err)
 		return true
 	}
 	s.Logger.InfoContext(r.Context(), "second factor needed", "connector", auth.ConnectorID, "sub", id.Subject, "client_id", c.ID)
@@ -198,7 +199,7 @@ func (s *Server) loadMFAFlow(w http.ResponseWriter, r *http.Request) (storage.Au
 	}
 	p, ok := decodePending(ar.ConnectorState)
 	if !ok || ar.LoggedIn || s.MFA == nil || ar.Identity.Subject == "" {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return ar, c, flow, p, false
 	}
 	return ar, c, flow, p, true
@@ -216,7 +217,7 @@ func (s *Server) savePending(ctx context.Context, id string, p mfaPending) error
 }
 
 type mfaPageData struct {
-	page
+	pages.Page
 	ClientName, User, Action, ReqID, CSRF, Error, Back string
 	StepUp                                             bool
 	// Verify page.
@@ -249,11 +250,11 @@ func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, a
 	u := mfaUser(ar.Identity)
 	st, err := svc.Status(ctx, u.ID)
 	if err != nil {
-		s.internalError(w, r, "mfa status", err)
+		s.pages.Internal(w, r, "mfa status", err)
 		return
 	}
 	d := mfaPageData{
-		page:       page{Title: "Two-step verification", Base: s.prefix},
+		Page:       s.pages.Page("Two-step verification"),
 		ClientName: clientName(c), User: displayName(ar.Identity), Action: s.rel("/mfa"), ReqID: ar.ID,
 		CSRF: session.CSRFToken(flow, "mfa:"+ar.ID), Error: msg, StepUp: p.StepUp,
 		Script: s.rel("/static/webauthn.js"), WebAuthnOn: svc.WebAuthnEnabled(),
@@ -267,7 +268,7 @@ func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, a
 		setup, err := svc.ResumeTOTP(u, p.TOTP)
 		if err != nil {
 			if setup, err = svc.BeginTOTP(u); err != nil {
-				s.internalError(w, r, "begin totp", err)
+				s.pages.Internal(w, r, "begin totp", err)
 				return
 			}
 		}
@@ -275,14 +276,14 @@ func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, a
 		d.Secret = setup.Secret
 		png, err := mfa.QRCodePNG(setup.URL, 200)
 		if err != nil {
-			s.internalError(w, r, "qr code", err)
+			s.pages.Internal(w, r, "qr code", err)
 			return
 		}
 		d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 		if svc.WebAuthnEnabled() {
 			opts, state, err := svc.BeginWebAuthnRegistration(ctx, u)
 			if err != nil {
-				s.internalError(w, r, "begin webauthn registration", err)
+				s.pages.Internal(w, r, "begin webauthn registration", err)
 				return
 			}
 			p.WebAuthn, d.WebAuthnOptions = state, string(opts)
@@ -293,14 +294,14 @@ func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, a
 		if svc.WebAuthnEnabled() && st.Has(storage.MFATypeWebAuthn) {
 			opts, state, err := svc.BeginWebAuthnLogin(ctx, u)
 			if err != nil {
-				s.internalError(w, r, "begin webauthn login", err)
+				s.pages.Internal(w, r, "begin webauthn login", err)
 				return
 			}
 			p.WebAuthn, d.WebAuthnOptions = state, string(opts)
 		}
 	}
 	if err := s.savePending(ctx, ar.ID, p); err != nil {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	w.Header().Set("Content-Security-Policy", mfaPageCSP)
@@ -312,7 +313,7 @@ func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, a
 // mfaCodesData shows new recovery codes once: with Action, a form continues the login;
 // otherwise a link goes to Done.
 type mfaCodesData struct {
-	page
+	pages.Page
 	Codes                     []string
 	Action, ReqID, CSRF, Done string
 }
@@ -321,7 +322,7 @@ type mfaCodesData struct {
 func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
+		s.pages.Error(w, r, http.StatusBadRequest, "Request refused", "The form could not be read.", "Go back and try again.")
 		return
 	}
 	ar, c, flow, p, ok := s.loadMFAFlow(w, r)
@@ -346,7 +347,7 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := svc.Status(ctx, u.ID)
 	if err != nil {
-		s.internalError(w, r, "mfa status", err)
+		s.pages.Internal(w, r, "mfa status", err)
 		return
 	}
 	switch action {
@@ -374,7 +375,7 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	if waState != "" {
 		p.WebAuthn = ""
 		if err := s.savePending(ctx, ar.ID, p); err != nil {
-			s.expiredRequest(w, r)
+			s.pages.Expired(w, r)
 			return
 		}
 	}
@@ -411,16 +412,16 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	s.Logger.InfoContext(r.Context(), "second factor enrolled", "sub", u.ID, "method", method)
 	codes, err := svc.NewRecoveryCodes(ctx, u)
 	if err != nil {
-		s.internalError(w, r, "recovery codes", err)
+		s.pages.Internal(w, r, "recovery codes", err)
 		return
 	}
 	p.Verified, p.TOTP = method, ""
 	if err := s.savePending(ctx, ar.ID, p); err != nil {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	d := mfaCodesData{
-		page:  page{Title: "Save your recovery codes", Base: s.prefix},
+		Page:  s.pages.Page("Save your recovery codes"),
 		Codes: codes, Action: s.rel("/mfa"), ReqID: ar.ID, CSRF: session.CSRFToken(flow, "mfa:"+ar.ID),
 	}
 	w.Header().Set("Content-Security-Policy", mfaPageCSP)
@@ -435,7 +436,7 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) reserveMFA(w http.ResponseWriter, r *http.Request, userID, ip string, tooMany func()) (mfa.Attempt, bool) {
 	attempt, ok, err := s.MFA.Service.Reserve(r.Context(), userID, ip)
 	if err != nil {
-		s.internalError(w, r, "mfa rate limit", err)
+		s.pages.Internal(w, r, "mfa rate limit", err)
 		return mfa.Attempt{}, false
 	}
 	if !ok {
@@ -466,7 +467,7 @@ func (s *Server) mfaFailed(w http.ResponseWriter, r *http.Request, ar storage.Au
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNoFactor), errors.Is(err, mfa.ErrWebAuthnDisabled):
 		msg = "That did not work. Check the code (or try your security key again)."
 	default:
-		s.internalError(w, r, "verify second factor", err)
+		s.pages.Internal(w, r, "verify second factor", err)
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "second factor failed", "sub", userID, "ip", ip, "err", err)
@@ -480,7 +481,7 @@ func (s *Server) finishMFA(w http.ResponseWriter, r *http.Request, ar storage.Au
 	auth := mfa.Upgrade(ar.Auth, method)
 	sess, err := s.Sessions.Establish(ctx, w, r, ar.Identity, auth)
 	if err != nil {
-		s.internalError(w, r, "establish session", err)
+		s.pages.Internal(w, r, "establish session", err)
 		return
 	}
 	err = s.Storage.UpdateAuthRequest(ctx, ar.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
@@ -492,7 +493,7 @@ func (s *Server) finishMFA(w http.ResponseWriter, r *http.Request, ar storage.Au
 		return a, nil
 	})
 	if err != nil {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	ar.LoggedIn, ar.Auth, ar.SessionID, ar.ConnectorState = true, auth, sess.ID, nil

@@ -7,35 +7,8 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 )
-
-// pageCSP is the Content-Security-Policy of every HTML page Gatehouse renders.
-const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-// pageHeaders sets the security headers of HTML pages.
-func (s *Server) pageHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", pageCSP)
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
-}
-
-// browserRoute wraps a browser-facing route: security headers and cross-origin protection
-// (non-safe requests from another origin are refused; forms also carry a CSRF token).
-func (s *Server) browserRoute(h http.HandlerFunc) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.errorPage(w, r, http.StatusForbidden, "Request refused",
-			"This form was submitted from another site, so Gatehouse refused it.",
-			"Go back to the application and start signing in again.")
-	}))
-	return s.pageHeaders(cop.Handler(h))
-}
 
 // allowedOrigin reports whether CORS may answer for the origin.
 func (s *Server) allowedOrigin(origin string) bool {
@@ -139,7 +112,7 @@ func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request, status int, 
 		oauth2err.WriteJSON(w, r, &oauth2err.Error{Code: oauth2err.InvalidRequest, Description: msg, Status: status})
 		return
 	}
-	s.pageHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.errorPage(w, r, status, "Request refused", msg, "Go back and try again.")
+	pages.Headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.pages.Error(w, r, status, "Request refused", msg, "Go back and try again.")
 	})).ServeHTTP(w, r)
 }

@@ -36,6 +36,6 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request, ar storage.Au
 		s.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
 		s.unavailable(w, r, cn)
 	default:
-		s.internalError(w, r, "kerberos login", err)
+		s.pages.Internal(w, r, "kerberos login", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
 )
@@ -117,7 +118,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	now := s.Now().UTC()
 	grantID := ""
 	tryRefresh := func() bool {
-		rt, err := s.Storage.GetRefreshToken(ctx, hashToken(tok))
+		rt, err := s.Storage.GetRefreshToken(ctx, opaque.Hash(tok))
 		if err != nil {
 			return false
 		}
@@ -203,7 +204,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		oauth2err.WriteJSON(w, r, s.degrade(ctx, e))
 		return
 	}
-	rt, err := s.Storage.GetRefreshToken(ctx, hashToken(tok))
+	rt, err := s.Storage.GetRefreshToken(ctx, opaque.Hash(tok))
 	if err != nil || !rt.UsedAt.IsZero() || !s.Now().Before(rt.IdleExpiry) {
 		_, _ = w.Write(inactive)
 		return

@@ -18,6 +18,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/opaque"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
@@ -78,7 +80,7 @@ func (s *Server) samlRoutes(mux *http.ServeMux) {
 		return
 	}
 	p := s.prefix + "/saml/idp"
-	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.pageHeaders(h)) }
+	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, pages.Headers(h)) }
 	mux.HandleFunc("GET "+p+"/metadata", s.handleSAMLMetadata)
 	page("GET "+p+"/sso", s.handleSAMLSSO)
 	page("POST "+p+"/sso", s.handleSAMLSSO)
@@ -109,7 +111,7 @@ func (s *Server) samlRefused(w http.ResponseWriter, r *http.Request, err error) 
 		reason = re.Reason
 	}
 	s.Logger.WarnContext(r.Context(), "saml request refused", "err", err)
-	s.errorPage(w, r, http.StatusBadRequest, "Sign-in request refused",
+	s.pages.Error(w, r, http.StatusBadRequest, "Sign-in request refused",
 		"The application sent a SAML sign-in request Gatehouse cannot accept: "+reason+".",
 		"This is a problem with the application's configuration; tell its administrator.")
 }
@@ -145,7 +147,7 @@ func (s *Server) parkSAMLRequest(w http.ResponseWriter, r *http.Request, areq *s
 	ar.ResponseType = samlPendingType
 	ar.Expiry = now.Add(samlPendingTTL)
 	if err := s.Storage.CreateAuthRequest(r.Context(), ar); err != nil {
-		s.internalError(w, r, "park saml request", err)
+		s.pages.Internal(w, r, "park saml request", err)
 		return
 	}
 	http.Redirect(w, r, s.rel("/saml/idp/sso?pending="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
@@ -155,21 +157,21 @@ func (s *Server) parkSAMLRequest(w http.ResponseWriter, r *http.Request, areq *s
 func (s *Server) resumeSAMLPending(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	if id == "" || len(id) > 64 {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	ar, err := s.Storage.GetAuthRequest(ctx, id)
 	if err != nil || ar.ResponseType != samlPendingType || !s.Now().Before(ar.Expiry) {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	if err := s.Storage.DeleteAuthRequest(ctx, id); err != nil {
-		s.expiredRequest(w, r) // another tab took it
+		s.pages.Expired(w, r) // another tab took it
 		return
 	}
 	areq, ok := s.samlRequestOf(ar)
 	if !ok {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	areq.ForceAuthn = slices.Contains(ar.Prompt, "login")
@@ -181,7 +183,7 @@ func (s *Server) resumeSAMLPending(w http.ResponseWriter, r *http.Request, id st
 func (s *Server) handleSAMLInit(w http.ResponseWriter, r *http.Request) {
 	relay := r.URL.Query().Get("RelayState")
 	if len(relay) > 1024 {
-		s.errorPage(w, r, http.StatusBadRequest, "Sign-in request refused", "The RelayState is too long.", "")
+		s.pages.Error(w, r, http.StatusBadRequest, "Sign-in request refused", "The RelayState is too long.", "")
 		return
 	}
 	areq, err := s.SAML.IdPInitiated(r.Context(), r.PathValue("sp"), relay)
@@ -243,7 +245,7 @@ func (s *Server) samlAuthRequest(areq *samlidp.AuthnRequest, now time.Time) stor
 		prompt = append(prompt, "none")
 	}
 	return storage.AuthRequest{
-		ID: randomID(), ClientID: SAMLClientID(areq.SP.ID), RedirectURI: areq.ACSURL,
+		ID: opaque.ID(), ClientID: SAMLClientID(areq.SP.ID), RedirectURI: areq.ACSURL,
 		ResponseType: samlResponseType, ResponseMode: samlMode(areq),
 		Scopes: slices.Clone(samlScopes), State: areq.RelayState, Nonce: areq.ID, Prompt: prompt, MaxAge: -1,
 		CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthRequest),
@@ -256,12 +258,12 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 	ctx := r.Context()
 	c := s.Clients.Get(SAMLClientID(areq.SP.ID))
 	if c == nil {
-		s.internalError(w, r, "saml service provider not registered as a client", errors.New(areq.SP.ID))
+		s.pages.Internal(w, r, "saml service provider not registered as a client", errors.New(areq.SP.ID))
 		return
 	}
 	sess, hasSession, err := s.Sessions.Current(ctx, r)
 	if err != nil {
-		s.internalError(w, r, "load session", err)
+		s.pages.Internal(w, r, "load session", err)
 		return
 	}
 	if hasSession && (!c.AllowsConnector(sess.Auth.ConnectorID) || !s.connectorUp(sess.Auth.ConnectorID)) {
@@ -278,7 +280,7 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 	}
 	flow, err := s.Sessions.Flow(w, r)
 	if err != nil {
-		s.internalError(w, r, "flow cookie", err)
+		s.pages.Internal(w, r, "flow cookie", err)
 		return
 	}
 	ar := s.samlAuthRequest(areq, s.Now().UTC())
@@ -296,7 +298,7 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 	}
 	s.mfaStepUp(ctx, &ar)
 	if err := s.Storage.CreateAuthRequest(ctx, ar); err != nil {
-		s.internalError(w, r, "store auth request", err)
+		s.pages.Internal(w, r, "store auth request", err)
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "saml authn request", "sp", areq.SP.ID, "request_id", areq.ID, "sso", ar.LoggedIn, "force_authn", areq.ForceAuthn, "passive", areq.IsPassive)
@@ -323,7 +325,7 @@ func (s *Server) samlPolicyError(w http.ResponseWriter, r *http.Request, areq *s
 		s.Logger.InfoContext(r.Context(), "saml request refused", "sp", areq.SP.ID, "err", err)
 		s.samlErrorResponse(w, r, areq, samlidp.StatusNoAuthnContext, "the requested authentication context cannot be provided")
 	default:
-		s.internalError(w, r, "saml request policy", err)
+		s.pages.Internal(w, r, "saml request policy", err)
 	}
 }
 
@@ -331,11 +333,11 @@ func (s *Server) samlPolicyError(w http.ResponseWriter, r *http.Request, areq *s
 func (s *Server) samlErrorResponse(w http.ResponseWriter, r *http.Request, areq *samlidp.AuthnRequest, second, message string) {
 	resp, err := s.SAML.BuildErrorResponse(r.Context(), areq, second, message)
 	if err != nil {
-		s.internalError(w, r, "saml error response", err)
+		s.pages.Internal(w, r, "saml error response", err)
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "saml error response", "sp", areq.SP.ID, "status", second)
-	s.formPost(w, r, resp.URL, samlFields(resp))
+	s.pages.FormPost(w, r, resp.URL, samlFields(resp))
 }
 
 func samlFields(resp *samlidp.Response) url.Values {
@@ -356,7 +358,7 @@ func (s *Server) samlRedirectError(w http.ResponseWriter, r *http.Request, redir
 	}
 	areq, ok := s.samlRequestFrom(responseMode, redirectURI, state)
 	if !ok || e.NoRedirect {
-		s.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in could not be completed.", "Go back to the application and try again.")
+		s.pages.Error(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in could not be completed.", "Go back to the application and try again.")
 		return true
 	}
 	second := samlidp.StatusAuthnFailed
@@ -383,7 +385,7 @@ func (s *Server) samlRequire(w http.ResponseWriter, r *http.Request, ar storage.
 	}
 	areq, ok := s.samlRequestOf(ar)
 	if !ok {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return true
 	}
 	reason := requirementFailure(areq.SP, ar.Identity)
@@ -445,12 +447,12 @@ func (s *Server) samlDenied(w http.ResponseWriter, r *http.Request, ar storage.A
 	s.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
 	areq, ok := s.samlRequestOf(ar)
 	if !ok {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return true
 	}
 	resp, err := s.SAML.BuildErrorResponse(r.Context(), areq, samlidp.StatusRequestDenied, "access denied")
 	if err != nil {
-		s.internalError(w, r, "saml error response", err)
+		s.pages.Internal(w, r, "saml error response", err)
 		return true
 	}
 	fields := map[string]string{}
@@ -494,7 +496,7 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 	ctx := r.Context()
 	areq, ok := s.samlRequestOf(ar)
 	if !ok {
-		s.expiredRequest(w, r)
+		s.pages.Expired(w, r)
 		return
 	}
 	sp := areq.SP
@@ -515,12 +517,12 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 		return
 	}
 	if err != nil {
-		s.internalError(w, r, "saml response", err)
+		s.pages.Internal(w, r, "saml response", err)
 		return
 	}
 	s.recordParticipant(ctx, ar.SessionID, samlParticipant{SP: sp.ID, NameID: resp.NameID, NameIDFormat: resp.NameIDFormat, SessionIndex: subj.SessionIndex})
 	s.Logger.InfoContext(r.Context(), "saml assertion issued", "sp", sp.ID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID, "in_response_to", areq.ID)
-	s.formPost(w, r, resp.URL, samlFields(resp))
+	s.pages.FormPost(w, r, resp.URL, samlFields(resp))
 }
 
 // samlAttributes renders the SP's attributes (its attributes map, or the defaults) from the
@@ -690,7 +692,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	s.Logger.InfoContext(r.Context(), "saml single logout", "sp", lr.SP.ID, "session_ended", ended)
 	w.Header().Set("Content-Security-Policy", samlFormCSP())
 	if err := lr.WriteResponse(w, true); err != nil {
-		s.internalError(w, r, "saml logout response", err)
+		s.pages.Internal(w, r, "saml logout response", err)
 	}
 }
 
@@ -755,7 +757,7 @@ func (s *Server) samlLogoutFanout(w http.ResponseWriter, r *http.Request, sess s
 		return false
 	}
 	st.Return = returnTo
-	s.nextSAMLLogout(w, r, randomID(), st)
+	s.nextSAMLLogout(w, r, opaque.ID(), st)
 	return true
 }
 
@@ -785,7 +787,7 @@ func (s *Server) nextSAMLLogout(w http.ResponseWriter, r *http.Request, stateID 
 			for k, v := range msg.Fields {
 				vals.Set(k, v)
 			}
-			s.formPost(w, r, msg.URL, vals)
+			s.pages.FormPost(w, r, msg.URL, vals)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -797,7 +799,7 @@ func (s *Server) nextSAMLLogout(w http.ResponseWriter, r *http.Request, stateID 
 		http.Redirect(w, r, st.Return, http.StatusSeeOther)
 		return
 	}
-	if err := s.Templates.Render(w, http.StatusOK, "loggedout.html", page{Title: "Signed out", Base: s.prefix}); err != nil {
+	if err := s.Templates.Render(w, http.StatusOK, "loggedout.html", s.pages.Page("Signed out")); err != nil {
 		s.Logger.ErrorContext(r.Context(), "render loggedout", "err", err)
 	}
 }
@@ -807,13 +809,13 @@ func (s *Server) continueSAMLLogout(w http.ResponseWriter, r *http.Request) {
 	info, err := samlidp.ReadLogoutResponse(r)
 	bs := s.blobs()
 	if err != nil || bs == nil || info.RelayState == "" || len(info.RelayState) > 64 {
-		s.errorPage(w, r, http.StatusBadRequest, "Signed out", "You are signed out of Gatehouse.", "You can close this window.")
+		s.pages.Error(w, r, http.StatusBadRequest, "Signed out", "You are signed out of Gatehouse.", "You can close this window.")
 		return
 	}
 	b, err := bs.GetBlob(r.Context(), "saml-logout/"+info.RelayState, s.Now())
 	var st samlLogoutState
 	if err != nil || json.Unmarshal(b, &st) != nil {
-		s.errorPage(w, r, http.StatusOK, "Signed out", "You are signed out of Gatehouse.", "You can close this window.")
+		s.pages.Error(w, r, http.StatusOK, "Signed out", "You are signed out of Gatehouse.", "You can close this window.")
 		return
 	}
 	if !info.Success {

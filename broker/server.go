@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -95,6 +96,7 @@ type Server struct {
 	limiter   *ratelimit.Limiter
 	verified  *verifiedCache
 	handler   http.Handler
+	pages     *pages.Renderer
 	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
 }
 
@@ -111,6 +113,7 @@ func New(d Deps) (*Server, error) {
 		return nil, errors.New("broker: logger is required")
 	}
 	s := &Server{Deps: d, issuerURL: u, prefix: strings.TrimSuffix(u.Path, "/")}
+	s.pages = &pages.Renderer{Templates: d.Templates, Logger: d.Logger, Base: s.prefix, Ping: d.Storage.Ping}
 	s.connByID = make(map[string]*Connector, len(d.Connectors))
 	for i := range s.Connectors {
 		c := &s.Connectors[i]
@@ -162,7 +165,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(pattern, s.cors(h))
 	}
 	browser := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.browserRoute(h))
+		mux.Handle(pattern, s.pages.BrowserRoute(h))
 	}
 	api("GET "+p+"/.well-known/openid-configuration", s.handleDiscovery)
 	api("GET "+p+"/keys", s.handleJWKS)
@@ -178,17 +181,17 @@ func (s *Server) routes() http.Handler {
 	// Relying parties may POST authorization and logout requests from their own origin
 	// (OIDC Core 3.1.2.1, RP-Initiated Logout 2), so these two are not cross-origin protected;
 	// neither changes state without a CSRF-checked form.
-	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.pageHeaders(h)) }
+	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, pages.Headers(h)) }
 	page("GET "+p+"/authorize", s.handleAuthorize)
 	page("POST "+p+"/authorize", s.handleAuthorize)
 	browser("GET "+p+"/login", s.handleChooser)
 	browser("GET "+p+"/login/{connector}", s.handleLoginPage)
 	browser("POST "+p+"/login/{connector}", s.handleLoginSubmit)
-	mux.Handle("GET "+p+"/callback/{connector}", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
-	mux.Handle("POST "+p+"/callback/{connector}", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
+	mux.Handle("GET "+p+"/callback/{connector}", pages.Headers(http.HandlerFunc(s.handleCallback)))
+	mux.Handle("POST "+p+"/callback/{connector}", pages.Headers(http.HandlerFunc(s.handleCallback)))
 	// SAML service-provider endpoints of SAML connectors: the assertion consumer service is
 	// the generic callback under the name IdP admins expect, plus the SP metadata to import.
-	mux.Handle("POST "+p+"/saml/sp/{connector}/acs", s.pageHeaders(http.HandlerFunc(s.handleCallback)))
+	mux.Handle("POST "+p+"/saml/sp/{connector}/acs", pages.Headers(http.HandlerFunc(s.handleCallback)))
 	mux.HandleFunc("GET "+p+"/saml/sp/{connector}/metadata", s.handleSPMetadata)
 	browser("GET "+p+"/consent", s.handleConsentPage)
 	browser("POST "+p+"/consent", s.handleConsentSubmit)

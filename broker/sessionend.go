@@ -21,18 +21,18 @@ func (s *Server) sessionLive(w http.ResponseWriter, r *http.Request, ar storage.
 	}
 	_, live, err := s.Sessions.Live(r.Context(), ar.SessionID)
 	if err != nil {
-		s.internalError(w, r, "load session of auth request", err)
+		s.pages.Internal(w, r, "load session of auth request", err)
 		return false
 	}
 	if live {
 		return true
 	}
 	if err := s.Storage.DeleteAuthRequest(r.Context(), ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		s.internalError(w, r, "delete auth request of an ended session", err)
+		s.pages.Internal(w, r, "delete auth request of an ended session", err)
 		return false
 	}
 	s.Logger.InfoContext(r.Context(), "auth request of an ended session refused", "client_id", ar.ClientID)
-	s.errorPage(w, r, http.StatusBadRequest, "You were signed out",
+	s.pages.Error(w, r, http.StatusBadRequest, "You were signed out",
 		"This sign-in belonged to a session that has ended (you signed out, or it expired), so it cannot be finished.",
 		"Go back to the application and sign in again.")
 	return false

@@ -3,7 +3,6 @@ package broker
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -16,26 +15,12 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
 )
-
-// randomToken returns a 256-bit random opaque token (codes, refresh tokens).
-func randomToken() string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// hashToken is how opaque tokens are keyed at rest: base64url SHA-256.
-func hashToken(t string) string {
-	h := sha256.Sum256([]byte(t))
-	return base64.RawURLEncoding.EncodeToString(h[:])
-}
 
 // tokenResponse is RFC 6749 5.1 plus OIDC's id_token.
 type tokenResponse struct {
@@ -160,7 +145,7 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidRequest, "code is missing")
 	}
 	now := s.Now().UTC()
-	ac, err := s.Storage.ConsumeCode(ctx, hashToken(code), now)
+	ac, err := s.Storage.ConsumeCode(ctx, opaque.Hash(code), now)
 	switch {
 	case errors.Is(err, storage.ErrReused):
 		// A replayed code: refuse it and revoke everything issued from it (RFC 6749 4.1.2).
@@ -197,8 +182,8 @@ func (s *Server) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, e
 	var refresh string
 	var first *storage.RefreshToken
 	if slices.Contains(ac.Scopes, "offline_access") {
-		refresh = randomToken()
-		first = &storage.RefreshToken{Hash: hashToken(refresh), GrantID: g.ID, CreatedAt: now, IdleExpiry: s.refreshIdle(now, g)}
+		refresh = opaque.Token()
+		first = &storage.RefreshToken{Hash: opaque.Hash(refresh), GrantID: g.ID, CreatedAt: now, IdleExpiry: s.refreshIdle(now, g)}
 	} else {
 		// Without a refresh token the grant only lives as long as its access tokens.
 		g.AbsoluteExpiry = now.Add(max(s.Lifetimes.AccessToken, s.Lifetimes.IDToken))
@@ -266,7 +251,7 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidRequest, "refresh_token is missing")
 	}
 	now := s.Now().UTC()
-	oldHash := hashToken(old)
+	oldHash := opaque.Hash(old)
 	rt, err := s.Storage.GetRefreshToken(ctx, oldHash)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -344,8 +329,8 @@ func (s *Server) refreshGrant(r *http.Request, c *clients.Client, arrived time.T
 		return tokenResponse{}, oauth2err.Server(err)
 	}
 
-	refresh := randomToken()
-	next := storage.RefreshToken{Hash: hashToken(refresh), CreatedAt: now, IdleExpiry: s.refreshIdle(now, g)}
+	refresh := opaque.Token()
+	next := storage.RefreshToken{Hash: opaque.Hash(refresh), CreatedAt: now, IdleExpiry: s.refreshIdle(now, g)}
 	if retry {
 		_, _, err = reissuer.ReissueRefreshToken(ctx, oldHash, next, s.Lifetimes.ReuseGrace, now)
 	} else {
@@ -454,7 +439,7 @@ func (s *Server) refreshUpstream(ctx context.Context, g storage.Grant, scopes []
 func (s *Server) mint(g storage.Grant, id storage.Identity, scopes []string, withNonce bool) (tokenResponse, error) {
 	now := s.Now()
 	at, err := s.Minter.SignAccessToken(tokens.AccessToken{
-		ID: randomID(), Subject: s.Claims.SubjectFor(g.ClientID, id.Subject), ClientID: g.ClientID, GrantID: g.ID, SessionID: g.SessionID,
+		ID: opaque.ID(), Subject: s.Claims.SubjectFor(g.ClientID, id.Subject), ClientID: g.ClientID, GrantID: g.ID, SessionID: g.SessionID,
 		Scopes: scopes, Audience: []string{g.ClientID}, AuthTime: g.Auth.AuthTime, Expiry: now.Add(s.Lifetimes.AccessToken),
 	})
 	if err != nil {
