@@ -60,7 +60,7 @@ func (s *Server) accountSession(w http.ResponseWriter, r *http.Request) (storage
 		s.pages.Internal(w, r, "load session", err)
 		return sess, false
 	}
-	if !has || !s.connectorUp(sess.Auth.ConnectorID) {
+	if !has || !s.conns.Up(sess.Auth.ConnectorID) {
 		s.pages.Error(w, r, http.StatusUnauthorized, "You are not signed in",
 			"Your security settings are shown to signed-in users only.",
 			"Sign in to one of your applications, then open this page again.")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/authreq"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -60,7 +61,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		if req.ConnectorID != "" && sess.Auth.ConnectorID != req.ConnectorID {
 			hasSession = false
 		}
-		if !client.AllowsConnector(sess.Auth.ConnectorID) || !s.connectorUp(sess.Auth.ConnectorID) {
+		if !client.AllowsConnector(sess.Auth.ConnectorID) || !s.conns.Up(sess.Auth.ConnectorID) {
 			hasSession = false // (a session of a removed or failed connector is never reused)
 		}
 		if req.MaxAge >= 0 && now.Sub(sess.Auth.AuthTime) > time.Duration(req.MaxAge)*time.Second {
@@ -113,14 +114,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // usableConnectors lists the connectors a client's users may use, in configuration order.
-func (s *Server) usableConnectors(c *clients.Client) []*Connector {
-	var out []*Connector
-	for i := range s.Connectors {
-		if c.AllowsConnector(s.Connectors[i].Info.ID) {
-			out = append(out, &s.Connectors[i])
-		}
-	}
-	return out
+func (s *Server) usableConnectors(c *clients.Client) []*connset.Slot {
+	return s.conns.Usable(c.AllowsConnector)
 }
 
 // redirectToLogin sends the browser to the right login step: the requested connector, the

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 )
@@ -48,7 +49,7 @@ func newMultiEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 		up := &testUpstream{info: connectors.Info{ID: "upstream", Type: "test", Name: "Upstream"}}
-		d.Connectors = append(d.Connectors, broker.Connector{Info: corp.Info(), Conn: corp}, broker.Connector{Info: up.Info(), Conn: up})
+		d.Connectors = append(d.Connectors, connset.Slot{Info: corp.Info(), Conn: corp}, connset.Slot{Info: up.Info(), Conn: up})
 	})
 }
 

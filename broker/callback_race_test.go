@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/connectors"
 )
 
@@ -54,7 +55,7 @@ func TestCallbackDeliveredTwice(t *testing.T) {
 		t.Run(fmt.Sprintf("%d deliveries", n), func(t *testing.T) {
 			up := &redeemCounter{info: connectors.Info{ID: "upstream", Type: "test", Name: "Upstream"}}
 			e := newEnvClaims(t, "RS256", nil, func(d *broker.Deps) {
-				d.Connectors = append(d.Connectors, broker.Connector{Info: up.Info(), Conn: up})
+				d.Connectors = append(d.Connectors, connset.Slot{Info: up.Info(), Conn: up})
 			})
 			b := e.browser()
 			u := e.authURLFor(url.Values{"connector_id": {"upstream"}})

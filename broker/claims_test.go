@@ -23,7 +23,7 @@ import (
 func claimsConfig() *config.Config {
 	return &config.Config{
 		PairwiseSalt: "pairwise-salt-0123456789",
-		Connectors: []config.Connector{{Type: "local", ID: "local", Claims: config.ConnectorClaims{
+		Connectors: []config.ConnectorBlock{{Type: "local", ID: "local", Claims: config.ConnectorClaims{
 			Map: map[string]string{
 				"department": "'staff' in groups ? 'Research' : 'Other'",
 				"initials":   "name.split(' ').map(w, w.substring(0, 1)).join('')",

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -49,16 +49,16 @@ func refreshStatus(t *testing.T, e *env, token string) (int, string) {
 func TestRemovedOrFailedConnectorFailsClosed(t *testing.T) {
 	tests := []struct {
 		name       string
-		connectors func([]broker.Connector) []broker.Connector
+		connectors func([]connset.Slot) []connset.Slot
 		status     int
 		code       string
 		revoked    bool // the grant is revoked (else the token stays usable)
 	}{
-		{"removed", func(cs []broker.Connector) []broker.Connector {
-			return []broker.Connector{{Info: connectors.Info{ID: "corp", Type: "local", Name: "Corp"}, Conn: cs[0].Conn}}
+		{"removed", func(cs []connset.Slot) []connset.Slot {
+			return []connset.Slot{{Info: connectors.Info{ID: "corp", Type: "local", Name: "Corp"}, Conn: cs[0].Conn}}
 		}, http.StatusBadRequest, "invalid_grant", true},
-		{"failed to open", func(cs []broker.Connector) []broker.Connector {
-			return []broker.Connector{{Info: cs[0].Info, Err: errors.New("directory unreachable")}}
+		{"failed to open", func(cs []connset.Slot) []connset.Slot {
+			return []connset.Slot{{Info: cs[0].Info, Err: errors.New("directory unreachable")}}
 		}, http.StatusServiceUnavailable, "temporarily_unavailable", false},
 	}
 	for _, tt := range tests {

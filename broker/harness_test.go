@@ -25,6 +25,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
@@ -135,7 +136,7 @@ type envOpts struct {
 	// two replicas of one server (or one server before and after a restart).
 	dir string
 	// connectors changes the broker's connectors (nil: the local connector).
-	connectors func([]broker.Connector) []broker.Connector
+	connectors func([]connset.Slot) []connset.Slot
 }
 
 // newEnvOpts is newEnv built as o says.
@@ -198,7 +199,7 @@ func newEnvOpts(t testing.TB, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := []broker.Connector{{Info: conn.Info(), Conn: conn}}
+	conns := []connset.Slot{{Info: conn.Info(), Conn: conn}}
 	if o.connectors != nil {
 		conns = o.connectors(conns)
 	}

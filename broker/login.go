@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -64,9 +65,9 @@ func (s *Server) handleChooser(w http.ResponseWriter, r *http.Request) {
 
 // connectorFor resolves the {connector} path value for the flow, rendering errors itself.
 // A request that named a connector (connector_id) is bound to it: no other may serve it.
-func (s *Server) connectorFor(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) (*Connector, bool) {
+func (s *Server) connectorFor(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) (*connset.Slot, bool) {
 	id := r.PathValue("connector")
-	cn, ok := s.connByID[id]
+	cn, ok := s.conns.Get(id)
 	if !ok || !c.AllowsConnector(id) || !bindsTo(ar, id) {
 		s.pages.Error(w, r, http.StatusNotFound, "Unknown sign-in method",
 			"This way of signing in does not exist or is not allowed for this application.",
@@ -88,7 +89,7 @@ func bindsTo(ar storage.AuthRequest, connectorID string) bool {
 }
 
 // unavailable renders the "provider unavailable" page.
-func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, cn *Connector) {
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, cn *connset.Slot) {
 	s.pages.Error(w, r, http.StatusServiceUnavailable, cn.Info.Name+" is unavailable",
 		"Gatehouse cannot reach "+cn.Info.Name+" right now, so you cannot sign in with it at the moment.",
 		"Try again in a few minutes, or go back and choose another way to sign in.")
@@ -99,7 +100,7 @@ type loginData struct {
 	ClientName, ConnectorName, Action, ReqID, CSRF, Prompt, Username, Error, Back string
 }
 
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, cn *Connector, flow, username, msg string) {
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow, username, msg string) {
 	pc := cn.Conn.(connectors.PasswordConnector)
 	d := loginData{
 		Page:       s.pages.Page("Sign in"),
@@ -149,7 +150,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 
 // requestLogin completes a login from the request itself (a trusted front proxy's identity
 // headers). A request the connector may not believe gets a page and a log line, nothing more.
-func (s *Server) requestLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *Connector, rc connectors.RequestConnector) {
+func (s *Server) requestLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, rc connectors.RequestConnector) {
 	up, err := rc.Authenticate(r.Context(), scopesFor(ar), r)
 	if err == nil {
 		err = reauthFor(ar).Check(up.AuthTime) // a proxy's header proves no fresh authentication
@@ -280,7 +281,7 @@ func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.
 
 // completeLogin normalizes the upstream identity, establishes the SSO session and continues
 // the flow.
-func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *Connector, up connectors.Upstream) {
+func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, up connectors.Upstream) {
 	ctx := r.Context()
 	if !bindsTo(ar, cn.Info.ID) { // every entry checks this already; the last step checks again
 		s.pages.Expired(w, r)
@@ -338,7 +339,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, ar storag
 }
 
 // beginRedirect starts a redirect-connector login.
-func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *Connector, rc connectors.RedirectConnector) {
+func (s *Server) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *connset.Slot, rc connectors.RedirectConnector) {
 	callback := s.url("/callback/" + url.PathEscape(cn.Info.ID))
 	step, err := rc.Begin(r.Context(), connectors.BeginRequest{Scopes: scopesFor(ar), CallbackURL: callback, State: ar.ID, LoginHint: ar.LoginHint,
 		Reauth: reauthFor(ar)})
@@ -511,7 +512,7 @@ func reauthFor(ar storage.AuthRequest) connectors.Reauth {
 // loginRequired ends a flow whose demand for a fresh authentication (prompt=login, max_age,
 // ForceAuthn) the upstream could not meet: the client gets login_required, never an
 // auth_time the upstream did not vouch for.
-func (s *Server) loginRequired(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *Connector, cause error) {
+func (s *Server) loginRequired(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *connset.Slot, cause error) {
 	if err := s.Storage.DeleteAuthRequest(r.Context(), ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.pages.Internal(w, r, "delete auth request", err)
 		return

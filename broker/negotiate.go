@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -16,7 +17,7 @@ import (
 // shows the form with a message and no challenge, so a browser cannot loop on it. Callers
 // skip it when the request demands a fresh authentication (prompt=login, max_age): a ticket
 // proves only the desktop sign-in.
-func (s *Server) negotiate(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *Connector, flow string, nc connectors.NegotiateConnector) {
+func (s *Server) negotiate(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow string, nc connectors.NegotiateConnector) {
 	up, err := nc.Negotiate(r.Context(), scopesFor(ar), r.Header.Get("Authorization"))
 	var denied *connectors.DeniedError
 	var upErr *connectors.UpstreamError

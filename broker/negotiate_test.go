@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/connectors"
 )
 
@@ -40,9 +40,9 @@ func (n *negotiateConn) Negotiate(_ context.Context, _ connectors.Scopes, authz 
 // denied; prompt=login never takes a ticket. Before the change the page was a plain 200 form.
 func TestNegotiateLoginPage(t *testing.T) {
 	nc := &negotiateConn{}
-	e := newEnvOpts(t, envOpts{connectors: func(cs []broker.Connector) []broker.Connector {
+	e := newEnvOpts(t, envOpts{connectors: func(cs []connset.Slot) []connset.Slot {
 		nc.PasswordConnector = cs[0].Conn.(connectors.PasswordConnector)
-		return []broker.Connector{{Info: cs[0].Info, Conn: nc}}
+		return []connset.Slot{{Info: cs[0].Info, Conn: nc}}
 	}})
 	tests := []struct {
 		name      string

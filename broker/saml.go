@@ -266,7 +266,7 @@ func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp
 		s.pages.Internal(w, r, "load session", err)
 		return
 	}
-	if hasSession && (!c.AllowsConnector(sess.Auth.ConnectorID) || !s.connectorUp(sess.Auth.ConnectorID)) {
+	if hasSession && (!c.AllowsConnector(sess.Auth.ConnectorID) || !s.conns.Up(sess.Auth.ConnectorID)) {
 		hasSession = false
 	}
 	needMFA, err := s.SAML.CheckRequest(areq, s.MFA != nil)

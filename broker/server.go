@@ -21,10 +21,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
-	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -48,17 +48,6 @@ type Lifetimes struct {
 	ReuseGrace time.Duration
 }
 
-// Connector is a configured connector as the broker sees it: opened, or failed to open.
-type Connector struct {
-	Info connectors.Info
-	Conn connectors.Connector // nil when it failed to open
-	Err  error                // why it is unavailable
-	// TrustUpstreamMFA (config trust_upstream_mfa) lets the upstream's amr/acr reach
-	// Gatehouse's tokens and its multi-factor claim satisfy MFA policies. Otherwise amr keeps
-	// only pwd and fed, and acr is Gatehouse's single-factor value (mfa.Normalize).
-	TrustUpstreamMFA bool
-}
-
 // Deps is everything the broker needs; cmd/gatehouse wires it.
 type Deps struct {
 	Issuer         string
@@ -68,7 +57,7 @@ type Deps struct {
 	Sessions       *session.Manager
 	Claims         *claims.Normalizer
 	Clients        *clients.Registry
-	Connectors     []Connector
+	Connectors     []connset.Slot
 	Templates      *web.Templates
 	Lifetimes      Lifetimes
 	AllowedOrigins []string
@@ -91,7 +80,7 @@ type Server struct {
 	issuerURL *url.URL
 	prefix    string // issuer path without trailing slash ("" at the root)
 	discovery []byte
-	connByID  map[string]*Connector
+	conns     *connset.Set
 	origins   map[string]bool
 	limiter   *ratelimit.Limiter
 	verified  *verifiedCache
@@ -114,11 +103,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s := &Server{Deps: d, issuerURL: u, prefix: strings.TrimSuffix(u.Path, "/")}
 	s.pages = &pages.Renderer{Templates: d.Templates, Logger: d.Logger, Base: s.prefix, Ping: d.Storage.Ping}
-	s.connByID = make(map[string]*Connector, len(d.Connectors))
-	for i := range s.Connectors {
-		c := &s.Connectors[i]
-		s.connByID[c.Info.ID] = c
-	}
+	s.conns = connset.New(d.Connectors)
 	s.origins = make(map[string]bool)
 	for _, o := range d.AllowedOrigins {
 		s.origins[strings.TrimSuffix(o, "/")] = true
@@ -138,13 +123,6 @@ func New(d Deps) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
-}
-
-// connectorUp reports whether the connector with the ID is configured and open: only then
-// may an SSO session or a grant made through it stand for the user.
-func (s *Server) connectorUp(id string) bool {
-	cn := s.connByID[id]
-	return cn != nil && cn.Conn != nil
 }
 
 // Handler returns the HTTP handler with every route mounted under the issuer's path.
@@ -252,9 +230,13 @@ type metadataProvider interface {
 
 // handleSPMetadata serves a SAML connector's service-provider metadata.
 func (s *Server) handleSPMetadata(w http.ResponseWriter, r *http.Request) {
-	cn, ok := s.connByID[r.PathValue("connector")]
-	mp, isMP := cn.connOrNil().(metadataProvider)
-	if !ok || !isMP {
+	cn, ok := s.conns.Get(r.PathValue("connector"))
+	var mp metadataProvider
+	isMP := false
+	if ok && cn.Up() {
+		mp, isMP = cn.Conn.(metadataProvider)
+	}
+	if !isMP {
 		http.NotFound(w, r)
 		return
 	}
@@ -267,14 +249,6 @@ func (s *Server) handleSPMetadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/samlmetadata+xml")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(md)
-}
-
-// connOrNil returns the opened connector, or nil (also for a nil *Connector).
-func (c *Connector) connOrNil() any {
-	if c == nil || c.Conn == nil {
-		return nil
-	}
-	return c.Conn
 }
 
 // handleReady reports readiness: storage reachable and signing keys loaded.

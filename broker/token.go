@@ -381,7 +381,7 @@ func (s *Server) refreshUpstream(ctx context.Context, g storage.Grant, scopes []
 	// Fail closed: a connector removed from the configuration cannot vouch for the user any
 	// more (the grant is revoked); one that failed to open cannot say whether it still would
 	// (the token stays usable, as for an upstream that is down).
-	cn := s.connByID[g.Auth.ConnectorID]
+	cn, _ := s.conns.Get(g.Auth.ConnectorID)
 	switch {
 	case cn == nil:
 		if err := s.Storage.RevokeGrant(ctx, g.ID, now); err != nil {

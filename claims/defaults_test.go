@@ -70,7 +70,7 @@ func TestDefaultMappingRecorded(t *testing.T) {
 			if up.Subject == "" {
 				t.Fatal("recorded upstream has no subject")
 			}
-			cfg := &config.Config{Connectors: []config.Connector{{Type: tt.kind, ID: "peer", Name: "Peer"}}}
+			cfg := &config.Config{Connectors: []config.ConnectorBlock{{Type: tt.kind, ID: "peer", Name: "Peer"}}}
 			cfg.ApplyDefaults()
 			links := newMemLinks()
 			n, err := New(cfg, Options{Links: links, Now: func() time.Time { return t0 }})

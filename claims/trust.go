@@ -69,7 +69,7 @@ func CheckConnectorTrust(cfg *config.Config, decoded map[string]connectors.Confi
 }
 
 // emailDistrust says why the connector cannot prove an email verified, or "".
-func emailDistrust(c config.Connector, cc connectors.Config) string {
+func emailDistrust(c config.ConnectorBlock, cc connectors.Config) string {
 	ev, ok := cc.(connectors.EmailVerifier)
 	if !ok {
 		return ""
@@ -81,7 +81,7 @@ func emailDistrust(c config.Connector, cc connectors.Config) string {
 }
 
 // groupDistrust says why the connector's groups cannot be trusted for requirements, or "".
-func groupDistrust(c config.Connector, cc connectors.Config) string {
+func groupDistrust(c config.ConnectorBlock, cc connectors.Config) string {
 	gv, ok := cc.(connectors.GroupVerifier)
 	if !ok {
 		return ""

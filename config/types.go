@@ -12,15 +12,15 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	Web    Web    `yaml:"web"`
 	// Admin is the separate listener for metrics and health (optional).
-	Admin      Admin         `yaml:"admin"`
-	Storage    Storage       `yaml:"storage"`
-	Expiry     Expiry        `yaml:"expiry"`
-	Signing    Signing       `yaml:"signing"`
-	Logging    Logging       `yaml:"logging"`
-	Clients    []Client      `yaml:"clients"`
-	Connectors []Connector   `yaml:"connectors"`
-	Users      []User        `yaml:"users"`
-	Example    ExampleClient `yaml:"example"`
+	Admin      Admin            `yaml:"admin"`
+	Storage    Storage          `yaml:"storage"`
+	Expiry     Expiry           `yaml:"expiry"`
+	Signing    Signing          `yaml:"signing"`
+	Logging    Logging          `yaml:"logging"`
+	Clients    []Client         `yaml:"clients"`
+	Connectors []ConnectorBlock `yaml:"connectors"`
+	Users      []User           `yaml:"users"`
+	Example    ExampleClient    `yaml:"example"`
 	// MFA configures second factors (TOTP, WebAuthn); policies are set per connector and client.
 	MFA MFA `yaml:"mfa"`
 	// Scopes declares custom scopes; each releases the listed identity claims.
@@ -228,9 +228,10 @@ type ClaimsTestExpect struct {
 	Reason string         `yaml:"reason"`
 }
 
-// Connector is one configured upstream. Config stays a YAML node until the connector type's
+// ConnectorBlock is one connector's block in the configuration file (connectors[i]): the
+// upstream it names, its claims and MFA settings. Config stays a YAML node until the connector type's
 // registry factory decodes it (see DecodeStrict).
-type Connector struct {
+type ConnectorBlock struct {
 	Type   string    `yaml:"type"`
 	ID     string    `yaml:"id"`
 	Name   string    `yaml:"name"`

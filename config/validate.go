@@ -236,7 +236,7 @@ func (v *validator) expiry(e *Expiry) {
 func connectorIDOK(id string) bool { return regexp.MustCompile(`^[a-z0-9_-]+$`).MatchString(id) }
 
 // connectors checks the connector list and returns the set of valid IDs.
-func (v *validator) connectors(list []Connector) map[string]bool {
+func (v *validator) connectors(list []ConnectorBlock) map[string]bool {
 	ids := map[string]bool{}
 	first := map[string]int{}
 	for i, c := range list {

@@ -17,7 +17,7 @@ func validConfig() *Config {
 			PostLogoutRedirectURIs: []string{"https://app.example.com/"},
 			AllowedConnectors:      []string{"local"},
 		}},
-		Connectors: []Connector{{Type: "local", ID: "local"}},
+		Connectors: []ConnectorBlock{{Type: "local", ID: "local"}},
 		Users:      []User{{Username: "alice", PasswordHash: testHash}},
 	}
 	c.ApplyDefaults()
@@ -97,10 +97,10 @@ func TestValidate(t *testing.T) {
 		}},
 		{"connector id missing, bad, duplicate; type missing", func(c *Config) {
 			c.Connectors = append(c.Connectors,
-				Connector{Type: "ldap"},
-				Connector{Type: "ldap", ID: "Corp AD"},
-				Connector{ID: "local", Type: "local"},
-				Connector{ID: "gh"})
+				ConnectorBlock{Type: "ldap"},
+				ConnectorBlock{Type: "ldap", ID: "Corp AD"},
+				ConnectorBlock{ID: "local", Type: "local"},
+				ConnectorBlock{ID: "gh"})
 		}, []string{
 			"connectors[1].id: is required",
 			"connectors[2].id: \"Corp AD\" may contain only lowercase letters, digits, '-' and '_'",

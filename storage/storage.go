@@ -60,26 +60,39 @@ type Authentication struct {
 // (or the user gives up). Its ID is random and travels in URLs and forms; FlowHash binds it
 // to the browser that started it (the hash of a value held in a cookie).
 type AuthRequest struct {
-	ID                  string
-	FlowHash            string
-	ClientID            string
+	ID       string
+	FlowHash string
+	// Protocol is how the request came in, and so how its flow ends: an OIDC authorization
+	// request answered with a code, or a SAML AuthnRequest answered with an assertion. The
+	// zero value reads as ProtocolOIDC.
+	Protocol Protocol
+	// ClientID is the OIDC client, or the SAML service provider's pseudo-client
+	// ("saml:"+SP ID), whose policy (allowed connectors, trust, requirements, MFA) applies.
+	ClientID string
+	// The OAuth 2.0 / OIDC request (Protocol oidc only; empty for SAML).
 	RedirectURI         string
 	ResponseType        string
 	ResponseMode        string
-	Scopes              []string
 	State               string
 	Nonce               string
 	CodeChallenge       string
 	CodeChallengeMethod string
-	Prompt              []string
-	MaxAge              int // seconds; -1 when absent
-	LoginHint           string
+	// SAML is the SAML request this auth request answers (Protocol saml only).
+	SAML *SAMLRequest
+	// What the login must satisfy, whatever the protocol.
+	Scopes    []string
+	Prompt    []string // login (ForceAuthn), none (IsPassive), consent, select_account
+	MaxAge    int      // seconds; -1 when absent
+	LoginHint string
 	// ConnectorID is the connector the request named (connector_id): it is bound to it and
 	// no other connector may complete it. Empty: the user chooses.
 	ConnectorID string
 	ACRValues   []string
-	// ConnectorState is what a redirect connector stashed at Begin (nonce, PKCE verifier, ...).
+	// ConnectorState is what a redirect connector stashed at Begin (nonce, PKCE verifier, ...),
+	// and nothing else.
 	ConnectorState []byte
+	// MFA is the second-factor step in progress (nil: none).
+	MFA *MFAProgress
 	// Set once the user has authenticated. While a redirect login is in progress,
 	// Auth.ConnectorID names its connector (whose ConnectorState is stashed).
 	LoggedIn bool
@@ -89,6 +102,47 @@ type AuthRequest struct {
 	SessionID string
 	CreatedAt time.Time
 	Expiry    time.Time
+}
+
+// Protocol is the protocol an auth request came in by.
+type Protocol string
+
+// The protocols.
+const (
+	ProtocolOIDC Protocol = "oidc" // an OAuth 2.0 / OpenID Connect authorization request
+	ProtocolSAML Protocol = "saml" // a SAML 2.0 AuthnRequest, or an IdP-initiated login
+)
+
+// SAMLRequest is the SAML side of an auth request: what the assertion must answer.
+type SAMLRequest struct {
+	// SP is the service provider's ID (service_providers[].id).
+	SP string `json:"sp"`
+	// RequestID is the AuthnRequest's ID (the Response's InResponseTo); empty when the login
+	// was IdP-initiated.
+	RequestID string `json:"request_id,omitempty"`
+	// ACSURL is the validated assertion consumer service URL the Response is posted to.
+	ACSURL string `json:"acs_url"`
+	// RelayState goes back to the SP unchanged.
+	RelayState string `json:"relay_state,omitempty"`
+	// Policy is what the request asks of the assertion (NameIDPolicy,
+	// RequestedAuthnContext), in the IdP's own encoding (samlidp.AuthnRequest.Policy).
+	Policy string `json:"policy,omitempty"`
+	// Parked marks a POST-binding request stored until the browser comes back with a GET
+	// (which carries the SameSite=Lax cookies); a parked request is not yet bound to a browser.
+	Parked bool `json:"parked,omitempty"`
+}
+
+// MFAProgress is a second-factor step in progress in an auth request.
+type MFAProgress struct {
+	// StepUp: an existing SSO session is being upgraded (not a fresh login).
+	StepUp bool `json:"step_up,omitempty"`
+	// TOTP is a TOTP enrolment in progress (mfa.TOTPSetup.State).
+	TOTP string `json:"totp,omitempty"`
+	// WebAuthn is a WebAuthn ceremony in progress (registration or assertion state).
+	WebAuthn string `json:"webauthn,omitempty"`
+	// Verified is the amr method once the factor passed at enrolment, while the user reads
+	// their recovery codes.
+	Verified string `json:"verified,omitempty"`
 }
 
 // AuthCode is an issued authorization code. Hash is the SHA-256 (hex or base64url) of the code.

@@ -68,7 +68,7 @@ func stableUpstream(up connectors.Upstream) connectors.Upstream {
 func CheckDefaultClaims(t *testing.T, kind string, up connectors.Upstream, want storage.Identity) {
 	t.Helper()
 	ctx := context.Background()
-	cfg := &config.Config{Connectors: []config.Connector{{Type: kind, ID: "peer", Name: "Peer"}}}
+	cfg := &config.Config{Connectors: []config.ConnectorBlock{{Type: kind, ID: "peer", Name: "Peer"}}}
 	cfg.ApplyDefaults()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), nil)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -36,7 +37,7 @@ import (
 // working directory, the local connector, and the example relying party.
 func defaultConfig() *config.Config {
 	cfg := &config.Config{
-		Connectors: []config.Connector{{Type: "local", ID: "local", Name: "Email and password"}},
+		Connectors: []config.ConnectorBlock{{Type: "local", ID: "local", Name: "Email and password"}},
 		Example:    config.ExampleClient{Enabled: true},
 	}
 	cfg.ApplyDefaults()
@@ -289,7 +290,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return exitError{"invalid config"}
 	}
 	httpClient := httpx.NewOutboundClient() // every upstream response capped, timeouts set
-	var conns []broker.Connector
+	var conns []connset.Slot
 	for _, d := range decoded {
 		replay, err := newReplayCache(store, "replay:connector:"+d.info.ID+":")
 		if err != nil {
@@ -302,7 +303,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			logger.Error("connector failed to open; it is unavailable, the others keep working", "connector", d.info.ID, "err", err)
 		}
-		conns = append(conns, broker.Connector{Info: d.info, Conn: c, Err: err, TrustUpstreamMFA: d.trustMFA})
+		conns = append(conns, connset.Slot{Info: d.info, Conn: c, Err: err, TrustUpstreamMFA: d.trustMFA})
 	}
 	defer func() {
 		for _, c := range conns {

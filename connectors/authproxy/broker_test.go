@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -100,7 +101,7 @@ func newBrokerEnvAt(t *testing.T, proxies, issuer string) *brokerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	norm, err := claims.New(&config.Config{Connectors: []config.Connector{{Type: "authproxy", ID: "proxy", Claims: config.ConnectorClaims{
+	norm, err := claims.New(&config.Config{Connectors: []config.ConnectorBlock{{Type: "authproxy", ID: "proxy", Claims: config.ConnectorClaims{
 		Map:    map[string]string{"name": `name + " (via " + username + ")"`},
 		Groups: config.GroupRules{Prefix: "corp:", Deny: []string{"banned"}},
 	}}}}, claims.Options{Links: store, Now: time.Now, Logger: logger})
@@ -121,7 +122,7 @@ func newBrokerEnvAt(t *testing.T, proxies, issuer string) *brokerEnv {
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
 		Claims:   norm, Clients: reg, TrustedProxies: trusted,
-		Connectors: []broker.Connector{{Info: info, Conn: conn}}, Templates: tmpl, Logger: logger, Now: time.Now,
+		Connectors: []connset.Slot{{Info: info, Conn: conn}}, Templates: tmpl, Logger: logger, Now: time.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
 	})

@@ -28,6 +28,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -67,9 +68,9 @@ func newBrokerTB(t testing.TB, conns ...connectors.Connector) *httptest.Server {
 	if err := keys.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var bc []broker.Connector
+	var bc []connset.Slot
 	for _, c := range conns {
-		bc = append(bc, broker.Connector{Info: c.Info(), Conn: c})
+		bc = append(bc, connset.Slot{Info: c.Info(), Conn: c})
 	}
 	reg, err := clients.NewRegistry([]clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret)})
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
@@ -113,9 +114,9 @@ func newSAMLBroker(t testing.TB, sp config.ServiceProvider, conns ...connectors.
 	if err := keys.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var bc []broker.Connector
+	var bc []connset.Slot
 	for _, c := range conns {
-		bc = append(bc, broker.Connector{Info: c.Info(), Conn: c})
+		bc = append(bc, connset.Slot{Info: c.Info(), Conn: c})
 	}
 	idpKey, idpCert := samlKeyPair(t, "Gatehouse test IdP")
 	idp, err := samlidp.New(samlidp.Options{BaseURL: issuer, Key: idpKey, Cert: idpCert,

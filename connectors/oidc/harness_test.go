@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
@@ -83,7 +84,7 @@ func startGatehouse(t *testing.T, srv *httptest.Server, issuer string, ups []ups
 	if err := keys.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var conns []broker.Connector
+	var conns []connset.Slot
 	if withLocal {
 		hash, err := bcrypt.GenerateFromPassword([]byte(localPassword), bcrypt.MinCost)
 		if err != nil {
@@ -100,7 +101,7 @@ func startGatehouse(t *testing.T, srv *httptest.Server, issuer string, ups []ups
 		if err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, broker.Connector{Info: info, Conn: c})
+		conns = append(conns, connset.Slot{Info: info, Conn: c})
 	}
 	for _, u := range ups {
 		info := connectors.Info{ID: u.id, Type: "oidc", Name: "Upstream " + u.id}
@@ -108,7 +109,7 @@ func startGatehouse(t *testing.T, srv *httptest.Server, issuer string, ups []ups
 		if err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, broker.Connector{Info: info, Conn: c, TrustUpstreamMFA: u.trustMFA})
+		conns = append(conns, connset.Slot{Info: info, Conn: c, TrustUpstreamMFA: u.trustMFA})
 	}
 	reg, err := clients.NewRegistry(cls)
 	if err != nil {

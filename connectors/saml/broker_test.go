@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	gsaml "github.com/gatehouse-id/gatehouse/connectors/saml"
@@ -96,7 +97,7 @@ func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Conf
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
 		Claims:   &claims.Normalizer{Links: store, Now: time.Now}, Clients: reg,
-		Connectors: []broker.Connector{{Info: conn.Info(), Conn: conn, TrustUpstreamMFA: trustMFA}}, Templates: tmpl, Logger: logger, Now: time.Now,
+		Connectors: []connset.Slot{{Info: conn.Info(), Conn: conn, TrustUpstreamMFA: trustMFA}}, Templates: tmpl, Logger: logger, Now: time.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
 	})

@@ -1,0 +1,67 @@
+// Package connset holds the connectors a broker runs: each configured connector in a Slot,
+// opened or failed to open, and the Set of them in configuration order. "Connector" alone
+// always means the connectors.Connector interface; a Slot is the broker's runtime record of
+// one, and config.ConnectorBlock is its block in the configuration file.
+package connset
+
+import "github.com/gatehouse-id/gatehouse/connectors"
+
+// Slot is one configured connector as the broker runs it: opened, or failed to open.
+type Slot struct {
+	Info connectors.Info
+	Conn connectors.Connector // nil when it failed to open
+	Err  error                // why it is unavailable
+	// TrustUpstreamMFA (config trust_upstream_mfa) lets the upstream's amr/acr reach
+	// Gatehouse's tokens and its multi-factor claim satisfy MFA policies. Otherwise amr keeps
+	// only pwd and fed, and acr is Gatehouse's single-factor value (mfa.Normalize).
+	TrustUpstreamMFA bool
+}
+
+// Up reports whether the slot's connector is open (a nil slot is not).
+func (s *Slot) Up() bool { return s != nil && s.Conn != nil }
+
+// Set is the configured connectors, in configuration order, looked up by ID.
+type Set struct {
+	slots []Slot
+	byID  map[string]*Slot
+}
+
+// New returns the set of the slots (copied), in their order.
+func New(slots []Slot) *Set {
+	s := &Set{slots: append([]Slot(nil), slots...), byID: make(map[string]*Slot, len(slots))}
+	for i := range s.slots {
+		s.byID[s.slots[i].Info.ID] = &s.slots[i]
+	}
+	return s
+}
+
+// Get returns the slot of the connector with the ID.
+func (s *Set) Get(id string) (*Slot, bool) {
+	sl, ok := s.byID[id]
+	return sl, ok
+}
+
+// Up reports whether the connector with the ID is configured and open: only then may an SSO
+// session or a grant made through it stand for the user.
+func (s *Set) Up(id string) bool { return s.byID[id].Up() }
+
+// All returns every slot in configuration order.
+func (s *Set) All() []*Slot {
+	out := make([]*Slot, len(s.slots))
+	for i := range s.slots {
+		out[i] = &s.slots[i]
+	}
+	return out
+}
+
+// Usable returns the slots whose IDs allowed accepts (a client's allowed connectors), in
+// configuration order.
+func (s *Set) Usable(allowed func(id string) bool) []*Slot {
+	var out []*Slot
+	for i := range s.slots {
+		if allowed(s.slots[i].Info.ID) {
+			out = append(out, &s.slots[i])
+		}
+	}
+	return out
+}
