@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
+	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -72,12 +73,11 @@ func decodePending(state []byte) (mfaPending, bool) {
 }
 
 // mfaRoutes mounts the MFA step and the self-service pages.
-func (s *Server) mfaRoutes(mux *http.ServeMux, browser func(pattern string, h http.HandlerFunc)) {
-	p := s.prefix
-	browser("GET "+p+"/mfa", s.handleMFAPage)
-	browser("POST "+p+"/mfa", s.handleMFASubmit)
-	browser("GET "+p+"/account", s.handleAccountPage)
-	browser("POST "+p+"/account", s.handleAccountSubmit)
+func (s *Server) mfaRoutes(m *route.Mux) {
+	m.Browser("GET /mfa", s.handleMFAPage)
+	m.Browser("POST /mfa", s.handleMFASubmit)
+	m.Browser("GET /account", s.handleAccountPage)
+	m.Browser("POST /account", s.handleAccountSubmit)
 }
 
 // mfaDiscovery adds the acr values to the provider metadata.

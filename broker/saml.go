@@ -19,7 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
-	"github.com/gatehouse-id/gatehouse/broker/pages"
+	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
@@ -75,18 +75,16 @@ func SAMLClients(idp *samlidp.IdP) []clients.Client {
 
 // samlRoutes mounts the IdP endpoints (when configured). The SSO and SLO endpoints receive
 // cross-site POSTs from SPs, so they get page headers only, like /authorize.
-func (s *Server) samlRoutes(mux *http.ServeMux) {
+func (s *Server) samlRoutes(m *route.Mux) {
 	if s.SAML == nil {
 		return
 	}
-	p := s.prefix + "/saml/idp"
-	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, pages.Headers(h)) }
-	mux.HandleFunc("GET "+p+"/metadata", s.handleSAMLMetadata)
-	page("GET "+p+"/sso", s.handleSAMLSSO)
-	page("POST "+p+"/sso", s.handleSAMLSSO)
-	page("GET "+p+"/slo", s.handleSAMLSLO)
-	page("POST "+p+"/slo", s.handleSAMLSLO)
-	page("GET "+p+"/init/{sp}", s.handleSAMLInit)
+	m.Plain("GET /saml/idp/metadata", http.HandlerFunc(s.handleSAMLMetadata))
+	m.Page("GET /saml/idp/sso", s.handleSAMLSSO)
+	m.Page("POST /saml/idp/sso", s.handleSAMLSSO)
+	m.Page("GET /saml/idp/slo", s.handleSAMLSLO)
+	m.Page("POST /saml/idp/slo", s.handleSAMLSLO)
+	m.Page("GET /saml/idp/init/{sp}", s.handleSAMLInit)
 }
 
 // handleSAMLMetadata serves the IdP metadata.

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
+	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
@@ -138,52 +139,45 @@ func (s *Server) rel(path string) string { return s.prefix + path }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	p := s.prefix
-	api := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.cors(h))
-	}
-	browser := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.pages.BrowserRoute(h))
-	}
-	api("GET "+p+"/.well-known/openid-configuration", s.handleDiscovery)
-	api("GET "+p+"/keys", s.handleJWKS)
-	api("POST "+p+"/token", s.handleToken)
-	api("GET "+p+"/userinfo", s.handleUserinfo)
-	api("POST "+p+"/userinfo", s.handleUserinfo)
-	api("POST "+p+"/revoke", s.handleRevoke)
-	mux.HandleFunc("POST "+p+"/introspect", s.handleIntrospect)
+	m := route.New(mux, s.prefix, s.cors, pages.Headers, func(h http.Handler) http.Handler { return s.pages.BrowserRoute(h.ServeHTTP) })
+	m.API("GET /.well-known/openid-configuration", s.handleDiscovery)
+	m.API("GET /keys", s.handleJWKS)
+	m.API("POST /token", s.handleToken)
+	m.API("GET /userinfo", s.handleUserinfo)
+	m.API("POST /userinfo", s.handleUserinfo)
+	m.API("POST /revoke", s.handleRevoke)
+	m.Plain("POST /introspect", http.HandlerFunc(s.handleIntrospect))
 	for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke"} {
-		mux.HandleFunc("OPTIONS "+p+path, s.handlePreflight)
+		m.Plain("OPTIONS "+path, http.HandlerFunc(s.handlePreflight))
 	}
 
 	// Relying parties may POST authorization and logout requests from their own origin
 	// (OIDC Core 3.1.2.1, RP-Initiated Logout 2), so these two are not cross-origin protected;
 	// neither changes state without a CSRF-checked form.
-	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, pages.Headers(h)) }
-	page("GET "+p+"/authorize", s.handleAuthorize)
-	page("POST "+p+"/authorize", s.handleAuthorize)
-	browser("GET "+p+"/login", s.handleChooser)
-	browser("GET "+p+"/login/{connector}", s.handleLoginPage)
-	browser("POST "+p+"/login/{connector}", s.handleLoginSubmit)
-	mux.Handle("GET "+p+"/callback/{connector}", pages.Headers(http.HandlerFunc(s.handleCallback)))
-	mux.Handle("POST "+p+"/callback/{connector}", pages.Headers(http.HandlerFunc(s.handleCallback)))
+	m.Page("GET /authorize", s.handleAuthorize)
+	m.Page("POST /authorize", s.handleAuthorize)
+	m.Browser("GET /login", s.handleChooser)
+	m.Browser("GET /login/{connector}", s.handleLoginPage)
+	m.Browser("POST /login/{connector}", s.handleLoginSubmit)
+	m.Page("GET /callback/{connector}", s.handleCallback)
+	m.Page("POST /callback/{connector}", s.handleCallback)
 	// SAML service-provider endpoints of SAML connectors: the assertion consumer service is
 	// the generic callback under the name IdP admins expect, plus the SP metadata to import.
-	mux.Handle("POST "+p+"/saml/sp/{connector}/acs", pages.Headers(http.HandlerFunc(s.handleCallback)))
-	mux.HandleFunc("GET "+p+"/saml/sp/{connector}/metadata", s.handleSPMetadata)
-	browser("GET "+p+"/consent", s.handleConsentPage)
-	browser("POST "+p+"/consent", s.handleConsentSubmit)
-	s.mfaRoutes(mux, browser)
-	s.samlRoutes(mux) // SAML IdP endpoints under /saml/idp/ (broker/saml.go)
-	page("GET "+p+"/logout", s.handleLogout)
-	page("POST "+p+"/logout", s.handleLogout)
-	mux.Handle("GET "+p+"/static/", http.StripPrefix(p+"/static/", s.Templates.Static()))
-	mux.HandleFunc("GET "+p+"/healthz", s.handleHealth)
-	mux.HandleFunc("GET "+p+"/readyz", s.handleReady)
+	m.Page("POST /saml/sp/{connector}/acs", s.handleCallback)
+	m.Plain("GET /saml/sp/{connector}/metadata", http.HandlerFunc(s.handleSPMetadata))
+	m.Browser("GET /consent", s.handleConsentPage)
+	m.Browser("POST /consent", s.handleConsentSubmit)
+	s.mfaRoutes(m)
+	s.samlRoutes(m) // SAML IdP endpoints under /saml/idp/ (broker/saml.go)
+	m.Page("GET /logout", s.handleLogout)
+	m.Page("POST /logout", s.handleLogout)
+	m.Plain("GET /static/", http.StripPrefix(s.prefix+"/static/", s.Templates.Static()))
+	m.Plain("GET /healthz", http.HandlerFunc(s.handleHealth))
+	m.Plain("GET /readyz", http.HandlerFunc(s.handleReady))
 	for path, h := range s.Mounts {
-		mux.Handle(p+path, h)
+		m.Plain(path, h)
 	}
-	mux.Handle(p+"/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
+	m.Plain("/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
 	return logctx.Middleware(s.TrustedProxies, s.recoverer(s.limitBodies(mux)))
 }
 

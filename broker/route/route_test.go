@@ -1,0 +1,45 @@
+package route
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// TestPrefixAndWrapping proves each kind of route is registered under the issuer path with
+// its own wrapper, and only that one.
+func TestPrefixAndWrapping(t *testing.T) {
+	tag := func(name string) func(http.Handler) http.Handler {
+		return func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Add("X-Wrapped", name)
+				h.ServeHTTP(w, r)
+			})
+		}
+	}
+	ok := func(w http.ResponseWriter, r *http.Request) {}
+	for _, prefix := range []string{"", "/auth"} {
+		mux := http.NewServeMux()
+		m := New(mux, prefix, tag("api"), tag("page"), tag("browser"))
+		m.API("POST /token", ok)
+		m.Page("GET /authorize", ok)
+		m.Browser("POST /consent", ok)
+		m.Plain("GET /healthz", http.HandlerFunc(ok))
+		for _, tc := range []struct{ method, path, want string }{
+			{"POST", "/token", "api"}, {"GET", "/authorize", "page"}, {"POST", "/consent", "browser"}, {"GET", "/healthz", ""},
+		} {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(tc.method, prefix+tc.path, nil))
+			if rec.Code != http.StatusOK || rec.Header().Get("X-Wrapped") != tc.want {
+				t.Errorf("prefix %q: %s %s: status %d, wrapped %q; want 200, %q", prefix, tc.method, tc.path, rec.Code, rec.Header().Get("X-Wrapped"), tc.want)
+			}
+		}
+		if prefix != "" {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest("POST", "/token", nil))
+			if rec.Code != http.StatusNotFound {
+				t.Errorf("route outside the prefix answered %d", rec.Code)
+			}
+		}
+	}
+}
