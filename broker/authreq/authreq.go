@@ -47,34 +47,14 @@ const (
 
 // Parse validates the parameters. It returns the request, the client (nil when unknown) and
 // an error. When the error has NoRedirect set, it must be shown as a page; otherwise it may
-// be sent to req.RedirectURI with req.State using req.ResponseMode.
+// be sent to req.RedirectURI with req.State using req.ResponseMode. The checks run in a fixed
+// order: client and redirect URI first (until both are known nothing is redirected), then the
+// response mode (so later errors are delivered the way the client asked), then the rest.
 func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool) (Request, *clients.Client, error) {
 	req := Request{MaxAge: -1, ResponseMode: "query"}
-	noRedirect := func(desc string) error {
-		return &oauth2err.Error{Code: oauth2err.InvalidRequest, Description: desc, NoRedirect: true}
-	}
-	// Parameters must not repeat (RFC 6749 3.1).
-	for k, v := range form {
-		if len(v) > 1 {
-			if k == "client_id" || k == "redirect_uri" {
-				return req, nil, noRedirect("parameter " + k + " is repeated")
-			}
-		}
-	}
-	req.ClientID = form.Get("client_id")
-	if req.ClientID == "" {
-		return req, nil, noRedirect("client_id is missing")
-	}
-	client := reg.Get(req.ClientID)
-	if client == nil {
-		return req, nil, &oauth2err.Error{Code: oauth2err.InvalidClient, Description: "unknown client " + strconv.Quote(truncate(req.ClientID)), NoRedirect: true, Status: 400}
-	}
-	req.RedirectURI = form.Get("redirect_uri")
-	if req.RedirectURI == "" {
-		return req, client, noRedirect("redirect_uri is missing")
-	}
-	if !clients.MatchRedirectURI(client.RedirectURIs, req.RedirectURI) {
-		return req, client, noRedirect("redirect_uri is not registered for this client")
+	client, err := parseClient(&req, form, reg)
+	if err != nil {
+		return req, client, err
 	}
 	// From here on, errors go back to the client.
 	req.State = form.Get("state")
@@ -87,91 +67,160 @@ func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool)
 		}
 		req.ResponseMode = mode
 	}
+	for _, step := range []func(*Request, url.Values, *clients.Client) error{
+		checkParams, parseResponseType, scopeParser(knownScope), parsePKCE, parsePrompt, parseHints,
+	} {
+		if err := step(&req, form, client); err != nil {
+			return req, client, err
+		}
+	}
+	return req, client, nil
+}
+
+// parseClient finds the client and checks the redirect URI. Its errors are never redirected.
+func parseClient(req *Request, form url.Values, reg *clients.Registry) (*clients.Client, error) {
+	noRedirect := func(desc string) error {
+		return &oauth2err.Error{Code: oauth2err.InvalidRequest, Description: desc, NoRedirect: true}
+	}
+	// Parameters must not repeat (RFC 6749 3.1).
+	for _, k := range []string{"client_id", "redirect_uri"} {
+		if len(form[k]) > 1 {
+			return nil, noRedirect("parameter " + k + " is repeated")
+		}
+	}
+	req.ClientID = form.Get("client_id")
+	if req.ClientID == "" {
+		return nil, noRedirect("client_id is missing")
+	}
+	client := reg.Get(req.ClientID)
+	if client == nil {
+		return nil, &oauth2err.Error{Code: oauth2err.InvalidClient, Description: "unknown client " + strconv.Quote(truncate(req.ClientID)), NoRedirect: true, Status: 400}
+	}
+	req.RedirectURI = form.Get("redirect_uri")
+	if req.RedirectURI == "" {
+		return client, noRedirect("redirect_uri is missing")
+	}
+	if !clients.MatchRedirectURI(client.RedirectURIs, req.RedirectURI) {
+		return client, noRedirect("redirect_uri is not registered for this client")
+	}
+	return client, nil
+}
+
+// checkParams refuses repeated and oversized parameters and request objects.
+func checkParams(_ *Request, form url.Values, _ *clients.Client) error {
 	for k, v := range form {
 		if len(v) > 1 {
-			return req, client, oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
+			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
 		}
 		lim := maxParamLen
 		if k == "state" || k == "id_token_hint" {
 			lim = 4 * maxStateLen
 		}
 		if len(v[0]) > lim {
-			return req, client, oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is too long")
+			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is too long")
 		}
 	}
 	if form.Has("request") {
-		return req, client, oauth2err.New(oauth2err.RequestNotSupported, "request objects are not supported")
+		return oauth2err.New(oauth2err.RequestNotSupported, "request objects are not supported")
 	}
 	if form.Has("request_uri") {
-		return req, client, oauth2err.New(oauth2err.RequestURINotSupported, "request_uri is not supported")
+		return oauth2err.New(oauth2err.RequestURINotSupported, "request_uri is not supported")
 	}
+	return nil
+}
+
+// parseResponseType accepts response_type=code only.
+func parseResponseType(req *Request, form url.Values, _ *clients.Client) error {
 	req.ResponseType = form.Get("response_type")
 	switch req.ResponseType {
 	case "code":
+		return nil
 	case "":
-		return req, client, oauth2err.New(oauth2err.InvalidRequest, "response_type is missing")
+		return oauth2err.New(oauth2err.InvalidRequest, "response_type is missing")
 	default:
-		return req, client, oauth2err.New(oauth2err.UnsupportedResponseType, "only response_type=code is supported")
+		return oauth2err.New(oauth2err.UnsupportedResponseType, "only response_type=code is supported")
 	}
-	req.Scopes = strings.Fields(form.Get("scope"))
-	if len(req.Scopes) == 0 {
-		return req, client, oauth2err.New(oauth2err.InvalidScope, "scope is missing")
-	}
-	req.Scopes = dedupe(req.Scopes)
-	for _, s := range req.Scopes {
-		if !knownScope(s) {
-			return req, client, oauth2err.New(oauth2err.InvalidScope, "unknown scope "+strconv.Quote(truncate(s)))
+}
+
+// scopeParser returns the step that reads the scopes (required, deduplicated, all known).
+func scopeParser(knownScope func(string) bool) func(*Request, url.Values, *clients.Client) error {
+	return func(req *Request, form url.Values, _ *clients.Client) error {
+		req.Scopes = strings.Fields(form.Get("scope"))
+		if len(req.Scopes) == 0 {
+			return oauth2err.New(oauth2err.InvalidScope, "scope is missing")
 		}
+		req.Scopes = dedupe(req.Scopes)
+		for _, s := range req.Scopes {
+			if !knownScope(s) {
+				return oauth2err.New(oauth2err.InvalidScope, "unknown scope "+strconv.Quote(truncate(s)))
+			}
+		}
+		return nil
 	}
+}
+
+// parsePKCE reads the nonce and the PKCE challenge: S256 only, required for public clients.
+func parsePKCE(req *Request, form url.Values, client *clients.Client) error {
 	req.Nonce = form.Get("nonce")
 	req.CodeChallenge = form.Get("code_challenge")
 	req.CodeChallengeMethod = form.Get("code_challenge_method")
 	switch {
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
-		return req, client, oauth2err.New(oauth2err.InvalidRequest, "code_challenge_method without code_challenge")
+		return oauth2err.New(oauth2err.InvalidRequest, "code_challenge_method without code_challenge")
 	case req.CodeChallenge == "" && client.Public:
-		return req, client, oauth2err.New(oauth2err.InvalidRequest, "public clients must use PKCE (code_challenge with S256)")
+		return oauth2err.New(oauth2err.InvalidRequest, "public clients must use PKCE (code_challenge with S256)")
 	case req.CodeChallenge != "":
 		if req.CodeChallengeMethod == "" || req.CodeChallengeMethod == "plain" {
-			return req, client, oauth2err.New(oauth2err.InvalidRequest, "code_challenge_method must be S256; plain is not allowed")
+			return oauth2err.New(oauth2err.InvalidRequest, "code_challenge_method must be S256; plain is not allowed")
 		}
 		if req.CodeChallengeMethod != "S256" {
-			return req, client, oauth2err.New(oauth2err.InvalidRequest, "unsupported code_challenge_method")
+			return oauth2err.New(oauth2err.InvalidRequest, "unsupported code_challenge_method")
 		}
 		if !validChallenge(req.CodeChallenge) {
-			return req, client, oauth2err.New(oauth2err.InvalidRequest, "code_challenge must be 43 base64url characters (S256)")
+			return oauth2err.New(oauth2err.InvalidRequest, "code_challenge must be 43 base64url characters (S256)")
 		}
 	}
+	return nil
+}
+
+// parsePrompt reads prompt and max_age.
+func parsePrompt(req *Request, form url.Values, _ *clients.Client) error {
 	if p := form.Get("prompt"); p != "" {
 		req.Prompt = dedupe(strings.Fields(p))
 		for _, v := range req.Prompt {
 			switch v {
 			case "none", "login", "consent", "select_account":
 			default:
-				return req, client, oauth2err.New(oauth2err.InvalidRequest, "unsupported prompt value "+strconv.Quote(truncate(v)))
+				return oauth2err.New(oauth2err.InvalidRequest, "unsupported prompt value "+strconv.Quote(truncate(v)))
 			}
 		}
 		if req.HasPrompt("none") && len(req.Prompt) > 1 {
-			return req, client, oauth2err.New(oauth2err.InvalidRequest, "prompt=none cannot be combined with other values")
+			return oauth2err.New(oauth2err.InvalidRequest, "prompt=none cannot be combined with other values")
 		}
 	}
 	if ma := form.Get("max_age"); ma != "" {
 		n, err := strconv.Atoi(ma)
 		if err != nil || n < 0 {
-			return req, client, oauth2err.New(oauth2err.InvalidRequest, "max_age must be a non-negative integer")
+			return oauth2err.New(oauth2err.InvalidRequest, "max_age must be a non-negative integer")
 		}
 		req.MaxAge = n
 	}
+	return nil
+}
+
+// parseHints reads login_hint, id_token_hint, connector_id (allowed for the client) and
+// acr_values.
+func parseHints(req *Request, form url.Values, client *clients.Client) error {
 	req.LoginHint = form.Get("login_hint")
 	req.IDTokenHint = form.Get("id_token_hint")
 	req.ConnectorID = form.Get("connector_id")
 	if req.ConnectorID != "" && !client.AllowsConnector(req.ConnectorID) {
-		return req, client, oauth2err.New(oauth2err.InvalidRequest, "connector_id is not allowed for this client")
+		return oauth2err.New(oauth2err.InvalidRequest, "connector_id is not allowed for this client")
 	}
 	if acr := form.Get("acr_values"); acr != "" {
 		req.ACRValues = strings.Fields(acr)
 	}
-	return req, client, nil
+	return nil
 }
 
 func validChallenge(s string) bool {
