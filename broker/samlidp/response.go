@@ -213,18 +213,43 @@ func (p *IdP) BuildResponse(ctx context.Context, req *AuthnRequest, s Subject) (
 			AuthnContext: saml.AuthnContext{AuthnContextClassRef: &saml.AuthnContextClassRef{Value: class}},
 		}},
 	}
-	if len(s.Attributes) > 0 {
-		st := saml.AttributeStatement{}
-		for _, at := range s.Attributes {
-			attr := saml.Attribute{Name: at.Name, NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"}
-			for _, v := range at.Values {
-				attr.Values = append(attr.Values, saml.AttributeValue{Type: "xs:string", Value: v})
-			}
-			st.Attributes = append(st.Attributes, attr)
-		}
-		a.AttributeStatements = []saml.AttributeStatement{st}
+	a.AttributeStatements = attributeStatements(s.Attributes)
+	assertionEl, err := p.sealAssertion(a, sp, md)
+	if err != nil {
+		return nil, err
 	}
-	sc, err := p.signingContext()
+	resp := &saml.Response{
+		Destination: req.ACSURL, ID: randomID(), InResponseTo: req.ID, IssueInstant: now, Version: "2.0",
+		Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: p.entityID},
+		Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}},
+	}
+	out, err := p.finishResponse(resp, assertionEl, sp.SignResponse)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{URL: req.ACSURL, SAMLResponse: out, RelayState: req.RelayState, NameID: nameID, NameIDFormat: format}, nil
+}
+
+// attributeStatements renders the attributes as one statement (none without attributes).
+func attributeStatements(attrs []Attribute) []saml.AttributeStatement {
+	if len(attrs) == 0 {
+		return nil
+	}
+	st := saml.AttributeStatement{}
+	for _, at := range attrs {
+		attr := saml.Attribute{Name: at.Name, NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"}
+		for _, v := range at.Values {
+			attr.Values = append(attr.Values, saml.AttributeValue{Type: "xs:string", Value: v})
+		}
+		st.Attributes = append(st.Attributes, attr)
+	}
+	return []saml.AttributeStatement{st}
+}
+
+// sealAssertion returns the assertion's element as the SP wants it: signed
+// (sign_assertion) and then encrypted to its certificate (encrypt_assertion).
+func (p *IdP) sealAssertion(a *saml.Assertion, sp *ServiceProvider, md *saml.EntityDescriptor) (*etree.Element, error) {
+	sc, err := p.signingContext() // also checked when only the Response is signed: no key, no answer
 	if err != nil {
 		return nil, err
 	}
@@ -238,20 +263,9 @@ func (p *IdP) BuildResponse(ctx context.Context, req *AuthnRequest, s Subject) (
 		assertionEl = a.Element()
 	}
 	if sp.EncryptAssertion {
-		if assertionEl, err = encryptAssertion(md, assertionEl); err != nil {
-			return nil, err
-		}
+		return encryptAssertion(md, assertionEl)
 	}
-	resp := &saml.Response{
-		Destination: req.ACSURL, ID: randomID(), InResponseTo: req.ID, IssueInstant: now, Version: "2.0",
-		Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: p.entityID},
-		Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}},
-	}
-	out, err := p.finishResponse(resp, assertionEl, sp.SignResponse)
-	if err != nil {
-		return nil, err
-	}
-	return &Response{URL: req.ACSURL, SAMLResponse: out, RelayState: req.RelayState, NameID: nameID, NameIDFormat: format}, nil
+	return assertionEl, nil
 }
 
 // encryptAssertion encrypts the (signed) assertion to the SP's encryption certificate:
