@@ -9,17 +9,19 @@ import (
 
 const authRequestCols = `id, flow_hash, client_id, redirect_uri, response_type, response_mode, scopes,
 	state, nonce, code_challenge, code_challenge_method, prompt, max_age, login_hint, connector_id,
-	acr_values, connector_state, logged_in, identity, auth, session_id, created_at, expiry`
+	acr_values, connector_state, logged_in, identity, auth, session_id, created_at, expiry,
+	protocol, saml_request, mfa_progress`
 
 const (
 	qInsertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetAuthRequest    = `SELECT ` + authRequestCols + ` FROM auth_requests WHERE id = ?`
 	qUpdateAuthRequest = `UPDATE auth_requests SET flow_hash = ?, client_id = ?, redirect_uri = ?,
 	response_type = ?, response_mode = ?, scopes = ?, state = ?, nonce = ?, code_challenge = ?,
 	code_challenge_method = ?, prompt = ?, max_age = ?, login_hint = ?, connector_id = ?,
 	acr_values = ?, connector_state = ?, logged_in = ?, identity = ?, auth = ?, session_id = ?,
-	created_at = ?, expiry = ? WHERE id = ?`
+	created_at = ?, expiry = ?, protocol = ?, saml_request = ?, mfa_progress = ?
+	WHERE id = ?`
 	qDeleteAuthRequest = `DELETE FROM auth_requests WHERE id = ?`
 )
 
@@ -41,22 +43,28 @@ func authRequestArgs(r storage.AuthRequest) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	proto, err := encodeProtocol(r)
+	if err != nil {
+		return nil, err
+	}
 	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
 		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, r.MaxAge, r.LoginHint,
 		r.ConnectorID, acr, r.ConnectorState, boolInt(r.LoggedIn), enc.identity, enc.auth,
-		r.SessionID, ms(r.CreatedAt), ms(r.Expiry)}, nil
+		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa}, nil
 }
 
 func scanAuthRequest(sc scanner) (storage.AuthRequest, error) {
 	var (
 		r                               storage.AuthRequest
 		scopes, prompt, acr, idt, authT []byte
+		protocol                        string
+		samlText, mfaText               []byte // nil when NULL
 		loggedIn, created, expiry       int64
 	)
 	err := sc.Scan(&r.ID, &r.FlowHash, &r.ClientID, &r.RedirectURI, &r.ResponseType, &r.ResponseMode,
 		&scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &r.MaxAge,
 		&r.LoginHint, &r.ConnectorID, &acr, &r.ConnectorState, &loggedIn, &idt, &authT, &r.SessionID,
-		&created, &expiry)
+		&created, &expiry, &protocol, &samlText, &mfaText)
 	if err != nil {
 		return r, err
 	}
@@ -70,6 +78,9 @@ func scanAuthRequest(sc scanner) (storage.AuthRequest, error) {
 		return r, err
 	}
 	if err := decodeIdentityAuth(idt, authT, &r.Identity, &r.Auth); err != nil {
+		return r, err
+	}
+	if err := decodeProtocol(protocol, samlText, mfaText, &r); err != nil {
 		return r, err
 	}
 	r.LoggedIn = loggedIn != 0

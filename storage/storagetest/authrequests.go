@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -63,5 +64,81 @@ func RunAuthRequestSweep(t *testing.T, open func(t *testing.T) storage.Storage) 
 				t.Errorf("after delete of %q/%q: %s is gone", st.flow, st.session, id)
 			}
 		}
+	}
+}
+
+// testAuthRequestProtocols: Protocol, SAML and MFA round-trip through create, get and
+// update; an empty Protocol reads back as oidc; nil pointers stay nil.
+func testAuthRequestProtocols(t *testing.T, s storage.Storage) {
+	ctx := ctxFor(t)
+	now := baseTime()
+
+	zero := authRequest("ar-oidc", now)
+	zero.Protocol = ""
+	wantErr(t, "create oidc (zero protocol)", s.CreateAuthRequest(ctx, zero), nil)
+	got, err := s.GetAuthRequest(ctx, "ar-oidc")
+	wantErr(t, "get oidc", err, nil)
+	want := zero
+	want.Protocol = storage.ProtocolOIDC
+	mustEqual(t, "oidc auth request (zero protocol)", want, got)
+	if got.SAML != nil || got.MFA != nil {
+		t.Errorf("oidc auth request: SAML = %+v, MFA = %+v; want both nil", got.SAML, got.MFA)
+	}
+
+	saml := authRequest("ar-saml", now)
+	saml.Protocol = storage.ProtocolSAML
+	saml.ClientID = "saml:sp-1"
+	saml.RedirectURI, saml.ResponseType, saml.ResponseMode, saml.State, saml.Nonce = "", "", "", "", ""
+	saml.SAML = &storage.SAMLRequest{
+		SP:         "sp-1",
+		RequestID:  "_a1b2c3",
+		ACSURL:     "https://sp.example.com/saml/acs?x=1&y=2",
+		RelayState: "relay \"state\" <&>",
+		Policy:     `{"name_id_format":"urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"}`,
+		Parked:     true,
+	}
+	saml.MFA = fullMFA()
+	wantErr(t, "create saml", s.CreateAuthRequest(ctx, saml), nil)
+	got, err = s.GetAuthRequest(ctx, "ar-saml")
+	wantErr(t, "get saml", err, nil)
+	mustEqual(t, "saml auth request", saml, got)
+
+	// MFA: nil -> set -> nil through UpdateAuthRequest.
+	for i, mfa := range []*storage.MFAProgress{fullMFA(), nil} {
+		err := s.UpdateAuthRequest(ctx, "ar-oidc", func(cur storage.AuthRequest) (storage.AuthRequest, error) {
+			mustEqual(t, fmt.Sprintf("update %d input", i), want, cur)
+			cur.MFA = mfa
+			want = cur
+			return cur, nil
+		})
+		wantErr(t, fmt.Sprintf("update %d (MFA %v)", i, mfa), err, nil)
+		got, err := s.GetAuthRequest(ctx, "ar-oidc")
+		wantErr(t, fmt.Sprintf("get after update %d", i), err, nil)
+		mustEqual(t, fmt.Sprintf("auth request after update %d", i), want, got)
+		if (got.MFA == nil) != (mfa == nil) {
+			t.Errorf("after update %d: MFA = %+v, want %+v", i, got.MFA, mfa)
+		}
+	}
+
+	// Clearing SAML and switching protocol through an update.
+	err = s.UpdateAuthRequest(ctx, "ar-saml", func(cur storage.AuthRequest) (storage.AuthRequest, error) {
+		cur.SAML, cur.MFA, cur.Protocol = nil, nil, ""
+		return cur, nil
+	})
+	wantErr(t, "update saml", err, nil)
+	got, err = s.GetAuthRequest(ctx, "ar-saml")
+	wantErr(t, "get cleared saml", err, nil)
+	if got.Protocol != storage.ProtocolOIDC || got.SAML != nil || got.MFA != nil {
+		t.Errorf("cleared request: Protocol %q, SAML %+v, MFA %+v; want oidc, nil, nil", got.Protocol, got.SAML, got.MFA)
+	}
+}
+
+// fullMFA returns an MFAProgress with every field set.
+func fullMFA() *storage.MFAProgress {
+	return &storage.MFAProgress{
+		StepUp:   true,
+		TOTP:     `{"secret":"JBSWY3DPEHPK3PXP","issuer":"gate"}`,
+		WebAuthn: `{"challenge":"c2lnbi1pbg","user_id":"dTE"}`,
+		Verified: "otp",
 	}
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Storage) {
 		fn   func(t *testing.T, s storage.Storage)
 	}{
 		{"AuthRequests", testAuthRequests},
+		{"AuthRequestProtocols", testAuthRequestProtocols},
 		{"AuthCodes", testAuthCodes},
 		{"Grants", testGrants},
 		{"RefreshTokens", testRefreshTokens},
@@ -119,6 +120,7 @@ func authRequest(id string, now time.Time) storage.AuthRequest {
 	return storage.AuthRequest{
 		ID:                  id,
 		FlowHash:            "flow-" + id,
+		Protocol:            storage.ProtocolOIDC,
 		ClientID:            "client-a",
 		RedirectURI:         "https://app.example.com/cb?x=1&y=2",
 		ResponseType:        "code",
