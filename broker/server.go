@@ -80,11 +80,10 @@ type Server struct {
 	Deps
 	issuerURL *url.URL
 	prefix    string // issuer path without trailing slash ("" at the root)
-	discovery []byte
 	conns     *connset.Set
+	apis      []mounter // token endpoints, userinfo, discovery (broker/apis.go)
 	origins   map[string]bool
 	limiter   *ratelimit.Limiter
-	verified  *verifiedCache
 	handler   http.Handler
 	pages     *pages.Renderer
 	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
@@ -118,8 +117,7 @@ func New(d Deps) (*Server, error) {
 	if s.limiter, err = ratelimit.New(rl, d.Now, loginWindow); err != nil {
 		return nil, fmt.Errorf("broker: login rate limit: %w", err)
 	}
-	s.verified = newVerifiedCache(10000)
-	if s.discovery, err = s.buildDiscovery(); err != nil {
+	if s.apis, err = s.buildAPIs(); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -140,13 +138,9 @@ func (s *Server) rel(path string) string { return s.prefix + path }
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	m := route.New(mux, s.prefix, s.cors, pages.Headers, func(h http.Handler) http.Handler { return s.pages.BrowserRoute(h.ServeHTTP) })
-	m.API("GET /.well-known/openid-configuration", s.handleDiscovery)
-	m.API("GET /keys", s.handleJWKS)
-	m.API("POST /token", s.handleToken)
-	m.API("GET /userinfo", s.handleUserinfo)
-	m.API("POST /userinfo", s.handleUserinfo)
-	m.API("POST /revoke", s.handleRevoke)
-	m.Plain("POST /introspect", http.HandlerFunc(s.handleIntrospect))
+	for _, a := range s.apis {
+		a.Mount(m)
+	}
 	for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke"} {
 		m.Plain("OPTIONS "+path, http.HandlerFunc(s.handlePreflight))
 	}
