@@ -37,6 +37,8 @@ func (h *Handler) mint(g storage.Grant, id storage.Identity, scopes []string, wi
 	return resp, nil
 }
 
+// refreshIdle is the idle expiry of a refresh token issued at now: RefreshIdle later, but
+// never past the grant's absolute expiry.
 func (h *Handler) refreshIdle(now time.Time, g storage.Grant) time.Time {
 	t := now.Add(h.Lifetimes.RefreshIdle)
 	if t.After(g.AbsoluteExpiry) {
