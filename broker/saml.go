@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -375,7 +376,8 @@ func (s *Server) samlRedirectError(w http.ResponseWriter, r *http.Request, redir
 }
 
 // samlRequire is continueToConsent's hook: a SAML SP's own requirements (service_providers[].
-// require) are checked after every login and for SSO sessions. It reports whether it took
+// require, the claims package's requirement of the pseudo-client "saml:<sp id>") are checked
+// after every login and for SSO sessions. It reports whether it took
 // over the response (the user is denied).
 func (s *Server) samlRequire(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) bool {
 	if ar.ResponseType != samlResponseType {
@@ -386,10 +388,11 @@ func (s *Server) samlRequire(w http.ResponseWriter, r *http.Request, ar storage.
 		s.pages.Expired(w, r)
 		return true
 	}
-	reason := requirementFailure(areq.SP, ar.Identity)
-	if reason == "" {
+	var denied *connectors.DeniedError
+	if !errors.As(s.Claims.AuthorizeClient(ar.ClientID, ar.Identity), &denied) {
 		return false
 	}
+	reason := denied.Reason
 	if slices.Contains(ar.Prompt, "none") {
 		s.dropAuthRequest(r.Context(), ar.ID)
 		s.samlErrorResponse(w, r, areq, samlidp.StatusRequestDenied, "access denied")
@@ -397,26 +400,6 @@ func (s *Server) samlRequire(w http.ResponseWriter, r *http.Request, ar storage.
 	}
 	s.loginDenied(w, r, ar, reason)
 	return true
-}
-
-// requirementFailure checks an SP's require (at least one of the groups; a verified email in
-// one of the domains) and returns why the user fails it, or "".
-func requirementFailure(sp *samlidp.ServiceProvider, id storage.Identity) string {
-	req := sp.Require
-	if len(req.Groups) > 0 && !slices.ContainsFunc(req.Groups, func(g string) bool { return slices.Contains(id.Groups, g) }) {
-		return "your account is not in a group that is allowed to use " + sp.DisplayName() + " (" + strings.Join(req.Groups, ", ") + ")"
-	}
-	if len(req.EmailDomains) > 0 {
-		if id.Email == "" || !id.EmailVerified {
-			return "your account has no verified email address, and " + sp.DisplayName() + " requires one"
-		}
-		_, domain, _ := strings.Cut(strings.ToLower(id.Email), "@")
-		ok := slices.ContainsFunc(req.EmailDomains, func(d string) bool { return strings.ToLower(strings.TrimPrefix(d, "@")) == domain })
-		if !ok {
-			return "your email address is not in a domain that is allowed to use " + sp.DisplayName()
-		}
-	}
-	return ""
 }
 
 var samlDeniedPage = template.Must(template.New("saml-denied").Parse(`<!doctype html>
