@@ -39,7 +39,7 @@ type MFAConnector struct {
 
 // mfaPageCSP is the page CSP of the MFA and account pages: the QR code is a data: URL and the
 // WebAuthn helper is a same-origin script.
-const mfaPageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+const mfaPageCSP = pages.FactorCSP
 
 // pendingPrefix marks an auth request's ConnectorState as an MFA step in progress (the
 // connector's own state is no longer needed once it returned the identity).
@@ -72,27 +72,14 @@ func decodePending(state []byte) (mfaPending, bool) {
 	return p, true
 }
 
-// mfaRoutes mounts the MFA step and the self-service pages.
+// mfaRoutes mounts the MFA step (the self-service pages are broker/account).
 func (s *Server) mfaRoutes(m *route.Mux) {
 	m.Browser("GET /mfa", s.handleMFAPage)
 	m.Browser("POST /mfa", s.handleMFASubmit)
-	m.Browser("GET /account", s.handleAccountPage)
-	m.Browser("POST /account", s.handleAccountSubmit)
 }
 
-// mfaUser is the mfa package's view of an identity. The name labels the user's authenticator
-// entries (TOTP account, WebAuthn user name) and finds enrolments in `gatehouse mfa reset`, so
-// an email serves as the name only when it is verified.
-func mfaUser(id storage.Identity) mfa.User {
-	name := id.PreferredUsername
-	if name == "" && id.EmailVerified {
-		name = id.Email
-	}
-	if name == "" {
-		name = id.Subject
-	}
-	return mfa.User{ID: id.Subject, Name: name, DisplayName: id.Name}
-}
+// mfaUser is the mfa package's view of an identity (mfa.UserOf).
+func mfaUser(id storage.Identity) mfa.User { return mfa.UserOf(id) }
 
 // mfaNeeded decides whether an authentication needs a second factor for the client.
 func (s *Server) mfaNeeded(ctx context.Context, clientID string, acrValues []string, id storage.Identity, auth storage.Authentication) (bool, error) {

@@ -162,6 +162,7 @@ func (s *Server) routes() http.Handler {
 	m.Browser("GET /consent", s.handleConsentPage)
 	m.Browser("POST /consent", s.handleConsentSubmit)
 	s.mfaRoutes(m)
+	s.accountPages().Mount(m)
 	s.samlRoutes(m) // SAML IdP endpoints under /saml/idp/ (broker/saml.go)
 	m.Page("GET /logout", s.handleLogout)
 	m.Page("POST /logout", s.handleLogout)
