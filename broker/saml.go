@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"maps"
 	"net/http"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -402,21 +402,13 @@ func (s *Server) samlRequire(w http.ResponseWriter, r *http.Request, ar storage.
 	return true
 }
 
-var samlDeniedPage = template.Must(template.New("saml-denied").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Access denied · Gatehouse</title>
-<link rel="stylesheet" href="{{.Base}}/static/style.css"></head>
-<body><main class="card">
-<h1>Access denied</h1>
-<p role="alert">You signed in, but you may not use {{.SPName}}: {{.Reason}}.</p>
-<p>If you think you should have access, ask your administrator.</p>
-<form method="post" action="{{.Action}}">
-{{range $k, $v := .Fields}}<input type="hidden" name="{{$k}}" value="{{$v}}">
-{{end}}<button type="submit">Return to {{.SPName}}</button>
-</form>
-</main></body>
-</html>`))
+// samlDeniedData is saml_denied.html's data: why the user may not use the SP, and the form
+// that returns a RequestDenied Response to it.
+type samlDeniedData struct {
+	pages.Page
+	SPName, Reason, Action string
+	Fields                 map[string]string
+}
 
 // samlDenied is loginDenied's hook for SAML flows: the access-denied page, with a button
 // that returns to the SP with a SAML Response whose status is RequestDenied.
@@ -440,14 +432,9 @@ func (s *Server) samlDenied(w http.ResponseWriter, r *http.Request, ar storage.A
 	for k := range samlFields(resp) {
 		fields[k] = samlFields(resp).Get(k)
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusForbidden)
-	err = samlDeniedPage.Execute(w, map[string]any{
-		"Base": s.prefix, "SPName": areq.SP.DisplayName(), "Reason": reason, "Action": resp.URL, "Fields": fields,
+	s.pages.Render(w, r, http.StatusForbidden, "saml_denied.html", samlDeniedData{
+		Page: s.pages.Page("Access denied"), SPName: areq.SP.DisplayName(), Reason: reason, Action: resp.URL, Fields: fields,
 	})
-	if err != nil {
-		s.Logger.ErrorContext(r.Context(), "render saml denied", "err", err)
-	}
 	return true
 }
 
