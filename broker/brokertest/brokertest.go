@@ -59,6 +59,11 @@ type Options struct {
 	Deps func(*broker.Deps)
 	// Logger receives the log (nil: the test's output with -v, else discarded).
 	Logger *slog.Logger
+	// Server is an unstarted httptest server to serve on (nil: a new one); New starts it.
+	Server *httptest.Server
+	// Issuer is the issuer URL when it is not the server's URL (another name for the same
+	// listener, so that two Gatehouses on 127.0.0.1 keep separate cookies).
+	Issuer string
 }
 
 // Server is a running Gatehouse on an httptest server.
@@ -90,8 +95,15 @@ func New(t testing.TB, o Options) *Server {
 			logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 		}
 	}
-	srv := httptest.NewServer(nil)
+	srv := o.Server
+	if srv == nil {
+		srv = httptest.NewUnstartedServer(nil)
+	}
+	srv.Start()
 	s := &Server{T: t, HTTP: srv, Issuer: srv.URL, Clock: &Clock{}, UpstreamDown: new(atomic.Bool), UpstreamDelay: new(atomic.Int64)}
+	if o.Issuer != "" {
+		s.Issuer = o.Issuer
+	}
 	cfg, err := s.config(o)
 	if err != nil {
 		srv.Close()
