@@ -60,30 +60,38 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	return err
 }
 
-// serve is `gatehouse serve`: it returns when ctx is done (after draining) or on a failure.
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	start := time.Now()
+// serveFlags parses serve's flags and loads the configuration they name (the built-in
+// default with no --config); problems are reported on stderr.
+func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*config.Config, string, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML); none: the built-in default")
 	if err := fs.Parse(args); err != nil {
-		return exitError{"bad flags"}
+		return nil, "", exitError{"bad flags"}
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gatehouse serve: unexpected argument %q (did you mean --config %s?)\n", fs.Arg(0), fs.Arg(0))
-		return exitError{"usage"}
+		return nil, "", exitError{"usage"}
 	}
-	var cfg *config.Config
-	defaultMode := *cfgPath == ""
-	if defaultMode {
-		cfg = defaultConfig()
-	} else {
-		var err error
-		if cfg, err = loadConfig(*cfgPath, getenv); err != nil {
-			reportConfigErrors(stderr, *cfgPath, err)
-			return exitError{"invalid config"}
-		}
+	if *cfgPath == "" {
+		return defaultConfig(), "", nil
 	}
+	cfg, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		reportConfigErrors(stderr, *cfgPath, err)
+		return nil, "", exitError{"invalid config"}
+	}
+	return cfg, *cfgPath, nil
+}
+
+// serve is `gatehouse serve`: it returns when ctx is done (after draining) or on a failure.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	start := time.Now()
+	cfg, cfgPath, err := serveFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defaultMode := cfgPath == ""
 	logger := newLogger(cfg.Logging, stderr)
 
 	// Listen first: a port in use fails at once, and health answers ("starting", readiness
@@ -110,11 +118,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	lns.setPhase("loading configuration and keys")
 
 	gh, err := assembly.Build(ctx, cfg, assembly.Options{
-		Registry: newRegistry, Store: store, Logger: logger, Getenv: getenv, Filename: *cfgPath,
+		Registry: newRegistry, Store: store, Logger: logger, Getenv: getenv, Filename: cfgPath,
 	})
 	var cerr *assembly.ConfigError
 	if errors.As(err, &cerr) {
-		reportConfigErrors(stderr, *cfgPath, cerr.Err)
+		reportConfigErrors(stderr, cfgPath, cerr.Err)
 		return exitError{"invalid config"}
 	}
 	if err != nil {
@@ -122,13 +130,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer gh.Close() //nolint:errcheck // shutting down; the connectors hold nothing we could save
 	srv := gh.Server
-	adminPassword := ""
-	keep := configUsernames(cfg.Users)
-	if defaultMode {
-		if adminPassword, err = bootstrapAdmin(ctx, store); err != nil {
-			return err
-		}
-		keep[defaultAdmin] = true
+	keep, adminPassword, err := usersToKeep(ctx, cfg, store, defaultMode)
+	if err != nil {
+		return err
 	}
 
 	// Removing users cannot be undone: it comes after every step of the start that can still
@@ -173,6 +177,21 @@ func printWelcome(w io.Writer, cfg *config.Config, exampleBase, adminPassword st
 		fmt.Fprintf(w, "  Sign in as:   admin, with the password printed when %s was created.\n", cfg.Storage.Config.File)
 		fmt.Fprintf(w, "  Forgot it? Stop Gatehouse, delete %s, and start again for a new one.\n\n", cfg.Storage.Config.File)
 	}
+}
+
+// usersToKeep are the configuration's users, and in the default mode the admin user (created
+// the first time, with the password returned to be printed once).
+func usersToKeep(ctx context.Context, cfg *config.Config, store storage.LocalUserStore, defaultMode bool) (map[string]bool, string, error) {
+	keep := configUsernames(cfg.Users)
+	if !defaultMode {
+		return keep, "", nil
+	}
+	adminPassword, err := bootstrapAdmin(ctx, store)
+	if err != nil {
+		return nil, "", err
+	}
+	keep[defaultAdmin] = true
+	return keep, adminPassword, nil
 }
 
 // bootstrapAdmin creates the default mode's admin user with a random password the first time;
