@@ -68,10 +68,12 @@ type Options struct {
 
 // Server is a running Gatehouse on an httptest server.
 type Server struct {
+	// T is the test the server belongs to (failures of the helpers go there).
 	T testing.TB
-	// HTTP is the listener; Issuer is its URL.
-	HTTP      *httptest.Server
-	Issuer    string
+	// HTTP is the listener; Issuer is the issuer URL (its URL unless Options.Issuer).
+	HTTP   *httptest.Server
+	Issuer string
+	// Store, Keys and Gatehouse are what assembly.Build built; Clock is every component's clock.
 	Store     storage.Storage
 	Keys      *tokens.KeyManager
 	Clock     *Clock
