@@ -102,8 +102,8 @@ func (g *Gatehouse) LocalConnectorIDs() []string {
 func (g *Gatehouse) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { g.Keys.Run(ctx, keyRefreshInterval(g.cfg.Expiry.SigningKeys.D())) })
-	wg.Go(func() { runGC(ctx, g.Store, g.logger) })
-	wg.Go(func() { runMFAGC(ctx, g.Store, g.logger) })
+	wg.Go(func() { every(ctx, gcInterval, func() { gc(ctx, g.Store, g.logger) }) })
+	wg.Go(func() { every(ctx, gcInterval, func() { gcMFA(ctx, g.Store, g.logger) }) })
 	wg.Wait()
 }
 

@@ -66,22 +66,13 @@ func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time) (*b
 	return m, nil
 }
 
-// runMFAGC forgets used TOTP time steps once they are out of every code's window.
-func runMFAGC(ctx context.Context, store storage.Storage, logger *slog.Logger) {
+// gcMFA forgets used TOTP time steps once they are out of every code's window.
+func gcMFA(ctx context.Context, store storage.Storage, logger *slog.Logger) {
 	ms, ok := store.(storage.MFAStore)
 	if !ok {
 		return
 	}
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := ms.GCMFA(ctx, time.Now().UTC()); err != nil {
-				logger.WarnContext(ctx, "mfa garbage collection failed", "err", err)
-			}
-		}
+	if _, err := ms.GCMFA(ctx, time.Now().UTC()); err != nil {
+		logger.WarnContext(ctx, "mfa garbage collection failed", "err", err)
 	}
 }

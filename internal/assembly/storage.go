@@ -48,31 +48,39 @@ func ProvisionUsers(ctx context.Context, store storage.LocalUserStore, users []c
 	return nil
 }
 
-// runGC deletes expired rows every five minutes.
-func runGC(ctx context.Context, store storage.Storage, logger *slog.Logger) {
-	t := time.NewTicker(5 * time.Minute)
+// gcInterval is how often expired rows are deleted.
+const gcInterval = 5 * time.Minute
+
+// every calls f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			res, err := store.GC(ctx, time.Now().UTC())
-			if err != nil {
-				logger.WarnContext(ctx, "garbage collection failed", "err", err)
-				continue
-			}
-			logger.DebugContext(ctx, "garbage collection", "result", res)
-			if bs, ok := store.(storage.BlobStore); ok {
-				if _, err := bs.DeleteExpiredBlobs(ctx, time.Now().UTC()); err != nil {
-					logger.WarnContext(ctx, "garbage collection of blobs failed", "err", err)
-				}
-			}
-			if rl, ok := store.(storage.RateLimitStore); ok {
-				if _, err := rl.DeleteExpiredAttempts(ctx, time.Now().UTC()); err != nil {
-					logger.WarnContext(ctx, "garbage collection of attempt budgets failed", "err", err)
-				}
-			}
+			f()
+		}
+	}
+}
+
+// gc deletes expired rows: auth requests, codes, tokens, sessions, blobs and attempt budgets.
+func gc(ctx context.Context, store storage.Storage, logger *slog.Logger) {
+	res, err := store.GC(ctx, time.Now().UTC())
+	if err != nil {
+		logger.WarnContext(ctx, "garbage collection failed", "err", err)
+		return
+	}
+	logger.DebugContext(ctx, "garbage collection", "result", res)
+	if bs, ok := store.(storage.BlobStore); ok {
+		if _, err := bs.DeleteExpiredBlobs(ctx, time.Now().UTC()); err != nil {
+			logger.WarnContext(ctx, "garbage collection of blobs failed", "err", err)
+		}
+	}
+	if rl, ok := store.(storage.RateLimitStore); ok {
+		if _, err := rl.DeleteExpiredAttempts(ctx, time.Now().UTC()); err != nil {
+			logger.WarnContext(ctx, "garbage collection of attempt budgets failed", "err", err)
 		}
 	}
 }
