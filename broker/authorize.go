@@ -190,15 +190,12 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, flow, purpose
 
 // continueToConsent goes to the consent step (which may finish at once).
 func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) {
-	if s.samlRequire(w, r, ar) { // a SAML SP's require (broker/saml.go)
-		return
-	}
 	// The client's own requirements (claims: clients[].require), after every login and for SSO sessions.
 	var denied *connectors.DeniedError
 	if err := s.Claims.AuthorizeClient(c.ID, ar.Identity); errors.As(err, &denied) {
 		if slices.Contains(ar.Prompt, "none") {
 			s.dropAuthRequest(r.Context(), ar.ID)
-			s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.AccessDenied, denied.Reason))
+			s.failFlow(w, r, ar, oauth2err.New(oauth2err.AccessDenied, denied.Reason))
 			return
 		}
 		s.loginDenied(w, r, ar, denied.Reason)
@@ -206,7 +203,7 @@ func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar st
 	}
 	needs, err := s.needsConsent(r, ar, c)
 	if err != nil {
-		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))
+		s.failFlow(w, r, ar, oauth2err.Server(err))
 		return
 	}
 	if !needs {
@@ -215,7 +212,7 @@ func (s *Server) continueToConsent(w http.ResponseWriter, r *http.Request, ar st
 	}
 	if slices.Contains(ar.Prompt, "none") {
 		s.dropAuthRequest(r.Context(), ar.ID)
-		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.ConsentRequired, "the user has not consented to this client"))
+		s.failFlow(w, r, ar, oauth2err.New(oauth2err.ConsentRequired, "the user has not consented to this client"))
 		return
 	}
 	http.Redirect(w, r, s.rel("/consent?req="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
@@ -255,11 +252,11 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthR
 	if !s.sessionLive(w, r, ar) { // signed out (or expired) since the request was authenticated
 		return
 	}
-	if ar.ResponseType == samlResponseType { // a SAML SP gets an assertion (broker/saml.go)
-		s.samlFinish(w, r, ar)
+	if !s.consumeAuthRequest(w, r, ar.ID) {
 		return
 	}
-	if !s.consumeAuthRequest(w, r, ar.ID) {
+	if ar.Protocol == storage.ProtocolSAML && s.saml != nil { // a SAML SP gets an assertion (broker/samlidp)
+		s.saml.Finish(w, r, ar)
 		return
 	}
 	ctx := r.Context()
@@ -272,7 +269,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthR
 		CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthCode),
 	}
 	if err := s.Storage.CreateAuthCode(ctx, ac); err != nil {
-		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))
+		s.failFlow(w, r, ar, oauth2err.Server(err))
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "authorization code issued", "client_id", ar.ClientID, "sub", ar.Identity.Subject, "connector", ar.Auth.ConnectorID)

@@ -118,7 +118,7 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 	case "deny":
 		s.dropAuthRequest(r.Context(), ar.ID)
 		s.Logger.InfoContext(r.Context(), "consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)
-		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.New(oauth2err.AccessDenied, "the user denied access"))
+		s.failFlow(w, r, ar, oauth2err.New(oauth2err.AccessDenied, "the user denied access"))
 	default:
 		s.pages.Error(w, r, http.StatusBadRequest, "Request refused", "The form did not say whether to allow access.", "Go back and press Allow or Deny.")
 	}

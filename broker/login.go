@@ -270,10 +270,11 @@ func loginUserKey(connectorID string, pc connectors.PasswordConnector, username 
 
 // loginDenied ends the flow with access_denied after showing why.
 func (s *Server) loginDenied(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) {
-	if s.samlDenied(w, r, ar, reason) { // SAML flows also get a RequestDenied response (broker/saml.go)
+	s.dropAuthRequest(r.Context(), ar.ID)
+	if ar.Protocol == storage.ProtocolSAML && s.saml != nil { // SAML flows also get a RequestDenied response (broker/samlidp)
+		s.saml.Deny(w, r, ar, reason)
 		return
 	}
-	s.dropAuthRequest(r.Context(), ar.ID)
 	s.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
 	s.pages.Error(w, r, http.StatusForbidden, "Access denied", "You signed in, but you may not use this application: "+reason+".",
 		"If you think you should have access, ask your administrator.")
@@ -518,6 +519,6 @@ func (s *Server) loginRequired(w http.ResponseWriter, r *http.Request, ar storag
 		return
 	}
 	s.Logger.InfoContext(r.Context(), "re-authentication not proven", "connector", cn.Info.ID, "client_id", ar.ClientID, "err", cause)
-	s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State,
+	s.failFlow(w, r, ar,
 		oauth2err.New(oauth2err.LoginRequired, cn.Info.Name+" could not confirm a fresh sign-in"))
 }

@@ -183,7 +183,7 @@ func (s *Server) mfaRedirect(w http.ResponseWriter, r *http.Request, ar storage.
 	}
 	if slices.Contains(ar.Prompt, "none") {
 		s.dropAuthRequest(r.Context(), ar.ID)
-		s.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State,
+		s.failFlow(w, r, ar,
 			oauth2err.New(oauth2err.InteractionRequired, "a second factor is required"))
 		return true
 	}

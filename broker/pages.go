@@ -11,9 +11,6 @@ import (
 // redirected.
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, responseMode, state string, err error) {
 	e := oauth2err.As(err)
-	if s.samlRedirectError(w, r, redirectURI, responseMode, state, e) { // SAML flows (broker/saml.go)
-		return
-	}
 	if e.Code == oauth2err.ServerError {
 		s.Logger.ErrorContext(r.Context(), "authorization request failed", "err", e)
 	} else {

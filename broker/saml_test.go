@@ -126,7 +126,7 @@ func newSAMLEnvMFA(t *testing.T, clientPolicies map[string]mfa.Policy, sps ...co
 	cls := append([]clients.Client{
 		clients.New(clients.Client{ID: confidentialID, Name: "Web App", RedirectURIs: []string{redirectURI}, PostLogoutRedirectURIs: []string{postLogoutURI}}, confidentialSecret),
 		clients.New(clients.Client{ID: trustedID, Name: "Trusted App", Trusted: true, RedirectURIs: []string{otherRedirect}, PostLogoutRedirectURIs: []string{postLogoutURI}}, trustedSecret),
-	}, broker.SAMLClients(idp)...)
+	}, samlidp.Clients(idp)...)
 	reg, err := clients.NewRegistry(cls)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/logout"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
@@ -70,8 +71,8 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// MFA is the second-factor step and self-service pages; nil turns them off.
 	MFA *MFA
-	// SAML is the SAML 2.0 identity provider (broker/saml.go); nil turns it off. Its service
-	// providers must be in Clients as SAMLClients.
+	// SAML is the SAML 2.0 identity provider (broker/samlidp); nil turns it off. Its service
+	// providers must be in Clients as samlidp.Clients.
 	SAML *samlidp.IdP
 }
 
@@ -87,6 +88,8 @@ type Server struct {
 	verified  *verifiedCache
 	handler   http.Handler
 	pages     *pages.Renderer
+	saml      *samlidp.Handler // nil without an IdP
+	logout    *logout.Handler
 	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
 }
 
@@ -122,8 +125,29 @@ func New(d Deps) (*Server, error) {
 	if s.discovery, err = s.buildDiscovery(); err != nil {
 		return nil, err
 	}
+	s.mountFlows()
 	s.handler = s.routes()
 	return s, nil
+}
+
+// mountFlows builds the flow packages' handlers from the dependencies.
+func (s *Server) mountFlows() {
+	ender := logout.NewEnder(s.Storage, s.Now)
+	s.logout = &logout.Handler{Sessions: s.Sessions, Hints: s.Minter, Subjects: s.Claims, Clients: s.Clients,
+		Ender: ender, Pages: s.pages, Logger: s.Logger}
+	if s.SAML == nil {
+		return
+	}
+	s.saml = &samlidp.Handler{IdP: s.SAML, Flow: flowStarter{s}, AuthRequests: s.Storage, SessionRecords: s.Storage,
+		Blobs: s.blobs(), Sessions: s.Sessions, Claims: s.Claims, Ender: ender, Pages: s.pages, Logger: s.Logger,
+		Now: s.Now, TrustedProxies: s.TrustedProxies, MFAAvailable: s.MFA != nil}
+	s.logout.FrontChannel = s.saml
+}
+
+// blobs returns the storage's BlobStore, or nil.
+func (s *Server) blobs() storage.BlobStore {
+	b, _ := s.Storage.(storage.BlobStore)
+	return b
 }
 
 // Handler returns the HTTP handler with every route mounted under the issuer's path.
@@ -168,9 +192,10 @@ func (s *Server) routes() http.Handler {
 	m.Browser("GET /consent", s.handleConsentPage)
 	m.Browser("POST /consent", s.handleConsentSubmit)
 	s.mfaRoutes(m)
-	s.samlRoutes(m) // SAML IdP endpoints under /saml/idp/ (broker/saml.go)
-	m.Page("GET /logout", s.handleLogout)
-	m.Page("POST /logout", s.handleLogout)
+	if s.saml != nil {
+		s.saml.Mount(m) // SAML IdP endpoints under /saml/idp/
+	}
+	s.logout.Mount(m)
 	m.Plain("GET /static/", http.StripPrefix(s.prefix+"/static/", s.Templates.Static()))
 	m.Plain("GET /healthz", http.HandlerFunc(s.handleHealth))
 	m.Plain("GET /readyz", http.HandlerFunc(s.handleReady))

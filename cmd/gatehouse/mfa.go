@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -62,7 +63,7 @@ func newMFA(cfg *config.Config, store storage.Storage) (*broker.MFA, error) {
 		if err != nil {
 			return nil, fmt.Errorf("service provider %s: %w", sp.ID, err)
 		}
-		m.Clients[broker.SAMLClientID(sp.ID)] = p
+		m.Clients[samlidp.ClientID(sp.ID)] = p
 	}
 	return m, nil
 }

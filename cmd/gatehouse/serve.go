@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -340,7 +341,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	cls = append(cls, broker.SAMLClients(samlIdP)...)
+	cls = append(cls, samlidp.Clients(samlIdP)...)
 	registry, err := clients.NewRegistry(cls)
 	if err != nil {
 		return err

@@ -126,7 +126,7 @@ func newSAMLBroker(t testing.TB, sp config.ServiceProvider, conns ...connectors.
 	}
 	reg, err := clients.NewRegistry(append([]clients.Client{
 		clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret),
-	}, broker.SAMLClients(idp)...))
+	}, samlidp.Clients(idp)...))
 	if err != nil {
 		t.Fatal(err)
 	}
