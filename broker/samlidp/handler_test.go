@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"html"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -95,7 +94,7 @@ func newHandlerEnv(t *testing.T) *handlerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	e := &handlerEnv{sp: sp, flow: &fakeFlow{}, reqs: &memRequests{m: map[string]storage.AuthRequest{}}}
 	e.h = &Handler{IdP: idp, Flow: e.flow, AuthRequests: e.reqs, Claims: noClaims{},
 		Pages: &pages.Renderer{Templates: tpl, Logger: log}, Logger: log, Now: time.Now}
