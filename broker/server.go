@@ -20,15 +20,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/broker/authflow"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/logout"
+	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
-	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -84,7 +85,8 @@ type Server struct {
 	discovery []byte
 	conns     *connset.Set
 	origins   map[string]bool
-	limiter   *ratelimit.Limiter
+	flow      *authflow.Flow
+	oidc      *oidc.Handler
 	verified  *verifiedCache
 	handler   http.Handler
 	pages     *pages.Renderer
@@ -117,31 +119,45 @@ func New(d Deps) (*Server, error) {
 			s.origins[strings.TrimSuffix(o, "/")] = true
 		}
 	}
-	rl, _ := d.Storage.(storage.RateLimitStore)
-	if s.limiter, err = ratelimit.New(rl, d.Now, loginWindow); err != nil {
-		return nil, fmt.Errorf("broker: login rate limit: %w", err)
+	if err := s.buildFlows(); err != nil {
+		return nil, err
 	}
 	s.verified = newVerifiedCache(10000)
 	if s.discovery, err = s.buildDiscovery(); err != nil {
 		return nil, err
 	}
-	s.mountFlows()
 	s.handler = s.routes()
 	return s, nil
 }
 
-// mountFlows builds the flow packages' handlers from the dependencies.
-func (s *Server) mountFlows() {
+// buildFlows builds the login flow and the protocols that start and end it, and logout.
+func (s *Server) buildFlows() error {
+	rl, _ := s.Storage.(storage.RateLimitStore) //nolint:errcheck // a type assertion: nil is refused by authflow.New
+	flow, err := authflow.New(authflow.Deps{
+		Issuer: s.Issuer, Store: s.Storage, RateLimits: rl, Sessions: s.Sessions, Claims: s.Claims,
+		Clients: s.Clients, Connectors: s.conns, Pages: s.pages, Templates: s.Templates, MFA: s.MFA.flowSettings(),
+		TrustedProxies: s.TrustedProxies, RequestLifetime: s.Lifetimes.AuthRequest, Logger: s.Logger, Now: s.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	s.flow = flow
+	s.oidc = oidc.New(oidc.Deps{
+		Issuer: s.Issuer, Clients: s.Clients, KnownScope: s.Claims.KnownScope, Hints: s.Minter, Codes: s.Storage,
+		Pages: s.pages, Flow: flow, CodeLifetime: s.Lifetimes.AuthCode, Logger: s.Logger, Now: s.Now,
+	})
+	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
 	ender := logout.NewEnder(s.Storage, s.Now)
 	s.logout = &logout.Handler{Sessions: s.Sessions, Hints: s.Minter, Subjects: s.Claims, Clients: s.Clients,
 		Ender: ender, Pages: s.pages, Logger: s.Logger}
-	if s.SAML == nil {
-		return
+	if s.SAML != nil {
+		s.saml = &samlidp.Handler{IdP: s.SAML, Flow: flow, AuthRequests: s.Storage, SessionRecords: s.Storage,
+			Blobs: s.blobs(), Sessions: s.Sessions, Claims: s.Claims, Ender: ender, Pages: s.pages, Logger: s.Logger,
+			Now: s.Now, TrustedProxies: s.TrustedProxies, MFAAvailable: s.MFA != nil}
+		flow.SetResponder(storage.ProtocolSAML, s.saml)
+		s.logout.FrontChannel = s.saml
 	}
-	s.saml = &samlidp.Handler{IdP: s.SAML, Flow: flowStarter{s}, AuthRequests: s.Storage, SessionRecords: s.Storage,
-		Blobs: s.blobs(), Sessions: s.Sessions, Claims: s.Claims, Ender: ender, Pages: s.pages, Logger: s.Logger,
-		Now: s.Now, TrustedProxies: s.TrustedProxies, MFAAvailable: s.MFA != nil}
-	s.logout.FrontChannel = s.saml
+	return nil
 }
 
 // blobs returns the storage's BlobStore, or nil.
@@ -175,22 +191,8 @@ func (s *Server) routes() http.Handler {
 		m.Plain("OPTIONS "+path, http.HandlerFunc(s.handlePreflight))
 	}
 
-	// Relying parties may POST authorization and logout requests from their own origin
-	// (OIDC Core 3.1.2.1, RP-Initiated Logout 2), so these two are not cross-origin protected;
-	// neither changes state without a CSRF-checked form.
-	m.Page("GET /authorize", s.handleAuthorize)
-	m.Page("POST /authorize", s.handleAuthorize)
-	m.Browser("GET /login", s.handleChooser)
-	m.Browser("GET /login/{connector}", s.handleLoginPage)
-	m.Browser("POST /login/{connector}", s.handleLoginSubmit)
-	m.Page("GET /callback/{connector}", s.handleCallback)
-	m.Page("POST /callback/{connector}", s.handleCallback)
-	// SAML service-provider endpoints of SAML connectors: the assertion consumer service is
-	// the generic callback under the name IdP admins expect, plus the SP metadata to import.
-	m.Page("POST /saml/sp/{connector}/acs", s.handleCallback)
-	m.Plain("GET /saml/sp/{connector}/metadata", http.HandlerFunc(s.handleSPMetadata))
-	m.Browser("GET /consent", s.handleConsentPage)
-	m.Browser("POST /consent", s.handleConsentSubmit)
+	s.oidc.Mount(m) // /authorize
+	s.flow.Mount(m) // /login, /callback, /saml/sp, /consent, /mfa
 	s.mfaRoutes(m)
 	if s.saml != nil {
 		s.saml.Mount(m) // SAML IdP endpoints under /saml/idp/
@@ -240,34 +242,6 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte("ok\n"))
-}
-
-// metadataProvider is implemented by connectors that publish metadata (SAML SP metadata).
-type metadataProvider interface {
-	Metadata(ctx context.Context) ([]byte, error)
-}
-
-// handleSPMetadata serves a SAML connector's service-provider metadata.
-func (s *Server) handleSPMetadata(w http.ResponseWriter, r *http.Request) {
-	cn, ok := s.conns.Get(r.PathValue("connector"))
-	var mp metadataProvider
-	isMP := false
-	if ok && cn.Up() {
-		mp, isMP = cn.Conn.(metadataProvider)
-	}
-	if !isMP {
-		http.NotFound(w, r)
-		return
-	}
-	md, err := mp.Metadata(r.Context())
-	if err != nil {
-		s.Logger.WarnContext(r.Context(), "SP metadata unavailable", "connector", cn.Info.ID, "err", err)
-		http.Error(w, "metadata unavailable: the connector's keys could not be read; try again shortly", http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Content-Type", "application/samlmetadata+xml")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(md)
 }
 
 // handleReady reports readiness: storage reachable and signing keys loaded.
