@@ -48,13 +48,6 @@ func (s *Server) mfaRoutes(m *route.Mux) {
 	m.Browser("POST /account", s.handleAccountSubmit)
 }
 
-// mfaDiscovery adds the acr values to the provider metadata.
-func (s *Server) mfaDiscovery(m map[string]any) {
-	if s.MFA != nil {
-		m["acr_values_supported"] = mfa.ACRValuesSupported()
-	}
-}
-
 // mfaUser is the mfa package's view of an identity. The name labels the user's authenticator
 // entries (TOTP account, WebAuthn user name) and finds enrolments in `gatehouse mfa reset`, so
 // an email serves as the name only when it is verified.

@@ -82,12 +82,11 @@ type Server struct {
 	Deps
 	issuerURL *url.URL
 	prefix    string // issuer path without trailing slash ("" at the root)
-	discovery []byte
 	conns     *connset.Set
+	apis      []mounter // token endpoints, userinfo, discovery (broker/apis.go)
 	origins   map[string]bool
 	flow      *authflow.Flow
 	oidc      *oidc.Handler
-	verified  *verifiedCache
 	handler   http.Handler
 	pages     *pages.Renderer
 	saml      *samlidp.Handler // nil without an IdP
@@ -122,8 +121,7 @@ func New(d Deps) (*Server, error) {
 	if err := s.buildFlows(); err != nil {
 		return nil, err
 	}
-	s.verified = newVerifiedCache(10000)
-	if s.discovery, err = s.buildDiscovery(); err != nil {
+	if s.apis, err = s.buildAPIs(); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -169,24 +167,15 @@ func (s *Server) blobs() storage.BlobStore {
 // Handler returns the HTTP handler with every route mounted under the issuer's path.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// url returns an absolute URL for a path under the issuer.
-func (s *Server) url(path string) string {
-	return strings.TrimSuffix(s.Issuer, "/") + path
-}
-
 // rel returns a path under the issuer's path (for links on our own pages).
 func (s *Server) rel(path string) string { return s.prefix + path }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	m := route.New(mux, s.prefix, s.cors, pages.Headers, func(h http.Handler) http.Handler { return s.pages.BrowserRoute(h.ServeHTTP) })
-	m.API("GET /.well-known/openid-configuration", s.handleDiscovery)
-	m.API("GET /keys", s.handleJWKS)
-	m.API("POST /token", s.handleToken)
-	m.API("GET /userinfo", s.handleUserinfo)
-	m.API("POST /userinfo", s.handleUserinfo)
-	m.API("POST /revoke", s.handleRevoke)
-	m.Plain("POST /introspect", http.HandlerFunc(s.handleIntrospect))
+	for _, a := range s.apis {
+		a.Mount(m)
+	}
 	for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke"} {
 		m.Plain("OPTIONS "+path, http.HandlerFunc(s.handlePreflight))
 	}

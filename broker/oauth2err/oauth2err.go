@@ -8,6 +8,7 @@
 package oauth2err
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -179,4 +180,17 @@ func quoteSafe(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// Degrade turns a server_error caused by an unreachable storage backend (storageDown reports
+// true) into a 503 temporarily_unavailable, so clients and load balancers know to retry
+// elsewhere or later. Any other error is returned as it is.
+func Degrade(ctx context.Context, err error, storageDown func(context.Context) bool) error {
+	e := As(err)
+	if e.Code != ServerError || storageDown == nil || !storageDown(ctx) {
+		return err
+	}
+	return &Error{Code: TemporarilyUnavailable,
+		Description: "the authorization server cannot reach its database; try again shortly",
+		Status:      http.StatusServiceUnavailable}
 }

@@ -2,6 +2,7 @@ package oauth2err
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -292,5 +293,23 @@ func TestLogValue(t *testing.T) {
 	log.Info("token", "err", New(InvalidRequest, ""))
 	if strings.Contains(buf.String(), "cause") || strings.Contains(buf.String(), "description") {
 		t.Errorf("empty fields logged: %s", buf.String())
+	}
+}
+
+func TestDegrade(t *testing.T) {
+	down := func(context.Context) bool { return true }
+	up := func(context.Context) bool { return false }
+	ctx := context.Background()
+	if e := As(Degrade(ctx, Server(errors.New("db")), down)); e.Code != TemporarilyUnavailable || e.HTTPStatus() != http.StatusServiceUnavailable {
+		t.Errorf("server_error with storage down: %s %d", e.Code, e.HTTPStatus())
+	}
+	if e := As(Degrade(ctx, Server(errors.New("bug")), up)); e.Code != ServerError {
+		t.Errorf("server_error with storage up: %s", e.Code)
+	}
+	if e := As(Degrade(ctx, New(InvalidGrant, "x"), down)); e.Code != InvalidGrant {
+		t.Errorf("invalid_grant with storage down: %s", e.Code)
+	}
+	if e := As(Degrade(ctx, Server(errors.New("db")), nil)); e.Code != ServerError {
+		t.Errorf("no storage check: %s", e.Code)
 	}
 }

@@ -19,7 +19,8 @@ import (
 // edgeRule forbids packages matching From (minus FromExcept) to depend, directly or through
 // other Gatehouse packages, on packages matching To (minus ToExcept). Patterns are paths
 // relative to the module root; "x/..." matches x and everything below it, "..." matches
-// every package of the module.
+// every package of the module. A standard-library package is named with the std: prefix
+// ("std:html/template") and matched only by its exact name.
 type edgeRule struct {
 	From       string
 	FromExcept []string
@@ -69,6 +70,11 @@ var forbidden = []edgeRule{
 		From: "session/...",
 		To:   []string{"broker/...", "tokens/...", "claims/...", "connectors/..."},
 		Why:  "session -> storage only",
+	},
+	{
+		From: "broker/grants",
+		To:   []string{"std:html/template", "broker/pages/...", "web/..."},
+		Why:  "the token endpoints answer JSON only: no templates, no HTML pages",
 	},
 	{
 		From:       "...",
@@ -178,10 +184,14 @@ func relPath(mod, importPath string) (string, bool) {
 	return "", false
 }
 
-// match reports whether the module-relative package path matches the pattern.
+// stdPrefix marks a standard-library package among the module's packages in a graph.
+const stdPrefix = "std:"
+
+// match reports whether the module-relative package path (or std:-prefixed standard-library
+// package) matches the pattern.
 func match(pattern, rel string) bool {
 	if pattern == "..." {
-		return true
+		return !strings.HasPrefix(rel, stdPrefix)
 	}
 	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
 		return rel == base || strings.HasPrefix(rel, base+"/")
@@ -271,6 +281,8 @@ func TestDependencyRule(t *testing.T) {
 		for _, imp := range p.Imports {
 			if r, ok := relPath(mod, imp); ok {
 				deps = append(deps, r)
+			} else if first, _, _ := strings.Cut(imp, "/"); !strings.Contains(first, ".") {
+				deps = append(deps, stdPrefix+imp) // standard library: a leaf of the graph
 			}
 		}
 		graph[rel] = deps
@@ -387,6 +399,23 @@ func TestViolations(t *testing.T) {
 			want:  []string{"claims must not depend on session"},
 		},
 		{
+			name: "grants renders a page",
+			graph: map[string][]string{
+				"broker/grants": {"std:html/template", "broker/pages"},
+				"broker/pages":  {"web"},
+				"web":           {"std:html/template"},
+			},
+			want: []string{
+				"broker/grants must not depend on broker/pages",
+				"broker/grants must not depend on std:html/template (broker/grants -> std:html/template)",
+				"broker/grants must not depend on web (broker/grants -> broker/pages -> web)",
+			},
+		},
+		{
+			name:  "config imports only the standard library",
+			graph: map[string][]string{"config": {"std:fmt", "std:strings"}},
+		},
+		{
 			name:  "prefix is not a subtree",
 			graph: map[string][]string{"connectorsx": {"storage"}, "storage": nil},
 		},
@@ -418,6 +447,9 @@ func TestMatch(t *testing.T) {
 		{"connectors/...", "connectorsx", false},
 		{"config", "config", true},
 		{"config", "config/sub", false},
+		{"...", "std:fmt", false},
+		{"std:html/template", "std:html/template", true},
+		{"std:html/...", "std:html/template", true},
 	}
 	for _, tt := range tests {
 		if got := match(tt.pattern, tt.rel); got != tt.want {

@@ -1,4 +1,4 @@
-package broker
+package userinfo
 
 import (
 	"crypto/sha256"
@@ -20,6 +20,7 @@ type verifiedCache struct {
 	entries map[[32]byte]tokens.AccessToken
 }
 
+// newVerifiedCache returns an empty cache holding at most max tokens.
 func newVerifiedCache(max int) *verifiedCache {
 	return &verifiedCache{max: max, entries: make(map[[32]byte]tokens.AccessToken)}
 }

@@ -1,0 +1,43 @@
+package broker
+
+import (
+	"github.com/gatehouse-id/gatehouse/broker/discovery"
+	"github.com/gatehouse-id/gatehouse/broker/grants"
+	"github.com/gatehouse-id/gatehouse/broker/route"
+	"github.com/gatehouse-id/gatehouse/broker/userinfo"
+	"github.com/gatehouse-id/gatehouse/mfa"
+)
+
+// mounter is a flow package's handler: it registers its own routes.
+type mounter interface {
+	Mount(m *route.Mux)
+}
+
+// buildAPIs builds the endpoints for programs from the dependencies: the token, revocation
+// and introspection endpoints (broker/grants), userinfo (broker/userinfo) and the provider
+// metadata and JWKS (broker/discovery).
+func (s *Server) buildAPIs() ([]mounter, error) {
+	access := userinfo.NewVerifier(s.Minter, s.Storage, s.Now)
+	tok := &grants.Handler{
+		Issuer: s.Issuer, Codes: s.Storage, Grants: s.Storage, Sessions: s.Sessions,
+		Minter: s.Minter, Access: access, Claims: s.Claims, Clients: s.Clients, Connectors: s.conns,
+		Lifetimes: grants.Lifetimes{
+			IDToken: s.Lifetimes.IDToken, AccessToken: s.Lifetimes.AccessToken, RefreshAbsolute: s.Lifetimes.RefreshAbsolute,
+			RefreshIdle: s.Lifetimes.RefreshIdle, ReuseGrace: s.Lifetimes.ReuseGrace,
+		},
+		Logger: s.Logger, Now: s.Now, StorageDown: s.pages.StorageDown,
+	}
+	ui := &userinfo.Handler{Access: access, Claims: s.Claims, Logger: s.Logger, StorageDown: s.pages.StorageDown}
+	var acr []string
+	if s.MFA != nil {
+		acr = mfa.ACRValuesSupported()
+	}
+	disc, err := discovery.New(discovery.Provider{
+		Issuer: s.Issuer, SubjectTypes: s.Claims.SubjectTypes(), Scopes: s.Claims.SupportedScopes(),
+		Claims: s.Claims.SupportedClaims(), SigningAlgorithms: s.Keys.Algorithms(), ACRValues: acr,
+	}, s.Keys)
+	if err != nil {
+		return nil, err
+	}
+	return []mounter{disc, tok, ui}, nil
+}

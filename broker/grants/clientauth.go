@@ -1,0 +1,52 @@
+package grants
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/internal/logctx"
+)
+
+// maxForm bounds the body of a token-style request.
+const maxForm = 64 << 10
+
+// parseForm reads an application/x-www-form-urlencoded POST body (bounded); a repeated
+// parameter is refused (RFC 6749 3.2).
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return oauth2err.New(oauth2err.InvalidRequest, "the body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return oauth2err.New(oauth2err.InvalidRequest, "malformed form body")
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
+		}
+	}
+	return nil
+}
+
+// authenticateClient authenticates the client of a token-style request whose form is parsed:
+// client_secret_basic, client_secret_post, or none for public clients. Secrets are compared
+// in constant time by the registry (clients.Client.CheckSecret), an unknown client included.
+func (h *Handler) authenticateClient(r *http.Request) (*clients.Client, error) {
+	cr, err := clients.ReadCredentials(r)
+	if err != nil {
+		return nil, oauth2err.New(oauth2err.InvalidRequest, err.Error())
+	}
+	c := h.Clients.Authenticate(cr)
+	if c == nil {
+		h.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method)
+		return nil, oauth2err.New(oauth2err.InvalidClient, "client authentication failed")
+	}
+	logctx.Add(r.Context(), "client_id", c.ID)
+	return c, nil
+}

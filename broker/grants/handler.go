@@ -1,0 +1,128 @@
+// Package grants owns the OAuth 2.0 token endpoint and the other client-authenticated token
+// endpoints: one file per grant type (code.go: authorization_code, refresh.go: refresh_token),
+// client authentication in one place (clientauth.go), minting (mint.go), revocation
+// (revoke.go, RFC 7009) and introspection (introspect.go, RFC 7662). It answers JSON only:
+// no templates, no pages.
+package grants
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/route"
+	"github.com/gatehouse-id/gatehouse/broker/userinfo"
+	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/tokens"
+)
+
+// Lifetimes are the lifetimes of what the token endpoint issues.
+type Lifetimes struct {
+	IDToken         time.Duration
+	AccessToken     time.Duration
+	RefreshAbsolute time.Duration
+	RefreshIdle     time.Duration
+	// ReuseGrace: a client whose refresh response was lost may retry with the previous
+	// refresh token for this long after the rotation, while its successor is unused. 0 turns
+	// the retry off (every reuse revokes the family).
+	ReuseGrace time.Duration
+}
+
+// SessionChecker tells whether an SSO session is still live (not logged out or expired).
+type SessionChecker interface {
+	Live(ctx context.Context, id string) (storage.Session, bool, error)
+}
+
+// Handler serves the token, revocation and introspection endpoints.
+type Handler struct {
+	// Issuer is the iss of introspection answers.
+	Issuer string
+	// Codes redeems authorization codes (created by the OIDC responder; storage.AuthCode is
+	// the contract).
+	Codes storage.CodeStore
+	// Grants keeps token families. When it also implements storage.RefreshReissuer and
+	// storage.GrantUpdater, lost refresh responses can be retried and refreshed upstream
+	// state is kept.
+	Grants storage.GrantStore
+	// Sessions tells whether the SSO session of a code is still live.
+	Sessions   SessionChecker
+	Minter     *tokens.Minter
+	Access     *userinfo.Verifier // access-token check shared with userinfo (introspection)
+	Claims     *claims.Normalizer
+	Clients    *clients.Registry
+	Connectors *connset.Set
+	Lifetimes  Lifetimes
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// StorageDown reports whether storage is unreachable right now: a server_error then
+	// becomes 503 temporarily_unavailable.
+	StorageDown func(context.Context) bool
+}
+
+// Mount registers the token and revocation endpoints as API routes and introspection as a
+// plain route (for resource servers, never browsers).
+func (h *Handler) Mount(m *route.Mux) {
+	m.API("POST /token", h.serveToken)
+	m.API("POST /revoke", h.serveRevoke)
+	m.Plain("POST /introspect", http.HandlerFunc(h.serveIntrospect))
+}
+
+// tokenResponse is RFC 6749 5.1 plus OIDC's id_token.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// serveToken is the token endpoint (RFC 6749 3.2).
+func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
+	arrived := h.Now().UTC() // before anything else: tells a concurrent refresh from a retry
+	if err := parseForm(w, r); err != nil {
+		oauth2err.WriteJSON(w, r, err)
+		return
+	}
+	c, err := h.authenticateClient(r)
+	if err != nil {
+		oauth2err.WriteJSON(w, r, err)
+		return
+	}
+	var resp tokenResponse
+	switch gt := r.PostFormValue("grant_type"); gt {
+	case "authorization_code":
+		resp, err = h.codeGrant(r, c)
+	case "refresh_token":
+		resp, err = h.refreshGrant(r, c, arrived)
+	case "":
+		err = oauth2err.New(oauth2err.InvalidRequest, "grant_type is missing")
+	default:
+		err = oauth2err.New(oauth2err.UnsupportedGrantType, "unsupported grant_type")
+	}
+	if err != nil {
+		e := oauth2err.As(err)
+		if e.Code == oauth2err.ServerError {
+			h.Logger.ErrorContext(r.Context(), "token request failed", "client_id", c.ID, "err", e)
+			e = oauth2err.As(oauth2err.Degrade(r.Context(), e, h.StorageDown))
+		} else {
+			h.Logger.InfoContext(r.Context(), "token request refused", "client_id", c.ID, "err", e)
+		}
+		if e.Code == oauth2err.TemporarilyUnavailable {
+			w.Header().Set("Retry-After", "5")
+		}
+		oauth2err.WriteJSON(w, r, e)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Pragma", "no-cache")
+	_ = json.NewEncoder(w).Encode(resp) //nolint:errcheck // the client went away; nothing to do
+}

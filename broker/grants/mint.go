@@ -1,0 +1,48 @@
+package grants
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/opaque"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/tokens"
+)
+
+// mint signs the access token and (for openid requests) the ID token of a grant.
+func (h *Handler) mint(g storage.Grant, id storage.Identity, scopes []string, withNonce bool) (tokenResponse, error) {
+	now := h.Now()
+	at, err := h.Minter.SignAccessToken(tokens.AccessToken{
+		ID: opaque.ID(), Subject: h.Claims.SubjectFor(g.ClientID, id.Subject), ClientID: g.ClientID, GrantID: g.ID, SessionID: g.SessionID,
+		Scopes: scopes, Audience: []string{g.ClientID}, AuthTime: g.Auth.AuthTime, Expiry: now.Add(h.Lifetimes.AccessToken),
+	})
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	resp := tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(h.Lifetimes.AccessToken / time.Second), Scope: strings.Join(scopes, " ")}
+	if slices.Contains(scopes, "openid") {
+		it := tokens.IDToken{
+			Subject: h.Claims.SubjectFor(g.ClientID, id.Subject), Audience: g.ClientID, AuthorizedParty: g.ClientID, SessionID: g.SessionID,
+			ACR: g.Auth.ACR, AMR: g.Auth.AMR, AuthTime: g.Auth.AuthTime, Expiry: now.Add(h.Lifetimes.IDToken),
+			AccessToken: at, Claims: h.Claims.Claims(g.ClientID, id, g.Auth, scopes),
+		}
+		if withNonce {
+			it.Nonce = g.Nonce
+		}
+		if resp.IDToken, err = h.Minter.SignIDToken(it); err != nil {
+			return tokenResponse{}, err
+		}
+	}
+	return resp, nil
+}
+
+// refreshIdle is the idle expiry of a refresh token issued at now: RefreshIdle later, but
+// never past the grant's absolute expiry.
+func (h *Handler) refreshIdle(now time.Time, g storage.Grant) time.Time {
+	t := now.Add(h.Lifetimes.RefreshIdle)
+	if t.After(g.AbsoluteExpiry) {
+		t = g.AbsoluteExpiry
+	}
+	return t
+}
