@@ -71,6 +71,11 @@ var forbidden = []edgeRule{
 		Why:  "session -> storage only",
 	},
 	{
+		From: "broker/authflow/...",
+		To:   []string{"broker", "broker/oidc/...", "broker/samlidp/..."},
+		Why:  "the login flow is protocol-neutral: protocols plug in through authflow.Responder",
+	},
+	{
 		From:       "...",
 		FromExcept: []string{"cmd/..."},
 		To:         []string{"cmd/..."},
