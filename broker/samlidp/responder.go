@@ -76,9 +76,8 @@ type deniedData struct {
 
 // Deny renders the access-denied page of a user a policy refuses (reason is user-safe),
 // with a button that returns to the SP with a SAML Response whose status is RequestDenied.
-// The flow has deleted the auth request already.
+// The flow has deleted the auth request and logged the denial already.
 func (h *Handler) Deny(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) {
-	h.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
 	areq, ok := h.requestOf(ar)
 	if !ok {
 		h.Pages.Expired(w, r)
