@@ -4,24 +4,32 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// TestLogCallsCarryContext proves every log call of the broker's handlers passes the
-// request's context (InfoContext, ...), so no line loses its request ID: a plain
-// s.Logger.Info/Warn/Error/Debug call in a non-test file of the package fails it.
+// TestLogCallsCarryContext proves every log call of the broker's handlers, in this package
+// and every package below it, passes the request's context (InfoContext, ...), so no line
+// loses its request ID: a plain x.Logger.Info/Warn/Error/Debug (or logger.Info ...) call in a
+// non-test file fails it.
 func TestLogCallsCarryContext(t *testing.T) {
-	files, err := filepath.Glob("*.go")
+	var files []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			files = append(files, path)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(files) < 20 {
+		t.Fatalf("found only %d files under broker/; the walk is broken", len(files))
+	}
 	fset := token.NewFileSet()
 	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
 		f, err := parser.ParseFile(fset, name, nil, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -35,14 +43,24 @@ func TestLogCallsCarryContext(t *testing.T) {
 			if !ok {
 				return true
 			}
-			recv, ok := sel.X.(*ast.SelectorExpr)
 			switch sel.Sel.Name {
 			case "Info", "Warn", "Error", "Debug":
-				if ok && recv.Sel.Name == "Logger" {
+				if isLogger(sel.X) {
 					t.Errorf("%s: Logger.%s without the request's context; use %sContext", fset.Position(call.Pos()), sel.Sel.Name, sel.Sel.Name)
 				}
 			}
 			return true
 		})
 	}
+}
+
+// isLogger reports whether the expression names a logger: x.Logger, x.logger, Logger or logger.
+func isLogger(e ast.Expr) bool {
+	switch x := e.(type) {
+	case *ast.SelectorExpr:
+		return strings.EqualFold(x.Sel.Name, "logger")
+	case *ast.Ident:
+		return strings.EqualFold(x.Name, "logger")
+	}
+	return false
 }

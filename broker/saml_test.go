@@ -143,10 +143,15 @@ func newSAMLEnvMFA(t *testing.T, clientPolicies map[string]mfa.Policy, sps ...co
 		}
 		mfaStep = &broker.MFA{Service: svc, Connectors: map[string]broker.MFAConnector{}, Clients: clientPolicies}
 	}
+	// The SPs' require is the claims package's requirement of their pseudo-clients.
+	norm, err := claims.New(&config.Config{ServiceProviders: sps}, claims.Options{Links: store, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := broker.New(broker.Deps{
 		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: clk.Now},
 		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: clk.Now},
-		Claims:   &claims.Normalizer{Links: store, Now: clk.Now}, Clients: reg, SAML: idp, MFA: mfaStep,
+		Claims:   norm, Clients: reg, SAML: idp, MFA: mfaStep,
 		Connectors: []connset.Slot{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: clk.Now,
 		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
 			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},

@@ -182,7 +182,7 @@ func (s *Server) routes() http.Handler {
 
 	s.oidc.Mount(m) // /authorize
 	s.flow.Mount(m) // /login, /callback, /saml/sp, /consent, /mfa
-	s.mfaRoutes(m)
+	s.accountPages().Mount(m)
 	if s.saml != nil {
 		s.saml.Mount(m) // SAML IdP endpoints under /saml/idp/
 	}

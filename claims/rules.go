@@ -212,6 +212,16 @@ func (b *builder) build() (*ruleset, error) {
 		}
 		rs.clients[c.ID] = cl
 	}
+	// A SAML service provider is the pseudo-client "saml:<id>" (broker.SAMLClientID): its
+	// require is checked by AuthorizeClient exactly as a client's.
+	for _, sp := range b.cfg.ServiceProviders {
+		name := sp.Name
+		if name == "" {
+			name = sp.ID
+		}
+		id := SAMLClientID(sp.ID)
+		rs.clients[id] = &clientRules{id: id, name: name, require: requirementOf(sp.Require)}
+	}
 	for i, sc := range b.cfg.Scopes {
 		if config.BuiltinScope(sc.Name) || sc.Name == "" {
 			b.problem(fmt.Sprintf("scopes[%d].name", i), "%q cannot be used as a custom scope name", sc.Name)
@@ -317,7 +327,7 @@ func (cr *connectorRules) authorize(groups []string, id storage.Identity, st *Tr
 		st.notef("connector %s requires nothing", cr.id)
 		return nil
 	}
-	if reason := cr.require.check(groups, id); reason != "" {
+	if reason := cr.require.check(groups, id, "sign in here"); reason != "" {
 		st.notef("denied: %s", reason)
 		return &connectors.DeniedError{Reason: reason}
 	}
@@ -325,18 +335,21 @@ func (cr *connectorRules) authorize(groups []string, id storage.Identity, st *Tr
 	return nil
 }
 
-// check returns why id does not meet the requirement, or "".
-func (r requirement) check(groups []string, id storage.Identity) string {
+// check returns why id does not meet the requirement, or "". action ends the sentence: "sign
+// in here" for a connector, "use <name>" for a client or SAML SP. One rule for everyone: at
+// least one of the groups; a verified email whose domain is one of the domains (compared
+// case-insensitively, a leading "@" in the configuration ignored, see requirementOf).
+func (r requirement) check(groups []string, id storage.Identity, action string) string {
 	if len(r.groups) > 0 && !slices.ContainsFunc(r.groups, func(g string) bool { return slices.Contains(groups, g) }) {
-		return "your account is not in a group that is allowed to sign in here (" + strings.Join(r.groups, ", ") + ")"
+		return "your account is not in a group that is allowed to " + action + " (" + strings.Join(r.groups, ", ") + ")"
 	}
 	if len(r.domains) > 0 {
 		if id.Email == "" || !id.EmailVerified {
-			return "your account has no verified email address, and one is required here"
+			return "your account has no verified email address, and one is required to " + action
 		}
 		_, domain, _ := strings.Cut(strings.ToLower(id.Email), "@")
 		if !slices.Contains(r.domains, domain) {
-			return "your email address is not in a domain that is allowed here (" + strings.Join(r.domains, ", ") + ")"
+			return "your email address is not in a domain that is allowed to " + action + " (" + strings.Join(r.domains, ", ") + ")"
 		}
 	}
 	return ""
@@ -350,8 +363,12 @@ func (n *Normalizer) AuthorizeClient(clientID string, id storage.Identity) error
 	if cl == nil || cl.require.empty() {
 		return nil
 	}
-	if reason := cl.require.check(id.Groups, id); reason != "" {
-		return &connectors.DeniedError{Reason: strings.Replace(reason, "sign in here", "use "+cl.name, 1)}
+	if reason := cl.require.check(id.Groups, id, "use "+cl.name); reason != "" {
+		return &connectors.DeniedError{Reason: reason}
 	}
 	return nil
 }
+
+// SAMLClientID is the pseudo-client ID of a SAML service provider: its require, MFA policy and
+// consent are a client's under this ID.
+func SAMLClientID(spID string) string { return "saml:" + spID }

@@ -52,7 +52,8 @@ type Web struct {
 	// certificate and verifies one that is presented against these CAs (a front proxy's
 	// mutual TLS, checked by the authproxy connector's client_cert_names). Needs web.https.
 	ClientCA string `yaml:"client_ca"`
-	// Theme and TemplatesDir override the embedded web assets.
+	// TemplatesDir is a theme: its templates/*.html and static/* replace the embedded web
+	// assets of the same name, file by file (everything it lacks stays embedded).
 	TemplatesDir string `yaml:"templates_dir"`
 	// ShutdownDelay: on SIGTERM, /readyz answers 503 at once and the listeners keep serving
 	// for this long (so a load balancer or Kubernetes stops sending traffic) before in-flight

@@ -5,18 +5,24 @@ package web
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 )
 
 //go:embed templates/*.html static/*
 var embedded embed.FS
 
-// Required lists every template the broker renders; Load fails if one is missing.
-var required = []string{"login.html", "connectors.html", "consent.html", "error.html", "logout.html", "loggedout.html", "form_post.html"}
+// required lists every template the broker renders; Load fails if one is missing, so a page
+// that could not render fails the start, not a user's request.
+var required = []string{
+	"login.html", "connectors.html", "consent.html", "error.html", "logout.html", "loggedout.html", "form_post.html",
+	"mfa_verify.html", "mfa_enrol.html", "mfa_codes.html", "mfa_account.html", "saml_denied.html",
+}
 
 // Templates renders pages.
 type Templates struct {
@@ -24,26 +30,68 @@ type Templates struct {
 	static fs.FS
 }
 
-// Load parses the templates from dir, or the embedded ones when dir is "".
+// Load parses the embedded templates and, when dir is not "", a theme over them: each
+// dir/templates/*.html replaces the embedded template of its name (base.html replaces the
+// shared "head" and "foot"), and each file under dir/static/ replaces the embedded asset of
+// its path; everything the theme does not provide stays embedded. Every required template
+// must parse and exist, or Load fails naming it.
 func Load(dir string) (*Templates, error) {
-	var fsys fs.FS = embedded
-	if dir != "" {
-		fsys = os.DirFS(dir)
-	}
-	t, err := template.New("").Funcs(template.FuncMap{}).ParseFS(fsys, "templates/*.html")
+	t, err := parseDir(template.New("").Funcs(template.FuncMap{}), embedded)
 	if err != nil {
-		return nil, fmt.Errorf("web: parse templates: %w", err)
+		return nil, err
+	}
+	static, err := fs.Sub(embedded, "static")
+	if err != nil {
+		return nil, fmt.Errorf("web: static: %w", err)
+	}
+	if dir != "" {
+		theme := os.DirFS(dir)
+		if t, err = parseDir(t, theme); err != nil {
+			return nil, fmt.Errorf("%w (theme %s)", err, dir)
+		}
+		themeStatic, err := fs.Sub(theme, "static")
+		if err != nil {
+			return nil, fmt.Errorf("web: theme static: %w", err)
+		}
+		static = overlay{top: themeStatic, base: static}
 	}
 	for _, name := range required {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("web: template %s is missing", name)
 		}
 	}
-	static, err := fs.Sub(fsys, "static")
-	if err != nil {
-		return nil, fmt.Errorf("web: static: %w", err)
-	}
 	return &Templates{t: t, static: static}, nil
+}
+
+// parseDir parses fsys's templates/*.html into t, one file at a time so an error names its
+// file; a file replaces a template of the same name (and the templates it defines).
+func parseDir(t *template.Template, fsys fs.FS) (*template.Template, error) {
+	files, err := fs.Glob(fsys, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: list templates: %w", err)
+	}
+	for _, f := range files {
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, fmt.Errorf("web: read %s: %w", f, err)
+		}
+		if _, err := t.New(path.Base(f)).Parse(string(b)); err != nil {
+			return nil, fmt.Errorf("web: parse template %s: %w", path.Base(f), err)
+		}
+	}
+	return t, nil
+}
+
+// overlay serves a file from top when it has it, from base otherwise.
+type overlay struct{ top, base fs.FS }
+
+// Open opens name in top, falling back to base when top does not have it.
+func (o overlay) Open(name string) (fs.File, error) {
+	f, err := o.top.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return o.base.Open(name)
+	}
+	return f, err
 }
 
 // Render executes a template into a buffer and writes it with the status, so a template error

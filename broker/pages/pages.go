@@ -20,6 +20,10 @@ import (
 // CSP is the Content-Security-Policy of every HTML page Gatehouse renders.
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// FactorCSP is the Content-Security-Policy of the second-factor pages (the MFA step and the
+// account page): the QR code is a data: URL and the WebAuthn helper is a same-origin script.
+const FactorCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // Page is the data every template gets: embed it in a template's data struct.
 type Page struct {
 	Title string

@@ -1,4 +1,4 @@
-package broker
+package mfa
 
 import (
 	"testing"
@@ -20,7 +20,7 @@ func TestMFAUserNameNeedsVerifiedEmail(t *testing.T) {
 		{"username first", storage.Identity{Subject: "u", PreferredUsername: "mallory", Email: "alice@example.com"}, "mallory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := mfaUser(tc.id).Name; got != tc.want {
+			if got := UserOf(tc.id).Name; got != tc.want {
 				t.Fatalf("name = %q, want %q", got, tc.want)
 			}
 		})

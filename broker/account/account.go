@@ -1,0 +1,127 @@
+// Package account owns the self-service security page at /account: a signed-in user lists
+// their second factors, adds one (TOTP enrolment, WebAuthn registration), removes one,
+// regenerates recovery codes, and verifies a factor to unlock those changes. It keeps the
+// account page's WebAuthn ceremony state server-side (single-use blobs bound to the SSO
+// session). The login's MFA step is not here: it belongs to the login flow.
+package account
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
+	"github.com/gatehouse-id/gatehouse/broker/route"
+	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// CeremonyStore keeps the state of an account-page WebAuthn ceremony until its answer takes it.
+type CeremonyStore interface {
+	PutBlob(ctx context.Context, b storage.Blob) error
+	TakeBlob(ctx context.Context, key string, now time.Time) ([]byte, error)
+}
+
+// Handler serves the account page. Build it with its fields set and Mount it.
+type Handler struct {
+	// Sessions finds the signed-in user and upgrades the session after a verification.
+	Sessions *session.Manager
+	// MFA is the second-factor service; nil: the page answers "Not available".
+	MFA *mfa.Service
+	// Policies holds each connector's MFA policy by connector ID (missing: off). Under
+	// mfa.Required the user's last factor stays.
+	Policies map[string]mfa.Policy
+	// Ceremonies keeps WebAuthn ceremony state; nil: the page offers no WebAuthn.
+	Ceremonies CeremonyStore
+	// Pages renders the pages, error pages included.
+	Pages *pages.Renderer
+	// Connectors says whether the session's connector is still up.
+	Connectors *connset.Set
+	// TrustedProxies name the client IP for the attempt budgets.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// Mount registers GET and POST /account as browser routes.
+func (h *Handler) Mount(m *route.Mux) {
+	m.Browser("GET /account", h.handlePage)
+	m.Browser("POST /account", h.handleSubmit)
+}
+
+// notices are the messages shown after a redirect with ?done=.
+var notices = map[string]string{
+	"added":    "The new factor is ready to use.",
+	"removed":  "The factor was removed.",
+	"verified": "Verified: you can change your factors now.",
+}
+
+// signedIn returns the request's SSO session, rendering the error page itself when there is
+// none.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (storage.Session, bool) {
+	if h.MFA == nil {
+		h.Pages.Error(w, r, http.StatusNotFound, "Not available",
+			"Two-step verification is not enabled on this server.", "")
+		return storage.Session{}, false
+	}
+	sess, has, err := h.Sessions.Current(r.Context(), r)
+	if err != nil {
+		h.Pages.Internal(w, r, "load session", err)
+		return sess, false
+	}
+	if !has || !h.Connectors.Up(sess.Auth.ConnectorID) {
+		h.Pages.Error(w, r, http.StatusUnauthorized, "You are not signed in",
+			"Your security settings are shown to signed-in users only.",
+			"Sign in to one of your applications, then open this page again.")
+		return sess, false
+	}
+	return sess, true
+}
+
+// handlePage lists the signed-in user's factors and offers to add and remove them.
+func (h *Handler) handlePage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	flow, err := h.Sessions.Flow(w, r)
+	if err != nil {
+		h.Pages.Internal(w, r, "flow cookie", err)
+		return
+	}
+	q := r.URL.Query()
+	h.render(w, r, view{status: http.StatusOK, sess: sess, flow: flow, addTOTP: q.Get("add") == "totp", notice: notices[q.Get("done")]})
+}
+
+// required reports whether the session's connector requires a second factor.
+func (h *Handler) required(sess storage.Session) bool {
+	return h.Policies[sess.Auth.ConnectorID] == mfa.Required
+}
+
+// reserve reserves a second-factor attempt for the user and client IP. On false it has
+// answered: with tooMany (after setting Retry-After) when a budget is spent, or with an error
+// page when the budgets could not be read.
+func (h *Handler) reserve(w http.ResponseWriter, r *http.Request, userID, ip string, tooMany func()) (mfa.Attempt, bool) {
+	attempt, ok, err := h.MFA.Reserve(r.Context(), userID, ip)
+	if err != nil {
+		h.Pages.Internal(w, r, "mfa rate limit", err)
+		return mfa.Attempt{}, false
+	}
+	if !ok {
+		h.Logger.WarnContext(r.Context(), "mfa rate limited", "sub", userID, "ip", ip)
+		w.Header().Set("Retry-After", "900")
+		tooMany()
+	}
+	return attempt, ok
+}
+
+// succeeded gives a passed attempt back and clears the user's failures.
+func (h *Handler) succeeded(r *http.Request, attempt mfa.Attempt) {
+	if err := h.MFA.Succeeded(r.Context(), attempt); err != nil {
+		h.Logger.WarnContext(r.Context(), "mfa rate limit: refund", "err", err)
+	}
+}
