@@ -8,12 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/gatehouse-id/gatehouse/broker"
-	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/brokertest"
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
-	"github.com/gatehouse-id/gatehouse/connectors/local"
 )
 
 // testUpstream is a redirect connector for tests: Begin sends the browser to an upstream URL
@@ -42,14 +39,14 @@ var _ connectors.RedirectConnector = (*testUpstream)(nil)
 // the same users) and upstream (a redirect connector).
 func newMultiEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvClaims(t, "RS256", nil, func(d *broker.Deps) {
-		lc := &local.Config{Users: userSource{store: d.Storage}, Cost: bcrypt.MinCost}
-		corp, err := lc.Open(context.Background(), connectors.Info{ID: "corp", Type: "local", Name: "Corp"}, connectors.Deps{Logger: d.Logger, Now: d.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		up := &testUpstream{info: connectors.Info{ID: "upstream", Type: "test", Name: "Upstream"}}
-		d.Connectors = append(d.Connectors, connset.Slot{Info: corp.Info(), Conn: corp}, connset.Slot{Info: up.Info(), Conn: up})
+	up := &testUpstream{info: connectors.Info{ID: "upstream", Type: "test", Name: "Upstream"}}
+	return newEnvOpts(t, envOpts{
+		registry: connectors.Registry{"test": brokertest.Opened(up, nil)},
+		config: func(c *config.Config) {
+			c.Connectors = append(c.Connectors,
+				brokertest.Connector(t, "{type: local, id: corp, name: Corp, config: {cost: 4}}"),
+				brokertest.Connector(t, "{type: test, id: upstream, name: Upstream}"))
+		},
 	})
 }
 

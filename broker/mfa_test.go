@@ -3,11 +3,8 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,21 +14,13 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
-	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/broker"
-	"github.com/gatehouse-id/gatehouse/broker/clients"
-	"github.com/gatehouse-id/gatehouse/broker/connset"
-	"github.com/gatehouse-id/gatehouse/claims"
-	"github.com/gatehouse-id/gatehouse/connectors"
-	"github.com/gatehouse-id/gatehouse/connectors/local"
+	"github.com/gatehouse-id/gatehouse/broker/brokertest"
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/mfa"
-	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/storage/sqlite"
-	"github.com/gatehouse-id/gatehouse/tokens"
-	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // mfaEnv is a running broker with the MFA step: the local connector's policy and the
@@ -51,74 +40,35 @@ const (
 // newMFAEnv builds it; opts may change the mfa.Options (knowing the issuer).
 func newMFAEnv(t *testing.T, connectorPolicy mfa.Policy, opts ...func(issuer string, o *mfa.Options)) *mfaEnv {
 	t.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	hash, err := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{}
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	issuer := srv.URL
-	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "ES256", MaxTokenLifetime: time.Hour, Now: clk.Now, Logger: logger})
-	if err := keys.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lc := &local.Config{Users: userSource{store: store}, Cost: bcrypt.MinCost}
-	conn, err := lc.Open(ctx, connectors.Info{ID: "local", Type: "local", Name: "Local accounts"}, connectors.Deps{Logger: logger, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := clients.NewRegistry([]clients.Client{
-		clients.New(clients.Client{ID: confidentialID, Name: "Web App", RedirectURIs: []string{redirectURI}}, confidentialSecret),
-		clients.New(clients.Client{ID: payrollID, Name: "Payroll", RedirectURIs: []string{payrollRedirect}}, payrollSecret),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := web.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mo := mfa.Options{Store: store, IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef", Now: clk.Now}
-	for _, o := range opts {
-		o(issuer, &mo)
-	}
-	svc, err := mfa.New(mo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Deps{
-		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: clk.Now},
-		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: clk.Now},
-		Claims:   &claims.Normalizer{Links: store, Now: clk.Now}, Clients: reg,
-		Connectors: []connset.Slot{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: clk.Now,
-		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
-			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
-		MFA: &broker.MFA{
-			Service:    svc,
-			Connectors: map[string]broker.MFAConnector{"local": {Policy: connectorPolicy}},
-			Clients:    map[string]mfa.Policy{payrollID: mfa.Required},
+	var svc *mfa.Service
+	s := brokertest.New(t, brokertest.Options{
+		Config: func(cfg *config.Config) {
+			cfg.Signing.Algorithm = "ES256"
+			cfg.Connectors[0].MFA = string(connectorPolicy)
+			cfg.MFA = config.MFA{IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef"}
+			cfg.Users = []config.User{{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", PasswordHash: aliceHash}}
+			cfg.Clients = []config.Client{
+				{ID: confidentialID, Secret: confidentialSecret, Name: "Web App", RedirectURIs: []string{redirectURI}},
+				{ID: payrollID, Secret: payrollSecret, Name: "Payroll", RedirectURIs: []string{payrollRedirect}, MFA: string(mfa.Required)},
+			}
+		},
+		Deps: func(d *broker.Deps) {
+			svc = d.MFA.Service
+			if len(opts) == 0 {
+				return
+			}
+			mo := mfa.Options{Store: d.Storage.(storage.MFAStore), IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef", Now: d.Now}
+			for _, o := range opts {
+				o(d.Issuer, &mo)
+			}
+			var err error
+			if svc, err = mfa.New(mo); err != nil {
+				t.Fatal(err)
+			}
+			d.MFA.Service = svc
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = b.Handler()
-	return &mfaEnv{env: &env{t: t, srv: srv, issuer: issuer, store: store, clock: clk, keys: keys}, svc: svc}
+	return &mfaEnv{env: envOf(t, s), svc: svc}
 }
 
 var (

@@ -2,41 +2,26 @@ package broker_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/beevik/etree"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
-	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-id/gatehouse/broker"
-	"github.com/gatehouse-id/gatehouse/broker/clients"
-	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
-	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
-	"github.com/gatehouse-id/gatehouse/connectors"
-	"github.com/gatehouse-id/gatehouse/connectors/local"
 	"github.com/gatehouse-id/gatehouse/mfa"
-	"github.com/gatehouse-id/gatehouse/session"
-	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/storage/sqlite"
-	"github.com/gatehouse-id/gatehouse/tokens"
-	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // testSP is a crewjam service provider (a strict third-party SP) with its metadata served by
@@ -83,84 +68,36 @@ func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 // connector's policy off; clientPolicies by client ID, e.g. "saml:wiki").
 func newSAMLEnvMFA(t *testing.T, clientPolicies map[string]mfa.Policy, sps ...config.ServiceProvider) *env {
 	t.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	hash, _ := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
-	now := time.Now().UTC()
-	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", Groups: []string{"admins", "staff"}, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	// mallory claims alice's address, unverified.
-	if err := store.CreateLocalUser(ctx, storage.LocalUser{Username: "mallory", Email: "alice@example.com", EmailVerified: false, Name: "Mallory", PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{}
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	issuer := srv.URL
-	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: clk.Now, Logger: logger})
-	if err := keys.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lc := &local.Config{Users: userSource{store: store}, Cost: bcrypt.MinCost}
-	conn, err := lc.Open(ctx, connectors.Info{ID: "local", Type: "local", Name: "Local accounts"}, connectors.Deps{Logger: logger, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	idpKey, idpCert, err := samlidp.LoadKeyFiles("samlidp/testdata/idp.pem", "samlidp/testdata/idp.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idp, err := samlidp.New(samlidp.Options{BaseURL: issuer, Key: idpKey, Cert: idpCert, ServiceProviders: sps, Now: clk.Now, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cls := append([]clients.Client{
-		clients.New(clients.Client{ID: confidentialID, Name: "Web App", RedirectURIs: []string{redirectURI}, PostLogoutRedirectURIs: []string{postLogoutURI}}, confidentialSecret),
-		clients.New(clients.Client{ID: trustedID, Name: "Trusted App", Trusted: true, RedirectURIs: []string{otherRedirect}, PostLogoutRedirectURIs: []string{postLogoutURI}}, trustedSecret),
-	}, samlidp.Clients(idp)...)
-	reg, err := clients.NewRegistry(cls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := web.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mfaStep *broker.MFA
-	if clientPolicies != nil {
-		svc, err := mfa.New(mfa.Options{Store: store, IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef", Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
+	s := brokertest.New(t, brokertest.Options{Config: func(cfg *config.Config) {
+		cfg.Users = []config.User{
+			{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Example", Groups: []string{"admins", "staff"}, PasswordHash: aliceHash},
+			// mallory claims alice's address, unverified.
+			{Username: "mallory", Email: "alice@example.com", EmailVerified: false, Name: "Mallory", PasswordHash: aliceHash},
 		}
-		mfaStep = &broker.MFA{Service: svc, Connectors: map[string]broker.MFAConnector{}, Clients: clientPolicies}
-	}
-	// The SPs' require is the claims package's requirement of their pseudo-clients.
-	norm, err := claims.New(&config.Config{ServiceProviders: sps}, claims.Options{Links: store, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Deps{
-		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: clk.Now},
-		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: clk.Now},
-		Claims:   norm, Clients: reg, SAML: idp, MFA: mfaStep,
-		Connectors: []connset.Slot{{Info: conn.Info(), Conn: conn}}, Templates: tmpl, Logger: logger, Now: clk.Now,
-		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
-			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = b.Handler()
-	return &env{t: t, srv: srv, issuer: issuer, store: store, clock: clk, keys: keys}
+		cfg.Clients = []config.Client{
+			{ID: confidentialID, Secret: confidentialSecret, Name: "Web App", RedirectURIs: []string{redirectURI}, PostLogoutRedirectURIs: []string{postLogoutURI}},
+			{ID: trustedID, Secret: trustedSecret, Name: "Trusted App", Trusted: true, RedirectURIs: []string{otherRedirect}, PostLogoutRedirectURIs: []string{postLogoutURI}},
+		}
+		cfg.SAMLIdP = config.SAMLIdP{Key: "samlidp/testdata/idp.pem", Cert: "samlidp/testdata/idp.pem"}
+		cfg.ServiceProviders = append(cfg.ServiceProviders, sps...)
+		if clientPolicies == nil {
+			return
+		}
+		cfg.MFA = config.MFA{IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef"}
+		for id, p := range clientPolicies {
+			for i := range cfg.ServiceProviders {
+				if samlidp.ClientID(cfg.ServiceProviders[i].ID) == id {
+					cfg.ServiceProviders[i].MFA = string(p)
+				}
+			}
+			for i := range cfg.Clients {
+				if cfg.Clients[i].ID == id {
+					cfg.Clients[i].MFA = string(p)
+				}
+			}
+		}
+	}})
+	return envOf(t, s)
 }
 
 // spConfig registers a test SP by its metadata URL.

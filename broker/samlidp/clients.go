@@ -1,10 +1,14 @@
 package samlidp
 
-import "github.com/gatehouse-id/gatehouse/broker/clients"
+import (
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/claims"
+)
 
 // ClientID is the pseudo-client ID of a service provider: its policy (allowed connectors,
-// trust, requirements, MFA) is that client's.
-func ClientID(spID string) string { return "saml:" + spID }
+// trust, requirements, MFA) is that client's, and the claims package knows it by the same
+// name (claims.SAMLClientID).
+func ClientID(spID string) string { return claims.SAMLClientID(spID) }
 
 // Clients returns the pseudo-clients of the IdP's service providers, for the client
 // registry: no secret and no redirect URIs, so /authorize and /token refuse them; only the

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/internal/assembly"
 )
 
 // TestConnectorDepsCarryRuleAttributes proves the wiring of issue 20.1: serve opens each
@@ -37,7 +38,7 @@ connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	decoded, err := decodeConnectors(cfg, path, getenv, newRegistry(nil))
+	decoded, err := assembly.DecodeConnectors(cfg, path, getenv, newRegistry(nil))
 	if err != nil {
 		t.Fatalf("a UPN bind_dn with preset: active_directory is valid: %v", err)
 	}
@@ -47,9 +48,9 @@ connectors:
 	}
 	want := map[string][]string{"corp": {"costCenter", "employeeNumber"}, "local": nil}
 	for _, d := range decoded {
-		deps := connectorDeps(cfg.Issuer, d.info, norm, slog.New(slog.DiscardHandler), nil, nil)
-		if !slices.Equal(deps.Attributes, want[d.info.ID]) {
-			t.Errorf("%s: Deps.Attributes = %q, want %q", d.info.ID, deps.Attributes, want[d.info.ID])
+		deps := assembly.ConnectorDeps(cfg.Issuer, d.Info, norm, slog.New(slog.DiscardHandler), nil, nil)
+		if !slices.Equal(deps.Attributes, want[d.Info.ID]) {
+			t.Errorf("%s: Deps.Attributes = %q, want %q", d.Info.ID, deps.Attributes, want[d.Info.ID])
 		}
 	}
 }

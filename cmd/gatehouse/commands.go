@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
+	"github.com/gatehouse-id/gatehouse/internal/assembly"
 )
 
 // cmdCheckConfig validates a configuration file without serving.
@@ -28,9 +29,9 @@ func cmdCheckConfig(ctx context.Context, args []string, getenv func(string) stri
 	path := fs.Arg(0)
 	cfg, err := loadConfig(path, getenv)
 	if err == nil {
-		var decoded []decodedConnector
-		decoded, err = decodeConnectors(cfg, path, getenv, newRegistry(nil))
-		for _, w := range cheapHashWarnings(cfg, decoded) {
+		var decoded []assembly.DecodedConnector
+		decoded, err = assembly.DecodeConnectors(cfg, path, getenv, newRegistry(nil))
+		for _, w := range assembly.CheapHashWarnings(cfg, decoded) {
 			fmt.Fprintln(stderr, w)
 		}
 		// Claims rules (CEL expressions, patterns, scopes) and claims_tests, reported with the rest.

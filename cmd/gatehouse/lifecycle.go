@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/assembly"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -167,7 +168,7 @@ func (l *listeners) close() {
 // normal case); readiness says so meanwhile. SQLite errors are local and final.
 func openStorageRetrying(ctx context.Context, cfg config.Storage, logger *slog.Logger, l *listeners) (storage.Storage, error) {
 	if cfg.Type != "postgres" {
-		return openStorage(ctx, cfg, logger)
+		return assembly.OpenStorage(ctx, cfg, logger)
 	}
 	limit := cfg.Config.ConnectTimeout.D()
 	if limit <= 0 {
@@ -176,7 +177,7 @@ func openStorageRetrying(ctx context.Context, cfg config.Storage, logger *slog.L
 	deadline := time.Now().Add(limit)
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		s, err := openStorage(ctx, cfg, logger)
+		s, err := assembly.OpenStorage(ctx, cfg, logger)
 		if err == nil {
 			if attempt > 1 {
 				logger.Info("storage reachable", "attempts", attempt)

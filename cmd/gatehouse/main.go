@@ -8,7 +8,8 @@
 //	gatehouse loadtest --issuer URL   drive load against a running broker
 //	gatehouse backup --to FILE        snapshot the SQLite store (PostgreSQL: pg_dump)
 //
-// This package is the only place that wires Gatehouse's packages together.
+// This package and internal/assembly (which serve calls to build the broker) are the only
+// places that wire Gatehouse's packages together.
 package main
 
 import (

@@ -6,87 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/url"
 	"strings"
-	"time"
 
-	"github.com/gatehouse-id/gatehouse/broker"
-	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/config"
-	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/assembly"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
-
-// newMFA builds the broker's MFA step from the configuration; nil when no connector or client
-// uses MFA and WebAuthn is not configured.
-func newMFA(cfg *config.Config, store storage.Storage) (*broker.MFA, error) {
-	if !cfg.UsesMFA() {
-		return nil, nil
-	}
-	ms, ok := store.(storage.MFAStore)
-	if !ok {
-		return nil, fmt.Errorf("mfa: the %s storage backend does not support second factors yet", cfg.Storage.Type)
-	}
-	wa := mfa.WebAuthnOptions{RPID: cfg.MFA.WebAuthn.RPID, RPName: cfg.MFA.WebAuthn.RPName, Origins: cfg.MFA.WebAuthn.Origins}
-	if wa.RPID != "" && len(wa.Origins) == 0 {
-		u, err := url.Parse(cfg.Issuer)
-		if err != nil {
-			return nil, fmt.Errorf("mfa: issuer: %w", err)
-		}
-		wa.Origins = []string{u.Scheme + "://" + u.Host}
-	}
-	if wa.RPName == "" {
-		wa.RPName = cfg.MFA.IssuerName
-	}
-	svc, err := mfa.New(mfa.Options{Store: ms, IssuerName: cfg.MFA.IssuerName, SecretsKey: cfg.MFA.SecretsKey, WebAuthn: wa, Now: time.Now})
-	if err != nil {
-		return nil, err
-	}
-	m := &broker.MFA{Service: svc, Connectors: map[string]broker.MFAConnector{}, Clients: map[string]mfa.Policy{}}
-	for _, c := range cfg.Connectors {
-		p, err := mfa.ParsePolicy(c.MFA)
-		if err != nil {
-			return nil, fmt.Errorf("connector %s: %w", c.ID, err)
-		}
-		m.Connectors[c.ID] = broker.MFAConnector{Policy: p}
-	}
-	for _, c := range cfg.Clients {
-		p, err := mfa.ParsePolicy(c.MFA)
-		if err != nil {
-			return nil, fmt.Errorf("client %s: %w", c.ID, err)
-		}
-		m.Clients[c.ID] = p
-	}
-	for _, sp := range cfg.ServiceProviders {
-		p, err := mfa.ParsePolicy(sp.MFA)
-		if err != nil {
-			return nil, fmt.Errorf("service provider %s: %w", sp.ID, err)
-		}
-		m.Clients[samlidp.ClientID(sp.ID)] = p
-	}
-	return m, nil
-}
-
-// runMFAGC forgets used TOTP time steps once they are out of every code's window.
-func runMFAGC(ctx context.Context, store storage.Storage, logger *slog.Logger) {
-	ms, ok := store.(storage.MFAStore)
-	if !ok {
-		return
-	}
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := ms.GCMFA(ctx, time.Now().UTC()); err != nil {
-				logger.Warn("mfa garbage collection failed", "err", err)
-			}
-		}
-	}
-}
 
 const mfaUsage = `Usage: gatehouse mfa reset --config FILE --user USERNAME-or-SUB
 
@@ -129,7 +54,7 @@ func cmdMFA(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 	}
 	logger := newLogger(config.Logging{Level: "warn"}, stderr)
-	store, err := openStorage(ctx, cfg.Storage, logger)
+	store, err := assembly.OpenStorage(ctx, cfg.Storage, logger)
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}

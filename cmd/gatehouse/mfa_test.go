@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/assembly"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
@@ -55,9 +56,9 @@ func TestNewMFA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	m, err := newMFA(cfg, store)
+	m, err := assembly.NewMFA(cfg, store, nil)
 	if err != nil || m == nil {
-		t.Fatalf("newMFA = %v, %v", m, err)
+		t.Fatalf("NewMFA = %v, %v", m, err)
 	}
 	if m.Connectors["local"].Policy != mfa.Required || m.Clients["payroll"] != mfa.Optional || m.Clients["other"] != mfa.Off ||
 		m.Clients["saml:wiki"] != mfa.Required {
@@ -67,11 +68,11 @@ func TestNewMFA(t *testing.T) {
 		t.Error("WebAuthn enabled without rp_id")
 	}
 	cfg.MFA.WebAuthn.RPID = "localhost"
-	if m, err = newMFA(cfg, store); err != nil || !m.Service.WebAuthnEnabled() {
+	if m, err = assembly.NewMFA(cfg, store, nil); err != nil || !m.Service.WebAuthnEnabled() {
 		t.Errorf("with rp_id: %v", err)
 	}
 	off := defaultConfig()
-	if m, err := newMFA(off, store); m != nil || err != nil {
+	if m, err := assembly.NewMFA(off, store, nil); m != nil || err != nil {
 		t.Errorf("default config: %v, %v", m, err)
 	}
 }

@@ -22,18 +22,6 @@ func configUsernames(users []config.User) map[string]bool {
 	return keep
 }
 
-// localConnectorIDs are the IDs of the configured connectors of type local: the ones whose
-// links name local users (upstream subject = username).
-func localConnectorIDs(decoded []decodedConnector) []string {
-	var ids []string
-	for _, d := range decoded {
-		if d.info.Type == "local" {
-			ids = append(ids, d.info.ID)
-		}
-	}
-	return ids
-}
-
 // removeStaleUsers deletes every stored user that came from the configuration and that the
 // configuration (keep) no longer lists, with the internal user each local connector linked it
 // to: sessions, grants (and so their tokens), consents, links and MFA enrolment. Users created

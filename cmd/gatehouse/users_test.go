@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/assembly"
 	"github.com/gatehouse-id/gatehouse/internal/loadgen"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
@@ -190,7 +191,7 @@ func TestRemoveStaleUsersWithoutRemover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := provisionUsers(t.Context(), st, []config.User{{Username: "bob", PasswordHash: "x"}}); err != nil {
+	if err := assembly.ProvisionUsers(t.Context(), st, []config.User{{Username: "bob", PasswordHash: "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	noRemover := struct{ storage.Storage }{st} // hides storage.UserRemover

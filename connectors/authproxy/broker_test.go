@@ -8,29 +8,20 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-id/gatehouse/broker"
-	"github.com/gatehouse-id/gatehouse/broker/clients"
-	"github.com/gatehouse-id/gatehouse/broker/connset"
-	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/authproxy"
-	"github.com/gatehouse-id/gatehouse/session"
-	"github.com/gatehouse-id/gatehouse/storage/sqlite"
-	"github.com/gatehouse-id/gatehouse/tokens"
-	"github.com/gatehouse-id/gatehouse/web"
+	"github.com/gatehouse-id/gatehouse/connectors/local"
 )
 
 const (
@@ -78,59 +69,27 @@ func newBrokerEnv(t *testing.T, proxies string) *brokerEnv {
 // broker's own test server.
 func newBrokerEnvAt(t *testing.T, proxies, issuer string) *brokerEnv {
 	t.Helper()
-	ctx := context.Background()
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, nil))
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	if issuer == "" {
-		issuer = srv.URL
-	}
-	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: time.Now, Logger: logger})
-	if err := keys.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	trusted := []netip.Prefix{netip.MustParsePrefix(proxies)}
-	info := connectors.Info{ID: "proxy", Type: "authproxy", Name: "Corp proxy"}
-	conn, err := (&authproxy.Config{Secret: secret, TrustEmail: true}).Open(ctx, info, connectors.Deps{Logger: logger, TrustedProxies: trusted})
-	if err != nil {
-		t.Fatal(err)
-	}
-	norm, err := claims.New(&config.Config{Connectors: []config.ConnectorBlock{{Type: "authproxy", ID: "proxy", Claims: config.ConnectorClaims{
-		Map:    map[string]string{"name": `name + " (via " + username + ")"`},
-		Groups: config.GroupRules{Prefix: "corp:", Deny: []string{"banned"}},
-	}}}}, claims.Options{Links: store, Now: time.Now, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := clients.NewRegistry([]clients.Client{
-		clients.New(clients.Client{ID: rpID, Name: "Web App", RedirectURIs: []string{rpRedirect}, Trusted: true}, rpSecret),
+	s := brokertest.New(t, brokertest.Options{
+		Issuer: issuer, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Registry: func(local.UserSource) connectors.Registry {
+			return connectors.Registry{"authproxy": func() connectors.Config { return &authproxy.Config{} }}
+		},
+		Config: func(cfg *config.Config) {
+			cfg.Web.TrustedProxies = []string{proxies}
+			cfg.Connectors = []config.ConnectorBlock{brokertest.Connector(t, `
+type: authproxy
+id: proxy
+name: Corp proxy
+config: {secret: "`+secret+`", trust_email: true}
+claims:
+  map: {name: 'name + " (via " + username + ")"'}
+  groups: {prefix: "corp:", deny: [banned]}
+`)}
+			cfg.Clients = []config.Client{{ID: rpID, Secret: rpSecret, Name: "Web App", RedirectURIs: []string{rpRedirect}, Trusted: true}}
+		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := web.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Deps{
-		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
-		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
-		Claims:   norm, Clients: reg, TrustedProxies: trusted,
-		Connectors: []connset.Slot{{Info: info, Conn: conn}}, Templates: tmpl, Logger: logger, Now: time.Now,
-		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
-			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = b.Handler()
-	return &brokerEnv{issuer: issuer, srv: srv, logs: logs}
+	return &brokerEnv{issuer: s.Issuer, srv: s.HTTP, logs: logs}
 }
 
 // proxyTransport plays the front proxy: it adds its headers to every request it forwards

@@ -2,7 +2,7 @@
 
 package ldap
 
-// Full-broker test: an in-process Gatehouse broker (built like broker/harness_test.go) with
+// Full-broker test: an in-process Gatehouse broker (built by broker/brokertest) with
 // this connector in front of the test slapd, and a go-oidc relying party.
 
 import (
@@ -16,7 +16,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,15 +25,10 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-id/gatehouse/broker"
-	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
-	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
-	"github.com/gatehouse-id/gatehouse/session"
-	"github.com/gatehouse-id/gatehouse/storage/sqlite"
-	"github.com/gatehouse-id/gatehouse/tokens"
-	"github.com/gatehouse-id/gatehouse/web"
 )
 
 const (
@@ -51,48 +45,28 @@ func newBroker(t *testing.T, conns ...connectors.Connector) *httptest.Server {
 // newBrokerTB is newBroker for tests and benchmarks.
 func newBrokerTB(t testing.TB, conns ...connectors.Connector) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	issuer := srv.URL
-	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: time.Now, Logger: logger})
-	if err := keys.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	return newBrokerConfig(t, nil, conns...)
+}
+
+// newBrokerConfig is newBrokerTB with the configuration adjusted by mutate (when not nil).
+func newBrokerConfig(t testing.TB, mutate func(*config.Config), conns ...connectors.Connector) *httptest.Server {
+	t.Helper()
 	var bc []connset.Slot
 	for _, c := range conns {
 		bc = append(bc, connset.Slot{Info: c.Info(), Conn: c})
 	}
-	reg, err := clients.NewRegistry([]clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := web.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Deps{
-		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
-		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
-		Claims:   &claims.Normalizer{Links: store, Now: time.Now}, Clients: reg,
-		Connectors: bc, Templates: tmpl, Logger: logger, Now: time.Now,
-		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
-			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
+	s := brokertest.New(t, brokertest.Options{
+		Config: func(cfg *config.Config) {
+			cfg.Connectors = nil
+			cfg.Clients = []config.Client{{ID: rpID, Secret: rpSecret, Name: "Test App", RedirectURIs: []string{rpRedirect}}}
+			if mutate != nil {
+				mutate(cfg)
+			}
+		},
+		// The test's connectors, opened by the test against its slapd.
+		Slots: func([]connset.Slot) []connset.Slot { return bc },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = b.Handler()
-	return srv
+	return s.HTTP
 }
 
 var (

@@ -7,7 +7,6 @@ package ldap
 // crewjam service provider logs alice in and validates the Response.
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -17,12 +16,10 @@ import (
 	"errors"
 	"html"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -31,17 +28,8 @@ import (
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/gatehouse-id/gatehouse/broker"
-	"github.com/gatehouse-id/gatehouse/broker/clients"
-	"github.com/gatehouse-id/gatehouse/broker/connset"
-	"github.com/gatehouse-id/gatehouse/broker/samlidp"
-	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
-	"github.com/gatehouse-id/gatehouse/session"
-	"github.com/gatehouse-id/gatehouse/storage/sqlite"
-	"github.com/gatehouse-id/gatehouse/tokens"
-	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // samlKeyPair makes an RSA key and a self-signed certificate for an IdP or SP.
@@ -97,56 +85,8 @@ func newSAMLSP(t testing.TB) *samlSP {
 // service_providers.
 func newSAMLBroker(t testing.TB, sp config.ServiceProvider, conns ...connectors.Connector) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	issuer := srv.URL
-	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: time.Now, Logger: logger})
-	if err := keys.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var bc []connset.Slot
-	for _, c := range conns {
-		bc = append(bc, connset.Slot{Info: c.Info(), Conn: c})
-	}
-	idpKey, idpCert := samlKeyPair(t, "Gatehouse test IdP")
-	idp, err := samlidp.New(samlidp.Options{BaseURL: issuer, Key: idpKey, Cert: idpCert,
-		ServiceProviders: []config.ServiceProvider{sp}, Now: time.Now, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := clients.NewRegistry(append([]clients.Client{
-		clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret),
-	}, samlidp.Clients(idp)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := web.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Deps{
-		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
-		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
-		Claims:   &claims.Normalizer{Links: store, Now: time.Now}, Clients: reg, SAML: idp,
-		Connectors: bc, Templates: tmpl, Logger: logger, Now: time.Now,
-		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
-			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = b.Handler()
-	return srv
+	// No saml_idp key: Gatehouse generates one at first start and keeps it in storage.
+	return newBrokerConfig(t, func(cfg *config.Config) { cfg.ServiceProviders = []config.ServiceProvider{sp} }, conns...)
 }
 
 // trust gives the SP Gatehouse's IdP metadata, as an administrator importing it would.

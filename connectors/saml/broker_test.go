@@ -2,11 +2,9 @@ package saml_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,16 +13,12 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-id/gatehouse/broker"
-	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
-	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/local"
 	gsaml "github.com/gatehouse-id/gatehouse/connectors/saml"
-	"github.com/gatehouse-id/gatehouse/session"
-	"github.com/gatehouse-id/gatehouse/storage/sqlite"
-	"github.com/gatehouse-id/gatehouse/tokens"
-	"github.com/gatehouse-id/gatehouse/web"
 )
 
 const (
@@ -49,24 +43,6 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 // newBrokerEnvTrust is newBrokerEnv with the connector's trust_upstream_mfa.
 func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config), trustMFA bool) *brokerEnv {
 	t.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	issuer := srv.URL
-	keys := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", MaxTokenLifetime: time.Hour, Now: time.Now, Logger: logger})
-	if err := keys.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-
 	ti := newIdP(t, idpOpts)
 	cfg := &gsaml.Config{
 		IDPMetadataURL: ti.metadataURL(),
@@ -76,35 +52,24 @@ func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Conf
 	if mutate != nil {
 		mutate(cfg)
 	}
-	c, err := cfg.Open(ctx, connectors.Info{ID: "corp", Type: "saml", Name: "Corp SSO"},
-		connectors.Deps{Logger: logger, CallbackURL: issuer + "/saml/sp/corp/acs", Now: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := c.(*gsaml.Connector)
-
-	reg, err := clients.NewRegistry([]clients.Client{
-		clients.New(clients.Client{ID: rpID, Name: "Web App", RedirectURIs: []string{rpRedirect}}, rpSecret),
+	var conn *gsaml.Connector
+	s := brokertest.New(t, brokertest.Options{
+		// The test's connector config, as it is.
+		Registry: func(local.UserSource) connectors.Registry {
+			return connectors.Registry{"saml": func() connectors.Config { return cfg }}
+		},
+		Config: func(c *config.Config) {
+			c.Connectors = []config.ConnectorBlock{{Type: "saml", ID: "corp", Name: "Corp SSO", TrustUpstreamMFA: trustMFA}}
+			c.Clients = []config.Client{{ID: rpID, Secret: rpSecret, Name: "Web App", RedirectURIs: []string{rpRedirect}}}
+		},
+		Slots: func(slots []connset.Slot) []connset.Slot {
+			if slots[0].Err != nil {
+				t.Fatal(slots[0].Err)
+			}
+			conn = slots[0].Conn.(*gsaml.Connector)
+			return slots
+		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := web.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Deps{
-		Issuer: issuer, Storage: store, Keys: keys, Minter: &tokens.Minter{Issuer: issuer, Keys: keys, Now: time.Now},
-		Sessions: &session.Manager{Store: store, Idle: time.Hour, Absolute: 24 * time.Hour, Now: time.Now},
-		Claims:   &claims.Normalizer{Links: store, Now: time.Now}, Clients: reg,
-		Connectors: []connset.Slot{{Info: conn.Info(), Conn: conn, TrustUpstreamMFA: trustMFA}}, Templates: tmpl, Logger: logger, Now: time.Now,
-		Lifetimes: broker.Lifetimes{IDToken: time.Hour, AccessToken: time.Hour, AuthCode: time.Minute, AuthRequest: 30 * time.Minute,
-			RefreshAbsolute: 720 * time.Hour, RefreshIdle: 168 * time.Hour},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = b.Handler()
 
 	// The IdP administrator imports the SP metadata from its URL.
 	md := newBrowser(t).get(conn.EntityID())
@@ -112,7 +77,7 @@ func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Conf
 		t.Fatalf("SP metadata at %s: %d %s", conn.EntityID(), md.status, md.body)
 	}
 	ti.register("gatehouse", []byte(md.body))
-	return &brokerEnv{issuer: issuer, srv: srv, idp: ti, conn: conn}
+	return &brokerEnv{issuer: s.Issuer, srv: s.HTTP, idp: ti, conn: conn}
 }
 
 // follow follows redirects within the broker until a page or a redirect elsewhere.

@@ -1,36 +1,22 @@
-package main
+package assembly
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
-	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// ReplacePasswordHash implements local.PasswordRehasher over the optional
-// storage.LocalPasswordUpdater (compare-and-swap: a password changed meanwhile wins).
-func (l localUsers) ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string) error {
-	u, ok := l.store.(storage.LocalPasswordUpdater)
-	if !ok {
-		return errors.ErrUnsupported
-	}
-	return u.ReplaceLocalPasswordHash(ctx, username, oldHash, newHash, time.Now().UTC())
-}
-
-// cheapHashWarnings names the configured users whose bcrypt hash is cheaper than the local
+// CheapHashWarnings names the configured users whose bcrypt hash is cheaper than the local
 // connectors' cost: until such a user logs in (and the hash is redone at the configured
 // cost), a wrong password for them answers faster than for an unknown user, which tells an
 // attacker the username exists. Each warning starts with file:line and the key path.
-func cheapHashWarnings(cfg *config.Config, decoded []decodedConnector) []string {
+func CheapHashWarnings(cfg *config.Config, decoded []DecodedConnector) []string {
 	want := 0
 	for _, d := range decoded {
-		if lc, ok := d.cfg.(*local.Config); ok {
+		if lc, ok := d.Config.(*local.Config); ok {
 			want = max(want, lc.EffectiveCost())
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package assembly
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // (or a saml_idp block); nil otherwise. The key comes from saml_idp.key/cert, or is generated
 // once and kept in storage (a storage.BlobStore: SQLite and PostgreSQL implement it; with a
 // backend that does not, the files are needed).
-func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, hc *http.Client, logger *slog.Logger) (*samlidp.IdP, error) {
+func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, hc *http.Client, logger *slog.Logger, now func() time.Time) (*samlidp.IdP, error) {
 	sc := cfg.SAMLIdP
 	if len(cfg.ServiceProviders) == 0 && sc.Key == "" && sc.EntityID == "" {
 		return nil, nil
@@ -35,7 +35,7 @@ func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, 
 		key, cert, err = samlidp.LoadKeyFiles(sc.Key, sc.Cert)
 	} else {
 		blobs, _ := store.(storage.BlobStore)
-		key, cert, err = samlidp.LoadOrGenerateKey(ctx, blobs, entityID, time.Now())
+		key, cert, err = samlidp.LoadOrGenerateKey(ctx, blobs, entityID, now())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("saml_idp: %w", err)
@@ -47,12 +47,12 @@ func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, 
 	idp, err := samlidp.New(samlidp.Options{
 		BaseURL: cfg.Issuer, EntityID: sc.EntityID, Key: key, Cert: cert, ServiceProviders: cfg.ServiceProviders,
 		AssertionLifetime: sc.AssertionLifetime.D(), PersistentSalt: cfg.PairwiseSalt, HTTP: hc,
-		Logger: logger.With("component", "saml-idp"), Now: time.Now, ReplayCache: samlReplayCache{replay},
+		Logger: logger.With("component", "saml-idp"), Now: now, ReplayCache: samlReplayCache{replay},
 	})
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("SAML identity provider enabled", "entity_id", idp.EntityID(), "service_providers", len(cfg.ServiceProviders),
+	logger.InfoContext(ctx, "SAML identity provider enabled", "entity_id", idp.EntityID(), "service_providers", len(cfg.ServiceProviders),
 		"metadata", strings.TrimSuffix(cfg.Issuer, "/")+"/saml/idp/metadata")
 	return idp, nil
 }

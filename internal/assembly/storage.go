@@ -1,0 +1,86 @@
+package assembly
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/postgres"
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
+)
+
+// OpenStorage opens the configured backend (and runs its migrations).
+func OpenStorage(ctx context.Context, cfg config.Storage, logger *slog.Logger) (storage.Storage, error) {
+	switch cfg.Type {
+	case "sqlite", "":
+		return sqlite.Open(ctx, cfg.Config.File, logger)
+	case "postgres":
+		return postgres.Open(ctx, postgresConfig(cfg.Config), logger)
+	}
+	return nil, fmt.Errorf("storage type %q is not supported by this build", cfg.Type)
+}
+
+// postgresConfig maps the storage block to the postgres backend's Config: dsn, or the
+// discrete fields host/port/database/user/password/ssl_mode/ssl_root_cert; max_conns.
+func postgresConfig(c config.StorageConfig) postgres.Config {
+	return postgres.Config{
+		DSN: c.DSN, Host: c.Host, Port: c.Port, Database: c.Database, User: c.User, Password: c.Password,
+		SSLMode: c.SSLMode, SSLRootCert: c.SSLRootCert, MaxConns: c.MaxConns,
+	}
+}
+
+// ProvisionUsers upserts the config's local users into storage, marked as from the
+// configuration.
+func ProvisionUsers(ctx context.Context, store storage.LocalUserStore, users []config.User) error {
+	now := time.Now().UTC()
+	for _, u := range users {
+		err := store.UpsertLocalUser(ctx, storage.LocalUser{
+			Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
+			Groups: u.Groups, PasswordHash: u.PasswordHash, FromConfig: true, CreatedAt: now, UpdatedAt: now,
+		})
+		if err != nil {
+			return fmt.Errorf("provision user %s: %w", u.Username, err)
+		}
+	}
+	return nil
+}
+
+// gcInterval is how often expired rows are deleted.
+const gcInterval = 5 * time.Minute
+
+// every calls f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+// gc deletes expired rows: auth requests, codes, tokens, sessions, blobs and attempt budgets.
+func gc(ctx context.Context, store storage.Storage, logger *slog.Logger) {
+	res, err := store.GC(ctx, time.Now().UTC())
+	if err != nil {
+		logger.WarnContext(ctx, "garbage collection failed", "err", err)
+		return
+	}
+	logger.DebugContext(ctx, "garbage collection", "result", res)
+	if bs, ok := store.(storage.BlobStore); ok {
+		if _, err := bs.DeleteExpiredBlobs(ctx, time.Now().UTC()); err != nil {
+			logger.WarnContext(ctx, "garbage collection of blobs failed", "err", err)
+		}
+	}
+	if rl, ok := store.(storage.RateLimitStore); ok {
+		if _, err := rl.DeleteExpiredAttempts(ctx, time.Now().UTC()); err != nil {
+			logger.WarnContext(ctx, "garbage collection of attempt budgets failed", "err", err)
+		}
+	}
+}
