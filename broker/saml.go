@@ -21,10 +21,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
-	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
-	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -244,71 +242,30 @@ func (s *Server) samlAuthRequest(areq *samlidp.AuthnRequest, now time.Time) stor
 		prompt = append(prompt, "none")
 	}
 	return storage.AuthRequest{
-		ID: opaque.ID(), ClientID: SAMLClientID(areq.SP.ID), RedirectURI: areq.ACSURL,
+		ID: opaque.ID(), Protocol: storage.ProtocolSAML, ClientID: SAMLClientID(areq.SP.ID), RedirectURI: areq.ACSURL,
 		ResponseType: samlResponseType, ResponseMode: samlMode(areq),
 		Scopes: slices.Clone(samlScopes), State: areq.RelayState, Nonce: areq.ID, Prompt: prompt, MaxAge: -1,
 		CreatedAt: now, Expiry: now.Add(s.Lifetimes.AuthRequest),
 	}
 }
 
-// samlStart is /authorize for a validated AuthnRequest: an SSO session that the SP may use
-// skips the login (unless ForceAuthn); IsPassive without one is answered with NoPassive.
+// samlStart is /authorize for a validated AuthnRequest: it checks what the request asks of
+// the assertion and hands it to the login flow (an SSO session the SP may use skips the
+// login unless ForceAuthn; IsPassive without one is answered with NoPassive).
 func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, areq *samlidp.AuthnRequest) {
-	ctx := r.Context()
-	c := s.Clients.Get(SAMLClientID(areq.SP.ID))
-	if c == nil {
-		s.pages.Internal(w, r, "saml service provider not registered as a client", errors.New(areq.SP.ID))
-		return
-	}
-	sess, hasSession, err := s.Sessions.Current(ctx, r)
-	if err != nil {
-		s.pages.Internal(w, r, "load session", err)
-		return
-	}
-	if hasSession && (!c.AllowsConnector(sess.Auth.ConnectorID) || !s.conns.Up(sess.Auth.ConnectorID)) {
-		hasSession = false
-	}
 	needMFA, err := s.SAML.CheckRequest(areq, s.MFA != nil)
 	if err != nil {
 		s.samlPolicyError(w, r, areq, err)
 		return
 	}
-	if areq.IsPassive && (!hasSession || areq.ForceAuthn) {
-		s.samlErrorResponse(w, r, areq, samlidp.StatusNoPassive, "the user is not signed in")
-		return
-	}
-	flow, err := s.Sessions.Flow(w, r)
-	if err != nil {
-		s.pages.Internal(w, r, "flow cookie", err)
-		return
-	}
 	ar := s.samlAuthRequest(areq, s.Now().UTC())
-	ar.FlowHash = session.HashID(flow)
 	if needMFA {
 		// Only a multi-factor login satisfies the RequestedAuthnContext: ask for one as
 		// acr_values would.
 		ar.ACRValues = []string{mfa.ACRMFA}
 	}
-	if hasSession && !areq.ForceAuthn {
-		if err := s.Sessions.Touch(ctx, sess); err != nil {
-			s.Logger.WarnContext(r.Context(), "touch session", "err", err)
-		}
-		ar.LoggedIn, ar.Identity, ar.Auth, ar.SessionID = true, sess.Identity, sess.Auth, sess.ID
-	}
-	s.mfaStepUp(ctx, &ar)
-	if err := s.Storage.CreateAuthRequest(ctx, ar); err != nil {
-		s.pages.Internal(w, r, "store auth request", err)
-		return
-	}
-	s.Logger.InfoContext(r.Context(), "saml authn request", "sp", areq.SP.ID, "request_id", areq.ID, "sso", ar.LoggedIn, "force_authn", areq.ForceAuthn, "passive", areq.IsPassive)
-	if s.mfaRedirect(w, r, ar) {
-		return
-	}
-	if ar.LoggedIn {
-		s.continueToConsent(w, r, ar, c)
-		return
-	}
-	s.redirectToLogin(w, r, ar, c)
+	s.Logger.InfoContext(r.Context(), "saml authn request", "sp", areq.SP.ID, "request_id", areq.ID, "force_authn", areq.ForceAuthn, "passive", areq.IsPassive)
+	s.flow.Start(w, r, ar, "")
 }
 
 // samlPolicyError answers a request whose NameIDPolicy or RequestedAuthnContext cannot be
@@ -375,33 +332,6 @@ func (s *Server) samlRedirectError(w http.ResponseWriter, r *http.Request, redir
 	return true
 }
 
-// samlRequire is continueToConsent's hook: a SAML SP's own requirements (service_providers[].
-// require, the claims package's requirement of the pseudo-client "saml:<sp id>") are checked
-// after every login and for SSO sessions. It reports whether it took
-// over the response (the user is denied).
-func (s *Server) samlRequire(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) bool {
-	if ar.ResponseType != samlResponseType {
-		return false
-	}
-	areq, ok := s.samlRequestOf(ar)
-	if !ok {
-		s.pages.Expired(w, r)
-		return true
-	}
-	var denied *connectors.DeniedError
-	if !errors.As(s.Claims.AuthorizeClient(ar.ClientID, ar.Identity), &denied) {
-		return false
-	}
-	reason := denied.Reason
-	if slices.Contains(ar.Prompt, "none") {
-		s.dropAuthRequest(r.Context(), ar.ID)
-		s.samlErrorResponse(w, r, areq, samlidp.StatusRequestDenied, "access denied")
-		return true
-	}
-	s.loginDenied(w, r, ar, reason)
-	return true
-}
-
 // samlDeniedData is saml_denied.html's data: why the user may not use the SP, and the form
 // that returns a RequestDenied Response to it.
 type samlDeniedData struct {
@@ -410,14 +340,9 @@ type samlDeniedData struct {
 	Fields                 map[string]string
 }
 
-// samlDenied is loginDenied's hook for SAML flows: the access-denied page, with a button
-// that returns to the SP with a SAML Response whose status is RequestDenied.
+// samlDenied is the access-denied page of a SAML flow, with a button that returns to the SP
+// with a SAML Response whose status is RequestDenied. The flow has deleted the request.
 func (s *Server) samlDenied(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) bool {
-	if ar.ResponseType != samlResponseType {
-		return false
-	}
-	s.dropAuthRequest(r.Context(), ar.ID)
-	s.Logger.InfoContext(r.Context(), "login denied", "client_id", ar.ClientID, "reason", reason)
 	areq, ok := s.samlRequestOf(ar)
 	if !ok {
 		s.pages.Expired(w, r)
@@ -458,8 +383,9 @@ func (s *Server) blobs() storage.BlobStore {
 	return b
 }
 
-// samlFinish is finish()'s hook for SAML flows: build the assertion from the identity
-// through the claims pipeline and post the Response to the SP's ACS.
+// samlFinish ends a SAML flow: build the assertion from the identity through the claims
+// pipeline and post the Response to the SP's ACS. The flow has consumed the request (one
+// assertion per AuthnRequest).
 func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
 	ctx := r.Context()
 	areq, ok := s.samlRequestOf(ar)
@@ -474,10 +400,6 @@ func (s *Server) samlFinish(w http.ResponseWriter, r *http.Request, ar storage.A
 		Attributes: samlAttributes(sp, ar.Identity, cl), AuthTime: ar.Auth.AuthTime,
 		AuthnContext: samlidp.AuthnContextClass(ar.Auth.ACR, ar.Auth.AMR), SessionIndex: samlidp.SessionIndex(ar.SessionID),
 		RemoteAddr: httpx.ClientIP(r, s.TrustedProxies),
-	}
-	// One assertion per AuthnRequest: consume the request before building anything.
-	if !s.consumeAuthRequest(w, r, ar.ID) {
-		return
 	}
 	resp, err := s.SAML.BuildResponse(ctx, areq, subj)
 	if errors.Is(err, samlidp.ErrNoEmail) || errors.Is(err, samlidp.ErrInvalidNameIDPolicy) || errors.Is(err, samlidp.ErrNoAuthnContext) {
@@ -807,4 +729,23 @@ func samlLogoutReturn(postLogout, state string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// samlResponder ends the login flows of SAML service providers (until broker/samlidp owns
+// its endpoints).
+type samlResponder struct{ s *Server }
+
+// Finish posts the assertion to the SP.
+func (p samlResponder) Finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
+	p.s.samlFinish(w, r, ar)
+}
+
+// Fail posts an error Response to the SP.
+func (p samlResponder) Fail(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, err *oauth2err.Error) {
+	p.s.samlRedirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, err)
+}
+
+// Deny shows the access-denied page with a way back to the SP.
+func (p samlResponder) Deny(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) {
+	p.s.samlDenied(w, r, ar, reason)
 }

@@ -20,14 +20,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/broker/authflow"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
-	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -83,7 +84,8 @@ type Server struct {
 	conns     *connset.Set
 	apis      []mounter // token endpoints, userinfo, discovery (broker/apis.go)
 	origins   map[string]bool
-	limiter   *ratelimit.Limiter
+	flow      *authflow.Flow
+	oidc      *oidc.Handler
 	handler   http.Handler
 	pages     *pages.Renderer
 	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
@@ -113,15 +115,37 @@ func New(d Deps) (*Server, error) {
 			s.origins[strings.TrimSuffix(o, "/")] = true
 		}
 	}
-	rl, _ := d.Storage.(storage.RateLimitStore)
-	if s.limiter, err = ratelimit.New(rl, d.Now, loginWindow); err != nil {
-		return nil, fmt.Errorf("broker: login rate limit: %w", err)
+	if err := s.buildFlows(); err != nil {
+		return nil, err
 	}
 	if s.apis, err = s.buildAPIs(); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// buildFlows builds the login flow and the protocols that start and end it.
+func (s *Server) buildFlows() error {
+	rl, _ := s.Storage.(storage.RateLimitStore) //nolint:errcheck // a type assertion: nil is refused by authflow.New
+	flow, err := authflow.New(authflow.Deps{
+		Issuer: s.Issuer, Store: s.Storage, RateLimits: rl, Sessions: s.Sessions, Claims: s.Claims,
+		Clients: s.Clients, Connectors: s.conns, Pages: s.pages, Templates: s.Templates, MFA: s.MFA.flowSettings(),
+		TrustedProxies: s.TrustedProxies, RequestLifetime: s.Lifetimes.AuthRequest, Logger: s.Logger, Now: s.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	s.flow = flow
+	s.oidc = oidc.New(oidc.Deps{
+		Issuer: s.Issuer, Clients: s.Clients, KnownScope: s.Claims.KnownScope, Hints: s.Minter, Codes: s.Storage,
+		Pages: s.pages, Flow: flow, CodeLifetime: s.Lifetimes.AuthCode, Logger: s.Logger, Now: s.Now,
+	})
+	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
+	if s.SAML != nil {
+		flow.SetResponder(storage.ProtocolSAML, samlResponder{s})
+	}
+	return nil
 }
 
 // Handler returns the HTTP handler with every route mounted under the issuer's path.
@@ -145,25 +169,12 @@ func (s *Server) routes() http.Handler {
 		m.Plain("OPTIONS "+path, http.HandlerFunc(s.handlePreflight))
 	}
 
-	// Relying parties may POST authorization and logout requests from their own origin
-	// (OIDC Core 3.1.2.1, RP-Initiated Logout 2), so these two are not cross-origin protected;
-	// neither changes state without a CSRF-checked form.
-	m.Page("GET /authorize", s.handleAuthorize)
-	m.Page("POST /authorize", s.handleAuthorize)
-	m.Browser("GET /login", s.handleChooser)
-	m.Browser("GET /login/{connector}", s.handleLoginPage)
-	m.Browser("POST /login/{connector}", s.handleLoginSubmit)
-	m.Page("GET /callback/{connector}", s.handleCallback)
-	m.Page("POST /callback/{connector}", s.handleCallback)
-	// SAML service-provider endpoints of SAML connectors: the assertion consumer service is
-	// the generic callback under the name IdP admins expect, plus the SP metadata to import.
-	m.Page("POST /saml/sp/{connector}/acs", s.handleCallback)
-	m.Plain("GET /saml/sp/{connector}/metadata", http.HandlerFunc(s.handleSPMetadata))
-	m.Browser("GET /consent", s.handleConsentPage)
-	m.Browser("POST /consent", s.handleConsentSubmit)
-	s.mfaRoutes(m)
+	s.oidc.Mount(m) // /authorize
+	s.flow.Mount(m) // /login, /callback, /saml/sp, /consent, /mfa
 	s.accountPages().Mount(m)
 	s.samlRoutes(m) // SAML IdP endpoints under /saml/idp/ (broker/saml.go)
+	// Relying parties may POST logout requests from their own origin (RP-Initiated Logout 2),
+	// so it is not cross-origin protected; it changes no state without a CSRF-checked form.
 	m.Page("GET /logout", s.handleLogout)
 	m.Page("POST /logout", s.handleLogout)
 	m.Plain("GET /static/", http.StripPrefix(s.prefix+"/static/", s.Templates.Static()))
@@ -210,34 +221,6 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte("ok\n"))
-}
-
-// metadataProvider is implemented by connectors that publish metadata (SAML SP metadata).
-type metadataProvider interface {
-	Metadata(ctx context.Context) ([]byte, error)
-}
-
-// handleSPMetadata serves a SAML connector's service-provider metadata.
-func (s *Server) handleSPMetadata(w http.ResponseWriter, r *http.Request) {
-	cn, ok := s.conns.Get(r.PathValue("connector"))
-	var mp metadataProvider
-	isMP := false
-	if ok && cn.Up() {
-		mp, isMP = cn.Conn.(metadataProvider)
-	}
-	if !isMP {
-		http.NotFound(w, r)
-		return
-	}
-	md, err := mp.Metadata(r.Context())
-	if err != nil {
-		s.Logger.WarnContext(r.Context(), "SP metadata unavailable", "connector", cn.Info.ID, "err", err)
-		http.Error(w, "metadata unavailable: the connector's keys could not be read; try again shortly", http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Content-Type", "application/samlmetadata+xml")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(md)
 }
 
 // handleReady reports readiness: storage reachable and signing keys loaded.

@@ -1,4 +1,4 @@
-package broker
+package authflow
 
 import (
 	"errors"
@@ -17,26 +17,26 @@ import (
 // shows the form with a message and no challenge, so a browser cannot loop on it. Callers
 // skip it when the request demands a fresh authentication (prompt=login, max_age): a ticket
 // proves only the desktop sign-in.
-func (s *Server) negotiate(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow string, nc connectors.NegotiateConnector) {
+func (f *Flow) negotiate(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow string, nc connectors.NegotiateConnector) {
 	up, err := nc.Negotiate(r.Context(), scopesFor(ar), r.Header.Get("Authorization"))
 	var denied *connectors.DeniedError
 	var upErr *connectors.UpstreamError
 	switch {
 	case err == nil:
-		s.completeLogin(w, r, ar, c, cn, up)
+		f.completeLogin(w, r, ar, c, cn, up)
 	case errors.Is(err, connectors.ErrNoTicket):
 		w.Header().Set("WWW-Authenticate", "Negotiate")
-		s.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, "", "")
+		f.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, "", "")
 	case errors.Is(err, connectors.ErrBadCredentials):
-		s.Logger.InfoContext(r.Context(), "kerberos login refused", "connector", cn.Info.ID, "err", err)
-		s.loginPage(w, r, http.StatusOK, ar, c, cn, flow, "",
+		f.Logger.InfoContext(r.Context(), "kerberos login refused", "connector", cn.Info.ID, "err", err)
+		f.loginPage(w, r, http.StatusOK, ar, c, cn, flow, "",
 			"Your computer's sign-in was not accepted. Sign in with your username and password.")
 	case errors.As(err, &denied):
-		s.loginDenied(w, r, ar, denied.Reason)
+		f.deny(w, r, ar, denied.Reason)
 	case errors.As(err, &upErr):
-		s.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
-		s.unavailable(w, r, cn)
+		f.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
+		f.unavailable(w, r, cn)
 	default:
-		s.pages.Internal(w, r, "kerberos login", err)
+		f.Pages.Internal(w, r, "kerberos login", err)
 	}
 }

@@ -1,0 +1,160 @@
+package authflow
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
+	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// continueToConsent checks the client's requirements and goes to the consent step (which
+// may finish at once).
+func (f *Flow) continueToConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) {
+	// The client's own requirements (claims: clients[].require), after every login and for SSO sessions.
+	var denied *connectors.DeniedError
+	if err := f.Claims.AuthorizeClient(c.ID, ar.Identity); errors.As(err, &denied) {
+		if slices.Contains(ar.Prompt, "none") {
+			f.fail(w, r, ar, oauth2err.New(oauth2err.AccessDenied, denied.Reason))
+			return
+		}
+		f.deny(w, r, ar, denied.Reason)
+		return
+	}
+	needs, err := f.needsConsent(r, ar, c)
+	if err != nil {
+		f.fail(w, r, ar, oauth2err.Server(err))
+		return
+	}
+	if !needs {
+		f.finish(w, r, ar)
+		return
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		f.fail(w, r, ar, oauth2err.New(oauth2err.ConsentRequired, "the user has not consented to this client"))
+		return
+	}
+	http.Redirect(w, r, f.rel("/consent?req="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
+}
+
+// needsConsent reports whether the user must be asked: not for trusted clients, and not when a
+// stored consent already covers the requested scopes (unless prompt=consent).
+func (f *Flow) needsConsent(r *http.Request, ar storage.AuthRequest, c *clients.Client) (bool, error) {
+	if c.Trusted {
+		return false, nil
+	}
+	if slices.Contains(ar.Prompt, "consent") {
+		return true, nil
+	}
+	got, err := f.Store.GetConsent(r.Context(), ar.Identity.Subject, c.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, sc := range ar.Scopes {
+		if !slices.Contains(got.Scopes, sc) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+type consentData struct {
+	pages.Page
+	ClientName, User, Action, ReqID, CSRF string
+	Scopes                                []string
+}
+
+// displayName is how the pages name the signed-in user.
+func displayName(id storage.Identity) string {
+	switch {
+	case id.Email != "":
+		return id.Email
+	case id.PreferredUsername != "":
+		return id.PreferredUsername
+	case id.Name != "":
+		return id.Name
+	}
+	return id.Subject
+}
+
+// clientName is how the pages name the client.
+func clientName(c *clients.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// handleConsentPage shows what the client asks to see.
+func (f *Flow) handleConsentPage(w http.ResponseWriter, r *http.Request) {
+	ar, c, flow, ok := f.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	if !ar.LoggedIn {
+		f.redirectToLogin(w, r, ar, c)
+		return
+	}
+	d := consentData{
+		Page:       f.Pages.Page("Allow access?"),
+		ClientName: clientName(c), User: displayName(ar.Identity), Action: f.rel("/consent"), ReqID: ar.ID,
+		CSRF: session.CSRFToken(flow, "consent:"+ar.ID),
+	}
+	for _, sc := range ar.Scopes {
+		if t := f.Claims.ScopeDescription(sc); t != "" {
+			d.Scopes = append(d.Scopes, t)
+		}
+	}
+	f.render(w, r, http.StatusOK, "consent.html", "consent", d)
+}
+
+// handleConsentSubmit records the user's decision.
+func (f *Flow) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
+	if !f.readForm(w, r) {
+		return
+	}
+	ar, c, flow, ok := f.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	if !f.checkCSRF(w, r, flow, "consent:"+ar.ID) {
+		return
+	}
+	if !ar.LoggedIn {
+		f.redirectToLogin(w, r, ar, c)
+		return
+	}
+	switch r.PostFormValue("decision") {
+	case "allow":
+		now := f.Now().UTC()
+		scopes := slices.Clone(ar.Scopes)
+		if prev, err := f.Store.GetConsent(r.Context(), ar.Identity.Subject, c.ID); err == nil {
+			for _, sc := range prev.Scopes {
+				if !slices.Contains(scopes, sc) {
+					scopes = append(scopes, sc)
+				}
+			}
+		}
+		err := f.Store.PutConsent(r.Context(), storage.Consent{Subject: ar.Identity.Subject, ClientID: c.ID, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
+		if err != nil {
+			f.Pages.Internal(w, r, "store consent", err)
+			return
+		}
+		f.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes)
+		f.finish(w, r, ar)
+	case "deny":
+		f.Logger.InfoContext(r.Context(), "consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)
+		f.fail(w, r, ar, oauth2err.New(oauth2err.AccessDenied, "the user denied access"))
+	default:
+		f.Pages.Error(w, r, http.StatusBadRequest, "Request refused", "The form did not say whether to allow access.", "Go back and press Allow or Deny.")
+	}
+}
