@@ -127,7 +127,7 @@ func New(d Deps) (*Server, error) {
 
 // buildFlows builds the login flow and the protocols that start and end it.
 func (s *Server) buildFlows() error {
-	rl, _ := s.Storage.(storage.RateLimitStore) //nolint:errcheck // a type assertion: nil is refused by authflow.New
+	rl, _ := s.Storage.(storage.RateLimitStore) // nil (no budgets kept) is refused by authflow.New
 	flow, err := authflow.New(authflow.Deps{
 		Issuer: s.Issuer, Store: s.Storage, RateLimits: rl, Sessions: s.Sessions, Claims: s.Claims,
 		Clients: s.Clients, Connectors: s.conns, Pages: s.pages, Templates: s.Templates, MFA: s.MFA.flowSettings(),
