@@ -151,11 +151,6 @@ func (s *Server) buildFlows() error {
 // Handler returns the HTTP handler with every route mounted under the issuer's path.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// url returns an absolute URL for a path under the issuer.
-func (s *Server) url(path string) string {
-	return strings.TrimSuffix(s.Issuer, "/") + path
-}
-
 // rel returns a path under the issuer's path (for links on our own pages).
 func (s *Server) rel(path string) string { return s.prefix + path }
 
