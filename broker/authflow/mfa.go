@@ -27,24 +27,6 @@ type MFA struct {
 	Clients map[string]mfa.Policy
 }
 
-// mfaPageCSP is the page CSP of the MFA pages: the QR code is a data: URL and the WebAuthn
-// helper is a same-origin script.
-const mfaPageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-// mfaUser is the mfa package's view of an identity. The name labels the user's authenticator
-// entries (TOTP account, WebAuthn user name) and finds enrolments in `gatehouse mfa reset`, so
-// an email serves as the name only when it is verified.
-func mfaUser(id storage.Identity) mfa.User {
-	name := id.PreferredUsername
-	if name == "" && id.EmailVerified {
-		name = id.Email
-	}
-	if name == "" {
-		name = id.Subject
-	}
-	return mfa.User{ID: id.Subject, Name: name, DisplayName: id.Name}
-}
-
 // mfaNeeded decides whether an authentication needs a second factor for the client.
 func (f *Flow) mfaNeeded(ctx context.Context, clientID string, acrValues []string, id storage.Identity, auth storage.Authentication) (bool, error) {
 	if f.MFA == nil {
@@ -188,7 +170,7 @@ func (f *Flow) handleMFAPage(w http.ResponseWriter, r *http.Request) {
 func (f *Flow) renderMFA(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, flow string, p storage.MFAProgress, msg string) {
 	ctx := r.Context()
 	svc := f.MFA.Service
-	u := mfaUser(ar.Identity)
+	u := mfa.UserOf(ar.Identity)
 	st, err := svc.Status(ctx, u.ID)
 	if err != nil {
 		f.Pages.Internal(w, r, "mfa status", err)
@@ -245,7 +227,7 @@ func (f *Flow) renderMFA(w http.ResponseWriter, r *http.Request, status int, ar 
 		f.Pages.Expired(w, r)
 		return
 	}
-	w.Header().Set("Content-Security-Policy", mfaPageCSP)
+	w.Header().Set("Content-Security-Policy", pages.FactorCSP)
 	if err := f.Templates.Render(w, status, tmpl, d); err != nil {
 		f.Logger.ErrorContext(r.Context(), "render mfa", "err", err)
 	}

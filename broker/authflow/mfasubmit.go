@@ -35,7 +35,7 @@ func (f *Flow) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	svc := f.MFA.Service
-	u := mfaUser(ar.Identity)
+	u := mfa.UserOf(ar.Identity)
 	ip := httpx.ClientIP(r, f.TrustedProxies)
 	action := r.PostFormValue("action")
 	if action == "continue" {
@@ -207,7 +207,7 @@ func (f *Flow) showRecoveryCodes(w http.ResponseWriter, r *http.Request, ar stor
 		Page:  f.Pages.Page("Save your recovery codes"),
 		Codes: codes, Action: f.rel("/mfa"), ReqID: ar.ID, CSRF: session.CSRFToken(flow, "mfa:"+ar.ID),
 	}
-	w.Header().Set("Content-Security-Policy", mfaPageCSP)
+	w.Header().Set("Content-Security-Policy", pages.FactorCSP)
 	if err := f.Templates.Render(w, http.StatusOK, "mfa_codes.html", d); err != nil {
 		f.Logger.ErrorContext(r.Context(), "render recovery codes", "err", err)
 	}
