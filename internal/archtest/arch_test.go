@@ -77,11 +77,6 @@ var forbidden = []edgeRule{
 		Why:  "the token endpoints answer JSON only: no templates, no HTML pages",
 	},
 	{
-		From: "broker/authflow/...",
-		To:   []string{"broker", "broker/oidc/...", "broker/samlidp/..."},
-		Why:  "the login flow is protocol-neutral: protocols plug in through authflow.Responder",
-	},
-	{
 		From:       "...",
 		FromExcept: []string{"cmd/..."},
 		To:         []string{"cmd/..."},
