@@ -18,7 +18,6 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/config"
@@ -87,7 +86,7 @@ func newSAMLEnvMFA(t *testing.T, clientPolicies map[string]mfa.Policy, sps ...co
 		cfg.MFA = config.MFA{IssuerName: "Example Corp", SecretsKey: "test-secrets-key-0123456789abcdef"}
 		for id, p := range clientPolicies {
 			for i := range cfg.ServiceProviders {
-				if broker.SAMLClientID(cfg.ServiceProviders[i].ID) == id {
+				if samlidp.ClientID(cfg.ServiceProviders[i].ID) == id {
 					cfg.ServiceProviders[i].MFA = string(p)
 				}
 			}

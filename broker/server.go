@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/authflow"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/logout"
 	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
@@ -71,8 +72,8 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// MFA is the second-factor step and self-service pages; nil turns them off.
 	MFA *MFA
-	// SAML is the SAML 2.0 identity provider (broker/saml.go); nil turns it off. Its service
-	// providers must be in Clients as SAMLClients.
+	// SAML is the SAML 2.0 identity provider (broker/samlidp); nil turns it off. Its service
+	// providers must be in Clients as samlidp.Clients.
 	SAML *samlidp.IdP
 }
 
@@ -88,6 +89,8 @@ type Server struct {
 	oidc      *oidc.Handler
 	handler   http.Handler
 	pages     *pages.Renderer
+	saml      *samlidp.Handler // nil without an IdP
+	logout    *logout.Handler
 	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
 }
 
@@ -125,7 +128,7 @@ func New(d Deps) (*Server, error) {
 	return s, nil
 }
 
-// buildFlows builds the login flow and the protocols that start and end it.
+// buildFlows builds the login flow and the protocols that start and end it, and logout.
 func (s *Server) buildFlows() error {
 	rl, _ := s.Storage.(storage.RateLimitStore) // nil (no budgets kept) is refused by authflow.New
 	flow, err := authflow.New(authflow.Deps{
@@ -142,10 +145,23 @@ func (s *Server) buildFlows() error {
 		Pages: s.pages, Flow: flow, CodeLifetime: s.Lifetimes.AuthCode, Logger: s.Logger, Now: s.Now,
 	})
 	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
+	ender := logout.NewEnder(s.Storage, s.Now)
+	s.logout = &logout.Handler{Sessions: s.Sessions, Hints: s.Minter, Subjects: s.Claims, Clients: s.Clients,
+		Ender: ender, Pages: s.pages, Logger: s.Logger}
 	if s.SAML != nil {
-		flow.SetResponder(storage.ProtocolSAML, samlResponder{s})
+		s.saml = &samlidp.Handler{IdP: s.SAML, Flow: flow, AuthRequests: s.Storage, SessionRecords: s.Storage,
+			Blobs: s.blobs(), Sessions: s.Sessions, Claims: s.Claims, Ender: ender, Pages: s.pages, Logger: s.Logger,
+			Now: s.Now, TrustedProxies: s.TrustedProxies, MFAAvailable: s.MFA != nil}
+		flow.SetResponder(storage.ProtocolSAML, s.saml)
+		s.logout.FrontChannel = s.saml
 	}
 	return nil
+}
+
+// blobs returns the storage's BlobStore, or nil.
+func (s *Server) blobs() storage.BlobStore {
+	b, _ := s.Storage.(storage.BlobStore)
+	return b
 }
 
 // Handler returns the HTTP handler with every route mounted under the issuer's path.
@@ -167,11 +183,10 @@ func (s *Server) routes() http.Handler {
 	s.oidc.Mount(m) // /authorize
 	s.flow.Mount(m) // /login, /callback, /saml/sp, /consent, /mfa
 	s.accountPages().Mount(m)
-	s.samlRoutes(m) // SAML IdP endpoints under /saml/idp/ (broker/saml.go)
-	// Relying parties may POST logout requests from their own origin (RP-Initiated Logout 2),
-	// so it is not cross-origin protected; it changes no state without a CSRF-checked form.
-	m.Page("GET /logout", s.handleLogout)
-	m.Page("POST /logout", s.handleLogout)
+	if s.saml != nil {
+		s.saml.Mount(m) // SAML IdP endpoints under /saml/idp/
+	}
+	s.logout.Mount(m)
 	m.Plain("GET /static/", http.StripPrefix(s.prefix+"/static/", s.Templates.Static()))
 	m.Plain("GET /healthz", http.HandlerFunc(s.handleHealth))
 	m.Plain("GET /readyz", http.HandlerFunc(s.handleReady))

@@ -212,7 +212,7 @@ func (b *builder) build() (*ruleset, error) {
 		}
 		rs.clients[c.ID] = cl
 	}
-	// A SAML service provider is the pseudo-client "saml:<id>" (broker.SAMLClientID): its
+	// A SAML service provider is the pseudo-client "saml:<id>" (samlidp.ClientID): its
 	// require is checked by AuthorizeClient exactly as a client's.
 	for _, sp := range b.cfg.ServiceProviders {
 		name := sp.Name

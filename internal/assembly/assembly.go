@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -247,7 +248,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	if err != nil {
 		return broker.Deps{}, err
 	}
-	cls = append(cls, broker.SAMLClients(samlIdP)...)
+	cls = append(cls, samlidp.Clients(samlIdP)...)
 	registry, err := clients.NewRegistry(cls)
 	if err != nil {
 		return broker.Deps{}, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -61,7 +62,7 @@ func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time) (*b
 		if err != nil {
 			return nil, fmt.Errorf("service provider %s: %w", sp.ID, err)
 		}
-		m.Clients[broker.SAMLClientID(sp.ID)] = p
+		m.Clients[samlidp.ClientID(sp.ID)] = p
 	}
 	return m, nil
 }

@@ -1,0 +1,236 @@
+package logout
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
+	"github.com/gatehouse-id/gatehouse/broker/route"
+	"github.com/gatehouse-id/gatehouse/session"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/tokens"
+)
+
+// HintVerifier verifies an id_token_hint (tokens.Minter implements it).
+type HintVerifier interface {
+	VerifyIDTokenHint(token string) (tokens.IDTokenHint, error)
+}
+
+// SubjectMapper maps an internal user ID to the sub a client sees (pairwise for pairwise
+// clients; claims.Normalizer implements it).
+type SubjectMapper interface {
+	SubjectFor(clientID, sub string) string
+}
+
+// FrontChannel tells other parties of the session through the browser after the session
+// ended (SAML single logout to the service providers that got assertions in it).
+type FrontChannel interface {
+	// FanOut takes over the response when some party must be told, and sends the browser to
+	// returnTo ("" for the signed-out page) at the end; it reports whether it took over.
+	FanOut(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo string) bool
+}
+
+// Handler serves RP-initiated logout.
+type Handler struct {
+	Sessions *session.Manager
+	Hints    HintVerifier
+	Subjects SubjectMapper
+	Clients  *clients.Registry
+	Ender    *Ender
+	Pages    *pages.Renderer
+	Logger   *slog.Logger
+	// FrontChannel is told of every ended session; nil: nobody is.
+	FrontChannel FrontChannel
+}
+
+// Mount registers GET and POST /logout. Relying parties may POST logout requests from their
+// own origin (RP-Initiated Logout 2), so it is a page route; nothing changes state without a
+// CSRF-checked form or a valid id_token_hint.
+func (h *Handler) Mount(m *route.Mux) {
+	m.Page("GET /logout", h.handleLogout)
+	m.Page("POST /logout", h.handleLogout)
+}
+
+// request is a parsed logout request.
+type request struct {
+	form              url.Values
+	clientID          string
+	postLogout, state string
+	hintSub, hintSID  string
+	client            *clients.Client
+	confirmed         bool
+}
+
+// returnTo is where the browser goes after the logout: the post-logout redirect URI with
+// state, or "" for the signed-out page.
+func (q *request) returnTo() string {
+	if q.postLogout == "" {
+		return ""
+	}
+	u, err := url.Parse(q.postLogout)
+	if err != nil {
+		return ""
+	}
+	if q.state != "" {
+		v := u.Query()
+		v.Set("state", q.state)
+		u.RawQuery = v.Encode()
+	}
+	return u.String()
+}
+
+// handleLogout is RP-initiated logout. With a valid id_token_hint for the signed-in user the
+// session ends at once; otherwise the user confirms. The browser returns to
+// post_logout_redirect_uri only when it is registered for the client.
+func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	q, ok := h.parse(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	sess, has, err := h.Sessions.Current(ctx, r)
+	if err != nil {
+		h.Pages.Internal(w, r, "load session", err)
+		return
+	}
+	if r.Method == http.MethodPost && q.form.Get("decision") != "" && !h.decide(w, r, q) {
+		return
+	}
+	// A hint for the signed-in user's own session is enough; otherwise ask.
+	// The hint's sub is what this client sees: pairwise for pairwise clients.
+	hintMatches := has && q.hintSub != "" && q.hintSub == h.Subjects.SubjectFor(q.clientID, sess.Identity.Subject) &&
+		(q.hintSID == "" || q.hintSID == sess.ID)
+	if has && !q.confirmed && !hintMatches {
+		h.confirm(w, r, q, sess)
+		return
+	}
+	if has {
+		if _, _, err := h.Sessions.End(ctx, w, r); err != nil {
+			h.Pages.Internal(w, r, "end session", err)
+			return
+		}
+		if err := h.Ender.Ended(ctx, sess, FlowHash(h.Sessions, r)); err != nil {
+			h.Pages.Internal(w, r, "end session", err)
+			return
+		}
+		h.Logger.InfoContext(ctx, "signed out", "sub", sess.Identity.Subject, "client_id", q.clientID)
+		if h.FrontChannel != nil && h.FrontChannel.FanOut(w, r, sess, q.returnTo()) {
+			return
+		}
+	}
+	if q.postLogout != "" {
+		if _, err := url.Parse(q.postLogout); err != nil {
+			h.Pages.Internal(w, r, "parse post logout uri", err)
+			return
+		}
+		http.Redirect(w, r, q.returnTo(), http.StatusSeeOther)
+		return
+	}
+	h.Pages.Render(w, r, http.StatusOK, "loggedout.html", h.Pages.Page("Signed out"))
+}
+
+// parse reads and checks the request: the hint, the client and its post-logout redirect
+// URI. It renders the refusal itself when it reports false.
+func (h *Handler) parse(w http.ResponseWriter, r *http.Request) (*request, bool) {
+	if err := r.ParseForm(); err != nil {
+		h.Pages.Error(w, r, http.StatusBadRequest, "Request refused", "The sign-out request could not be read.", "")
+		return nil, false
+	}
+	form := r.Form
+	if r.Method == http.MethodPost {
+		form = r.PostForm
+	}
+	q := &request{form: form, clientID: form.Get("client_id"),
+		postLogout: form.Get("post_logout_redirect_uri"), state: form.Get("state")}
+	if hint := form.Get("id_token_hint"); hint != "" {
+		ht, err := h.Hints.VerifyIDTokenHint(hint)
+		if err != nil {
+			h.Pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The application sent an invalid sign-out request (its id_token_hint is not valid).", "Close this window, or sign out from the application again.")
+			return nil, false
+		}
+		if q.clientID != "" && q.clientID != ht.Audience {
+			h.Pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The application sent an inconsistent sign-out request (client_id does not match id_token_hint).", "")
+			return nil, false
+		}
+		q.clientID, q.hintSub, q.hintSID = ht.Audience, ht.Subject, ht.SessionID
+	}
+	if q.clientID != "" {
+		if q.client = h.Clients.Get(q.clientID); q.client == nil {
+			h.Pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The sign-out request names an unknown application.", "")
+			return nil, false
+		}
+	}
+	if q.postLogout != "" && (q.client == nil || !slices.Contains(q.client.PostLogoutRedirectURIs, q.postLogout)) {
+		h.Pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The application asked to return to an address that is not registered for it.", "This is a problem with the application's configuration; tell its administrator.")
+		return nil, false
+	}
+	return q, true
+}
+
+// decide takes the answer of the confirmation form. It renders the page itself when it
+// reports false (a wrong CSRF token, or the user stays signed in).
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, q *request) bool {
+	if !session.CheckCSRF(h.Sessions.FlowSecret(r), "logout", q.form.Get("csrf")) {
+		h.Logger.WarnContext(r.Context(), "csrf token missing or wrong", "path", r.URL.Path)
+		h.Pages.Error(w, r, http.StatusForbidden, "Request refused",
+			"This form could not be verified (its security token is missing or wrong), so nothing was done.",
+			"Go back to the application and start signing in again.")
+		return false
+	}
+	if q.form.Get("decision") != "logout" {
+		h.Pages.Error(w, r, http.StatusOK, "Still signed in", "You are still signed in to Gatehouse.", "You can close this window.")
+		return false
+	}
+	q.confirmed = true
+	return true
+}
+
+type confirmData struct {
+	pages.Page
+	ClientName, User, Action, CSRF string
+	Hidden                         map[string]string
+}
+
+// confirm asks the signed-in user whether to sign out.
+func (h *Handler) confirm(w http.ResponseWriter, r *http.Request, q *request, sess storage.Session) {
+	flow, err := h.Sessions.Flow(w, r)
+	if err != nil {
+		h.Pages.Internal(w, r, "flow cookie", err)
+		return
+	}
+	hidden := map[string]string{}
+	for _, k := range []string{"client_id", "post_logout_redirect_uri", "state"} {
+		if v := q.form.Get(k); v != "" {
+			hidden[k] = v
+		}
+	}
+	if q.clientID != "" {
+		hidden["client_id"] = q.clientID
+	}
+	d := confirmData{Page: h.Pages.Page("Sign out"), User: displayName(sess.Identity), Action: h.Pages.Rel("/logout"),
+		CSRF: session.CSRFToken(flow, "logout"), Hidden: hidden}
+	if q.client != nil {
+		d.ClientName = q.client.Name
+		if d.ClientName == "" {
+			d.ClientName = q.client.ID
+		}
+	}
+	h.Pages.Render(w, r, http.StatusOK, "logout.html", d)
+}
+
+// displayName is how the confirmation names the signed-in user.
+func displayName(id storage.Identity) string {
+	switch {
+	case id.Email != "":
+		return id.Email
+	case id.PreferredUsername != "":
+		return id.PreferredUsername
+	case id.Name != "":
+		return id.Name
+	}
+	return id.Subject
+}
