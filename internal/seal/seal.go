@@ -18,12 +18,10 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
-	"strings"
 )
 
 // KeySize is the length of a seal key in bytes.
@@ -168,34 +166,6 @@ func parseHeader(v []byte) (id string, n int, ok bool) {
 		return "", 0, false
 	}
 	return string(v[len(magic)+1 : n]), n, true
-}
-
-// ParseKey reads a seal key from the contents of a key file: exactly 32 raw bytes, or the
-// key as 64 hex digits or as standard base64 (44 characters, as `openssl rand -base64 32`
-// prints), surrounding whitespace ignored.
-func ParseKey(content []byte) ([]byte, error) {
-	if len(content) == KeySize {
-		return append([]byte(nil), content...), nil
-	}
-	text := strings.TrimSpace(string(content))
-	if len(text) == 2*KeySize {
-		if b, err := hex.DecodeString(text); err == nil {
-			return b, nil
-		}
-	}
-	if b, err := base64.StdEncoding.DecodeString(text); err == nil && len(b) == KeySize {
-		return b, nil
-	}
-	return nil, fmt.Errorf("a seal key is %d random bytes: raw, 64 hex digits or base64 (openssl rand -base64 32); this file has %d bytes", KeySize, len(content))
-}
-
-// ReadKeyFile reads and parses a key file (see ParseKey).
-func ReadKeyFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseKey(b)
 }
 
 // NewKeyFile writes a new random key (base64, one line) to path, created 0600; it fails if

@@ -3,7 +3,6 @@ package seal
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -76,24 +75,6 @@ func TestNewKeyringRejects(t *testing.T) {
 	}
 }
 
-func TestParseKey(t *testing.T) {
-	raw := bytes.Repeat([]byte{7}, KeySize)
-	for name, content := range map[string][]byte{
-		"raw":    raw,
-		"hex":    []byte(hex.EncodeToString(raw) + "\n"),
-		"base64": []byte(base64.StdEncoding.EncodeToString(raw) + "\n"),
-	} {
-		if got, err := ParseKey(content); err != nil || !bytes.Equal(got, raw) {
-			t.Errorf("%s: ParseKey = %x, %v", name, got, err)
-		}
-	}
-	for _, bad := range []string{"", "too short", strings.Repeat("a", 33)} {
-		if _, err := ParseKey([]byte(bad)); err == nil {
-			t.Errorf("ParseKey(%q) accepted", bad)
-		}
-	}
-}
-
 func TestNewKeyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "seal.key")
 	if err := NewKeyFile(path); err != nil {
@@ -103,8 +84,9 @@ func TestNewKeyFile(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode = %v, %v", fi.Mode(), err)
 	}
-	if _, err := ReadKeyFile(path); err != nil {
-		t.Errorf("ReadKeyFile: %v", err)
+	b, err := os.ReadFile(path)
+	if k, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b))); err != nil || derr != nil || len(k) != KeySize {
+		t.Errorf("key file %q: %v %v", b, err, derr)
 	}
 	if err := NewKeyFile(path); err == nil {
 		t.Error("NewKeyFile overwrote an existing key")
