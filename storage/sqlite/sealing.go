@@ -37,9 +37,21 @@ func (s *Store) openBlob(key string, v []byte) ([]byte, error) {
 }
 
 // Reseal rewrites every sealed column's plaintext values, and values sealed under an older
-// key, under the current seal key, batch rows at a time (storage.Reseal).
+// key, under the current seal key, batch rows at a time (storage.Reseal). When it rewrote
+// anything it then scrubs the file (VACUUM, and the WAL truncated), so the values it
+// replaced, and whatever an older version deleted without zeroing, leave the disk too.
 func (s *Store) Reseal(ctx context.Context, batch int) (storage.ResealResult, error) {
-	return storage.Reseal(ctx, s.sealer, s, batch)
+	res, err := storage.Reseal(ctx, s.sealer, s, batch)
+	if err != nil || res.Resealed == 0 {
+		return res, err
+	}
+	if _, err := s.writer.ExecContext(ctx, `VACUUM`); err != nil {
+		return res, fmt.Errorf("sqlite: reseal: vacuum: %w", err)
+	}
+	if _, err := s.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return res, fmt.Errorf("sqlite: reseal: checkpoint: %w", err)
+	}
+	return res, nil
 }
 
 // RawPage returns up to n stored (key, value) pairs of col after the key after.

@@ -130,6 +130,9 @@ func dsn(path string, write bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Deleted and overwritten content is zeroed, so a secret replaced by its sealed form
+	// (or a deleted row) does not linger in free pages of the file.
+	q.Add("_pragma", "secure_delete(1)")
 	if write {
 		q.Set("_txlock", "immediate")
 	}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
+	"github.com/gatehouse-id/gatehouse/tokens"
+)
+
+// needles are the secrets a scripted run created, in every form they could be stored in.
+type needles map[string][]byte
+
+func (n needles) add(name string, v []byte) {
+	n[name] = v
+	n[name+" (base64)"] = []byte(base64.StdEncoding.EncodeToString(v))
+	n[name+" (base64url)"] = []byte(base64.RawURLEncoding.EncodeToString(v))
+	n[name+" (hex)"] = []byte(hex.EncodeToString(v))
+}
+
+// scriptSecrets creates a secret of every kind through the code that makes them: a signing
+// key (tokens.KeyManager), the SAML IdP key (samlidp.LoadOrGenerateKey), a connector's key
+// (connectorKeys), an upstream refresh token in a grant and a session, a TOTP secret.
+func scriptSecrets(t *testing.T, store storage.Storage, tag string, n needles) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Now().UTC()
+	km := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: "RS256", RotationPeriod: 24 * time.Hour, MaxTokenLifetime: time.Hour})
+	if err := km.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := store.ListSigningKeys(ctx)
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("ListSigningKeys = %v, %v", keys, err)
+	}
+	for _, k := range keys {
+		var jwk struct{ D, P, Q string }
+		if err := json.Unmarshal(k.PrivateJWK, &jwk); err != nil || jwk.D == "" {
+			t.Fatalf("private JWK of %s: %v", k.ID, err)
+		}
+		d, _ := base64.RawURLEncoding.DecodeString(jwk.D) //nolint:errcheck // checked by its length below
+		if len(d) < 64 {
+			t.Fatalf("private exponent of %s: %d bytes", k.ID, len(d))
+		}
+		n.add("signing key "+k.ID+" d", d)
+	}
+	idpKey, _, err := samlidp.LoadOrGenerateKey(ctx, store.(storage.BlobStore), "https://idp.example.com", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.add("SAML IdP key (PKCS#1 DER)", x509.MarshalPKCS1PrivateKey(idpKey))
+	n.add("SAML IdP key d", idpKey.D.Bytes())
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(idpKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.add("SAML IdP key (PKCS#8 DER)", pkcs8)
+
+	spKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spDER := x509.MarshalPKCS1PrivateKey(spKey)
+	spPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: spDER})
+	if _, err := newConnectorKeys(store, "saml-"+tag).PutIfAbsent(ctx, "sp-key", spPEM, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	n.add("SAML SP key "+tag+" (DER)", spDER)
+	n["SAML SP key "+tag+" (PEM line)"] = bytes.Split(spPEM, []byte("\n"))[1]
+
+	upstream := randomBytes(t, 24)
+	n.add("upstream refresh token "+tag, upstream)
+	data, err := json.Marshal(map[string]string{"refresh_token": base64.RawURLEncoding.EncodeToString(upstream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := storage.Authentication{ConnectorID: "oidc", AuthTime: now, ConnectorData: data}
+	id := storage.Identity{Subject: "alice-" + tag}
+	if err := store.CreateGrant(ctx, storage.Grant{ID: "grant-" + tag, ClientID: "app", Identity: id, Auth: auth, CreatedAt: now,
+		AbsoluteExpiry: now.Add(time.Hour)}, &storage.RefreshToken{Hash: "rt-" + tag, GrantID: "grant-" + tag, CreatedAt: now,
+		IdleExpiry: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateSession(ctx, storage.Session{ID: "sess-" + tag, Identity: id, Auth: auth, CreatedAt: now,
+		LastUsed: now, IdleExpiry: now.Add(time.Hour), AbsoluteExpiry: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	totp := randomBytes(t, 20)
+	n.add("TOTP secret "+tag, totp)
+	n["TOTP secret "+tag+" (base32)"] = []byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(totp))
+	ms := store.(storage.MFAStore)
+	if _, err := ms.PutMFAEnrolment(ctx, storage.MFAEnrolment{UserID: "alice-" + tag, Username: "alice", WebAuthnID: randomBytes(t, 16),
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.CreateMFAFactor(ctx, storage.MFAFactor{ID: "totp-" + tag, UserID: "alice-" + tag, Type: storage.MFATypeTOTP,
+		Name: "phone", Secret: totp, CreatedAt: now, LastUsedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// grepFiles fails for every needle found in any of the files that exist.
+func grepFiles(t *testing.T, n needles, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, v := range n {
+			if bytes.Contains(b, v) {
+				t.Errorf("%s holds the %s in clear", filepath.Base(f), name)
+			}
+		}
+	}
+}
+
+// TestNoSecretInDatabaseOrBackup is issue 23's proof: a database written in clear by an
+// older Gatehouse is sealed at the first start with secrets.keys (every existing row
+// migrated), secrets created afterwards are sealed as they are written, and neither the
+// database file nor a `gatehouse backup` of it holds any private key, upstream token or TOTP
+// secret. Then restore refuses the backup without its seal key and accepts it with it.
+func TestNoSecretInDatabaseOrBackup(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "gh.db")
+	n := needles{}
+
+	old, err := sqlite.Open(ctx, db, nil) // an older Gatehouse: nothing sealed
+	if err != nil {
+		t.Fatal(err)
+	}
+	scriptSecrets(t, old, "before", n)
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	keyFile := filepath.Join(dir, "seal-k1")
+	if _, errs, err := runCmd("secrets", "new-key", keyFile); err != nil {
+		t.Fatalf("secrets new-key: %v\n%s", err, errs)
+	}
+	base := "issuer: http://127.0.0.1:5556\nstorage: {type: sqlite, config: {file: " + db + "}}\n" +
+		"connectors: [{type: local, id: local, name: Local}]\n"
+	cfgPath := filepath.Join(dir, "gh.yaml")
+	if err := os.WriteFile(cfgPath, []byte(base+"secrets: {keys: [{id: k1, file: "+keyFile+"}]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgPath, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	keys, err := loadKeyring(cfg, false, true, logger)
+	if err != nil || keys == nil {
+		t.Fatalf("loadKeyring = %v, %v", keys, err)
+	}
+	store, err := openStorage(ctx, cfg.Storage, sealer(keys), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sealAtStart(ctx, store, logger); err != nil { // what serve does before serving
+		t.Fatal(err)
+	}
+	scriptSecrets(t, store, "after", n)
+	backup := filepath.Join(dir, "backup.db")
+	if out, errs, err := runCmd("backup", "--config", cfgPath, "--to", backup); err != nil || strings.Contains(errs, "not sealed") {
+		t.Fatalf("backup: %v\n%s%s", err, out, errs)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	grepFiles(t, n, db, db+"-wal", backup) // while the server runs
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	grepFiles(t, n, db, db+"-wal", backup)
+
+	// The secrets are all there: a sealing handle reads them back.
+	again, err := openStorage(ctx, cfg.Storage, sealer(keys), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := again.GetGrant(ctx, "grant-before")
+	if err != nil || !bytes.Contains(g.Auth.ConnectorData, []byte("refresh_token")) {
+		t.Errorf("GetGrant after sealing = %q, %v", g.Auth.ConnectorData, err)
+	}
+	closeStore(again, io.Discard)
+
+	// restore checks the seal keys before replacing anything.
+	otherKey := filepath.Join(dir, "seal-k9")
+	if _, _, err := runCmd("secrets", "new-key", otherKey); err != nil {
+		t.Fatal(err)
+	}
+	wrongCfg := filepath.Join(dir, "wrong.yaml")
+	if err := os.WriteFile(wrongCfg, []byte(base+"secrets: {keys: [{id: k9, file: "+otherKey+"}]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, err := runCmd("restore", "--config", wrongCfg, "--from", backup)
+	if err == nil || !strings.Contains(errs+err.Error(), `seal key(s) k1`) {
+		t.Errorf("restore without the backup's seal key = %v\n%s", err, errs)
+	}
+	if now, _ := os.ReadFile(db); !bytes.Equal(now, before) { //nolint:errcheck // compared below
+		t.Error("a refused restore changed the database")
+	}
+	if out, errs, err := runCmd("restore", "--config", cfgPath, "--from", backup); err != nil || !strings.Contains(out, "before-restore") {
+		t.Fatalf("restore = %v\n%s%s", err, out, errs)
+	}
+	restored, err := openStorage(ctx, cfg.Storage, sealer(keys), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore(restored, io.Discard)
+	if g, err := restored.GetGrant(ctx, "grant-after"); err != nil || len(g.Auth.ConnectorData) == 0 {
+		t.Errorf("GetGrant after restore = %+v, %v", g, err)
+	}
+}
