@@ -178,7 +178,7 @@ func TestNoSecretInDatabaseOrBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	keys, err := loadKeyring(cfg, false, true, logger)
 	if err != nil || keys == nil {
 		t.Fatalf("loadKeyring = %v, %v", keys, err)

@@ -26,14 +26,6 @@ const (
 	qDeleteExpiredBlobs = `DELETE FROM blobs WHERE expires_at <> 0 AND expires_at <= $1`
 )
 
-// blobValue keeps an empty value from being sent as NULL.
-func blobValue(v []byte) []byte {
-	if v == nil {
-		return []byte{}
-	}
-	return v
-}
-
 // GetBlob returns a live blob's value; storage.ErrNotFound if it does not exist or has
 // expired at now.
 func (s *Store) GetBlob(ctx context.Context, key string, now time.Time) ([]byte, error) {

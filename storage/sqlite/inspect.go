@@ -39,7 +39,7 @@ func Inspect(ctx context.Context, path string) (SnapshotInfo, error) {
 	if err != nil {
 		return info, fmt.Errorf("sqlite: inspect %s: %w", path, err)
 	}
-	defer func() { _ = db.Close() }()
+	defer func() { _ = db.Close() }() //nolint:errcheck // a read-only handle: nothing to flush
 	var problems []string
 	rows, err := db.QueryContext(ctx, `PRAGMA integrity_check(10)`)
 	if err != nil {
