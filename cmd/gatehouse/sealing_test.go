@@ -247,3 +247,70 @@ func TestNoSecretInDatabaseOrBackup(t *testing.T) {
 		t.Errorf("GetGrant after restore = %+v, %v", g, err)
 	}
 }
+
+// checkSecretsRotate drives `gatehouse secrets rotate` against the store of storageBlock: rows
+// sealed under k1 are resealed under k2 in batches, after which k1 can leave the keyring,
+// and a keyring without k2 fails naming the table and row.
+func checkSecretsRotate(t *testing.T, storageBlock string) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	k1, k2 := filepath.Join(dir, "k1"), filepath.Join(dir, "k2")
+	for _, f := range []string{k1, k2} {
+		if _, errs, err := runCmd("secrets", "new-key", f); err != nil {
+			t.Fatalf("secrets new-key: %v\n%s", err, errs)
+		}
+	}
+	writeCfg := func(name, keys string) string {
+		p := filepath.Join(dir, name)
+		body := "issuer: http://127.0.0.1:5556\n" + storageBlock + "connectors: [{type: local, id: local, name: Local}]\nsecrets: {keys: [" + keys + "]}\n"
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	only1 := writeCfg("k1.yaml", "{id: k1, file: "+k1+"}")
+	both := writeCfg("both.yaml", "{id: k2, file: "+k2+"}, {id: k1, file: "+k1+"}")
+	only2 := writeCfg("k2.yaml", "{id: k2, file: "+k2+"}")
+	open := func(cfgPath string) storage.Storage {
+		t.Helper()
+		cfg, err := loadConfig(cfgPath, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := loadKeyring(cfg, false, false, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := openStorage(ctx, cfg.Storage, sealer(keys), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open(only1)
+	n := needles{}
+	scriptSecrets(t, s, "rot", n)
+	closeStore(s, io.Discard)
+
+	out, errs, err := runCmd("secrets", "rotate", "--config", both, "--batch", "2")
+	if err != nil || !strings.Contains(out, `under key "k2"`) || strings.Contains(out, "resealed 0 ") {
+		t.Fatalf("secrets rotate = %v\n%s%s", err, out, errs)
+	}
+	s = open(only2)
+	defer closeStore(s, io.Discard)
+	if g, err := s.GetGrant(ctx, "grant-rot"); err != nil || !bytes.Contains(g.Auth.ConnectorData, []byte("refresh_token")) {
+		t.Errorf("GetGrant under k2 only after rotate = %q, %v", g.Auth.ConnectorData, err)
+	}
+	if _, err := s.ListSigningKeys(ctx); err != nil {
+		t.Errorf("ListSigningKeys under k2 only after rotate: %v", err)
+	}
+	s1 := open(only1)
+	defer closeStore(s1, io.Discard)
+	if _, err := s1.GetGrant(ctx, "grant-rot"); err == nil || !strings.Contains(err.Error(), "grants/auth/grant-rot") || !strings.Contains(err.Error(), `"k2"`) {
+		t.Errorf("GetGrant without k2 = %v, want an error naming grants/auth/grant-rot and k2", err)
+	}
+}
+
+func TestSecretsRotateSQLite(t *testing.T) {
+	checkSecretsRotate(t, "storage: {type: sqlite, config: {file: "+filepath.Join(t.TempDir(), "gh.db")+"}}\n")
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +84,63 @@ func RunSealing(t *testing.T, open func(t *testing.T, sl storage.Sealer) storage
 			t.Errorf("ListSigningKeys without keys = %v, want ErrNoSealKeys naming the key", err)
 		}
 	})
+	t.Run("RotateOnline", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*timeout)
+		defer cancel()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		old := open(t, TestKeyring(t, "k1"))
+		for i := range 40 {
+			must(t, writeBlobAndGrant(ctx, old, now, fmt.Sprintf("pre-%02d", i)))
+		}
+		rotated := TestKeyring(t, "k2", "k1")
+		a, b := open(t, rotated), open(t, rotated) // two replicas after the key rollout
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		wg.Add(2)
+		go func() { // a replica keeps writing and updating while the other reseals
+			defer wg.Done()
+			for i := range 40 {
+				tag := fmt.Sprintf("pre-%02d", i)
+				auth := storage.Authentication{ConnectorID: "up", AuthTime: now, ConnectorData: []byte("UPSTREAM-TOKEN-grant-" + tag + "-v2")}
+				if err := a.(storage.GrantUpdater).UpdateGrantIdentity(ctx, "grant-"+tag, storage.Identity{Subject: "s"}, auth); err != nil {
+					errs <- err
+					return
+				}
+				if err := writeBlobAndGrant(ctx, a, now, fmt.Sprintf("new-%02d", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if _, err := b.(storage.Resealer).Reseal(ctx, 3); err != nil {
+				errs <- err
+			}
+		}()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if _, err := b.(storage.Resealer).Reseal(ctx, 7); err != nil { // what the race left behind
+			t.Fatal(err)
+		}
+		assertRawSealed(ctx, t, b, "k2")
+		for i := range 40 {
+			tag := fmt.Sprintf("pre-%02d", i)
+			g, err := b.GetGrant(ctx, "grant-"+tag)
+			if err != nil || string(g.Auth.ConnectorData) != "UPSTREAM-TOKEN-grant-"+tag+"-v2" {
+				t.Errorf("GetGrant(%s) after an online rotation = %q, %v", tag, g.Auth.ConnectorData, err)
+			}
+		}
+		only2 := open(t, TestKeyring(t, "k2")) // k1 can go: nothing needs it any more
+		for _, tag := range []string{"pre-00", "new-39"} {
+			if v, err := only2.(storage.BlobStore).GetBlob(ctx, "blob-"+tag, now); err != nil || string(v) != "BLOB-KEY-marker-"+tag {
+				t.Errorf("GetBlob(%s) under k2 only = %q, %v", tag, v, err)
+			}
+		}
+	})
 	t.Run("MovedValueDoesNotOpen", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -105,6 +164,16 @@ func RunSealing(t *testing.T, open func(t *testing.T, sl storage.Sealer) storage
 			t.Errorf("a sealed value copied into another row opened: %q", v)
 		}
 	})
+}
+
+// writeBlobAndGrant stores a blob and a grant with connector data, named after tag.
+func writeBlobAndGrant(ctx context.Context, s storage.Storage, now time.Time, tag string) error {
+	if err := s.(storage.BlobStore).PutBlob(ctx, storage.Blob{Key: "blob-" + tag, Value: []byte("BLOB-KEY-marker-" + tag)}); err != nil {
+		return err
+	}
+	auth := storage.Authentication{ConnectorID: "up", AuthTime: now, ConnectorData: []byte("UPSTREAM-TOKEN-grant-" + tag)}
+	return s.CreateGrant(ctx, storage.Grant{ID: "grant-" + tag, ClientID: "c", Identity: storage.Identity{Subject: "s"}, Auth: auth,
+		CreatedAt: now, AbsoluteExpiry: now.Add(time.Hour)}, nil)
 }
 
 // writeSecrets stores a secret of every sealed kind, named after tag.
