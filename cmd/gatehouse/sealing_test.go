@@ -314,3 +314,43 @@ func checkSecretsRotate(t *testing.T, storageBlock string) {
 func TestSecretsRotateSQLite(t *testing.T) {
 	checkSecretsRotate(t, "storage: {type: sqlite, config: {file: "+filepath.Join(t.TempDir(), "gh.db")+"}}\n")
 }
+
+// TestDefaultSealKey: the built-in default generates its seal key beside the database on
+// first start (0600, logged), reuses it afterwards, and a configuration file without
+// secrets.keys is not sealed but warned about by check-config.
+func TestDefaultSealKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := defaultConfig()
+	cfg.Storage.Config.File = filepath.Join(dir, "gatehouse.db")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	if k, err := loadKeyring(cfg, true, false, logger); err != nil || k != nil {
+		t.Fatalf("loadKeyring without create = %v, %v; want no keyring", k, err)
+	}
+	first, err := loadKeyring(cfg, true, true, logger)
+	if err != nil || first == nil {
+		t.Fatalf("loadKeyring = %v, %v", first, err)
+	}
+	keyFile := defaultSealKeyFile(cfg.Storage.Config.File)
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("seal key file %s: %v, %v", keyFile, fi, err)
+	}
+	if !strings.Contains(logs.String(), "generated a seal key") || !strings.Contains(logs.String(), keyFile) {
+		t.Errorf("log does not say a key was generated:\n%s", logs.String())
+	}
+	again, err := loadKeyring(cfg, true, true, logger)
+	if err != nil || again.Primary() != first.Primary() || strings.Count(logs.String(), "generated") != 1 {
+		t.Errorf("second start: %v, %v; log:\n%s", again, err, logs.String())
+	}
+	if k, err := loadKeyring(cfg, false, true, logger); err != nil || k != nil {
+		t.Errorf("a configuration file without secrets.keys: keyring %v, %v; want none", k, err)
+	}
+
+	cfgPath := filepath.Join(dir, "gh.yaml")
+	if err := os.WriteFile(cfgPath, []byte("issuer: http://127.0.0.1:5556\nconnectors: [{type: local, id: local, name: Local}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, err := runCmd("check-config", cfgPath); err != nil || !strings.Contains(errs, "secrets.keys is not set") {
+		t.Errorf("check-config without secrets = %v\n%s%s", err, out, errs)
+	}
+}
