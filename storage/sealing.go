@@ -20,6 +20,12 @@ type Sealer interface {
 	Current(value []byte) bool
 }
 
+// SealingStore is implemented by backends that can seal (SQLite, PostgreSQL): Seals reports
+// whether this handle was opened with a Sealer, so secrets handed to it are sealed at rest.
+type SealingStore interface {
+	Seals() bool
+}
+
 // ErrNoSealKeys: a row is sealed but the backend was opened without a Sealer.
 var ErrNoSealKeys = errors.New("value is sealed but no seal keys are configured (secrets.keys)")
 

@@ -8,9 +8,13 @@ import (
 )
 
 var (
-	_ storage.Resealer   = (*Store)(nil)
-	_ storage.RawColumns = (*Store)(nil)
+	_ storage.Resealer     = (*Store)(nil)
+	_ storage.RawColumns   = (*Store)(nil)
+	_ storage.SealingStore = (*Store)(nil)
 )
+
+// Seals reports whether the Store seals secret columns (it was opened WithSealer).
+func (s *Store) Seals() bool { return s.sealer != nil }
 
 // factorContext is the seal context of an MFA factor's secret.
 func factorContext(id string) string { return storage.SealContext("mfa_factors", "secret", id) }
