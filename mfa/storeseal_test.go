@@ -74,6 +74,14 @@ func TestStoreSeals(t *testing.T) {
 	if err := s.VerifyTOTP(ctx, "legacy", code(t, oldSecret, clk.Now())); err != nil {
 		t.Errorf("VerifyTOTP of a factor the service sealed before: %v", err)
 	}
+	// Its use moved it under the store's sealing: the store now returns the secret itself.
+	if fs, err := st.(storage.MFAStore).ListMFAFactors(ctx, "legacy"); err != nil || len(fs) != 1 || string(fs[0].Secret) != oldSecret {
+		t.Errorf("legacy factor after use = %+v, %v; want its secret moved to the store's sealing", fs, err)
+	}
+	clk.Advance(30 * time.Second)
+	if err := s.VerifyTOTP(ctx, "legacy", code(t, oldSecret, clk.Now())); err != nil {
+		t.Errorf("VerifyTOTP of the moved factor: %v", err)
+	}
 	if err := s.VerifyTOTP(ctx, "foreign", "123456"); err == nil || errors.Is(err, ErrInvalidCode) {
 		t.Errorf("VerifyTOTP of a factor sealed under another secrets_key = %v, want an error opening it", err)
 	}

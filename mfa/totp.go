@@ -170,6 +170,18 @@ func (s *Service) FinishTOTP(ctx context.Context, u User, state, name, code stri
 
 func totpPurpose(userID, factorID string) string { return "totp:" + userID + ":" + factorID }
 
+// moveToStoreSealing hands a factor's secret that this service sealed itself (under
+// mfa.secrets_key) to a sealing store, which seals it under secrets.keys: the migration of
+// factors enrolled before the store sealed, one at their next use. A failure leaves the
+// factor as it was, readable; it is tried again next time.
+func (s *Service) moveToStoreSealing(ctx context.Context, f storage.MFAFactor, secret []byte) {
+	up, ok := s.store.(storage.MFASecretUpdater)
+	if !s.storeSeals || !ok || len(f.Secret) == 0 || f.Secret[0] != sealVersion || bytes.Equal(f.Secret, secret) {
+		return
+	}
+	_ = up.UpdateMFAFactorSecret(ctx, f.UserID, f.ID, secret) //nolint:errcheck // best effort: the factor stays readable as it is
+}
+
 // totpSecret returns a TOTP factor's secret in clear. A secret this service sealed (under
 // SecretsKey: every factor enrolled before the store sealed) is opened; when the store seals,
 // a secret it returned as it was stored (base32 text, never the sealed format's version
@@ -206,6 +218,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) error {
 		if !ok {
 			continue
 		}
+		s.moveToStoreSealing(ctx, f, secret)
 		if err := s.store.UseTOTPStep(ctx, userID, f.ID, step, stepExpiry(step)); err != nil {
 			if errors.Is(err, storage.ErrReused) {
 				return ErrReplayed

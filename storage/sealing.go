@@ -26,6 +26,15 @@ type SealingStore interface {
 	Seals() bool
 }
 
+// MFASecretUpdater is implemented by backends that can replace a factor's secret in place
+// (SQLite, PostgreSQL): mfa moves a TOTP secret it sealed itself under the store's sealing
+// when the factor is next used. A factor's secret never changes otherwise.
+type MFASecretUpdater interface {
+	// UpdateMFAFactorSecret replaces the secret of the user's factor id (sealed like every
+	// secret the store writes); ErrNotFound when there is no such factor.
+	UpdateMFAFactorSecret(ctx context.Context, userID, id string, secret []byte) error
+}
+
 // ErrNoSealKeys: a row is sealed but the backend was opened without a Sealer.
 var ErrNoSealKeys = errors.New("value is sealed but no seal keys are configured (secrets.keys)")
 

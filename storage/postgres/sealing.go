@@ -8,9 +8,10 @@ import (
 )
 
 var (
-	_ storage.Resealer     = (*Store)(nil)
-	_ storage.RawColumns   = (*Store)(nil)
-	_ storage.SealingStore = (*Store)(nil)
+	_ storage.Resealer         = (*Store)(nil)
+	_ storage.RawColumns       = (*Store)(nil)
+	_ storage.SealingStore     = (*Store)(nil)
+	_ storage.MFASecretUpdater = (*Store)(nil)
 )
 
 // Seals reports whether the Store seals secret columns (it was opened WithSealer).
@@ -81,4 +82,23 @@ func (s *Store) RawSwap(ctx context.Context, col storage.SealedColumn, key strin
 		return false, fmt.Errorf("postgres: write %s: %w", col.Table, err)
 	}
 	return res.RowsAffected() == 1, nil
+}
+
+// UpdateMFAFactorSecret replaces a factor's secret, sealed when the Store seals.
+func (s *Store) UpdateMFAFactorSecret(ctx context.Context, userID, id string, secret []byte) error {
+	if secret == nil {
+		secret = []byte{}
+	}
+	sealed, err := storage.SealValue(s.sealer, secret, factorContext(id))
+	if err != nil {
+		return fmt.Errorf("postgres: update mfa factor secret: %w", err)
+	}
+	res, err := s.pool.Exec(ctx, `UPDATE mfa_factors SET secret = $1 WHERE user_id = $2 AND id = $3`, sealed, userID, id)
+	if err != nil {
+		return fmt.Errorf("postgres: update mfa factor secret: %w", err)
+	}
+	if res.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: update mfa factor secret: %w", storage.ErrNotFound)
+	}
+	return nil
 }

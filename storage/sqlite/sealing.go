@@ -8,9 +8,10 @@ import (
 )
 
 var (
-	_ storage.Resealer     = (*Store)(nil)
-	_ storage.RawColumns   = (*Store)(nil)
-	_ storage.SealingStore = (*Store)(nil)
+	_ storage.Resealer         = (*Store)(nil)
+	_ storage.RawColumns       = (*Store)(nil)
+	_ storage.SealingStore     = (*Store)(nil)
+	_ storage.MFASecretUpdater = (*Store)(nil)
 )
 
 // Seals reports whether the Store seals secret columns (it was opened WithSealer).
@@ -97,4 +98,20 @@ func (s *Store) RawSwap(ctx context.Context, col storage.SealedColumn, key strin
 		return false, fmt.Errorf("sqlite: write %s: %w", col.Table, err)
 	}
 	return n == 1, nil
+}
+
+// UpdateMFAFactorSecret replaces a factor's secret, sealed when the Store seals.
+func (s *Store) UpdateMFAFactorSecret(ctx context.Context, userID, id string, secret []byte) error {
+	if secret == nil {
+		secret = []byte{}
+	}
+	sealed, err := storage.SealValue(s.sealer, secret, factorContext(id))
+	if err != nil {
+		return fmt.Errorf("sqlite: update mfa factor secret: %w", err)
+	}
+	res, err := s.writer.ExecContext(ctx, `UPDATE mfa_factors SET secret = ? WHERE user_id = ? AND id = ?`, sealed, userID, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: update mfa factor secret: %w", err)
+	}
+	return mustAffect("update mfa factor secret", res, nil)
 }

@@ -38,7 +38,7 @@ func TestKeyring(t testing.TB, ids ...string) *seal.Keyring {
 // RunSealing checks sealing at rest (storage.Sealer, storage.Resealer): open(t, sl) must
 // return a handle on one and the same database on every call of one subtest (a new empty
 // database per subtest), opened with sl (nil: no sealing), implementing storage.BlobStore,
-// storage.MFAStore, storage.RawColumns and storage.Resealer. It writes a secret of every kind
+// storage.MFAStore, storage.MFASecretUpdater, storage.RawColumns and storage.Resealer. It writes a secret of every kind
 // in clear, then checks that a sealing handle reads them, that Reseal seals them all (no
 // secret left in any raw sealed column), that rotation reseals under the newest key, and that
 // a row sealed under a key no longer configured fails naming its table and row.
@@ -60,6 +60,10 @@ func RunSealing(t *testing.T, open func(t *testing.T, sl storage.Sealer) storage
 			t.Errorf("Reseal sealed %d rows, want at least %d", res.Resealed, len(sealMarkers))
 		}
 		writeSecrets(ctx, t, s1, now, "b") // written sealed
+		must(t, s1.(storage.MFASecretUpdater).UpdateMFAFactorSecret(ctx, "user-b", "factor-b", []byte("TOTP-SECRET-marker-b")))
+		if err := s1.(storage.MFASecretUpdater).UpdateMFAFactorSecret(ctx, "user-b", "nope", nil); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("UpdateMFAFactorSecret of a missing factor = %v, want ErrNotFound", err)
+		}
 		assertRawSealed(ctx, t, s1, "k1")
 		checkSecrets(ctx, t, s1, now, "a")
 		checkSecrets(ctx, t, s1, now, "b")
