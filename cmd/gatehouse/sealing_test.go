@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/internal/assembly"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -36,7 +37,7 @@ func (n needles) add(name string, v []byte) {
 
 // scriptSecrets creates a secret of every kind through the code that makes them: a signing
 // key (tokens.KeyManager), the SAML IdP key (samlidp.LoadOrGenerateKey), a connector's key
-// (connectorKeys), an upstream refresh token in a grant and a session, a TOTP secret.
+// (the blob its KeyStore writes), an upstream refresh token in a grant and a session, a TOTP secret.
 func scriptSecrets(t *testing.T, store storage.Storage, tag string, n needles) {
 	t.Helper()
 	ctx := t.Context()
@@ -78,7 +79,8 @@ func scriptSecrets(t *testing.T, store storage.Storage, tag string, n needles) {
 	}
 	spDER := x509.MarshalPKCS1PrivateKey(spKey)
 	spPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: spDER})
-	if _, err := newConnectorKeys(store, "saml-"+tag).PutIfAbsent(ctx, "sp-key", spPEM, time.Time{}); err != nil {
+	// What a connector's KeyStore (internal/assembly connectorKeys) writes for its SP key.
+	if _, err := store.(storage.BlobStore).PutBlobIfAbsent(ctx, storage.Blob{Key: "connector-key:saml-" + tag + "/sp-key", Value: spPEM}, now); err != nil {
 		t.Fatal(err)
 	}
 	n.add("SAML SP key "+tag+" (DER)", spDER)
@@ -183,7 +185,7 @@ func TestNoSecretInDatabaseOrBackup(t *testing.T) {
 	if err != nil || keys == nil {
 		t.Fatalf("loadKeyring = %v, %v", keys, err)
 	}
-	store, err := openStorage(ctx, cfg.Storage, sealer(keys), logger)
+	store, err := assembly.OpenSealedStorage(ctx, cfg.Storage, sealer(keys), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +207,7 @@ func TestNoSecretInDatabaseOrBackup(t *testing.T) {
 	grepFiles(t, n, db, db+"-wal", backup)
 
 	// The secrets are all there: a sealing handle reads them back.
-	again, err := openStorage(ctx, cfg.Storage, sealer(keys), logger)
+	again, err := assembly.OpenSealedStorage(ctx, cfg.Storage, sealer(keys), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +240,7 @@ func TestNoSecretInDatabaseOrBackup(t *testing.T) {
 	if out, errs, err := runCmd("restore", "--config", cfgPath, "--from", backup); err != nil || !strings.Contains(out, "before-restore") {
 		t.Fatalf("restore = %v\n%s%s", err, out, errs)
 	}
-	restored, err := openStorage(ctx, cfg.Storage, sealer(keys), logger)
+	restored, err := assembly.OpenSealedStorage(ctx, cfg.Storage, sealer(keys), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +283,7 @@ func checkSecretsRotate(t *testing.T, storageBlock string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := openStorage(ctx, cfg.Storage, sealer(keys), slog.New(slog.DiscardHandler))
+		s, err := assembly.OpenSealedStorage(ctx, cfg.Storage, sealer(keys), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
