@@ -34,6 +34,8 @@ type Config struct {
 	SAMLIdP SAMLIdP `yaml:"saml_idp"`
 	// ServiceProviders are the SAML 2.0 service providers Gatehouse signs users in to.
 	ServiceProviders []ServiceProvider `yaml:"service_providers"`
+	// Secrets holds the seal keys that encrypt secrets at rest.
+	Secrets Secrets `yaml:"secrets"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source

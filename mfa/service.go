@@ -34,8 +34,14 @@ type Options struct {
 	Store storage.MFAStore
 	// IssuerName is shown in authenticator apps ("Example Corp").
 	IssuerName string
-	// SecretsKey seals TOTP secrets and ceremony state; at least MinSecretsKeyLen characters.
+	// SecretsKey seals ceremony state and keys recovery-code hashes, and seals TOTP secrets
+	// unless StoreSeals; at least MinSecretsKeyLen characters.
 	SecretsKey string
+	// StoreSeals: Store seals factor secrets at rest itself (storage.SealingStore, the
+	// secrets.keys mechanism), so new TOTP secrets are handed to it as they are, under the one
+	// rotatable sealing of every secret. False: the service seals them under SecretsKey.
+	// Either way TOTP secrets sealed by the service earlier stay readable.
+	StoreSeals bool
 	// WebAuthn enables security keys and passkeys when RPID is set.
 	WebAuthn WebAuthnOptions
 	// Now is the clock (time.Now when nil).
@@ -72,15 +78,17 @@ type User struct {
 
 // Service enrols and verifies second factors.
 type Service struct {
-	store    storage.MFAStore
-	seal     *sealer
-	issuer   string
-	now      func() time.Time
-	wa       *webAuthn // nil when WebAuthn is not configured
-	limiter  *ratelimit.Limiter
-	maxUser  int
-	maxIP    int
-	stateTTL time.Duration
+	store storage.MFAStore
+	seal  *sealer
+	// storeSeals: the store seals TOTP secrets (Options.StoreSeals).
+	storeSeals bool
+	issuer     string
+	now        func() time.Time
+	wa         *webAuthn // nil when WebAuthn is not configured
+	limiter    *ratelimit.Limiter
+	maxUser    int
+	maxIP      int
+	stateTTL   time.Duration
 }
 
 // New checks the options and returns a Service.
@@ -115,7 +123,7 @@ func New(o Options) (*Service, error) {
 		return nil, fmt.Errorf("mfa: %w", err)
 	}
 	s := &Service{
-		store: o.Store, seal: sl, issuer: o.IssuerName, now: o.Now,
+		store: o.Store, seal: sl, storeSeals: o.StoreSeals, issuer: o.IssuerName, now: o.Now,
 		limiter: lim, maxUser: o.MaxUserFailures, maxIP: o.MaxIPFailures,
 		stateTTL: 10 * time.Minute,
 	}

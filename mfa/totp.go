@@ -151,9 +151,13 @@ func (s *Service) FinishTOTP(ctx context.Context, u User, state, name, code stri
 		name = "Authenticator app"
 	}
 	now := s.now().UTC()
+	secret := []byte(st.Secret)
+	if !s.storeSeals {
+		secret = s.seal.seal(secret, totpPurpose(u.ID, id))
+	}
 	f := storage.MFAFactor{
 		ID: id, UserID: u.ID, Type: storage.MFATypeTOTP, Name: name,
-		Secret: s.seal.seal([]byte(st.Secret), totpPurpose(u.ID, id)), CreatedAt: now, LastUsedAt: now,
+		Secret: secret, CreatedAt: now, LastUsedAt: now,
 	}
 	if err := s.store.CreateMFAFactor(ctx, f); err != nil {
 		return storage.MFAFactor{}, fmt.Errorf("mfa: store totp factor: %w", err)
@@ -165,6 +169,33 @@ func (s *Service) FinishTOTP(ctx context.Context, u User, state, name, code stri
 }
 
 func totpPurpose(userID, factorID string) string { return "totp:" + userID + ":" + factorID }
+
+// moveToStoreSealing hands a factor's secret that this service sealed itself (under
+// mfa.secrets_key) to a sealing store, which seals it under secrets.keys: the migration of
+// factors enrolled before the store sealed, one at their next use. A failure leaves the
+// factor as it was, readable; it is tried again next time.
+func (s *Service) moveToStoreSealing(ctx context.Context, f storage.MFAFactor, secret []byte) {
+	up, ok := s.store.(storage.MFASecretUpdater)
+	if !s.storeSeals || !ok || len(f.Secret) == 0 || f.Secret[0] != sealVersion || bytes.Equal(f.Secret, secret) {
+		return
+	}
+	_ = up.UpdateMFAFactorSecret(ctx, f.UserID, f.ID, secret) //nolint:errcheck // best effort: the factor stays readable as it is
+}
+
+// totpSecret returns a TOTP factor's secret in clear. A secret this service sealed (under
+// SecretsKey: every factor enrolled before the store sealed) is opened; when the store seals,
+// a secret it returned as it was stored (base32 text, never the sealed format's version
+// byte) is the secret itself.
+func (s *Service) totpSecret(userID string, f storage.MFAFactor) ([]byte, error) {
+	secret, err := s.seal.open(f.Secret, totpPurpose(userID, f.ID))
+	if err == nil {
+		return secret, nil
+	}
+	if s.storeSeals && (len(f.Secret) == 0 || f.Secret[0] != sealVersion) {
+		return f.Secret, nil
+	}
+	return nil, err
+}
 
 // VerifyTOTP checks a code against every TOTP factor of the user. A code is accepted once:
 // ErrReplayed when its time step (or a later one) was already used, ErrInvalidCode when it
@@ -179,7 +210,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) error {
 		if f.Type != storage.MFATypeTOTP {
 			continue
 		}
-		secret, err := s.seal.open(f.Secret, totpPurpose(userID, f.ID))
+		secret, err := s.totpSecret(userID, f)
 		if err != nil {
 			return fmt.Errorf("mfa: totp factor %s: %w", f.ID, err)
 		}
@@ -187,6 +218,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) error {
 		if !ok {
 			continue
 		}
+		s.moveToStoreSealing(ctx, f, secret)
 		if err := s.store.UseTOTPStep(ctx, userID, f.ID, step, stepExpiry(step)); err != nil {
 			if errors.Is(err, storage.ErrReused) {
 				return ErrReplayed

@@ -13,10 +13,11 @@ import (
 )
 
 // cmdBackup implements `gatehouse backup --config FILE --to DEST`: a consistent online
-// snapshot of the SQLite store (VACUUM INTO; the server may keep running and writing).
-// The snapshot is itself a SQLite database: restoring is stopping Gatehouse and putting
-// the file in place of storage.config.file. PostgreSQL deployments back up with the
-// database's own tools (pg_dump, or base backups with WAL archiving); this command says so.
+// snapshot of the SQLite store (VACUUM INTO; the server may keep running and writing),
+// written 0600. The snapshot is itself a SQLite database and stays sealed: it holds the
+// sealed values as they are, never the seal keys (back those up separately). Restore with
+// `gatehouse restore`. PostgreSQL deployments back up with the database's own tools
+// (pg_dump, or base backups with WAL archiving); this command says so.
 func cmdBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("backup", flag.ContinueOnError)
 	flags.SetOutput(stderr)
@@ -25,7 +26,8 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: gatehouse backup [--config FILE] --to DEST")
 		fmt.Fprintln(stderr, "Writes a consistent snapshot of the SQLite store to DEST while Gatehouse keeps running.")
-		fmt.Fprintln(stderr, "Restore: stop Gatehouse, copy DEST over storage.config.file, start Gatehouse.")
+		fmt.Fprintln(stderr, "The snapshot stays sealed (secrets.keys); it does not hold the seal keys: back them up separately.")
+		fmt.Fprintln(stderr, "Restore: stop Gatehouse, gatehouse restore [--config FILE] --from DEST, start Gatehouse.")
 		fmt.Fprintln(stderr, "PostgreSQL stores are backed up with pg_dump (pg_dump -Fc DBNAME > gatehouse.dump;")
 		fmt.Fprintln(stderr, "restore with pg_restore -d DBNAME gatehouse.dump).")
 		flags.PrintDefaults()
@@ -80,5 +82,13 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("backup: %w", err)
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s\n", file, *to)
+	info, err := sqlite.Inspect(ctx, *to)
+	if err != nil {
+		return fmt.Errorf("backup: check %s: %w", *to, err)
+	}
+	if info.Plaintext > 0 {
+		fmt.Fprintf(stderr, "gatehouse backup: warning: %d secret values in %s are not sealed: configure secrets.keys "+
+			"and start Gatehouse (or run gatehouse secrets rotate) to seal them (docs/production.md)\n", info.Plaintext, *to)
+	}
 	return nil
 }

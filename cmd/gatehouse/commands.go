@@ -31,7 +31,7 @@ func cmdCheckConfig(ctx context.Context, args []string, getenv func(string) stri
 	if err == nil {
 		var decoded []assembly.DecodedConnector
 		decoded, err = assembly.DecodeConnectors(cfg, path, getenv, newRegistry(nil))
-		for _, w := range assembly.CheapHashWarnings(cfg, decoded) {
+		for _, w := range append(assembly.CheapHashWarnings(cfg, decoded), cfg.Warnings()...) {
 			fmt.Fprintln(stderr, w)
 		}
 		// Claims rules (CEL expressions, patterns, scopes) and claims_tests, reported with the rest.

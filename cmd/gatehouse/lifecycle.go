@@ -166,9 +166,9 @@ func (l *listeners) close() {
 // openStorageRetrying opens the configured store. An unreachable PostgreSQL is retried with
 // backoff up to storage.config.connect_timeout (a pod that starts before its database is the
 // normal case); readiness says so meanwhile. SQLite errors are local and final.
-func openStorageRetrying(ctx context.Context, cfg config.Storage, logger *slog.Logger, l *listeners) (storage.Storage, error) {
+func openStorageRetrying(ctx context.Context, cfg config.Storage, sl storage.Sealer, logger *slog.Logger, l *listeners) (storage.Storage, error) {
 	if cfg.Type != "postgres" {
-		return assembly.OpenStorage(ctx, cfg, logger)
+		return assembly.OpenSealedStorage(ctx, cfg, sl, logger)
 	}
 	limit := cfg.Config.ConnectTimeout.D()
 	if limit <= 0 {
@@ -177,7 +177,7 @@ func openStorageRetrying(ctx context.Context, cfg config.Storage, logger *slog.L
 	deadline := time.Now().Add(limit)
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		s, err := assembly.OpenStorage(ctx, cfg, logger)
+		s, err := assembly.OpenSealedStorage(ctx, cfg, sl, logger)
 		if err == nil {
 			if attempt > 1 {
 				logger.Info("storage reachable", "attempts", attempt)

@@ -51,6 +51,9 @@ Commands:
   version                   print the version
   loadtest --issuer URL     drive load against a running broker (see --help)
   backup --to FILE          consistent online snapshot of the SQLite store (PostgreSQL: pg_dump)
+  restore --from FILE       check a backup (integrity, schema, seal keys), then put it in place
+  secrets rotate            reseal every secret at rest under the first of secrets.keys, online
+  secrets new-key FILE      write a new random seal key (0600)
   mfa reset --user USER     delete a user's second factors so they enrol again
 `
 
@@ -72,6 +75,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	case "backup":
 		return cmdBackup(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		return cmdRestore(ctx, args[1:], getenv, stdout, stderr)
+	case "secrets":
+		return cmdSecrets(ctx, args[1:], getenv, stdout, stderr)
 	case "claims":
 		return cmdClaims(ctx, args[1:], getenv, stdout, stderr)
 	case "mfa":

@@ -54,7 +54,11 @@ func cmdMFA(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 	}
 	logger := newLogger(config.Logging{Level: "warn"}, stderr)
-	store, err := assembly.OpenStorage(ctx, cfg.Storage, logger)
+	keys, err := loadKeyring(cfg, *cfgPath == "", false, logger)
+	if err != nil {
+		return err
+	}
+	store, err := assembly.OpenSealedStorage(ctx, cfg.Storage, sealer(keys), logger)
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}

@@ -110,7 +110,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}()
 
-	store, err := openStorageRetrying(gctx, cfg.Storage, logger, lns)
+	store, err := openSealedStore(gctx, cfg, defaultMode, logger, lns)
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}

@@ -38,7 +38,9 @@ func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time) (*b
 	if wa.RPName == "" {
 		wa.RPName = cfg.MFA.IssuerName
 	}
-	svc, err := mfa.New(mfa.Options{Store: ms, IssuerName: cfg.MFA.IssuerName, SecretsKey: cfg.MFA.SecretsKey, WebAuthn: wa, Now: now})
+	sealing, _ := store.(storage.SealingStore) // secrets.keys: the store seals TOTP secrets itself
+	svc, err := mfa.New(mfa.Options{Store: ms, IssuerName: cfg.MFA.IssuerName, SecretsKey: cfg.MFA.SecretsKey, WebAuthn: wa, Now: now,
+		StoreSeals: sealing != nil && sealing.Seals()})
 	if err != nil {
 		return nil, err
 	}

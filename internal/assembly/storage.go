@@ -12,13 +12,19 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 )
 
-// OpenStorage opens the configured backend (and runs its migrations).
+// OpenStorage opens the configured backend (and runs its migrations), without sealing.
 func OpenStorage(ctx context.Context, cfg config.Storage, logger *slog.Logger) (storage.Storage, error) {
+	return OpenSealedStorage(ctx, cfg, nil, logger)
+}
+
+// OpenSealedStorage opens the configured backend sealing secrets at rest with sl
+// (secrets.keys; nil: stored in clear).
+func OpenSealedStorage(ctx context.Context, cfg config.Storage, sl storage.Sealer, logger *slog.Logger) (storage.Storage, error) {
 	switch cfg.Type {
 	case "sqlite", "":
-		return sqlite.Open(ctx, cfg.Config.File, logger)
+		return sqlite.Open(ctx, cfg.Config.File, logger, sqlite.WithSealer(sl))
 	case "postgres":
-		return postgres.Open(ctx, postgresConfig(cfg.Config), logger)
+		return postgres.Open(ctx, postgresConfig(cfg.Config), logger, postgres.WithSealer(sl))
 	}
 	return nil, fmt.Errorf("storage type %q is not supported by this build", cfg.Type)
 }

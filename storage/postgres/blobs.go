@@ -26,14 +26,6 @@ const (
 	qDeleteExpiredBlobs = `DELETE FROM blobs WHERE expires_at <> 0 AND expires_at <= $1`
 )
 
-// blobValue keeps an empty value from being sent as NULL.
-func blobValue(v []byte) []byte {
-	if v == nil {
-		return []byte{}
-	}
-	return v
-}
-
 // GetBlob returns a live blob's value; storage.ErrNotFound if it does not exist or has
 // expired at now.
 func (s *Store) GetBlob(ctx context.Context, key string, now time.Time) ([]byte, error) {
@@ -42,22 +34,30 @@ func (s *Store) GetBlob(ctx context.Context, key string, now time.Time) ([]byte,
 	if err := getErr("get blob", err); err != nil {
 		return nil, err
 	}
-	return blobValue(v), nil
+	return s.openBlob(key, v)
 }
 
 // PutBlobIfAbsent stores the blob unless a live one with the key exists, and returns the
 // value now stored.
 func (s *Store) PutBlobIfAbsent(ctx context.Context, b storage.Blob, now time.Time) ([]byte, error) {
 	var v []byte
-	if err := s.pool.QueryRow(ctx, qPutBlobIfAbsent, b.Key, blobValue(b.Value), ms(b.Expiry), ms(now)).Scan(&v); err != nil {
+	sealed, err := s.sealBlob(b)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: put blob: %w", err)
+	}
+	if err := s.pool.QueryRow(ctx, qPutBlobIfAbsent, b.Key, sealed, ms(b.Expiry), ms(now)).Scan(&v); err != nil {
 		return nil, fmt.Errorf("postgres: put blob if absent: %w", err)
 	}
-	return blobValue(v), nil
+	return s.openBlob(b.Key, v)
 }
 
 // PutBlob stores the blob, replacing any earlier one.
 func (s *Store) PutBlob(ctx context.Context, b storage.Blob) error {
-	if _, err := s.pool.Exec(ctx, qPutBlob, b.Key, blobValue(b.Value), ms(b.Expiry)); err != nil {
+	sealed, err := s.sealBlob(b)
+	if err != nil {
+		return fmt.Errorf("postgres: put blob: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, qPutBlob, b.Key, sealed, ms(b.Expiry)); err != nil {
 		return fmt.Errorf("postgres: put blob: %w", err)
 	}
 	return nil

@@ -27,5 +27,5 @@ func (s *Store) TakeBlob(ctx context.Context, key string, now time.Time) ([]byte
 	if exp != 0 && exp <= ms(now) {
 		return nil, fmt.Errorf("postgres: take blob: expired: %w", storage.ErrNotFound)
 	}
-	return blobValue(v), nil
+	return s.openBlob(key, v)
 }

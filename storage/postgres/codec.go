@@ -54,9 +54,14 @@ type encoded struct {
 	identity, auth string
 }
 
-// encodeIdentityAuth encodes an Identity and Authentication (AuthTime normalized to UTC ms).
-func encodeIdentityAuth(id storage.Identity, a storage.Authentication) (encoded, error) {
+// encodeIdentityAuth encodes an Identity and Authentication (AuthTime normalized to UTC ms),
+// the connector data sealed for context (storage.SealContext) when sl is not nil.
+func encodeIdentityAuth(sl storage.Sealer, context string, id storage.Identity, a storage.Authentication) (encoded, error) {
 	a.AuthTime = utcMs(a.AuthTime)
+	a, err := storage.SealAuth(sl, a, context)
+	if err != nil {
+		return encoded{}, err
+	}
 	i, err := jsonText(id)
 	if err != nil {
 		return encoded{}, err
@@ -68,8 +73,8 @@ func encodeIdentityAuth(id storage.Identity, a storage.Authentication) (encoded,
 	return encoded{identity: i, auth: au}, nil
 }
 
-// decodeIdentityAuth decodes what encodeIdentityAuth produced.
-func decodeIdentityAuth(idText, authText string, id *storage.Identity, a *storage.Authentication) error {
+// decodeIdentityAuth decodes what encodeIdentityAuth produced for the same context.
+func decodeIdentityAuth(sl storage.Sealer, context string, idText, authText string, id *storage.Identity, a *storage.Authentication) error {
 	if err := fromJSON(idText, id); err != nil {
 		return err
 	}
@@ -77,7 +82,7 @@ func decodeIdentityAuth(idText, authText string, id *storage.Identity, a *storag
 		return err
 	}
 	a.AuthTime = utcMs(a.AuthTime)
-	return nil
+	return storage.OpenAuth(sl, a, context)
 }
 
 // decodeStrings decodes a JSON string slice.

@@ -75,25 +75,25 @@ func (r *grantRow) dest() []any {
 }
 
 // decode finishes the grant once the row is scanned.
-func (r *grantRow) decode() (storage.Grant, error) {
+func (r *grantRow) decode(sl storage.Sealer) (storage.Grant, error) {
 	g := r.g
 	var err error
 	if g.Scopes, err = decodeStrings(r.scopes); err != nil {
 		return g, err
 	}
-	if err := decodeIdentityAuth(r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
+	if err := decodeIdentityAuth(sl, storage.SealContext("grants", "auth", g.ID), r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
 		return g, err
 	}
 	g.CreatedAt, g.AbsoluteExpiry, g.RevokedAt = fromMs(r.created), fromMs(r.absExp), fromMs(r.revokedAt)
 	return g, nil
 }
 
-func scanGrant(sc scanner) (storage.Grant, error) {
+func scanGrant(sl storage.Sealer, sc scanner) (storage.Grant, error) {
 	var r grantRow
 	if err := sc.Scan(r.dest()...); err != nil {
 		return storage.Grant{}, err
 	}
-	return r.decode()
+	return r.decode(sl)
 }
 
 // refreshRow holds a refresh token's columns as scanned.
@@ -123,7 +123,7 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 	if err != nil {
 		return err
 	}
-	enc, err := encodeIdentityAuth(g.Identity, g.Auth)
+	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("grants", "auth", g.ID), g.Identity, g.Auth)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 
 // GetGrant returns the grant (revoked or not).
 func (s *Store) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
-	g, err := scanGrant(s.pool.QueryRow(ctx, qGetGrant, id))
+	g, err := scanGrant(s.sealer, s.pool.QueryRow(ctx, qGetGrant, id))
 	return g, getErr("get grant", err)
 }
 
@@ -176,7 +176,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 	err := s.pool.QueryRow(ctx, qRotateRefresh, oldHash, nowMs, next.Hash, ms(next.CreatedAt),
 		ms(next.IdleExpiry), ms(next.UsedAt)).Scan(append(rr.dest(), gr.dest()...)...)
 	if err == nil {
-		g, err := gr.decode()
+		g, err := gr.decode(s.sealer)
 		if err != nil {
 			return storage.Grant{}, rr.decode(), err
 		}
@@ -220,7 +220,7 @@ func (s *Store) ListGrants(ctx context.Context, subject string) ([]storage.Grant
 	defer rows.Close()
 	var out []storage.Grant
 	for rows.Next() {
-		g, err := scanGrant(rows)
+		g, err := scanGrant(s.sealer, rows)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: list grants: %w", err)
 		}

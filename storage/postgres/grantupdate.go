@@ -14,7 +14,7 @@ const qUpdateGrantIdentity = `UPDATE grants SET identity = $1, auth = $2, subjec
 // UpdateGrantIdentity replaces a grant's identity and authentication (after an upstream
 // refresh); storage.ErrNotFound if there is no such grant.
 func (s *Store) UpdateGrantIdentity(ctx context.Context, grantID string, id storage.Identity, auth storage.Authentication) error {
-	enc, err := encodeIdentityAuth(id, auth)
+	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("grants", "auth", grantID), id, auth)
 	if err != nil {
 		return fmt.Errorf("postgres: update grant identity: %w", err)
 	}

@@ -23,7 +23,7 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func readKeys(ctx context.Context, q querier) ([]storage.SigningKey, error) {
+func readKeys(ctx context.Context, sl storage.Sealer, q querier) ([]storage.SigningKey, error) {
 	rows, err := q.Query(ctx, qListKeys)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list signing keys: %w", err)
@@ -39,6 +39,11 @@ func readKeys(ctx context.Context, q querier) ([]storage.SigningKey, error) {
 			return nil, fmt.Errorf("postgres: list signing keys: %w", err)
 		}
 		k.CreatedAt, k.ActiveFrom, k.RetiredAt, k.ExpiresAt = fromMs(created), fromMs(active), fromMs(retired), fromMs(expires)
+		if len(k.PrivateJWK) > 0 {
+			if k.PrivateJWK, err = storage.OpenValue(sl, k.PrivateJWK, keyContext(k.ID)); err != nil {
+				return nil, fmt.Errorf("%s: list signing keys: %w", backend, err)
+			}
+		}
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -49,7 +54,7 @@ func readKeys(ctx context.Context, q querier) ([]storage.SigningKey, error) {
 
 // ListSigningKeys returns every stored signing key, oldest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
-	return readKeys(ctx, s.pool)
+	return readKeys(ctx, s.sealer, s.pool)
 }
 
 // UpdateSigningKeys runs fn over the key set inside a transaction that holds an exclusive
@@ -61,7 +66,7 @@ func (s *Store) UpdateSigningKeys(ctx context.Context, fn func(current []storage
 		if _, err := tx.Exec(ctx, qLockKeys, lockKeys, s.lockKey); err != nil {
 			return fmt.Errorf("postgres: update signing keys: lock: %w", err)
 		}
-		cur, err := readKeys(ctx, tx)
+		cur, err := readKeys(ctx, s.sealer, tx)
 		if err != nil {
 			return err
 		}
@@ -75,7 +80,11 @@ func (s *Store) UpdateSigningKeys(ctx context.Context, fn func(current []storage
 		b := &pgx.Batch{}
 		b.Queue(qDeleteKeys)
 		for _, k := range next {
-			b.Queue(qInsertKey, k.ID, k.Algorithm, k.PrivateJWK, k.PublicJWK,
+			priv, err := sealPrivateJWK(s.sealer, k)
+			if err != nil {
+				return fmt.Errorf("%s: update signing keys: %w", backend, err)
+			}
+			b.Queue(qInsertKey, k.ID, k.Algorithm, priv, k.PublicJWK,
 				ms(k.CreatedAt), ms(k.ActiveFrom), ms(k.RetiredAt), ms(k.ExpiresAt))
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -83,4 +92,19 @@ func (s *Store) UpdateSigningKeys(ctx context.Context, fn func(current []storage
 		}
 		return nil
 	})
+}
+
+// backend names this backend in errors.
+const backend = "postgres"
+
+// keyContext is the seal context of a signing key's private JWK.
+func keyContext(id string) string { return storage.SealContext("signing_keys", "private_jwk", id) }
+
+// sealPrivateJWK returns k's private JWK as stored: sealed when sl is set (a key without
+// private part stays empty).
+func sealPrivateJWK(sl storage.Sealer, k storage.SigningKey) ([]byte, error) {
+	if len(k.PrivateJWK) == 0 {
+		return k.PrivateJWK, nil
+	}
+	return storage.SealValue(sl, k.PrivateJWK, keyContext(k.ID))
 }

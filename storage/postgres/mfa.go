@@ -137,7 +137,11 @@ func (s *Store) CreateMFAFactor(ctx context.Context, f storage.MFAFactor) error 
 	if secret == nil {
 		secret = []byte{}
 	}
-	_, err := s.pool.Exec(ctx, qMFAInsertFactor, f.ID, f.UserID, f.Type, f.Name, secret, f.CredentialID,
+	sealedSecret, serr := storage.SealValue(s.sealer, secret, factorContext(f.ID))
+	if serr != nil {
+		return fmt.Errorf("postgres: create mfa factor: %w", serr)
+	}
+	_, err := s.pool.Exec(ctx, qMFAInsertFactor, f.ID, f.UserID, f.Type, f.Name, sealedSecret, f.CredentialID,
 		int64(f.SignCount), ms(f.CreatedAt), ms(f.LastUsedAt))
 	if isForeignKey(err) {
 		return fmt.Errorf("postgres: create mfa factor: user %s is not enrolled: %w", f.UserID, storage.ErrNotFound)
@@ -157,6 +161,12 @@ func (s *Store) ListMFAFactors(ctx context.Context, userID string) ([]storage.MF
 		f, err := scanFactor(rows)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: list mfa factors: %w", err)
+		}
+		if f.Secret, err = storage.OpenValue(s.sealer, f.Secret, factorContext(f.ID)); err != nil {
+			return nil, fmt.Errorf("postgres: list mfa factors: %w", err)
+		}
+		if f.Secret == nil {
+			f.Secret = []byte{}
 		}
 		out = append(out, f)
 	}

@@ -525,7 +525,7 @@ func BenchmarkRotateRefreshTokenStoreSize(b *testing.B) {
 // bulkFamilies inserts n grants, each with one live refresh token rt-<i>-0.
 func bulkFamilies(ctx context.Context, pool *pgxpool.Pool, n int, now time.Time) error {
 	g := benchGrant("", now)
-	enc, err := encodeIdentityAuth(g.Identity, g.Auth)
+	enc, err := encodeIdentityAuth(nil, "", g.Identity, g.Auth)
 	if err != nil {
 		return err
 	}
@@ -569,4 +569,38 @@ func TestPingReadsTheStores(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sessions") {
 		t.Fatalf("Ping = %v, want an error naming the unreadable sessions table", err)
 	}
+}
+
+func TestSealing(t *testing.T) {
+	cfgs := map[string]Config{}
+	storagetest.RunSealing(t, func(t *testing.T, sl storage.Sealer) storage.Storage {
+		cfg, ok := cfgs[t.Name()]
+		if !ok {
+			cfg = newSchema(t)
+			cfgs[t.Name()] = cfg
+		}
+		return openSealedCfg(t, cfg, sl)
+	})
+}
+
+func TestConformanceSealed(t *testing.T) {
+	open := func(t *testing.T) storage.Storage {
+		return openSealedCfg(t, newSchema(t), storagetest.TestKeyring(t, "k1"))
+	}
+	storagetest.Run(t, open)
+	storagetest.RunBlobs(t, open)
+	storagetest.RunBlobTake(t, open)
+	storagetest.RunMFA(t, open)
+}
+
+func openSealedCfg(t testing.TB, cfg Config, sl storage.Sealer) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, cfg, testLogger(t), WithSealer(sl))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

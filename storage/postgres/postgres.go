@@ -119,11 +119,20 @@ type Store struct {
 	logger *slog.Logger
 	// lockKey is hashtext(schema): the second key of every advisory lock.
 	lockKey int32
+	// sealer seals the secret columns (storage.SealedColumns); nil: they are stored clear.
+	sealer storage.Sealer
 }
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithSealer seals secret columns at rest with sl (storage.Sealer); rows stored clear before
+// stay readable until Reseal rewrites them.
+func WithSealer(sl storage.Sealer) Option { return func(s *Store) { s.sealer = sl } }
 
 // Open connects to the database, applies pending migrations and returns the Store. A nil
 // logger discards logs.
-func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -136,6 +145,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		return nil, fmt.Errorf("postgres: open pool: %w", err)
 	}
 	s := &Store{pool: pool, logger: logger}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.migrate(ctx, cfg.Schema); err != nil {
 		pool.Close()
 		return nil, err

@@ -26,7 +26,7 @@ const (
 )
 
 // authRequestArgs encodes r as the column values after id, in authRequestCols order.
-func authRequestArgs(r storage.AuthRequest) ([]any, error) {
+func authRequestArgs(sl storage.Sealer, r storage.AuthRequest) ([]any, error) {
 	scopes, err := stringsText(r.Scopes)
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func authRequestArgs(r storage.AuthRequest) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encodeIdentityAuth(r.Identity, r.Auth)
+	enc, err := encodeIdentityAuth(sl, storage.SealContext("auth_requests", "auth", r.ID), r.Identity, r.Auth)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func authRequestArgs(r storage.AuthRequest) ([]any, error) {
 		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa}, nil
 }
 
-func scanAuthRequest(sc scanner) (storage.AuthRequest, error) {
+func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error) {
 	var (
 		r                               storage.AuthRequest
 		scopes, prompt, acr, idt, authT []byte
@@ -77,7 +77,7 @@ func scanAuthRequest(sc scanner) (storage.AuthRequest, error) {
 	if r.ACRValues, err = decodeStrings(acr); err != nil {
 		return r, err
 	}
-	if err := decodeIdentityAuth(idt, authT, &r.Identity, &r.Auth); err != nil {
+	if err := decodeIdentityAuth(sl, storage.SealContext("auth_requests", "auth", r.ID), idt, authT, &r.Identity, &r.Auth); err != nil {
 		return r, err
 	}
 	if err := decodeProtocol(protocol, samlText, mfaText, &r); err != nil {
@@ -90,7 +90,7 @@ func scanAuthRequest(sc scanner) (storage.AuthRequest, error) {
 
 // CreateAuthRequest stores a new auth request; storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	args, err := authRequestArgs(r)
+	args, err := authRequestArgs(s.sealer, r)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) er
 
 // GetAuthRequest returns the auth request with the given ID (expired or not).
 func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequest, error) {
-	r, err := scanAuthRequest(s.queryRow(ctx, qGetAuthRequest, id))
+	r, err := scanAuthRequest(s.sealer, s.queryRow(ctx, qGetAuthRequest, id))
 	return r, getErr("get auth request", err)
 }
 
@@ -108,7 +108,7 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequ
 // The ID cannot change. fn's error is returned (wrapped) and nothing is written.
 func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(storage.AuthRequest) (storage.AuthRequest, error)) error {
 	return s.inTx(ctx, func(t *txn) error {
-		cur, err := scanAuthRequest(t.queryRow(ctx, qGetAuthRequest, id))
+		cur, err := scanAuthRequest(s.sealer, t.queryRow(ctx, qGetAuthRequest, id))
 		if err != nil {
 			return getErr("update auth request", err)
 		}
@@ -116,7 +116,7 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(storag
 		if err != nil {
 			return fmt.Errorf("sqlite: update auth request: %w", err)
 		}
-		args, err := authRequestArgs(next)
+		args, err := authRequestArgs(s.sealer, next)
 		if err != nil {
 			return err
 		}

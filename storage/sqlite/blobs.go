@@ -35,13 +35,17 @@ func (s *Store) GetBlob(ctx context.Context, key string, now time.Time) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get blob: %w", err)
 	}
-	return v, nil
+	return s.openBlob(key, v)
 }
 
 // PutBlobIfAbsent stores the blob unless a live one exists and returns the stored value.
 func (s *Store) PutBlobIfAbsent(ctx context.Context, b storage.Blob, now time.Time) ([]byte, error) {
 	var v []byte
-	err := s.writer.QueryRowContext(ctx, qPutBlobIfAbsent, b.Key, b.Value, ms(b.Expiry), ms(now)).Scan(&v)
+	sealed, err := s.sealBlob(b)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: put blob: %w", err)
+	}
+	err = s.writer.QueryRowContext(ctx, qPutBlobIfAbsent, b.Key, sealed, ms(b.Expiry), ms(now)).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		// A live blob exists: the upsert's WHERE kept it.
 		return s.GetBlob(ctx, b.Key, now)
@@ -49,12 +53,16 @@ func (s *Store) PutBlobIfAbsent(ctx context.Context, b storage.Blob, now time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: put blob: %w", err)
 	}
-	return v, nil
+	return s.openBlob(b.Key, v)
 }
 
 // PutBlob stores the blob, replacing any earlier one.
 func (s *Store) PutBlob(ctx context.Context, b storage.Blob) error {
-	if _, err := s.writer.ExecContext(ctx, qPutBlob, b.Key, b.Value, ms(b.Expiry)); err != nil {
+	sealed, err := s.sealBlob(b)
+	if err != nil {
+		return fmt.Errorf("sqlite: put blob: %w", err)
+	}
+	if _, err := s.writer.ExecContext(ctx, qPutBlob, b.Key, sealed, ms(b.Expiry)); err != nil {
 		return fmt.Errorf("sqlite: put blob: %w", err)
 	}
 	return nil

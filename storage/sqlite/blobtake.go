@@ -32,8 +32,5 @@ func (s *Store) TakeBlob(ctx context.Context, key string, now time.Time) ([]byte
 	if exp != 0 && exp <= ms(now) {
 		return nil, fmt.Errorf("sqlite: take blob: expired: %w", storage.ErrNotFound)
 	}
-	if v == nil {
-		v = []byte{}
-	}
-	return v, nil
+	return s.openBlob(key, v)
 }

@@ -26,7 +26,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 	if err != nil {
 		return err
 	}
-	enc, err := encodeIdentityAuth(c.Identity, c.Auth)
+	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("auth_codes", "auth", c.Hash), c.Identity, c.Auth)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (st
 	if c.Scopes, err = decodeStrings(scopes); err != nil {
 		return storage.AuthCode{}, err
 	}
-	if err := decodeIdentityAuth(idt, authT, &c.Identity, &c.Auth); err != nil {
+	if err := decodeIdentityAuth(s.sealer, storage.SealContext("auth_codes", "auth", c.Hash), idt, authT, &c.Identity, &c.Auth); err != nil {
 		return storage.AuthCode{}, err
 	}
 	c.CreatedAt, c.Expiry, c.Consumed = fromMs(created), fromMs(expiry), true

@@ -45,13 +45,13 @@ func (r *grantRow) dest() []any {
 }
 
 // decode finishes the grant once the row is scanned.
-func (r *grantRow) decode() (storage.Grant, error) {
+func (r *grantRow) decode(sl storage.Sealer) (storage.Grant, error) {
 	g := r.g
 	var err error
 	if g.Scopes, err = decodeStrings(r.scopes); err != nil {
 		return g, err
 	}
-	if err := decodeIdentityAuth(r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
+	if err := decodeIdentityAuth(sl, storage.SealContext("grants", "auth", g.ID), r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
 		return g, err
 	}
 	g.CreatedAt, g.AbsoluteExpiry = fromMs(r.created), fromMs(r.absExp)
@@ -59,12 +59,12 @@ func (r *grantRow) decode() (storage.Grant, error) {
 	return g, nil
 }
 
-func scanGrant(sc scanner) (storage.Grant, error) {
+func scanGrant(sl storage.Sealer, sc scanner) (storage.Grant, error) {
 	var r grantRow
 	if err := sc.Scan(r.dest()...); err != nil {
 		return storage.Grant{}, err
 	}
-	return r.decode()
+	return r.decode(sl)
 }
 
 func scanRefresh(sc scanner) (storage.RefreshToken, error) {
@@ -90,7 +90,7 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 	if err != nil {
 		return err
 	}
-	enc, err := encodeIdentityAuth(g.Identity, g.Auth)
+	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("grants", "auth", g.ID), g.Identity, g.Auth)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 
 // GetGrant returns the grant (revoked or not).
 func (s *Store) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
-	g, err := scanGrant(s.queryRow(ctx, qGetGrant, id))
+	g, err := scanGrant(s.sealer, s.queryRow(ctx, qGetGrant, id))
 	return g, getErr("get grant", err)
 }
 
@@ -175,7 +175,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 	if err != nil {
 		return storage.Grant{}, old, err
 	}
-	g, err := gr.decode()
+	g, err := gr.decode(s.sealer)
 	if err != nil {
 		return storage.Grant{}, old, err
 	}
@@ -196,7 +196,7 @@ func (s *Store) ListGrants(ctx context.Context, subject string) ([]storage.Grant
 	defer rows.Close()
 	var out []storage.Grant
 	for rows.Next() {
-		g, err := scanGrant(rows)
+		g, err := scanGrant(s.sealer, rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list grants: %w", err)
 		}

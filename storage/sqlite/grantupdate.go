@@ -13,7 +13,7 @@ const qUpdateGrantIdentity = `UPDATE grants SET identity = ?, auth = ?, subject 
 
 // UpdateGrantIdentity replaces a grant's identity and authentication (after an upstream refresh).
 func (s *Store) UpdateGrantIdentity(ctx context.Context, grantID string, id storage.Identity, auth storage.Authentication) error {
-	enc, err := encodeIdentityAuth(id, auth)
+	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("grants", "auth", grantID), id, auth)
 	if err != nil {
 		return fmt.Errorf("sqlite: update grant identity: %w", err)
 	}

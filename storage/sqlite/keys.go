@@ -16,7 +16,7 @@ const (
 	qInsertKey  = `INSERT INTO signing_keys (` + signingKeyCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
-func readKeys(rows *sql.Rows, err error) ([]storage.SigningKey, error) {
+func (s *Store) readKeys(rows *sql.Rows, err error) ([]storage.SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list signing keys: %w", err)
 	}
@@ -31,6 +31,11 @@ func readKeys(rows *sql.Rows, err error) ([]storage.SigningKey, error) {
 			return nil, fmt.Errorf("sqlite: list signing keys: %w", err)
 		}
 		k.CreatedAt, k.ActiveFrom, k.RetiredAt, k.ExpiresAt = fromMs(created), fromMs(active), fromMs(retired), fromMs(expires)
+		if len(k.PrivateJWK) > 0 {
+			if k.PrivateJWK, err = storage.OpenValue(s.sealer, k.PrivateJWK, keyContext(k.ID)); err != nil {
+				return nil, fmt.Errorf("%s: list signing keys: %w", backend, err)
+			}
+		}
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -41,7 +46,7 @@ func readKeys(rows *sql.Rows, err error) ([]storage.SigningKey, error) {
 
 // ListSigningKeys returns every stored signing key, oldest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
-	return readKeys(s.query(ctx, qListKeys))
+	return s.readKeys(s.query(ctx, qListKeys))
 }
 
 // UpdateSigningKeys runs fn over the key set inside a BEGIN IMMEDIATE transaction (which
@@ -49,7 +54,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 // set with fn's result when fn reports a change.
 func (s *Store) UpdateSigningKeys(ctx context.Context, fn func(current []storage.SigningKey) (next []storage.SigningKey, changed bool, err error)) error {
 	return s.inTx(ctx, func(t *txn) error {
-		cur, err := readKeys(t.query(ctx, qListKeys))
+		cur, err := s.readKeys(t.query(ctx, qListKeys))
 		if err != nil {
 			return err
 		}
@@ -64,7 +69,11 @@ func (s *Store) UpdateSigningKeys(ctx context.Context, fn func(current []storage
 			return fmt.Errorf("sqlite: update signing keys: %w", err)
 		}
 		for _, k := range next {
-			_, err := t.exec(ctx, qInsertKey, k.ID, k.Algorithm, k.PrivateJWK, k.PublicJWK,
+			priv, err := sealPrivateJWK(s.sealer, k)
+			if err != nil {
+				return fmt.Errorf("%s: update signing keys: %w", backend, err)
+			}
+			_, err = t.exec(ctx, qInsertKey, k.ID, k.Algorithm, priv, k.PublicJWK,
 				ms(k.CreatedAt), ms(k.ActiveFrom), ms(k.RetiredAt), ms(k.ExpiresAt))
 			if err != nil {
 				return insertErr("update signing keys: key "+k.ID, err)
@@ -72,4 +81,19 @@ func (s *Store) UpdateSigningKeys(ctx context.Context, fn func(current []storage
 		}
 		return nil
 	})
+}
+
+// backend names this backend in errors.
+const backend = "sqlite"
+
+// keyContext is the seal context of a signing key's private JWK.
+func keyContext(id string) string { return storage.SealContext("signing_keys", "private_jwk", id) }
+
+// sealPrivateJWK returns k's private JWK as stored: sealed when sl is set (a key without
+// private part stays empty).
+func sealPrivateJWK(sl storage.Sealer, k storage.SigningKey) ([]byte, error) {
+	if len(k.PrivateJWK) == 0 {
+		return k.PrivateJWK, nil
+	}
+	return storage.SealValue(sl, k.PrivateJWK, keyContext(k.ID))
 }

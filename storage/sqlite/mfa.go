@@ -144,7 +144,11 @@ func (s *Store) CreateMFAFactor(ctx context.Context, f storage.MFAFactor) error 
 	if secret == nil {
 		secret = []byte{}
 	}
-	_, err := s.writer.ExecContext(ctx, qMFAInsertFactor, f.ID, f.UserID, f.Type, f.Name, secret, credID,
+	sealedSecret, serr := storage.SealValue(s.sealer, secret, factorContext(f.ID))
+	if serr != nil {
+		return fmt.Errorf("sqlite: create mfa factor: %w", serr)
+	}
+	_, err := s.writer.ExecContext(ctx, qMFAInsertFactor, f.ID, f.UserID, f.Type, f.Name, sealedSecret, credID,
 		int64(f.SignCount), ms(f.CreatedAt), ms(f.LastUsedAt))
 	if isForeignKey(err) {
 		return fmt.Errorf("sqlite: create mfa factor: user %s is not enrolled: %w", f.UserID, storage.ErrNotFound)
@@ -164,6 +168,12 @@ func (s *Store) ListMFAFactors(ctx context.Context, userID string) ([]storage.MF
 		f, err := scanFactor(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list mfa factors: %w", err)
+		}
+		if f.Secret, err = storage.OpenValue(s.sealer, f.Secret, factorContext(f.ID)); err != nil {
+			return nil, fmt.Errorf("sqlite: list mfa factors: %w", err)
+		}
+		if f.Secret == nil {
+			f.Secret = []byte{}
 		}
 		out = append(out, f)
 	}

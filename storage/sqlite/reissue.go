@@ -80,7 +80,7 @@ func (s *Store) ReissueRefreshToken(ctx context.Context, oldHash string, next st
 	if err != nil {
 		return storage.Grant{}, old, err
 	}
-	g, err := gr.decode()
+	g, err := gr.decode(s.sealer)
 	if err != nil {
 		return storage.Grant{}, old, err
 	}

@@ -22,7 +22,7 @@ const (
 
 // CreateSession stores a new session; storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
-	enc, err := encodeIdentityAuth(sess.Identity, sess.Auth)
+	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("sessions", "auth", sess.ID), sess.Identity, sess.Auth)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (storage.Session, err
 	if err != nil {
 		return storage.Session{}, getErr("get session", err)
 	}
-	if err := decodeIdentityAuth(idt, authT, &sess.Identity, &sess.Auth); err != nil {
+	if err := decodeIdentityAuth(s.sealer, storage.SealContext("sessions", "auth", sess.ID), idt, authT, &sess.Identity, &sess.Auth); err != nil {
 		return storage.Session{}, err
 	}
 	sess.CreatedAt, sess.LastUsed = fromMs(created), fromMs(lastUsed)

@@ -48,7 +48,17 @@ type Store struct {
 	// stmts holds every query of the package, prepared on both pools at Open; it is
 	// read-only afterwards.
 	stmts map[stmtKey]*sql.Stmt
+
+	// sealer seals the secret columns (storage.SealedColumns); nil: they are stored clear.
+	sealer storage.Sealer
 }
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithSealer seals secret columns at rest with sl (storage.Sealer); rows stored clear before
+// stay readable until Reseal rewrites them.
+func WithSealer(sl storage.Sealer) Option { return func(s *Store) { s.sealer = sl } }
 
 type stmtKey struct {
 	write bool
@@ -58,7 +68,7 @@ type stmtKey struct {
 // Open opens (creating if needed) the database at path, applies pending migrations and
 // returns the Store. path is a file name; ":memory:" is not supported because the
 // writer and the readers are separate connections. A nil logger discards logs.
-func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option) (*Store, error) {
 	if path == "" || path == ":memory:" {
 		return nil, fmt.Errorf("sqlite: open: a file path is required, got %q", path)
 	}
@@ -95,6 +105,9 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	reader.SetConnMaxIdleTime(0)
 
 	s := &Store{path: path, logger: logger, writer: writer, reader: reader, stmts: map[stmtKey]*sql.Stmt{}}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.checkIntegrity(ctx); err != nil {
 		_ = s.Close() //nolint:errcheck // Open already failed; its error is returned
 		return nil, err
@@ -117,6 +130,9 @@ func dsn(path string, write bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Deleted and overwritten content is zeroed, so a secret replaced by its sealed form
+	// (or a deleted row) does not linger in free pages of the file.
+	q.Add("_pragma", "secure_delete(1)")
 	if write {
 		q.Set("_txlock", "immediate")
 	}
