@@ -1,11 +1,15 @@
-// Package broker is Gatehouse's HTTP protocol surface: the OpenID Connect provider endpoints
-// (discovery, JWKS, authorize, token, userinfo, revocation, introspection, end session), the
-// browser flows between them (connector choice, password login, redirect-connector callbacks,
-// consent, logout) and the policy that ties sessions, connectors, claims and tokens together.
+// Package broker assembles Gatehouse's HTTP surface: New builds the flow packages below it
+// from Deps, each with only the narrow dependencies it uses, and mounts their routes on one
+// route.Mux under the issuer's path: broker/oidc (/authorize and the OIDC responder),
+// broker/authflow (the protocol-neutral login: chooser, password and redirect logins,
+// callbacks, MFA step, consent), broker/samlidp (the SAML IdP endpoints and responder),
+// broker/grants (token, revocation, introspection), broker/userinfo, broker/discovery,
+// broker/logout and broker/account. This package keeps only what crosses them all: request
+// IDs, the panic recoverer, request body limits, CORS, and health and readiness.
 //
 // Browser routes get CSRF tokens, cross-origin protection and a strict Content-Security-Policy;
 // API routes (token, userinfo, JWKS, discovery) are never wrapped that way and get CORS for
-// configured origins instead.
+// configured origins instead (broker/route says which is which).
 package broker
 
 import (
