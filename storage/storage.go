@@ -44,6 +44,20 @@ type Identity struct {
 	Extra             map[string]any `json:"extra,omitempty"`
 }
 
+// DisplayName is how pages name the user: the email, else the username, else the name, else
+// the subject (the first that is set).
+func (id Identity) DisplayName() string {
+	switch {
+	case id.Email != "":
+		return id.Email
+	case id.PreferredUsername != "":
+		return id.PreferredUsername
+	case id.Name != "":
+		return id.Name
+	}
+	return id.Subject
+}
+
 // Authentication records how and when the user authenticated (OIDC auth_time, amr, acr).
 type Authentication struct {
 	ConnectorID string    `json:"connector_id"`

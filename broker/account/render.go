@@ -70,7 +70,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v view) {
 	}
 	d := pageData{
 		Page: h.Pages.Page("Security settings"),
-		User: displayName(v.sess.Identity), Action: h.Pages.Rel("/account"), CSRF: session.CSRFToken(v.flow, "account:"+v.sess.ID),
+		User: v.sess.Identity.DisplayName(), Action: h.Pages.Rel("/account"), CSRF: session.CSRFToken(v.flow, "account:"+v.sess.ID),
 		Notice: v.notice, Error: v.msg, RecoveryCodes: st.RecoveryCodes, Script: h.Pages.Rel("/static/webauthn.js"),
 		Locked:   st.Enrolled() && !mfa.Satisfied(v.sess.Auth),
 		Required: h.required(v.sess),
@@ -166,17 +166,4 @@ func (h *Handler) showRecoveryCodes(w http.ResponseWriter, r *http.Request, u mf
 	d := codesData{Page: h.Pages.Page("Save your recovery codes"), Codes: codes, Done: h.Pages.Rel("/account")}
 	w.Header().Set("Content-Security-Policy", pages.FactorCSP)
 	h.Pages.Render(w, r, http.StatusOK, "mfa_codes.html", d)
-}
-
-// displayName is how the page names the user: email, username, name or subject, the first set.
-func displayName(id storage.Identity) string {
-	switch {
-	case id.Email != "":
-		return id.Email
-	case id.PreferredUsername != "":
-		return id.PreferredUsername
-	case id.Name != "":
-		return id.Name
-	}
-	return id.Subject
 }

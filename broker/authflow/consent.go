@@ -73,19 +73,6 @@ type consentData struct {
 	Scopes                                []string
 }
 
-// displayName is how the pages name the signed-in user.
-func displayName(id storage.Identity) string {
-	switch {
-	case id.Email != "":
-		return id.Email
-	case id.PreferredUsername != "":
-		return id.PreferredUsername
-	case id.Name != "":
-		return id.Name
-	}
-	return id.Subject
-}
-
 // clientName is how the pages name the client.
 func clientName(c *clients.Client) string {
 	if c.Name != "" {
@@ -106,7 +93,7 @@ func (f *Flow) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := consentData{
 		Page:       f.Pages.Page("Allow access?"),
-		ClientName: clientName(c), User: displayName(ar.Identity), Action: f.rel("/consent"), ReqID: ar.ID,
+		ClientName: clientName(c), User: ar.Identity.DisplayName(), Action: f.rel("/consent"), ReqID: ar.ID,
 		CSRF: session.CSRFToken(flow, "consent:"+ar.ID),
 	}
 	for _, sc := range ar.Scopes {

@@ -178,7 +178,7 @@ func (f *Flow) renderMFA(w http.ResponseWriter, r *http.Request, status int, ar 
 	}
 	d := mfaPageData{
 		Page:       f.Pages.Page("Two-step verification"),
-		ClientName: clientName(c), User: displayName(ar.Identity), Action: f.rel("/mfa"), ReqID: ar.ID,
+		ClientName: clientName(c), User: ar.Identity.DisplayName(), Action: f.rel("/mfa"), ReqID: ar.ID,
 		CSRF: session.CSRFToken(flow, "mfa:"+ar.ID), Error: msg, StepUp: p.StepUp,
 		Script: f.rel("/static/webauthn.js"), WebAuthnOn: svc.WebAuthnEnabled(),
 	}

@@ -211,7 +211,7 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request, q *request, se
 	if q.clientID != "" {
 		hidden["client_id"] = q.clientID
 	}
-	d := confirmData{Page: h.Pages.Page("Sign out"), User: displayName(sess.Identity), Action: h.Pages.Rel("/logout"),
+	d := confirmData{Page: h.Pages.Page("Sign out"), User: sess.Identity.DisplayName(), Action: h.Pages.Rel("/logout"),
 		CSRF: session.CSRFToken(flow, "logout"), Hidden: hidden}
 	if q.client != nil {
 		d.ClientName = q.client.Name
@@ -220,17 +220,4 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request, q *request, se
 		}
 	}
 	h.Pages.Render(w, r, http.StatusOK, "logout.html", d)
-}
-
-// displayName is how the confirmation names the signed-in user.
-func displayName(id storage.Identity) string {
-	switch {
-	case id.Email != "":
-		return id.Email
-	case id.PreferredUsername != "":
-		return id.PreferredUsername
-	case id.Name != "":
-		return id.Name
-	}
-	return id.Subject
 }
