@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"html"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,8 @@ func (f *fakeFlow) Start(w http.ResponseWriter, _ *http.Request, ar storage.Auth
 type memRequests struct {
 	mu sync.Mutex
 	m  map[string]storage.AuthRequest
+	// failDelete makes DeleteAuthRequest fail as an unreachable database would.
+	failDelete bool
 }
 
 func (s *memRequests) CreateAuthRequest(_ context.Context, r storage.AuthRequest) error {
@@ -63,6 +66,9 @@ func (s *memRequests) UpdateAuthRequest(context.Context, string, func(storage.Au
 }
 
 func (s *memRequests) DeleteAuthRequest(_ context.Context, id string) error {
+	if s.failDelete {
+		return errors.New("database unreachable (test)")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[id]; !ok {
@@ -254,5 +260,26 @@ func TestResponder(t *testing.T) {
 	raw, _ = postedResponse(t, body)
 	if !bytes.Contains(raw, []byte(StatusRequestDenied)) {
 		t.Fatalf("deny response\n%s", raw)
+	}
+}
+
+// TestResumeStorageErrorIsNotExpired: when taking a parked request fails in storage, the user
+// is told Gatehouse failed (and the request stays for a retry), not that the link expired.
+func TestResumeStorageErrorIsNotExpired(t *testing.T) {
+	e := newHandlerEnv(t)
+	now := time.Now().UTC()
+	e.reqs.m["parked-1"] = storage.AuthRequest{ID: "parked-1", Protocol: storage.ProtocolSAML, ClientID: "saml:spa",
+		SAML: &storage.SAMLRequest{SP: "spa", ACSURL: "https://app.example.com/acs", Parked: true}, CreatedAt: now, Expiry: now.Add(time.Minute)}
+	e.reqs.failDelete = true
+	rec := e.do(httptest.NewRequest(http.MethodGet, "/saml/idp/sso?pending=parked-1", nil))
+	if rec.Code != http.StatusInternalServerError || len(e.flow.started) != 0 {
+		t.Fatalf("resume with storage down: %d (want 500), started %d\n%s", rec.Code, len(e.flow.started), rec.Body)
+	}
+	if _, ok := e.reqs.m["parked-1"]; !ok {
+		t.Fatal("the parked request was lost")
+	}
+	e.reqs.failDelete = false
+	if rec := e.do(httptest.NewRequest(http.MethodGet, "/saml/idp/sso?pending=parked-1", nil)); rec.Code != http.StatusNoContent || len(e.flow.started) != 1 {
+		t.Fatalf("retry: %d\n%s", rec.Code, rec.Body)
 	}
 }

@@ -82,12 +82,20 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	ar, err := h.AuthRequests.GetAuthRequest(ctx, id)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.Pages.Internal(w, r, "load parked saml request", err)
+		return
+	}
 	if err != nil || ar.Protocol != storage.ProtocolSAML || ar.SAML == nil || !ar.SAML.Parked || !h.Now().Before(ar.Expiry) {
 		h.Pages.Expired(w, r)
 		return
 	}
-	if err := h.AuthRequests.DeleteAuthRequest(ctx, id); err != nil {
+	// Taken once: of two tabs resuming one parked request, one deletes it and goes on.
+	if err := h.AuthRequests.DeleteAuthRequest(ctx, id); errors.Is(err, storage.ErrNotFound) {
 		h.Pages.Expired(w, r) // another tab took it
+		return
+	} else if err != nil {
+		h.Pages.Internal(w, r, "take parked saml request", err)
 		return
 	}
 	areq, ok := h.requestOf(ar)
