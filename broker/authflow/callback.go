@@ -68,9 +68,17 @@ func (f *Flow) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if state == "" {
 		state = param(r, "RelayState")
 	}
-	ar, err := f.Store.GetAuthRequest(r.Context(), state)
-	if err != nil || state == "" {
+	if state == "" || len(state) > 64 {
 		f.Pages.Expired(w, r)
+		return
+	}
+	ar, err := f.Store.GetAuthRequest(r.Context(), state)
+	if errors.Is(err, storage.ErrNotFound) {
+		f.Pages.Expired(w, r)
+		return
+	}
+	if err != nil { // the upstream's answer is not lost: the user may reload the callback
+		f.Pages.Internal(w, r, "load auth request of callback", err)
 		return
 	}
 	flow := f.Sessions.FlowSecret(r)

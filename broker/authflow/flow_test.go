@@ -2,6 +2,7 @@ package authflow
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -114,5 +115,30 @@ func TestStartStoresRequestAndGoesToLogin(t *testing.T) {
 	}
 	if ar.FlowHash == "" || ar.Protocol != storage.ProtocolOIDC || !ar.Expiry.After(ar.CreatedAt) {
 		t.Errorf("stored request: %+v", ar)
+	}
+}
+
+// downStore fails every auth request read, as an unreachable database does.
+type downStore struct{ Store }
+
+func (downStore) GetAuthRequest(context.Context, string) (storage.AuthRequest, error) {
+	return storage.AuthRequest{}, errors.New("database unreachable (test)")
+}
+
+// TestCallbackStorageErrorIsNotExpired: an upstream callback arriving while the database is
+// unreachable gets the internal-error page (the user can reload it), not "your sign-in link
+// has expired"; an unknown state is still the expired page.
+func TestCallbackStorageErrorIsNotExpired(t *testing.T) {
+	f, st := newTestFlow(t)
+	w := httptest.NewRecorder()
+	f.handleCallback(w, httptest.NewRequest(http.MethodGet, "/callback/up?state=unknown-state&code=x", nil))
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "expired") {
+		t.Fatalf("unknown state: want the expired page, got %d", w.Code)
+	}
+	f.Store = downStore{st}
+	w = httptest.NewRecorder()
+	f.handleCallback(w, httptest.NewRequest(http.MethodGet, "/callback/up?state=some-state&code=x", nil))
+	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "expired") {
+		t.Fatalf("storage down: want the internal-error page, got %d\n%s", w.Code, w.Body)
 	}
 }
