@@ -329,3 +329,30 @@ func TestMFABurstCannotOutrunLimit(t *testing.T) {
 		t.Errorf("%d wrong codes were checked, want at most 5 (the limit)", n)
 	}
 }
+
+// TestUpstreamOutageSpendsNoLoginBudget: attempts during an upstream outage (the password is
+// never checked) give their reservation back, so when the upstream returns the user signs in
+// instead of finding the account locked by an outage they did not cause.
+func TestUpstreamOutageSpendsNoLoginBudget(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	to, vals := loginForm(t, e, b)
+	e.upstreamDown.Store(true)
+	for i := range 12 {
+		status, _, err := postForm(b, to, with(vals, "username", "alice", "password", alicePassword), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != http.StatusServiceUnavailable {
+			t.Fatalf("attempt %d during the outage: status %d, want 503 (upstream unavailable)", i+1, status)
+		}
+	}
+	e.upstreamDown.Store(false)
+	status, loc, err := postForm(b, to, with(vals, "username", "alice", "password", alicePassword), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !signedIn(status) {
+		t.Fatalf("after the outage: status %d (-> %s), want a redirect onwards (signed in)", status, loc)
+	}
+}

@@ -1,6 +1,7 @@
 package authflow
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -208,7 +210,10 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			"Too many failed sign-in attempts. Wait a few minutes, then try again.")
 		return
 	}
-	// The attempt is reserved: a failure keeps it, a success gives it back.
+	// The attempt is reserved: a wrong password (or an error we cannot classify) keeps it;
+	// a success gives it back, and so do an upstream outage (the password was never checked)
+	// and a policy denial (the password was right), so that an LDAP outage or a missing group
+	// does not lock users out once the upstream is back or the group granted.
 	up, err := pc.Login(r.Context(), scopesFor(ar), username, password)
 	if err != nil {
 		var denied *connectors.DeniedError
@@ -218,8 +223,10 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			f.Logger.InfoContext(r.Context(), "login failed", "connector", cn.Info.ID, "username", username, "ip", ip)
 			f.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, username, "The username or password is wrong. Check them and try again.")
 		case errors.As(err, &denied):
+			f.refund(r.Context(), attempt)
 			f.deny(w, r, ar, denied.Reason)
 		case errors.As(err, &upErr):
+			f.refund(r.Context(), attempt)
 			f.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
 			f.unavailable(w, r, cn)
 		default:
@@ -227,13 +234,19 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if err := f.limiter.Refund(r.Context(), attempt); err != nil {
-		f.Logger.WarnContext(r.Context(), "login rate limit: refund", "err", err)
-	}
+	f.refund(r.Context(), attempt)
 	if err := f.limiter.Reset(r.Context(), userKey); err != nil {
 		f.Logger.WarnContext(r.Context(), "login rate limit: reset", "err", err)
 	}
 	f.completeLogin(w, r, ar, c, cn, up)
+}
+
+// refund gives a reserved login attempt back; a failure to do so is logged (the attempt then
+// expires with its window).
+func (f *Flow) refund(ctx context.Context, attempt ratelimit.Attempt) {
+	if err := f.limiter.Refund(ctx, attempt); err != nil {
+		f.Logger.WarnContext(ctx, "login rate limit: refund", "err", err)
+	}
 }
 
 // Password login budget: loginMaxFailures failed attempts per client IP and per account in
