@@ -240,6 +240,10 @@ type ReplayCache interface {
 type UpstreamError struct {
 	Temporary bool
 	Err       error
+	// Stash, when set, is connector state the upstream changed before the failure (it
+	// rotated a refresh token, then an API read failed): the broker stores it in place of the
+	// old stash, which the upstream no longer accepts, so the next attempt can succeed.
+	Stash []byte
 }
 
 func (e *UpstreamError) Error() string { return "upstream unavailable: " + e.Err.Error() }

@@ -231,6 +231,7 @@ func (h *Handler) refreshUpstream(ctx context.Context, g storage.Grant, scopes [
 	case err != nil:
 		// The cause goes to the log, never to the client; the client's token stays usable.
 		h.Logger.WarnContext(ctx, "refresh: upstream unavailable; the refresh token was not rotated", "connector", g.Auth.ConnectorID, "client_id", g.ClientID, "err", err)
+		h.keepUpstreamStash(ctx, g, err)
 		return storage.Identity{}, storage.Authentication{}, false, (&oauth2err.Error{Code: oauth2err.TemporarilyUnavailable,
 			Description: "the upstream identity provider is unavailable", Status: http.StatusServiceUnavailable}).WithCause(err)
 	}
@@ -254,6 +255,22 @@ func (h *Handler) refreshUpstream(ctx context.Context, g storage.Grant, scopes [
 	}
 	changed := !bytes.Equal(auth.ConnectorData, g.Auth.ConnectorData) || !sameIdentity(fresh, g.Identity)
 	return fresh, auth, changed, nil
+}
+
+// keepUpstreamStash stores the connector state a failed upstream refresh still changed (the
+// upstream rotated its refresh token before the failure: the old one is dead), so the next
+// refresh of this grant uses the new one. Nothing else of the grant changes.
+func (h *Handler) keepUpstreamStash(ctx context.Context, g storage.Grant, err error) {
+	var ue *connectors.UpstreamError
+	gu, ok := h.Grants.(storage.GrantUpdater)
+	if !errors.As(err, &ue) || ue.Stash == nil || !ok {
+		return
+	}
+	auth := g.Auth
+	auth.ConnectorData = ue.Stash
+	if uerr := gu.UpdateGrantIdentity(ctx, g.ID, g.Identity, auth); uerr != nil {
+		h.Logger.ErrorContext(ctx, "refresh: store the upstream's rotated token after a failed refresh", "client_id", g.ClientID, "err", uerr)
+	}
 }
 
 // sameIdentity reports whether two identities would be stored the same (nil and empty lists

@@ -38,6 +38,8 @@ type fakeGitea struct {
 	*fakeoauth.Server
 	mu    sync.Mutex
 	users map[string]*gtUser
+	// apiDown makes /api/v1/user answer 502, as an instance behind a failing proxy does.
+	apiDown bool
 }
 
 func newFake(t *testing.T) *fakeGitea {
@@ -79,7 +81,16 @@ func newFake(t *testing.T) *fakeGitea {
 	orgJSON := func(i int, name string) map[string]any {
 		return map[string]any{"id": 100 + i, "name": name, "username": name, "full_name": strings.ToUpper(name), "visibility": "public"}
 	}
-	s.Handle("GET /api/v1/user", api(func(w http.ResponseWriter, _ *http.Request, u *gtUser) { fakeoauth.JSON(w, 200, u.user) }))
+	s.Handle("GET /api/v1/user", api(func(w http.ResponseWriter, _ *http.Request, u *gtUser) {
+		f.mu.Lock()
+		down := f.apiDown
+		f.mu.Unlock()
+		if down {
+			fakeoauth.JSON(w, 502, map[string]string{"message": "bad gateway"})
+			return
+		}
+		fakeoauth.JSON(w, 200, u.user)
+	}))
 	s.Handle("GET /api/v1/user/emails", api(func(w http.ResponseWriter, _ *http.Request, u *gtUser) {
 		fakeoauth.JSON(w, 200, append([]map[string]any{}, u.emails...))
 	}))
@@ -208,6 +219,40 @@ func TestRefresh(t *testing.T) {
 	f.Revoke("ann")
 	if _, err := c.Refresh(ctx, connectors.Scopes{Offline: true}, prev); !errors.Is(err, connectors.ErrUpstreamRevoked) {
 		t.Fatalf("Refresh with a revoked token: %v", err)
+	}
+}
+
+// TestRefreshKeepsRotatedToken: Gitea's refresh tokens are single-use. When the token refresh
+// succeeds but the user read after it fails, the old refresh token is already dead: the
+// failure must carry the new one (UpstreamError.Stash) for the broker to store, or the grant
+// could never be refreshed again once the upstream is back.
+func TestRefreshKeepsRotatedToken(t *testing.T) {
+	f := newFake(t)
+	f.AccessTTL = time.Second // expired when refreshed: the refresh token is used
+	f.RotateRefresh = true
+	c := open(t, f, gitea.Config{})
+	up, err := login(t, f, c, "ann", connectors.Scopes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	prev := connectors.Upstream{Subject: up.Subject, Stash: up.Stash}
+	f.mu.Lock()
+	f.apiDown = true
+	f.mu.Unlock()
+	_, err = c.Refresh(ctx, connectors.Scopes{Offline: true}, prev)
+	var ue *connectors.UpstreamError
+	if !errors.As(err, &ue) || ue.Stash == nil || errors.Is(err, connectors.ErrUpstreamRevoked) {
+		t.Fatalf("refresh with the API down: %v; want an UpstreamError carrying the rotated stash", err)
+	}
+	f.mu.Lock()
+	f.apiDown = false
+	f.mu.Unlock()
+	if _, err := c.Refresh(ctx, connectors.Scopes{Offline: true}, prev); err == nil {
+		t.Fatal("the old stash still refreshed: the fake does not rotate, so this test proves nothing")
+	}
+	if _, err := c.Refresh(ctx, connectors.Scopes{Offline: true}, connectors.Upstream{Subject: up.Subject, Stash: ue.Stash}); err != nil {
+		t.Fatalf("refresh with the kept stash after the outage: %v", err)
 	}
 }
 

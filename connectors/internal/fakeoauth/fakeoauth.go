@@ -44,6 +44,9 @@ type Server struct {
 	AccessTTL time.Duration
 	// TokenPath is the token endpoint path (default /token).
 	TokenPath string
+	// RotateRefresh makes a refresh token single-use, as GitLab's, Gitea's and Bitbucket's
+	// are: a refresh revokes the token it redeemed.
+	RotateRefresh bool
 
 	mux     *http.ServeMux
 	keyOnce sync.Once
@@ -220,6 +223,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		s.mu.Lock()
 		user, ok = s.rt[r.PostForm.Get("refresh_token")]
+		if ok && s.RotateRefresh {
+			delete(s.rt, r.PostForm.Get("refresh_token"))
+		}
 		s.mu.Unlock()
 		if !ok {
 			tokenError(w, 400, "invalid_grant")

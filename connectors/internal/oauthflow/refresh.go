@@ -21,6 +21,7 @@ func RefreshIdentity(ctx context.Context, f *Flow, now time.Time, provider strin
 	if err := DecodeStash(prev.Stash, &ts); err != nil {
 		return connectors.Upstream{}, err
 	}
+	prevTS := ts
 	ts, err := ts.Current(ctx, f, now)
 	if err != nil {
 		return connectors.Upstream{}, err
@@ -32,6 +33,8 @@ func RefreshIdentity(ctx context.Context, f *Flow, now time.Time, provider strin
 		return connectors.Upstream{}, fmt.Errorf("%w: %s refused the token (authorization revoked?)", connectors.ErrUpstreamRevoked, provider)
 	case errors.As(err, &denied):
 		return connectors.Upstream{}, fmt.Errorf("%w: %s", connectors.ErrUpstreamRevoked, denied.Reason)
+	case err != nil && ts != prevTS:
+		return connectors.Upstream{}, keepRotated(err, ts)
 	case err != nil:
 		return connectors.Upstream{}, err
 	}
@@ -39,6 +42,22 @@ func RefreshIdentity(ctx context.Context, f *Flow, now time.Time, provider strin
 		return connectors.Upstream{}, fmt.Errorf("%w: the token now belongs to another %s user", connectors.ErrUpstreamRevoked, provider)
 	}
 	return up, nil
+}
+
+// keepRotated is a refresh failure after the upstream token was refreshed: the upstream may
+// have rotated its refresh token (the old one no longer works), so the failure carries the
+// new stash for the broker to store (connectors.UpstreamError.Stash).
+func keepRotated(err error, ts TokenStash) error {
+	stash, encErr := EncodeStash(ts)
+	if encErr != nil {
+		return errors.Join(err, encErr)
+	}
+	ue := &connectors.UpstreamError{Temporary: true, Err: err}
+	if prev := (*connectors.UpstreamError)(nil); errors.As(err, &prev) {
+		ue = &connectors.UpstreamError{Temporary: prev.Temporary, Err: prev.Err}
+	}
+	ue.Stash = stash
+	return ue
 }
 
 // FinishIdentity is the Finish of an API-backed connector (GitHub, GitLab, Gitea, Bitbucket):
