@@ -34,11 +34,13 @@ func NewEnder(st GrantRevoker, now func() time.Time) *Ender {
 	return &Ender{Grants: st, Sweeper: sw, Now: now}
 }
 
-// Ended is called after an SSO session was deleted: it revokes the session's grants that were
-// not issued with offline_access (their access tokens stop working at userinfo and
-// introspection at once; offline grants are meant to outlive the session), and deletes the
-// auth requests still pending in that session or in the browser's flow (flowHash, "" when
-// unknown).
+// Ended does what the end of an SSO session takes away, whoever ends it: it revokes the
+// session's grants that were not issued with offline_access (their access tokens stop
+// working at userinfo and introspection at once; offline grants are meant to outlive the
+// session), and deletes the auth requests still pending in that session or in the browser's
+// flow (flowHash, "" when unknown). Callers run it BEFORE they delete the session: when it
+// fails, the user is still signed in and can sign out again, rather than signed out with
+// tokens that still work. It is safe to run twice.
 func (e *Ender) Ended(ctx context.Context, sess storage.Session, flowHash string) error {
 	grants, err := e.Grants.ListGrants(ctx, sess.Identity.Subject)
 	if err != nil {

@@ -109,11 +109,12 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if has {
-		if _, _, err := h.Sessions.End(ctx, w, r); err != nil {
-			h.Pages.Internal(w, r, "end session", err)
+		// What the session's end takes away first, the session last (Ender.Ended).
+		if err := h.Ender.Ended(ctx, sess, FlowHash(h.Sessions, r)); err != nil {
+			h.Pages.Internal(w, r, "end session: revoke its grants", err)
 			return
 		}
-		if err := h.Ender.Ended(ctx, sess, FlowHash(h.Sessions, r)); err != nil {
+		if _, _, err := h.Sessions.End(ctx, w, r); err != nil {
 			h.Pages.Internal(w, r, "end session", err)
 			return
 		}

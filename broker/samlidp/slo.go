@@ -37,41 +37,53 @@ func (h *Handler) handleSLO(w http.ResponseWriter, r *http.Request) {
 		h.refused(w, r, err)
 		return
 	}
-	ended := h.endByCookie(w, r, lr)
-	if !ended {
-		ended = h.endBySessionIndex(r.Context(), lr)
+	ended, err := h.endByCookie(w, r, lr)
+	if !ended && err == nil {
+		ended, err = h.endBySessionIndex(r.Context(), lr)
 	}
-	h.Logger.InfoContext(r.Context(), "saml single logout", "sp", lr.SP.ID, "session_ended", ended)
+	h.Logger.InfoContext(r.Context(), "saml single logout", "sp", lr.SP.ID, "session_ended", ended, "failed", err != nil)
 	w.Header().Set("Content-Security-Policy", logoutFormCSP())
-	if err := lr.WriteResponse(w, true); err != nil {
+	// A session that could not be ended is a failed logout (status Responder): the SP must
+	// not believe the user is signed out of Gatehouse.
+	if err := lr.WriteResponse(w, err == nil); err != nil {
 		h.Pages.Internal(w, r, "saml logout response", err)
 	}
 }
 
 // endByCookie ends the browser's own session, when the SP's NameID is the one it got in
-// that session.
-func (h *Handler) endByCookie(w http.ResponseWriter, r *http.Request, lr *LogoutRequest) bool {
+// that session. It reports whether it ended one, and an error when it failed to.
+func (h *Handler) endByCookie(w http.ResponseWriter, r *http.Request, lr *LogoutRequest) (bool, error) {
 	ctx := r.Context()
 	sess, has, err := h.Sessions.Current(ctx, r)
-	if err != nil || !has {
-		return false
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "load session for single logout", "err", err)
+		return false, err
+	}
+	if !has {
+		return false, nil
 	}
 	if p, ok := h.participant(ctx, sess.ID, lr.SP.ID); !ok || p.NameID != lr.NameID {
-		return false
+		return false, nil
+	}
+	// What the session's end takes away first, the session last (logout.Ender.Ended); a
+	// failure keeps the session, and the SP is told the logout failed.
+	if err := h.Ender.Ended(ctx, sess, logout.FlowHash(h.Sessions, r)); err != nil {
+		h.Logger.ErrorContext(ctx, "end session: revoke its grants", "err", err)
+		return false, err
 	}
 	if _, _, err := h.Sessions.End(ctx, w, r); err != nil {
-		h.Logger.WarnContext(ctx, "end session", "err", err)
-	} else if err := h.Ender.Ended(ctx, sess, logout.FlowHash(h.Sessions, r)); err != nil {
 		h.Logger.ErrorContext(ctx, "end session", "err", err)
+		return false, err
 	}
 	h.forgetParticipants(ctx, sess.ID)
-	return true
+	return true, nil
 }
 
 // endBySessionIndex finds the session by the request's SessionIndex (a cross-site POST
 // carries no SSO cookie) and ends it when the SP's NameID is the one it got in it.
-func (h *Handler) endBySessionIndex(ctx context.Context, lr *LogoutRequest) bool {
+func (h *Handler) endBySessionIndex(ctx context.Context, lr *LogoutRequest) (bool, error) {
 	ended := false
+	var failed error
 	for _, idx := range lr.SessionIndexes {
 		sid, ok := h.sessionOfIndex(ctx, idx)
 		if !ok {
@@ -80,21 +92,28 @@ func (h *Handler) endBySessionIndex(ctx context.Context, lr *LogoutRequest) bool
 		if p, ok := h.participant(ctx, sid, lr.SP.ID); !ok || p.NameID != lr.NameID {
 			continue
 		}
-		sess, gerr := h.SessionRecords.GetSession(ctx, sid)
-		if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
-			h.Logger.ErrorContext(ctx, "load session for single logout", "err", gerr)
+		sess, err := h.SessionRecords.GetSession(ctx, sid)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.Logger.ErrorContext(ctx, "load session for single logout", "err", err)
+			failed = err
+			continue
+		}
+		if err == nil { // what the session's end takes away first, the session last
+			if err := h.Ender.Ended(ctx, sess, ""); err != nil {
+				h.Logger.ErrorContext(ctx, "end session: revoke its grants", "err", err)
+				failed = err
+				continue
+			}
 		}
 		if err := h.SessionRecords.DeleteSession(ctx, sid); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.Logger.WarnContext(ctx, "end session", "err", err)
-		} else if gerr == nil {
-			if err := h.Ender.Ended(ctx, sess, ""); err != nil {
-				h.Logger.ErrorContext(ctx, "end session", "err", err)
-			}
+			h.Logger.ErrorContext(ctx, "end session", "err", err)
+			failed = err
+			continue
 		}
 		h.forgetParticipants(ctx, sid)
 		ended = true
 	}
-	return ended
+	return ended, failed
 }
 
 // logoutFormCSP allows exactly the two inline scripts of crewjam's auto-submitting
