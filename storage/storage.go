@@ -28,6 +28,9 @@ var (
 	ErrConflict = errors.New("storage: conflict")
 	// ErrReused: a single-use value (authorization code, refresh token) was presented again.
 	ErrReused = errors.New("storage: already used")
+	// ErrSchemaTooNew: the database was migrated by a newer Gatehouse than this binary.
+	// Waiting cannot fix it (start the newer binary, or restore a backup).
+	ErrSchemaTooNew = errors.New("the database schema is newer than this binary")
 )
 
 // Identity is the canonical, normalized identity of a user as Gatehouse asserts it downstream.

@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/assembly"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
@@ -187,6 +189,9 @@ func openStorageRetrying(ctx context.Context, cfg config.Storage, sl storage.Sea
 		if ctx.Err() != nil {
 			return nil, err
 		}
+		if permanentStorageError(err) {
+			return nil, fmt.Errorf("%w (not retried: waiting cannot fix this)", err)
+		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return nil, fmt.Errorf("%w (gave up after %s and %d attempts; storage.config.connect_timeout sets how long to wait)", err, limit, attempt)
@@ -200,6 +205,24 @@ func openStorageRetrying(ctx context.Context, cfg config.Storage, sl storage.Sea
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// permanentStorageError reports a storage error that waiting cannot fix, so serve fails at
+// once instead of retrying until connect_timeout: wrong credentials or no such database or
+// role (SQLSTATE classes 28 and 3D), a missing privilege or a migration the database refuses
+// (class 42), a DSN that does not parse, a schema newer than this binary, sealed data without
+// seal keys. A refused or dropped connection, a timeout or a database that is starting up
+// (57P03) are retried.
+func permanentStorageError(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && len(pg.Code) >= 2 {
+		switch pg.Code[:2] {
+		case "28", "3D", "42":
+			return true
+		}
+	}
+	var pc *pgconn.ParseConfigError
+	return errors.As(err, &pc) || errors.Is(err, storage.ErrSchemaTooNew) || errors.Is(err, storage.ErrNoSealKeys)
 }
 
 // clientCATLS is the TLS config of an https listener with web.client_ca: a client

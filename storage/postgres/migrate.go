@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/schema"
 )
 
@@ -64,7 +65,7 @@ func (s *Store) applyMigrations(ctx context.Context, schema string, ms []migrati
 			return fmt.Errorf("postgres: migrate: read version: %w", err)
 		}
 		if current > len(ms) {
-			return fmt.Errorf("postgres: database schema version %d is newer than this binary's (%d)", current, len(ms))
+			return fmt.Errorf("postgres: database schema version %d is newer than this binary's (%d): %w", current, len(ms), storage.ErrSchemaTooNew)
 		}
 		now := time.Now().UnixMilli()
 		for _, m := range ms[current:] {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/schema"
 )
 
@@ -54,7 +55,7 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 		return fmt.Errorf("sqlite: migrate: read version: %w", err)
 	}
 	if current > len(ms) {
-		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's (%d)", current, len(ms))
+		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's (%d): %w", current, len(ms), storage.ErrSchemaTooNew)
 	}
 	now := time.Now().UnixMilli()
 	for _, m := range ms[current:] {
