@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -87,11 +88,18 @@ func (f *tlsFixture) write(t *testing.T, cn string) {
 
 func (f *tlsFixture) writeFiles(t *testing.T, certPEM, keyPEM []byte) {
 	t.Helper()
+	replacePair(t, f.certFile, f.keyFile, certPEM, keyPEM)
+}
+
+// replacePair replaces the two files whole, one after the other, with a modification time
+// in the future (a change within the file system's timestamp granularity is still seen).
+func replacePair(t *testing.T, certFile, keyFile string, certPEM, keyPEM []byte) {
+	t.Helper()
 	later := time.Now().Add(time.Second)
 	for _, w := range []struct {
 		path string
 		b    []byte
-	}{{f.certFile, certPEM}, {f.keyFile, keyPEM}} {
+	}{{certFile, certPEM}, {keyFile, keyPEM}} {
 		// Each file is replaced whole (as kubelet swaps a Secret volume), one after the other.
 		tmp := w.path + ".tmp"
 		if err := os.WriteFile(tmp, w.b, 0o600); err != nil {
@@ -110,9 +118,15 @@ func (f *tlsFixture) writeFiles(t *testing.T, certPEM, keyPEM []byte) {
 // connection each time).
 func (f *tlsFixture) served(t *testing.T) string {
 	t.Helper()
+	return servedCN(t, f.url)
+}
+
+// servedCN is the common name of the certificate url's server shows a new TLS connection.
+func servedCN(t *testing.T, url string) string {
+	t.Helper()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test reads the certificate served
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(f.url)
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,5 +217,46 @@ func TestSIGHUPReloadsCertificateAndTemplates(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), `msg="TLS certificate reloaded" reason=SIGHUP`) {
 		t.Errorf("logs:\n%s", f.logs)
+	}
+}
+
+// TestServeReloadsTLSOnSIGHUP: `gatehouse serve` with web.https serves the certificate through
+// the reloader, and a SIGHUP to the process makes new connections see the replaced pair and
+// reloads the templates, logging both.
+func TestServeReloadsTLSOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	c, k := selfSigned(t, "one.example")
+	replacePair(t, certFile, keyFile, c, k)
+	httpsURL := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+	p := runServe(t, fmt.Sprintf("  https: %s\n  tls_cert: %s\n  tls_key: %s\n", strings.TrimPrefix(httpsURL, "https://"), certFile, keyFile),
+		fmt.Sprintf("storage:\n  type: sqlite\n  config:\n    file: %s\nconnectors:\n  - type: local\n    id: local\n    name: Local\n",
+			filepath.Join(dir, "gh.db")))
+	p.waitFor(t, "/readyz", http.StatusOK, 20*time.Second)
+	if got := servedCN(t, httpsURL); got != "one.example" {
+		t.Fatalf("served %q at start", got)
+	}
+
+	c, k = selfSigned(t, "two.example")
+	replacePair(t, certFile, keyFile, c, k)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second) // less than the 5 s file check: SIGHUP did it
+	for servedCN(t, httpsURL) != "two.example" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new certificate is not served after SIGHUP:\n%s", p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{"SIGHUP: reloading the TLS certificate and the templates", `msg="TLS certificate reloaded"`,
+		`subject="CN=two.example"`, "templates reloaded"} {
+		deadline := time.Now().Add(3 * time.Second)
+		for !strings.Contains(p.stderr.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("log lacks %q:\n%s", want, p.stderr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
