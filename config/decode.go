@@ -250,6 +250,12 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string, depth 
 		d.record(kp, k.Line)
 		idx, known := info.fields[name]
 		if !known {
+			if fidx, base, ok := info.secretFileField(name); ok {
+				if _, both := seen[base]; !both { // both: reported by checkSecretPairs
+					d.readSecretFile(k, val, fieldByIndex(v, fidx), path, base)
+				}
+				continue
+			}
 			if info.inlineMap != nil {
 				m := fieldByIndex(v, info.inlineMap)
 				if m.IsNil() {
@@ -258,11 +264,12 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string, depth 
 				d.mapEntry(m, k, val, kp, depth)
 				continue
 			}
-			d.addf(k.Line, kp, "unknown key %q%s", name, suggest(name, info.names))
+			d.addf(k.Line, kp, "unknown key %q%s%s", name, suggest(name, info.names), secretFileHelp(name, info))
 			continue
 		}
 		d.decode(val, fieldByIndex(v, idx), kp, depth+1)
 	}
+	d.checkSecretPairs(info, seen, path)
 }
 
 func (d *decoder) mapValue(n *yaml.Node, v reflect.Value, path string, depth int) {
@@ -437,13 +444,16 @@ type structInfo struct {
 	fields    map[string][]int
 	names     []string
 	inlineMap []int
+	// secrets are the keys of string fields tagged `secret:"file"`: each may also be given
+	// as <key>_file (see SecretFileSuffix).
+	secrets map[string]bool
 }
 
 func (d *decoder) structInfo(t reflect.Type) *structInfo {
 	if si, ok := d.structs[t]; ok {
 		return si
 	}
-	si := &structInfo{fields: map[string][]int{}}
+	si := &structInfo{fields: map[string][]int{}, secrets: map[string]bool{}}
 	d.structs[t] = si
 	d.collectFields(t, nil, si, 0)
 	sort.Strings(si.names)
@@ -488,6 +498,9 @@ func (d *decoder) collectFields(t reflect.Type, prefix []int, si *structInfo, de
 		}
 		si.fields[name] = idx
 		si.names = append(si.names, name)
+		if f.Tag.Get(secretTag) == "file" && f.Type.Kind() == reflect.String {
+			si.secrets[name] = true
+		}
 	}
 }
 

@@ -12,6 +12,13 @@
 // a bcrypt hash ($2a$, $2b$, $2y$) is taken literally, so password hashes need no escaping.
 // Values of the form file:/path are left as they are for the caller to resolve.
 //
+// Every secret key (a string field tagged `secret:"file"`: clients[].secret, storage.config.dsn
+// and password, pairwise_salt, mfa.secrets_key, and the connectors' client_secret,
+// bind_password, ...) also accepts <key>_file: a path whose file holds the value, read at load
+// with one trailing newline removed, so Kubernetes and Docker secrets mount as files. Setting
+// both is an error, and so is a missing, unreadable or empty file, each naming the file:line of
+// the _file key. See [SecretFileSuffix].
+//
 // [Parse] and [Load] report every decoding problem at once as an [*Errors]. [Config.ApplyDefaults]
 // fills in defaults, and [Config.Validate] then checks the whole configuration without any I/O,
 // again reporting every problem, each with its key path (and its file:line when the Config came

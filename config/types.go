@@ -27,7 +27,7 @@ type Config struct {
 	Scopes []Scope `yaml:"scopes"`
 	// PairwiseSalt is the secret mixed into pairwise subjects; required when a client uses
 	// subject_type: pairwise. Changing it changes every pairwise sub.
-	PairwiseSalt string `yaml:"pairwise_salt"`
+	PairwiseSalt string `yaml:"pairwise_salt" secret:"file"`
 	// ClaimsTests are golden cases for the claims pipeline, run by check-config.
 	ClaimsTests []ClaimsTest `yaml:"claims_tests"`
 	// SAMLIdP configures Gatehouse as a SAML 2.0 identity provider for ServiceProviders.
@@ -76,14 +76,14 @@ type Storage struct {
 
 // StorageConfig holds the settings of every backend; each backend reads its own keys.
 type StorageConfig struct {
-	File string `yaml:"file"` // sqlite
-	DSN  string `yaml:"dsn"`  // postgres
+	File string `yaml:"file"`              // sqlite
+	DSN  string `yaml:"dsn" secret:"file"` // postgres
 	// Postgres discrete fields (used when DSN is empty).
 	Host        string `yaml:"host"`
 	Port        int    `yaml:"port"`
 	Database    string `yaml:"database"`
 	User        string `yaml:"user"`
-	Password    string `yaml:"password"`
+	Password    string `yaml:"password" secret:"file"`
 	SSLMode     string `yaml:"ssl_mode"`
 	SSLRootCert string `yaml:"ssl_root_cert"`
 	MaxConns    int    `yaml:"max_conns"`
@@ -135,7 +135,7 @@ type Logging struct {
 type Client struct {
 	ID                     string   `yaml:"id"`
 	Name                   string   `yaml:"name"`
-	Secret                 string   `yaml:"secret"`
+	Secret                 string   `yaml:"secret" secret:"file"`
 	Public                 bool     `yaml:"public"`
 	RedirectURIs           []string `yaml:"redirect_uris"`
 	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
@@ -270,7 +270,7 @@ type MFA struct {
 	// IssuerName is shown in authenticator apps (default "Gatehouse").
 	IssuerName string `yaml:"issuer_name"`
 	// SecretsKey seals TOTP secrets at rest (at least 32 characters; keep it secret and stable).
-	SecretsKey string `yaml:"secrets_key"`
+	SecretsKey string `yaml:"secrets_key" secret:"file"`
 	// WebAuthn enables security keys and passkeys when rp_id is set.
 	WebAuthn MFAWebAuthn `yaml:"webauthn"`
 }

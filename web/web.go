@@ -4,6 +4,7 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"slices"
+	"sync/atomic"
 )
 
 //go:embed templates/*.html static/*
@@ -24,10 +27,20 @@ var required = []string{
 	"mfa_verify.html", "mfa_enrol.html", "mfa_codes.html", "mfa_account.html", "saml_denied.html",
 }
 
-// Templates renders pages.
+// Templates renders pages. Reload replaces the theme's templates and assets while requests
+// are served: each request sees one whole set, old or new.
 type Templates struct {
+	dir string
+	cur atomic.Pointer[templateSet]
+}
+
+// templateSet is one parsed load of the templates and assets.
+type templateSet struct {
 	t      *template.Template
 	static fs.FS
+	// theme maps each file of the theme directory (templates/*.html, static/...) to its
+	// SHA-256, so Reload can say what changed.
+	theme map[string][sha256.Size]byte
 }
 
 // Load parses the embedded templates and, when dir is not "", a theme over them: each
@@ -36,6 +49,40 @@ type Templates struct {
 // its path; everything the theme does not provide stays embedded. Every required template
 // must parse and exist, or Load fails naming it.
 func Load(dir string) (*Templates, error) {
+	set, err := load(dir)
+	if err != nil {
+		return nil, err
+	}
+	t := &Templates{dir: dir}
+	t.cur.Store(set)
+	return t, nil
+}
+
+// Reload loads the templates and the theme again (a theme edited in place, a ConfigMap
+// updated) and, when every required template parses, swaps them in; otherwise the current
+// ones stay and the error says why. It returns the theme files added, changed or removed.
+func (t *Templates) Reload() (changed []string, err error) {
+	set, err := load(t.dir)
+	if err != nil {
+		return nil, err
+	}
+	old := t.cur.Swap(set)
+	for name, sum := range set.theme {
+		if prev, ok := old.theme[name]; !ok || prev != sum {
+			changed = append(changed, name)
+		}
+	}
+	for name := range old.theme {
+		if _, ok := set.theme[name]; !ok {
+			changed = append(changed, name+" (removed)")
+		}
+	}
+	slices.Sort(changed)
+	return changed, nil
+}
+
+// load parses the embedded templates and the theme in dir (see Load).
+func load(dir string) (*templateSet, error) {
 	t, err := parseDir(template.New("").Funcs(template.FuncMap{}), embedded)
 	if err != nil {
 		return nil, err
@@ -44,7 +91,11 @@ func Load(dir string) (*Templates, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: static: %w", err)
 	}
+	sums := map[string][sha256.Size]byte{}
 	if dir != "" {
+		if sums, err = themeSums(os.DirFS(dir)); err != nil {
+			return nil, fmt.Errorf("%w (theme %s)", err, dir)
+		}
 		theme := os.DirFS(dir)
 		if t, err = parseDir(t, theme); err != nil {
 			return nil, fmt.Errorf("%w (theme %s)", err, dir)
@@ -60,7 +111,32 @@ func Load(dir string) (*Templates, error) {
 			return nil, fmt.Errorf("web: template %s is missing", name)
 		}
 	}
-	return &Templates{t: t, static: static}, nil
+	return &templateSet{t: t, static: static, theme: sums}, nil
+}
+
+// themeSums hashes the theme's templates and static files.
+func themeSums(fsys fs.FS) (map[string][sha256.Size]byte, error) {
+	sums := map[string][sha256.Size]byte{}
+	for _, root := range []string{"templates", "static"} {
+		err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == root {
+				return fs.SkipDir
+			}
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				return err
+			}
+			sums[p] = sha256.Sum256(b)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("web: read theme: %w", err)
+		}
+	}
+	return sums, nil
 }
 
 // parseDir parses fsys's templates/*.html into t, one file at a time so an error names its
@@ -98,7 +174,7 @@ func (o overlay) Open(name string) (fs.File, error) {
 // never leaves a half-written page.
 func (t *Templates) Render(w http.ResponseWriter, status int, name string, data any) error {
 	var buf bytes.Buffer
-	if err := t.t.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := t.cur.Load().t.ExecuteTemplate(&buf, name, data); err != nil {
 		http.Error(w, "internal error rendering page", http.StatusInternalServerError)
 		return fmt.Errorf("web: render %s: %w", name, err)
 	}
@@ -108,5 +184,9 @@ func (t *Templates) Render(w http.ResponseWriter, status int, name string, data 
 	return err
 }
 
-// Static serves the static assets (CSS, images).
-func (t *Templates) Static() http.Handler { return http.FileServerFS(t.static) }
+// Static serves the static assets (CSS, images) of the current set.
+func (t *Templates) Static() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.FileServerFS(t.cur.Load().static).ServeHTTP(w, r)
+	})
+}

@@ -70,6 +70,8 @@ type listeners struct {
 	admin   *swapHandler
 	servers []*http.Server
 	serve   []func() error
+	// certs is the https listener's reloadable certificate (nil without web.https).
+	certs *certReloader
 }
 
 // openListeners listens on web.http, web.https and admin.http, each answering "starting"
@@ -79,11 +81,11 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 	l.phase.Store("opening storage")
 	starting := startingHandler(&l.phase)
 	l.public, l.admin = newSwapHandler(starting), newSwapHandler(starting)
-	listen := func(addr string, h http.Handler, tlsCert, tlsKey string) error {
-		var tc *tls.Config // nil: the defaults
-		if tlsCert != "" && cfg.Web.ClientCA != "" {
+	listen := func(addr string, h http.Handler, useTLS bool) error {
+		var tc *tls.Config // nil: plain HTTP
+		if useTLS {
 			var err error
-			if tc, err = clientCATLS(cfg.Web.ClientCA); err != nil {
+			if tc, err = l.tlsConfig(cfg.Web, logger); err != nil {
 				return err
 			}
 		}
@@ -97,8 +99,8 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 		l.servers = append(l.servers, hs)
 		l.serve = append(l.serve, func() error {
 			var err error
-			if tlsCert != "" {
-				err = hs.ServeTLS(ln, tlsCert, tlsKey)
+			if tc != nil {
+				err = hs.ServeTLS(ln, "", "") // the certificate comes from tc.GetCertificate
 			} else {
 				err = hs.Serve(ln)
 			}
@@ -111,19 +113,38 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 	}
 	var err error
 	if cfg.Web.HTTP != "" {
-		err = listen(cfg.Web.HTTP, l.public, "", "")
+		err = listen(cfg.Web.HTTP, l.public, false)
 	}
 	if err == nil && cfg.Web.HTTPS != "" {
-		err = listen(cfg.Web.HTTPS, l.public, cfg.Web.TLSCert, cfg.Web.TLSKey)
+		err = listen(cfg.Web.HTTPS, l.public, true)
 	}
 	if err == nil && cfg.Admin.HTTP != "" {
-		err = listen(cfg.Admin.HTTP, l.admin, "", "")
+		err = listen(cfg.Admin.HTTP, l.admin, false)
 	}
 	if err != nil {
 		l.close()
 		return nil, err
 	}
 	return l, nil
+}
+
+// tlsConfig is the https listener's TLS config: the certificate from a certReloader (kept
+// in l.certs, reloaded on file change and SIGHUP) and, with web.client_ca, client
+// certificate verification.
+func (l *listeners) tlsConfig(web config.Web, logger *slog.Logger) (*tls.Config, error) {
+	certs, err := newCertReloader(web.TLSCert, web.TLSKey, logger)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if web.ClientCA != "" {
+		if tc, err = clientCATLS(web.ClientCA); err != nil {
+			return nil, err
+		}
+	}
+	tc.GetCertificate = certs.GetCertificate
+	l.certs = certs
+	return tc, nil
 }
 
 // start serves every listener in g.

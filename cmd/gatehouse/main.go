@@ -7,6 +7,7 @@
 //	gatehouse version                 print the version
 //	gatehouse loadtest --issuer URL   drive load against a running broker
 //	gatehouse backup --to FILE        snapshot the SQLite store (PostgreSQL: pg_dump)
+//	gatehouse healthcheck [--url URL]  exit 0 when the broker answers ready (container HEALTHCHECK)
 //
 // This package and internal/assembly (which serve calls to build the broker) are the only
 // places that wire Gatehouse's packages together.
@@ -55,6 +56,8 @@ Commands:
   secrets rotate            reseal every secret at rest under the first of secrets.keys, online
   secrets new-key FILE      write a new random seal key (0600)
   mfa reset --user USER     delete a user's second factors so they enrol again
+  healthcheck [--url URL | --config FILE]
+                            exit 0 when the broker answers ready (a container HEALTHCHECK)
 `
 
 // run is main without globals, for tests.
@@ -85,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdMFA(ctx, args[1:], getenv, stdout, stderr)
 	case "loadtest":
 		return cmdLoadtest(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

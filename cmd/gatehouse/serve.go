@@ -153,6 +153,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	serving = true
 	g.Go(func() error { gh.Run(gctx); return nil })
+	watchReloads(gctx, g, lns, gh, logger)
 	g.Go(func() error {
 		<-gctx.Done()
 		srv.Drain() // readiness 503 at once; requests keep being served until the listeners stop
@@ -163,6 +164,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	err = g.Wait()
 	logger.Info("gatehouse stopped")
 	return err
+}
+
+// watchReloads reloads the TLS certificate when its files change, and the certificate and
+// the templates on SIGHUP, until ctx ends.
+func watchReloads(ctx context.Context, g *errgroup.Group, lns *listeners, gh *assembly.Gatehouse, logger *slog.Logger) {
+	if lns.certs != nil {
+		g.Go(func() error { lns.certs.watch(ctx, certPollInterval); return nil })
+	}
+	r := reloadables{certs: lns.certs, templates: gh.Templates, logger: logger}
+	onSIGHUP(ctx, func(ctx context.Context) {
+		logger.InfoContext(ctx, "SIGHUP: reloading the TLS certificate and the templates")
+		r.reload(ctx, "SIGHUP")
+	})
 }
 
 // printWelcome tells a newcomer what to open and how to log in.

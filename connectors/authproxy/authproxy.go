@@ -71,7 +71,7 @@ const (
 // Config is the YAML configuration of an authproxy connector. It implements connectors.Config.
 type Config struct {
 	// Secret is the value the proxy sends in SecretHeader; required.
-	Secret          string   `yaml:"secret"`
+	Secret          string   `yaml:"secret" secret:"file"`
 	SecretHeader    string   `yaml:"secret_header"`
 	UserHeader      string   `yaml:"user_header"`
 	UserIDHeader    string   `yaml:"user_id_header"`

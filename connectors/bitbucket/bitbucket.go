@@ -36,7 +36,7 @@ const (
 type Config struct {
 	// ClientID and ClientSecret are the OAuth consumer's key and secret.
 	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"file"`
 	// Workspaces, when set, admits only members of these workspaces (slugs).
 	Workspaces []string `yaml:"workspaces"`
 

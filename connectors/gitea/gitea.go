@@ -39,7 +39,7 @@ type Org = oauthflow.OrgRule
 // Config is the YAML configuration of a gitea connector. It implements connectors.Config.
 type Config struct {
 	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"file"`
 	// BaseURL is the Gitea or Forgejo instance, e.g. https://gitea.example.com (required).
 	BaseURL string `yaml:"base_url"`
 	// Orgs, when set, restricts sign-in to their members (and their teams).

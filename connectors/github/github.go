@@ -34,7 +34,7 @@ type Org = oauthflow.OrgRule
 // Config is the YAML configuration of a github connector. It implements connectors.Config.
 type Config struct {
 	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"file"`
 	// BaseURL is a GitHub Enterprise Server, e.g. https://github.example.com (API at
 	// {base_url}/api/v3). Empty means github.com.
 	BaseURL string `yaml:"base_url"`

@@ -35,7 +35,7 @@ const DefaultBaseURL = "https://gitlab.com"
 // Config is the YAML configuration of a gitlab connector. It implements connectors.Config.
 type Config struct {
 	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"file"`
 	// BaseURL is the GitLab instance (default https://gitlab.com).
 	BaseURL string `yaml:"base_url"`
 	// Groups, when set, admits only members of these groups (full paths, e.g. acme/platform).

@@ -35,7 +35,7 @@ const Issuer = "https://accounts.google.com"
 // Config is the YAML configuration of a google connector. It implements connectors.Config.
 type Config struct {
 	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"file"`
 	// Scopes requested; empty means openid, email, profile.
 	Scopes []string `yaml:"scopes"`
 	// HostedDomains, when set, admits only Google Workspace accounts of these domains (the

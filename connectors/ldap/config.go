@@ -56,7 +56,7 @@ type Config struct {
 	// BindDN and BindPassword are the service account used for searches. Both empty means
 	// anonymous searches.
 	BindDN       string `yaml:"bind_dn"`
-	BindPassword string `yaml:"bind_password"`
+	BindPassword string `yaml:"bind_password" secret:"file"`
 	// UsernamePrompt labels the username field of the login form.
 	UsernamePrompt string `yaml:"username_prompt"`
 	// Preset "active_directory" fills Active Directory defaults for empty settings.

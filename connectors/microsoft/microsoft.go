@@ -51,7 +51,7 @@ const (
 // Config is the YAML configuration of a microsoft connector. It implements connectors.Config.
 type Config struct {
 	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"file"`
 	// Tenant is common (default), organizations, consumers, or a tenant ID (a GUID).
 	Tenant string `yaml:"tenant"`
 	// AllowedTenants, when set, admits only accounts of these tenant IDs.

@@ -38,7 +38,7 @@ type Config struct {
 	TokenURL         string   `yaml:"token_url"`
 	UserinfoURL      string   `yaml:"userinfo_url"`
 	ClientID         string   `yaml:"client_id"`
-	ClientSecret     string   `yaml:"client_secret"`
+	ClientSecret     string   `yaml:"client_secret" secret:"file"`
 	Scopes           []string `yaml:"scopes"`
 	// PKCE sends an S256 code challenge (default true).
 	PKCE   *bool  `yaml:"pkce"`

@@ -39,7 +39,7 @@ type Config struct {
 	// Issuer is the upstream's issuer URL; discovery is {issuer}/.well-known/openid-configuration.
 	Issuer       string `yaml:"issuer"`
 	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"file"`
 	// Scopes requested upstream; empty means openid, email, profile. offline_access, when
 	// listed, is sent only for logins whose downstream client asked for offline access.
 	Scopes []string `yaml:"scopes"`

@@ -93,7 +93,7 @@ type Config struct {
 	// SPKey and SPCert are the SP's private key and certificate (PEM or PEM file). When set,
 	// the certificate is published in the SP metadata for encryption (RSA keys) and, with
 	// SignRequests, for signing; encrypted assertions are decrypted with the key.
-	SPKey  string `yaml:"sp_key"`
+	SPKey  string `yaml:"sp_key" secret:"file"`
 	SPCert string `yaml:"sp_cert"`
 	// SPKeyRotation is how long a generated SP key signs before the next one replaces it;
 	// zero means DefaultSPKeyRotation (365 days), at least MinSPKeyRotation. Only with

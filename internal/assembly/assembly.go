@@ -78,6 +78,8 @@ type Gatehouse struct {
 	Connectors []DecodedConnector
 	// ExampleURL is the example relying party's base URL (served when example.enabled).
 	ExampleURL string
+	// Templates are the broker's pages and theme; Reload swaps them in place (SIGHUP).
+	Templates *web.Templates
 
 	cfg       *config.Config
 	logger    *slog.Logger
@@ -257,6 +259,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	if err != nil {
 		return broker.Deps{}, err
 	}
+	b.gh.Templates = tmpl
 	mfaStep, err := NewMFA(cfg, b.store, b.now)
 	if err != nil {
 		return broker.Deps{}, err
