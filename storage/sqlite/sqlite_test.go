@@ -374,3 +374,7 @@ func TestRateLimits(t *testing.T) {
 func TestUserRemoval(t *testing.T) {
 	storagetest.RunUserRemoval(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
+
+func TestAudit(t *testing.T) {
+	storagetest.RunAudit(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}
