@@ -201,6 +201,8 @@ func TestMetricsAfterScriptedLogin(t *testing.T) {
 		{"gatehouse_http_request_duration_seconds", map[string]string{"route": "/authorize", "method": "GET"}, 13},
 		{"gatehouse_connector_request_duration_seconds", map[string]string{"connector": "local", "op": "login"}, 11},
 		{"gatehouse_connector_up", map[string]string{"connector": "local"}, 1},
+		{"gatehouse_storage_op_duration_seconds", map[string]string{"op": "insert audit_events"}, 20}, // one per audit event,
+		{"gatehouse_storage_op_duration_seconds", map[string]string{"op": "tx"}, -1},
 		{"gatehouse_signing_key_age_seconds", nil, -1},
 		{"gatehouse_build_info", nil, 1},
 		{"go_goroutines", nil, -1},

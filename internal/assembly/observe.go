@@ -38,6 +38,9 @@ func (b *builder) observability(decoded []DecodedConnector) error {
 			return gh.Keys.SigningKeyAge()
 		},
 	})
+	if o, ok := b.store.(storage.Observable); ok {
+		o.SetObserver(gh.Metrics.StorageOp)
+	}
 	trail := &audit.Trail{Store: as, Logger: b.logger, Now: b.now}
 	if b.cfg.Audit.Log {
 		trail.Stream = b.logger.With("component", "audit")

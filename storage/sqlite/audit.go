@@ -26,7 +26,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, e storage.AuditEvent) erro
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit event: %w", err)
 	}
-	_, err = s.writer.ExecContext(ctx, qInsertAudit, e.ID, ms(e.Time), e.Type, e.Outcome, e.User, e.ConnectorID,
+	_, err = s.exec(ctx, qInsertAudit, e.ID, ms(e.Time), e.Type, e.Outcome, e.User, e.ConnectorID,
 		e.ClientID, e.IP, e.RequestID, string(detail))
 	return insertErr("append audit event", err)
 }
@@ -50,7 +50,9 @@ func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]s
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
 	}
+	start := time.Now()
 	rows, err := s.reader.QueryContext(ctx, q, args...)
+	s.observer.Done(qListAudit, start)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list audit events: %w", err)
 	}
@@ -78,7 +80,7 @@ func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]s
 
 // DeleteAuditEventsBefore deletes the events older than t.
 func (s *Store) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.writer.ExecContext(ctx, qDeleteAuditBefore, ms(t))
+	res, err := s.exec(ctx, qDeleteAuditBefore, ms(t))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: delete audit events: %w", err)
 	}

@@ -378,3 +378,7 @@ func TestUserRemoval(t *testing.T) {
 func TestAudit(t *testing.T) {
 	storagetest.RunAudit(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
+
+func TestObservable(t *testing.T) {
+	storagetest.RunObservable(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}
