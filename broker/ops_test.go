@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,9 +18,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -314,6 +317,14 @@ func TestMetricsEndpointDownNeverSlowsLogin(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("login took %s with the metrics endpoint down", d)
 	}
+	if v, _ := value(gather(t, e), "gatehouse_logins_total", map[string]string{"outcome": "success"}); v != 1 {
+		t.Errorf("logins counted with the endpoint down: %v, want 1", v)
+	}
+}
+
+// gather reads the broker's metrics without a listener.
+func gather(t *testing.T, e *env) map[string]*dto.MetricFamily {
+	t.Helper()
 	mfs, err := e.Gatehouse.Metrics.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +333,77 @@ func TestMetricsEndpointDownNeverSlowsLogin(t *testing.T) {
 	for _, f := range mfs {
 		fams[f.GetName()] = f
 	}
-	if v, _ := value(fams, "gatehouse_logins_total", map[string]string{"outcome": "success"}); v != 1 {
-		t.Errorf("logins counted with the endpoint down: %v, want 1", v)
+	return fams
+}
+
+// TestMFAAuditAndMetrics: enrolment, wrong codes and the lockout of the second factor are
+// audit events and gatehouse_mfa_total counts, by method and outcome.
+func TestMFAAuditAndMetrics(t *testing.T) {
+	e := newMFAEnv(t, mfa.Required)
+	r := e.rp(confidentialID, confidentialSecret, redirectURI)
+	secret, _, _ := e.enrolTOTP(t, e.browser(), r) // one wrong enrolment code, then the right one
+	e.clock.Advance(30 * time.Second)
+	b := e.browser()
+	p, _ := e.passwordStep(b, e.authURL(r, oauth2.GenerateVerifier()))
+	for range 5 {
+		p = e.submitMFA(b, p, "totp", map[string]string{"code": "999999"})
+	}
+	if p = e.submitMFA(b, p, "totp", map[string]string{"code": totpCode(t, secret, e.clock.Now())}); p.status != http.StatusTooManyRequests {
+		t.Fatalf("sixth attempt: %d, want 429", p.status)
+	}
+	fams := gather(t, e.env)
+	for _, tt := range []struct {
+		outcome string
+		want    float64
+	}{{"enrolled", 1}, {"bad_code", 6}, {"rate_limited", 1}} {
+		if got, _ := value(fams, "gatehouse_mfa_total", map[string]string{"method": "totp", "outcome": tt.outcome}); got != tt.want {
+			t.Errorf("gatehouse_mfa_total{totp,%s} = %v, want %v", tt.outcome, got, tt.want)
+		}
+	}
+	events, err := e.store.(storage.AuditStore).ListAuditEvents(t.Context(), storage.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, ev := range events {
+		if strings.HasPrefix(ev.Type, "mfa.") {
+			count[ev.Type+"/"+ev.Outcome+"/"+ev.Detail["method"]]++
+			if ev.User == "" {
+				t.Errorf("%s event without a user", ev.Type)
+			}
+		}
+	}
+	want := map[string]int{"mfa.enrol/success/totp": 1, "mfa.verify/bad_code/totp": 6, "mfa.verify/rate_limited/totp": 1}
+	if fmt.Sprint(count) != fmt.Sprint(want) {
+		t.Errorf("MFA events %v, want %v", count, want)
+	}
+}
+
+// TestUpstreamDownIsCounted: a password login while the upstream is down is an
+// upstream_error login, and the connector reads down until a call succeeds again.
+func TestUpstreamDownIsCounted(t *testing.T) {
+	e := newEnv(t)
+	e.upstreamDown.Store(true)
+	b := e.browser()
+	p, _ := b.follow(e, b.get(e.authURLFor(nil)), e.issuer)
+	action, vals := form(t, p.body)
+	vals.Set("username", "alice")
+	vals.Set("password", alicePassword)
+	if p = b.post(e.issuer+action, vals); p.status < 500 {
+		t.Fatalf("login with the upstream down: %d, want a 5xx page", p.status)
+	}
+	fams := gather(t, e)
+	if got, _ := value(fams, "gatehouse_logins_total", map[string]string{"connector": "local", "outcome": "upstream_error"}); got != 1 {
+		t.Errorf("upstream_error logins = %v, want 1", got)
+	}
+	if got, _ := value(fams, "gatehouse_connector_up", map[string]string{"connector": "local"}); got != 0 {
+		t.Errorf("connector_up with the upstream down = %v, want 0", got)
+	}
+	e.upstreamDown.Store(false)
+	if code, _ := e.codeFor(e.browser(), "openid"); code == "" {
+		t.Fatal("no code after the upstream came back")
+	}
+	if got, _ := value(gather(t, e), "gatehouse_connector_up", map[string]string{"connector": "local"}); got != 1 {
+		t.Errorf("connector_up after the upstream came back = %v, want 1", got)
 	}
 }
