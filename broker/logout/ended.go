@@ -25,7 +25,8 @@ type Ender struct {
 	// Sweeper deletes the auth requests of a browser or session at once; nil: the requests
 	// are refused when finished (their session is gone) and expire on their own.
 	Sweeper storage.AuthRequestSweeper
-	// Audit records each ended session as a logout event; nil: none.
+	// Audit records each session end as a logout event once its grants are revoked (before
+	// the caller deletes the session; a retried logout records it again); nil: none.
 	Audit audit.Recorder
 	Now   func() time.Time
 }
