@@ -11,7 +11,7 @@ import (
 func (s *Server) accountPages() *account.Handler {
 	h := &account.Handler{
 		Sessions: s.Sessions, Pages: s.pages, Connectors: s.conns,
-		TrustedProxies: s.TrustedProxies, Logger: s.Logger, Now: s.Now,
+		TrustedProxies: s.TrustedProxies, Audit: s.Audit, Logger: s.Logger, Now: s.Now,
 	}
 	if s.MFA != nil {
 		h.MFA = s.MFA.Service

@@ -25,7 +25,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 			IDToken: s.Lifetimes.IDToken, AccessToken: s.Lifetimes.AccessToken, RefreshAbsolute: s.Lifetimes.RefreshAbsolute,
 			RefreshIdle: s.Lifetimes.RefreshIdle, ReuseGrace: s.Lifetimes.ReuseGrace,
 		},
-		Logger: s.Logger, Now: s.Now, StorageDown: s.pages.StorageDown,
+		Audit: s.Audit, Logger: s.Logger, Now: s.Now, StorageDown: s.pages.StorageDown,
 	}
 	ui := &userinfo.Handler{Access: access, Claims: s.Claims, Logger: s.Logger, StorageDown: s.pages.StorageDown}
 	var acr []string

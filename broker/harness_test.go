@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -90,6 +91,8 @@ type envOpts struct {
 	config func(*config.Config)
 	// registry adds connector types.
 	registry connectors.Registry
+	// logger receives the log (nil: brokertest's default).
+	logger *slog.Logger
 }
 
 // aliceHash is alice's password at bcrypt's minimum cost, computed once.
@@ -124,7 +127,7 @@ func newEnvOpts(t testing.TB, o envOpts) *env {
 		o.alg = "RS256"
 	}
 	s := brokertest.New(t, brokertest.Options{
-		Dir: o.dir, Users: o.users, Slots: o.connectors,
+		Dir: o.dir, Users: o.users, Slots: o.connectors, Logger: o.logger,
 		Config: func(cfg *config.Config) {
 			harnessConfig(cfg, o.alg, o.trusted)
 			if o.config != nil {

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/authflow"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
@@ -79,6 +80,18 @@ type Deps struct {
 	// SAML is the SAML 2.0 identity provider (broker/samlidp); nil turns it off. Its service
 	// providers must be in Clients as samlidp.Clients.
 	SAML *samlidp.IdP
+	// Audit records the security events of every flow (package audit); nil: none.
+	Audit audit.Recorder
+	// Metrics takes the per-route and per-connector metrics; nil: none.
+	Metrics Metrics
+}
+
+// Metrics is what the broker reports to the metrics (internal/telemetry implements it).
+type Metrics interface {
+	// Instrument wraps the handler of a route pattern ("POST /token").
+	Instrument(pattern string, h http.Handler) http.Handler
+	// ConnectorCall records one connector call (connset.Observer).
+	ConnectorCall(connectorID, op string, start time.Time, up bool)
 }
 
 // Server serves the broker's endpoints.
@@ -110,9 +123,15 @@ func New(d Deps) (*Server, error) {
 	if d.Logger == nil {
 		return nil, errors.New("broker: logger is required")
 	}
+	if d.Audit == nil {
+		d.Audit = audit.Nop{}
+	}
 	s := &Server{Deps: d, issuerURL: u, prefix: strings.TrimSuffix(u.Path, "/")}
 	s.pages = &pages.Renderer{Templates: d.Templates, Logger: d.Logger, Base: s.prefix, Ping: d.Storage.Ping}
 	s.conns = connset.New(d.Connectors)
+	if d.Metrics != nil {
+		s.conns.Observe(d.Metrics.ConnectorCall)
+	}
 	s.origins = make(map[string]bool)
 	for _, o := range d.AllowedOrigins {
 		s.origins[strings.TrimSuffix(o, "/")] = true
@@ -138,7 +157,7 @@ func (s *Server) buildFlows() error {
 	flow, err := authflow.New(authflow.Deps{
 		Issuer: s.Issuer, Store: s.Storage, RateLimits: rl, Sessions: s.Sessions, Claims: s.Claims,
 		Clients: s.Clients, Connectors: s.conns, Pages: s.pages, Templates: s.Templates, MFA: s.MFA.flowSettings(),
-		TrustedProxies: s.TrustedProxies, RequestLifetime: s.Lifetimes.AuthRequest, Logger: s.Logger, Now: s.Now,
+		TrustedProxies: s.TrustedProxies, RequestLifetime: s.Lifetimes.AuthRequest, Audit: s.Audit, Logger: s.Logger, Now: s.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
@@ -150,6 +169,7 @@ func (s *Server) buildFlows() error {
 	})
 	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
 	ender := logout.NewEnder(s.Storage, s.Now)
+	ender.Audit = s.Audit
 	s.logout = &logout.Handler{Sessions: s.Sessions, Hints: s.Minter, Subjects: s.Claims, Clients: s.Clients,
 		Ender: ender, Pages: s.pages, Logger: s.Logger}
 	if s.SAML != nil {
@@ -177,6 +197,9 @@ func (s *Server) rel(path string) string { return s.prefix + path }
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	m := route.New(mux, s.prefix, s.cors, pages.Headers, func(h http.Handler) http.Handler { return s.pages.BrowserRoute(h.ServeHTTP) })
+	if s.Metrics != nil {
+		m.Instrument(s.Metrics.Instrument)
+	}
 	for _, a := range s.apis {
 		a.Mount(m)
 	}

@@ -11,13 +11,15 @@ const (
 	// DefaultReuseGrace is how long a client may retry a refresh whose response it lost with
 	// the previous refresh token (expiry.refresh_tokens.reuse_grace).
 	DefaultReuseGrace = 5 * time.Second
+	// DefaultAuditRetention is how long audit events are kept (audit.retention): 90 days.
+	DefaultAuditRetention = 2160 * time.Hour
 )
 
 // ApplyDefaults fills every unset setting with its default: the issuer
 // http://127.0.0.1:5556, a listener on 127.0.0.1:5556 when neither web.http nor web.https is
 // set, SQLite in gatehouse.db, RS256, info/text logging, and the lifetimes id_tokens 1h,
 // access_tokens 1h, auth_codes 60s, auth_requests 30m, refresh_tokens 720h absolute / 168h
-// idle, sessions 24h absolute / 1h idle, signing_keys 24h. A zero value counts as unset
+// idle, sessions 24h absolute / 1h idle, signing_keys 24h, audit.retention 2160h. A zero value counts as unset
 // (a lifetime of 0 gets its default); refresh_tokens.reuse_grace is 5s unless the file sets
 // it (0s turns the lost-response retry off).
 func (c *Config) ApplyDefaults() {
@@ -49,6 +51,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&e.Sessions.Absolute, 24*time.Hour)
 	setDefault(&e.Sessions.Idle, time.Hour)
 	setDefault(&e.SigningKeys, 24*time.Hour)
+	setDefault(&c.Audit.Retention, DefaultAuditRetention)
 	if c.Signing.Algorithm == "" {
 		c.Signing.Algorithm = DefaultSigning
 	}

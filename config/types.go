@@ -36,6 +36,8 @@ type Config struct {
 	ServiceProviders []ServiceProvider `yaml:"service_providers"`
 	// Secrets holds the seal keys that encrypt secrets at rest.
 	Secrets Secrets `yaml:"secrets"`
+	// Audit configures the audit trail: how long events are kept, and a log stream.
+	Audit Audit `yaml:"audit"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source
@@ -63,9 +65,22 @@ type Web struct {
 	ShutdownDelay Duration `yaml:"shutdown_delay"`
 }
 
-// Admin configures the admin listener (health, metrics). Empty: health is on the public listener.
+// Admin configures the admin listener (health, metrics). Empty: health is on the public
+// listener and metrics are not served.
 type Admin struct {
 	HTTP string `yaml:"http"`
+	// PProf serves net/http/pprof under /debug/pprof/ on the admin listener (never the
+	// public one); it needs admin.http.
+	PProf bool `yaml:"pprof"`
+}
+
+// Audit configures the audit trail (stored security events).
+type Audit struct {
+	// Retention is how long events are kept (default 2160h, 90 days); the GC loop deletes
+	// older ones.
+	Retention Duration `yaml:"retention"`
+	// Log also writes every event as a log line (message "audit").
+	Log bool `yaml:"log"`
 }
 
 // Storage selects and configures the storage backend.

@@ -241,3 +241,34 @@ func TestPosition(t *testing.T) {
 		t.Errorf("unparsed Position = %q:%d", file, line)
 	}
 }
+
+func TestValidateOpsKeys(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string // want: "" for valid, else a substring of the error with its line
+	}{
+		{"defaults", "issuer: http://127.0.0.1:5556\n", ""},
+		{"pprof with admin", "admin:\n  http: 127.0.0.1:9090\n  pprof: true\n", ""},
+		{"pprof without admin", "admin:\n  pprof: true\n", "cfg.yaml:2: admin.pprof: needs admin.http"},
+		{"audit keys", "audit:\n  retention: 720h\n  log: true\n", ""},
+		{"retention too short", "audit:\n  retention: 10m\n", "cfg.yaml:2: audit.retention: must be at least 1h"},
+		{"unknown audit key", "audit:\n  keep: 1h\n", "cfg.yaml:2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.yaml), "cfg.yaml", func(string) string { return "" })
+			if err == nil {
+				cfg.ApplyDefaults()
+				err = cfg.Validate()
+			}
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error = %v, want one containing %q", err, tt.want)
+			}
+			if tt.want == "" && tt.name == "defaults" && cfg.Audit.Retention.D() != DefaultAuditRetention {
+				t.Errorf("default retention = %s, want %s", cfg.Audit.Retention.D(), DefaultAuditRetention)
+			}
+		})
+	}
+}

@@ -94,6 +94,7 @@ main() {
 	install_postgres
 	install_oidc_provider
 	install_nginx
+	install_prometheus
 	log "all peers installed"
 }
 

@@ -279,6 +279,16 @@ func (m *KeyManager) Ready() bool {
 	return s != nil && len(s.signers) > 0
 }
 
+// SigningKeyAge is how long the key that signs now has been signing (0 before Init).
+func (m *KeyManager) SigningKeyAge() time.Duration {
+	s := m.state.Load()
+	if s == nil || len(s.signers) == 0 {
+		return 0
+	}
+	now := m.opt.Now()
+	return max(now.Sub(s.signer(now).activeFrom), 0)
+}
+
 // Algorithms lists the signing algorithms tokens may carry (for discovery), the configured
 // one first, e.g. ["RS256"]. It changes only when the key set does.
 func (m *KeyManager) Algorithms() []string {

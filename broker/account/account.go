@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
@@ -43,8 +44,10 @@ type Handler struct {
 	Connectors *connset.Set
 	// TrustedProxies name the client IP for the attempt budgets.
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Audit records factors added and removed (required: audit.Nop records nothing).
+	Audit  audit.Recorder
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Mount registers GET and POST /account as browser routes.
@@ -113,6 +116,7 @@ func (h *Handler) reserve(w http.ResponseWriter, r *http.Request, userID, ip str
 	}
 	if !ok {
 		h.Logger.WarnContext(r.Context(), "mfa rate limited", "sub", userID, "ip", ip)
+		h.Audit.Record(r.Context(), audit.Event{Type: audit.MFAVerify, Outcome: audit.OutcomeRateLimited, User: userID})
 		w.Header().Set("Retry-After", "900")
 		tooMany()
 	}

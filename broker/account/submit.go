@@ -3,7 +3,9 @@ package account
 import (
 	"errors"
 	"net/http"
+	"strings"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
@@ -98,6 +100,7 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request, sess storage.Sessi
 	}
 	h.succeeded(r, attempt)
 	h.Logger.InfoContext(ctx, "second factor added", "sub", u.ID, "action", action)
+	h.Audit.Record(ctx, audit.Event{Type: audit.MFAEnrol, Outcome: audit.OutcomeSuccess, User: u.ID, Detail: map[string]string{"method": strings.TrimPrefix(action, "add-")}})
 	if st.RecoveryCodes == 0 {
 		h.showRecoveryCodes(w, r, u)
 		return
@@ -122,6 +125,7 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, sess storage.Se
 		return
 	}
 	h.Logger.InfoContext(r.Context(), "second factor removed", "sub", u.ID)
+	h.Audit.Record(r.Context(), audit.Event{Type: audit.MFAReset, Outcome: audit.OutcomeSuccess, User: u.ID, Detail: map[string]string{"by": "user"}})
 	http.Redirect(w, r, h.Pages.Rel("/account?done=removed"), http.StatusSeeOther)
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -18,8 +19,10 @@ import (
 // beginRedirect starts a redirect-connector login.
 func (f *Flow) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *connset.Slot, rc connectors.RedirectConnector) {
 	callback := f.url("/callback/" + url.PathEscape(cn.Info.ID))
+	t0 := time.Now()
 	step, err := rc.Begin(r.Context(), connectors.BeginRequest{Scopes: scopesFor(ar), CallbackURL: callback, State: ar.ID, LoginHint: ar.LoginHint,
 		Reauth: reauthFor(ar)})
+	cn.Done("begin", t0, err)
 	if err != nil {
 		var upErr *connectors.UpstreamError
 		if errors.Is(err, connectors.ErrLoginRequired) {
@@ -28,6 +31,7 @@ func (f *Flow) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.
 		}
 		if errors.As(err, &upErr) {
 			f.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
+			f.record(r, ar, loginEvent(cn, "", audit.OutcomeUpstreamError))
 			f.unavailable(w, r, cn)
 			return
 		}
@@ -106,10 +110,12 @@ func (f *Flow) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reauth := reauthFor(ar)
+	t0 := time.Now()
 	up, err := rc.Finish(r.Context(), connectors.FinishRequest{
 		Scopes: scopesFor(ar), CallbackURL: f.url("/callback/" + url.PathEscape(cn.Info.ID)), State: ar.ID, Stash: stash,
 		Reauth: reauth,
 	}, r)
+	cn.Done("finish", t0, err)
 	if err == nil {
 		err = reauth.Check(up.AuthTime) // whatever the connector did: no evidence, no fresh auth_time
 	}
@@ -120,12 +126,15 @@ func (f *Flow) handleCallback(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, connectors.ErrLoginRequired):
 			f.loginRequired(w, r, ar, cn, err)
 		case errors.As(err, &denied):
+			f.record(r, ar, loginEvent(cn, "", audit.OutcomeDenied))
 			f.deny(w, r, ar, denied.Reason)
 		case errors.As(err, &upErr):
 			f.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
+			f.record(r, ar, loginEvent(cn, "", audit.OutcomeUpstreamError))
 			f.unavailable(w, r, cn)
 		default:
 			f.Logger.WarnContext(r.Context(), "redirect login failed", "connector", cn.Info.ID, "err", err)
+			f.record(r, ar, loginEvent(cn, "", audit.OutcomeUpstreamError))
 			f.Pages.Error(w, r, http.StatusBadGateway, "Sign-in failed",
 				cn.Info.Name+" did not complete the sign-in.", "Go back to the application and try again.")
 		}

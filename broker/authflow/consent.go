@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
@@ -137,6 +139,7 @@ func (f *Flow) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes)
+		f.record(r, ar, audit.Event{Type: audit.ConsentGiven, Outcome: audit.OutcomeSuccess, User: ar.Identity.Subject, Detail: map[string]string{"scope": strings.Join(ar.Scopes, " ")}})
 		f.finish(w, r, ar)
 	case "deny":
 		f.Logger.InfoContext(r.Context(), "consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)

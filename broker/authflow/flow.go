@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
@@ -85,6 +86,9 @@ type Deps struct {
 	MFA *MFA
 	// TrustedProxies name the client IP for rate limits and logs.
 	TrustedProxies []netip.Prefix
+	// Audit records the flow's security events (logins, second factors, consents); nil:
+	// none.
+	Audit audit.Recorder
 	// RequestLifetime is how long a flow may take.
 	RequestLifetime time.Duration
 	Logger          *slog.Logger
@@ -106,6 +110,9 @@ func New(d Deps) (*Flow, error) {
 	}
 	if d.Logger == nil {
 		return nil, errors.New("authflow: logger is required")
+	}
+	if d.Audit == nil {
+		d.Audit = audit.Nop{}
 	}
 	lim, err := ratelimit.New(d.RateLimits, d.Now, loginWindow)
 	if err != nil {
@@ -155,6 +162,18 @@ func (f *Flow) fail(w http.ResponseWriter, r *http.Request, ar storage.AuthReque
 	if rs := f.responder(w, r, ar); rs != nil {
 		rs.Fail(w, r, ar, err)
 	}
+}
+
+// record reports an audit event of the flow of ar, with its client.
+func (f *Flow) record(r *http.Request, ar storage.AuthRequest, e audit.Event) {
+	e.ClientID = ar.ClientID
+	f.Audit.Record(r.Context(), e)
+}
+
+// loginEvent is the audit event of a login through cn by user (the subject when known, else
+// the username typed, else empty) that ended with outcome.
+func loginEvent(cn *connset.Slot, user, outcome string) audit.Event {
+	return audit.Event{Type: audit.Login, Outcome: outcome, User: user, ConnectorID: cn.Info.ID}
 }
 
 // deny ends the flow of a user a policy refuses, after deleting its request.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
@@ -141,7 +142,9 @@ func (f *Flow) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 // requestLogin completes a login from the request itself (a trusted front proxy's identity
 // headers). A request the connector may not believe gets a page and a log line, nothing more.
 func (f *Flow) requestLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, rc connectors.RequestConnector) {
+	t0 := time.Now()
 	up, err := rc.Authenticate(r.Context(), scopesFor(ar), r)
+	cn.Done("request", t0, err)
 	if err == nil {
 		err = reauthFor(ar).Check(up.AuthTime) // a proxy's header proves no fresh authentication
 	}
@@ -157,6 +160,7 @@ func (f *Flow) requestLogin(w http.ResponseWriter, r *http.Request, ar storage.A
 	case errors.Is(err, connectors.ErrLoginRequired):
 		f.loginRequired(w, r, ar, cn, err)
 	case errors.As(err, &denied):
+		f.record(r, ar, loginEvent(cn, "", audit.OutcomeDenied))
 		f.deny(w, r, ar, denied.Reason)
 	default:
 		f.Pages.Internal(w, r, "request login", err)
@@ -205,6 +209,7 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		f.Logger.WarnContext(r.Context(), "login rate limited", "connector", cn.Info.ID, "username", username, "ip", ip)
+		f.record(r, ar, loginEvent(cn, username, audit.OutcomeRateLimited))
 		w.Header().Set("Retry-After", strconv.Itoa(int(loginWindow.Seconds())))
 		f.loginPage(w, r, http.StatusTooManyRequests, ar, c, cn, flow, username,
 			"Too many failed sign-in attempts. Wait a few minutes, then try again.")
@@ -214,20 +219,25 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	// a success gives it back, and so do an upstream outage (the password was never checked)
 	// and a policy denial (the password was right), so that an LDAP outage or a missing group
 	// does not lock users out once the upstream is back or the group granted.
+	t0 := time.Now()
 	up, err := pc.Login(r.Context(), scopesFor(ar), username, password)
+	cn.Done("login", t0, err)
 	if err != nil {
 		var denied *connectors.DeniedError
 		var upErr *connectors.UpstreamError
 		switch {
 		case errors.Is(err, connectors.ErrBadCredentials):
 			f.Logger.InfoContext(r.Context(), "login failed", "connector", cn.Info.ID, "username", username, "ip", ip)
+			f.record(r, ar, loginEvent(cn, username, audit.OutcomeBadCredentials))
 			f.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, username, "The username or password is wrong. Check them and try again.")
 		case errors.As(err, &denied):
 			f.refund(r.Context(), attempt)
+			f.record(r, ar, loginEvent(cn, username, audit.OutcomeDenied))
 			f.deny(w, r, ar, denied.Reason)
 		case errors.As(err, &upErr):
 			f.refund(r.Context(), attempt)
 			f.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
+			f.record(r, ar, loginEvent(cn, username, audit.OutcomeUpstreamError))
 			f.unavailable(w, r, cn)
 		default:
 			f.Pages.Internal(w, r, "password login", err)
@@ -279,12 +289,14 @@ func (f *Flow) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.
 	if err != nil {
 		var denied *connectors.DeniedError
 		if errors.As(err, &denied) {
+			f.record(r, ar, loginEvent(cn, up.Subject, audit.OutcomeDenied))
 			f.deny(w, r, ar, denied.Reason)
 			return
 		}
 		f.Pages.Internal(w, r, "normalize identity", err)
 		return
 	}
+	f.record(r, ar, loginEvent(cn, id.Subject, audit.OutcomeSuccess)) // the connector vouched; MFA and consent follow
 	authTime := up.AuthTime
 	if authTime.IsZero() {
 		authTime = f.Now()

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
@@ -88,11 +90,19 @@ func (f *Flow) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 	f.mfaSucceeded(r, attempt)
 	if !enrolled {
 		f.Logger.InfoContext(r.Context(), "second factor passed", "sub", u.ID, "method", method, "client_id", ar.ClientID)
+		f.record(r, ar, mfaEvent(audit.MFAVerify, u.ID, action, audit.OutcomeSuccess))
 		f.finishMFA(w, r, ar, c, method)
 		return
 	}
 	f.Logger.InfoContext(r.Context(), "second factor enrolled", "sub", u.ID, "method", method)
+	f.record(r, ar, mfaEvent(audit.MFAEnrol, u.ID, action, audit.OutcomeSuccess))
 	f.showRecoveryCodes(w, r, ar, flow, p, u, method)
+}
+
+// mfaEvent is the audit event of a second factor of user; the form's action ("totp",
+// "enrol-webauthn", ...) names the factor.
+func mfaEvent(typ, user, action, outcome string) audit.Event {
+	return audit.Event{Type: typ, Outcome: outcome, User: user, Detail: map[string]string{"method": strings.TrimPrefix(action, "enrol-")}}
 }
 
 // reserveMFA reserves a second-factor attempt for the user and client IP. On false it has
@@ -106,6 +116,7 @@ func (f *Flow) reserveMFA(w http.ResponseWriter, r *http.Request, userID, ip str
 	}
 	if !ok {
 		f.Logger.WarnContext(r.Context(), "mfa rate limited", "sub", userID, "ip", ip)
+		f.Audit.Record(r.Context(), mfaEvent(audit.MFAVerify, userID, r.PostFormValue("action"), audit.OutcomeRateLimited))
 		w.Header().Set("Retry-After", "900")
 		tooMany()
 	}
@@ -136,6 +147,7 @@ func (f *Flow) mfaFailed(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		return
 	}
 	f.Logger.InfoContext(r.Context(), "second factor failed", "sub", userID, "ip", ip, "err", err)
+	f.record(r, ar, mfaEvent(audit.MFAVerify, userID, r.PostFormValue("action"), audit.OutcomeBadCode))
 	f.renderMFA(w, r, http.StatusUnauthorized, ar, c, flow, p, msg)
 }
 

@@ -3,7 +3,9 @@ package authflow
 import (
 	"errors"
 	"net/http"
+	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -18,7 +20,9 @@ import (
 // skip it when the request demands a fresh authentication (prompt=login, max_age): a ticket
 // proves only the desktop sign-in.
 func (f *Flow) negotiate(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow string, nc connectors.NegotiateConnector) {
+	t0 := time.Now()
 	up, err := nc.Negotiate(r.Context(), scopesFor(ar), r.Header.Get("Authorization"))
+	cn.Done("negotiate", t0, err)
 	var denied *connectors.DeniedError
 	var upErr *connectors.UpstreamError
 	switch {
@@ -29,12 +33,15 @@ func (f *Flow) negotiate(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		f.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, "", "")
 	case errors.Is(err, connectors.ErrBadCredentials):
 		f.Logger.InfoContext(r.Context(), "kerberos login refused", "connector", cn.Info.ID, "err", err)
+		f.record(r, ar, loginEvent(cn, "", audit.OutcomeBadCredentials))
 		f.loginPage(w, r, http.StatusOK, ar, c, cn, flow, "",
 			"Your computer's sign-in was not accepted. Sign in with your username and password.")
 	case errors.As(err, &denied):
+		f.record(r, ar, loginEvent(cn, "", audit.OutcomeDenied))
 		f.deny(w, r, ar, denied.Reason)
 	case errors.As(err, &upErr):
 		f.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
+		f.record(r, ar, loginEvent(cn, "", audit.OutcomeUpstreamError))
 		f.unavailable(w, r, cn)
 	default:
 		f.Pages.Internal(w, r, "kerberos login", err)

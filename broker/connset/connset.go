@@ -4,7 +4,12 @@
 // one, and config.ConnectorBlock is its block in the configuration file.
 package connset
 
-import "github.com/gatehouse-id/gatehouse/connectors"
+import (
+	"errors"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/connectors"
+)
 
 // Slot is one configured connector as the broker runs it: opened, or failed to open.
 type Slot struct {
@@ -15,6 +20,23 @@ type Slot struct {
 	// Gatehouse's tokens and its multi-factor claim satisfy MFA policies. Otherwise amr keeps
 	// only pwd and fed, and acr is Gatehouse's single-factor value (mfa.Normalize).
 	TrustUpstreamMFA bool
+
+	observe Observer // set by Set.Observe
+}
+
+// Observer is told of every connector call: which connector, the operation (login, begin,
+// finish, request, negotiate, refresh), when it started, and whether the upstream answered.
+type Observer func(connectorID, op string, start time.Time, up bool)
+
+// Done reports a call of op to the slot's connector that started at start and returned err:
+// the upstream is up unless err is a connectors.UpstreamError. Without an observer it does
+// nothing.
+func (s *Slot) Done(op string, start time.Time, err error) {
+	if s == nil || s.observe == nil {
+		return
+	}
+	var upErr *connectors.UpstreamError
+	s.observe(s.Info.ID, op, start, !errors.As(err, &upErr))
 }
 
 // Up reports whether the slot's connector is open (a nil slot is not).
@@ -33,6 +55,13 @@ func New(slots []Slot) *Set {
 		s.byID[s.slots[i].Info.ID] = &s.slots[i]
 	}
 	return s
+}
+
+// Observe makes every slot's Done report to o (the broker's connector metrics).
+func (s *Set) Observe(o Observer) {
+	for i := range s.slots {
+		s.slots[i].observe = o
+	}
 }
 
 // Get returns the slot of the connector with the ID.

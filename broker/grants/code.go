@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
@@ -102,6 +103,7 @@ func (h *Handler) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, 
 	}
 	resp.RefreshToken = refresh
 	h.Logger.InfoContext(r.Context(), "tokens issued", "grant_type", "authorization_code", "client_id", c.ID, "sub", g.Identity.Subject, "refresh", refresh != "")
+	h.Audit.Record(ctx, tokenEvent(audit.TokenIssued, "authorization_code", g))
 	return resp, nil
 }
 

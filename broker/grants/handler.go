@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
@@ -58,11 +59,20 @@ type Handler struct {
 	Clients    *clients.Registry
 	Connectors *connset.Set
 	Lifetimes  Lifetimes
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Audit records tokens issued, refreshed and revoked, and refresh reuse (required:
+	// audit.Nop records nothing).
+	Audit  audit.Recorder
+	Logger *slog.Logger
+	Now    func() time.Time
 	// StorageDown reports whether storage is unreachable right now: a server_error then
 	// becomes 503 temporarily_unavailable.
 	StorageDown func(context.Context) bool
+}
+
+// tokenEvent is the audit event of an act on grant g's tokens (no token in it).
+func tokenEvent(typ, grantType string, g storage.Grant) audit.Event {
+	return audit.Event{Type: typ, Outcome: audit.OutcomeSuccess, User: g.Identity.Subject, ConnectorID: g.Auth.ConnectorID,
+		ClientID: g.ClientID, Detail: map[string]string{"grant_type": grantType, "grant": g.ID}}
 }
 
 // Mount registers the token and revocation endpoints as API routes and introspection as a

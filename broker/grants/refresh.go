@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
@@ -84,6 +85,7 @@ func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.
 	if resp.RefreshToken, err = h.rotate(ctx, c, g, oldHash, retry, reissuer, now); err != nil {
 		return tokenResponse{}, err
 	}
+	h.Audit.Record(ctx, tokenEvent(audit.TokenRefreshed, "refresh_token", g))
 	return resp, nil
 }
 
@@ -110,6 +112,7 @@ func (h *Handler) readRefresh(ctx context.Context, c *clients.Client, oldHash st
 			return rt, g, oauth2err.Server(err)
 		}
 		h.Logger.WarnContext(ctx, "refresh token presented by another client; its family is revoked", "client_id", c.ID, "grant", g.ID)
+		h.Audit.Record(ctx, audit.Event{Type: audit.RefreshReuse, Outcome: "other_client", User: g.Identity.Subject, ClientID: c.ID, Detail: map[string]string{"grant": g.ID}})
 		return rt, g, oauth2err.New(oauth2err.InvalidGrant, "the refresh token was issued to another client")
 	}
 	if g.Revoked || (!g.AbsoluteExpiry.IsZero() && !now.Before(g.AbsoluteExpiry)) ||
@@ -188,6 +191,7 @@ func (h *Handler) refreshReused(ctx context.Context, c *clients.Client, grantID 
 		return oauth2err.Server(err)
 	}
 	h.Logger.WarnContext(ctx, "rotated refresh token reused; its family is revoked", "client_id", c.ID, "grant", grantID)
+	h.Audit.Record(ctx, audit.Event{Type: audit.RefreshReuse, Outcome: "family_revoked", ClientID: c.ID, Detail: map[string]string{"grant": grantID}})
 	return oauth2err.New(oauth2err.InvalidGrant, "the refresh token was already used")
 }
 
@@ -220,8 +224,10 @@ func (h *Handler) refreshUpstream(ctx context.Context, g storage.Grant, scopes [
 		return g.Identity, g.Auth, false, nil
 	}
 	logctx.Add(ctx, "connector", cn.Info.ID)
+	t0 := time.Now()
 	up, err := rc.Refresh(ctx, connectors.Scopes{Offline: true, Groups: slices.Contains(scopes, "groups"), Requested: scopes},
 		connectors.Upstream{Subject: g.Auth.UpstreamSubject, Stash: g.Auth.ConnectorData})
+	cn.Done("refresh", t0, err)
 	switch {
 	case errors.Is(err, connectors.ErrUpstreamRevoked):
 		if rerr := h.Grants.RevokeGrant(ctx, g.ID, now); rerr != nil {

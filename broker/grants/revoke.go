@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -61,6 +62,7 @@ func (h *Handler) serveRevoke(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			h.Logger.InfoContext(r.Context(), "tokens revoked", "client_id", c.ID, "grant", grantID)
+			h.Audit.Record(ctx, tokenEvent(audit.TokenRevoked, "", g))
 		case err == nil:
 			// RFC 7009 2.1: a client may only revoke its own tokens; the request is refused
 			// and the client told.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -24,7 +25,10 @@ type Ender struct {
 	// Sweeper deletes the auth requests of a browser or session at once; nil: the requests
 	// are refused when finished (their session is gone) and expire on their own.
 	Sweeper storage.AuthRequestSweeper
-	Now     func() time.Time
+	// Audit records each session end as a logout event once its grants are revoked (before
+	// the caller deletes the session; a retried logout records it again); nil: none.
+	Audit audit.Recorder
+	Now   func() time.Time
 }
 
 // NewEnder returns the Ender of a backend: its grants, and its sweeper when it implements
@@ -59,6 +63,9 @@ func (e *Ender) Ended(ctx context.Context, sess storage.Session, flowHash string
 		if _, err := e.Sweeper.DeleteAuthRequestsOf(ctx, flowHash, sess.ID); err != nil {
 			return fmt.Errorf("delete auth requests of ended session: %w", err)
 		}
+	}
+	if e.Audit != nil {
+		e.Audit.Record(ctx, audit.Event{Type: audit.Logout, Outcome: audit.OutcomeSuccess, User: sess.Identity.Subject, ConnectorID: sess.Auth.ConnectorID})
 	}
 	return nil
 }

@@ -23,6 +23,8 @@ type Mux struct {
 	api    func(http.Handler) http.Handler
 	page   func(http.Handler) http.Handler
 	cop    func(http.Handler) http.Handler
+	// instrument wraps every route's handler with its pattern (metrics); nil: none.
+	instrument func(pattern string, h http.Handler) http.Handler
 }
 
 // New returns a Mux over mux for the issuer path prefix ("" at the root, else "/path"), with
@@ -30,6 +32,18 @@ type Mux struct {
 // headers and cross-origin protection).
 func New(mux *http.ServeMux, prefix string, api, page, browser func(http.Handler) http.Handler) *Mux {
 	return &Mux{mux: mux, prefix: prefix, api: api, page: page, cop: browser}
+}
+
+// Instrument makes every route registered from now on pass through f with its pattern as
+// the package registered it ("POST /token"): the one place per-route metrics are taken.
+func (m *Mux) Instrument(f func(pattern string, h http.Handler) http.Handler) { m.instrument = f }
+
+// handle registers h, instrumented, under the prefixed pattern.
+func (m *Mux) handle(pattern string, h http.Handler) {
+	if m.instrument != nil {
+		h = m.instrument(pattern, h)
+	}
+	m.mux.Handle(m.pattern(pattern), h)
 }
 
 // Prefix is the issuer's path ("" at the root).
@@ -46,15 +60,15 @@ func (m *Mux) pattern(p string) string {
 }
 
 // API registers a route for programs (CORS for configured origins).
-func (m *Mux) API(pattern string, h http.HandlerFunc) { m.mux.Handle(m.pattern(pattern), m.api(h)) }
+func (m *Mux) API(pattern string, h http.HandlerFunc) { m.handle(pattern, m.api(h)) }
 
 // Page registers an HTML route that other sites may send the browser to with a POST.
-func (m *Mux) Page(pattern string, h http.HandlerFunc) { m.mux.Handle(m.pattern(pattern), m.page(h)) }
+func (m *Mux) Page(pattern string, h http.HandlerFunc) { m.handle(pattern, m.page(h)) }
 
 // Browser registers one of our own forms: cross-origin POSTs are refused.
 func (m *Mux) Browser(pattern string, h http.HandlerFunc) {
-	m.mux.Handle(m.pattern(pattern), m.cop(h))
+	m.handle(pattern, m.cop(h))
 }
 
 // Plain registers a route without wrapping.
-func (m *Mux) Plain(pattern string, h http.Handler) { m.mux.Handle(m.pattern(pattern), h) }
+func (m *Mux) Plain(pattern string, h http.Handler) { m.handle(pattern, h) }

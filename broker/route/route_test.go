@@ -43,3 +43,33 @@ func TestPrefixAndWrapping(t *testing.T) {
 		}
 	}
 }
+
+// TestInstrumentEveryKind: with Instrument set, every kind of route passes through it with
+// the pattern as its package registered it (no prefix), outside the kind's own wrapper.
+func TestInstrumentEveryKind(t *testing.T) {
+	var seen []string
+	mux := http.NewServeMux()
+	id := func(h http.Handler) http.Handler { return h }
+	m := New(mux, "/auth", id, id, id)
+	m.Instrument(func(pattern string, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen = append(seen, pattern)
+			h.ServeHTTP(w, r)
+		})
+	})
+	ok := func(w http.ResponseWriter, r *http.Request) {}
+	m.API("POST /token", ok)
+	m.Page("GET /authorize", ok)
+	m.Browser("POST /login/{connector}", ok)
+	m.Plain("GET /healthz", http.HandlerFunc(ok))
+	for _, tc := range []struct{ method, path, want string }{
+		{"POST", "/auth/token", "POST /token"}, {"GET", "/auth/authorize", "GET /authorize"},
+		{"POST", "/auth/login/local", "POST /login/{connector}"}, {"GET", "/auth/healthz", "GET /healthz"},
+	} {
+		seen = nil
+		mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(tc.method, tc.path, nil))
+		if len(seen) != 1 || seen[0] != tc.want {
+			t.Errorf("%s %s: instrumented as %v, want [%s]", tc.method, tc.path, seen, tc.want)
+		}
+	}
+}

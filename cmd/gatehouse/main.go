@@ -58,6 +58,7 @@ Commands:
   mfa reset --user USER     delete a user's second factors so they enrol again
   healthcheck [--url URL | --config FILE]
                             exit 0 when the broker answers ready (a container HEALTHCHECK)
+  audit [--user U] [--since 1h] [--json]   print the audit trail
 `
 
 // run is main without globals, for tests.
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdClaims(ctx, args[1:], getenv, stdout, stderr)
 	case "mfa":
 		return cmdMFA(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "loadtest":
 		return cmdLoadtest(ctx, args[1:], stdout, stderr)
 	case "healthcheck":

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/assembly"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -64,8 +65,9 @@ func cmdMFA(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer closeStore(store, stderr)
 	ms, ok := store.(storage.MFAStore)
-	if !ok {
-		return fmt.Errorf("the %s storage backend does not support second factors", cfg.Storage.Type)
+	as, hasAudit := store.(storage.AuditStore)
+	if !ok || !hasAudit {
+		return fmt.Errorf("the %s storage backend does not support second factors and an audit trail", cfg.Storage.Type)
 	}
 	e, err := findMFAUser(ctx, ms, store, cfg, *user)
 	if err != nil {
@@ -79,6 +81,7 @@ func cmdMFA(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := ms.DeleteMFAEnrolment(ctx, e.UserID); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
+	(&audit.Trail{Store: as, Logger: logger}).Record(ctx, audit.Event{Type: audit.MFAReset, Outcome: audit.OutcomeSuccess, User: e.UserID, Detail: map[string]string{"by": "operator"}})
 	fmt.Fprintf(stdout, "Reset second factors of %s (sub %s): %d factor(s) and the recovery codes deleted.\n", e.Username, e.UserID, len(fs))
 	fmt.Fprintln(stdout, "The user enrols again at their next sign-in where a second factor is required.")
 	return nil

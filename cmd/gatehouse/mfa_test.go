@@ -126,4 +126,14 @@ func TestMFAResetCommand(t *testing.T) {
 	if err := run(ctx, []string{"mfa"}, testGetenv, strings.NewReader(""), io.Discard, io.Discard); err == nil {
 		t.Error("mfa without a subcommand succeeded")
 	}
+	// Each reset is an operator's mfa.reset audit event.
+	var out bytes.Buffer
+	if err := run(ctx, []string{"audit", "--config", cfgPath}, testGetenv, strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"sub-alice", "sub-bob", "sub-carol"} {
+		if strings.Count(out.String(), `mfa.reset            success         user="`+sub+`" by="operator"`) != 1 {
+			t.Errorf("no single mfa.reset event of %s in:\n%s", sub, out.String())
+		}
+	}
 }

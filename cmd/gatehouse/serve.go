@@ -118,7 +118,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	lns.setPhase("loading configuration and keys")
 
 	gh, err := assembly.Build(ctx, cfg, assembly.Options{
-		Registry: newRegistry, Store: store, Logger: logger, Getenv: getenv, Filename: cfgPath,
+		Registry: newRegistry, Store: store, Logger: logger, Getenv: getenv, Filename: cfgPath, Version: version(),
 	})
 	var cerr *assembly.ConfigError
 	if errors.As(err, &cerr) {
@@ -137,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	// Removing users cannot be undone: it comes after every step of the start that can still
 	// fail (a configuration the claims rules, SAML or MFA refuse must not delete anyone).
-	if err := removeStaleUsers(ctx, store, keep, gh.LocalConnectorIDs(), logger); err != nil { // cmd/gatehouse/users.go
+	if err := removeStaleUsers(ctx, store, keep, gh.LocalConnectorIDs(), gh.Audit, logger); err != nil { // cmd/gatehouse/users.go
 		return err
 	}
 	// The start is announced before readiness turns 200, so whoever waits for /readyz (a
@@ -147,7 +147,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		printWelcome(stdout, cfg, gh.ExampleURL, adminPassword)
 	}
 	if cfg.Admin.HTTP != "" {
-		lns.setHandlers(srv.Handler(), srv.HealthHandler())
+		lns.setHandlers(srv.Handler(), gh.AdminHandler()) // health, /metrics, pprof
 	} else {
 		lns.setHandlers(srv.Handler(), srv.Handler())
 	}

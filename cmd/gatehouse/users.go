@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -27,7 +28,7 @@ func configUsernames(users []config.User) map[string]bool {
 // to: sessions, grants (and so their tokens), consents, links and MFA enrolment. Users created
 // otherwise are left alone. The user's data goes first, the user last, so a failure halfway is
 // finished at the next start.
-func removeStaleUsers(ctx context.Context, store storage.Storage, keep map[string]bool, localConnectors []string, logger *slog.Logger) error {
+func removeStaleUsers(ctx context.Context, store storage.Storage, keep map[string]bool, localConnectors []string, rec audit.Recorder, logger *slog.Logger) error {
 	users, err := store.ListLocalUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("list local users: %w", err)
@@ -56,6 +57,7 @@ func removeStaleUsers(ctx context.Context, store storage.Storage, keep map[strin
 			return fmt.Errorf("remove user %s: %w", u.Username, err)
 		}
 		logger.Warn("user removed: no longer in the configuration; its sessions, tokens and consents are deleted", "username", u.Username)
+		rec.Record(ctx, audit.Event{Type: audit.UserRemoved, Outcome: audit.OutcomeSuccess, User: u.Username, Detail: map[string]string{"by": "config"}})
 	}
 	return nil
 }

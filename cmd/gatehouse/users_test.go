@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/assembly"
 	"github.com/gatehouse-id/gatehouse/internal/loadgen"
@@ -191,11 +192,11 @@ func TestRemoveStaleUsersWithoutRemover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := assembly.ProvisionUsers(t.Context(), st, []config.User{{Username: "bob", PasswordHash: "x"}}); err != nil {
+	if err := assembly.ProvisionUsers(t.Context(), st, []config.User{{Username: "bob", PasswordHash: "x"}}, audit.Nop{}); err != nil {
 		t.Fatal(err)
 	}
 	noRemover := struct{ storage.Storage }{st} // hides storage.UserRemover
-	err = removeStaleUsers(t.Context(), noRemover, map[string]bool{}, []string{"local"}, slog.New(slog.DiscardHandler))
+	err = removeStaleUsers(t.Context(), noRemover, map[string]bool{}, []string{"local"}, audit.Nop{}, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "user bob left the configuration") || !strings.Contains(err.Error(), "cannot remove users") {
 		t.Fatalf("removeStaleUsers without a UserRemover: %v", err)
 	}

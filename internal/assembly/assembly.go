@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 	"github.com/gatehouse-id/gatehouse/internal/examplerp"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
@@ -54,6 +56,8 @@ type Options struct {
 	// Deps changes the broker's dependencies just before broker.New (tests only: a store
 	// wrapper that fails on purpose, a logger capturing lines).
 	Deps func(*broker.Deps)
+	// Version is the build's version (gatehouse_build_info).
+	Version string
 }
 
 // ConfigError is a configuration problem found while building (connector blocks, claims
@@ -80,6 +84,11 @@ type Gatehouse struct {
 	ExampleURL string
 	// Templates are the broker's pages and theme; Reload swaps them in place (SIGHUP).
 	Templates *web.Templates
+	// Metrics are the Prometheus metrics (served by AdminHandler at /metrics).
+	Metrics *telemetry.Metrics
+	// Audit records security events: stored, streamed when audit.log, and counted in the
+	// metrics.
+	Audit audit.Recorder
 
 	cfg       *config.Config
 	logger    *slog.Logger
@@ -105,7 +114,7 @@ func (g *Gatehouse) LocalConnectorIDs() []string {
 func (g *Gatehouse) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { g.Keys.Run(ctx, keyRefreshInterval(g.cfg.Expiry.SigningKeys.D())) })
-	wg.Go(func() { every(ctx, gcInterval, func() { gc(ctx, g.Store, g.logger) }) })
+	wg.Go(func() { every(ctx, gcInterval, func() { gc(ctx, g.Store, g.cfg.Audit.Retention.D(), g.logger) }) })
 	wg.Go(func() { every(ctx, gcInterval, func() { gcMFA(ctx, g.Store, g.logger) }) })
 	wg.Wait()
 }
@@ -190,7 +199,10 @@ func (b *builder) build(ctx context.Context) error {
 		return &ConfigError{Err: err}
 	}
 	b.gh.Connectors = decoded
-	if err := ProvisionUsers(ctx, b.store, cfg.Users); err != nil {
+	if err := b.observability(decoded); err != nil {
+		return err
+	}
+	if err := ProvisionUsers(ctx, b.store, cfg.Users, b.gh.Audit); err != nil {
 		return err
 	}
 	for _, w := range CheapHashWarnings(cfg, decoded) {
@@ -221,6 +233,7 @@ func (b *builder) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	deps.Audit, deps.Metrics = b.gh.Audit, b.gh.Metrics
 	if b.opts.Deps != nil {
 		b.opts.Deps(&deps)
 	}

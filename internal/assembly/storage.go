@@ -2,10 +2,12 @@ package assembly
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/postgres"
@@ -40,15 +42,23 @@ func postgresConfig(c config.StorageConfig) postgres.Config {
 
 // ProvisionUsers upserts the config's local users into storage, marked as from the
 // configuration.
-func ProvisionUsers(ctx context.Context, store storage.LocalUserStore, users []config.User) error {
+func ProvisionUsers(ctx context.Context, store storage.LocalUserStore, users []config.User, rec audit.Recorder) error {
 	now := time.Now().UTC()
 	for _, u := range users {
-		err := store.UpsertLocalUser(ctx, storage.LocalUser{
+		_, err := store.GetLocalUser(ctx, u.Username)
+		added := errors.Is(err, storage.ErrNotFound)
+		if err != nil && !added {
+			return fmt.Errorf("provision user %s: %w", u.Username, err)
+		}
+		err = store.UpsertLocalUser(ctx, storage.LocalUser{
 			Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
 			Groups: u.Groups, PasswordHash: u.PasswordHash, FromConfig: true, CreatedAt: now, UpdatedAt: now,
 		})
 		if err != nil {
 			return fmt.Errorf("provision user %s: %w", u.Username, err)
+		}
+		if added {
+			rec.Record(ctx, audit.Event{Type: audit.UserAdded, Outcome: audit.OutcomeSuccess, User: u.Username, Detail: map[string]string{"by": "config"}})
 		}
 	}
 	return nil
@@ -71,8 +81,9 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 	}
 }
 
-// gc deletes expired rows: auth requests, codes, tokens, sessions, blobs and attempt budgets.
-func gc(ctx context.Context, store storage.Storage, logger *slog.Logger) {
+// gc deletes expired rows: auth requests, codes, tokens, sessions, blobs, attempt budgets,
+// and audit events older than retention.
+func gc(ctx context.Context, store storage.Storage, retention time.Duration, logger *slog.Logger) {
 	res, err := store.GC(ctx, time.Now().UTC())
 	if err != nil {
 		logger.WarnContext(ctx, "garbage collection failed", "err", err)
@@ -82,6 +93,11 @@ func gc(ctx context.Context, store storage.Storage, logger *slog.Logger) {
 	if bs, ok := store.(storage.BlobStore); ok {
 		if _, err := bs.DeleteExpiredBlobs(ctx, time.Now().UTC()); err != nil {
 			logger.WarnContext(ctx, "garbage collection of blobs failed", "err", err)
+		}
+	}
+	if as, ok := store.(storage.AuditStore); ok && retention > 0 {
+		if _, err := as.DeleteAuditEventsBefore(ctx, time.Now().UTC().Add(-retention)); err != nil {
+			logger.WarnContext(ctx, "garbage collection of audit events failed", "err", err)
 		}
 	}
 	if rl, ok := store.(storage.RateLimitStore); ok {

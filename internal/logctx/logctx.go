@@ -57,6 +57,7 @@ func ValidID(s string) bool {
 // reaches the log lines written after it.
 type fields struct {
 	id    string
+	ip    string // the client's address (httpx.ClientIP), for audit events
 	mu    sync.Mutex
 	attrs []slog.Attr
 }
@@ -72,6 +73,15 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	if f, ok := ctx.Value(ctxKey{}).(*fields); ok {
 		return f.id
+	}
+	return ""
+}
+
+// ClientIP returns the client address of the request of ctx as Middleware saw it (a trusted
+// proxy's X-Forwarded-For, else the peer), or "".
+func ClientIP(ctx context.Context) string {
+	if f, ok := ctx.Value(ctxKey{}).(*fields); ok {
+		return f.ip
 	}
 	return ""
 }
@@ -105,7 +115,8 @@ func (f *fields) snapshot() (string, []slog.Attr) {
 
 // Middleware gives every request an ID: the X-Request-Id a trusted proxy sent (the peer is
 // in trusted and the value passes ValidID), else a fresh one. The ID is set as the
-// response's X-Request-Id header and carried in the request's context.
+// response's X-Request-Id header and carried in the request's context with the client's
+// address (ClientIP).
 func Middleware(trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(Header)
@@ -113,6 +124,7 @@ func Middleware(trusted []netip.Prefix, next http.Handler) http.Handler {
 			id = NewID()
 		}
 		w.Header().Set(Header, id)
-		next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
+		f := &fields{id: id, ip: httpx.ClientIP(r, trusted)}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, f)))
 	})
 }

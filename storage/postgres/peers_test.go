@@ -604,3 +604,11 @@ func openSealedCfg(t testing.TB, cfg Config, sl storage.Sealer) *Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+func TestAudit(t *testing.T) {
+	storagetest.RunAudit(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
+func TestObservable(t *testing.T) {
+	storagetest.RunObservable(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}

@@ -121,6 +121,8 @@ type Store struct {
 	lockKey int32
 	// sealer seals the secret columns (storage.SealedColumns); nil: they are stored clear.
 	sealer storage.Sealer
+	// observer times every statement (queryTracer; storage.Observable).
+	observer *storage.ObserverSlot
 }
 
 // Option configures Open.
@@ -140,11 +142,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
+	observer := &storage.ObserverSlot{}
+	pcfg.ConnConfig.Tracer = queryTracer{observer}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %w", err)
 	}
-	s := &Store{pool: pool, logger: logger}
+	s := &Store{pool: pool, logger: logger, observer: observer}
 	for _, o := range opts {
 		o(s)
 	}

@@ -5,6 +5,7 @@ func allQueries() []string {
 	return []string{
 		qInsertAuthRequest, qGetAuthRequest, qUpdateAuthRequest, qDeleteAuthRequest,
 		qInsertAuthCode, qConsumeCode,
+		qInsertAudit, qDeleteAuditBefore,
 		qInsertGrant, qGetGrant, qListGrants, qRevokeGrant, qRevokeSessionGrts,
 		qInsertRefresh, qGetRefresh, qUseRefresh, qGetRefreshAndGrant, qUpdateGrantIdentity,
 		qInsertSession, qGetSession, qTouchSession, qDeleteSession,

@@ -51,6 +51,9 @@ type Store struct {
 
 	// sealer seals the secret columns (storage.SealedColumns); nil: they are stored clear.
 	sealer storage.Sealer
+	// observer times the statements and transactions of exec, writeRow, queryRow, query and
+	// inTx (storage.Observable).
+	observer storage.ObserverSlot
 }
 
 // Option configures Open.
@@ -253,6 +256,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
+	defer s.observer.Done(query, time.Now())
 	return st.ExecContext(ctx, args...)
 }
 
@@ -262,6 +266,7 @@ func (s *Store) writeRow(ctx context.Context, query string, args ...any) scanner
 	if err != nil {
 		return errScanner{err}
 	}
+	defer s.observer.Done(query, time.Now())
 	return st.QueryRowContext(ctx, args...)
 }
 
@@ -271,6 +276,7 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner
 	if err != nil {
 		return errScanner{err}
 	}
+	defer s.observer.Done(query, time.Now())
 	return st.QueryRowContext(ctx, args...)
 }
 
@@ -280,6 +286,7 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 	if err != nil {
 		return nil, err
 	}
+	defer s.observer.Done(query, time.Now())
 	return st.QueryContext(ctx, args...)
 }
 
@@ -316,6 +323,7 @@ func (t *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 // inTx runs fn in a BEGIN IMMEDIATE transaction on the writer connection and commits if
 // fn returns nil. fn's error is returned unchanged (after rollback).
 func (s *Store) inTx(ctx context.Context, fn func(t *txn) error) error {
+	defer s.observer.Done("tx", time.Now())
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)

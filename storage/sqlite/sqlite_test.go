@@ -374,3 +374,11 @@ func TestRateLimits(t *testing.T) {
 func TestUserRemoval(t *testing.T) {
 	storagetest.RunUserRemoval(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
+
+func TestAudit(t *testing.T) {
+	storagetest.RunAudit(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}
+
+func TestObservable(t *testing.T) {
+	storagetest.RunObservable(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}

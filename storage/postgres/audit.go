@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+var _ storage.AuditStore = (*Store)(nil)
+
+const (
+	qInsertAudit = `INSERT INTO audit_events (id, at, type, outcome, user_id, connector_id, client_id, ip, request_id, detail)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	qListAudit         = `SELECT id, at, type, outcome, user_id, connector_id, client_id, ip, request_id, detail FROM audit_events`
+	qDeleteAuditBefore = `DELETE FROM audit_events WHERE at < $1`
+)
+
+// AppendAuditEvent stores an audit event.
+func (s *Store) AppendAuditEvent(ctx context.Context, e storage.AuditEvent) error {
+	detail, err := json.Marshal(e.Detail)
+	if err != nil {
+		return fmt.Errorf("postgres: append audit event: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, qInsertAudit, e.ID, ms(e.Time), e.Type, e.Outcome, e.User, e.ConnectorID,
+		e.ClientID, e.IP, e.RequestID, string(detail))
+	return insertErr("append audit event", err)
+}
+
+// ListAuditEvents returns the selected events, oldest first.
+func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	if f.User != "" {
+		where = append(where, "user_id = "+arg(f.User))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= "+arg(ms(f.Since)))
+	}
+	q := qListAudit
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY at DESC, id DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + arg(f.Limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list audit events: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.AuditEvent
+	for rows.Next() {
+		var e storage.AuditEvent
+		var at int64
+		var detail string
+		if err := rows.Scan(&e.ID, &at, &e.Type, &e.Outcome, &e.User, &e.ConnectorID, &e.ClientID, &e.IP, &e.RequestID, &detail); err != nil {
+			return nil, fmt.Errorf("postgres: list audit events: %w", err)
+		}
+		e.Time = fromMs(at)
+		if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
+			return nil, fmt.Errorf("postgres: audit event %s: detail: %w", e.ID, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list audit events: %w", err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// DeleteAuditEventsBefore deletes the events older than t.
+func (s *Store) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, qDeleteAuditBefore, ms(t))
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete audit events: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
