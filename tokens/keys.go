@@ -76,6 +76,15 @@ type KeyManager struct {
 
 	refreshMu sync.Mutex // serializes Init/Refresh on this manager
 	state     atomic.Pointer[keyState]
+
+	// A successor key is generated in the background (pregenerate), so that Refresh keeps
+	// loading what other replicas commit while RSA takes its time.
+	genMu  sync.Mutex
+	pregen *storage.SigningKey // a generated key not yet used
+	genErr error               // the last background generation's failure
+	genRun chan struct{}       // open while a background generation runs
+	// generate makes a key pair (generateKey; tests slow it down).
+	generate func(alg string) (storage.SigningKey, error)
 }
 
 // keyState is an immutable snapshot of the loaded key set.
@@ -132,7 +141,7 @@ func NewKeyManager(store storage.KeyStore, opt KeyOptions) *KeyManager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &KeyManager{store: store, opt: opt, log: log}
+	return &KeyManager{store: store, opt: opt, log: log, generate: generateKey}
 }
 
 // Init loads the keys, creating or rotating them under UpdateSigningKeys when none is
@@ -178,12 +187,26 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 		return m.load(cur, now)
 	}
 
-	// Generate the key outside the exclusive transaction (RSA takes a while).
+	// The key is generated outside the exclusive transaction (RSA takes a while) and, while a
+	// loaded key still signs, outside Refresh too: every replica sees the rotation due at about
+	// the same moment, and one busy for a second generating a key another replica's wins over
+	// would not load the winner's key meanwhile, so it could neither verify nor publish what
+	// the winner signs once the key activates (the publish delay is the whole margin).
 	var pregen *storage.SigningKey
-	if needKey {
-		k, err := generateKey(m.opt.Algorithm)
+	switch {
+	case needKey && !m.canSign(): // nothing loaded signs (first start): generate here
+		k, err := m.generate(m.opt.Algorithm)
 		if err != nil {
 			return err
+		}
+		pregen = &k
+	case needKey:
+		k, ready, err := m.pregenerated()
+		if err != nil {
+			return err
+		}
+		if !ready {
+			return m.load(cur, now) // a later Refresh rotates, once the key is ready
 		}
 		pregen = &k
 	}
@@ -202,7 +225,7 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 				k = *pregen
 			} else {
 				var err error
-				if k, err = generateKey(alg); err != nil {
+				if k, err = m.generate(alg); err != nil {
 					return k, err
 				}
 			}
@@ -237,6 +260,56 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 		m.log.InfoContext(ctx, "created signing key", "kid", k.ID, "alg", k.Algorithm, "active_from", k.ActiveFrom)
 	}
 	return m.load(result, now)
+}
+
+// pregenerated returns a key generated in the background, if one is ready; otherwise it
+// starts a generation (unless one runs) and reports not ready. A failed generation is
+// returned once, and the next call tries again.
+func (m *KeyManager) pregenerated() (storage.SigningKey, bool, error) {
+	m.genMu.Lock()
+	defer m.genMu.Unlock()
+	if m.pregen != nil {
+		k := *m.pregen
+		m.pregen = nil
+		return k, true, nil
+	}
+	if err := m.genErr; err != nil {
+		m.genErr = nil
+		return storage.SigningKey{}, false, err
+	}
+	if m.genRun == nil {
+		done := make(chan struct{})
+		m.genRun = done
+		go func(alg string) {
+			k, err := m.generate(alg)
+			m.genMu.Lock()
+			defer m.genMu.Unlock()
+			if err != nil {
+				m.genErr = err
+			} else {
+				m.pregen = &k
+			}
+			m.genRun = nil
+			close(done)
+		}(m.opt.Algorithm)
+	}
+	return storage.SigningKey{}, false, nil
+}
+
+// awaitGeneration waits until no background generation runs (tests).
+func (m *KeyManager) awaitGeneration() {
+	m.genMu.Lock()
+	run := m.genRun
+	m.genMu.Unlock()
+	if run != nil {
+		<-run
+	}
+}
+
+// canSign reports whether the loaded key set has a key that signs.
+func (m *KeyManager) canSign() bool {
+	s := m.state.Load()
+	return s != nil && len(s.signers) > 0
 }
 
 // Run calls Refresh every interval until ctx ends, logging errors. The interval must be

@@ -128,11 +128,16 @@ func TestRotation(t *testing.T) {
 		}
 		return header(t, tok).KeyID
 	}
-	refreshAll := func() {
+	refreshAll := func() { // each replica refreshes, a successor's generation finishes, again
 		t.Helper()
-		for _, k := range []*KeyManager{km, replica} {
-			if err := k.Refresh(t.Context()); err != nil {
-				t.Fatal(err)
+		for round := range 2 {
+			for _, k := range []*KeyManager{km, replica} {
+				if err := k.Refresh(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				if round == 0 {
+					k.awaitGeneration()
+				}
 			}
 		}
 	}
@@ -315,6 +320,9 @@ func TestRotateExactlyOnceAcrossReplicas(t *testing.T) {
 			clock.Advance(DefaultRotationPeriod)
 			for range 3 {
 				parallel(func(k *KeyManager) error { return k.Refresh(t.Context()) })
+				for _, k := range managers {
+					k.awaitGeneration() // successors are generated in the background
+				}
 			}
 			keys := store.snapshot()
 			if len(keys) != 2 {
@@ -400,4 +408,60 @@ func TestRunRefreshes(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestRefreshLoadsWhileGenerating: while a replica generates its candidate successor (slow
+// for RSA on a busy machine), its Refresh keeps loading what the store holds, so the key
+// another replica committed is published and verified here before it activates. Attack on
+// availability (HA key rotation): before, the loser sat in key generation past the publish
+// delay and tokens signed by the winner's new key failed at this replica and in its JWKS.
+func TestRefreshLoadsWhileGenerating(t *testing.T) {
+	clock := newClock()
+	store := &memKeyStore{}
+	opt := KeyOptions{Algorithm: AlgES256, RotationPeriod: 24 * time.Hour, MaxTokenLifetime: time.Hour}
+	winner, _ := newTestMinter(t, store, clock, opt)
+	loser, _ := newTestMinter(t, store, clock, opt)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release); loser.awaitGeneration() })
+	slow := loser.generate
+	loser.generate = func(alg string) (storage.SigningKey, error) {
+		<-release // a generation that takes as long as the test wants
+		return slow(alg)
+	}
+	clock.Advance(23 * time.Hour) // the successor is due
+	done := make(chan error, 1)
+	go func() { done <- loser.Refresh(t.Context()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Refresh waited for the key generation")
+	}
+	if err := winner.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	winner.awaitGeneration()
+	if err := winner.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	keys := store.snapshot()
+	if len(keys) != 2 {
+		t.Fatalf("%d keys after the winner's rotation, want 2", len(keys))
+	}
+	go func() { done <- loser.Refresh(t.Context()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Refresh waited for the key generation")
+	}
+	body, _ := loser.JWKS()
+	ids := keyIDs(t, body)
+	if !slices.Contains(ids, keys[1].ID) {
+		t.Fatalf("the loser publishes %v, without the winner's new key %s", ids, keys[1].ID)
+	}
 }
