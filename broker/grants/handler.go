@@ -51,6 +51,9 @@ type Handler struct {
 	// storage.GrantUpdater, lost refresh responses can be retried and refreshed upstream
 	// state is kept.
 	Grants storage.GrantStore
+	// Replay records the jti of every accepted client assertion until it expires, shared by
+	// replicas (storage.ConsumeOnce); required for private_key_jwt clients.
+	Replay storage.BlobStore
 	// Sessions tells whether the SSO session of a code is still live.
 	Sessions   SessionChecker
 	Minter     *tokens.Minter
@@ -106,12 +109,17 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp tokenResponse
-	switch gt := r.PostFormValue("grant_type"); gt {
-	case "authorization_code":
+	gt := r.PostFormValue("grant_type")
+	switch {
+	case knownGrant(gt) && !c.AllowsGrant(gt):
+		err = oauth2err.New(oauth2err.UnauthorizedClient, "the client may not use grant_type "+gt)
+	case gt == clients.GrantAuthorizationCode:
 		resp, err = h.codeGrant(r, c)
-	case "refresh_token":
+	case gt == clients.GrantRefreshToken:
 		resp, err = h.refreshGrant(r, c, arrived)
-	case "":
+	case gt == clients.GrantClientCredentials:
+		resp, err = h.clientCredentialsGrant(r, c)
+	case gt == "":
 		err = oauth2err.New(oauth2err.InvalidRequest, "grant_type is missing")
 	default:
 		err = oauth2err.New(oauth2err.UnsupportedGrantType, "unsupported grant_type")
@@ -135,4 +143,13 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("Pragma", "no-cache")
 	_ = json.NewEncoder(w).Encode(resp) //nolint:errcheck // the client went away; nothing to do
+}
+
+// knownGrant reports whether the token endpoint implements the grant type.
+func knownGrant(gt string) bool {
+	switch gt {
+	case clients.GrantAuthorizationCode, clients.GrantRefreshToken, clients.GrantClientCredentials:
+		return true
+	}
+	return false
 }
