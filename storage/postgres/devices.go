@@ -45,7 +45,7 @@ func (s *Store) CreateDeviceCode(ctx context.Context, d storage.DeviceCode) erro
 func (s *Store) scanDevice(row pgx.Row, what string, extra ...any) (storage.DeviceCode, error) {
 	var (
 		d                         storage.DeviceCode
-		scopes, idt, authT string
+		scopes, idt, authT        string
 		status                    string
 		interval, created, expiry int64
 	)
