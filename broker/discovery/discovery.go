@@ -23,6 +23,8 @@ type Provider struct {
 	// ACRValues are the acr values the second-factor step can satisfy; empty (MFA off)
 	// leaves acr_values_supported out.
 	ACRValues []string
+	// DeviceAuthorization advertises the device authorization grant (RFC 8628 4).
+	DeviceAuthorization bool
 }
 
 // KeySet publishes the signing keys.
@@ -88,6 +90,11 @@ func document(p Provider) ([]byte, error) {
 	}
 	if len(p.ACRValues) > 0 {
 		m["acr_values_supported"] = p.ACRValues
+	}
+	if p.DeviceAuthorization {
+		m["device_authorization_endpoint"] = url("/device/code")
+		m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials",
+			"urn:ietf:params:oauth:grant-type:device_code"}
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

@@ -54,6 +54,8 @@ type Handler struct {
 	// Replay records the jti of every accepted client assertion until it expires, shared by
 	// replicas (storage.ConsumeOnce); required for private_key_jwt clients.
 	Replay storage.BlobStore
+	// Devices keeps device codes (RFC 8628); nil: the device grant is refused.
+	Devices storage.DeviceStore
 	// Sessions tells whether the SSO session of a code is still live.
 	Sessions   SessionChecker
 	Minter     *tokens.Minter
@@ -119,6 +121,8 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 		resp, err = h.refreshGrant(r, c, arrived)
 	case gt == clients.GrantClientCredentials:
 		resp, err = h.clientCredentialsGrant(r, c)
+	case gt == clients.GrantDeviceCode:
+		resp, err = h.deviceGrant(r, c)
 	case gt == "":
 		err = oauth2err.New(oauth2err.InvalidRequest, "grant_type is missing")
 	default:
@@ -126,10 +130,13 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		e := oauth2err.As(err)
-		if e.Code == oauth2err.ServerError {
+		switch e.Code {
+		case oauth2err.ServerError:
 			h.Logger.ErrorContext(r.Context(), "token request failed", "client_id", c.ID, "err", e)
 			e = oauth2err.As(oauth2err.Degrade(r.Context(), e, h.StorageDown))
-		} else {
+		case oauth2err.AuthorizationPending, oauth2err.SlowDown:
+			h.Logger.DebugContext(r.Context(), "device poll", "client_id", c.ID, "err", e)
+		default:
 			h.Logger.InfoContext(r.Context(), "token request refused", "client_id", c.ID, "err", e)
 		}
 		if e.Code == oauth2err.TemporarilyUnavailable {
@@ -148,7 +155,7 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 // knownGrant reports whether the token endpoint implements the grant type.
 func knownGrant(gt string) bool {
 	switch gt {
-	case clients.GrantAuthorizationCode, clients.GrantRefreshToken, clients.GrantClientCredentials:
+	case clients.GrantAuthorizationCode, clients.GrantRefreshToken, clients.GrantClientCredentials, clients.GrantDeviceCode:
 		return true
 	}
 	return false
