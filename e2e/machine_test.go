@@ -76,3 +76,26 @@ func TestMachineClients(t *testing.T) {
 		t.Fatalf("machine-flow.mjs exited 0 without reporting PASS")
 	}
 }
+
+// TestDeviceFlowChromium runs the device authorization grant with openid-client v6 as the
+// device and headless Chromium as the user (e2e/node/device-flow.mjs): discovery, the code,
+// authorization_pending and slow_down for polls too fast, approval through the login and
+// consent pages, validated tokens and a working refresh token, and a denial that reaches
+// the device as access_denied.
+func TestDeviceFlowChromium(t *testing.T) {
+	in := newInstance(t, false)
+	addClients(t, in, strings.Join([]string{
+		"  - id: tv",
+		"    public: true",
+		"    grant_types: [urn:ietf:params:oauth:grant-type:device_code, refresh_token]",
+		"",
+	}, "\n"))
+	serve(t, in)
+	out := runNode(t, "device-flow.mjs", map[string]string{
+		"E2E_ISSUER": in.Issuer, "E2E_USERNAME": in.User.Username, "E2E_PASSWORD": in.User.Password,
+		"E2E_CHROMIUM": peers.chromium, "E2E_DEVICE_CLIENT_ID": "tv",
+	})
+	if !strings.Contains(out, "PASS") {
+		t.Fatalf("device-flow.mjs exited 0 without reporting PASS")
+	}
+}
