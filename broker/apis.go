@@ -19,7 +19,7 @@ type mounter interface {
 func (s *Server) buildAPIs() ([]mounter, error) {
 	access := userinfo.NewVerifier(s.Minter, s.Storage, s.Now)
 	tok := &grants.Handler{
-		Issuer: s.Issuer, Codes: s.Storage, Grants: s.Storage, Sessions: s.Sessions, Replay: s.blobs(), Devices: s.devices(),
+		Issuer: s.Issuer, Codes: s.Storage, Grants: s.Storage, Sessions: s.Sessions, Assertions: s.assertions(), Devices: s.devices(),
 		Minter: s.Minter, Access: access, Claims: s.Claims, Clients: s.Clients, Connectors: s.conns,
 		Lifetimes: grants.Lifetimes{
 			IDToken: s.Lifetimes.IDToken, AccessToken: s.Lifetimes.AccessToken, RefreshAbsolute: s.Lifetimes.RefreshAbsolute,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gatehouse-id/gatehouse/broker/authflow"
+	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/device"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -18,7 +19,7 @@ func (s *Server) buildDevice(flow *authflow.Flow) error {
 	}
 	d, err := device.New(device.Deps{
 		Issuer: s.Issuer, Clients: s.Clients, KnownScope: s.Claims.KnownScope, Devices: ds, Blobs: s.blobs(),
-		RateLimits: rl, Sessions: s.Sessions, Flow: flow, Pages: s.pages, TrustedProxies: s.TrustedProxies,
+		RateLimits: rl, Assertions: s.assertions(), Sessions: s.Sessions, Flow: flow, Pages: s.pages, TrustedProxies: s.TrustedProxies,
 		Logger: s.Logger, Now: s.Now,
 	})
 	if err != nil {
@@ -27,6 +28,14 @@ func (s *Server) buildDevice(flow *authflow.Flow) error {
 	s.device = d
 	flow.SetResponder(storage.ProtocolDevice, d)
 	return nil
+}
+
+// assertions is the private_key_jwt verifier every client-authenticating endpoint shares.
+func (s *Server) assertions() *clients.AssertionVerifier {
+	if s.assertionVerifier == nil {
+		s.assertionVerifier = &clients.AssertionVerifier{Clients: s.Clients, Issuer: s.Issuer, Replay: s.blobs(), Now: s.Now}
+	}
+	return s.assertionVerifier
 }
 
 // devices returns the storage's DeviceStore, or nil.

@@ -32,7 +32,8 @@ func machineClients(jwks map[string]any, jwksURI string) func(*config.Config) {
 			config.Client{ID: "api", Secret: "api-secret", GrantTypes: []string{"client_credentials"}},
 		)
 		if jwks != nil {
-			c.Clients = append(c.Clients, config.Client{ID: "jwt", JWKS: jwks, GrantTypes: []string{"client_credentials", "refresh_token"}, AllowedScopes: []string{"read"}})
+			c.Clients = append(c.Clients, config.Client{ID: "jwt", JWKS: jwks, AllowedScopes: []string{"read"},
+				GrantTypes: []string{"client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"}})
 		}
 		if jwksURI != "" {
 			c.Clients = append(c.Clients, config.Client{ID: "jwt-remote", JWKSURI: jwksURI, GrantTypes: []string{"client_credentials"}})
@@ -347,6 +348,15 @@ func TestPrivateKeyJWT(t *testing.T) {
 		}
 		if st, _ := apiPost(t, s, "/revoke", assertionForm(replayed, url.Values{"token": {at}}), "", ""); st != 401 {
 			t.Fatalf("revocation with a replayed assertion: %d", st)
+		}
+	})
+	t.Run("device authorization endpoint", func(t *testing.T) {
+		a := key.assertion(t, "jwt", s.Issuer, now(), nil)
+		if st, body := apiPost(t, s, "/device/code", assertionForm(a, url.Values{"scope": {"openid"}}), "", ""); st != 200 || body["device_code"] == nil {
+			t.Fatalf("device code with private_key_jwt: %d %v", st, body)
+		}
+		if st, body := apiPost(t, s, "/device/code", assertionForm(a, url.Values{"scope": {"openid"}}), "", ""); st != 401 || body["error"] != "invalid_client" {
+			t.Fatalf("device code with a replayed assertion: %d %v", st, body)
 		}
 	})
 	t.Run("jti single-use across replicas", func(t *testing.T) {

@@ -110,7 +110,9 @@ type Server struct {
 	saml      *samlidp.Handler // nil without an IdP
 	logout    *logout.Handler
 	device    *device.Handler // nil when storage keeps no device codes
-	draining  atomic.Bool     // set by Drain: readiness answers 503 while the process shuts down
+	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
+	assertionVerifier *clients.AssertionVerifier
+	draining          atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
 }
 
 // New validates the dependencies and builds the server.

@@ -58,6 +58,8 @@ type Deps struct {
 	// Blobs remembers which device code a login in progress is for (keyed by auth request).
 	Blobs      storage.BlobStore
 	RateLimits storage.RateLimitStore
+	// Assertions authenticates private_key_jwt clients (as at the token endpoint).
+	Assertions *clients.AssertionVerifier
 	Sessions   *session.Manager
 	Flow       Starter
 	Pages      *pages.Renderer
@@ -154,7 +156,7 @@ type codeResponse struct {
 }
 
 // serveCode is the device authorization endpoint (RFC 8628 3.1): the client authenticates
-// as at the token endpoint with a secret, or by client_id alone when public.
+// as at the token endpoint (a secret, private_key_jwt, or client_id alone when public).
 func (h *Handler) serveCode(w http.ResponseWriter, r *http.Request) {
 	c, scopes, err := h.codeRequest(w, r)
 	if err != nil {
@@ -198,8 +200,13 @@ func (h *Handler) codeRequest(w http.ResponseWriter, r *http.Request) (*clients.
 	if err != nil {
 		return nil, nil, oauth2err.New(oauth2err.InvalidRequest, err.Error())
 	}
-	c := h.Clients.Authenticate(cr)
-	if c == nil {
+	var c *clients.Client
+	if cr.Method == clients.AuthPrivateKeyJWT && h.Assertions != nil {
+		if c, err = h.Assertions.Verify(r.Context(), cr); err != nil {
+			h.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method, "err", err)
+			return nil, nil, clients.AssertionError(err)
+		}
+	} else if c = h.Clients.Authenticate(cr); c == nil {
 		h.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method)
 		return nil, nil, oauth2err.New(oauth2err.InvalidClient, "client authentication failed")
 	}

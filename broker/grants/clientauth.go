@@ -35,7 +35,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 // authenticateClient authenticates the client of a token-style request whose form is parsed:
-// client_secret_basic, client_secret_post, private_key_jwt (assertion.go), or none for
+// client_secret_basic, client_secret_post, private_key_jwt (clients.AssertionVerifier), or none for
 // public clients. Secrets are compared
 // in constant time by the registry (clients.Client.CheckSecret), an unknown client included.
 func (h *Handler) authenticateClient(r *http.Request) (*clients.Client, error) {
@@ -44,10 +44,10 @@ func (h *Handler) authenticateClient(r *http.Request) (*clients.Client, error) {
 		return nil, oauth2err.New(oauth2err.InvalidRequest, err.Error())
 	}
 	if cr.Method == clients.AuthPrivateKeyJWT {
-		c, err := h.authenticateAssertion(r.Context(), cr)
+		c, err := h.Assertions.Verify(r.Context(), cr)
 		if err != nil {
 			h.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method, "err", err)
-			return nil, assertionError(err)
+			return nil, clients.AssertionError(err)
 		}
 		logctx.Add(r.Context(), "client_id", c.ID)
 		return c, nil

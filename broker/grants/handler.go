@@ -51,9 +51,8 @@ type Handler struct {
 	// storage.GrantUpdater, lost refresh responses can be retried and refreshed upstream
 	// state is kept.
 	Grants storage.GrantStore
-	// Replay records the jti of every accepted client assertion until it expires, shared by
-	// replicas (storage.ConsumeOnce); required for private_key_jwt clients.
-	Replay storage.BlobStore
+	// Assertions authenticates private_key_jwt clients.
+	Assertions *clients.AssertionVerifier
 	// Devices keeps device codes (RFC 8628); nil: the device grant is refused.
 	Devices storage.DeviceStore
 	// Sessions tells whether the SSO session of a code is still live.

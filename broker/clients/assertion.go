@@ -1,4 +1,4 @@
-package grants
+package clients
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -58,9 +57,9 @@ func (a *audienceClaim) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// errAssertion is the cause of every refused assertion (logged; the client gets
+// ErrAssertion is the cause of every refused assertion (logged; the client gets
 // invalid_client).
-var errAssertion = errors.New("client assertion refused")
+var ErrAssertion = errors.New("client assertion refused")
 
 // parseAssertion decodes a client assertion without verifying it: a compact JWS with one
 // signature in an accepted algorithm, and its claims. The claims tell which client's keys
@@ -68,23 +67,23 @@ var errAssertion = errors.New("client assertion refused")
 func parseAssertion(raw string) (*jose.JSONWebSignature, assertionClaims, error) {
 	var c assertionClaims
 	if len(raw) > maxAssertion {
-		return nil, c, fmt.Errorf("%w: longer than %d bytes", errAssertion, maxAssertion)
+		return nil, c, fmt.Errorf("%w: longer than %d bytes", ErrAssertion, maxAssertion)
 	}
-	algs := make([]jose.SignatureAlgorithm, len(clients.AssertionAlgorithms))
-	for i, a := range clients.AssertionAlgorithms {
+	algs := make([]jose.SignatureAlgorithm, len(AssertionAlgorithms))
+	for i, a := range AssertionAlgorithms {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
 	jws, err := jose.ParseSignedCompact(raw, algs)
 	if err != nil {
-		return nil, c, fmt.Errorf("%w: %v", errAssertion, err)
+		return nil, c, fmt.Errorf("%w: %v", ErrAssertion, err)
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, c, fmt.Errorf("%w: want one signature", errAssertion)
+		return nil, c, fmt.Errorf("%w: want one signature", ErrAssertion)
 	}
 	d := json.NewDecoder(strings.NewReader(string(jws.UnsafePayloadWithoutVerification())))
 	d.UseNumber()
 	if err := d.Decode(&c); err != nil {
-		return nil, c, fmt.Errorf("%w: claims: %v", errAssertion, err)
+		return nil, c, fmt.Errorf("%w: claims: %v", ErrAssertion, err)
 	}
 	return jws, c, nil
 }
@@ -107,83 +106,96 @@ func numericDate(n *json.Number) (time.Time, bool) {
 func checkClaims(c assertionClaims, clientID string, audiences []string, now time.Time) (exp time.Time, err error) {
 	switch {
 	case c.Iss != clientID || c.Sub != clientID:
-		return exp, fmt.Errorf("%w: iss and sub must both be the client_id", errAssertion)
+		return exp, fmt.Errorf("%w: iss and sub must both be the client_id", ErrAssertion)
 	case !slices.ContainsFunc(c.Aud, func(a string) bool { return slices.Contains(audiences, a) }):
-		return exp, fmt.Errorf("%w: aud %q names neither the issuer nor the token endpoint", errAssertion, []string(c.Aud))
+		return exp, fmt.Errorf("%w: aud %q names neither the issuer nor the token endpoint", ErrAssertion, []string(c.Aud))
 	case c.Jti == "" || len(c.Jti) > maxJTI:
-		return exp, fmt.Errorf("%w: jti missing or longer than %d", errAssertion, maxJTI)
+		return exp, fmt.Errorf("%w: jti missing or longer than %d", ErrAssertion, maxJTI)
 	}
 	exp, ok := numericDate(c.Exp)
 	switch {
 	case !ok:
-		return exp, fmt.Errorf("%w: exp missing or malformed", errAssertion)
+		return exp, fmt.Errorf("%w: exp missing or malformed", ErrAssertion)
 	case !now.Before(exp.Add(assertionSkew)):
-		return exp, fmt.Errorf("%w: expired", errAssertion)
+		return exp, fmt.Errorf("%w: expired", ErrAssertion)
 	case exp.After(now.Add(maxAssertionLife + assertionSkew)):
-		return exp, fmt.Errorf("%w: exp more than %s ahead", errAssertion, maxAssertionLife)
+		return exp, fmt.Errorf("%w: exp more than %s ahead", ErrAssertion, maxAssertionLife)
 	}
 	if nbf, ok := numericDate(c.Nbf); c.Nbf != nil && (!ok || nbf.After(now.Add(assertionSkew))) {
-		return exp, fmt.Errorf("%w: not yet valid (nbf)", errAssertion)
+		return exp, fmt.Errorf("%w: not yet valid (nbf)", ErrAssertion)
 	}
 	if iat, ok := numericDate(c.Iat); c.Iat != nil && (!ok || iat.After(now.Add(assertionSkew))) {
-		return exp, fmt.Errorf("%w: issued in the future (iat)", errAssertion)
+		return exp, fmt.Errorf("%w: issued in the future (iat)", ErrAssertion)
 	}
 	return exp, nil
 }
 
-// authenticateAssertion authenticates a private_key_jwt client (RFC 7523 2.2, OIDC Core 9):
-// the assertion's signature by one of the client's keys (a kid the cached set lacks makes a
-// jwks_uri be fetched again), its claims, and its jti consumed in storage, once across
-// replicas, before the client is accepted.
-func (h *Handler) authenticateAssertion(ctx context.Context, cr clients.Credentials) (*clients.Client, error) {
+// AssertionVerifier authenticates private_key_jwt clients (RFC 7523 2.2, OIDC Core 9) for
+// every endpoint that authenticates clients (token, introspection, revocation, device
+// authorization).
+type AssertionVerifier struct {
+	Clients *Registry
+	// Issuer is the issuer URL: an assertion's aud must be it or its token endpoint.
+	Issuer string
+	// Replay records the jti of every accepted assertion until it expires, shared by
+	// replicas (storage.ConsumeOnce).
+	Replay storage.BlobStore
+	Now    func() time.Time
+}
+
+// Verify authenticates a private_key_jwt client: the assertion's signature by one of the
+// client's keys (a kid the cached set lacks makes a jwks_uri be fetched again), its claims,
+// and its jti consumed in storage, once across replicas, before the client is accepted.
+// Errors wrap ErrAssertion, except storage failures (oauth2err server errors).
+func (v *AssertionVerifier) Verify(ctx context.Context, cr Credentials) (*Client, error) {
 	jws, claims, err := parseAssertion(cr.Assertion)
 	if err != nil {
 		return nil, err
 	}
 	if cr.ID != "" && cr.ID != claims.Sub {
-		return nil, fmt.Errorf("%w: client_id differs from the assertion's sub", errAssertion)
+		return nil, fmt.Errorf("%w: client_id differs from the assertion's sub", ErrAssertion)
 	}
-	c := h.Clients.Get(claims.Sub)
-	if c == nil || c.AuthMethod != clients.AuthPrivateKeyJWT || c.Keys == nil {
-		return nil, fmt.Errorf("%w: %q is not a private_key_jwt client", errAssertion, claims.Sub)
+	c := v.Clients.Get(claims.Sub)
+	if c == nil || c.AuthMethod != AuthPrivateKeyJWT || c.Keys == nil {
+		return nil, fmt.Errorf("%w: %q is not a private_key_jwt client", ErrAssertion, claims.Sub)
 	}
-	if err := h.verifyAssertionSignature(ctx, c, jws); err != nil {
+	if err := verifyAssertionSignature(ctx, c, jws); err != nil {
 		return nil, err
 	}
-	now := h.Now()
-	exp, err := checkClaims(claims, c.ID, h.assertionAudiences(), now)
+	now := v.Now()
+	exp, err := checkClaims(claims, c.ID, v.audiences(), now)
 	if err != nil {
 		return nil, err
 	}
-	if h.Replay == nil {
-		return nil, oauth2err.Server(errors.New("grants: no replay store for client assertions"))
+	if v.Replay == nil {
+		return nil, oauth2err.Server(errors.New("clients: no replay store for client assertions"))
 	}
 	sum := sha256.Sum256([]byte(c.ID + "\x00" + claims.Jti))
 	key := "client-assertion-jti:" + hex.EncodeToString(sum[:])
-	switch err := storage.ConsumeOnce(ctx, h.Replay, key, exp.Add(assertionSkew), now); {
+	switch err := storage.ConsumeOnce(ctx, v.Replay, key, exp.Add(assertionSkew), now); {
 	case errors.Is(err, storage.ErrReused):
-		return nil, fmt.Errorf("%w: jti already used", errAssertion)
+		return nil, fmt.Errorf("%w: jti already used", ErrAssertion)
 	case err != nil:
 		return nil, oauth2err.Server(err)
 	}
 	return c, nil
 }
 
-// assertionAudiences are the aud values an assertion may name: the issuer and the token
-// endpoint (also at introspection and revocation: RFC 7523 3 names the authorization server).
-func (h *Handler) assertionAudiences() []string {
-	return []string{h.Issuer, strings.TrimSuffix(h.Issuer, "/") + "/token"}
+// audiences are the aud values an assertion may name: the issuer and the token endpoint
+// (also at the other endpoints: RFC 7523 3 names the authorization server).
+func (v *AssertionVerifier) audiences() []string {
+	return []string{v.Issuer, strings.TrimSuffix(v.Issuer, "/") + "/token"}
 }
 
 // verifyAssertionSignature verifies the assertion with the client's key of its kid (any key
 // of the algorithm's type when it names none), fetching the key set again once when the kid
 // is unknown.
-func (h *Handler) verifyAssertionSignature(ctx context.Context, c *clients.Client, jws *jose.JSONWebSignature) error {
+func verifyAssertionSignature(ctx context.Context, c *Client, jws *jose.JSONWebSignature) error {
 	hdr := jws.Signatures[0].Header
 	for _, fresh := range []bool{false, true} {
 		set, err := c.Keys.Keys(ctx, fresh)
 		if err != nil {
-			return fmt.Errorf("%w: client keys: %v", errAssertion, err)
+			return fmt.Errorf("%w: client keys: %v", ErrAssertion, err)
 		}
 		keys := set.Keys
 		if hdr.KeyID != "" {
@@ -201,12 +213,12 @@ func (h *Handler) verifyAssertionSignature(ctx context.Context, c *clients.Clien
 			break // the kid was known (or none was named): a refetch cannot help
 		}
 	}
-	return fmt.Errorf("%w: signature not verified by the client's keys (kid %q)", errAssertion, hdr.KeyID)
+	return fmt.Errorf("%w: signature not verified by the client's keys (kid %q)", ErrAssertion, hdr.KeyID)
 }
 
-// assertionError is a refused assertion: server errors as they are, everything
+// AssertionError is a refused assertion: server errors as they are, everything
 // else as invalid_client.
-func assertionError(err error) error {
+func AssertionError(err error) error {
 	var e *oauth2err.Error
 	if errors.As(err, &e) {
 		return e

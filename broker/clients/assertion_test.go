@@ -1,4 +1,4 @@
-package grants
+package clients
 
 import (
 	"encoding/json"
@@ -49,8 +49,8 @@ func TestCheckClaims(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Fatalf("err = %v, want ok %v", err, tc.ok)
 			}
-			if err != nil && !errors.Is(err, errAssertion) {
-				t.Fatalf("err %v does not wrap errAssertion", err)
+			if err != nil && !errors.Is(err, ErrAssertion) {
+				t.Fatalf("err %v does not wrap ErrAssertion", err)
 			}
 		})
 	}
@@ -66,8 +66,8 @@ func FuzzParseAssertion(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		jws, c, err := parseAssertion(raw)
 		if err != nil {
-			if !errors.Is(err, errAssertion) {
-				t.Fatalf("error %v does not wrap errAssertion", err)
+			if !errors.Is(err, ErrAssertion) {
+				t.Fatalf("error %v does not wrap ErrAssertion", err)
 			}
 			return
 		}
