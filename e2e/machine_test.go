@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -97,5 +99,76 @@ func TestDeviceFlowChromium(t *testing.T) {
 	})
 	if !strings.Contains(out, "PASS") {
 		t.Fatalf("device-flow.mjs exited 0 without reporting PASS")
+	}
+}
+
+// TestHAMachineClients: two replicas on one PostgreSQL behave as one server for machine
+// clients: a private_key_jwt assertion accepted by one replica is refused as a replay by the
+// other (the jti is kept in storage), and a device code issued by one is polled at the other,
+// which sees the first poll (slow_down).
+func TestHAMachineClients(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &priv.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startHAClusterWith(t, 2, haDatabase(t), haOptions{clients: []string{
+		"  - id: jwt-svc",
+		"    jwks: " + string(set),
+		"    grant_types: [client_credentials]",
+		"  - id: tv",
+		"    public: true",
+		"    grant_types: [urn:ietf:params:oauth:grant-type:device_code]",
+	}})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	payload, err := json.Marshal(map[string]any{"iss": "jwt-svc", "sub": "jwt-svc", "aud": c.issuer,
+		"exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "jti": randomString(t, 16)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertion, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(replica int, path string, form url.Values) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.PostForm("http://"+c.addrs[replica]+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body := map[string]any{}
+		_ = json.NewDecoder(resp.Body).Decode(&body) //nolint:errcheck // an empty body stays empty
+		return resp.StatusCode, body
+	}
+	cc := url.Values{"grant_type": {"client_credentials"}, "client_assertion": {assertion},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}
+	if st, body := post(0, "/token", cc); st != 200 {
+		t.Fatalf("replica 0: %d %v", st, body)
+	}
+	if st, body := post(1, "/token", cc); st != 401 || body["error"] != "invalid_client" {
+		t.Fatalf("the same assertion at replica 1: %d %v, want 401 invalid_client", st, body)
+	}
+	st, dc := post(0, "/device/code", url.Values{"client_id": {"tv"}, "scope": {"openid"}})
+	if st != 200 {
+		t.Fatalf("device code at replica 0: %d %v", st, dc)
+	}
+	poll := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "client_id": {"tv"}, "device_code": {dc["device_code"].(string)}}
+	if st, body := post(1, "/token", poll); st != 400 || body["error"] != "authorization_pending" {
+		t.Fatalf("poll at replica 1: %d %v", st, body)
+	}
+	if st, body := post(0, "/token", poll); st != 400 || body["error"] != "slow_down" {
+		t.Fatalf("poll right after at replica 0: %d %v, want slow_down", st, body)
 	}
 }
