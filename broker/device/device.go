@@ -8,8 +8,10 @@
 package device
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -163,11 +165,8 @@ func (h *Handler) serveCode(w http.ResponseWriter, r *http.Request) {
 		oauth2err.WriteJSON(w, r, err)
 		return
 	}
-	now := h.Now().UTC()
-	deviceCode, userCode := opaque.Token(), NewUserCode()
-	d := storage.DeviceCode{DeviceHash: opaque.Hash(deviceCode), UserHash: opaque.Hash(userCode), ClientID: c.ID,
-		Scopes: scopes, Interval: h.Interval, CreatedAt: now, Expiry: now.Add(h.Lifetime)}
-	if err := h.Devices.CreateDeviceCode(r.Context(), d); err != nil {
+	deviceCode, userCode, err := h.create(r.Context(), c.ID, scopes)
+	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "store device code", "err", err)
 		oauth2err.WriteJSON(w, r, oauth2err.Server(err))
 		return
@@ -182,6 +181,21 @@ func (h *Handler) serveCode(w http.ResponseWriter, r *http.Request) {
 		VerificationURIComplete: verify + "?user_code=" + display(userCode),
 		ExpiresIn:               int64(h.Lifetime / time.Second), Interval: int64(h.Interval / time.Second),
 	})
+}
+
+// create stores a new device code with a fresh user code; a user code that is taken (by a
+// live code, or an expired one not yet collected) is drawn again, a few times.
+func (h *Handler) create(ctx context.Context, clientID string, scopes []string) (deviceCode, userCode string, err error) {
+	now := h.Now().UTC()
+	for range 4 {
+		deviceCode, userCode = opaque.Token(), NewUserCode()
+		d := storage.DeviceCode{DeviceHash: opaque.Hash(deviceCode), UserHash: opaque.Hash(userCode), ClientID: clientID,
+			Scopes: scopes, Interval: h.Interval, CreatedAt: now, Expiry: now.Add(h.Lifetime)}
+		if err = h.Devices.CreateDeviceCode(ctx, d); !errors.Is(err, storage.ErrAlreadyExists) {
+			return deviceCode, userCode, err
+		}
+	}
+	return "", "", err
 }
 
 // codeRequest parses and checks a device authorization request: the client, its grant

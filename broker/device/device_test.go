@@ -1,8 +1,14 @@
 package device
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 func TestNormalizeUserCode(t *testing.T) {
@@ -68,4 +74,45 @@ func FuzzNormalizeUserCode(f *testing.F) {
 			t.Fatalf("%q is not stable", got)
 		}
 	})
+}
+
+// collidingStore refuses the first n codes as taken.
+type collidingStore struct {
+	storage.DeviceStore
+	n, calls int
+	err      error
+}
+
+func (s *collidingStore) CreateDeviceCode(context.Context, storage.DeviceCode) error {
+	s.calls++
+	if s.calls <= s.n {
+		return fmt.Errorf("taken: %w", storage.ErrAlreadyExists)
+	}
+	return s.err
+}
+
+// TestCreateRedrawsTakenCodes: a user code that is taken is drawn again (a few times); any
+// other storage error is returned at once.
+func TestCreateRedrawsTakenCodes(t *testing.T) {
+	boom := errors.New("storage down")
+	for _, tc := range []struct {
+		n         int
+		err, want error
+		calls     int
+	}{
+		{0, nil, nil, 1},
+		{3, nil, nil, 4},
+		{4, nil, storage.ErrAlreadyExists, 4},
+		{0, boom, boom, 1},
+	} {
+		st := &collidingStore{n: tc.n, err: tc.err}
+		h := &Handler{Deps: Deps{Devices: st, Now: time.Now, Lifetime: time.Minute, Interval: time.Second}}
+		_, uc, err := h.create(context.Background(), "tv", []string{"openid"})
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) || st.calls != tc.calls {
+			t.Errorf("%d taken, store error %v: err %v after %d calls, want %v after %d", tc.n, tc.err, err, st.calls, tc.want, tc.calls)
+		}
+		if err == nil && len(uc) != userCodeLen {
+			t.Errorf("user code %q", uc)
+		}
+	}
 }
