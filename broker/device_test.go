@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
@@ -100,6 +101,19 @@ func TestDeviceFlow(t *testing.T) {
 	s.Clock.Advance(6 * time.Second)
 	if st, body := devicePoll(t, s, "tv", code); st != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("poll after the tokens: %d %v", st, body)
+	}
+	events, err := s.Store.(storage.AuditStore).ListAuditEvents(t.Context(), storage.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := 0
+	for _, e := range events {
+		if e.Type == "token.issued" && e.Detail["grant_type"] == "device_code" && e.ClientID == "tv" && e.User != "" {
+			issued++
+		}
+	}
+	if issued != 1 {
+		t.Errorf("%d token.issued audit events for the device grant, want 1", issued)
 	}
 	// The refresh token works (offline_access).
 	if st, body := apiPost(t, s, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {"tv"}}, "", ""); st != 200 {

@@ -16,7 +16,9 @@ import (
 // RFC 9068 JWT whose sub is the client, with scopes within the client's allowed_scopes and
 // an audience among its allowed_audiences (default: the first; none configured: the client).
 // There is no user: no ID token, no refresh token, no grant in storage, so issuing one costs
-// a signature and nothing else; such tokens expire rather than being revoked.
+// a signature and nothing else; such tokens expire rather than being revoked. Nor is each
+// issue an audit event: a stored event per token took the server's CPU per token from 0.10
+// to 0.25 ms (gatehouse loadtest, ES256), against 0.06-0.08 ms for the signature itself.
 func (h *Handler) clientCredentialsGrant(r *http.Request, c *clients.Client) (tokenResponse, error) {
 	if c.Public {
 		return tokenResponse{}, oauth2err.New(oauth2err.UnauthorizedClient, "a public client cannot use client_credentials")

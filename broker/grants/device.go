@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
@@ -78,5 +79,6 @@ func (h *Handler) issueDeviceTokens(r *http.Request, c *clients.Client, d storag
 	}
 	resp.RefreshToken = refresh
 	h.Logger.InfoContext(r.Context(), "tokens issued", "grant_type", "device_code", "client_id", c.ID, "sub", g.Identity.Subject, "refresh", refresh != "")
+	h.Audit.Record(r.Context(), tokenEvent(audit.TokenIssued, "device_code", g))
 	return resp, nil
 }
