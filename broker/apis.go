@@ -19,7 +19,7 @@ type mounter interface {
 func (s *Server) buildAPIs() ([]mounter, error) {
 	access := userinfo.NewVerifier(s.Minter, s.Storage, s.Now)
 	tok := &grants.Handler{
-		Issuer: s.Issuer, Codes: s.Storage, Grants: s.Storage, Sessions: s.Sessions,
+		Issuer: s.Issuer, Codes: s.Storage, Grants: s.Storage, Sessions: s.Sessions, Assertions: s.assertions(), Devices: s.devices(),
 		Minter: s.Minter, Access: access, Claims: s.Claims, Clients: s.Clients, Connectors: s.conns,
 		Lifetimes: grants.Lifetimes{
 			IDToken: s.Lifetimes.IDToken, AccessToken: s.Lifetimes.AccessToken, RefreshAbsolute: s.Lifetimes.RefreshAbsolute,
@@ -35,6 +35,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 	disc, err := discovery.New(discovery.Provider{
 		Issuer: s.Issuer, SubjectTypes: s.Claims.SubjectTypes(), Scopes: s.Claims.SupportedScopes(),
 		Claims: s.Claims.SupportedClaims(), SigningAlgorithms: s.Keys.Algorithms(), ACRValues: acr,
+		DeviceAuthorization: s.device != nil,
 	}, s.Keys)
 	if err != nil {
 		return nil, err

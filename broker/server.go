@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/authflow"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/device"
 	"github.com/gatehouse-id/gatehouse/broker/logout"
 	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
@@ -108,7 +109,10 @@ type Server struct {
 	pages     *pages.Renderer
 	saml      *samlidp.Handler // nil without an IdP
 	logout    *logout.Handler
-	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
+	device    *device.Handler // nil when storage keeps no device codes
+	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
+	assertionVerifier *clients.AssertionVerifier
+	draining          atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
 }
 
 // New validates the dependencies and builds the server.
@@ -179,7 +183,7 @@ func (s *Server) buildFlows() error {
 		flow.SetResponder(storage.ProtocolSAML, s.saml)
 		s.logout.FrontChannel = s.saml
 	}
-	return nil
+	return s.buildDevice(flow)
 }
 
 // blobs returns the storage's BlobStore, or nil.
@@ -214,6 +218,9 @@ func (s *Server) routes() http.Handler {
 		s.saml.Mount(m) // SAML IdP endpoints under /saml/idp/
 	}
 	s.logout.Mount(m)
+	if s.device != nil {
+		s.device.Mount(m) // /device/code, /device
+	}
 	m.Plain("GET /static/", http.StripPrefix(s.prefix+"/static/", s.Templates.Static()))
 	m.Plain("GET /healthz", http.HandlerFunc(s.handleHealth))
 	m.Plain("GET /readyz", http.HandlerFunc(s.handleReady))

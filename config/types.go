@@ -166,6 +166,20 @@ type Client struct {
 	SubjectType string `yaml:"subject_type"`
 	// MFA is this client's second-factor policy: required | optional | off (default off).
 	MFA string `yaml:"mfa"`
+	// GrantTypes are the grant types the client may use (default: authorization_code and
+	// refresh_token); a grant it may not use gets unauthorized_client.
+	GrantTypes []string `yaml:"grant_types"`
+	// AllowedScopes are the scopes a client_credentials token may carry (empty: none).
+	AllowedScopes []string `yaml:"allowed_scopes"`
+	// AllowedAudiences are the audiences a client_credentials token may be issued for; the
+	// first is the default (empty: the client's own ID).
+	AllowedAudiences []string `yaml:"allowed_audiences"`
+	// JWKS are the public keys of a private_key_jwt client (RFC 7523), inline: a JSON Web Key
+	// Set as a mapping ({keys: [...]}). Exclusive with JWKSURI and Secret.
+	JWKS map[string]any `yaml:"jwks"`
+	// JWKSURI is where a private_key_jwt client publishes its keys (fetched, cached, and
+	// fetched again when an assertion names an unknown kid). Exclusive with JWKS and Secret.
+	JWKSURI string `yaml:"jwks_uri"`
 }
 
 // ClientClaims adds per-client claims.

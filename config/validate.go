@@ -278,15 +278,18 @@ func (v *validator) clients(list []Client, connectorIDs map[string]bool) {
 		} else {
 			first[c.ID] = i
 		}
+		keyed := len(c.JWKS) > 0 || c.JWKSURI != ""
 		switch {
-		case !c.Public && c.Secret == "":
+		case !c.Public && c.Secret == "" && !keyed:
 			v.addf(p+".secret", "is required for a confidential client; set one (e.g. secret: ${CLIENT_SECRET}), "+
-				"or set public: true for a browser or native app")
+				"jwks or jwks_uri for private_key_jwt, or set public: true for a browser or native app")
 		case c.Public && c.Secret != "":
 			v.addf(p+".secret", "must not be set: a public client (public: true) cannot keep a secret")
 		}
-		if len(c.RedirectURIs) == 0 {
-			v.addf(p+".redirect_uris", "needs at least one redirect URI")
+		v.clientKeys(p, c)
+		v.clientGrants(p, c)
+		if len(c.RedirectURIs) == 0 && c.allowsGrant("authorization_code") {
+			v.addf(p+".redirect_uris", "needs at least one redirect URI (or grant_types without authorization_code)")
 		}
 		for j, u := range c.RedirectURIs {
 			v.redirectURI(fmt.Sprintf("%s.redirect_uris[%d]", p, j), u)

@@ -106,6 +106,7 @@ type haOptions struct {
 	expiry     []string // extra lines under expiry:
 	connectors []string // the lines of the connectors: list (empty: one local connector)
 	user       *user    // the user the browsers log in as (nil: a local user with a random password)
+	clients    []string // extra lines of the clients: list (more clients after the relying party)
 }
 
 // startHAClusterWith is startHACluster with options.
@@ -160,8 +161,7 @@ func startHAClusterWith(t *testing.T, n int, dsn string, o haOptions) *haCluster
 			"    secret: " + q(c.client.Secret),
 			"    redirect_uris: [" + q(c.client.RedirectURI) + "]",
 			"    post_logout_redirect_uris: [" + q(c.client.PostLogoutURI) + "]",
-			"connectors:",
-		}, "\n") + "\n" + strings.Join(o.connectors, "\n") + "\n" + strings.Join([]string{
+		}, "\n") + "\n" + strings.Join(append(o.clients, "connectors:"), "\n") + "\n" + strings.Join(o.connectors, "\n") + "\n" + strings.Join([]string{
 			"users:",
 			"  - username: " + q(c.user.Username),
 			"    email: " + q(c.user.Email),

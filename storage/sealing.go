@@ -59,6 +59,7 @@ var SealedColumns = []SealedColumn{
 	{Table: "auth_codes", Column: "auth", Key: "hash", AuthJSON: true},
 	{Table: "grants", Column: "auth", Key: "id", AuthJSON: true},
 	{Table: "sessions", Column: "auth", Key: "id", AuthJSON: true},
+	{Table: "device_codes", Column: "auth", Key: "user_hash", AuthJSON: true},
 }
 
 // SealContext is the context a sealed value is bound to: "table/column/row id".

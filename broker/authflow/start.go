@@ -17,7 +17,7 @@ import (
 // Start begins a flow for a validated request. The protocol package fills ar: Protocol,
 // ClientID, its own fields (OIDC: RedirectURI, ResponseType, ResponseMode, State, Nonce,
 // PKCE; SAML: ar.SAML), Scopes, Prompt, MaxAge, LoginHint, ConnectorID, ACRValues. Start
-// sets ID, FlowHash (flow cookie), CreatedAt, Expiry and the SSO-session fields, decides
+// sets ID (unless the protocol chose one), FlowHash (flow cookie), CreatedAt, Expiry and the SSO-session fields, decides
 // session reuse (hintSubject when non-empty must match the session's subject as the
 // client sees it; ConnectorID must match; the client must allow the session's connector and
 // it must be up; MaxAge; no reuse with prompt login or select_account), answers prompt=none
@@ -35,7 +35,10 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, ar storage.AuthRequ
 		return
 	}
 	now := f.Now().UTC()
-	ar.ID, ar.CreatedAt, ar.Expiry = opaque.ID(), now, now.Add(f.RequestLifetime)
+	if ar.ID == "" { // a protocol may choose the ID to find its own state by (broker/device)
+		ar.ID = opaque.ID()
+	}
+	ar.CreatedAt, ar.Expiry = now, now.Add(f.RequestLifetime)
 	sess, hasSession, err := f.Sessions.Current(ctx, r)
 	if err != nil {
 		rs.Fail(w, r, ar, oauth2err.Server(err))

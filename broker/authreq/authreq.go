@@ -129,11 +129,14 @@ func checkParams(_ *Request, form url.Values, _ *clients.Client) error {
 	return nil
 }
 
-// parseResponseType accepts response_type=code only.
-func parseResponseType(req *Request, form url.Values, _ *clients.Client) error {
+// parseResponseType accepts response_type=code only, from a client allowed authorization_code.
+func parseResponseType(req *Request, form url.Values, client *clients.Client) error {
 	req.ResponseType = form.Get("response_type")
 	switch req.ResponseType {
 	case "code":
+		if !client.AllowsGrant(clients.GrantAuthorizationCode) {
+			return oauth2err.New(oauth2err.UnauthorizedClient, "the client may not use the authorization code flow")
+		}
 		return nil
 	case "":
 		return oauth2err.New(oauth2err.InvalidRequest, "response_type is missing")

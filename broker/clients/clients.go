@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -22,7 +23,42 @@ type Client struct {
 	Trusted                bool
 	AllowedConnectors      []string
 	AllowedOrigins         []string
-	secretHash             [32]byte
+	// GrantTypes are the grant types the client may use at the token endpoint (and
+	// authorization_code also gates /authorize); empty means DefaultGrantTypes.
+	GrantTypes []string
+	// Scopes are the scopes a client_credentials token may carry (empty: none).
+	Scopes []string
+	// Audiences are the audiences a client_credentials token may name; the first is the
+	// default. Empty: the client itself.
+	Audiences []string
+	// AuthMethod is private_key_jwt when the client authenticates with a signed assertion
+	// (RFC 7523) instead of a secret; "" otherwise.
+	AuthMethod string
+	// Keys verify the client's assertions when AuthMethod is private_key_jwt.
+	Keys       KeySource
+	secretHash [32]byte
+}
+
+// AuthPrivateKeyJWT is the client authentication method of RFC 7523 2.2 / OIDC Core 9.
+const AuthPrivateKeyJWT = "private_key_jwt"
+
+// DefaultGrantTypes are the grant types of a client that configures none.
+var DefaultGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+
+// Grant type names (RFC 6749, RFC 8628).
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+)
+
+// AllowsGrant reports whether the client may use the grant type.
+func (c *Client) AllowsGrant(gt string) bool {
+	if len(c.GrantTypes) == 0 {
+		return slices.Contains(DefaultGrantTypes, gt)
+	}
+	return slices.Contains(c.GrantTypes, gt)
 }
 
 // New builds a client. The secret is kept only as its SHA-256 and compared in constant time.
@@ -132,9 +168,14 @@ func isLoopbackHost(h string) bool {
 type Credentials struct {
 	ID     string
 	Secret string
-	// Method is client_secret_basic, client_secret_post or none.
+	// Method is client_secret_basic, client_secret_post, private_key_jwt or none.
 	Method string
+	// Assertion is the client_assertion JWT of private_key_jwt.
+	Assertion string
 }
+
+// AssertionTypeJWT is the client_assertion_type of a JWT client assertion (RFC 7523 2.2).
+const AssertionTypeJWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // ErrMultipleMethods is returned when a request uses more than one authentication method.
 var ErrMultipleMethods = fmt.Errorf("client used more than one authentication method")
@@ -142,9 +183,25 @@ var ErrMultipleMethods = fmt.Errorf("client used more than one authentication me
 // ReadCredentials extracts client credentials from an already-parsed form request
 // (RFC 6749 2.3.1): HTTP Basic with form-urlencoded ID and secret, or client_id and
 // client_secret in the body, or client_id alone for public clients.
+//
+// A client_assertion (RFC 7523 2.2) gives Method private_key_jwt with the assertion in
+// Assertion and ID the form's client_id (possibly empty: the assertion's sub names the
+// client); it cannot be combined with another method.
 func ReadCredentials(r *http.Request) (Credentials, error) {
 	user, pass, basic := r.BasicAuth()
 	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+		if basic || formSecret != "" {
+			return Credentials{}, ErrMultipleMethods
+		}
+		if r.PostForm.Get("client_assertion_type") != AssertionTypeJWT {
+			return Credentials{}, fmt.Errorf("client_assertion_type must be %s", AssertionTypeJWT)
+		}
+		if r.PostForm.Get("client_assertion") == "" {
+			return Credentials{}, fmt.Errorf("client_assertion is missing")
+		}
+		return Credentials{ID: formID, Assertion: r.PostForm.Get("client_assertion"), Method: AuthPrivateKeyJWT}, nil
+	}
 	if basic {
 		if formSecret != "" {
 			return Credentials{}, ErrMultipleMethods
@@ -165,8 +222,9 @@ func ReadCredentials(r *http.Request) (Credentials, error) {
 	return Credentials{ID: formID, Method: "none"}, nil
 }
 
-// Authenticate checks credentials against the registry. Public clients authenticate with
-// "none"; confidential clients must present their secret. It returns nil when
+// Authenticate checks secret credentials against the registry. Public clients authenticate
+// with "none"; confidential clients must present their secret; private_key_jwt clients and
+// assertions are refused here (broker/grants verifies assertions). It returns nil when
 // authentication fails, for any reason (the caller answers invalid_client).
 func (r *Registry) Authenticate(cr Credentials) *Client {
 	c := r.Get(cr.ID)
@@ -184,6 +242,12 @@ func (r *Registry) Authenticate(cr Credentials) *Client {
 			return nil
 		}
 		return c
+	}
+	if c.AuthMethod == AuthPrivateKeyJWT || cr.Method == AuthPrivateKeyJWT {
+		// Assertions are verified by the token endpoint (broker/grants), which keeps the
+		// replay cache; a keyed client never authenticates with a secret.
+		c.CheckSecret(cr.Secret)
+		return nil
 	}
 	if cr.Method == "none" || !c.CheckSecret(cr.Secret) {
 		return nil

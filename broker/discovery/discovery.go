@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 )
 
@@ -22,6 +23,8 @@ type Provider struct {
 	// ACRValues are the acr values the second-factor step can satisfy; empty (MFA off)
 	// leaves acr_values_supported out.
 	ACRValues []string
+	// DeviceAuthorization advertises the device authorization grant (RFC 8628 4).
+	DeviceAuthorization bool
 }
 
 // KeySet publishes the signing keys.
@@ -55,35 +58,43 @@ func (h *Handler) Mount(m *route.Mux) {
 func document(p Provider) ([]byte, error) {
 	url := func(path string) string { return strings.TrimSuffix(p.Issuer, "/") + path }
 	m := map[string]any{
-		"issuer":                                         p.Issuer,
-		"authorization_endpoint":                         url("/authorize"),
-		"token_endpoint":                                 url("/token"),
-		"userinfo_endpoint":                              url("/userinfo"),
-		"jwks_uri":                                       url("/keys"),
-		"revocation_endpoint":                            url("/revoke"),
-		"introspection_endpoint":                         url("/introspect"),
-		"end_session_endpoint":                           url("/logout"),
-		"response_types_supported":                       []string{"code"},
-		"response_modes_supported":                       []string{"query", "form_post"},
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
-		"subject_types_supported":                        p.SubjectTypes,
-		"id_token_signing_alg_values_supported":          p.SigningAlgorithms,
-		"scopes_supported":                               p.Scopes,
-		"claims_supported":                               p.Claims,
-		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
-		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
-		"code_challenge_methods_supported":               []string{"S256"},
-		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
-		"authorization_response_iss_parameter_supported": true,
-		"request_parameter_supported":                    false,
-		"request_uri_parameter_supported":                false,
-		"claims_parameter_supported":                     false,
-		"frontchannel_logout_supported":                  false,
-		"backchannel_logout_supported":                   false,
+		"issuer":                                                   p.Issuer,
+		"authorization_endpoint":                                   url("/authorize"),
+		"token_endpoint":                                           url("/token"),
+		"userinfo_endpoint":                                        url("/userinfo"),
+		"jwks_uri":                                                 url("/keys"),
+		"revocation_endpoint":                                      url("/revoke"),
+		"introspection_endpoint":                                   url("/introspect"),
+		"end_session_endpoint":                                     url("/logout"),
+		"response_types_supported":                                 []string{"code"},
+		"response_modes_supported":                                 []string{"query", "form_post"},
+		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                                  p.SubjectTypes,
+		"id_token_signing_alg_values_supported":                    p.SigningAlgorithms,
+		"scopes_supported":                                         p.Scopes,
+		"claims_supported":                                         p.Claims,
+		"token_endpoint_auth_methods_supported":                    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"revocation_endpoint_auth_methods_supported":               []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"introspection_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported":         clients.AssertionAlgorithms,
+		"revocation_endpoint_auth_signing_alg_values_supported":    clients.AssertionAlgorithms,
+		"introspection_endpoint_auth_signing_alg_values_supported": clients.AssertionAlgorithms,
+		"code_challenge_methods_supported":                         []string{"S256"},
+		"prompt_values_supported":                                  []string{"none", "login", "consent", "select_account"},
+		"authorization_response_iss_parameter_supported":           true,
+		"request_parameter_supported":                              false,
+		"request_uri_parameter_supported":                          false,
+		"claims_parameter_supported":                               false,
+		"frontchannel_logout_supported":                            false,
+		"backchannel_logout_supported":                             false,
 	}
 	if len(p.ACRValues) > 0 {
 		m["acr_values_supported"] = p.ACRValues
+	}
+	if p.DeviceAuthorization {
+		m["device_authorization_endpoint"] = url("/device/code")
+		m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials",
+			"urn:ietf:params:oauth:grant-type:device_code"}
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

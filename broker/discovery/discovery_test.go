@@ -62,3 +62,42 @@ func TestJWKSRevalidation(t *testing.T) {
 		t.Errorf("revalidation: %d with %d bytes, want 304 and none", rec.Code, rec.Body.Len())
 	}
 }
+
+// TestDocumentMachineGrants: what issue 17 adds is advertised: client_credentials and
+// private_key_jwt always, the device grant and its endpoint only when the broker has them.
+func TestDocumentMachineGrants(t *testing.T) {
+	for _, device := range []bool{false, true} {
+		rec := serve(t, Provider{Issuer: "https://id.example/auth", SigningAlgorithms: []string{"RS256"}, DeviceAuthorization: device},
+			"/auth/.well-known/openid-configuration", nil)
+		var doc struct {
+			GrantTypes  []string `json:"grant_types_supported"`
+			Device      string   `json:"device_authorization_endpoint"`
+			TokenAuth   []string `json:"token_endpoint_auth_methods_supported"`
+			IntroAuth   []string `json:"introspection_endpoint_auth_methods_supported"`
+			RevokeAuth  []string `json:"revocation_endpoint_auth_methods_supported"`
+			TokenSigAlg []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		has := func(list []string, v string) bool {
+			for _, x := range list {
+				if x == v {
+					return true
+				}
+			}
+			return false
+		}
+		if !has(doc.GrantTypes, "client_credentials") || !has(doc.TokenAuth, "private_key_jwt") || !has(doc.IntroAuth, "private_key_jwt") ||
+			!has(doc.RevokeAuth, "private_key_jwt") || !has(doc.TokenSigAlg, "ES256") || has(doc.TokenSigAlg, "HS256") || has(doc.TokenSigAlg, "none") {
+			t.Errorf("device %v: %+v", device, doc)
+		}
+		wantDevice := ""
+		if device {
+			wantDevice = "https://id.example/auth/device/code"
+		}
+		if doc.Device != wantDevice || has(doc.GrantTypes, "urn:ietf:params:oauth:grant-type:device_code") != device {
+			t.Errorf("device %v: endpoint %q, grant types %v", device, doc.Device, doc.GrantTypes)
+		}
+	}
+}

@@ -35,12 +35,22 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 // authenticateClient authenticates the client of a token-style request whose form is parsed:
-// client_secret_basic, client_secret_post, or none for public clients. Secrets are compared
+// client_secret_basic, client_secret_post, private_key_jwt (clients.AssertionVerifier), or none for
+// public clients. Secrets are compared
 // in constant time by the registry (clients.Client.CheckSecret), an unknown client included.
 func (h *Handler) authenticateClient(r *http.Request) (*clients.Client, error) {
 	cr, err := clients.ReadCredentials(r)
 	if err != nil {
 		return nil, oauth2err.New(oauth2err.InvalidRequest, err.Error())
+	}
+	if cr.Method == clients.AuthPrivateKeyJWT {
+		c, err := h.Assertions.Verify(r.Context(), cr)
+		if err != nil {
+			h.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method, "err", err)
+			return nil, clients.AssertionError(err)
+		}
+		logctx.Add(r.Context(), "client_id", c.ID)
+		return c, nil
 	}
 	c := h.Clients.Authenticate(cr)
 	if c == nil {

@@ -51,6 +51,10 @@ type Handler struct {
 	// storage.GrantUpdater, lost refresh responses can be retried and refreshed upstream
 	// state is kept.
 	Grants storage.GrantStore
+	// Assertions authenticates private_key_jwt clients.
+	Assertions *clients.AssertionVerifier
+	// Devices keeps device codes (RFC 8628); nil: the device grant is refused.
+	Devices storage.DeviceStore
 	// Sessions tells whether the SSO session of a code is still live.
 	Sessions   SessionChecker
 	Minter     *tokens.Minter
@@ -106,22 +110,32 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp tokenResponse
-	switch gt := r.PostFormValue("grant_type"); gt {
-	case "authorization_code":
+	gt := r.PostFormValue("grant_type")
+	switch {
+	case knownGrant(gt) && !c.AllowsGrant(gt):
+		err = oauth2err.New(oauth2err.UnauthorizedClient, "the client may not use grant_type "+gt)
+	case gt == clients.GrantAuthorizationCode:
 		resp, err = h.codeGrant(r, c)
-	case "refresh_token":
+	case gt == clients.GrantRefreshToken:
 		resp, err = h.refreshGrant(r, c, arrived)
-	case "":
+	case gt == clients.GrantClientCredentials:
+		resp, err = h.clientCredentialsGrant(r, c)
+	case gt == clients.GrantDeviceCode:
+		resp, err = h.deviceGrant(r, c)
+	case gt == "":
 		err = oauth2err.New(oauth2err.InvalidRequest, "grant_type is missing")
 	default:
 		err = oauth2err.New(oauth2err.UnsupportedGrantType, "unsupported grant_type")
 	}
 	if err != nil {
 		e := oauth2err.As(err)
-		if e.Code == oauth2err.ServerError {
+		switch e.Code {
+		case oauth2err.ServerError:
 			h.Logger.ErrorContext(r.Context(), "token request failed", "client_id", c.ID, "err", e)
 			e = oauth2err.As(oauth2err.Degrade(r.Context(), e, h.StorageDown))
-		} else {
+		case oauth2err.AuthorizationPending, oauth2err.SlowDown:
+			h.Logger.DebugContext(r.Context(), "device poll", "client_id", c.ID, "err", e)
+		default:
 			h.Logger.InfoContext(r.Context(), "token request refused", "client_id", c.ID, "err", e)
 		}
 		if e.Code == oauth2err.TemporarilyUnavailable {
@@ -135,4 +149,13 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("Pragma", "no-cache")
 	_ = json.NewEncoder(w).Encode(resp) //nolint:errcheck // the client went away; nothing to do
+}
+
+// knownGrant reports whether the token endpoint implements the grant type.
+func knownGrant(gt string) bool {
+	switch gt {
+	case clients.GrantAuthorizationCode, clients.GrantRefreshToken, clients.GrantClientCredentials, clients.GrantDeviceCode:
+		return true
+	}
+	return false
 }

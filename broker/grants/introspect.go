@@ -35,15 +35,22 @@ func (h *Handler) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	inactive := []byte(`{"active":false}` + "\n")
 	ctx := r.Context()
 	if at, g, err := h.Access.Verify(ctx, tok); err == nil {
-		if g.ClientID != c.ID && !slices.Contains(at.Audience, c.ID) {
+		owner := g.ClientID
+		if at.GrantID == "" {
+			owner = at.ClientID // client_credentials: no grant
+		}
+		if owner != c.ID && !slices.Contains(at.Audience, c.ID) {
 			_, _ = w.Write(inactive)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{ //nolint:errcheck // the client went away; nothing to do
+		out := map[string]any{
 			"active": true, "token_type": "Bearer", "scope": strings.Join(at.Scopes, " "), "client_id": at.ClientID,
 			"sub": at.Subject, "aud": at.Audience, "iss": h.Issuer, "exp": at.Expiry.Unix(), "jti": at.ID,
-			"username": g.Identity.PreferredUsername,
-		})
+		}
+		if u := g.Identity.PreferredUsername; u != "" { // none for a client_credentials token
+			out["username"] = u
+		}
+		_ = json.NewEncoder(w).Encode(out) //nolint:errcheck // the client went away; nothing to do
 		return
 	} else if e := oauth2err.As(err); e.Code == oauth2err.ServerError {
 		h.Logger.ErrorContext(r.Context(), "introspection", "err", e)

@@ -41,6 +41,13 @@ const (
 	RequestNotSupported     Code = "request_not_supported"
 	RequestURINotSupported  Code = "request_uri_not_supported"
 	InvalidRequestObject    Code = "invalid_request_object"
+	// InvalidTarget: the requested audience or resource is not allowed (RFC 8707, RFC 8693).
+	InvalidTarget Code = "invalid_target"
+	// AuthorizationPending, SlowDown and ExpiredToken are the device grant's polling answers
+	// (RFC 8628 3.5).
+	AuthorizationPending Code = "authorization_pending"
+	SlowDown             Code = "slow_down"
+	ExpiredToken         Code = "expired_token"
 )
 
 // Error is an OAuth error response.

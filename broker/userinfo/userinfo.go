@@ -49,6 +49,10 @@ func (h *Handler) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		oauth2err.WriteBearer(w, err)
 		return
 	}
+	if at.GrantID == "" {
+		oauth2err.WriteBearer(w, oauth2err.New(oauth2err.InvalidToken, "the access token was issued to a client, not a user"))
+		return
+	}
 	if !slices.Contains(at.Scopes, "openid") {
 		oauth2err.WriteBearer(w, oauth2err.New(oauth2err.InsufficientScope, "the access token lacks the openid scope"))
 		return

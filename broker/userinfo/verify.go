@@ -33,11 +33,17 @@ func NewVerifier(minter *tokens.Minter, grants GrantReader, now func() time.Time
 	return &Verifier{verify: minter.VerifyAccessToken, grants: grants, now: now, cache: newVerifiedCache(10000)}
 }
 
-// Verify checks an access token: signature, issuer, expiry, and that its grant is live.
+// Verify checks an access token: signature, issuer, expiry, and that its grant is live. A
+// token without a grant (client_credentials: the client acting for itself) has no grant to
+// read; it is returned with a zero Grant.
 func (v *Verifier) Verify(ctx context.Context, raw string) (tokens.AccessToken, storage.Grant, error) {
 	at, err := v.cache.verify(raw, v.now(), v.verify)
 	if err != nil {
 		return at, storage.Grant{}, oauth2err.New(oauth2err.InvalidToken, "the access token is invalid or expired").WithCause(err)
+	}
+	if at.GrantID == "" {
+		// A client_credentials token: no user, no grant; it lives until it expires.
+		return at, storage.Grant{}, nil
 	}
 	g, err := v.grants.GetGrant(ctx, at.GrantID)
 	if errors.Is(err, storage.ErrNotFound) {

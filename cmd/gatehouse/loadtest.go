@@ -83,7 +83,13 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cfg.Duration < 0 || cfg.Requests < 0 || (cfg.Duration == 0 && cfg.Requests == 0) {
 		problems = append(problems, "give a positive --duration or --requests")
 	}
-	if *scenario != loadgen.Discovery && *scenario != loadgen.JWKS {
+	if *scenario == loadgen.ClientCredentials {
+		for _, f := range []struct{ name, v string }{{"client-id", cfg.ClientID}, {"client-secret", cfg.ClientSecret}} {
+			if f.v == "" {
+				problems = append(problems, fmt.Sprintf("--%s is required for scenario %s", f.name, *scenario))
+			}
+		}
+	} else if *scenario != loadgen.Discovery && *scenario != loadgen.JWKS {
 		for _, f := range []struct{ name, v string }{{"client-id", cfg.ClientID}, {"redirect-uri", cfg.RedirectURI}, {"username", cfg.Username}, {"password", cfg.Password}} {
 			if f.v == "" {
 				problems = append(problems, fmt.Sprintf("--%s is required for scenario %s", f.name, *scenario))

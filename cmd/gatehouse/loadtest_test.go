@@ -62,6 +62,10 @@ clients:
     name: Load test app
     secret: %s
     redirect_uris: [%s]
+  - id: loadjob
+    secret: %s
+    grant_types: [client_credentials]
+    allowed_scopes: [jobs]
 connectors:
   - type: local
     id: local
@@ -73,7 +77,7 @@ users:
     name: Alice
     groups: [staff]
     password_hash: '%s'
-`, issuer, port, filepath.Join(dir, "gh.db"), alg, ltClientID, ltSecret, ltRedirect, hash)
+`, issuer, port, filepath.Join(dir, "gh.db"), alg, ltClientID, ltSecret, ltRedirect, ltSecret, hash)
 	file := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -122,6 +126,7 @@ type loadOutput struct {
 		CPUPerReq  *float64 `json:"server_cpu_ms_per_req"`
 		RSS        int64    `json:"server_rss_bytes"`
 		FirstError string   `json:"first_error"`
+		SignCPU    *float64 `json:"es256_sign_cpu_ms"`
 	} `json:"results"`
 }
 
@@ -171,6 +176,38 @@ func TestLoadtestScenarios(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestLoadtestClientCredentials: the client_credentials scenario needs only a machine client
+// and reports the CPU time of one ES256 signature beside the server's CPU per token (here the
+// server runs in the test's process, so the figures are only checked to be there; the
+// measurement against the binary is in the report of issue 17).
+func TestLoadtestClientCredentials(t *testing.T) {
+	issuer := startServer(t, "ES256")
+	var stdout, stderr bytes.Buffer
+	args := []string{"--issuer", issuer, "--client-id", "loadjob", "--client-secret", ltSecret, "--scenario", "client_credentials",
+		"--requests", "200", "--concurrency", "2", "--pid", strconv.Itoa(os.Getpid()), "--json"}
+	if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	var out loadOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	if len(out.Results) != 1 {
+		t.Fatalf("got %d results", len(out.Results))
+	}
+	r := out.Results[0]
+	if r.Requests != 200 || r.Errors != 0 || r.SignCPU == nil || *r.SignCPU <= 0 || r.CPUPerReq == nil {
+		t.Fatalf("result %+v (first error %q): want 200 requests, no errors, the ES256 figure and CPU per request", r, r.FirstError)
+	}
+	t.Logf("one ES256 signature %.4f ms CPU; CPU per token (server and load generator together) %.4f ms", *r.SignCPU, *r.CPUPerReq)
+	// The browser client may not use the grant: every request fails.
+	stdout.Reset()
+	args[3] = ltClientID
+	if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err == nil {
+		t.Fatal("client_credentials with a client not allowed the grant succeeded")
 	}
 }
 

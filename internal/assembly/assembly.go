@@ -299,11 +299,20 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 func (b *builder) clients(prefix string, mounts map[string]http.Handler) ([]clients.Client, error) {
 	var cls []clients.Client
 	for _, c := range b.cfg.Clients {
-		cls = append(cls, clients.New(clients.Client{
+		keys, err := b.clientKeys(c)
+		if err != nil {
+			return nil, err
+		}
+		cl := clients.Client{
 			ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs,
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Trusted: c.Trusted,
 			AllowedConnectors: c.AllowedConnectors, AllowedOrigins: c.AllowedOrigins,
-		}, c.Secret))
+			GrantTypes: c.GrantTypes, Scopes: c.AllowedScopes, Audiences: c.AllowedAudiences, Keys: keys,
+		}
+		if keys != nil {
+			cl.AuthMethod = clients.AuthPrivateKeyJWT
+		}
+		cls = append(cls, clients.New(cl, c.Secret))
 	}
 	if !b.cfg.Example.Enabled {
 		return cls, nil
@@ -321,6 +330,25 @@ func (b *builder) clients(prefix string, mounts map[string]http.Handler) ([]clie
 	}
 	mounts["/example/"] = http.StripPrefix(prefix+"/example", rp)
 	return cls, nil
+}
+
+// clientKeys is the key source of a private_key_jwt client (inline jwks, or jwks_uri fetched
+// with a bounded client and cached), or nil for a client that authenticates otherwise.
+func (b *builder) clientKeys(c config.Client) (clients.KeySource, error) {
+	switch {
+	case len(c.JWKS) > 0:
+		set, err := config.ParseClientJWKS(c.JWKS)
+		if err != nil {
+			return nil, fmt.Errorf("client %s: jwks %w", c.ID, err)
+		}
+		return clients.StaticKeys{Set: set}, nil
+	case c.JWKSURI != "":
+		return &clients.RemoteKeys{
+			URL: c.JWKSURI, HTTP: httpx.BoundedClient(&http.Client{Timeout: 10 * time.Second}),
+			TTL: time.Hour, MinRefetch: 30 * time.Second, Now: b.now,
+		}, nil
+	}
+	return nil, nil
 }
 
 func randomSecret() string {

@@ -82,7 +82,7 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 }
 
 // gc deletes expired rows: auth requests, codes, tokens, sessions, blobs, attempt budgets,
-// and audit events older than retention.
+// device codes, and audit events older than retention.
 func gc(ctx context.Context, store storage.Storage, retention time.Duration, logger *slog.Logger) {
 	res, err := store.GC(ctx, time.Now().UTC())
 	if err != nil {
@@ -103,6 +103,12 @@ func gc(ctx context.Context, store storage.Storage, retention time.Duration, log
 	if rl, ok := store.(storage.RateLimitStore); ok {
 		if _, err := rl.DeleteExpiredAttempts(ctx, time.Now().UTC()); err != nil {
 			logger.WarnContext(ctx, "garbage collection of attempt budgets failed", "err", err)
+		}
+	}
+	if ds, ok := store.(storage.DeviceStore); ok {
+		// Kept an hour past expiry, so that a late poll still gets expired_token.
+		if _, err := ds.DeleteExpiredDeviceCodes(ctx, time.Now().UTC().Add(-time.Hour)); err != nil {
+			logger.WarnContext(ctx, "garbage collection of device codes failed", "err", err)
 		}
 	}
 }

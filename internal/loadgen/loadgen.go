@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,13 +28,19 @@ const (
 	Introspect = "introspect"
 	Refresh    = "refresh"
 	CodeFlow   = "codeflow"
+	// ClientCredentials issues client_credentials tokens (the client must be allowed the
+	// grant); its result also carries the CPU time of one ES256 signature measured in this
+	// process, to set the server's CPU per token beside. Not part of All (it needs a machine
+	// client, the others a browser client).
+	ClientCredentials = "client_credentials"
 	// All runs every scenario in turn, in the order of Scenarios.
 	All = "all"
 )
 
-// Scenarios lists the individual scenarios in the order All runs them.
+// Scenarios lists the individual scenarios: All runs them in this order, except
+// ClientCredentials.
 func Scenarios() []string {
-	return []string{Discovery, JWKS, Userinfo, Introspect, Refresh, CodeFlow}
+	return []string{Discovery, JWKS, Userinfo, Introspect, Refresh, CodeFlow, ClientCredentials}
 }
 
 // DefaultScope is requested by every login.
@@ -268,15 +275,25 @@ func (g *Generator) Run(ctx context.Context, scenario string) (Result, error) {
 		}
 		workers[i] = w
 	}
+	var sign time.Duration
+	if scenario == ClientCredentials {
+		// Before the load, while this process does nothing else.
+		var err error
+		if sign, err = MeasureES256Sign(1000); err != nil {
+			return Result{}, err
+		}
+	}
 	g.logger.Info("running", "scenario", scenario, "concurrency", g.cfg.Concurrency, "duration", g.cfg.Duration, "requests", g.cfg.Requests)
-	return g.drive(ctx, scenario, workers)
+	res, err := g.drive(ctx, scenario, workers)
+	res.SignCPU = sign
+	return res, err
 }
 
 // RunAll runs the named scenario, or every scenario in turn for All.
 func (g *Generator) RunAll(ctx context.Context, scenario string) ([]Result, error) {
 	names := []string{scenario}
 	if scenario == All {
-		names = Scenarios()
+		names = slices.DeleteFunc(Scenarios(), func(n string) bool { return n == ClientCredentials })
 	}
 	var out []Result
 	for _, n := range names {
@@ -333,6 +350,11 @@ func (g *Generator) worker(ctx context.Context, scenario string, i int) (op, err
 			return nil, errors.New("no refresh token issued (does the client get offline_access?)")
 		}
 		return g.refreshOp(t.RefreshToken), nil
+	case ClientCredentials:
+		if g.cfg.ClientSecret == "" {
+			return nil, errors.New("client_credentials needs a confidential client (--client-secret)")
+		}
+		return g.clientCredentialsOp(), nil
 	case CodeFlow:
 		if _, err := g.setupTokens(ctx); err != nil { // also records consent once
 			return nil, err
@@ -369,6 +391,20 @@ func (g *Generator) introspectOp(token string) op {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		g.clientAuth(req)
 		return g.expect(req, []byte(`"active":true`))
+	}
+}
+
+// clientCredentialsOp asks for a client_credentials access token.
+func (g *Generator) clientCredentialsOp() op {
+	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.meta.TokenEndpoint, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		g.clientAuth(req)
+		return g.expect(req, []byte(`"access_token"`))
 	}
 }
 
@@ -501,7 +537,7 @@ func (g *Generator) drive(ctx context.Context, scenario string, workers []op) (R
 // WriteTable writes results as an aligned text table.
 func WriteTable(w io.Writer, results []Result) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-11s %9s %7s %10s %9s %9s %9s %9s %12s %9s\n",
+	fmt.Fprintf(&b, "%-18s %9s %7s %10s %9s %9s %9s %9s %12s %9s\n",
 		"scenario", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "cpu ms/req", "rss MB")
 	for _, r := range results {
 		cpu, rss := "-", "-"
@@ -509,8 +545,18 @@ func WriteTable(w io.Writer, results []Result) error {
 			cpu = fmt.Sprintf("%.4f", ms(r.CPUPerRequest))
 			rss = fmt.Sprintf("%.1f", float64(r.ServerRSS)/(1<<20))
 		}
-		fmt.Fprintf(&b, "%-11s %9d %7d %10.1f %9.3f %9.3f %9.3f %9.3f %12s %9s\n",
+		fmt.Fprintf(&b, "%-18s %9d %7d %10.1f %9.3f %9.3f %9.3f %9.3f %12s %9s\n",
 			r.Scenario, r.Requests, r.Errors, r.RPS, ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max), cpu, rss)
+	}
+	for _, r := range results {
+		if r.SignCPU == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s: one ES256 signature: %.4f ms CPU (this process)", r.Scenario, ms(r.SignCPU))
+		if r.ServerRSS != 0 {
+			fmt.Fprintf(&b, "; server CPU per token %.4f ms, %+.4f ms beside the signature", ms(r.CPUPerRequest), ms(r.CPUPerRequest-r.SignCPU))
+		}
+		b.WriteString("\n")
 	}
 	for _, r := range results {
 		if r.FirstError != "" {

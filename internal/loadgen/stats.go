@@ -26,6 +26,9 @@ type Result struct {
 	ServerRSS int64
 	// FirstError describes the first failure, if any.
 	FirstError string
+	// SignCPU (client_credentials only) is the CPU time of one ES256 signature in this
+	// process, measured in the same run: the floor of the server's CPU per token.
+	SignCPU time.Duration
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -47,11 +50,16 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		CPUPerRequest *float64 `json:"server_cpu_ms_per_req,omitempty"`
 		ServerRSS     int64    `json:"server_rss_bytes,omitempty"`
 		FirstError    string   `json:"first_error,omitempty"`
+		SignCPU       *float64 `json:"es256_sign_cpu_ms,omitempty"`
 	}
 	v := view{
 		Scenario: r.Scenario, Requests: r.Requests, Errors: r.Errors, Concurrency: r.Concurrency,
 		ElapsedS: r.Elapsed.Seconds(), RPS: r.RPS, P50: ms(r.P50), P90: ms(r.P90), P99: ms(r.P99), Max: ms(r.Max),
 		ServerRSS: r.ServerRSS, FirstError: r.FirstError,
+	}
+	if r.SignCPU != 0 {
+		sign := ms(r.SignCPU)
+		v.SignCPU = &sign
 	}
 	if r.ServerRSS != 0 || r.ServerCPU != 0 {
 		cpu, per := ms(r.ServerCPU), ms(r.CPUPerRequest)

@@ -16,3 +16,7 @@ func TestAuthRequestSweep(t *testing.T) {
 func TestBlobTake(t *testing.T) {
 	storagetest.RunBlobTake(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
+
+func TestDevices(t *testing.T) {
+	storagetest.RunDevices(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}

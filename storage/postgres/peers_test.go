@@ -591,6 +591,7 @@ func TestConformanceSealed(t *testing.T) {
 	storagetest.RunBlobs(t, open)
 	storagetest.RunBlobTake(t, open)
 	storagetest.RunMFA(t, open)
+	storagetest.RunDevices(t, open)
 }
 
 func openSealedCfg(t testing.TB, cfg Config, sl storage.Sealer) *Store {

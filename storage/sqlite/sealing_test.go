@@ -47,4 +47,5 @@ func TestConformanceSealed(t *testing.T) {
 	storagetest.RunGrantUpdates(t, open)
 	storagetest.RunRefreshReissue(t, open)
 	storagetest.RunAuthRequestSweep(t, open)
+	storagetest.RunDevices(t, open)
 }
