@@ -40,6 +40,7 @@ func (c *Config) Validate() error {
 	v.claimsConfig(c, connectorIDs)
 	v.mfa(c)
 	v.samlIdP(c, connectorIDs)
+	v.forwardAuth(c, connectorIDs)
 	v.secrets(&c.Secrets)
 	return v.errs.err()
 }
