@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/authflow"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/forwardauth"
 	"github.com/gatehouse-id/gatehouse/broker/logout"
 	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
@@ -84,6 +85,9 @@ type Deps struct {
 	Audit audit.Recorder
 	// Metrics takes the per-route and per-connector metrics; nil: none.
 	Metrics Metrics
+	// ForwardAuth is the identity-aware proxy endpoint (broker/forwardauth); nil turns it
+	// off. Its apps must be in Clients as forwardauth.ClientID pseudo-clients.
+	ForwardAuth *forwardauth.Settings
 }
 
 // Metrics is what the broker reports to the metrics (internal/telemetry implements it).
@@ -108,7 +112,8 @@ type Server struct {
 	pages     *pages.Renderer
 	saml      *samlidp.Handler // nil without an IdP
 	logout    *logout.Handler
-	draining  atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
+	fwd       *forwardauth.Handler // nil without protected apps
+	draining  atomic.Bool          // set by Drain: readiness answers 503 while the process shuts down
 }
 
 // New validates the dependencies and builds the server.
@@ -179,7 +184,7 @@ func (s *Server) buildFlows() error {
 		flow.SetResponder(storage.ProtocolSAML, s.saml)
 		s.logout.FrontChannel = s.saml
 	}
-	return nil
+	return s.buildForwardAuth(flow)
 }
 
 // blobs returns the storage's BlobStore, or nil.
@@ -214,6 +219,9 @@ func (s *Server) routes() http.Handler {
 		s.saml.Mount(m) // SAML IdP endpoints under /saml/idp/
 	}
 	s.logout.Mount(m)
+	if s.fwd != nil {
+		s.fwd.Mount(m) // /forward-auth, /forward-auth/nginx, /forward-auth/envoy/, /forward-auth/start
+	}
 	m.Plain("GET /static/", http.StripPrefix(s.prefix+"/static/", s.Templates.Static()))
 	m.Plain("GET /healthz", http.HandlerFunc(s.handleHealth))
 	m.Plain("GET /readyz", http.HandlerFunc(s.handleReady))
@@ -221,7 +229,11 @@ func (s *Server) routes() http.Handler {
 		m.Plain(path, h)
 	}
 	m.Plain("/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
-	return logctx.Middleware(s.TrustedProxies, s.recoverer(s.limitBodies(mux)))
+	var h http.Handler = mux
+	if s.fwd != nil {
+		h = s.fwd.EnvoyBypass(s.prefix, mux)
+	}
+	return logctx.Middleware(s.TrustedProxies, s.recoverer(s.limitBodies(h)))
 }
 
 // recoverer turns a panic into a 500 with a log line and the request ID the user can quote,
