@@ -41,6 +41,7 @@ func (h *Handler) handleCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if app.bypassed(orig.Path) {
+		app.clearIdentity(w.Header())
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -76,6 +77,10 @@ func (h *Handler) handleCheck(w http.ResponseWriter, r *http.Request) {
 // others (which relay it to the browser).
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, orig Original) {
 	if strings.HasSuffix(r.URL.Path, "/forward-auth/nginx") {
+		// nginx's auth_request passes on only 2xx, 401 and 403: the login start goes in
+		// Location for `auth_request_set $fa_login $upstream_http_location` and
+		// `error_page 401 =302 $fa_login` (nginx cannot URL-encode the return URL itself).
+		w.Header().Set("Location", h.StartURL(orig.URL.String()))
 		http.Error(w, "sign-in required", http.StatusUnauthorized)
 		return
 	}
@@ -87,20 +92,18 @@ func (h *Handler) StartURL(returnURL string) string {
 	return strings.TrimSuffix(h.Issuer, "/") + "/forward-auth/start?rd=" + url.QueryEscape(returnURL)
 }
 
-// allow sets the identity headers (and the assertion) of an allowed request.
+// allow sets the identity headers (and the assertion) of an allowed request. Every header is
+// sent, empty when there is nothing to say: Caddy 2.6's copy_headers passes a header the
+// answer lacks on as its literal placeholder text, and a client's forged value is then
+// replaced with an empty one by every proxy.
 func (h *Handler) allow(w http.ResponseWriter, app *App, sess storage.Session) error {
 	id := sess.Identity
 	hd := w.Header()
+	app.clearIdentity(hd)
 	hd.Set(app.Headers.User, headerValue(id.Subject))
-	if id.Email != "" {
-		hd.Set(app.Headers.Email, headerValue(id.Email))
-	}
-	if len(id.Groups) > 0 {
-		hd.Set(app.Headers.Groups, headerValue(strings.Join(id.Groups, ",")))
-	}
-	if id.PreferredUsername != "" {
-		hd.Set(app.Headers.PreferredUsername, headerValue(id.PreferredUsername))
-	}
+	hd.Set(app.Headers.Email, headerValue(id.Email))
+	hd.Set(app.Headers.Groups, headerValue(strings.Join(id.Groups, ",")))
+	hd.Set(app.Headers.PreferredUsername, headerValue(id.PreferredUsername))
 	if !app.Assertion {
 		return nil
 	}
@@ -110,6 +113,13 @@ func (h *Handler) allow(w http.ResponseWriter, app *App, sess storage.Session) e
 	}
 	hd.Set(AssertionHeader, a)
 	return nil
+}
+
+// clearIdentity sets every identity header of the app to the empty value (a bypassed path).
+func (a *App) clearIdentity(hd http.Header) {
+	for _, name := range []string{a.Headers.User, a.Headers.Email, a.Headers.Groups, a.Headers.PreferredUsername, AssertionHeader} {
+		hd[http.CanonicalHeaderKey(name)] = []string{""}
+	}
 }
 
 // headerValue drops control characters (a header value never carries a line break).

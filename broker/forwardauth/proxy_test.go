@@ -31,7 +31,9 @@ type corp struct {
 	issuer  string
 	proxy   *httptest.Server
 	appPort string
-	hosts   map[string]string // host:port -> listener address
+	// upstream is the echo app's host:port.
+	upstream string
+	hosts    map[string]string // host:port -> listener address
 }
 
 // echo is the upstream app: it answers with the request headers it received, as JSON.
@@ -54,6 +56,8 @@ const (
 	// allowed_upstream_headers are set on the upstream request; the route's
 	// request_headers_to_remove strips the identity headers from the client first.
 	envoy
+	// external: a real proxy (peers tests) listens on the app port; newCorp frees it.
+	external
 )
 
 var identityHeaders = []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups",
@@ -68,6 +72,7 @@ func newCorp(t *testing.T, mode proxyMode, adjust func(*config.Config)) *corp {
 	c := &corp{t: t, hosts: map[string]string{}}
 	upstream := httptest.NewServer(echo)
 	t.Cleanup(upstream.Close)
+	c.upstream = upstream.Listener.Addr().String()
 	ghSrv := httptest.NewUnstartedServer(nil)
 	_, ghPort, _ := net.SplitHostPort(ghSrv.Listener.Addr().String())
 	c.issuer = "http://login.corp.localhost:" + ghPort
@@ -95,6 +100,10 @@ func newCorp(t *testing.T, mode proxyMode, adjust func(*config.Config)) *corp {
 			adjust(cfg)
 		}
 	}})
+	if mode == external {
+		c.proxy.Listener.Close() //nolint:errcheck // the real proxy binds the port next
+		return c
+	}
 	c.proxy.Config.Handler = c.proxyHandler(mode, upstream.URL)
 	c.proxy.Start()
 	t.Cleanup(c.proxy.Close)
