@@ -27,13 +27,16 @@ const (
 	Introspect = "introspect"
 	Refresh    = "refresh"
 	CodeFlow   = "codeflow"
+	// ForwardAuth is a signed-in forward-auth check (GET /forward-auth as a proxy asks it),
+	// reported beside the CPU time of one signature on this machine.
+	ForwardAuth = "forwardauth"
 	// All runs every scenario in turn, in the order of Scenarios.
 	All = "all"
 )
 
 // Scenarios lists the individual scenarios in the order All runs them.
 func Scenarios() []string {
-	return []string{Discovery, JWKS, Userinfo, Introspect, Refresh, CodeFlow}
+	return []string{Discovery, JWKS, Userinfo, Introspect, Refresh, CodeFlow, ForwardAuth}
 }
 
 // DefaultScope is requested by every login.
@@ -65,6 +68,9 @@ type Config struct {
 	AllowRemote bool
 	// Timeout bounds each HTTP request (default 30s).
 	Timeout time.Duration
+	// AppURL is a protected app's URL for the forwardauth scenario: the generator signs in
+	// once through {issuer}/forward-auth/start and then asks {issuer}/forward-auth about it.
+	AppURL string
 	// Logger receives progress messages (nil: discarded).
 	Logger *slog.Logger
 }
@@ -102,7 +108,7 @@ func CheckLoopback(ctx context.Context, issuer string) error {
 		}
 		return nil
 	}
-	if strings.EqualFold(host, "localhost") {
+	if isLocalhostName(host) {
 		return nil
 	}
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -173,7 +179,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 	}
 	tr := &http.Transport{
 		Proxy:               nil, // never through a proxy: the load goes to the server itself
-		DialContext:         dialer.DialContext,
+		DialContext:         localhostDialer(dialer),
 		MaxIdleConns:        2 * cfg.Concurrency,
 		MaxIdleConnsPerHost: cfg.Concurrency,
 		IdleConnTimeout:     90 * time.Second,
@@ -280,11 +286,17 @@ func (g *Generator) RunAll(ctx context.Context, scenario string) ([]Result, erro
 	}
 	var out []Result
 	for _, n := range names {
+		if n == ForwardAuth && scenario == All && g.cfg.AppURL == "" {
+			continue // all runs it only when an app is named
+		}
 		r, err := g.Run(ctx, n)
 		if err != nil {
 			return out, err
 		}
 		out = append(out, r)
+		if n == ForwardAuth {
+			out = append(out, SignatureReference(signatureRounds))
+		}
 	}
 	return out, nil
 }
@@ -333,6 +345,8 @@ func (g *Generator) worker(ctx context.Context, scenario string, i int) (op, err
 			return nil, errors.New("no refresh token issued (does the client get offline_access?)")
 		}
 		return g.refreshOp(t.RefreshToken), nil
+	case ForwardAuth:
+		return g.forwardAuthOp(ctx, i)
 	case CodeFlow:
 		if _, err := g.setupTokens(ctx); err != nil { // also records consent once
 			return nil, err
