@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -49,21 +50,55 @@ func (h *Handler) lookup(r *http.Request) (storage.Session, bool, error) {
 		if c.Value == "" || len(c.Value) > 128 {
 			continue
 		}
-		val, err := h.Blobs.GetBlob(ctx, blobPrefix+session.HashID(c.Value), h.Now())
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
+		key := blobPrefix + session.HashID(c.Value)
+		sid, cached := h.records.get(key)
+		if !cached {
+			val, err := h.Blobs.GetBlob(ctx, key, h.Now())
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return storage.Session{}, false, fmt.Errorf("forwardauth: read cookie record: %w", err)
+			}
+			var rec record
+			if err := json.Unmarshal(val, &rec); err != nil {
+				return storage.Session{}, false, fmt.Errorf("forwardauth: cookie record: %w", err)
+			}
+			sid = rec.SessionID
+			h.records.put(key, sid)
 		}
-		if err != nil {
-			return storage.Session{}, false, fmt.Errorf("forwardauth: read cookie record: %w", err)
-		}
-		var rec record
-		if err := json.Unmarshal(val, &rec); err != nil {
-			return storage.Session{}, false, fmt.Errorf("forwardauth: cookie record: %w", err)
-		}
-		sess, ok, err := h.Sessions.Live(ctx, rec.SessionID)
+		sess, ok, err := h.Sessions.Live(ctx, sid)
 		if err != nil || ok {
 			return sess, ok, err
 		}
 	}
 	return storage.Session{}, false, nil
+}
+
+// maxCachedRecords bounds the cache of cookie records; when full it is emptied.
+const maxCachedRecords = 10000
+
+// recordCache maps the hash of a forward-auth cookie to the SSO session its record names. A
+// record never changes once written (it is only deleted when it expires, with its session),
+// so the mapping may be kept; the session itself is read on every check, so a logout or an
+// expired session ends the cookie at once.
+type recordCache struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (c *recordCache) get(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sid, ok := c.m[key]
+	return sid, ok
+}
+
+func (c *recordCache) put(key, sid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedRecords {
+		c.m = map[string]string{}
+	}
+	c.m[key] = sid
 }

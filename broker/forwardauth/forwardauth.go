@@ -131,6 +131,7 @@ type Handler struct {
 	Deps
 	byHost     map[string]*App
 	assertions *assertionCache
+	records    recordCache
 }
 
 // New builds the handler.

@@ -519,8 +519,10 @@ func WriteTable(w io.Writer, results []Result) error {
 		"scenario", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "cpu ms/req", "rss MB")
 	for _, r := range results {
 		cpu, rss := "-", "-"
-		if r.ServerRSS != 0 {
+		if r.ServerRSS != 0 || r.CPUPerRequest > 0 { // the reference row has CPU and no RSS
 			cpu = fmt.Sprintf("%.4f", ms(r.CPUPerRequest))
+		}
+		if r.ServerRSS != 0 {
 			rss = fmt.Sprintf("%.1f", float64(r.ServerRSS)/(1<<20))
 		}
 		fmt.Fprintf(&b, "%-11s %9d %7d %10.1f %9.3f %9.3f %9.3f %9.3f %12s %9s\n",
