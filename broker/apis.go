@@ -35,6 +35,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 	disc, err := discovery.New(discovery.Provider{
 		Issuer: s.Issuer, SubjectTypes: s.Claims.SubjectTypes(), Scopes: s.Claims.SupportedScopes(),
 		Claims: s.Claims.SupportedClaims(), SigningAlgorithms: s.Keys.Algorithms(), ACRValues: acr,
+		ForwardAuth: s.fwd != nil,
 	}, s.Keys)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,9 @@ type Provider struct {
 	// ACRValues are the acr values the second-factor step can satisfy; empty (MFA off)
 	// leaves acr_values_supported out.
 	ACRValues []string
+	// ForwardAuth adds gatehouse_forward_auth_endpoint (an RFC 8414 extension member): the
+	// identity-aware proxy check of broker/forwardauth, when apps are protected.
+	ForwardAuth bool
 }
 
 // KeySet publishes the signing keys.
@@ -84,6 +87,9 @@ func document(p Provider) ([]byte, error) {
 	}
 	if len(p.ACRValues) > 0 {
 		m["acr_values_supported"] = p.ACRValues
+	}
+	if p.ForwardAuth {
+		m["gatehouse_forward_auth_endpoint"] = url("/forward-auth")
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

@@ -382,6 +382,10 @@ func checkAssertion(t *testing.T, c *corp, tok, sub string) {
 func TestForwardAuthRefusals(t *testing.T) {
 	c := newCorp(t, traefik, nil)
 	b := c.browser()
+	if d := c.do(b, http.MethodGet, c.issuer+"/.well-known/openid-configuration", nil, nil); !strings.Contains(d.body,
+		`"gatehouse_forward_auth_endpoint": "`+c.issuer+`/forward-auth"`) {
+		t.Errorf("discovery does not advertise the forward-auth endpoint:\n%s", d.body)
+	}
 	start := c.issuer + "/forward-auth/start?rd="
 	for _, rd := range []string{
 		"http://evil.example/", "//evil.example/", "http://grafana.corp.localhost:" + c.appPort + "@evil.example/",
