@@ -374,6 +374,11 @@ type ForwardAuth struct {
 	// AssertionLifetime is the lifetime of the signed X-Gatehouse-Assertion JWT (default 5m,
 	// at most 1h); a cached assertion is reused until a fifth of it is left.
 	AssertionLifetime Duration `yaml:"assertion_lifetime"`
+	// SessionRecheck lets a replica answer checks from an SSO session it read at most this
+	// long ago (default 0s: the session is read from storage on every check, so a logout
+	// ends the cookie at once). A logout then takes up to this long to reach the apps;
+	// at most 1m.
+	SessionRecheck Duration `yaml:"session_recheck"`
 }
 
 // ProtectedApp is one app behind a forward-auth proxy: configured like a client, with the

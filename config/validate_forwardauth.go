@@ -19,6 +19,9 @@ var hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$`
 // MaxAssertionLifetime bounds forward_auth.assertion_lifetime.
 const MaxAssertionLifetime = time.Hour
 
+// MaxSessionRecheck bounds forward_auth.session_recheck (how late a logout may reach the apps).
+const MaxSessionRecheck = time.Minute
+
 // forwardAuth checks protected_apps and forward_auth (no I/O).
 func (v *validator) forwardAuth(c *Config, connectorIDs map[string]bool) {
 	fa := c.ForwardAuth
@@ -52,6 +55,9 @@ func (v *validator) forwardAuth(c *Config, connectorIDs map[string]bool) {
 	}
 	if fa.AssertionLifetime < 0 || fa.AssertionLifetime.D() > MaxAssertionLifetime {
 		v.addf("forward_auth.assertion_lifetime", "must be between 0s (default 5m) and %s", MaxAssertionLifetime)
+	}
+	if fa.SessionRecheck < 0 || fa.SessionRecheck.D() > MaxSessionRecheck {
+		v.addf("forward_auth.session_recheck", "must be between 0s (read the session on every check) and %s", MaxSessionRecheck)
 	}
 	if len(c.Web.TrustedProxies) == 0 {
 		v.addf("web.trusted_proxies", "is required with protected_apps: the original URL is read only from the reverse proxies listed here")

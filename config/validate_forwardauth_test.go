@@ -111,6 +111,9 @@ func TestValidateForwardAuth(t *testing.T) {
 		{"bad cookie name", func(c *Config) { c.ForwardAuth.CookieName = "__Host-fwd" }, []string{"cookie_name"}},
 		{"assertion lifetime", func(c *Config) { c.ForwardAuth.AssertionLifetime = Duration(2 * MaxAssertionLifetime) },
 			[]string{"assertion_lifetime"}},
+		{"session recheck", func(c *Config) { c.ForwardAuth.SessionRecheck = Duration(2 * MaxSessionRecheck) },
+			[]string{"session_recheck"}},
+		{"negative session recheck", func(c *Config) { c.ForwardAuth.SessionRecheck = -1 }, []string{"session_recheck"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

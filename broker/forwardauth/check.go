@@ -65,6 +65,7 @@ func (h *Handler) handleCheck(w http.ResponseWriter, r *http.Request) {
 			"If you need access, ask your administrator.")
 		return
 	}
+	h.touch(r.Context(), sess)
 	if err := h.allow(w, app, sess); err != nil {
 		h.Pages.Internal(w, r, "forward-auth assertion", err)
 		return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -67,7 +68,7 @@ func (h *Handler) lookup(r *http.Request) (storage.Session, bool, error) {
 			sid = rec.SessionID
 			h.records.put(key, sid)
 		}
-		sess, ok, err := h.Sessions.Live(ctx, sid)
+		sess, ok, err := h.liveSession(ctx, sid)
 		if err != nil || ok {
 			return sess, ok, err
 		}
@@ -101,4 +102,79 @@ func (c *recordCache) put(key, sid string) {
 		c.m = map[string]string{}
 	}
 	c.m[key] = sid
+}
+
+// liveSession returns the live SSO session sid: from the cache when it was read less than
+// Settings.SessionRecheck ago and has not expired since, else from storage.
+func (h *Handler) liveSession(ctx context.Context, sid string) (storage.Session, bool, error) {
+	recheck := h.Settings.SessionRecheck
+	if recheck <= 0 {
+		return h.Sessions.Live(ctx, sid)
+	}
+	now := h.Now()
+	if s, ok := h.sessions.get(sid, now, recheck); ok {
+		return s, true, nil
+	}
+	s, ok, err := h.Sessions.Live(ctx, sid)
+	if err == nil && ok {
+		h.sessions.put(s, now)
+	}
+	return s, ok, err
+}
+
+// touch extends the session's idle expiry: a user working in a protected app is using the
+// session (session.Manager writes at most once a minute). A failure is logged: the check
+// answers anyway, and the next one tries again.
+func (h *Handler) touch(ctx context.Context, s storage.Session) {
+	now := h.Now()
+	if now.Sub(s.LastUsed) < time.Minute {
+		return
+	}
+	if err := h.Sessions.Touch(ctx, s); err != nil {
+		h.Logger.WarnContext(ctx, "forward-auth: extend the session's idle expiry", "err", err)
+		return
+	}
+	s.LastUsed = now
+	h.sessions.refresh(s)
+}
+
+// sessionCache keeps recently read sessions when Settings.SessionRecheck is set.
+type sessionCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSession
+}
+
+type cachedSession struct {
+	s    storage.Session
+	read time.Time
+}
+
+// get returns the session read less than recheck ago and still within its expiries at now.
+func (c *sessionCache) get(sid string, now time.Time, recheck time.Duration) (storage.Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[sid]
+	if !ok || now.Sub(e.read) >= recheck || !now.Before(e.s.IdleExpiry) || !now.Before(e.s.AbsoluteExpiry) {
+		return storage.Session{}, false
+	}
+	return e.s, true
+}
+
+func (c *sessionCache) put(s storage.Session, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedRecords {
+		c.m = map[string]cachedSession{}
+	}
+	c.m[s.ID] = cachedSession{s: s, read: now}
+}
+
+// refresh replaces a cached session's record (after a touch), keeping when it was read.
+func (c *sessionCache) refresh(s storage.Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[s.ID]; ok {
+		e.s = s
+		c.m[s.ID] = e
+	}
 }

@@ -78,7 +78,10 @@ type Settings struct {
 	Secure bool
 	// AssertionLifetime is the lifetime of a signed assertion.
 	AssertionLifetime time.Duration
-	Apps              []App
+	// SessionRecheck: a session read less than this long ago answers checks (0: read it
+	// on every check).
+	SessionRecheck time.Duration
+	Apps           []App
 }
 
 // ClientID is the pseudo-client ID of a protected app (claims.AppClientID).
@@ -95,9 +98,10 @@ type Authorizer interface {
 	AuthorizeApp(appID, urlPath string, id storage.Identity) error
 }
 
-// Sessions finds live SSO sessions (session.Manager).
+// Sessions finds live SSO sessions and extends their idle expiry (session.Manager).
 type Sessions interface {
 	Live(ctx context.Context, id string) (storage.Session, bool, error)
+	Touch(ctx context.Context, s storage.Session) error
 }
 
 // Signer signs the assertion (tokens.Minter).
@@ -132,6 +136,7 @@ type Handler struct {
 	byHost     map[string]*App
 	assertions *assertionCache
 	records    recordCache
+	sessions   sessionCache
 }
 
 // New builds the handler.

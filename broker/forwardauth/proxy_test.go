@@ -464,3 +464,49 @@ func TestForwardAuthMFA(t *testing.T) {
 		t.Fatalf("expected the MFA step, got %d at %s:\n%s", r.status, at, r.body)
 	}
 }
+
+// TestForwardAuthSessionLifetime: a user working in a protected app keeps the SSO session
+// alive (the check extends its idle expiry), and with forward_auth.session_recheck a logout
+// reaches the apps only once the cached session is older than the recheck interval, while by
+// default it reaches them at once (TestForwardAuthProxies).
+func TestForwardAuthSessionLifetime(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		recheck time.Duration
+	}{{"read every time", 0}, {"recheck 30s", 30 * time.Second}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCorp(t, traefik, func(cfg *config.Config) {
+				cfg.ForwardAuth.SessionRecheck = config.Duration(tc.recheck)
+				cfg.Expiry.Sessions.Idle = config.Duration(time.Hour)
+			})
+			b := c.browser()
+			orig := c.app("wiki", "/")
+			if _, at := c.login(b, orig, "bob"); at != orig {
+				t.Fatalf("login ended at %s", at)
+			}
+			for range 3 { // 150 minutes of use, past the 1h idle expiry
+				c.gh.Clock.Advance(50 * time.Minute)
+				if r := c.do(b, http.MethodGet, orig, nil, nil); r.status != http.StatusOK {
+					t.Fatalf("after 50 more minutes of use: %d, want 200 (the check extends the idle expiry)", r.status)
+				}
+			}
+			lo := c.do(b, http.MethodGet, c.issuer+"/logout", nil, nil)
+			action, vals := brokertest.Form(t, lo.body)
+			vals.Set("decision", "logout")
+			if r := c.do(b, http.MethodPost, c.issuer+action, vals, nil); r.status >= 400 {
+				t.Fatalf("logout: %d\n%s", r.status, r.body)
+			}
+			want := http.StatusFound
+			if tc.recheck > 0 {
+				want = http.StatusOK // the cached session, read less than 30s ago
+			}
+			if r := c.do(b, http.MethodGet, orig, nil, nil); r.status != want {
+				t.Fatalf("right after logout: %d, want %d", r.status, want)
+			}
+			c.gh.Clock.Advance(tc.recheck + time.Second)
+			if r := c.do(b, http.MethodGet, orig, nil, nil); r.status != http.StatusFound {
+				t.Fatalf("a recheck interval after logout: %d, want a redirect to the login", r.status)
+			}
+		})
+	}
+}

@@ -14,7 +14,7 @@ func forwardAuth(cfg *config.Config, secure bool) *forwardauth.Settings {
 	}
 	s := &forwardauth.Settings{
 		CookieDomain: cfg.ForwardAuth.CookieDomain, CookieName: cfg.ForwardAuth.CookieName, Secure: secure,
-		AssertionLifetime: cfg.ForwardAuth.AssertionLifetime.D(),
+		AssertionLifetime: cfg.ForwardAuth.AssertionLifetime.D(), SessionRecheck: cfg.ForwardAuth.SessionRecheck.D(),
 	}
 	for _, a := range cfg.ProtectedApps {
 		s.Apps = append(s.Apps, forwardauth.App{
