@@ -36,6 +36,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 		Issuer: s.Issuer, SubjectTypes: s.Claims.SubjectTypes(), Scopes: s.Claims.SupportedScopes(),
 		Claims: s.Claims.SupportedClaims(), SigningAlgorithms: s.Keys.Algorithms(), ACRValues: acr,
 		DeviceAuthorization: s.device != nil,
+		ForwardAuth:         s.fwd != nil,
 	}, s.Keys)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package broker
 import (
 	"github.com/gatehouse-id/gatehouse/broker/authflow"
 	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // MFA configures the second-factor step. A nil *MFA in Deps turns it off: every policy is
@@ -19,6 +20,15 @@ type MFA struct {
 // counts is Connector.TrustUpstreamMFA.
 type MFAConnector struct {
 	Policy mfa.Policy
+}
+
+// needed reports whether an authentication lacks a second factor that the client's or the
+// connector's policy requires (mfa.Needed; optional policies are left to the login step).
+func (m *MFA) needed(clientID string, auth storage.Authentication) bool {
+	if m == nil {
+		return false
+	}
+	return mfa.Decide(mfa.Request{Connector: m.Connectors[auth.ConnectorID].Policy, Client: m.Clients[clientID]}, auth) == mfa.Needed
 }
 
 // flowSettings is the login flow's view of the MFA settings (nil: off).

@@ -95,9 +95,11 @@ func (s *Server) limitBodies(h http.Handler) http.Handler {
 }
 
 // bodilessAPI reports a POST without a body to the userinfo endpoint, which RFC 6750 clients
-// send with the token in the Authorization header.
+// send with the token in the Authorization header, or to the Envoy forward-auth check, which
+// Envoy's ext_authz sends with the original request's method and no body.
 func (s *Server) bodilessAPI(r *http.Request) bool {
-	return r.ContentLength == 0 && r.Header.Get("Content-Type") == "" && r.URL.Path == s.prefix+"/userinfo"
+	return r.ContentLength == 0 && r.Header.Get("Content-Type") == "" &&
+		(r.URL.Path == s.prefix+"/userinfo" || strings.HasPrefix(r.URL.Path, s.prefix+"/forward-auth/envoy/"))
 }
 
 // apiPaths are the routes that answer with RFC 6749 JSON errors rather than pages.

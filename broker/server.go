@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/device"
+	"github.com/gatehouse-id/gatehouse/broker/forwardauth"
 	"github.com/gatehouse-id/gatehouse/broker/logout"
 	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
@@ -85,6 +86,9 @@ type Deps struct {
 	Audit audit.Recorder
 	// Metrics takes the per-route and per-connector metrics; nil: none.
 	Metrics Metrics
+	// ForwardAuth is the identity-aware proxy endpoint (broker/forwardauth); nil turns it
+	// off. Its apps must be in Clients as forwardauth.ClientID pseudo-clients.
+	ForwardAuth *forwardauth.Settings
 }
 
 // Metrics is what the broker reports to the metrics (internal/telemetry implements it).
@@ -112,7 +116,8 @@ type Server struct {
 	device    *device.Handler // nil when storage keeps no device codes
 	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
 	assertionVerifier *clients.AssertionVerifier
-	draining          atomic.Bool // set by Drain: readiness answers 503 while the process shuts down
+	fwd               *forwardauth.Handler // nil without protected apps
+	draining          atomic.Bool          // set by Drain: readiness answers 503 while the process shuts down
 }
 
 // New validates the dependencies and builds the server.
@@ -183,7 +188,10 @@ func (s *Server) buildFlows() error {
 		flow.SetResponder(storage.ProtocolSAML, s.saml)
 		s.logout.FrontChannel = s.saml
 	}
-	return s.buildDevice(flow)
+	if err := s.buildDevice(flow); err != nil {
+		return err
+	}
+	return s.buildForwardAuth(flow)
 }
 
 // blobs returns the storage's BlobStore, or nil.
@@ -221,6 +229,9 @@ func (s *Server) routes() http.Handler {
 	if s.device != nil {
 		s.device.Mount(m) // /device/code, /device
 	}
+	if s.fwd != nil {
+		s.fwd.Mount(m) // /forward-auth, /forward-auth/nginx, /forward-auth/envoy/, /forward-auth/start
+	}
 	m.Plain("GET /static/", http.StripPrefix(s.prefix+"/static/", s.Templates.Static()))
 	m.Plain("GET /healthz", http.HandlerFunc(s.handleHealth))
 	m.Plain("GET /readyz", http.HandlerFunc(s.handleReady))
@@ -228,7 +239,11 @@ func (s *Server) routes() http.Handler {
 		m.Plain(path, h)
 	}
 	m.Plain("/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
-	return logctx.Middleware(s.TrustedProxies, s.recoverer(s.limitBodies(mux)))
+	var h http.Handler = mux
+	if s.fwd != nil {
+		h = s.fwd.EnvoyBypass(s.prefix, mux)
+	}
+	return logctx.Middleware(s.TrustedProxies, s.recoverer(s.limitBodies(h)))
 }
 
 // recoverer turns a panic into a 500 with a log line and the request ID the user can quote,

@@ -76,6 +76,7 @@ type clientRules struct {
 	hardcoded map[string]any
 	pairwise  bool
 	sector    string
+	paths     []pathRule // protected apps only
 }
 
 type requirement struct {
@@ -222,6 +223,20 @@ func (b *builder) build() (*ruleset, error) {
 		id := SAMLClientID(sp.ID)
 		rs.clients[id] = &clientRules{id: id, name: name, require: requirementOf(sp.Require)}
 	}
+	// A protected app is the pseudo-client "app:<id>" (AppClientID); its path rules are kept
+	// beside it for AuthorizeApp.
+	for _, app := range b.cfg.ProtectedApps {
+		name := app.Name
+		if name == "" {
+			name = app.ID
+		}
+		id := AppClientID(app.ID)
+		cl := &clientRules{id: id, name: name, require: requirementOf(app.Require)}
+		for _, p := range app.Paths {
+			cl.paths = append(cl.paths, pathRule{prefix: p.Prefix, require: requirementOf(p.Require)})
+		}
+		rs.clients[id] = cl
+	}
 	for i, sc := range b.cfg.Scopes {
 		if config.BuiltinScope(sc.Name) || sc.Name == "" {
 			b.problem(fmt.Sprintf("scopes[%d].name", i), "%q cannot be used as a custom scope name", sc.Name)
@@ -365,6 +380,45 @@ func (n *Normalizer) AuthorizeClient(clientID string, id storage.Identity) error
 	}
 	if reason := cl.require.check(id.Groups, id, "use "+cl.name); reason != "" {
 		return &connectors.DeniedError{Reason: reason}
+	}
+	return nil
+}
+
+// AppClientID is the pseudo-client ID of a protected app (forward auth): its require, path
+// rules, MFA policy and allowed connectors are a client's under this ID.
+func AppClientID(appID string) string { return "app:" + appID }
+
+// pathRule is a protected app's requirement under a path prefix.
+type pathRule struct {
+	prefix  string
+	require requirement
+}
+
+// covers reports whether the rule's prefix covers the clean path p: p is the prefix or lies
+// below it ("/admin" covers /admin and /admin/x, not /administrator).
+func (pr pathRule) covers(p string) bool {
+	return p == pr.prefix || strings.HasPrefix(p, pr.prefix+"/") || pr.prefix == "/"
+}
+
+// AuthorizeApp checks a protected app's requirements for a request to urlPath (a clean,
+// decoded absolute path): the app's require, then every path rule whose prefix covers the
+// path. A user who does not qualify gets a *connectors.DeniedError whose Reason can be shown.
+// An unknown app is denied.
+func (n *Normalizer) AuthorizeApp(appID, urlPath string, id storage.Identity) error {
+	cl := n.client(AppClientID(appID))
+	if cl == nil {
+		return &connectors.DeniedError{Reason: "this application is not configured"}
+	}
+	if reason := cl.require.check(id.Groups, id, "use "+cl.name); reason != "" {
+		return &connectors.DeniedError{Reason: reason}
+	}
+	for _, pr := range cl.paths {
+		if !pr.covers(urlPath) {
+			continue
+		}
+		if reason := pr.require.check(id.Groups, id, "open "+pr.prefix+" in "+cl.name); reason != "" {
+			return &connectors.DeniedError{Reason: reason}
+		}
 	}
 	return nil
 }

@@ -19,7 +19,9 @@ const (
 // http://127.0.0.1:5556, a listener on 127.0.0.1:5556 when neither web.http nor web.https is
 // set, SQLite in gatehouse.db, RS256, info/text logging, and the lifetimes id_tokens 1h,
 // access_tokens 1h, auth_codes 60s, auth_requests 30m, refresh_tokens 720h absolute / 168h
-// idle, sessions 24h absolute / 1h idle, signing_keys 24h, audit.retention 2160h. A zero value counts as unset
+// idle, sessions 24h absolute / 1h idle, signing_keys 24h, audit.retention 2160h; with
+// protected_apps, forward_auth.cookie_name gh_fwd and forward_auth.assertion_lifetime 5m. A
+// zero value counts as unset
 // (a lifetime of 0 gets its default); refresh_tokens.reuse_grace is 5s unless the file sets
 // it (0s turns the lost-response retry off).
 func (c *Config) ApplyDefaults() {
@@ -61,7 +63,16 @@ func (c *Config) ApplyDefaults() {
 	if c.Logging.Format == "" {
 		c.Logging.Format = "text"
 	}
+	if len(c.ProtectedApps) > 0 {
+		if c.ForwardAuth.CookieName == "" {
+			c.ForwardAuth.CookieName = DefaultForwardAuthCookie
+		}
+		setDefault(&c.ForwardAuth.AssertionLifetime, 5*time.Minute)
+	}
 }
+
+// DefaultForwardAuthCookie is forward_auth.cookie_name's default.
+const DefaultForwardAuthCookie = "gh_fwd"
 
 func setDefault(d *Duration, v time.Duration) {
 	if *d == 0 {

@@ -38,6 +38,11 @@ type Config struct {
 	Secrets Secrets `yaml:"secrets"`
 	// Audit configures the audit trail: how long events are kept, and a log stream.
 	Audit Audit `yaml:"audit"`
+	// ProtectedApps are the apps behind a reverse proxy that asks Gatehouse's forward-auth
+	// endpoint about every request (docs/forward-auth.md).
+	ProtectedApps []ProtectedApp `yaml:"protected_apps"`
+	// ForwardAuth configures the forward-auth endpoint's session cookie and assertion.
+	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source
@@ -370,4 +375,64 @@ type ServiceProvider struct {
 	// https://refeds.org/profile/mfa: a RequestedAuthnContext naming one makes the second
 	// factor needed, and the assertion then carries that class.
 	MFAClasses []string `yaml:"mfa_classes"`
+}
+
+// ForwardAuth configures the identity-aware proxy endpoint (/forward-auth).
+type ForwardAuth struct {
+	// CookieDomain is the Domain of the forward-auth session cookie: the protected apps'
+	// hosts and the issuer's host must all be within it (".corp.example" or "corp.example").
+	CookieDomain string `yaml:"cookie_domain"`
+	// CookieName is the cookie's name (default gh_fwd). The cookie is bound to the SSO
+	// session: a logout anywhere ends it.
+	CookieName string `yaml:"cookie_name"`
+	// AssertionLifetime is the lifetime of the signed X-Gatehouse-Assertion JWT (default 5m,
+	// at most 1h); a cached assertion is reused until a fifth of it is left.
+	AssertionLifetime Duration `yaml:"assertion_lifetime"`
+	// SessionRecheck lets a replica answer checks from an SSO session it read at most this
+	// long ago (default 0s: the session is read from storage on every check, so a logout
+	// ends the cookie at once). A logout then takes up to this long to reach the apps;
+	// at most 1m.
+	SessionRecheck Duration `yaml:"session_recheck"`
+}
+
+// ProtectedApp is one app behind a forward-auth proxy: configured like a client, with the
+// same require rules and MFA policy (it is the pseudo-client "app:<id>").
+type ProtectedApp struct {
+	// ID is a short URL-safe name; the assertion's aud.
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Hosts are the host names (host or host:port, lowercase) the proxy serves the app on;
+	// only URLs on these hosts are accepted as the original URL and as the return URL.
+	Hosts []string `yaml:"hosts"`
+	// Require is what a user needs to use the app (checked on every request).
+	Require Requirement `yaml:"require"`
+	// MFA is the app's second-factor policy: required | optional | off (default off).
+	MFA string `yaml:"mfa"`
+	// AllowedConnectors limits which connectors the app's users may log in with (empty: all).
+	AllowedConnectors []string `yaml:"allowed_connectors"`
+	// Paths add requirements under path prefixes (every matching prefix applies).
+	Paths []PathRule `yaml:"paths"`
+	// Bypass lists path prefixes answered 200 without a login and without identity
+	// headers (health checks, static assets). Never by default.
+	Bypass []string `yaml:"bypass"`
+	// Headers renames the identity headers (defaults X-Auth-Request-User, -Email, -Groups,
+	// -Preferred-Username).
+	Headers AppHeaders `yaml:"headers"`
+	// Assertion adds X-Gatehouse-Assertion: a JWT signed with the issuer's keys, aud = ID.
+	Assertion bool `yaml:"assertion"`
+}
+
+// PathRule is a requirement for the paths under Prefix ("/admin" covers /admin and
+// /admin/..., not /administrator).
+type PathRule struct {
+	Prefix  string      `yaml:"prefix"`
+	Require Requirement `yaml:"require"`
+}
+
+// AppHeaders names the identity headers of a protected app (empty: the default name).
+type AppHeaders struct {
+	User              string `yaml:"user"`
+	Email             string `yaml:"email"`
+	Groups            string `yaml:"groups"`
+	PreferredUsername string `yaml:"preferred_username"`
 }

@@ -40,6 +40,7 @@ func (c *Config) Validate() error {
 	v.claimsConfig(c, connectorIDs)
 	v.mfa(c)
 	v.samlIdP(c, connectorIDs)
+	v.forwardAuth(c, connectorIDs)
 	v.secrets(&c.Secrets)
 	return v.errs.err()
 }
@@ -72,7 +73,9 @@ func (v *validator) oneOf(path, got string, allowed ...string) {
 }
 
 func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+	// RFC 6761 6.3: localhost and every name under .localhost are loopback (browsers resolve
+	// them to it themselves), so a test can give each app of one machine its own host name.
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

@@ -29,6 +29,11 @@ func (c *Config) UsesMFA() bool {
 			return true
 		}
 	}
+	for _, app := range c.ProtectedApps {
+		if app.MFA != "" && app.MFA != "off" {
+			return true
+		}
+	}
 	for _, sp := range c.ServiceProviders {
 		if sp.MFA != "" && sp.MFA != "off" {
 			return true

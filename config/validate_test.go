@@ -32,6 +32,9 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", func(*Config) {}, nil},
 		{"issuer loopback http", func(c *Config) { c.Issuer = "http://localhost:5556/gh" }, nil},
+		{"issuer http under .localhost", func(c *Config) { c.Issuer = "http://login.corp.localhost:5556" }, nil},
+		{"issuer http on a look-alike of localhost", func(c *Config) { c.Issuer = "http://login.localhost.example.com" },
+			[]string{"uses http on a non-loopback host"}},
 		{"issuer ipv6 loopback", func(c *Config) { c.Issuer = "http://[::1]:5556" }, nil},
 		{"issuer empty", func(c *Config) { c.Issuer = "" }, []string{"issuer: is required"}},
 		{"issuer relative", func(c *Config) { c.Issuer = "/login" }, []string{"issuer: \"/login\" must be an absolute https:// URL"}},

@@ -95,6 +95,7 @@ main() {
 	install_oidc_provider
 	install_nginx
 	install_prometheus
+	install_caddy
 	log "all peers installed"
 }
 

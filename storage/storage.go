@@ -86,7 +86,9 @@ type AuthRequest struct {
 	// ClientID is the OIDC client, or the SAML service provider's pseudo-client
 	// ("saml:"+SP ID), whose policy (allowed connectors, trust, requirements, MFA) applies.
 	ClientID string
-	// The OAuth 2.0 / OIDC request (Protocol oidc only; empty for SAML).
+	// The OAuth 2.0 / OIDC request (Protocol oidc only; empty for SAML). With Protocol
+	// forward-auth, RedirectURI is the original URL the browser returns to (on a configured
+	// host of the app ClientID names) and the other OIDC fields are empty.
 	RedirectURI         string
 	ResponseType        string
 	ResponseMode        string
@@ -128,6 +130,9 @@ type Protocol string
 const (
 	ProtocolOIDC Protocol = "oidc" // an OAuth 2.0 / OpenID Connect authorization request
 	ProtocolSAML Protocol = "saml" // a SAML 2.0 AuthnRequest, or an IdP-initiated login
+	// ProtocolForwardAuth is a login for a protected app behind a forward-auth proxy: it ends
+	// by setting the forward-auth cookie and redirecting to RedirectURI (the original URL).
+	ProtocolForwardAuth Protocol = "forward-auth"
 )
 
 // SAMLRequest is the SAML side of an auth request: what the assertion must answer.

@@ -25,6 +25,9 @@ type Provider struct {
 	ACRValues []string
 	// DeviceAuthorization advertises the device authorization grant (RFC 8628 4).
 	DeviceAuthorization bool
+	// ForwardAuth adds gatehouse_forward_auth_endpoint (an RFC 8414 extension member): the
+	// identity-aware proxy check of broker/forwardauth, when apps are protected.
+	ForwardAuth bool
 }
 
 // KeySet publishes the signing keys.
@@ -95,6 +98,9 @@ func document(p Provider) ([]byte, error) {
 		m["device_authorization_endpoint"] = url("/device/code")
 		m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials",
 			"urn:ietf:params:oauth:grant-type:device_code"}
+	}
+	if p.ForwardAuth {
+		m["gatehouse_forward_auth_endpoint"] = url("/forward-auth")
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

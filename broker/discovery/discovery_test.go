@@ -34,7 +34,8 @@ func serve(t *testing.T, p Provider, path string, hdr http.Header) *httptest.Res
 
 func TestDocument(t *testing.T) {
 	for _, acr := range [][]string{nil, {"urn:a", "urn:b"}} {
-		rec := serve(t, Provider{Issuer: "https://id.example/auth/", ACRValues: acr, SigningAlgorithms: []string{"RS256"}},
+		fwd := acr != nil
+		rec := serve(t, Provider{Issuer: "https://id.example/auth/", ACRValues: acr, SigningAlgorithms: []string{"RS256"}, ForwardAuth: fwd},
 			"/auth/.well-known/openid-configuration", nil)
 		var doc map[string]any
 		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != http.StatusOK {
@@ -45,6 +46,9 @@ func TestDocument(t *testing.T) {
 		}
 		if _, has := doc["acr_values_supported"]; has != (acr != nil) {
 			t.Errorf("acr values %v: acr_values_supported present = %v", acr, has)
+		}
+		if got, has := doc["gatehouse_forward_auth_endpoint"]; has != fwd || (fwd && got != "https://id.example/auth/forward-auth") {
+			t.Errorf("forward auth %v: gatehouse_forward_auth_endpoint = %v", fwd, got)
 		}
 		if rec.Header().Get("Cache-Control") != "public, max-age=3600" {
 			t.Errorf("Cache-Control %q", rec.Header().Get("Cache-Control"))

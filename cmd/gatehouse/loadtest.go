@@ -21,7 +21,11 @@ Drives load against a running broker and prints, per scenario: requests, errors,
 p50/p90/p99/max latency and, with --pid, the server's CPU milliseconds per request (from
 /proc/PID/stat) and its RSS. Scenarios: discovery, jwks, userinfo, introspect, refresh (one
 rotation chain per worker), codeflow (a fresh browser per iteration: authorize, login form,
-consent, code exchange with PKCE), or all. Only loopback issuers unless --allow-remote.
+consent, code exchange with PKCE), forwardauth (a signed-in GET /forward-auth as a proxy asks
+it for --app-url, after one forward-auth login per worker; the loadtest's address must be in
+web.trusted_proxies; followed by a reference row: the CPU time of one RS256 signature in this
+process), or all (forwardauth only with --app-url). Only loopback issuers unless
+--allow-remote; names under .localhost are dialled at 127.0.0.1.
 
 Example:
   gatehouse loadtest --issuer http://127.0.0.1:5556 --client-id app --client-secret S \
@@ -47,6 +51,7 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&cfg.Username, "username", "", "user to log in as")
 	fs.StringVar(&cfg.Password, "password", "", "the user's password")
 	fs.StringVar(&cfg.Scope, "scope", loadgen.DefaultScope, "scopes requested by each login")
+	fs.StringVar(&cfg.AppURL, "app-url", "", "a protected app's URL (forwardauth scenario)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 8, "concurrent workers")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each scenario runs")
 	fs.Int64Var(&cfg.Requests, "requests", 0, "stop each scenario after this many requests (ignores the default duration)")
@@ -83,14 +88,15 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cfg.Duration < 0 || cfg.Requests < 0 || (cfg.Duration == 0 && cfg.Requests == 0) {
 		problems = append(problems, "give a positive --duration or --requests")
 	}
-	if *scenario == loadgen.ClientCredentials {
-		for _, f := range []struct{ name, v string }{{"client-id", cfg.ClientID}, {"client-secret", cfg.ClientSecret}} {
-			if f.v == "" {
-				problems = append(problems, fmt.Sprintf("--%s is required for scenario %s", f.name, *scenario))
-			}
-		}
-	} else if *scenario != loadgen.Discovery && *scenario != loadgen.JWKS {
-		for _, f := range []struct{ name, v string }{{"client-id", cfg.ClientID}, {"redirect-uri", cfg.RedirectURI}, {"username", cfg.Username}, {"password", cfg.Password}} {
+	required := []struct{ name, v string }{{"client-id", cfg.ClientID}, {"redirect-uri", cfg.RedirectURI}, {"username", cfg.Username}, {"password", cfg.Password}}
+	switch *scenario {
+	case loadgen.ForwardAuth:
+		required = []struct{ name, v string }{{"app-url", cfg.AppURL}, {"username", cfg.Username}, {"password", cfg.Password}}
+	case loadgen.ClientCredentials:
+		required = []struct{ name, v string }{{"client-id", cfg.ClientID}, {"client-secret", cfg.ClientSecret}}
+	}
+	if *scenario != loadgen.Discovery && *scenario != loadgen.JWKS {
+		for _, f := range required {
 			if f.v == "" {
 				problems = append(problems, fmt.Sprintf("--%s is required for scenario %s", f.name, *scenario))
 			}

@@ -264,6 +264,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 		return broker.Deps{}, err
 	}
 	cls = append(cls, samlidp.Clients(samlIdP)...)
+	cls = append(cls, appClients(cfg)...)
 	registry, err := clients.NewRegistry(cls)
 	if err != nil {
 		return broker.Deps{}, err
@@ -285,7 +286,8 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 		TrustedProxies: proxies,
 		Issuer:         cfg.Issuer, Storage: b.store, Keys: keys, Minter: &tokens.Minter{Issuer: cfg.Issuer, Keys: keys, Now: b.now},
 		Sessions: sessions, Claims: norm, Clients: registry, Connectors: slots, MFA: mfaStep, SAML: samlIdP,
-		Templates: tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: b.logger, Now: b.now, Mounts: mounts,
+		ForwardAuth: forwardAuth(cfg, issuerURL.Scheme == "https"),
+		Templates:   tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: b.logger, Now: b.now, Mounts: mounts,
 		Lifetimes: broker.Lifetimes{
 			IDToken: cfg.Expiry.IDTokens.D(), AccessToken: cfg.Expiry.AccessTokens.D(), AuthCode: cfg.Expiry.AuthCodes.D(),
 			AuthRequest: cfg.Expiry.AuthRequests.D(), RefreshAbsolute: cfg.Expiry.RefreshTokens.Absolute.D(),

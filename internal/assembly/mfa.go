@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker"
+	"github.com/gatehouse-id/gatehouse/broker/forwardauth"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/mfa"
@@ -65,6 +66,13 @@ func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time) (*b
 			return nil, fmt.Errorf("service provider %s: %w", sp.ID, err)
 		}
 		m.Clients[samlidp.ClientID(sp.ID)] = p
+	}
+	for _, app := range cfg.ProtectedApps {
+		p, err := mfa.ParsePolicy(app.MFA)
+		if err != nil {
+			return nil, fmt.Errorf("protected app %s: %w", app.ID, err)
+		}
+		m.Clients[forwardauth.ClientID(app.ID)] = p
 	}
 	return m, nil
 }

@@ -33,14 +33,17 @@ const (
 	// process, to set the server's CPU per token beside. Not part of All (it needs a machine
 	// client, the others a browser client).
 	ClientCredentials = "client_credentials"
+	// ForwardAuth is a signed-in forward-auth check (GET /forward-auth as a proxy asks it),
+	// reported beside the CPU time of one signature on this machine.
+	ForwardAuth = "forwardauth"
 	// All runs every scenario in turn, in the order of Scenarios.
 	All = "all"
 )
 
 // Scenarios lists the individual scenarios: All runs them in this order, except
-// ClientCredentials.
+// ClientCredentials (it needs a machine client) and ForwardAuth without an app URL.
 func Scenarios() []string {
-	return []string{Discovery, JWKS, Userinfo, Introspect, Refresh, CodeFlow, ClientCredentials}
+	return []string{Discovery, JWKS, Userinfo, Introspect, Refresh, CodeFlow, ForwardAuth, ClientCredentials}
 }
 
 // DefaultScope is requested by every login.
@@ -72,6 +75,9 @@ type Config struct {
 	AllowRemote bool
 	// Timeout bounds each HTTP request (default 30s).
 	Timeout time.Duration
+	// AppURL is a protected app's URL for the forwardauth scenario: the generator signs in
+	// once through {issuer}/forward-auth/start and then asks {issuer}/forward-auth about it.
+	AppURL string
 	// Logger receives progress messages (nil: discarded).
 	Logger *slog.Logger
 }
@@ -109,7 +115,7 @@ func CheckLoopback(ctx context.Context, issuer string) error {
 		}
 		return nil
 	}
-	if strings.EqualFold(host, "localhost") {
+	if isLocalhostName(host) {
 		return nil
 	}
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -180,7 +186,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 	}
 	tr := &http.Transport{
 		Proxy:               nil, // never through a proxy: the load goes to the server itself
-		DialContext:         dialer.DialContext,
+		DialContext:         localhostDialer(dialer),
 		MaxIdleConns:        2 * cfg.Concurrency,
 		MaxIdleConnsPerHost: cfg.Concurrency,
 		IdleConnTimeout:     90 * time.Second,
@@ -297,11 +303,17 @@ func (g *Generator) RunAll(ctx context.Context, scenario string) ([]Result, erro
 	}
 	var out []Result
 	for _, n := range names {
+		if n == ForwardAuth && scenario == All && g.cfg.AppURL == "" {
+			continue // all runs it only when an app is named
+		}
 		r, err := g.Run(ctx, n)
 		if err != nil {
 			return out, err
 		}
 		out = append(out, r)
+		if n == ForwardAuth {
+			out = append(out, SignatureReference(signatureRounds))
+		}
 	}
 	return out, nil
 }
@@ -355,6 +367,8 @@ func (g *Generator) worker(ctx context.Context, scenario string, i int) (op, err
 			return nil, errors.New("client_credentials needs a confidential client (--client-secret)")
 		}
 		return g.clientCredentialsOp(), nil
+	case ForwardAuth:
+		return g.forwardAuthOp(ctx, i)
 	case CodeFlow:
 		if _, err := g.setupTokens(ctx); err != nil { // also records consent once
 			return nil, err
@@ -541,8 +555,10 @@ func WriteTable(w io.Writer, results []Result) error {
 		"scenario", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "cpu ms/req", "rss MB")
 	for _, r := range results {
 		cpu, rss := "-", "-"
-		if r.ServerRSS != 0 {
+		if r.ServerRSS != 0 || r.CPUPerRequest > 0 { // the reference row has CPU and no RSS
 			cpu = fmt.Sprintf("%.4f", ms(r.CPUPerRequest))
+		}
+		if r.ServerRSS != 0 {
 			rss = fmt.Sprintf("%.1f", float64(r.ServerRSS)/(1<<20))
 		}
 		fmt.Fprintf(&b, "%-18s %9d %7d %10.1f %9.3f %9.3f %9.3f %9.3f %12s %9s\n",

@@ -116,6 +116,7 @@ func TestCheckLoopback(t *testing.T) {
 		{"http://127.3.4.5/dex", true},
 		{"http://[::1]:8080", true},
 		{"http://localhost:5556", true},
+		{"http://login.corp.localhost:5556", true},
 		{"http://10.0.0.1:5556", false},
 		{"https://192.0.2.7", false},
 		{"http://[2001:db8::1]/", false},

@@ -67,7 +67,7 @@ func RunAuthRequestSweep(t *testing.T, open func(t *testing.T) storage.Storage) 
 	}
 }
 
-// testAuthRequestProtocols: Protocol, SAML and MFA round-trip through create, get and
+// testAuthRequestProtocols: Protocol (oidc, saml, forward-auth), SAML and MFA round-trip through create, get and
 // update; an empty Protocol reads back as oidc; nil pointers stay nil.
 func testAuthRequestProtocols(t *testing.T, s storage.Storage) {
 	ctx := ctxFor(t)
@@ -102,6 +102,17 @@ func testAuthRequestProtocols(t *testing.T, s storage.Storage) {
 	got, err = s.GetAuthRequest(ctx, "ar-saml")
 	wantErr(t, "get saml", err, nil)
 	mustEqual(t, "saml auth request", saml, got)
+
+	// A forward-auth login: its own protocol, the original URL in RedirectURI.
+	fwd := authRequest("ar-fwd", now)
+	fwd.Protocol = storage.ProtocolForwardAuth
+	fwd.ClientID = "app:grafana"
+	fwd.RedirectURI = "https://grafana.corp.example/d/x?orgId=1&from=now-6h"
+	fwd.ResponseType, fwd.ResponseMode, fwd.State, fwd.Nonce = "", "", "", ""
+	wantErr(t, "create forward-auth", s.CreateAuthRequest(ctx, fwd), nil)
+	got, err = s.GetAuthRequest(ctx, "ar-fwd")
+	wantErr(t, "get forward-auth", err, nil)
+	mustEqual(t, "forward-auth auth request", fwd, got)
 
 	// MFA: nil -> set -> nil through UpdateAuthRequest.
 	for i, mfa := range []*storage.MFAProgress{fullMFA(), nil} {
