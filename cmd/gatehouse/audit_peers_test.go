@@ -3,48 +3,19 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TestServeMetricsAndAuditOnPostgres: on PostgreSQL, a login through `serve` is an audit
 // event `gatehouse audit` reads back, the scrape of the admin listener counts it, and the
 // storage metrics come from pgx's query tracer.
 func TestServeMetricsAndAuditOnPostgres(t *testing.T) {
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Fatal("GATEHOUSE_TEST_POSTGRES_DSN is not set: run scripts/test-all.sh, or `source scripts/peers/postgres.sh && start_test_postgres`")
-	}
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
-	name := "audit_" + hex.EncodeToString(rb[:])
-	admin, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-		_ = admin.Close(ctx)
-	})
-	db := regexp.MustCompile(`/[^/?]*(\?|$)`).ReplaceAllString(strings.TrimPrefix(dsn, "postgres://"), "/"+name+"$1")
+	db := strings.TrimPrefix(tempPostgresDatabase(t, "audit_").String(), "postgres://")
 
 	dir := t.TempDir()
 	port, adminPort := freePort(t), freePort(t)

@@ -3,21 +3,14 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TestPostgresComesUpLate: a pod that starts before its database is the normal case (issue
@@ -25,37 +18,10 @@ import (
 // real test PostgreSQL appears there; serve, meanwhile live and not ready, becomes ready on
 // its own without a restart.
 func TestPostgresComesUpLate(t *testing.T) {
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Fatal("GATEHOUSE_TEST_POSTGRES_DSN is not set: run scripts/test-all.sh, or `source scripts/peers/postgres.sh && start_test_postgres`")
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := u.Host
-	// A database of its own on the shared test server, dropped at the end.
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
-	name := "late_" + hex.EncodeToString(rb[:])
-	admin, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-		_ = admin.Close(ctx)
-	})
-	late := *u
+	db := tempPostgresDatabase(t, "late_")
+	target := db.Host
+	late := *db
 	late.Host = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	late.Path = "/" + name
 
 	p := runServe(t, "", fmt.Sprintf(`storage:
   type: postgres

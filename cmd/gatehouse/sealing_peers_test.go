@@ -3,47 +3,12 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TestSecretsRotatePostgres: `gatehouse secrets rotate` on PostgreSQL, online and in batches
 // (issue 23), on a database of its own on the shared test server.
 func TestSecretsRotatePostgres(t *testing.T) {
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Fatal("GATEHOUSE_TEST_POSTGRES_DSN is not set: run scripts/test-all.sh, or `source scripts/peers/postgres.sh && start_test_postgres`")
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
-	name := "seal_" + hex.EncodeToString(rb[:])
-	admin, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-		_ = admin.Close(ctx)
-	})
-	db := *u
-	db.Path = "/" + name
+	db := tempPostgresDatabase(t, "seal_")
 	checkSecretsRotate(t, "storage: {type: postgres, config: {dsn: \""+db.String()+"\"}}\n")
 }
