@@ -22,7 +22,7 @@ func (f *Flow) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.
 	t0 := time.Now()
 	step, err := rc.Begin(r.Context(), connectors.BeginRequest{Scopes: scopesFor(ar), CallbackURL: callback, State: ar.ID, LoginHint: ar.LoginHint,
 		Reauth: reauthFor(ar)})
-	cn.Done("begin", t0, err)
+	cn.Done(r.Context(), "begin", t0, err)
 	if err != nil {
 		var upErr *connectors.UpstreamError
 		if errors.Is(err, connectors.ErrLoginRequired) {
@@ -115,7 +115,7 @@ func (f *Flow) handleCallback(w http.ResponseWriter, r *http.Request) {
 		Scopes: scopesFor(ar), CallbackURL: f.url("/callback/" + url.PathEscape(cn.Info.ID)), State: ar.ID, Stash: stash,
 		Reauth: reauth,
 	}, r)
-	cn.Done("finish", t0, err)
+	cn.Done(r.Context(), "finish", t0, err)
 	if err == nil {
 		err = reauth.Check(up.AuthTime) // whatever the connector did: no evidence, no fresh auth_time
 	}

@@ -144,7 +144,7 @@ func (f *Flow) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 func (f *Flow) requestLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, rc connectors.RequestConnector) {
 	t0 := time.Now()
 	up, err := rc.Authenticate(r.Context(), scopesFor(ar), r)
-	cn.Done("request", t0, err)
+	cn.Done(r.Context(), "request", t0, err)
 	if err == nil {
 		err = reauthFor(ar).Check(up.AuthTime) // a proxy's header proves no fresh authentication
 	}
@@ -221,7 +221,7 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	// does not lock users out once the upstream is back or the group granted.
 	t0 := time.Now()
 	up, err := pc.Login(r.Context(), scopesFor(ar), username, password)
-	cn.Done("login", t0, err)
+	cn.Done(r.Context(), "login", t0, err)
 	if err != nil {
 		var denied *connectors.DeniedError
 		var upErr *connectors.UpstreamError

@@ -22,7 +22,7 @@ import (
 func (f *Flow) negotiate(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow string, nc connectors.NegotiateConnector) {
 	t0 := time.Now()
 	up, err := nc.Negotiate(r.Context(), scopesFor(ar), r.Header.Get("Authorization"))
-	cn.Done("negotiate", t0, err)
+	cn.Done(r.Context(), "negotiate", t0, err)
 	var denied *connectors.DeniedError
 	var upErr *connectors.UpstreamError
 	switch {

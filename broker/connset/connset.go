@@ -5,8 +5,14 @@
 package connset
 
 import (
+	"context"
+
 	"errors"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 
 	"github.com/gatehouse-id/gatehouse/connectors"
 )
@@ -29,14 +35,18 @@ type Slot struct {
 type Observer func(connectorID, op string, start time.Time, up bool)
 
 // Done reports a call of op to the slot's connector that started at start and returned err:
-// the upstream is up unless err is a connectors.UpstreamError. Without an observer it does
-// nothing.
-func (s *Slot) Done(op string, start time.Time, err error) {
-	if s == nil || s.observe == nil {
+// the upstream is up unless err is a connectors.UpstreamError. It records the call as a
+// span "connector.<op>" under the span in ctx, and tells the observer if there is one.
+func (s *Slot) Done(ctx context.Context, op string, start time.Time, err error) {
+	if s == nil {
 		return
 	}
 	var upErr *connectors.UpstreamError
-	s.observe(s.Info.ID, op, start, !errors.As(err, &upErr))
+	up := !errors.As(err, &upErr)
+	tracing.Since(ctx, "connector."+op, start, attribute.String("gatehouse.connector", s.Info.ID), attribute.Bool("gatehouse.upstream_up", up))
+	if s.observe != nil {
+		s.observe(s.Info.ID, op, start, up)
+	}
 }
 
 // Up reports whether the slot's connector is open (a nil slot is not).
