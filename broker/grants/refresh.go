@@ -224,10 +224,10 @@ func (h *Handler) refreshUpstream(ctx context.Context, g storage.Grant, scopes [
 		return g.Identity, g.Auth, false, nil
 	}
 	logctx.Add(ctx, "connector", cn.Info.ID)
-	t0 := time.Now()
-	up, err := rc.Refresh(ctx, connectors.Scopes{Offline: true, Groups: slices.Contains(scopes, "groups"), Requested: scopes},
+	cctx, t0 := cn.Start(ctx, "refresh")
+	up, err := rc.Refresh(cctx, connectors.Scopes{Offline: true, Groups: slices.Contains(scopes, "groups"), Requested: scopes},
 		connectors.Upstream{Subject: g.Auth.UpstreamSubject, Stash: g.Auth.ConnectorData})
-	cn.Done(ctx, "refresh", t0, err)
+	cn.Done(cctx, "refresh", t0, err)
 	switch {
 	case errors.Is(err, connectors.ErrUpstreamRevoked):
 		if rerr := h.Grants.RevokeGrant(ctx, g.ID, now); rerr != nil {

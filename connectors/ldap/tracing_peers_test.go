@@ -39,8 +39,8 @@ func (t traceparentTransport) RoundTrip(r *http.Request) (*http.Response, error)
 // real slapd with tracing.otlp_endpoint pointing at an in-process OTLP/HTTP receiver (which
 // decodes the protobuf export) and asserts the span tree: the authorize, login POST and token
 // requests are roots (the token request a child of the trusted proxy's traceparent), the LDAP
-// bind and searches and the storage statements are under the login POST, storage under the
-// others, and the token signatures under the token request.
+// bind and searches under the connector call under the login POST, storage statements under
+// every request, and the token signatures under the token request.
 func TestTracingCodeFlow(t *testing.T) {
 	s := needPeers(t).slapd
 	corp, _ := open(t, slapdConfig(s))
@@ -154,6 +154,11 @@ func TestTracingCodeFlow(t *testing.T) {
 	}
 	if n := under["POST /token"]["tokens.sign"]; n != 2 {
 		t.Errorf("%d signature spans under POST /token, want 2 (access token, ID token)", n)
+	}
+	for _, sp := range spans {
+		if strings.HasPrefix(sp.Name, "ldap.") && byID[sp.ParentID].Name != "connector.login" {
+			t.Errorf("%s (%s) is under %q, want connector.login", sp.Name, sp.Attrs["ldap.op"], byID[sp.ParentID].Name)
+		}
 	}
 	if under["POST /login/{connector}"]["ldap.search"] < 2 {
 		t.Errorf("want the user search and the group search under the login POST: %v", under["POST /login/{connector}"])
