@@ -44,7 +44,7 @@ func (b *builder) observability(decoded []DecodedConnector) error {
 			return err
 		}
 		gh.Tracer, err = telemetry.NewTracer(telemetry.TracingOptions{Endpoint: t.OTLPEndpoint, SampleRatio: t.Ratio(),
-			TrustedProxies: proxies, Version: b.opts.Version}, gh.Metrics)
+			TrustedProxies: proxies, Version: b.opts.Version, Logger: b.logger}, gh.Metrics)
 		if err != nil {
 			return err
 		}

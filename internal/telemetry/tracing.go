@@ -3,11 +3,14 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
@@ -39,6 +42,10 @@ type TracingOptions struct {
 	QueueSize int
 	// ExportTimeout bounds one export (default 5s).
 	ExportTimeout time.Duration
+	// Logger receives the exporter's errors (a collector that is down: at most one line per
+	// batch); nil leaves OpenTelemetry's global error handler as it is. The handler is
+	// process-wide: the last tracer built sets it.
+	Logger *slog.Logger
 }
 
 // Tracer is Gatehouse's TracerProvider with its HTTP instrumentation. A nil *Tracer traces
@@ -82,6 +89,12 @@ func NewTracer(o TracingOptions, m *Metrics) (*Tracer, error) {
 		dropped = m.spansDropped
 	}
 	q := newDropQueue(bsp, o.QueueSize, dropped)
+	if o.Logger != nil {
+		logger := o.Logger
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			logger.Warn("tracing: span export failed; spans are dropped while the collector is unreachable", "err", err)
+		}))
+	}
 	res := sdkresource.NewSchemaless(attribute.String("service.name", "gatehouse"), attribute.String("service.version", o.Version))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSpanProcessor(q),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio))))
