@@ -68,7 +68,7 @@ func TestTracingCodeFlow(t *testing.T) {
 	pkce := oauth2.GenerateVerifier()
 	b := newBrowser(t, bs.HTTP.URL)
 	p := b.do(http.MethodGet, oc.AuthCodeURL("st4te", gooidc.Nonce("n0nce"), oauth2.S256ChallengeOption(pkce)), nil)
-	p = b.submit(p, url.Values{"username": {"erin"}, "password": {erinPW}})
+	p = b.submit(p, url.Values{"username": {"alice"}, "password": {alicePW}})
 	if p.status == http.StatusOK && strings.Contains(p.body, `value="allow"`) {
 		p = b.submit(p, url.Values{"decision": {"allow"}})
 	}

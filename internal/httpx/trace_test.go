@@ -47,7 +47,7 @@ func TestOutboundRequestSpan(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range s.Attributes {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if attrs["url.path"] != "/token" || attrs["http.request.method"] != "POST" || attrs["http.response.status_code"] != "418" ||
 		attrs["server.address"] != strings.TrimPrefix(up.URL, "http://") {
