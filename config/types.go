@@ -43,6 +43,8 @@ type Config struct {
 	ProtectedApps []ProtectedApp `yaml:"protected_apps"`
 	// ForwardAuth configures the forward-auth endpoint's session cookie and assertion.
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
+	// Tracing exports OpenTelemetry spans over OTLP/HTTP; off when otlp_endpoint is empty.
+	Tracing Tracing `yaml:"tracing"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source
@@ -86,6 +88,27 @@ type Audit struct {
 	Retention Duration `yaml:"retention"`
 	// Log also writes every event as a log line (message "audit").
 	Log bool `yaml:"log"`
+}
+
+// Tracing configures OpenTelemetry tracing (docs/observability.md).
+type Tracing struct {
+	// OTLPEndpoint is the collector's OTLP/HTTP URL (http or https); with no path,
+	// /v1/traces is used. Empty: tracing is off.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// SampleRatio is the share of new traces sampled, 0 to 1 (default 0.1); a request that
+	// arrives with a sampled W3C traceparent from a trusted proxy follows its parent.
+	SampleRatio *float64 `yaml:"sample_ratio"`
+}
+
+// DefaultSampleRatio is tracing.sample_ratio when it is not set.
+const DefaultSampleRatio = 0.1
+
+// Ratio is the sample ratio, DefaultSampleRatio when unset.
+func (t Tracing) Ratio() float64 {
+	if t.SampleRatio == nil {
+		return DefaultSampleRatio
+	}
+	return *t.SampleRatio
 }
 
 // Storage selects and configures the storage backend.

@@ -29,6 +29,7 @@ func (c *Config) Validate() error {
 	if c.Audit.Retention.D() < time.Hour {
 		v.addf("audit.retention", "must be at least 1h (got %s)", c.Audit.Retention.D())
 	}
+	v.tracing(&c.Tracing)
 	v.storage(&c.Storage)
 	v.expiry(&c.Expiry)
 	v.oneOf("signing.algorithm", c.Signing.Algorithm, "RS256", "ES256", "EdDSA")

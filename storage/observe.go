@@ -1,9 +1,16 @@
 package storage
 
 import (
+	"context"
+
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 )
 
 // Observer is told how long each storage operation took; op names the statement ("select
@@ -31,10 +38,17 @@ func (s *ObserverSlot) Set(o Observer) {
 	s.p.Store(&o)
 }
 
-// Done reports an operation of query that started at start.
-func (s *ObserverSlot) Done(query string, start time.Time) {
-	if o := s.p.Load(); o != nil {
-		(*o)(OpName(query), time.Since(start))
+// Done reports an operation of query that started at start, and records it as a span
+// "storage.<op>" under the span in ctx.
+func (s *ObserverSlot) Done(ctx context.Context, query string, start time.Time) {
+	o := s.p.Load()
+	if o == nil && !trace.SpanFromContext(ctx).IsRecording() {
+		return
+	}
+	op := OpName(query)
+	tracing.Since(ctx, "storage."+op, start, attribute.String("db.operation", op))
+	if o != nil {
+		(*o)(op, time.Since(start))
 	}
 }
 

@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
@@ -8,6 +9,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -177,6 +182,12 @@ func (m *Minter) signerAt(now, expiry time.Time) (*signingKey, error) {
 
 // SignIDToken signs an OpenID Connect ID token (header typ "JWT", kid set; iat = Now).
 func (m *Minter) SignIDToken(t IDToken) (string, error) {
+	return m.SignIDTokenContext(context.Background(), t)
+}
+
+// SignIDTokenContext is SignIDToken recording the signature as a span "tokens.sign" under
+// the span in ctx.
+func (m *Minter) SignIDTokenContext(ctx context.Context, t IDToken) (string, error) {
 	if t.Subject == "" || t.Audience == "" {
 		return "", errors.New("tokens: ID token needs a subject and an audience")
 	}
@@ -205,6 +216,7 @@ func (m *Minter) SignIDToken(t IDToken) (string, error) {
 	if payload, err = appendClaims(payload, t.Claims); err != nil {
 		return "", err
 	}
+	defer tracing.Span(ctx, "tokens.sign", attribute.String("gatehouse.token", "id_token"))()
 	return sign(key.idSigner, payload)
 }
 
@@ -244,6 +256,12 @@ func appendClaims(payload []byte, extra map[string]any) ([]byte, error) {
 // aud, exp, iat, jti, client_id, scope (space-separated), auth_time, sid and the private
 // claim gid (the grant ID).
 func (m *Minter) SignAccessToken(t AccessToken) (string, error) {
+	return m.SignAccessTokenContext(context.Background(), t)
+}
+
+// SignAccessTokenContext is SignAccessToken recording the signature as a span "tokens.sign"
+// under the span in ctx.
+func (m *Minter) SignAccessTokenContext(ctx context.Context, t AccessToken) (string, error) {
 	if t.ID == "" || t.Subject == "" || t.ClientID == "" {
 		return "", errors.New("tokens: access token needs an ID, a subject and a client ID")
 	}
@@ -268,6 +286,7 @@ func (m *Minter) SignAccessToken(t AccessToken) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("tokens: marshal access token: %w", err)
 	}
+	defer tracing.Span(ctx, "tokens.sign", attribute.String("gatehouse.token", "access_token"))()
 	return sign(key.atSigner, payload)
 }
 

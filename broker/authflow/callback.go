@@ -19,10 +19,10 @@ import (
 // beginRedirect starts a redirect-connector login.
 func (f *Flow) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, cn *connset.Slot, rc connectors.RedirectConnector) {
 	callback := f.url("/callback/" + url.PathEscape(cn.Info.ID))
-	t0 := time.Now()
-	step, err := rc.Begin(r.Context(), connectors.BeginRequest{Scopes: scopesFor(ar), CallbackURL: callback, State: ar.ID, LoginHint: ar.LoginHint,
+	cctx, t0 := cn.Start(r.Context(), "begin")
+	step, err := rc.Begin(cctx, connectors.BeginRequest{Scopes: scopesFor(ar), CallbackURL: callback, State: ar.ID, LoginHint: ar.LoginHint,
 		Reauth: reauthFor(ar)})
-	cn.Done("begin", t0, err)
+	cn.Done(cctx, "begin", t0, err)
 	if err != nil {
 		var upErr *connectors.UpstreamError
 		if errors.Is(err, connectors.ErrLoginRequired) {
@@ -110,12 +110,12 @@ func (f *Flow) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reauth := reauthFor(ar)
-	t0 := time.Now()
-	up, err := rc.Finish(r.Context(), connectors.FinishRequest{
+	cctx, t0 := cn.Start(r.Context(), "finish")
+	up, err := rc.Finish(cctx, connectors.FinishRequest{
 		Scopes: scopesFor(ar), CallbackURL: f.url("/callback/" + url.PathEscape(cn.Info.ID)), State: ar.ID, Stash: stash,
 		Reauth: reauth,
 	}, r)
-	cn.Done("finish", t0, err)
+	cn.Done(cctx, "finish", t0, err)
 	if err == nil {
 		err = reauth.Check(up.AuthTime) // whatever the connector did: no evidence, no fresh auth_time
 	}

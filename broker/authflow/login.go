@@ -142,9 +142,9 @@ func (f *Flow) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 // requestLogin completes a login from the request itself (a trusted front proxy's identity
 // headers). A request the connector may not believe gets a page and a log line, nothing more.
 func (f *Flow) requestLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, rc connectors.RequestConnector) {
-	t0 := time.Now()
-	up, err := rc.Authenticate(r.Context(), scopesFor(ar), r)
-	cn.Done("request", t0, err)
+	cctx, t0 := cn.Start(r.Context(), "request")
+	up, err := rc.Authenticate(cctx, scopesFor(ar), r)
+	cn.Done(cctx, "request", t0, err)
 	if err == nil {
 		err = reauthFor(ar).Check(up.AuthTime) // a proxy's header proves no fresh authentication
 	}
@@ -219,9 +219,9 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	// a success gives it back, and so do an upstream outage (the password was never checked)
 	// and a policy denial (the password was right), so that an LDAP outage or a missing group
 	// does not lock users out once the upstream is back or the group granted.
-	t0 := time.Now()
-	up, err := pc.Login(r.Context(), scopesFor(ar), username, password)
-	cn.Done("login", t0, err)
+	cctx, t0 := cn.Start(r.Context(), "login")
+	up, err := pc.Login(cctx, scopesFor(ar), username, password)
+	cn.Done(cctx, "login", t0, err)
 	if err != nil {
 		var denied *connectors.DeniedError
 		var upErr *connectors.UpstreamError

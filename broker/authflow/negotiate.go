@@ -3,7 +3,6 @@ package authflow
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
@@ -20,9 +19,9 @@ import (
 // skip it when the request demands a fresh authentication (prompt=login, max_age): a ticket
 // proves only the desktop sign-in.
 func (f *Flow) negotiate(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow string, nc connectors.NegotiateConnector) {
-	t0 := time.Now()
-	up, err := nc.Negotiate(r.Context(), scopesFor(ar), r.Header.Get("Authorization"))
-	cn.Done("negotiate", t0, err)
+	cctx, t0 := cn.Start(r.Context(), "negotiate")
+	up, err := nc.Negotiate(cctx, scopesFor(ar), r.Header.Get("Authorization"))
+	cn.Done(cctx, "negotiate", t0, err)
 	var denied *connectors.DeniedError
 	var upErr *connectors.UpstreamError
 	switch {

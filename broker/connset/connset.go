@@ -5,8 +5,17 @@
 package connset
 
 import (
+	"context"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"errors"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 
 	"github.com/gatehouse-id/gatehouse/connectors"
 )
@@ -28,15 +37,46 @@ type Slot struct {
 // finish, request, negotiate, refresh), when it started, and whether the upstream answered.
 type Observer func(connectorID, op string, start time.Time, up bool)
 
+// callSpan marks the span of a connector call started by Start.
+type callSpan struct{}
+
+// Start begins a call of op to the slot's connector: the returned context carries the
+// call's span "connector.<op>" (the connector's own spans, LDAP bind and search, nest under
+// it) and the time it started; pass both to Done.
+func (s *Slot) Start(ctx context.Context, op string) (context.Context, time.Time) {
+	start := time.Now()
+	if s == nil {
+		return ctx, start
+	}
+	cctx, sp := tracing.Start(ctx, "connector."+op, attribute.String("gatehouse.connector", s.Info.ID))
+	if !sp.IsRecording() {
+		return ctx, start
+	}
+	return context.WithValue(cctx, callSpan{}, sp), start
+}
+
 // Done reports a call of op to the slot's connector that started at start and returned err:
-// the upstream is up unless err is a connectors.UpstreamError. Without an observer it does
-// nothing.
-func (s *Slot) Done(op string, start time.Time, err error) {
-	if s == nil || s.observe == nil {
+// the upstream is up unless err is a connectors.UpstreamError. It ends the call's span when
+// ctx comes from Start (else records one under the span in ctx), and tells the observer if
+// there is one.
+func (s *Slot) Done(ctx context.Context, op string, start time.Time, err error) {
+	if s == nil {
 		return
 	}
 	var upErr *connectors.UpstreamError
-	s.observe(s.Info.ID, op, start, !errors.As(err, &upErr))
+	up := !errors.As(err, &upErr)
+	if sp, ok := ctx.Value(callSpan{}).(trace.Span); ok {
+		sp.SetAttributes(attribute.Bool("gatehouse.upstream_up", up))
+		if !up {
+			sp.SetStatus(codes.Error, "upstream error")
+		}
+		sp.End()
+	} else {
+		tracing.Since(ctx, "connector."+op, start, attribute.String("gatehouse.connector", s.Info.ID), attribute.Bool("gatehouse.upstream_up", up))
+	}
+	if s.observe != nil {
+		s.observe(s.Info.ID, op, start, up)
+	}
 }
 
 // Up reports whether the slot's connector is open (a nil slot is not).

@@ -42,7 +42,7 @@ func (h *Handler) clientCredentialsGrant(r *http.Request, c *clients.Client) (to
 		}
 		aud = a
 	}
-	at, err := h.Minter.SignAccessToken(tokens.AccessToken{
+	at, err := h.Minter.SignAccessTokenContext(r.Context(), tokens.AccessToken{
 		ID: opaque.ID(), Subject: c.ID, ClientID: c.ID, Scopes: scopes, Audience: []string{aud},
 		Expiry: h.Now().Add(h.Lifetimes.AccessToken),
 	})

@@ -94,7 +94,7 @@ func (h *Handler) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, 
 	}
 	// Sign first: a signing failure must not leave a stored grant (and refresh token) that
 	// no client holds.
-	resp, err := h.mint(g, g.Identity, g.Scopes, true)
+	resp, err := h.mint(ctx, g, g.Identity, g.Scopes, true)
 	if err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}

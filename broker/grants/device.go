@@ -70,7 +70,7 @@ func (h *Handler) issueDeviceTokens(r *http.Request, c *clients.Client, d storag
 	} else {
 		g.AbsoluteExpiry = now.Add(max(h.Lifetimes.AccessToken, h.Lifetimes.IDToken))
 	}
-	resp, err := h.mint(g, g.Identity, g.Scopes, false)
+	resp, err := h.mint(r.Context(), g, g.Identity, g.Scopes, false)
 	if err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}

@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -11,9 +12,9 @@ import (
 )
 
 // mint signs the access token and (for openid requests) the ID token of a grant.
-func (h *Handler) mint(g storage.Grant, id storage.Identity, scopes []string, withNonce bool) (tokenResponse, error) {
+func (h *Handler) mint(ctx context.Context, g storage.Grant, id storage.Identity, scopes []string, withNonce bool) (tokenResponse, error) {
 	now := h.Now()
-	at, err := h.Minter.SignAccessToken(tokens.AccessToken{
+	at, err := h.Minter.SignAccessTokenContext(ctx, tokens.AccessToken{
 		ID: opaque.ID(), Subject: h.Claims.SubjectFor(g.ClientID, id.Subject), ClientID: g.ClientID, GrantID: g.ID, SessionID: g.SessionID,
 		Scopes: scopes, Audience: []string{g.ClientID}, AuthTime: g.Auth.AuthTime, Expiry: now.Add(h.Lifetimes.AccessToken),
 	})
@@ -30,7 +31,7 @@ func (h *Handler) mint(g storage.Grant, id storage.Identity, scopes []string, wi
 		if withNonce {
 			it.Nonce = g.Nonce
 		}
-		if resp.IDToken, err = h.Minter.SignIDToken(it); err != nil {
+		if resp.IDToken, err = h.Minter.SignIDTokenContext(ctx, it); err != nil {
 			return tokenResponse{}, err
 		}
 	}

@@ -78,7 +78,7 @@ func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.
 		}
 	}
 	// Signing can fail too: mint before the rotation, the last step.
-	resp, err := h.mint(g, id, scopes, false)
+	resp, err := h.mint(ctx, g, id, scopes, false)
 	if err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}
@@ -224,10 +224,10 @@ func (h *Handler) refreshUpstream(ctx context.Context, g storage.Grant, scopes [
 		return g.Identity, g.Auth, false, nil
 	}
 	logctx.Add(ctx, "connector", cn.Info.ID)
-	t0 := time.Now()
-	up, err := rc.Refresh(ctx, connectors.Scopes{Offline: true, Groups: slices.Contains(scopes, "groups"), Requested: scopes},
+	cctx, t0 := cn.Start(ctx, "refresh")
+	up, err := rc.Refresh(cctx, connectors.Scopes{Offline: true, Groups: slices.Contains(scopes, "groups"), Requested: scopes},
 		connectors.Upstream{Subject: g.Auth.UpstreamSubject, Stash: g.Auth.ConnectorData})
-	cn.Done("refresh", t0, err)
+	cn.Done(cctx, "refresh", t0, err)
 	switch {
 	case errors.Is(err, connectors.ErrUpstreamRevoked):
 		if rerr := h.Grants.RevokeGrant(ctx, g.ID, now); rerr != nil {

@@ -7,6 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
+
 	goldap "github.com/go-ldap/ldap/v3"
 )
 
@@ -22,6 +26,7 @@ const maxRangeSteps = 10000
 // again (cycle) is counted once and not expanded again. On Active Directory the in-chain
 // matching rule resolves nesting in the directory in one search.
 func (c *Connector) groups(ctx context.Context, conn *goldap.Conn, user *goldap.Entry) ([]string, error) {
+	defer tracing.Span(ctx, "ldap.search", attribute.String("ldap.op", "group search"))()
 	gs := c.cfg.GroupSearch
 	var dnAttrs []string
 	type byValue struct {

@@ -14,6 +14,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
+
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -229,6 +233,7 @@ func (c *Connector) userAttrs() []string {
 
 // findUser returns the one entry matching username, or errNoUser.
 func (c *Connector) findUser(ctx context.Context, conn *goldap.Conn, username string) (*goldap.Entry, error) {
+	defer tracing.Span(ctx, "ldap.search", attribute.String("ldap.op", "user search"))()
 	filter := userFilter(c.cfg.UserSearch.Filter, c.cfg.UserSearch.Username, username)
 	c.ops.Add(1)
 	res, err := conn.Search(goldap.NewSearchRequest(c.cfg.UserSearch.BaseDN, goldap.ScopeWholeSubtree,
@@ -267,6 +272,7 @@ func (c *Connector) dummyBind(ctx context.Context, password string) {
 
 // bindUser checks the password by binding as dn and maps the outcome.
 func (c *Connector) bindUser(ctx context.Context, dn, password string) error {
+	defer tracing.Span(ctx, "ldap.bind", attribute.String("ldap.op", "user bind"))()
 	var res *goldap.SimpleBindResult
 	err := c.binds.with(ctx, func(conn *goldap.Conn) error {
 		var ctrls []goldap.Control

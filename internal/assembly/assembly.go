@@ -86,6 +86,8 @@ type Gatehouse struct {
 	Templates *web.Templates
 	// Metrics are the Prometheus metrics (served by AdminHandler at /metrics).
 	Metrics *telemetry.Metrics
+	// Tracer exports spans when tracing.otlp_endpoint is set; nil: tracing is off.
+	Tracer *telemetry.Tracer
 	// Audit records security events: stored, streamed when audit.log, and counted in the
 	// metrics.
 	Audit audit.Recorder
@@ -127,6 +129,13 @@ func (g *Gatehouse) Close() error {
 			if c.Conn != nil {
 				_ = c.Conn.Close() //nolint:errcheck // shutting down; a connector that fails to close holds nothing we could save
 			}
+		}
+		if g.Tracer != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if terr := g.Tracer.Shutdown(ctx); terr != nil {
+				g.logger.Warn("tracing: spans not flushed at shutdown", "err", terr)
+			}
+			cancel()
 		}
 		if g.ownsStore {
 			err = g.Store.Close()
@@ -233,7 +242,7 @@ func (b *builder) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deps.Audit, deps.Metrics = b.gh.Audit, b.gh.Metrics
+	deps.Audit, deps.Metrics = b.gh.Audit, instrumented{Metrics: b.gh.Metrics, tracer: b.gh.Tracer}
 	if b.opts.Deps != nil {
 		b.opts.Deps(&deps)
 	}

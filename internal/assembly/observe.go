@@ -38,6 +38,17 @@ func (b *builder) observability(decoded []DecodedConnector) error {
 			return gh.Keys.SigningKeyAge()
 		},
 	})
+	if t := b.cfg.Tracing; t.OTLPEndpoint != "" {
+		proxies, err := parseProxies(b.cfg.Web.TrustedProxies)
+		if err != nil {
+			return err
+		}
+		gh.Tracer, err = telemetry.NewTracer(telemetry.TracingOptions{Endpoint: t.OTLPEndpoint, SampleRatio: t.Ratio(),
+			TrustedProxies: proxies, Version: b.opts.Version, Logger: b.logger}, gh.Metrics)
+		if err != nil {
+			return err
+		}
+	}
 	if o, ok := b.store.(storage.Observable); ok {
 		o.SetObserver(gh.Metrics.StorageOp)
 	}
@@ -47,6 +58,18 @@ func (b *builder) observability(decoded []DecodedConnector) error {
 	}
 	gh.Audit = audit.Multi{trail, gh.Metrics}
 	return nil
+}
+
+// instrumented is the broker's view of the metrics with the tracer around them: each route
+// is one span (outside) and is counted and timed (inside).
+type instrumented struct {
+	*telemetry.Metrics
+	tracer *telemetry.Tracer
+}
+
+// Instrument wraps h with the route's span and its metrics.
+func (i instrumented) Instrument(pattern string, h http.Handler) http.Handler {
+	return i.tracer.Instrument(pattern, i.Metrics.Instrument(pattern, h))
 }
 
 // AdminHandler serves the admin listener: /healthz and /readyz, /metrics, and with

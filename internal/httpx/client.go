@@ -8,6 +8,11 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 )
 
 // Outbound limits: what Gatehouse accepts from the upstreams it fetches from (OIDC discovery,
@@ -44,16 +49,23 @@ type LimitTransport struct {
 	Max int64
 }
 
-// RoundTrip does the request with Base and wraps the response body.
+// RoundTrip does the request with Base and wraps the response body. Under a recording span
+// the request is a span "upstream.http" (method, host and path; never the query) until the
+// response headers arrive.
 func (t *LimitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	_, sp := tracing.Start(req.Context(), "upstream.http", attribute.String("http.request.method", req.Method),
+		attribute.String("server.address", req.URL.Host), attribute.String("url.path", req.URL.Path))
+	defer sp.End()
 	resp, err := base.RoundTrip(req)
 	if err != nil {
+		sp.SetStatus(codes.Error, "no response")
 		return nil, err
 	}
+	sp.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	limit := t.limit(req.Context())
 	if resp.ContentLength > limit {
 		resp.Body.Close()

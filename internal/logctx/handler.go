@@ -4,9 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
-// Handler is a slog.Handler that adds the request ID (as request_id) and the attributes
+// Handler is a slog.Handler that adds the request ID (as request_id), the trace and span IDs
+// of a traced request (trace_id, span_id) and the attributes
 // attached with Add to every record logged with a request's context, then passes it to the
 // wrapped handler. An attribute the log line (or the logger's With) already names is not
 // repeated.
@@ -63,15 +66,35 @@ func (h *Handler) grouped() bool {
 	return slices.ContainsFunc(h.ops, func(o op) bool { return o.group != "" })
 }
 
-// Handle adds the request's ID and attributes from ctx to r and passes it on.
+// TraceKey and SpanKey are the log attributes of the OpenTelemetry trace and span IDs of the
+// span in the context (when there is one), next to request_id.
+const (
+	TraceKey = "trace_id"
+	SpanKey  = "span_id"
+)
+
+// Handle adds the request's ID, its trace and span IDs and its attributes from ctx to r and
+// passes it on.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	f, ok := ctx.Value(ctxKey{}).(*fields)
-	if !ok {
+	sc := trace.SpanContextFromContext(ctx)
+	if !ok && !sc.IsValid() {
 		return h.inner.Handle(ctx, r)
 	}
-	id, attrs := f.snapshot()
-	extra := make([]slog.Attr, 0, len(attrs)+1)
-	for _, a := range append([]slog.Attr{slog.String(Key, id)}, attrs...) {
+	var id string
+	var attrs []slog.Attr
+	if ok {
+		id, attrs = f.snapshot()
+	}
+	head := make([]slog.Attr, 0, 3)
+	if ok {
+		head = append(head, slog.String(Key, id))
+	}
+	if sc.IsValid() {
+		head = append(head, slog.String(TraceKey, sc.TraceID().String()), slog.String(SpanKey, sc.SpanID().String()))
+	}
+	extra := make([]slog.Attr, 0, len(attrs)+len(head))
+	for _, a := range append(head, attrs...) {
 		if !h.names(r, a.Key) {
 			extra = append(extra, a)
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TestMiddlewareRequestID proves the X-Request-Id of a request is believed only from a
@@ -124,5 +126,43 @@ func TestDurationsSameInTextAndJSON(t *testing.T) {
 	}
 	if !strings.Contains(js.String(), `"took":"1.5s"`) || !strings.Contains(js.String(), `"d":"2m0s"`) {
 		t.Fatalf("json: %s", js.String())
+	}
+}
+
+// TestHandlerAddsTraceID proves a log line of a traced request carries trace_id and span_id
+// next to request_id, a line of a traced context without a request ID still carries them, and
+// a line without a span carries neither.
+func TestHandlerAddsTraceID(t *testing.T) {
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled})
+	traced := trace.ContextWithSpanContext(context.Background(), sc)
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		rid, want string
+	}{
+		{"request and span", trace.ContextWithSpanContext(WithRequestID(context.Background(), "rid-1"), sc), "rid-1", tid.String()},
+		{"span only", traced, "", tid.String()},
+		{"request only", WithRequestID(context.Background(), "rid-2"), "rid-2", ""},
+		{"neither", context.Background(), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			slog.New(NewHandler(slog.NewJSONHandler(&buf, nil))).InfoContext(tt.ctx, "x")
+			var m map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := m[TraceKey].(string)
+			rid, _ := m[Key].(string)
+			if got != tt.want || rid != tt.rid {
+				t.Fatalf("line = %s", buf.String())
+			}
+			if tt.want != "" && m[SpanKey] != sid.String() {
+				t.Fatalf("span_id missing: %s", buf.String())
+			}
+		})
 	}
 }

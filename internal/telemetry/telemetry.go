@@ -48,6 +48,7 @@ type Metrics struct {
 	connDuration *prometheus.HistogramVec
 	connUp       *prometheus.GaugeVec
 	storageOps   *prometheus.HistogramVec
+	spansDropped prometheus.Counter
 }
 
 // New builds the metrics and registers them with the Go and process collectors.
@@ -74,6 +75,8 @@ func New(o Options) *Metrics {
 	m.storageOps = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gatehouse_storage_op_duration_seconds",
 		Help: "Time of storage operations, by operation.", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
 		[]string{"op"})
+	m.spansDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_trace_spans_dropped_total",
+		Help: "Trace spans dropped because the export queue was full (collector down or slow)."})
 	keyAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_signing_key_age_seconds",
 		Help: "How long the current signing key has been signing."}, func() float64 {
 		if o.KeyAge == nil {
@@ -85,7 +88,7 @@ func New(o Options) *Metrics {
 		Help: "Always 1; the labels name the build."}, []string{"version", "go"})
 	build.WithLabelValues(o.Version, runtime.Version()).Set(1)
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.logins, m.mfa, m.tokens, m.reuse, m.connDuration, m.connUp,
-		m.storageOps, keyAge, build,
+		m.storageOps, m.spansDropped, keyAge, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range o.Connectors {
 		m.connUp.WithLabelValues(c) // present from the start, 0 until Up says otherwise

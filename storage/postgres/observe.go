@@ -33,6 +33,6 @@ func (q queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Tra
 // TraceQueryEnd reports the statement's duration.
 func (q queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
 	if t, ok := ctx.Value(traceKey{}).(traceStart); ok {
-		q.slot.Done(t.sql, t.start)
+		q.slot.Done(ctx, t.sql, t.start)
 	}
 }

@@ -52,7 +52,7 @@ func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]s
 	}
 	start := time.Now()
 	rows, err := s.reader.QueryContext(ctx, q, args...)
-	s.observer.Done(qListAudit, start)
+	s.observer.Done(ctx, qListAudit, start)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list audit events: %w", err)
 	}

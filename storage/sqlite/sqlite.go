@@ -256,7 +256,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
-	defer s.observer.Done(query, time.Now())
+	defer s.observer.Done(ctx, query, time.Now())
 	return st.ExecContext(ctx, args...)
 }
 
@@ -266,7 +266,7 @@ func (s *Store) writeRow(ctx context.Context, query string, args ...any) scanner
 	if err != nil {
 		return errScanner{err}
 	}
-	defer s.observer.Done(query, time.Now())
+	defer s.observer.Done(ctx, query, time.Now())
 	return st.QueryRowContext(ctx, args...)
 }
 
@@ -276,7 +276,7 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner
 	if err != nil {
 		return errScanner{err}
 	}
-	defer s.observer.Done(query, time.Now())
+	defer s.observer.Done(ctx, query, time.Now())
 	return st.QueryRowContext(ctx, args...)
 }
 
@@ -286,7 +286,7 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 	if err != nil {
 		return nil, err
 	}
-	defer s.observer.Done(query, time.Now())
+	defer s.observer.Done(ctx, query, time.Now())
 	return st.QueryContext(ctx, args...)
 }
 
@@ -323,7 +323,7 @@ func (t *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 // inTx runs fn in a BEGIN IMMEDIATE transaction on the writer connection and commits if
 // fn returns nil. fn's error is returned unchanged (after rollback).
 func (s *Store) inTx(ctx context.Context, fn func(t *txn) error) error {
-	defer s.observer.Done("tx", time.Now())
+	defer s.observer.Done(ctx, "tx", time.Now())
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
