@@ -142,7 +142,10 @@ func TestTracerCollectorDownDoesNotSlowRequests(t *testing.T) {
 			total := time.Since(start)
 			t.Logf("%d traced requests (6 spans each) in %v, worst %v, %v spans dropped", n, total, worst,
 				testutil.ToFloat64(m.spansDropped))
-			if worst > 50*time.Millisecond || total > 5*time.Second {
+			// A request that waited for the collector would take at least the export timeout
+			// (1s) or hang; half of it leaves room for GC pauses and a loaded machine under
+			// -race (a worst case of 68ms was seen), and still fails on any wait for export.
+			if worst > 500*time.Millisecond || total > 5*time.Second {
 				t.Errorf("requests waited for the collector: worst %v, total %v", worst, total)
 			}
 			if d := testutil.ToFloat64(m.spansDropped); d == 0 {
