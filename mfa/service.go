@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type Options struct {
 	WebAuthn WebAuthnOptions
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Logger receives what the service does on the side of a request and must not fail it
+	// (moving a secret to the store's sealing); nil: discarded.
+	Logger *slog.Logger
 	// Attempts keeps the attempt budgets, shared by every replica. Nil: Store, when it
 	// implements storage.RateLimitStore; a Store that does not is refused.
 	Attempts storage.RateLimitStore
@@ -84,6 +88,7 @@ type Service struct {
 	storeSeals bool
 	issuer     string
 	now        func() time.Time
+	logger     *slog.Logger
 	wa         *webAuthn // nil when WebAuthn is not configured
 	limiter    *ratelimit.Limiter
 	maxUser    int
@@ -102,6 +107,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.IssuerName == "" {
 		o.IssuerName = "Gatehouse"
@@ -123,7 +131,7 @@ func New(o Options) (*Service, error) {
 		return nil, fmt.Errorf("mfa: %w", err)
 	}
 	s := &Service{
-		store: o.Store, seal: sl, storeSeals: o.StoreSeals, issuer: o.IssuerName, now: o.Now,
+		store: o.Store, seal: sl, storeSeals: o.StoreSeals, issuer: o.IssuerName, now: o.Now, logger: o.Logger,
 		limiter: lim, maxUser: o.MaxUserFailures, maxIP: o.MaxIPFailures,
 		stateTTL: 10 * time.Minute,
 	}

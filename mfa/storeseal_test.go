@@ -86,3 +86,61 @@ func TestStoreSeals(t *testing.T) {
 		t.Errorf("VerifyTOTP of a factor sealed under another secrets_key = %v, want an error opening it", err)
 	}
 }
+
+// failingSecretUpdate is a sealing store whose UpdateMFAFactorSecret fails, as a database
+// that is unreachable for a moment does.
+type failingSecretUpdate struct {
+	*sqlite.Store
+}
+
+func (failingSecretUpdate) UpdateMFAFactorSecret(context.Context, string, string, []byte) error {
+	return errors.New("database unreachable (test)")
+}
+
+// TestMoveToStoreSealingFailureIsLogged: when moving a legacy-sealed secret to the store's
+// sealing fails, the login still succeeds, the factor is left as it was (readable, moved at
+// its next use), and the failure is logged rather than dropped.
+func TestMoveToStoreSealingFailureIsLogged(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mfa.db")
+	clk := &testClock{t: time.Now().Truncate(time.Hour).Add(7 * time.Second)}
+	plain, err := sqlite.Open(ctx, path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := New(Options{Store: plain, SecretsKey: testKey, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := User{ID: "legacy", Name: "legacy"}
+	setup, err := old.BeginTOTP(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.FinishTOTP(ctx, u, setup.State, "Phone", code(t, setup.Secret, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	plain.Close()
+	st, err := sqlite.Open(ctx, path, slog.New(slog.DiscardHandler), sqlite.WithSealer(storagetest.TestKeyring(t, "k1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var logs bytes.Buffer
+	s, err := New(Options{Store: failingSecretUpdate{st}, SecretsKey: testKey, StoreSeals: true, Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(30 * time.Second)
+	if err := s.VerifyTOTP(ctx, "legacy", code(t, setup.Secret, clk.Now())); err != nil {
+		t.Fatalf("VerifyTOTP with the move failing: %v", err)
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("database unreachable")) {
+		t.Errorf("the failed move was not logged:\n%s", logs.String())
+	}
+	fs, err := st.ListMFAFactors(ctx, "legacy")
+	if err != nil || len(fs) != 1 || len(fs[0].Secret) == 0 || fs[0].Secret[0] != sealVersion {
+		t.Errorf("factor after the failed move = %+v, %v; want it left sealed by the service", fs, err)
+	}
+}

@@ -179,7 +179,10 @@ func (s *Service) moveToStoreSealing(ctx context.Context, f storage.MFAFactor, s
 	if !s.storeSeals || !ok || len(f.Secret) == 0 || f.Secret[0] != sealVersion || bytes.Equal(f.Secret, secret) {
 		return
 	}
-	_ = up.UpdateMFAFactorSecret(ctx, f.UserID, f.ID, secret) //nolint:errcheck // best effort: the factor stays readable as it is
+	if err := up.UpdateMFAFactorSecret(ctx, f.UserID, f.ID, secret); err != nil {
+		// The factor stays readable as it is; the move is tried again at its next use.
+		s.logger.WarnContext(ctx, "mfa: move a TOTP secret to the store's sealing; tried again at its next use", "factor", f.ID, "err", err)
+	}
 }
 
 // totpSecret returns a TOTP factor's secret in clear. A secret this service sealed (under

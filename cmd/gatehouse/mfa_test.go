@@ -56,7 +56,7 @@ func TestNewMFA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	m, err := assembly.NewMFA(cfg, store, nil)
+	m, err := assembly.NewMFA(cfg, store, nil, nil)
 	if err != nil || m == nil {
 		t.Fatalf("NewMFA = %v, %v", m, err)
 	}
@@ -68,11 +68,11 @@ func TestNewMFA(t *testing.T) {
 		t.Error("WebAuthn enabled without rp_id")
 	}
 	cfg.MFA.WebAuthn.RPID = "localhost"
-	if m, err = assembly.NewMFA(cfg, store, nil); err != nil || !m.Service.WebAuthnEnabled() {
+	if m, err = assembly.NewMFA(cfg, store, nil, nil); err != nil || !m.Service.WebAuthnEnabled() {
 		t.Errorf("with rp_id: %v", err)
 	}
 	off := defaultConfig()
-	if m, err := assembly.NewMFA(off, store, nil); m != nil || err != nil {
+	if m, err := assembly.NewMFA(off, store, nil, nil); m != nil || err != nil {
 		t.Errorf("default config: %v, %v", m, err)
 	}
 }

@@ -283,7 +283,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 		return broker.Deps{}, err
 	}
 	b.gh.Templates = tmpl
-	mfaStep, err := NewMFA(cfg, b.store, b.now)
+	mfaStep, err := NewMFA(cfg, b.store, b.now, b.logger)
 	if err != nil {
 		return broker.Deps{}, err
 	}

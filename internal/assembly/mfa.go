@@ -17,7 +17,7 @@ import (
 
 // NewMFA builds the broker's MFA step from the configuration, on the clock now (nil:
 // time.Now); nil when no connector or client uses MFA and WebAuthn is not configured.
-func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time) (*broker.MFA, error) {
+func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time, logger *slog.Logger) (*broker.MFA, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -40,7 +40,7 @@ func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time) (*b
 		wa.RPName = cfg.MFA.IssuerName
 	}
 	sealing, _ := store.(storage.SealingStore) // secrets.keys: the store seals TOTP secrets itself
-	svc, err := mfa.New(mfa.Options{Store: ms, IssuerName: cfg.MFA.IssuerName, SecretsKey: cfg.MFA.SecretsKey, WebAuthn: wa, Now: now,
+	svc, err := mfa.New(mfa.Options{Store: ms, IssuerName: cfg.MFA.IssuerName, SecretsKey: cfg.MFA.SecretsKey, WebAuthn: wa, Now: now, Logger: logger,
 		StoreSeals: sealing != nil && sealing.Seals()})
 	if err != nil {
 		return nil, err
