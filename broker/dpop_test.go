@@ -386,3 +386,58 @@ func TestDPoPDiscovery(t *testing.T) {
 		}
 	}
 }
+
+// TestDPoPNonceCORS: a browser client on an allowed origin can read the DPoP-Nonce of a
+// token response (and send the DPoP header after a preflight).
+func TestDPoPNonceCORS(t *testing.T) {
+	const origin = "https://spa.example"
+	e := newEnvOpts(t, envOpts{config: func(cfg *config.Config) {
+		cfg.Clients = append(cfg.Clients, config.Client{ID: dpopSvcID, Secret: dpopSvcSecret, GrantTypes: []string{"client_credentials"}})
+		cfg.Web.AllowedOrigins = []string{origin}
+		cfg.DPoP.Nonce = true
+	}})
+	pre, _ := http.NewRequest(http.MethodOptions, e.issuer+"/token", nil)
+	pre.Header.Set("Origin", origin)
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "dpop")
+	if r := dpopDo(t, e, pre); !strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "DPoP") {
+		t.Fatalf("preflight allows %q", r.header.Get("Access-Control-Allow-Headers"))
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/token", strings.NewReader(ccForm.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	req.SetBasicAuth(dpopSvcID, dpopSvcSecret)
+	req.Header.Set("DPoP", dpoptest.NewKey().Proof("POST", e.issuer+"/token", dpoptest.Options{}))
+	r := dpopDo(t, e, req)
+	if r.errCode() != "use_dpop_nonce" || r.header.Get("DPoP-Nonce") == "" || !strings.Contains(r.header.Get("Access-Control-Expose-Headers"), "DPoP-Nonce") {
+		t.Fatalf("got %d %v, exposed %q", r.status, r.body, r.header.Get("Access-Control-Expose-Headers"))
+	}
+}
+
+// TestDPoPDeviceGrant: the poll that gets the tokens of an approved device code binds them
+// to its proof's key, and the public device client's refresh token needs that key.
+func TestDPoPDeviceGrant(t *testing.T) {
+	s := deviceServer(t)
+	e := envOf(t, s)
+	code, uc, complete := deviceStart(t, s, "tv", "openid offline_access")
+	if p := deviceApprove(t, s, complete, uc, "allow"); p.Status != http.StatusOK {
+		t.Fatalf("approval: %d", p.Status)
+	}
+	s.Clock.Advance(6 * time.Second)
+	k := dpoptest.NewKey()
+	poll := url.Values{"grant_type": {deviceGrant}, "device_code": {code}, "client_id": {"tv"}}
+	r := dpopPost(t, e, poll, "", "", k.Proof("POST", e.issuer+"/token", dpoptest.Options{}))
+	if r.status != http.StatusOK || r.body["token_type"] != "DPoP" {
+		t.Fatalf("poll: %d %v", r.status, r.body)
+	}
+	if cnf, _ := jwtClaims(t, r.body["access_token"].(string))["cnf"].(map[string]any); cnf["jkt"] != k.JKT() {
+		t.Fatalf("cnf = %v", cnf)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.body["refresh_token"].(string)}, "client_id": {"tv"}}
+	if r := dpopPost(t, e, refresh, "", ""); r.errCode() != "invalid_grant" {
+		t.Fatalf("refresh without the key: %d %v", r.status, r.body)
+	}
+	if r := dpopPost(t, e, refresh, "", "", k.Proof("POST", e.issuer+"/token", dpoptest.Options{})); r.status != http.StatusOK || r.body["token_type"] != "DPoP" {
+		t.Fatalf("refresh with the key: %d %v", r.status, r.body)
+	}
+}
