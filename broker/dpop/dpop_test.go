@@ -317,3 +317,38 @@ func FuzzNormalizeURL(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParse is the CPU cost of checking a proof by itself (ES256 verification).
+func BenchmarkParse(b *testing.B) {
+	proof := dpoptest.NewKey().Proof("POST", tokenURL, dpoptest.Options{})
+	m := startCPU(b)
+	for b.Loop() {
+		if _, err := dpop.Parse(proof); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m.report(b)
+}
+
+// BenchmarkCheck adds the request checks and the jti record in storage (SQLite).
+func BenchmarkCheck(b *testing.B) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	v := &dpop.Validator{Replay: st, MaxAge: dpop.DefaultMaxAge, MaxFuture: dpop.DefaultMaxFuture, Now: time.Now}
+	k := dpoptest.NewKey()
+	proofs := make([]string, b.N)
+	for i := range proofs {
+		proofs[i] = k.Proof("POST", tokenURL, dpoptest.Options{})
+	}
+	b.ResetTimer()
+	m := startCPU(b)
+	for i := range b.N {
+		if _, err := v.Check(context.Background(), proofs[i], dpop.Request{Method: "POST", URL: tokenURL}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m.report(b)
+}
