@@ -28,7 +28,9 @@ func testDPoPBindings(t *testing.T, s storage.Storage) {
 		return cur, nil
 	})
 	wantErr(t, "update auth request", err, nil)
-	if got, _ = s.GetAuthRequest(ctx, r.ID); got.DPoPJKT != "other" {
+	got, err = s.GetAuthRequest(ctx, r.ID)
+	wantErr(t, "get updated auth request", err, nil)
+	if got.DPoPJKT != "other" {
 		t.Fatalf("updated auth request DPoPJKT = %q, want other", got.DPoPJKT)
 	}
 
@@ -65,7 +67,9 @@ func testDPoPBindings(t *testing.T, s storage.Storage) {
 	}
 	plain := grant("grant-plain", "alice", "", now)
 	wantErr(t, "create unbound grant", s.CreateGrant(ctx, plain, nil), nil)
-	if gotg, _ = s.GetGrant(ctx, plain.ID); gotg.DPoPJKT != "" {
+	gotg, err = s.GetGrant(ctx, plain.ID)
+	wantErr(t, "get unbound grant", err, nil)
+	if gotg.DPoPJKT != "" {
 		t.Fatalf("unbound grant DPoPJKT = %q", gotg.DPoPJKT)
 	}
 }
