@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/broker/dpop/dpoptest"
 	"github.com/gatehouse-id/gatehouse/config"
 )
@@ -439,5 +440,39 @@ func TestDPoPDeviceGrant(t *testing.T) {
 	}
 	if r := dpopPost(t, e, refresh, "", "", k.Proof("POST", e.issuer+"/token", dpoptest.Options{})); r.status != http.StatusOK || r.body["token_type"] != "DPoP" {
 		t.Fatalf("refresh with the key: %d %v", r.status, r.body)
+	}
+}
+
+// TestDPoPAcrossReplicas: two replicas on one database behave as one server: a nonce one
+// issued is accepted by the other, and a proof one accepted is a replay at the other.
+func TestDPoPAcrossReplicas(t *testing.T) {
+	dir := t.TempDir()
+	const issuer = "http://127.0.0.1:1" // both replicas' issuer; the proofs name it
+	replica := func() *brokertest.Server {
+		return brokertest.New(t, brokertest.Options{Dir: dir, Issuer: issuer, Config: func(c *config.Config) {
+			c.Clients = append(c.Clients, config.Client{ID: dpopSvcID, Secret: dpopSvcSecret, GrantTypes: []string{"client_credentials"}})
+			c.DPoP.Nonce = true
+		}})
+	}
+	a, b := replica(), replica()
+	post := func(s *brokertest.Server, proof string) dpopResp {
+		req, _ := http.NewRequest(http.MethodPost, s.HTTP.URL+"/token", strings.NewReader(ccForm.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(dpopSvcID, dpopSvcSecret)
+		req.Header.Set("DPoP", proof)
+		return dpopDo(t, envOf(t, s), req)
+	}
+	k := dpoptest.NewKey()
+	r := post(a, k.Proof("POST", issuer+"/token", dpoptest.Options{}))
+	nonce := r.header.Get("DPoP-Nonce")
+	if r.errCode() != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("replica a without a nonce: %d %v", r.status, r.body)
+	}
+	proof := k.Proof("POST", issuer+"/token", dpoptest.Options{Nonce: nonce})
+	if r := post(b, proof); r.status != http.StatusOK || r.body["token_type"] != "DPoP" {
+		t.Fatalf("replica b with replica a's nonce: %d %v", r.status, r.body)
+	}
+	if r := post(a, proof); r.errCode() != "invalid_dpop_proof" {
+		t.Fatalf("the proof replayed at replica a: %d %v", r.status, r.body)
 	}
 }
