@@ -14,7 +14,7 @@ import (
 // thumbprint of its key, "" when the request carries none (refused for a client with
 // dpop_bound_access_tokens). The proof must name POST and the token endpoint's URL derived
 // from the issuer, and carry the server's nonce when nonces are on. Its jti is recorded, so
-// a replayed proof is refused on any replica.
+// a replayed proof is refused on any replica. Without a validator every proof is refused.
 func (h *Handler) tokenProof(r *http.Request, c *clients.Client) (string, error) {
 	raw, err := dpop.Header(r)
 	if err != nil {
@@ -25,6 +25,9 @@ func (h *Handler) tokenProof(r *http.Request, c *clients.Client) (string, error)
 			return "", oauth2err.New(oauth2err.InvalidDPoPProof, "this client must send a DPoP proof")
 		}
 		return "", nil
+	}
+	if h.DPoP == nil {
+		return "", oauth2err.New(oauth2err.InvalidDPoPProof, "DPoP is not supported here")
 	}
 	p, err := h.DPoP.Check(r.Context(), raw, dpop.Request{
 		Method: r.Method, URL: strings.TrimSuffix(h.Issuer, "/") + "/token", RequireNonce: h.DPoP.Nonces != nil,
