@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"strings"
+
 	"github.com/gatehouse-id/gatehouse/broker/discovery"
+	"github.com/gatehouse-id/gatehouse/broker/dpop"
 	"github.com/gatehouse-id/gatehouse/broker/grants"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/userinfo"
@@ -18,16 +21,21 @@ type mounter interface {
 // metadata and JWKS (broker/discovery).
 func (s *Server) buildAPIs() ([]mounter, error) {
 	access := userinfo.NewVerifier(s.Minter, s.Storage, s.Now)
+	proofs, err := s.dpopValidator()
+	if err != nil {
+		return nil, err
+	}
 	tok := &grants.Handler{
 		Issuer: s.Issuer, Codes: s.Storage, Grants: s.Storage, Sessions: s.Sessions, Assertions: s.assertions(), Devices: s.devices(),
-		Minter: s.Minter, Access: access, Claims: s.Claims, Clients: s.Clients, Connectors: s.conns,
+		Minter: s.Minter, Access: access, Claims: s.Claims, Clients: s.Clients, Connectors: s.conns, DPoP: proofs,
 		Lifetimes: grants.Lifetimes{
 			IDToken: s.Lifetimes.IDToken, AccessToken: s.Lifetimes.AccessToken, RefreshAbsolute: s.Lifetimes.RefreshAbsolute,
 			RefreshIdle: s.Lifetimes.RefreshIdle, ReuseGrace: s.Lifetimes.ReuseGrace,
 		},
 		Audit: s.Audit, Logger: s.Logger, Now: s.Now, StorageDown: s.pages.StorageDown,
 	}
-	ui := &userinfo.Handler{Access: access, Claims: s.Claims, Logger: s.Logger, StorageDown: s.pages.StorageDown}
+	ui := &userinfo.Handler{Access: access, Claims: s.Claims, Logger: s.Logger, StorageDown: s.pages.StorageDown,
+		DPoP: proofs, URL: strings.TrimSuffix(s.Issuer, "/") + "/userinfo"}
 	var acr []string
 	if s.MFA != nil {
 		acr = mfa.ACRValuesSupported()
@@ -37,6 +45,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 		Claims: s.Claims.SupportedClaims(), SigningAlgorithms: s.Keys.Algorithms(), ACRValues: acr,
 		DeviceAuthorization: s.device != nil,
 		ForwardAuth:         s.fwd != nil,
+		DPoPAlgorithms:      dpop.Algorithms,
 	}, s.Keys)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ func (s *Server) cors(h http.Handler) http.Handler {
 			hd := w.Header()
 			hd.Set("Access-Control-Allow-Origin", o)
 			hd.Add("Vary", "Origin")
-			hd.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-Request-Id")
+			hd.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-Request-Id, DPoP-Nonce")
 		}
 		h.ServeHTTP(w, r)
 	})

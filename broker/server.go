@@ -89,6 +89,9 @@ type Deps struct {
 	// ForwardAuth is the identity-aware proxy endpoint (broker/forwardauth); nil turns it
 	// off. Its apps must be in Clients as forwardauth.ClientID pseudo-clients.
 	ForwardAuth *forwardauth.Settings
+	// DPoP bounds the DPoP proofs the token endpoint and userinfo accept (RFC 9449); zero
+	// values take the defaults of broker/dpop.
+	DPoP DPoP
 }
 
 // Metrics is what the broker reports to the metrics (internal/telemetry implements it).

@@ -54,6 +54,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&e.Sessions.Idle, time.Hour)
 	setDefault(&e.SigningKeys, 24*time.Hour)
 	setDefault(&c.Audit.Retention, DefaultAuditRetention)
+	c.applyDPoPDefaults()
 	if c.Signing.Algorithm == "" {
 		c.Signing.Algorithm = DefaultSigning
 	}

@@ -45,6 +45,8 @@ type Config struct {
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	// Tracing exports OpenTelemetry spans over OTLP/HTTP; off when otlp_endpoint is empty.
 	Tracing Tracing `yaml:"tracing"`
+	// DPoP configures the validation of DPoP proofs (RFC 9449).
+	DPoP DPoP `yaml:"dpop"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source
@@ -208,6 +210,9 @@ type Client struct {
 	// JWKSURI is where a private_key_jwt client publishes its keys (fetched, cached, and
 	// fetched again when an assertion names an unknown kid). Exclusive with JWKS and Secret.
 	JWKSURI string `yaml:"jwks_uri"`
+	// DPoPBoundAccessTokens requires a DPoP proof at the token endpoint (RFC 9449 5.2): a
+	// token request without one is refused, and every access token is bound to the key.
+	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
 }
 
 // ClientClaims adds per-client claims.

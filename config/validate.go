@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 		v.addf("audit.retention", "must be at least 1h (got %s)", c.Audit.Retention.D())
 	}
 	v.tracing(&c.Tracing)
+	v.dpop(&c.DPoP)
 	v.storage(&c.Storage)
 	v.expiry(&c.Expiry)
 	v.oneOf("signing.algorithm", c.Signing.Algorithm, "RS256", "ES256", "EdDSA")

@@ -96,6 +96,9 @@ type AuthRequest struct {
 	Nonce               string
 	CodeChallenge       string
 	CodeChallengeMethod string
+	// DPoPJKT is the dpop_jkt of the authorization request (RFC 9449 10): the thumbprint of
+	// the DPoP key the code is bound to; empty when none was given.
+	DPoPJKT string
 	// SAML is the SAML request this auth request answers (Protocol saml only).
 	SAML *SAMLRequest
 	// What the login must satisfy, whatever the protocol.
@@ -181,7 +184,10 @@ type AuthCode struct {
 	SessionID           string
 	// GrantID is the grant (token family) this code's tokens belong to; revoking it revokes
 	// everything issued from the code.
-	GrantID   string
+	GrantID string
+	// DPoPJKT binds the code to a DPoP key (dpop_jkt at /authorize, RFC 9449 10): it is
+	// redeemed only with a proof of that key. Empty: unbound.
+	DPoPJKT   string
 	CreatedAt time.Time
 	Expiry    time.Time
 	// Consumed is set by ConsumeCode; a second ConsumeCode returns ErrReused.
@@ -202,6 +208,9 @@ type Grant struct {
 	AbsoluteExpiry time.Time
 	Revoked        bool
 	RevokedAt      time.Time
+	// DPoPJKT is the thumbprint of the DPoP key the grant's refresh tokens are bound to
+	// (RFC 9449 5: a public client's refresh must prove that key). Empty: not bound.
+	DPoPJKT string
 }
 
 // RefreshToken is one refresh token of a grant. Hash is the SHA-256 of the opaque token.

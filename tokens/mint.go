@@ -69,6 +69,9 @@ type AccessToken struct {
 	Audience []string
 	AuthTime time.Time
 	Expiry   time.Time
+	// JKT, when set, binds the token to a DPoP key (RFC 9449 6.1): the claim cnf.jkt, the
+	// key's RFC 7638 thumbprint.
+	JKT string
 }
 
 // IDTokenHint is what VerifyIDTokenHint extracts from an id_token_hint.
@@ -108,6 +111,12 @@ type atClaims struct {
 	AuthTime int64    `json:"auth_time,omitempty"`
 	Sid      string   `json:"sid,omitempty"`
 	Gid      string   `json:"gid,omitempty"`
+	Cnf      *cnf     `json:"cnf,omitempty"`
+}
+
+// cnf is the confirmation claim (RFC 7800) of a sender-constrained access token.
+type cnf struct {
+	JKT string `json:"jkt,omitempty"`
 }
 
 // hintClaims is what VerifyIDTokenHint reads.
@@ -253,8 +262,8 @@ func appendClaims(payload []byte, extra map[string]any) ([]byte, error) {
 }
 
 // SignAccessToken mints an RFC 9068 JWT access token: header typ "at+jwt"; claims iss, sub,
-// aud, exp, iat, jti, client_id, scope (space-separated), auth_time, sid and the private
-// claim gid (the grant ID).
+// aud, exp, iat, jti, client_id, scope (space-separated), auth_time, sid, cnf.jkt for a
+// DPoP-bound token, and the private claim gid (the grant ID).
 func (m *Minter) SignAccessToken(t AccessToken) (string, error) {
 	return m.SignAccessTokenContext(context.Background(), t)
 }
@@ -281,6 +290,9 @@ func (m *Minter) SignAccessTokenContext(ctx context.Context, t AccessToken) (str
 	}
 	if !t.AuthTime.IsZero() {
 		c.AuthTime = t.AuthTime.Unix()
+	}
+	if t.JKT != "" {
+		c.Cnf = &cnf{JKT: t.JKT}
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -340,6 +352,9 @@ func (m *Minter) VerifyAccessToken(token string) (AccessToken, error) {
 	at := AccessToken{
 		ID: c.Jti, Subject: c.Sub, ClientID: c.ClientID, GrantID: c.Gid, SessionID: c.Sid,
 		Scopes: strings.Fields(c.Scope), Audience: c.Aud, Expiry: exp,
+	}
+	if c.Cnf != nil {
+		at.JKT = c.Cnf.JKT
 	}
 	if c.AuthTime != 0 {
 		at.AuthTime = time.Unix(c.AuthTime, 0).UTC()

@@ -106,6 +106,14 @@ func TestAccessTokenClaims(t *testing.T) {
 				"iat": float64(clock.Now().Unix()), "exp": float64(clock.Now().Add(time.Minute).Unix()),
 			},
 		},
+		{
+			name: "DPoP-bound: cnf.jkt",
+			in:   AccessToken{ID: "j", Subject: "s", ClientID: "c", JKT: "thumb", Expiry: clock.Now().Add(time.Minute)},
+			want: map[string]any{
+				"iss": testIssuer, "sub": "s", "aud": "c", "jti": "j", "client_id": "c", "cnf": map[string]any{"jkt": "thumb"},
+				"iat": float64(clock.Now().Unix()), "exp": float64(clock.Now().Add(time.Minute).Unix()),
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +123,13 @@ func TestAccessTokenClaims(t *testing.T) {
 			}
 			if got := payloadClaims(t, tok); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("claims = %v\nwant     %v", got, tt.want)
+			}
+			at, err := m.VerifyAccessToken(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at.JKT != tt.in.JKT {
+				t.Errorf("verified JKT %q, want %q", at.JKT, tt.in.JKT)
 			}
 		})
 	}

@@ -31,6 +31,8 @@ type Request struct {
 	IDTokenHint         string
 	ConnectorID         string
 	ACRValues           []string
+	// DPoPJKT is dpop_jkt (RFC 9449 10): the code is bound to that DPoP key.
+	DPoPJKT string
 }
 
 // HasPrompt reports whether the request carries the prompt value.
@@ -69,6 +71,7 @@ func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool)
 	}
 	for _, step := range []func(*Request, url.Values, *clients.Client) error{
 		checkParams, parseResponseType, scopeParser(knownScope), parsePKCE, parsePrompt, parseHints,
+		parseDPoPJKT,
 	} {
 		if err := step(&req, form, client); err != nil {
 			return req, client, err

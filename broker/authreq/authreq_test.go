@@ -97,6 +97,15 @@ func TestParse(t *testing.T) {
 				t.Errorf("request = %+v", r)
 			}
 		}},
+		{name: "dpop_jkt", form: spa(map[string]string{"dpop_jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}), check: func(t *testing.T, r Request) {
+			if r.DPoPJKT != "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" {
+				t.Errorf("DPoPJKT = %q", r.DPoPJKT)
+			}
+		}},
+		{name: "dpop_jkt not a thumbprint", form: spa(map[string]string{"dpop_jkt": "abc"}),
+			want: want{code: oauth2err.InvalidRequest, desc: "dpop_jkt"}},
+		{name: "dpop_jkt padded", form: spa(map[string]string{"dpop_jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I="}),
+			want: want{code: oauth2err.InvalidRequest, desc: "dpop_jkt"}},
 		{name: "valid public private-use scheme", form: spa(map[string]string{"redirect_uri": "com.example.app:/oauth"})},
 		{name: "registered URI with query", form: base(map[string]string{"redirect_uri": "https://app.example/cb2?x=1"})},
 

@@ -35,7 +35,10 @@ type Client struct {
 	// (RFC 7523) instead of a secret; "" otherwise.
 	AuthMethod string
 	// Keys verify the client's assertions when AuthMethod is private_key_jwt.
-	Keys       KeySource
+	Keys KeySource
+	// DPoPBound requires a DPoP proof at the token endpoint (dpop_bound_access_tokens,
+	// RFC 9449 5.2): every access token the client gets is bound to its key.
+	DPoPBound  bool
 	secretHash [32]byte
 }
 

@@ -28,6 +28,9 @@ type Provider struct {
 	// ForwardAuth adds gatehouse_forward_auth_endpoint (an RFC 8414 extension member): the
 	// identity-aware proxy check of broker/forwardauth, when apps are protected.
 	ForwardAuth bool
+	// DPoPAlgorithms are the DPoP proof algorithms accepted (RFC 9449 5.1,
+	// dpop_signing_alg_values_supported); empty leaves the member out.
+	DPoPAlgorithms []string
 }
 
 // KeySet publishes the signing keys.
@@ -98,6 +101,9 @@ func document(p Provider) ([]byte, error) {
 		m["device_authorization_endpoint"] = url("/device/code")
 		m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials",
 			"urn:ietf:params:oauth:grant-type:device_code"}
+	}
+	if len(p.DPoPAlgorithms) > 0 {
+		m["dpop_signing_alg_values_supported"] = p.DPoPAlgorithms
 	}
 	if p.ForwardAuth {
 		m["gatehouse_forward_auth_endpoint"] = url("/forward-auth")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/dpop"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -42,7 +43,9 @@ func verifyPKCE(challenge, method, verifier string) error {
 }
 
 // codeGrant redeems an authorization code (RFC 6749 4.1.3, OIDC Core 3.1.3).
-func (h *Handler) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, error) {
+// jkt is the request's DPoP key ("" without a proof): a code bound with dpop_jkt needs a
+// proof of that key (RFC 9449 10).
+func (h *Handler) codeGrant(r *http.Request, c *clients.Client, jkt string) (tokenResponse, error) {
 	ctx := r.Context()
 	code := r.PostFormValue("code")
 	if code == "" {
@@ -76,12 +79,16 @@ func (h *Handler) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, 
 	if err := verifyPKCE(ac.CodeChallenge, ac.CodeChallengeMethod, r.PostFormValue("code_verifier")); err != nil {
 		return tokenResponse{}, err
 	}
+	if ac.DPoPJKT != "" && !dpop.SameKey(jkt, ac.DPoPJKT) {
+		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the authorization code is bound to another DPoP key (dpop_jkt)")
+	}
 	if err := h.codeSessionLive(ctx, ac); err != nil {
 		return tokenResponse{}, err
 	}
 	g := storage.Grant{
 		ID: ac.GrantID, ClientID: c.ID, Scopes: ac.Scopes, Nonce: ac.Nonce, Identity: ac.Identity, Auth: ac.Auth,
 		SessionID: ac.SessionID, CreatedAt: now, AbsoluteExpiry: now.Add(h.Lifetimes.RefreshAbsolute),
+		DPoPJKT: grantKey(c, jkt),
 	}
 	var refresh string
 	var first *storage.RefreshToken
@@ -94,7 +101,7 @@ func (h *Handler) codeGrant(r *http.Request, c *clients.Client) (tokenResponse, 
 	}
 	// Sign first: a signing failure must not leave a stored grant (and refresh token) that
 	// no client holds.
-	resp, err := h.mint(ctx, g, g.Identity, g.Scopes, true)
+	resp, err := h.mint(ctx, g, g.Identity, g.Scopes, true, jkt)
 	if err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}

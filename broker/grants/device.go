@@ -19,7 +19,7 @@ import (
 // one; expired_token after the code's lifetime; access_denied once when the user refused;
 // then invalid_grant. Tokens: as for an authorization code, a refresh token with
 // offline_access.
-func (h *Handler) deviceGrant(r *http.Request, c *clients.Client) (tokenResponse, error) {
+func (h *Handler) deviceGrant(r *http.Request, c *clients.Client, jkt string) (tokenResponse, error) {
 	ctx := r.Context()
 	code := r.PostFormValue("device_code")
 	if code == "" {
@@ -52,15 +52,17 @@ func (h *Handler) deviceGrant(r *http.Request, c *clients.Client) (tokenResponse
 	default:
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the device code was already used")
 	}
-	return h.issueDeviceTokens(r, c, p.DeviceCode)
+	return h.issueDeviceTokens(r, c, p.DeviceCode, jkt)
 }
 
 // issueDeviceTokens mints the tokens of an approved device code and stores their grant.
-func (h *Handler) issueDeviceTokens(r *http.Request, c *clients.Client, d storage.DeviceCode) (tokenResponse, error) {
+// A non-empty jkt binds the access token (and a public client's refresh token) to that key.
+func (h *Handler) issueDeviceTokens(r *http.Request, c *clients.Client, d storage.DeviceCode, jkt string) (tokenResponse, error) {
 	now := h.Now().UTC()
 	g := storage.Grant{
 		ID: opaque.ID(), ClientID: c.ID, Scopes: d.Scopes, Identity: d.Identity, Auth: d.Auth,
 		SessionID: d.SessionID, CreatedAt: now, AbsoluteExpiry: now.Add(h.Lifetimes.RefreshAbsolute),
+		DPoPJKT: grantKey(c, jkt),
 	}
 	var refresh string
 	var first *storage.RefreshToken
@@ -70,7 +72,7 @@ func (h *Handler) issueDeviceTokens(r *http.Request, c *clients.Client, d storag
 	} else {
 		g.AbsoluteExpiry = now.Add(max(h.Lifetimes.AccessToken, h.Lifetimes.IDToken))
 	}
-	resp, err := h.mint(r.Context(), g, g.Identity, g.Scopes, false)
+	resp, err := h.mint(r.Context(), g, g.Identity, g.Scopes, false, jkt)
 	if err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}

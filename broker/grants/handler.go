@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/dpop"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/userinfo"
@@ -53,6 +54,8 @@ type Handler struct {
 	Grants storage.GrantStore
 	// Assertions authenticates private_key_jwt clients.
 	Assertions *clients.AssertionVerifier
+	// DPoP checks DPoP proofs (RFC 9449): a valid one binds the tokens issued to its key.
+	DPoP *dpop.Validator
 	// Devices keeps device codes (RFC 8628); nil: the device grant is refused.
 	Devices storage.DeviceStore
 	// Sessions tells whether the SSO session of a code is still live.
@@ -109,19 +112,26 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 		oauth2err.WriteJSON(w, r, err)
 		return
 	}
+	h.setNonce(w, r)
 	var resp tokenResponse
+	var jkt string
 	gt := r.PostFormValue("grant_type")
 	switch {
 	case knownGrant(gt) && !c.AllowsGrant(gt):
 		err = oauth2err.New(oauth2err.UnauthorizedClient, "the client may not use grant_type "+gt)
+	case knownGrant(gt):
+		jkt, err = h.tokenProof(r, c)
+	}
+	switch {
+	case err != nil:
 	case gt == clients.GrantAuthorizationCode:
-		resp, err = h.codeGrant(r, c)
+		resp, err = h.codeGrant(r, c, jkt)
 	case gt == clients.GrantRefreshToken:
-		resp, err = h.refreshGrant(r, c, arrived)
+		resp, err = h.refreshGrant(r, c, arrived, jkt)
 	case gt == clients.GrantClientCredentials:
-		resp, err = h.clientCredentialsGrant(r, c)
+		resp, err = h.clientCredentialsGrant(r, c, jkt)
 	case gt == clients.GrantDeviceCode:
-		resp, err = h.deviceGrant(r, c)
+		resp, err = h.deviceGrant(r, c, jkt)
 	case gt == "":
 		err = oauth2err.New(oauth2err.InvalidRequest, "grant_type is missing")
 	default:

@@ -44,8 +44,11 @@ func (h *Handler) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out := map[string]any{
-			"active": true, "token_type": "Bearer", "scope": strings.Join(at.Scopes, " "), "client_id": at.ClientID,
+			"active": true, "token_type": tokenType(at.JKT), "scope": strings.Join(at.Scopes, " "), "client_id": at.ClientID,
 			"sub": at.Subject, "aud": at.Audience, "iss": h.Issuer, "exp": at.Expiry.Unix(), "jti": at.ID,
+		}
+		if at.JKT != "" { // RFC 9449 6.2: the resource server checks the proof against it
+			out["cnf"] = map[string]string{"jkt": at.JKT}
 		}
 		if u := g.Identity.PreferredUsername; u != "" { // none for a client_credentials token
 			out["username"] = u

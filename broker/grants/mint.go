@@ -12,16 +12,18 @@ import (
 )
 
 // mint signs the access token and (for openid requests) the ID token of a grant.
-func (h *Handler) mint(ctx context.Context, g storage.Grant, id storage.Identity, scopes []string, withNonce bool) (tokenResponse, error) {
+// A non-empty jkt binds the access token to that DPoP key (cnf.jkt, token_type DPoP).
+func (h *Handler) mint(ctx context.Context, g storage.Grant, id storage.Identity, scopes []string, withNonce bool, jkt string) (tokenResponse, error) {
 	now := h.Now()
 	at, err := h.Minter.SignAccessTokenContext(ctx, tokens.AccessToken{
 		ID: opaque.ID(), Subject: h.Claims.SubjectFor(g.ClientID, id.Subject), ClientID: g.ClientID, GrantID: g.ID, SessionID: g.SessionID,
 		Scopes: scopes, Audience: []string{g.ClientID}, AuthTime: g.Auth.AuthTime, Expiry: now.Add(h.Lifetimes.AccessToken),
+		JKT: jkt,
 	})
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	resp := tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(h.Lifetimes.AccessToken / time.Second), Scope: strings.Join(scopes, " ")}
+	resp := tokenResponse{AccessToken: at, TokenType: tokenType(jkt), ExpiresIn: int64(h.Lifetimes.AccessToken / time.Second), Scope: strings.Join(scopes, " ")}
 	if slices.Contains(scopes, "openid") {
 		it := tokens.IDToken{
 			Subject: h.Claims.SubjectFor(g.ClientID, id.Subject), Audience: g.ClientID, AuthorizedParty: g.ClientID, SessionID: g.SessionID,

@@ -36,7 +36,11 @@ import (
 // the lost response, so a request that arrived before the rotation committed is a concurrent
 // use instead: it is refused without revoking anything. Any other reuse of a rotated token
 // revokes the family.
-func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.Time) (tokenResponse, error) {
+//
+// jkt is the request's DPoP key: a grant bound to a key (a public client's, RFC 9449 5) is
+// refreshed only with a proof of it, checked before anything else so that a stolen token
+// presented without the key changes nothing; the new access token is bound to jkt.
+func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.Time, jkt string) (tokenResponse, error) {
 	ctx := r.Context()
 	old := r.PostFormValue("refresh_token")
 	if old == "" {
@@ -46,6 +50,9 @@ func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.
 	oldHash := opaque.Hash(old)
 	rt, g, err := h.readRefresh(ctx, c, oldHash, now)
 	if err != nil {
+		return tokenResponse{}, err
+	}
+	if err := checkGrantKey(g, jkt); err != nil {
 		return tokenResponse{}, err
 	}
 	retry, reissuer, err := h.classifyReuse(ctx, c, rt, g, oldHash, arrived, now)
@@ -78,7 +85,7 @@ func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.
 		}
 	}
 	// Signing can fail too: mint before the rotation, the last step.
-	resp, err := h.mint(ctx, g, id, scopes, false)
+	resp, err := h.mint(ctx, g, id, scopes, false, jkt)
 	if err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}

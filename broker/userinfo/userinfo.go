@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/gatehouse-id/gatehouse/broker/dpop"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/claims"
@@ -21,6 +22,10 @@ type Handler struct {
 	Access *Verifier
 	// Claims releases the user's claims for the token's scopes and client.
 	Claims *claims.Normalizer
+	// DPoP checks the proofs of DPoP-bound tokens (RFC 9449 7); nil refuses the DPoP scheme.
+	DPoP *dpop.Validator
+	// URL is this endpoint's URL derived from the issuer: the htu proofs must name.
+	URL    string
 	Logger *slog.Logger
 	// StorageDown reports whether storage is unreachable right now: a server_error then
 	// becomes 503 temporarily_unavailable.
@@ -35,26 +40,29 @@ func (h *Handler) Mount(m *route.Mux) {
 
 // serveUserinfo is the OIDC UserInfo endpoint (OIDC Core 5.3).
 func (h *Handler) serveUserinfo(w http.ResponseWriter, r *http.Request) {
-	raw, err := BearerToken(w, r)
+	raw, isDPoP, err := accessToken(w, r)
 	if err != nil {
-		oauth2err.WriteBearer(w, err)
+		h.writeError(w, r, err, isDPoP)
 		return
 	}
 	at, g, err := h.Access.Verify(r.Context(), raw)
+	if err == nil {
+		err = h.checkBinding(r.Context(), r, raw, at, isDPoP)
+	}
 	if err != nil {
 		if e := oauth2err.As(err); e.Code == oauth2err.ServerError {
 			h.Logger.ErrorContext(r.Context(), "userinfo", "err", e)
 			err = oauth2err.Degrade(r.Context(), e, h.StorageDown)
 		}
-		oauth2err.WriteBearer(w, err)
+		h.writeError(w, r, err, isDPoP || at.JKT != "")
 		return
 	}
 	if at.GrantID == "" {
-		oauth2err.WriteBearer(w, oauth2err.New(oauth2err.InvalidToken, "the access token was issued to a client, not a user"))
+		h.writeError(w, r, oauth2err.New(oauth2err.InvalidToken, "the access token was issued to a client, not a user"), isDPoP)
 		return
 	}
 	if !slices.Contains(at.Scopes, "openid") {
-		oauth2err.WriteBearer(w, oauth2err.New(oauth2err.InsufficientScope, "the access token lacks the openid scope"))
+		h.writeError(w, r, oauth2err.New(oauth2err.InsufficientScope, "the access token lacks the openid scope"), isDPoP)
 		return
 	}
 	out := h.Claims.Claims(g.ClientID, g.Identity, g.Auth, at.Scopes)

@@ -25,8 +25,9 @@ var flowRules = []edgeRule{
 
 // sharedBrokerPackages are the packages below broker/ that every flow package may import:
 // page rendering, routing, tokens, the runtime connector records, OAuth errors, request
-// parsing and client lookup. Every other package directly below broker/ is a flow package.
-var sharedBrokerPackages = []string{"pages", "route", "opaque", "connset", "oauth2err", "authreq", "clients"}
+// parsing, client lookup and DPoP proof validation. Every other package directly below
+// broker/ is a flow package.
+var sharedBrokerPackages = []string{"pages", "route", "opaque", "connset", "oauth2err", "authreq", "clients", "dpop"}
 
 // flowImportExceptions are the flow-to-flow imports allowed ("from -> to", flow names).
 var flowImportExceptions = []string{

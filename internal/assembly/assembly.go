@@ -302,6 +302,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 			AuthRequest: cfg.Expiry.AuthRequests.D(), RefreshAbsolute: cfg.Expiry.RefreshTokens.Absolute.D(),
 			RefreshIdle: cfg.Expiry.RefreshTokens.Idle.D(), ReuseGrace: cfg.Expiry.RefreshTokens.ReuseGrace.D(),
 		},
+		DPoP: broker.DPoP{ProofMaxAge: cfg.DPoP.ProofMaxAge.D(), ProofMaxSkew: cfg.DPoP.ProofMaxSkew.D(), Nonce: cfg.DPoP.Nonce},
 	}, nil
 }
 
@@ -323,6 +324,7 @@ func (b *builder) clients(prefix string, mounts map[string]http.Handler) ([]clie
 		if keys != nil {
 			cl.AuthMethod = clients.AuthPrivateKeyJWT
 		}
+		cl.DPoPBound = c.DPoPBoundAccessTokens
 		cls = append(cls, clients.New(cl, c.Secret))
 	}
 	if !b.cfg.Example.Enabled {

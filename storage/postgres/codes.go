@@ -9,11 +9,11 @@ import (
 )
 
 const authCodeCols = `hash, client_id, redirect_uri, scopes, nonce, code_challenge,
-	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed`
+	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed, dpop_jkt`
 
 const (
 	qInsertAuthCode = `INSERT INTO auth_codes (` + authCodeCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 	// qConsumeCode counts the consumption and returns the row; a count above 1 is a replay.
 	// The row lock serializes concurrent consumers: each sees the previous one's count.
 	// Expired codes (a zero expiry never expires) are left alone and not returned.
@@ -37,7 +37,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 	}
 	_, err = s.pool.Exec(ctx, qInsertAuthCode, c.Hash, c.ClientID, c.RedirectURI, scopes, c.Nonce,
 		c.CodeChallenge, c.CodeChallengeMethod, enc.identity, enc.auth, c.SessionID, c.GrantID,
-		ms(c.CreatedAt), ms(c.Expiry), consumed)
+		ms(c.CreatedAt), ms(c.Expiry), consumed, c.DPoPJKT)
 	return insertErr("create auth code", err)
 }
 
@@ -52,7 +52,7 @@ func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (st
 	)
 	err := s.pool.QueryRow(ctx, qConsumeCode, hash, ms(now)).Scan(&c.Hash, &c.ClientID, &c.RedirectURI,
 		&scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &idt, &authT, &c.SessionID,
-		&c.GrantID, &created, &expiry, &consumed)
+		&c.GrantID, &created, &expiry, &consumed, &c.DPoPJKT)
 	if err != nil {
 		return storage.AuthCode{}, getErr("consume code", err)
 	}

@@ -9,11 +9,11 @@ import (
 )
 
 const authCodeCols = `hash, client_id, redirect_uri, scopes, nonce, code_challenge,
-	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed`
+	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed, dpop_jkt`
 
 const (
 	qInsertAuthCode = `INSERT INTO auth_codes (` + authCodeCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// qConsumeCode counts the consumption and returns the row; a count above 1 is a replay.
 	// Expired codes (a zero expiry never expires) are left alone and not returned.
 	qConsumeCode = `UPDATE auth_codes SET consumed = consumed + 1
@@ -32,7 +32,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 	}
 	_, err = s.exec(ctx, qInsertAuthCode, c.Hash, c.ClientID, c.RedirectURI, scopes, c.Nonce,
 		c.CodeChallenge, c.CodeChallengeMethod, enc.identity, enc.auth, c.SessionID, c.GrantID,
-		ms(c.CreatedAt), ms(c.Expiry), boolInt(c.Consumed))
+		ms(c.CreatedAt), ms(c.Expiry), boolInt(c.Consumed), c.DPoPJKT)
 	return insertErr("create auth code", err)
 }
 
@@ -46,7 +46,7 @@ func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (st
 	)
 	err := s.writeRow(ctx, qConsumeCode, hash, ms(now)).Scan(&c.Hash, &c.ClientID, &c.RedirectURI,
 		&scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &idt, &authT, &c.SessionID,
-		&c.GrantID, &created, &expiry, &consumed)
+		&c.GrantID, &created, &expiry, &consumed, &c.DPoPJKT)
 	if err != nil {
 		return storage.AuthCode{}, getErr("consume code", err)
 	}

@@ -9,14 +9,14 @@ import (
 )
 
 const grantCols = `id, client_id, scopes, nonce, identity, auth, session_id, created_at,
-	absolute_expiry, revoked, revoked_at`
+	absolute_expiry, revoked, revoked_at, dpop_jkt`
 
 const refreshCols = `hash, grant_id, created_at, idle_expiry, used_at`
 
 const (
 	qInsertGrant = `INSERT INTO grants (id, client_id, scopes, nonce, subject, identity, auth,
-	session_id, created_at, absolute_expiry, revoked, revoked_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	session_id, created_at, absolute_expiry, revoked, revoked_at, dpop_jkt)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetGrant          = `SELECT ` + grantCols + ` FROM grants WHERE id = ?`
 	qListGrants        = `SELECT ` + grantCols + ` FROM grants WHERE subject = ? AND revoked = 0 ORDER BY created_at, id`
 	qRevokeGrant       = `UPDATE grants SET revoked = 1, revoked_at = ? WHERE id = ? AND revoked = 0`
@@ -28,7 +28,7 @@ const (
 	// is a foreign key, so the grant exists).
 	qGetRefreshAndGrant = `SELECT t.hash, t.grant_id, t.created_at, t.idle_expiry, t.used_at,
 	g.id, g.client_id, g.scopes, g.nonce, g.identity, g.auth, g.session_id, g.created_at,
-	g.absolute_expiry, g.revoked, g.revoked_at
+	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt
 	FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?`
 )
 
@@ -41,7 +41,7 @@ type grantRow struct {
 
 func (r *grantRow) dest() []any {
 	return []any{&r.g.ID, &r.g.ClientID, &r.scopes, &r.g.Nonce, &r.idt, &r.authT, &r.g.SessionID,
-		&r.created, &r.absExp, &r.revoked, &r.revoked2}
+		&r.created, &r.absExp, &r.revoked, &r.revoked2, &r.g.DPoPJKT}
 }
 
 // decode finishes the grant once the row is scanned.
@@ -95,7 +95,7 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 		return err
 	}
 	args := []any{g.ID, g.ClientID, scopes, g.Nonce, g.Identity.Subject, enc.identity, enc.auth,
-		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), boolInt(g.Revoked), ms(g.RevokedAt)}
+		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), boolInt(g.Revoked), ms(g.RevokedAt), g.DPoPJKT}
 	if first == nil {
 		_, err := s.exec(ctx, qInsertGrant, args...)
 		return insertErr("create grant", err)

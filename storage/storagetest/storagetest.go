@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Storage) {
 		{"Concurrency", testConcurrency},
 		{"Ping", testPing},
 		{"MFA", testMFA},
+		{"DPoPBindings", testDPoPBindings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
