@@ -37,6 +37,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 		Claims: s.Claims.SupportedClaims(), SigningAlgorithms: s.Keys.Algorithms(), ACRValues: acr,
 		DeviceAuthorization: s.device != nil,
 		ForwardAuth:         s.fwd != nil,
+		PushedAuthorization: s.par != nil, RequirePAR: s.RequirePAR,
 	}, s.Keys)
 	if err != nil {
 		return nil, err

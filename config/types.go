@@ -45,9 +45,18 @@ type Config struct {
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	// Tracing exports OpenTelemetry spans over OTLP/HTTP; off when otlp_endpoint is empty.
 	Tracing Tracing `yaml:"tracing"`
+	// OAuth2 holds settings of the authorization server that apply to every client.
+	OAuth2 OAuth2 `yaml:"oauth2"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source
+}
+
+// OAuth2 holds authorization server settings for every client.
+type OAuth2 struct {
+	// RequirePushedAuthorizationRequests: every authorization request must be pushed to
+	// /par first (RFC 9126 6), as if each client set require_pushed_authorization_requests.
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
 }
 
 // Web configures the public listener.
@@ -208,6 +217,12 @@ type Client struct {
 	// JWKSURI is where a private_key_jwt client publishes its keys (fetched, cached, and
 	// fetched again when an assertion names an unknown kid). Exclusive with JWKS and Secret.
 	JWKSURI string `yaml:"jwks_uri"`
+	// RequirePushedAuthorizationRequests: this client's authorization requests must be
+	// pushed to /par first (RFC 9126 6); a plain /authorize request gets invalid_request.
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+	// AllowUnsignedRequestObjects accepts request objects with alg none (RFC 9101) from this
+	// client; otherwise a request object must be signed with a key of jwks/jwks_uri.
+	AllowUnsignedRequestObjects bool `yaml:"allow_unsigned_request_objects"`
 }
 
 // ClientClaims adds per-client claims.

@@ -28,6 +28,9 @@ type Provider struct {
 	// ForwardAuth adds gatehouse_forward_auth_endpoint (an RFC 8414 extension member): the
 	// identity-aware proxy check of broker/forwardauth, when apps are protected.
 	ForwardAuth bool
+	// PushedAuthorization advertises the pushed authorization request endpoint (RFC 9126 5);
+	// RequirePAR says every client must use it.
+	PushedAuthorization, RequirePAR bool
 }
 
 // KeySet publishes the signing keys.
@@ -85,8 +88,9 @@ func document(p Provider) ([]byte, error) {
 		"code_challenge_methods_supported":                         []string{"S256"},
 		"prompt_values_supported":                                  []string{"none", "login", "consent", "select_account"},
 		"authorization_response_iss_parameter_supported":           true,
-		"request_parameter_supported":                              false,
-		"request_uri_parameter_supported":                          false,
+		"request_parameter_supported":                              true,
+		"request_object_signing_alg_values_supported":              clients.AssertionAlgorithms,
+		"request_uri_parameter_supported":                          false, // only PAR's own URNs; never fetched
 		"claims_parameter_supported":                               false,
 		"frontchannel_logout_supported":                            false,
 		"backchannel_logout_supported":                             false,
@@ -98,6 +102,10 @@ func document(p Provider) ([]byte, error) {
 		m["device_authorization_endpoint"] = url("/device/code")
 		m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials",
 			"urn:ietf:params:oauth:grant-type:device_code"}
+	}
+	if p.PushedAuthorization {
+		m["pushed_authorization_request_endpoint"] = url("/par")
+		m["require_pushed_authorization_requests"] = p.RequirePAR
 	}
 	if p.ForwardAuth {
 		m["gatehouse_forward_auth_endpoint"] = url("/forward-auth")
