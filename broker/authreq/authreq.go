@@ -31,6 +31,10 @@ type Request struct {
 	IDTokenHint         string
 	ConnectorID         string
 	ACRValues           []string
+	// Claims is the claims request parameter (OIDC Core 5.5), nil when absent; ClaimsJSON
+	// is it as sent.
+	Claims     *ClaimsRequest
+	ClaimsJSON string
 }
 
 // HasPrompt reports whether the request carries the prompt value.
@@ -68,7 +72,7 @@ func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool)
 		req.ResponseMode = mode
 	}
 	for _, step := range []func(*Request, url.Values, *clients.Client) error{
-		checkParams, parseResponseType, scopeParser(knownScope), parsePKCE, parsePrompt, parseHints,
+		checkParams, parseResponseType, scopeParser(knownScope), parsePKCE, parsePrompt, parseHints, parseClaims,
 	} {
 		if err := step(&req, form, client); err != nil {
 			return req, client, err
@@ -113,8 +117,11 @@ func checkParams(_ *Request, form url.Values, _ *clients.Client) error {
 			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
 		}
 		lim := maxParamLen
-		if k == "state" || k == "id_token_hint" {
+		switch k {
+		case "state", "id_token_hint":
 			lim = 4 * maxStateLen
+		case "claims":
+			lim = MaxClaimsParam
 		}
 		if len(v[0]) > lim {
 			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is too long")

@@ -7,6 +7,7 @@ package discovery
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
@@ -91,12 +92,15 @@ func document(p Provider) ([]byte, error) {
 		"request_parameter_supported":                              true,
 		"request_object_signing_alg_values_supported":              clients.AssertionAlgorithms,
 		"request_uri_parameter_supported":                          false, // only PAR's own URNs; never fetched
-		"claims_parameter_supported":                               false,
+		"claims_parameter_supported":                               true,
 		"frontchannel_logout_supported":                            false,
 		"backchannel_logout_supported":                             false,
 	}
 	if len(p.ACRValues) > 0 {
 		m["acr_values_supported"] = p.ACRValues
+		if !slices.Contains(p.Claims, "acr") {
+			m["claims_supported"] = append(slices.Clip(p.Claims), "acr") // ID tokens carry acr with MFA on
+		}
 	}
 	if p.DeviceAuthorization {
 		m["device_authorization_endpoint"] = url("/device/code")
