@@ -16,7 +16,7 @@ import (
 // requestObject signs claims (over the defaults of a valid request object for the jar
 // client: iss, aud, exp and the authorization parameters) with k; a nil value removes a
 // claim.
-func requestObject(t *testing.T, e *env, k clientKey, challenge string, over map[string]any) string {
+func requestObject(t testing.TB, e *env, k clientKey, challenge string, over map[string]any) string {
 	t.Helper()
 	now := e.clock.Now()
 	c := map[string]any{"iss": jarID, "aud": e.issuer, "exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(),

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/config"
@@ -24,13 +25,21 @@ const (
 
 // parEnv is the harness with a client that must push its requests, a private_key_jwt
 // client (key k) that signs request objects, and a client allowed unsigned ones.
-func parEnv(t *testing.T, k clientKey, global bool) *env {
+func parEnv(t testing.TB, k clientKey, global bool) *env {
 	t.Helper()
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k.publicJWK()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := map[string]any{}
+	if err := json.Unmarshal(set, &jwks); err != nil {
+		t.Fatal(err)
+	}
 	return newEnvOpts(t, envOpts{config: func(c *config.Config) {
 		c.OAuth2.RequirePushedAuthorizationRequests = global
 		c.Clients = append(c.Clients,
 			config.Client{ID: parRequiredID, Secret: parRequiredSecret, RedirectURIs: []string{redirectURI}, RequirePushedAuthorizationRequests: true},
-			config.Client{ID: jarID, JWKS: jwksMap(t, k), RedirectURIs: []string{jarRedirect}},
+			config.Client{ID: jarID, JWKS: jwks, RedirectURIs: []string{jarRedirect}},
 			config.Client{ID: unsignedID, Secret: unsignedSecret, RedirectURIs: []string{jarRedirect}, AllowUnsignedRequestObjects: true},
 		)
 	}})
