@@ -185,6 +185,13 @@ func TestPushedAuthorizationRequestErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("oversized body", func(t *testing.T) {
+		// The body limit answers the API route with a JSON error, not a page.
+		status, body := push(t, e, good(func(f url.Values) { f.Set("state", strings.Repeat("s", 70<<10)) }), confidentialID, confidentialSecret)
+		if status != http.StatusRequestEntityTooLarge || body["error"] != "invalid_request" {
+			t.Fatalf("got %d %v", status, body)
+		}
+	})
 	t.Run("private_key_jwt", func(t *testing.T) {
 		f := assertionForm(k.assertion(t, jarID, e.issuer, e.clock.Now(), nil), authParams(jarID, jarRedirect, challenge))
 		pushOK(t, e, f, "", "")
