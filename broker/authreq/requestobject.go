@@ -216,9 +216,13 @@ func numericDate(v any) (time.Time, bool) {
 	return time.Unix(int64(f), 0), true
 }
 
+// Repeatable reports whether an authorization parameter may be given more than once:
+// resource (RFC 8707 2); in a request object it is then an array of strings.
+func Repeatable(param string) bool { return param == "resource" }
+
 // requestParams turns the request object's claims into authorization parameters: strings
-// as they are, numbers (max_age) as written, the claims parameter as JSON; JWT claims are
-// dropped and any other structure is refused.
+// as they are, numbers (max_age) as written, the claims parameter as JSON, arrays of strings
+// for repeatable parameters; JWT claims are dropped and any other structure is refused.
 func requestParams(claims map[string]any) (url.Values, error) {
 	params := url.Values{}
 	for k, v := range claims {
@@ -230,6 +234,17 @@ func requestParams(claims map[string]any) (url.Values, error) {
 			params.Set(k, val)
 		case json.Number:
 			params.Set(k, val.String())
+		case []any:
+			if !Repeatable(k) {
+				return nil, fmt.Errorf("%w: parameter %q is an array", ErrRequestObject, truncate(k))
+			}
+			for _, e := range val {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("%w: parameter %q holds a non-string", ErrRequestObject, truncate(k))
+				}
+				params.Add(k, s)
+			}
 		case map[string]any:
 			if k != "claims" {
 				return nil, fmt.Errorf("%w: parameter %q is an object", ErrRequestObject, truncate(k))

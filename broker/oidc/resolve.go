@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/gatehouse-id/gatehouse/broker/authreq"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 )
 
@@ -22,7 +23,7 @@ func (h *Handler) resolve(r *http.Request, form url.Values) (_ url.Values, pushe
 		return &oauth2err.Error{Code: code, Description: desc, NoRedirect: true}
 	}
 	for k, v := range form {
-		if len(v) > 1 {
+		if len(v) > 1 && !authreq.Repeatable(k) {
 			return nil, false, refuse(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
 		}
 	}

@@ -98,7 +98,7 @@ func (h *Handler) pushedRequest(w http.ResponseWriter, r *http.Request) (*client
 		return nil, nil, oauth2err.New(oauth2err.InvalidRequest, "malformed form body")
 	}
 	for k, v := range r.PostForm {
-		if len(v) > 1 {
+		if len(v) > 1 && !authreq.Repeatable(k) {
 			return nil, nil, oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
 		}
 	}
