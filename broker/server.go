@@ -85,14 +85,14 @@ type Deps struct {
 	SAML *samlidp.IdP
 	// Audit records the security events of every flow (package audit); nil: none.
 	Audit audit.Recorder
+	// RequirePAR makes every client push its authorization requests (RFC 9126 6,
+	// oauth2.require_pushed_authorization_requests).
+	RequirePAR bool
 	// Metrics takes the per-route and per-connector metrics; nil: none.
 	Metrics Metrics
 	// ForwardAuth is the identity-aware proxy endpoint (broker/forwardauth); nil turns it
 	// off. Its apps must be in Clients as forwardauth.ClientID pseudo-clients.
 	ForwardAuth *forwardauth.Settings
-	// RequirePAR makes every client push its authorization requests (RFC 9126 6,
-	// oauth2.require_pushed_authorization_requests).
-	RequirePAR bool
 }
 
 // Metrics is what the broker reports to the metrics (internal/telemetry implements it).

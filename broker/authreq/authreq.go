@@ -28,13 +28,10 @@ type Request struct {
 	Prompt              []string
 	MaxAge              int // -1 when absent
 	LoginHint           string
+	Claims              *ClaimsRequest // the claims parameter (OIDC Core 5.5); nil when absent
 	IDTokenHint         string
 	ConnectorID         string
 	ACRValues           []string
-	// Claims is the claims request parameter (OIDC Core 5.5), nil when absent; ClaimsJSON
-	// is it as sent.
-	Claims     *ClaimsRequest
-	ClaimsJSON string
 }
 
 // HasPrompt reports whether the request carries the prompt value.
@@ -72,11 +69,14 @@ func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool)
 		req.ResponseMode = mode
 	}
 	for _, step := range []func(*Request, url.Values, *clients.Client) error{
-		checkParams, parseResponseType, scopeParser(knownScope), parsePKCE, parsePrompt, parseHints, parseClaims,
+		checkParams, parseResponseType, scopeParser(knownScope), parsePKCE, parsePrompt, parseHints,
 	} {
 		if err := step(&req, form, client); err != nil {
 			return req, client, err
 		}
+	}
+	if err := parseClaims(&req, form, client); err != nil {
+		return req, client, err
 	}
 	return req, client, nil
 }

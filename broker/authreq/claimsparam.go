@@ -151,7 +151,6 @@ func parseClaims(req *Request, form url.Values, _ *clients.Client) error {
 		return oauth2err.New(oauth2err.InvalidRequest, "the claims parameter is not valid").WithCause(err)
 	}
 	req.Claims = cr
-	req.ClaimsJSON = raw
 	for _, v := range cr.IDToken["acr"].Strings() {
 		if !slices.Contains(req.ACRValues, v) {
 			req.ACRValues = append(req.ACRValues, v)

@@ -23,6 +23,12 @@ type Client struct {
 	Trusted                bool
 	AllowedConnectors      []string
 	AllowedOrigins         []string
+	// RequirePAR: the client's authorization requests must be pushed (RFC 9126 6); a plain
+	// one gets invalid_request. Its Keys also verify its signed request objects (RFC 9101).
+	RequirePAR bool
+	// AllowUnsignedRequestObjects accepts request objects with alg none (RFC 9101 4) from this
+	// client; otherwise they are refused.
+	AllowUnsignedRequestObjects bool
 	// GrantTypes are the grant types the client may use at the token endpoint (and
 	// authorization_code also gates /authorize); empty means DefaultGrantTypes.
 	GrantTypes []string
@@ -34,16 +40,9 @@ type Client struct {
 	// AuthMethod is private_key_jwt when the client authenticates with a signed assertion
 	// (RFC 7523) instead of a secret; "" otherwise.
 	AuthMethod string
-	// Keys verify the client's assertions when AuthMethod is private_key_jwt, and its signed
-	// request objects (RFC 9101).
-	Keys KeySource
-	// RequirePAR: the client's authorization requests must be pushed (RFC 9126 6); a plain
-	// one gets invalid_request.
-	RequirePAR bool
-	// AllowUnsignedRequestObjects accepts request objects with alg none (RFC 9101 4) from this
-	// client; otherwise they are refused.
-	AllowUnsignedRequestObjects bool
-	secretHash                  [32]byte
+	// Keys verify the client's assertions when AuthMethod is private_key_jwt.
+	Keys       KeySource
+	secretHash [32]byte
 }
 
 // AuthPrivateKeyJWT is the client authentication method of RFC 7523 2.2 / OIDC Core 9.

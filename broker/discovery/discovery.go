@@ -26,12 +26,12 @@ type Provider struct {
 	ACRValues []string
 	// DeviceAuthorization advertises the device authorization grant (RFC 8628 4).
 	DeviceAuthorization bool
-	// ForwardAuth adds gatehouse_forward_auth_endpoint (an RFC 8414 extension member): the
-	// identity-aware proxy check of broker/forwardauth, when apps are protected.
-	ForwardAuth bool
 	// PushedAuthorization advertises the pushed authorization request endpoint (RFC 9126 5);
 	// RequirePAR says every client must use it.
 	PushedAuthorization, RequirePAR bool
+	// ForwardAuth adds gatehouse_forward_auth_endpoint (an RFC 8414 extension member): the
+	// identity-aware proxy check of broker/forwardauth, when apps are protected.
+	ForwardAuth bool
 }
 
 // KeySet publishes the signing keys.
@@ -102,14 +102,14 @@ func document(p Provider) ([]byte, error) {
 			m["claims_supported"] = append(slices.Clip(p.Claims), "acr") // ID tokens carry acr with MFA on
 		}
 	}
+	if p.PushedAuthorization {
+		m["pushed_authorization_request_endpoint"] = url("/par")
+		m["require_pushed_authorization_requests"] = p.RequirePAR
+	}
 	if p.DeviceAuthorization {
 		m["device_authorization_endpoint"] = url("/device/code")
 		m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials",
 			"urn:ietf:params:oauth:grant-type:device_code"}
-	}
-	if p.PushedAuthorization {
-		m["pushed_authorization_request_endpoint"] = url("/par")
-		m["require_pushed_authorization_requests"] = p.RequirePAR
 	}
 	if p.ForwardAuth {
 		m["gatehouse_forward_auth_endpoint"] = url("/forward-auth")
