@@ -120,6 +120,20 @@ func TestRequestObjects(t *testing.T) {
 			return requestObject(t, e, k, challenge, map[string]any{"request_uri": "https://attacker.example/r"})
 		}, "request object is not valid"},
 		{"encrypted", func() string { return "a.b.c.d.e" }, "request object is not valid"},
+		{"another kind of JWT (typ)", func() string {
+			sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, (&jose.SignerOptions{}).WithHeader("kid", k.kid).WithType("dpop+jwt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := json.Marshal(map[string]any{"iss": jarID, "aud": e.issuer, "exp": now.Add(time.Minute).Unix(), "redirect_uri": jarRedirect,
+				"response_type": "code", "scope": "openid", "code_challenge": challenge, "code_challenge_method": "S256"})
+			jws, err := sig.Sign(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := jws.CompactSerialize()
+			return out
+		}, "request object is not valid"},
 		{"not a JWT", func() string { return "garbage" }, "request object is not valid"},
 		{"unregistered redirect_uri inside", func() string {
 			return requestObject(t, e, k, challenge, map[string]any{"redirect_uri": "https://evil.example/cb"})

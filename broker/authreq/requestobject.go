@@ -29,6 +29,11 @@ const (
 	requestObjectSkew = 30 * time.Second
 )
 
+// requestObjectTypes are the typ headers a signed request object may carry (RFC 9101 10.8):
+// its own media type, or the generic JWT; a token of another kind (dpop+jwt, at+jwt) is not
+// taken for a request object.
+var requestObjectTypes = []string{"oauth-authz-req+jwt", "jwt"}
+
 // jwtClaims are the JWT claims of a request object; they are not authorization parameters.
 var jwtClaims = []string{"iss", "aud", "exp", "nbf", "iat", "jti", "sub"}
 
@@ -101,6 +106,9 @@ func (v *RequestObjects) payload(ctx context.Context, c *clients.Client, raw str
 	jws, err := jose.ParseSignedCompact(raw, signatureAlgorithms())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRequestObject, err)
+	}
+	if typ, _ := jws.Signatures[0].Header.ExtraHeaders[jose.HeaderType].(string); typ != "" && !slices.Contains(requestObjectTypes, strings.ToLower(typ)) {
+		return nil, fmt.Errorf("%w: typ %q is not a request object's (another kind of JWT)", ErrRequestObject, truncate(typ))
 	}
 	if err := clients.VerifySignature(ctx, c, jws); err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", ErrRequestObject, err)
