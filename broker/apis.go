@@ -44,6 +44,8 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 		Issuer: s.Issuer, SubjectTypes: s.Claims.SubjectTypes(), Scopes: s.Claims.SupportedScopes(),
 		Claims: s.Claims.SupportedClaims(), SigningAlgorithms: s.Keys.Algorithms(), ACRValues: acr,
 		DeviceAuthorization: s.device != nil,
+		PushedAuthorization: s.par != nil,
+		RequirePAR:          s.RequirePAR,
 		ForwardAuth:         s.fwd != nil,
 		DPoPAlgorithms:      dpop.Algorithms,
 	}, s.Keys)

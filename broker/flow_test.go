@@ -263,7 +263,14 @@ func TestAuthorizeErrors(t *testing.T) {
 		{"prompt none no session", func(q url.Values) { q.Set("prompt", "none") }, false, "login_required"},
 		{"prompt none with login", func(q url.Values) { q.Set("prompt", "none login") }, false, "invalid_request"},
 		{"bad max_age", func(q url.Values) { q.Set("max_age", "-1") }, false, "invalid_request"},
-		{"request object", func(q url.Values) { q.Set("request", "eyJ") }, false, "request_not_supported"},
+		{"request object of a client without keys", func(q url.Values) { q.Set("request", "eyJ") }, true, ""},
+		{"request_uri not from PAR", func(q url.Values) { q.Set("request_uri", "https://rp.example/r") }, true, ""},
+		{"malformed claims JSON", func(q url.Values) { q.Set("claims", `{"id_token":`) }, false, "invalid_request"},
+		{"claims not an object", func(q url.Values) { q.Set("claims", `["email"]`) }, false, "invalid_request"},
+		{"claims member not an object", func(q url.Values) { q.Set("claims", `{"userinfo":["email"]}`) }, false, "invalid_request"},
+		{"claims essential not a boolean", func(q url.Values) { q.Set("claims", `{"id_token":{"email":{"essential":"yes"}}}`) }, false, "invalid_request"},
+		{"claims values not an array", func(q url.Values) { q.Set("claims", `{"id_token":{"acr":{"values":"mfa"}}}`) }, false, "invalid_request"},
+		{"claims too long", func(q url.Values) { q.Set("claims", `{"id_token":{"x":null`+strings.Repeat(" ", 5000)+`}}`) }, false, "invalid_request"},
 		{"bad response_mode", func(q url.Values) { q.Set("response_mode", "fragment") }, false, "invalid_request"},
 	}
 	for _, tc := range tests {

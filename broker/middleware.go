@@ -103,7 +103,7 @@ func (s *Server) bodilessAPI(r *http.Request) bool {
 }
 
 // apiPaths are the routes that answer with RFC 6749 JSON errors rather than pages.
-var apiPaths = []string{"/token", "/revoke", "/introspect", "/userinfo"}
+var apiPaths = []string{"/token", "/revoke", "/introspect", "/userinfo", "/par"}
 
 // refuseBody answers a request whose body Gatehouse will not read: a JSON invalid_request on
 // API routes, an error page elsewhere.

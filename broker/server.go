@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/logout"
 	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
+	"github.com/gatehouse-id/gatehouse/broker/par"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
@@ -84,6 +85,9 @@ type Deps struct {
 	SAML *samlidp.IdP
 	// Audit records the security events of every flow (package audit); nil: none.
 	Audit audit.Recorder
+	// RequirePAR makes every client push its authorization requests (RFC 9126 6,
+	// oauth2.require_pushed_authorization_requests).
+	RequirePAR bool
 	// Metrics takes the per-route and per-connector metrics; nil: none.
 	Metrics Metrics
 	// ForwardAuth is the identity-aware proxy endpoint (broker/forwardauth); nil turns it
@@ -120,6 +124,7 @@ type Server struct {
 	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
 	assertionVerifier *clients.AssertionVerifier
 	fwd               *forwardauth.Handler // nil without protected apps
+	par               *par.Handler         // nil when storage cannot take blobs
 	draining          atomic.Bool          // set by Drain: readiness answers 503 while the process shuts down
 }
 
@@ -175,9 +180,11 @@ func (s *Server) buildFlows() error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	s.flow = flow
+	objects, pushed := s.buildPAR()
 	s.oidc = oidc.New(oidc.Deps{
 		Issuer: s.Issuer, Clients: s.Clients, KnownScope: s.Claims.KnownScope, Hints: s.Minter, Codes: s.Storage,
 		Pages: s.pages, Flow: flow, CodeLifetime: s.Lifetimes.AuthCode, Logger: s.Logger, Now: s.Now,
+		Pushed: pushed, RequestObjects: objects, RequirePAR: s.RequirePAR,
 	})
 	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
 	ender := logout.NewEnder(s.Storage, s.Now)
@@ -218,7 +225,7 @@ func (s *Server) routes() http.Handler {
 	for _, a := range s.apis {
 		a.Mount(m)
 	}
-	for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke"} {
+	for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke", "/par"} {
 		m.Plain("OPTIONS "+path, http.HandlerFunc(s.handlePreflight))
 	}
 
@@ -231,6 +238,9 @@ func (s *Server) routes() http.Handler {
 	s.logout.Mount(m)
 	if s.device != nil {
 		s.device.Mount(m) // /device/code, /device
+	}
+	if s.par != nil {
+		s.par.Mount(m) // /par
 	}
 	if s.fwd != nil {
 		s.fwd.Mount(m) // /forward-auth, /forward-auth/nginx, /forward-auth/envoy/, /forward-auth/start

@@ -38,6 +38,8 @@ type Config struct {
 	Secrets Secrets `yaml:"secrets"`
 	// Audit configures the audit trail: how long events are kept, and a log stream.
 	Audit Audit `yaml:"audit"`
+	// OAuth2 holds settings of the authorization server that apply to every client.
+	OAuth2 OAuth2 `yaml:"oauth2"`
 	// ProtectedApps are the apps behind a reverse proxy that asks Gatehouse's forward-auth
 	// endpoint about every request (docs/forward-auth.md).
 	ProtectedApps []ProtectedApp `yaml:"protected_apps"`
@@ -204,6 +206,12 @@ type Client struct {
 	// AllowedAudiences are the audiences a client_credentials token may be issued for; the
 	// first is the default (empty: the client's own ID).
 	AllowedAudiences []string `yaml:"allowed_audiences"`
+	// RequirePushedAuthorizationRequests: this client's authorization requests must be
+	// pushed to /par first (RFC 9126 6); a plain /authorize request gets invalid_request.
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+	// AllowUnsignedRequestObjects accepts request objects with alg none (RFC 9101) from this
+	// client; otherwise a request object must be signed with a key of jwks/jwks_uri.
+	AllowUnsignedRequestObjects bool `yaml:"allow_unsigned_request_objects"`
 	// JWKS are the public keys of a private_key_jwt client (RFC 7523), inline: a JSON Web Key
 	// Set as a mapping ({keys: [...]}). Exclusive with JWKSURI and Secret.
 	JWKS map[string]any `yaml:"jwks"`

@@ -293,6 +293,7 @@ func (v *validator) clients(list []Client, connectorIDs map[string]bool) {
 		}
 		v.clientKeys(p, c)
 		v.clientGrants(p, c)
+		v.clientPAR(p, c)
 		if len(c.RedirectURIs) == 0 && c.allowsGrant("authorization_code") {
 			v.addf(p+".redirect_uris", "needs at least one redirect URI (or grant_types without authorization_code)")
 		}

@@ -28,6 +28,7 @@ type Request struct {
 	Prompt              []string
 	MaxAge              int // -1 when absent
 	LoginHint           string
+	Claims              *ClaimsRequest // the claims parameter (OIDC Core 5.5); nil when absent
 	IDTokenHint         string
 	ConnectorID         string
 	ACRValues           []string
@@ -77,6 +78,9 @@ func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool)
 			return req, client, err
 		}
 	}
+	if err := parseClaims(&req, form, client); err != nil {
+		return req, client, err
+	}
 	return req, client, nil
 }
 
@@ -116,8 +120,11 @@ func checkParams(_ *Request, form url.Values, _ *clients.Client) error {
 			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
 		}
 		lim := maxParamLen
-		if k == "state" || k == "id_token_hint" {
+		switch k {
+		case "state", "id_token_hint":
 			lim = 4 * maxStateLen
+		case "claims":
+			lim = MaxClaimsParam
 		}
 		if len(v[0]) > lim {
 			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is too long")

@@ -327,6 +327,7 @@ func FuzzParse(f *testing.F) {
 		base(map[string]string{"client_id": "ldaponly", "redirect_uri": "https://l.example/cb", "connector_id": "ldap"}),
 		base(map[string]string{"request_uri": "x", "response_mode": "form_post"}),
 		spa(map[string]string{"redirect_uri": "http://127.0.0.1:1/cb?"}),
+		base(map[string]string{"claims": `{"id_token":{"acr":{"essential":true,"values":["mfa"]}},"userinfo":{"email":null}}`}),
 	}
 	for _, s := range seeds {
 		f.Add(s.Encode())
@@ -381,6 +382,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if req.MaxAge < -1 {
 			t.Fatalf("MaxAge = %d", req.MaxAge)
+		}
+		if (req.Claims != nil) != form.Has("claims") && form.Get("claims") != "" {
+			t.Fatalf("claims parameter %q parsed as %+v", form.Get("claims"), req.Claims)
 		}
 	})
 }

@@ -23,6 +23,12 @@ type Client struct {
 	Trusted                bool
 	AllowedConnectors      []string
 	AllowedOrigins         []string
+	// RequirePAR: the client's authorization requests must be pushed (RFC 9126 6); a plain
+	// one gets invalid_request. Its Keys also verify its signed request objects (RFC 9101).
+	RequirePAR bool
+	// AllowUnsignedRequestObjects accepts request objects with alg none (RFC 9101 4) from this
+	// client; otherwise they are refused.
+	AllowUnsignedRequestObjects bool
 	// GrantTypes are the grant types the client may use at the token endpoint (and
 	// authorization_code also gates /authorize); empty means DefaultGrantTypes.
 	GrantTypes []string

@@ -7,6 +7,7 @@ package discovery
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
@@ -25,6 +26,9 @@ type Provider struct {
 	ACRValues []string
 	// DeviceAuthorization advertises the device authorization grant (RFC 8628 4).
 	DeviceAuthorization bool
+	// PushedAuthorization advertises the pushed authorization request endpoint (RFC 9126 5);
+	// RequirePAR says every client must use it.
+	PushedAuthorization, RequirePAR bool
 	// ForwardAuth adds gatehouse_forward_auth_endpoint (an RFC 8414 extension member): the
 	// identity-aware proxy check of broker/forwardauth, when apps are protected.
 	ForwardAuth bool
@@ -88,14 +92,22 @@ func document(p Provider) ([]byte, error) {
 		"code_challenge_methods_supported":                         []string{"S256"},
 		"prompt_values_supported":                                  []string{"none", "login", "consent", "select_account"},
 		"authorization_response_iss_parameter_supported":           true,
-		"request_parameter_supported":                              false,
-		"request_uri_parameter_supported":                          false,
-		"claims_parameter_supported":                               false,
+		"request_parameter_supported":                              true,
+		"request_object_signing_alg_values_supported":              clients.AssertionAlgorithms,
+		"request_uri_parameter_supported":                          false, // only PAR's own URNs; never fetched
+		"claims_parameter_supported":                               true,
 		"frontchannel_logout_supported":                            false,
 		"backchannel_logout_supported":                             false,
 	}
 	if len(p.ACRValues) > 0 {
 		m["acr_values_supported"] = p.ACRValues
+		if !slices.Contains(p.Claims, "acr") {
+			m["claims_supported"] = append(slices.Clip(p.Claims), "acr") // ID tokens carry acr with MFA on
+		}
+	}
+	if p.PushedAuthorization {
+		m["pushed_authorization_request_endpoint"] = url("/par")
+		m["require_pushed_authorization_requests"] = p.RequirePAR
 	}
 	if p.DeviceAuthorization {
 		m["device_authorization_endpoint"] = url("/device/code")

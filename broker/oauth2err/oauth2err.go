@@ -41,6 +41,9 @@ const (
 	RequestNotSupported     Code = "request_not_supported"
 	RequestURINotSupported  Code = "request_uri_not_supported"
 	InvalidRequestObject    Code = "invalid_request_object"
+	// InvalidRequestURI: a request_uri that is unknown, expired, used or another client's
+	// (RFC 9101 6.2, RFC 9126 4).
+	InvalidRequestURI Code = "invalid_request_uri"
 	// InvalidTarget: the requested audience or resource is not allowed (RFC 8707, RFC 8693).
 	InvalidTarget Code = "invalid_target"
 	// AuthorizationPending, SlowDown and ExpiredToken are the device grant's polling answers

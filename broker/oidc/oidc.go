@@ -45,8 +45,16 @@ type Deps struct {
 	Flow       Starter
 	// CodeLifetime is how long an authorization code may be redeemed.
 	CodeLifetime time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Pushed takes pushed authorization requests (RFC 9126) named by request_uri; nil:
+	// request_uri is not supported.
+	Pushed *authreq.Pushed
+	// RequestObjects verifies request objects (RFC 9101) sent as request; nil: refused.
+	RequestObjects *authreq.RequestObjects
+	// RequirePAR refuses authorization requests that were not pushed, from every client
+	// (clients.Client.RequirePAR asks it of one).
+	RequirePAR bool
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Handler serves the authorization endpoint and ends OIDC flows (authflow.Responder).
@@ -80,12 +88,22 @@ func (h *Handler) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		form = r.PostForm
 	}
+	form, pushed, err := h.resolve(r, form)
+	if err != nil {
+		h.redirectError(w, r, "", "", "", err)
+		return
+	}
 	req, client, err := authreq.Parse(form, h.Clients, h.KnownScope)
 	if err != nil {
 		h.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State, err)
 		return
 	}
 	logctx.Add(r.Context(), "client_id", client.ID)
+	if !pushed && (h.RequirePAR || client.RequirePAR) {
+		h.redirectError(w, r, req.RedirectURI, req.ResponseMode, req.State,
+			oauth2err.New(oauth2err.InvalidRequest, "authorization requests must be pushed to the pushed authorization request endpoint first"))
+		return
+	}
 
 	// id_token_hint names the user the client expects.
 	hintSub := ""

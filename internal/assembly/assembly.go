@@ -296,6 +296,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 		Issuer:         cfg.Issuer, Storage: b.store, Keys: keys, Minter: &tokens.Minter{Issuer: cfg.Issuer, Keys: keys, Now: b.now},
 		Sessions: sessions, Claims: norm, Clients: registry, Connectors: slots, MFA: mfaStep, SAML: samlIdP,
 		ForwardAuth: forwardAuth(cfg, issuerURL.Scheme == "https"),
+		RequirePAR:  cfg.OAuth2.RequirePushedAuthorizationRequests,
 		Templates:   tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: b.logger, Now: b.now, Mounts: mounts,
 		Lifetimes: broker.Lifetimes{
 			IDToken: cfg.Expiry.IDTokens.D(), AccessToken: cfg.Expiry.AccessTokens.D(), AuthCode: cfg.Expiry.AuthCodes.D(),
@@ -320,6 +321,7 @@ func (b *builder) clients(prefix string, mounts map[string]http.Handler) ([]clie
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Trusted: c.Trusted,
 			AllowedConnectors: c.AllowedConnectors, AllowedOrigins: c.AllowedOrigins,
 			GrantTypes: c.GrantTypes, Scopes: c.AllowedScopes, Audiences: c.AllowedAudiences, Keys: keys,
+			RequirePAR: c.RequirePushedAuthorizationRequests, AllowUnsignedRequestObjects: c.AllowUnsignedRequestObjects,
 		}
 		if keys != nil {
 			cl.AuthMethod = clients.AuthPrivateKeyJWT
