@@ -21,10 +21,7 @@ type mounter interface {
 // metadata and JWKS (broker/discovery).
 func (s *Server) buildAPIs() ([]mounter, error) {
 	access := userinfo.NewVerifier(s.Minter, s.Storage, s.Now)
-	proofs, err := s.dpopValidator()
-	if err != nil {
-		return nil, err
-	}
+	proofs := s.proofs
 	tok := &grants.Handler{
 		Issuer: s.Issuer, Codes: s.Storage, Grants: s.Storage, Sessions: s.Sessions, Assertions: s.assertions(), Devices: s.devices(),
 		Minter: s.Minter, Access: access, Claims: s.Claims, Clients: s.Clients, Connectors: s.conns, DPoP: proofs,

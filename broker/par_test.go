@@ -11,6 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-id/gatehouse/broker/dpop/dpoptest"
 	"github.com/gatehouse-id/gatehouse/config"
 )
 
@@ -258,4 +259,47 @@ func discoveryDoc(t *testing.T, e *env) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestPushedDPoP: a DPoP proof sent with the push binds the code to the proof's key (RFC
+// 9449 10.1): only that key redeems it. A dpop_jkt pushed beside a proof of another key, and
+// a proof for another endpoint, refuse the push.
+func TestPushedDPoP(t *testing.T) {
+	e := parEnv(t, newClientKey(t, "k1"), false)
+	k, other := dpoptest.NewKey(), dpoptest.NewKey()
+	parURL, tokenURL := e.issuer+"/par", e.issuer+"/token"
+	verifier, challenge := pkce(oauth2.GenerateVerifier())
+	form := authParams(confidentialID, redirectURI, challenge)
+
+	if r := dpopPostTo(t, e, "/par", form, confidentialID, confidentialSecret, k.Proof("POST", tokenURL, dpoptest.Options{})); r.errCode() != "invalid_dpop_proof" {
+		t.Fatalf("proof for /token at /par: %d %v", r.status, r.body)
+	}
+	mismatch := url.Values{"dpop_jkt": {other.JKT()}}
+	for key, v := range form {
+		mismatch[key] = v
+	}
+	if r := dpopPostTo(t, e, "/par", mismatch, confidentialID, confidentialSecret, k.Proof("POST", parURL, dpoptest.Options{})); r.errCode() != "invalid_dpop_proof" {
+		t.Fatalf("dpop_jkt of another key beside the proof: %d %v", r.status, r.body)
+	}
+
+	redeem := func(proofs ...string) dpopResp {
+		r := dpopPostTo(t, e, "/par", form, confidentialID, confidentialSecret, k.Proof("POST", parURL, dpoptest.Options{}))
+		uri, _ := r.body["request_uri"].(string)
+		if r.status != http.StatusCreated || uri == "" {
+			t.Fatalf("push with a proof: %d %v", r.status, r.body)
+		}
+		q := url.Values{"client_id": {confidentialID}, "request_uri": {uri}}
+		cb := callbackParams(t, e.login(e.browser(), e.issuer+"/authorize?"+q.Encode(), alicePassword, true))
+		return dpopPost(t, e, url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")},
+			"redirect_uri": {redirectURI}, "code_verifier": {verifier}}, confidentialID, confidentialSecret, proofs...)
+	}
+	if r := redeem(other.Proof("POST", tokenURL, dpoptest.Options{})); r.errCode() != "invalid_grant" {
+		t.Fatalf("code pushed with key k redeemed with another key: %d %v", r.status, r.body)
+	}
+	if r := redeem(); r.errCode() != "invalid_grant" {
+		t.Fatalf("code pushed with key k redeemed without a proof: %d %v", r.status, r.body)
+	}
+	if r := redeem(k.Proof("POST", tokenURL, dpoptest.Options{})); r.status != http.StatusOK || r.body["token_type"] != "DPoP" {
+		t.Fatalf("code pushed with key k redeemed with k: %d %v", r.status, r.body)
+	}
 }

@@ -18,7 +18,7 @@ func (s *Server) buildPAR() (*authreq.RequestObjects, *authreq.Pushed) {
 	pushed := &authreq.Pushed{Blobs: s.blobs(), Taker: taker, Now: s.Now}
 	s.par = par.New(par.Deps{
 		Clients: s.Clients, Assertions: s.assertions(), KnownScope: s.Claims.KnownScope,
-		RequestObjects: objects, Pushed: pushed, Logger: s.Logger, Now: s.Now,
+		RequestObjects: objects, Pushed: pushed, DPoP: s.proofs, Issuer: s.Issuer, Logger: s.Logger, Now: s.Now,
 	})
 	return objects, pushed
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/device"
+	"github.com/gatehouse-id/gatehouse/broker/dpop"
 	"github.com/gatehouse-id/gatehouse/broker/forwardauth"
 	"github.com/gatehouse-id/gatehouse/broker/logout"
 	"github.com/gatehouse-id/gatehouse/broker/oidc"
@@ -125,6 +126,7 @@ type Server struct {
 	assertionVerifier *clients.AssertionVerifier
 	fwd               *forwardauth.Handler // nil without protected apps
 	par               *par.Handler         // nil when storage cannot take blobs
+	proofs            *dpop.Validator      // DPoP proofs, shared by /token, /userinfo and /par
 	draining          atomic.Bool          // set by Drain: readiness answers 503 while the process shuts down
 }
 
@@ -157,6 +159,9 @@ func New(d Deps) (*Server, error) {
 		for _, o := range c.AllowedOrigins {
 			s.origins[strings.TrimSuffix(o, "/")] = true
 		}
+	}
+	if s.proofs, err = s.dpopValidator(); err != nil {
+		return nil, err
 	}
 	if err := s.buildFlows(); err != nil {
 		return nil, err

@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/authreq"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/dpop"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
@@ -34,6 +36,10 @@ type Deps struct {
 	RequestObjects *authreq.RequestObjects
 	// Pushed stores the validated requests.
 	Pushed *authreq.Pushed
+	// DPoP checks a proof pushed with the request (RFC 9449 10.1); nil refuses proofs.
+	DPoP *dpop.Validator
+	// Issuer is the issuer URL; a proof's htu must be its /par endpoint.
+	Issuer string
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -127,6 +133,9 @@ func (h *Handler) pushedRequest(w http.ResponseWriter, r *http.Request) (*client
 		}
 	}
 	params["client_id"] = []string{c.ID}
+	if err := h.bindDPoP(r, params); err != nil {
+		return nil, nil, err
+	}
 	if _, _, err := authreq.Parse(params, h.Clients, h.KnownScope); err != nil {
 		e := oauth2err.As(err)
 		e.NoRedirect = true
@@ -154,4 +163,29 @@ func (h *Handler) authenticate(r *http.Request) (*clients.Client, error) {
 	}
 	logctx.Add(r.Context(), "client_id", c.ID)
 	return c, nil
+}
+
+// bindDPoP checks a DPoP proof sent with the push (RFC 9449 10.1): the authorization code
+// will be bound to the proof's key (dpop_jkt), and a dpop_jkt pushed beside the proof must
+// name the same key, else the push is refused. A push without a proof is left as it is.
+func (h *Handler) bindDPoP(r *http.Request, params url.Values) error {
+	raw, err := dpop.Header(r)
+	if err != nil {
+		return dpop.OAuthError(err)
+	}
+	if raw == "" {
+		return nil
+	}
+	if h.DPoP == nil {
+		return oauth2err.New(oauth2err.InvalidDPoPProof, "DPoP is not supported here")
+	}
+	p, err := h.DPoP.Check(r.Context(), raw, dpop.Request{Method: r.Method, URL: strings.TrimSuffix(h.Issuer, "/") + "/par"})
+	if err != nil {
+		return dpop.OAuthError(err)
+	}
+	if jkt := params.Get("dpop_jkt"); jkt != "" && !dpop.SameKey(p.JKT, jkt) {
+		return oauth2err.New(oauth2err.InvalidDPoPProof, "dpop_jkt does not name the key of the DPoP proof")
+	}
+	params["dpop_jkt"] = []string{p.JKT}
+	return nil
 }
