@@ -78,8 +78,9 @@ type Settings struct {
 	Secure bool
 	// AssertionLifetime is the lifetime of a signed assertion.
 	AssertionLifetime time.Duration
-	// SessionRecheck: a session read less than this long ago answers checks (0: read it
-	// on every check).
+	// SessionRecheck: a session read less than this long ago answers checks, unless a
+	// session ended in this process since (0: read it on every check). A logout on another
+	// replica reaches this one's checks within SessionRecheck.
 	SessionRecheck time.Duration
 	Apps           []App
 }
@@ -102,6 +103,9 @@ type Authorizer interface {
 type Sessions interface {
 	Live(ctx context.Context, id string) (storage.Session, bool, error)
 	Touch(ctx context.Context, s storage.Session) error
+	// Ended grows whenever this process ends a session: cached sessions read before are
+	// dropped.
+	Ended() uint64
 }
 
 // Signer signs the assertion (tokens.Minter).
