@@ -87,7 +87,7 @@ func newCorpDeps(t testing.TB, mode proxyMode, adjust func(*config.Config), deps
 	c.proxy = httptest.NewUnstartedServer(nil)
 	_, c.appPort, _ = net.SplitHostPort(c.proxy.Listener.Addr().String())
 	c.hosts["login.corp.localhost:"+ghPort] = ghSrv.Listener.Addr().String()
-	for _, h := range []string{"grafana", "wiki", "other"} {
+	for _, h := range []string{"grafana", "wiki", "vault", "other"} {
 		c.hosts[h+".corp.localhost:"+c.appPort] = c.proxy.Listener.Addr().String()
 	}
 	c.gh = brokertest.New(t, brokertest.Options{Server: ghSrv, Issuer: c.issuer, Config: func(cfg *config.Config) {
