@@ -9,11 +9,14 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehouse-id/gatehouse/broker"
@@ -451,25 +454,54 @@ func TestForwardAuthUntrustedPeer(t *testing.T) {
 	}
 }
 
-// TestForwardAuthMFA: an app with mfa: required sends a password-only login to the normal
-// MFA step, and a session without a second factor is not let through.
+// TestForwardAuthMFA: an app with mfa: required sends a password-only session to the normal
+// MFA step, through a proxy speaking Traefik's ForwardAuth and one speaking Envoy's ext_authz
+// (simulated from their documentation: no binary here); the app is reached only after the
+// TOTP enrolment, and a session without the factor is never let through.
 func TestForwardAuthMFA(t *testing.T) {
-	c := newCorp(t, traefik, func(cfg *config.Config) {
-		cfg.ProtectedApps[0].MFA = "required"
-		cfg.MFA.SecretsKey = strings.Repeat("k", 32)
-	})
-	b := c.browser()
-	// Sign in through the wiki (no MFA), then open grafana: the session lacks the factor.
-	if _, at := c.login(b, c.app("wiki", "/"), "bob"); at != c.app("wiki", "/") {
-		t.Fatalf("wiki login ended at %s", at)
-	}
-	r := c.do(b, http.MethodGet, c.app("grafana", "/"), nil, nil)
-	if r.status != http.StatusFound || !strings.Contains(r.location, "/forward-auth/start") {
-		t.Fatalf("grafana without MFA: %d to %q, want the login start", r.status, r.location)
-	}
-	r, at := c.follow(b, r, c.app("grafana", "/"))
-	if !strings.Contains(at, "/mfa?req=") || !strings.Contains(r.body, "two-step") {
-		t.Fatalf("expected the MFA step, got %d at %s:\n%s", r.status, at, r.body)
+	secretRe := regexp.MustCompile(`<code data-secret>([A-Z2-7]+)</code>`)
+	for _, tc := range []struct {
+		name string
+		mode proxyMode
+	}{{"traefik", traefik}, {"envoy", envoy}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCorp(t, tc.mode, func(cfg *config.Config) {
+				cfg.ProtectedApps[0].MFA = "required"
+				cfg.MFA.SecretsKey = strings.Repeat("k", 32)
+			})
+			b := c.browser()
+			// Sign in through the wiki (no MFA), then open grafana: the session lacks the factor.
+			if _, at := c.login(b, c.app("wiki", "/"), "bob"); at != c.app("wiki", "/") {
+				t.Fatalf("wiki login ended at %s", at)
+			}
+			orig := c.app("grafana", "/d/x")
+			r := c.do(b, http.MethodGet, orig, nil, nil)
+			if r.status != http.StatusFound || !strings.Contains(r.location, "/forward-auth/start") {
+				t.Fatalf("grafana without MFA: %d to %q, want the login start", r.status, r.location)
+			}
+			r, at := c.follow(b, r, orig)
+			m := secretRe.FindStringSubmatch(r.body)
+			if !strings.Contains(at, "/mfa?req=") || !strings.Contains(r.body, "Set up two-step verification") || m == nil {
+				t.Fatalf("expected the TOTP enrolment, got %d at %s:\n%s", r.status, at, r.body)
+			}
+			action, vals := brokertest.Form(t, r.body)
+			code, err := totp.GenerateCodeCustom(m[1], c.gh.Clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals.Set("code", code)
+			if r = c.do(b, http.MethodPost, c.issuer+action, vals, nil); r.status != http.StatusOK || !strings.Contains(r.body, "continue") {
+				t.Fatalf("after the code: %d\n%s", r.status, r.body)
+			}
+			action, vals = brokertest.Form(t, r.body)
+			r, at = c.follow(b, c.do(b, http.MethodPost, c.issuer+action, vals, nil), c.issuer+action)
+			if at != orig {
+				t.Fatalf("after the enrolment the browser is at %s, want %s", at, orig)
+			}
+			if _, h := echoed(t, r); h.Get("X-Auth-Request-Preferred-Username") != "bob" {
+				t.Errorf("identity after MFA: %v", h)
+			}
+		})
 	}
 }
 
