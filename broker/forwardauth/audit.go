@@ -10,26 +10,24 @@ import (
 	"github.com/gatehouse-id/gatehouse/audit"
 )
 
-// auditWindow is how long a refusal with the same facts is recorded once: a page behind a
-// denied path loads many assets, and every one is asked about.
+// auditWindow is how long the same refusal is recorded once: a page behind a denied path
+// loads many assets, and every one is asked about.
 const auditWindow = time.Minute
 
 // maxAuditField bounds a value taken from the request (host, path) in an audit event.
 const maxAuditField = 256
 
-// refused records a refusal (audit.ForwardAuthRefused), once per auditWindow for the same
-// outcome, user, client and details in this process.
+// refused records a refusal (audit.ForwardAuthRefused), once per auditWindow in this
+// process for the same outcome, user, client and reason. The host, path and return URL are
+// left out of that key on purpose: they come from the request, and whoever varies them must
+// not be able to write one event per request (the first one's are recorded).
 func (h *Handler) refused(ctx context.Context, e audit.Event) {
 	e.Type = audit.ForwardAuthRefused
 	for k, v := range e.Detail {
 		e.Detail[k] = clip(v)
 	}
-	var key strings.Builder
-	for _, v := range []string{e.Outcome, e.User, e.ClientID, e.Detail["host"], e.Detail["path"], e.Detail["reason"], e.Detail["return_host"]} {
-		key.WriteString(v)
-		key.WriteByte(0)
-	}
-	if !h.auditSeen.first(key.String(), h.Now()) {
+	key := strings.Join([]string{e.Outcome, e.User, e.ClientID, e.Detail["reason"]}, "\x00")
+	if !h.auditSeen.first(key, h.Now()) {
 		return
 	}
 	h.Audit.Record(ctx, e)

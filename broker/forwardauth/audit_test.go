@@ -3,6 +3,7 @@ package forwardauth_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +30,9 @@ func (c *corp) refusals() []storage.AuditEvent {
 
 // TestForwardAuthAuditRefusals: every refusal is in the audit trail with what it refused and
 // why (a 403 of the app's or a path's require, a host no app is on, a return URL that is
-// not an app's), a repeat within a minute is recorded once, and an allowed request or a
-// bypass records nothing.
+// not an app's); the same refusal within a minute is recorded once, also when the request
+// varies its path or return URL (no flooding the trail); an allowed request or a bypass
+// records nothing.
 func TestForwardAuthAuditRefusals(t *testing.T) {
 	c := newCorp(t, traefik, nil)
 	host := "grafana.corp.localhost:" + c.appPort
@@ -47,6 +49,12 @@ func TestForwardAuthAuditRefusals(t *testing.T) {
 	c.do(bob, http.MethodGet, c.app("grafana", "/admin/users?x=2"), nil, nil)                                        // the same, again
 	c.do(c.browser(), http.MethodGet, c.app("other", "/secret"), nil, nil)                                           // unknown host
 	c.do(bob, http.MethodGet, c.issuer+"/forward-auth/start?rd="+url.QueryEscape("http://evil.example/x"), nil, nil) // open redirect
+	// Varying what the request controls writes no more events within the minute.
+	for i := range 5 {
+		c.do(bob, http.MethodGet, c.app("grafana", "/admin/p"+strconv.Itoa(i)), nil, nil)
+		c.do(c.browser(), http.MethodGet, c.app("other", "/p"+strconv.Itoa(i)), nil, nil)
+		c.do(c.browser(), http.MethodGet, c.issuer+"/forward-auth/start?rd="+url.QueryEscape("http://evil"+strconv.Itoa(i)+".example/"), nil, nil)
+	}
 
 	type want struct {
 		outcome, user, client string
