@@ -41,6 +41,11 @@ const (
 	RefreshReuse = "token.refresh_reuse"
 	// Logout is an SSO session ended by the user (RP-initiated or SAML single logout).
 	Logout = "logout"
+	// ForwardAuthRefused is a forward-auth answer that refused a request (Outcome denied:
+	// the app's or path's require is not met, Detail app, host, path, reason; unknown_host:
+	// a host no app is on, Detail host, path; bad_return_url: a login start whose return URL
+	// is not on an app's host (an open-redirect attempt), Detail return_host, reason).
+	ForwardAuthRefused = "forward_auth.refused"
 	// UserAdded and UserRemoved are configuration users created or deleted at start.
 	UserAdded   = "user.added"
 	UserRemoved = "user.removed"
@@ -55,6 +60,9 @@ const (
 	OutcomeRateLimited   = "rate_limited"
 	OutcomeUpstreamError = "upstream_error"
 	OutcomeBadCode       = "bad_code"
+	// OutcomeUnknownHost and OutcomeBadReturnURL are ForwardAuthRefused outcomes.
+	OutcomeUnknownHost  = "unknown_host"
+	OutcomeBadReturnURL = "bad_return_url"
 )
 
 // Recorder records audit events. Record never fails the act it records: a recorder that

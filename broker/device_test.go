@@ -206,3 +206,47 @@ func TestDeviceFlowRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestDeviceWrongClientPollKeepsApproval (issue 17): a device code polled by a client it was
+// not issued to gets invalid_grant and changes nothing, at every stage: the approval is not
+// consumed, so the right client still gets its tokens afterwards; an unknown code, a denied
+// code and a consumed one answer the wrong client invalid_grant too.
+func TestDeviceWrongClientPollKeepsApproval(t *testing.T) {
+	s := deviceServer(t)
+	code, uc, complete := deviceStart(t, s, "tv", "openid offline_access")
+	wrong := func(stage string) {
+		t.Helper()
+		for _, client := range []string{"tv2", "machine-unknown"} {
+			st, body := devicePoll(t, s, client, code)
+			want := "invalid_grant"
+			if client == "machine-unknown" {
+				want = "invalid_client"
+			}
+			if st < 400 || body["error"] != want {
+				t.Fatalf("%s: poll by %s: %d %v, want %s", stage, client, st, body, want)
+			}
+		}
+	}
+	wrong("pending")
+	// The wrong client's polls are not the owner's: its first poll is not slow_down.
+	if st, body := devicePoll(t, s, "tv", code); st != 400 || body["error"] != "authorization_pending" {
+		t.Fatalf("owner's first poll after the wrong client's: %d %v", st, body)
+	}
+	if p := deviceApprove(t, s, complete, uc, "allow"); p.Status != 200 || !strings.Contains(p.Body, "Device connected") {
+		t.Fatalf("after consent: %d\n%s", p.Status, p.Body)
+	}
+	s.Clock.Advance(6 * time.Second)
+	wrong("approved")
+	st, tok := devicePoll(t, s, "tv", code)
+	if st != 200 || tok["access_token"] == nil || tok["refresh_token"] == nil {
+		t.Fatalf("the right client after a wrong client polled the approved code: %d %v, want its tokens", st, tok)
+	}
+	if c := jwtClaims(t, tok["access_token"].(string)); c["client_id"] != "tv" {
+		t.Fatalf("access token claims %v", c)
+	}
+	s.Clock.Advance(6 * time.Second)
+	wrong("consumed")
+	if st, body := devicePoll(t, s, "tv2", "not-a-code"); st != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("unknown code: %d %v", st, body)
+	}
+}

@@ -22,7 +22,7 @@ func (s *Server) buildForwardAuth(flow *authflow.Flow) error {
 	fwd, err := forwardauth.New(forwardauth.Deps{
 		Issuer: s.Issuer, Settings: *s.ForwardAuth, Blobs: blobs, Sessions: s.Sessions, Authz: s.Claims,
 		MFANeeded: s.MFA.needed, Signer: s.Minter, Flow: flow, Pages: s.pages, TrustedProxies: s.TrustedProxies,
-		Logger: s.Logger, Now: s.Now,
+		Audit: s.Audit, Logger: s.Logger, Now: s.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)

@@ -97,6 +97,7 @@ func TestSAMLSingleLogoutRevokesOnlineGrants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ended := e.Gatehouse.Server.Sessions.Ended()
 			var p page
 			if withCookie {
 				lu, err := ts.sp.MakeRedirectLogoutRequest(a.Subject.NameID.Value, "bye", saml.WithSessionIndex(a.AuthnStatements[0].SessionIndex))
@@ -122,6 +123,10 @@ func TestSAMLSingleLogoutRevokesOnlineGrants(t *testing.T) {
 			}
 			if st := userinfoStatus(t, e, tok.AccessToken); st != http.StatusUnauthorized {
 				t.Errorf("access token at userinfo after SAML logout: %d, want 401", st)
+			}
+			// Caches of sessions (forward auth) learn of the end at once.
+			if e.Gatehouse.Server.Sessions.Ended() == ended {
+				t.Error("the session generation did not grow: forward-auth caches would keep the session")
 			}
 		})
 	}

@@ -20,7 +20,8 @@ const (
 // set, SQLite in gatehouse.db, RS256, info/text logging, and the lifetimes id_tokens 1h,
 // access_tokens 1h, auth_codes 60s, auth_requests 30m, refresh_tokens 720h absolute / 168h
 // idle, sessions 24h absolute / 1h idle, signing_keys 24h, audit.retention 2160h; with
-// protected_apps, forward_auth.cookie_name gh_fwd and forward_auth.assertion_lifetime 5m. A
+// protected_apps, forward_auth.cookie_name gh_fwd, forward_auth.assertion_lifetime 5m and
+// forward_auth.session_recheck 1s (unless the file sets it: 0s reads every time). A
 // zero value counts as unset
 // (a lifetime of 0 gets its default); refresh_tokens.reuse_grace is 5s unless the file sets
 // it (0s turns the lost-response retry off).
@@ -69,8 +70,16 @@ func (c *Config) ApplyDefaults() {
 			c.ForwardAuth.CookieName = DefaultForwardAuthCookie
 		}
 		setDefault(&c.ForwardAuth.AssertionLifetime, 5*time.Minute)
+		if c.ForwardAuth.SessionRecheck == 0 && !c.src.has("forward_auth.session_recheck") {
+			c.ForwardAuth.SessionRecheck = Duration(DefaultSessionRecheck)
+		}
 	}
 }
+
+// DefaultSessionRecheck is forward_auth.session_recheck's default: a replica answers
+// forward-auth checks from an SSO session it read less than a second ago (unless a session
+// ended in that process since), so a logout on another replica reaches the apps within 1s.
+const DefaultSessionRecheck = time.Second
 
 // DefaultForwardAuthCookie is forward_auth.cookie_name's default.
 const DefaultForwardAuthCookie = "gh_fwd"

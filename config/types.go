@@ -425,9 +425,9 @@ type ForwardAuth struct {
 	// at most 1h); a cached assertion is reused until a fifth of it is left.
 	AssertionLifetime Duration `yaml:"assertion_lifetime"`
 	// SessionRecheck lets a replica answer checks from an SSO session it read at most this
-	// long ago (default 0s: the session is read from storage on every check, so a logout
-	// ends the cookie at once). A logout then takes up to this long to reach the apps;
-	// at most 1m.
+	// long ago (default 1s; at most 1m). A logout on the same replica ends the cookie at
+	// once (every cached session is dropped); one on another replica reaches the apps
+	// within this interval. 0s, set in the file, reads the session on every check.
 	SessionRecheck Duration `yaml:"session_recheck"`
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // issueForwardAuthConfig is the configuration example of issue 19, with what it needs around it.
@@ -131,6 +132,34 @@ func TestValidateForwardAuth(t *testing.T) {
 				if !strings.Contains(ps[i].Error(), w) {
 					t.Errorf("problem %d = %q, want %q", i, ps[i].Error(), w)
 				}
+			}
+		})
+	}
+}
+
+// TestForwardAuthSessionRecheckDefault: session_recheck is 1s unless the file sets it; a 0s
+// the file sets (read the session on every check) is kept.
+func TestForwardAuthSessionRecheckDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name, fa string
+		want     time.Duration
+	}{
+		{"unset", "forward_auth: { cookie_domain: .corp.example }", DefaultSessionRecheck},
+		{"0s set", "forward_auth: { cookie_domain: .corp.example, session_recheck: 0s }", 0},
+		{"5s set", "forward_auth: { cookie_domain: .corp.example, session_recheck: 5s }", 5 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := strings.Replace(issueForwardAuthConfig, "forward_auth: { cookie_domain: .corp.example }", tt.fa, 1)
+			c, err := Parse([]byte(src), "gatehouse.yaml", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.ApplyDefaults()
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.ForwardAuth.SessionRecheck.D(); got != tt.want {
+				t.Errorf("session_recheck = %s, want %s", got, tt.want)
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -33,7 +34,19 @@ type Manager struct {
 	Absolute time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+
+	// ended counts the sessions this process ended (Ended).
+	ended atomic.Uint64
 }
+
+// Ended is a generation that grows whenever this process ends an SSO session (End, the
+// previous session of Establish, NoteEnded). A cache of sessions read at generation g may
+// answer only while Ended() is still g: a logout on this replica then reaches it at once.
+func (m *Manager) Ended() uint64 { return m.ended.Load() }
+
+// NoteEnded records that this process deleted an SSO session without the Manager (a SAML
+// LogoutRequest naming it): caches of sessions drop what they hold (Ended).
+func (m *Manager) NoteEnded() { m.ended.Add(1) }
 
 func (m *Manager) now() time.Time {
 	if m.Now == nil {
@@ -143,7 +156,9 @@ func (m *Manager) Touch(ctx context.Context, s storage.Session) error {
 // other flows of the browser in progress end.
 func (m *Manager) Establish(ctx context.Context, w http.ResponseWriter, r *http.Request, id storage.Identity, auth storage.Authentication) (storage.Session, error) {
 	if old, err := r.Cookie(m.ssoName()); err == nil && old.Value != "" && len(old.Value) <= 128 {
-		if err := m.Store.DeleteSession(ctx, HashID(old.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		err := m.Store.DeleteSession(ctx, HashID(old.Value))
+		m.NoteEnded() // also on a failure: it may have been deleted
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return storage.Session{}, fmt.Errorf("session: end previous: %w", err)
 		}
 	}
@@ -192,7 +207,9 @@ func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return storage.Session{}, false, fmt.Errorf("session: %w", err)
 	}
-	if err := m.Store.DeleteSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	err = m.Store.DeleteSession(ctx, id)
+	m.NoteEnded() // also on a failure: it may have been deleted
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storage.Session{}, false, fmt.Errorf("session: delete: %w", err)
 	}
 	return s, true, nil

@@ -548,3 +548,37 @@ func TestEstablishRotatesFlow(t *testing.T) {
 		t.Errorf("other cookies of the request were lost: %v %v", o, err)
 	}
 }
+
+// TestEnded: the generation grows when a session ends (End, the previous session of
+// Establish, NoteEnded) and not when one is created, found or ends without a record.
+func TestEnded(t *testing.T) {
+	m, _, _ := newManager(true, "/")
+	_, c1 := establish(t, m)
+	steps := []struct {
+		name string
+		do   func()
+		grow bool
+	}{
+		{"establish without a previous session", func() { establish(t, m) }, false},
+		{"current", func() { current(t, m, c1) }, false},
+		{"establish replacing c1", func() { _, c1 = establish(t, m, c1) }, true},
+		{"end", func() {
+			r := httptest.NewRequest(http.MethodGet, "/logout", nil)
+			r.AddCookie(c1)
+			if _, ok, err := m.End(context.Background(), httptest.NewRecorder(), r); !ok || err != nil {
+				t.Fatalf("End: %v %v", ok, err)
+			}
+		}, true},
+		{"end without a cookie", func() {
+			_, _, _ = m.End(context.Background(), httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/logout", nil)) //nolint:errcheck // only the generation matters
+		}, false},
+		{"note ended", m.NoteEnded, true},
+	}
+	for _, s := range steps {
+		before := m.Ended()
+		s.do()
+		if grew := m.Ended() > before; grew != s.grow {
+			t.Errorf("%s: generation grew %v, want %v", s.name, grew, s.grow)
+		}
+	}
+}

@@ -58,12 +58,14 @@ type DeviceStore interface {
 	// decisions exactly one succeeds; the others, and a code that is not pending or has
 	// expired, get ErrNotFound.
 	DecideDeviceCode(ctx context.Context, userHash string, d DeviceCode, now time.Time) error
-	// PollDeviceCode records a poll at now and returns the code as it was before, with the
-	// previous poll's time. A poll of an approved or denied code also consumes it, in the
-	// same atomic step: of concurrent polls exactly one sees it approved (or denied); the
-	// others see DeviceConsumed. ErrNotFound for an unknown code; an expired one is
-	// returned as it is (the caller answers expired_token).
-	PollDeviceCode(ctx context.Context, deviceHash string, now time.Time) (DevicePoll, error)
+	// PollDeviceCode records a poll by clientID at now and returns the code as it was
+	// before, with the previous poll's time. A poll of an approved or denied code also
+	// consumes it, in the same atomic step: of concurrent polls exactly one sees it approved
+	// (or denied); the others see DeviceConsumed. ErrNotFound for an unknown code and for a
+	// code issued to another client, whose poll changes nothing (the approval stays for the
+	// client it was issued to); an expired one is returned as it is (the caller answers
+	// expired_token).
+	PollDeviceCode(ctx context.Context, deviceHash, clientID string, now time.Time) (DevicePoll, error)
 	// DeleteExpiredDeviceCodes deletes codes that expired before before and counts them.
 	DeleteExpiredDeviceCodes(ctx context.Context, before time.Time) (int64, error)
 }

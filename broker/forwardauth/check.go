@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -36,6 +37,8 @@ func (h *Handler) handleCheck(w http.ResponseWriter, r *http.Request) {
 	app, err := h.app(orig.URL)
 	if err != nil {
 		h.Logger.WarnContext(r.Context(), "forward-auth: host of no protected app", "host", orig.URL.Host)
+		h.refused(r.Context(), audit.Event{Outcome: audit.OutcomeUnknownHost,
+			Detail: map[string]string{"host": orig.URL.Host, "path": orig.Path}})
 		h.Pages.Error(w, r, http.StatusForbidden, "Unknown application",
 			"This address is not one of the applications Gatehouse protects.", "Check the address, or ask your administrator.")
 		return
@@ -61,6 +64,8 @@ func (h *Handler) handleCheck(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Logger.InfoContext(r.Context(), "forward-auth denied", "app", app.ID, "sub", sess.Identity.Subject, "reason", denied.Reason)
+		h.refused(r.Context(), audit.Event{Outcome: audit.OutcomeDenied, User: sess.Identity.Subject, ConnectorID: sess.Auth.ConnectorID,
+			ClientID: ClientID(app.ID), Detail: map[string]string{"app": app.ID, "host": orig.URL.Host, "path": orig.Path, "reason": denied.Reason}})
 		h.Pages.Error(w, r, http.StatusForbidden, "Access denied", "You are signed in, but "+denied.Reason+".",
 			"If you need access, ask your administrator.")
 		return

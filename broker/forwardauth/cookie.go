@@ -105,19 +105,21 @@ func (c *recordCache) put(key, sid string) {
 }
 
 // liveSession returns the live SSO session sid: from the cache when it was read less than
-// Settings.SessionRecheck ago and has not expired since, else from storage.
+// Settings.SessionRecheck ago, no session has ended in this process since (Sessions.Ended)
+// and it has not expired since, else from storage.
 func (h *Handler) liveSession(ctx context.Context, sid string) (storage.Session, bool, error) {
 	recheck := h.Settings.SessionRecheck
 	if recheck <= 0 {
 		return h.Sessions.Live(ctx, sid)
 	}
 	now := h.Now()
-	if s, ok := h.sessions.get(sid, now, recheck); ok {
+	gen := h.Sessions.Ended() // before the read: a logout after it invalidates what is read
+	if s, ok := h.sessions.get(sid, now, recheck, gen); ok {
 		return s, true, nil
 	}
 	s, ok, err := h.Sessions.Live(ctx, sid)
 	if err == nil && ok {
-		h.sessions.put(s, now)
+		h.sessions.put(s, now, gen)
 	}
 	return s, ok, err
 }
@@ -147,26 +149,30 @@ type sessionCache struct {
 type cachedSession struct {
 	s    storage.Session
 	read time.Time
+	// gen is Sessions.Ended() before the session was read.
+	gen uint64
 }
 
-// get returns the session read less than recheck ago and still within its expiries at now.
-func (c *sessionCache) get(sid string, now time.Time, recheck time.Duration) (storage.Session, bool) {
+// get returns the session read less than recheck ago, at generation gen (no session ended
+// in this process since), and still within its expiries at now.
+func (c *sessionCache) get(sid string, now time.Time, recheck time.Duration, gen uint64) (storage.Session, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[sid]
-	if !ok || now.Sub(e.read) >= recheck || !now.Before(e.s.IdleExpiry) || !now.Before(e.s.AbsoluteExpiry) {
+	if !ok || e.gen != gen || now.Sub(e.read) >= recheck || now.Before(e.read) ||
+		!now.Before(e.s.IdleExpiry) || !now.Before(e.s.AbsoluteExpiry) {
 		return storage.Session{}, false
 	}
 	return e.s, true
 }
 
-func (c *sessionCache) put(s storage.Session, now time.Time) {
+func (c *sessionCache) put(s storage.Session, now time.Time, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCachedRecords {
 		c.m = map[string]cachedSession{}
 	}
-	c.m[s.ID] = cachedSession{s: s, read: now}
+	c.m[s.ID] = cachedSession{s: s, read: now, gen: gen}
 }
 
 // refresh replaces a cached session's record (after a touch), keeping when it was read.

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -78,8 +79,9 @@ type Settings struct {
 	Secure bool
 	// AssertionLifetime is the lifetime of a signed assertion.
 	AssertionLifetime time.Duration
-	// SessionRecheck: a session read less than this long ago answers checks (0: read it
-	// on every check).
+	// SessionRecheck: a session read less than this long ago answers checks, unless a
+	// session ended in this process since (0: read it on every check). A logout on another
+	// replica reaches this one's checks within SessionRecheck.
 	SessionRecheck time.Duration
 	Apps           []App
 }
@@ -102,6 +104,9 @@ type Authorizer interface {
 type Sessions interface {
 	Live(ctx context.Context, id string) (storage.Session, bool, error)
 	Touch(ctx context.Context, s storage.Session) error
+	// Ended grows whenever this process ends a session: cached sessions read before are
+	// dropped.
+	Ended() uint64
 }
 
 // Signer signs the assertion (tokens.Minter).
@@ -126,8 +131,10 @@ type Deps struct {
 	Pages     *pages.Renderer
 	// TrustedProxies are the only peers whose forwarding headers name the original URL.
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Audit records refusals (audit.ForwardAuthRefused); nil records none.
+	Audit  audit.Recorder
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Handler serves the forward-auth endpoints and ends forward-auth logins (authflow.Responder).
@@ -137,6 +144,7 @@ type Handler struct {
 	assertions *assertionCache
 	records    recordCache
 	sessions   sessionCache
+	auditSeen  recentEvents
 }
 
 // New builds the handler.
@@ -146,6 +154,9 @@ func New(d Deps) (*Handler, error) {
 	}
 	if d.Logger == nil || d.Blobs == nil || d.Sessions == nil || d.Authz == nil || d.Flow == nil || d.Pages == nil {
 		return nil, errors.New("forwardauth: logger, blobs, sessions, authorizer, flow and pages are required")
+	}
+	if d.Audit == nil {
+		d.Audit = audit.Nop{}
 	}
 	if d.MFANeeded == nil {
 		d.MFANeeded = func(string, storage.Authentication) bool { return false }

@@ -5,7 +5,10 @@ package forwardauth_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/gatehouse-id/gatehouse/config"
 )
 
 // nginxConf is docs/forward-auth.md's nginx configuration with the test's names and ports:
@@ -35,7 +43,7 @@ http {
 
   server {
     listen 127.0.0.1:{{app}};
-    server_name grafana.corp.localhost other.corp.localhost;
+    server_name grafana.corp.localhost wiki.corp.localhost vault.corp.localhost other.corp.localhost;
 
     location / {
       auth_request /_gatehouse;
@@ -88,7 +96,7 @@ const caddyfile = `{
 	storage file_system {{dir}}/data
 }
 
-http://grafana.corp.localhost:{{app}}, http://other.corp.localhost:{{app}} {
+http://grafana.corp.localhost:{{app}}, http://wiki.corp.localhost:{{app}}, http://vault.corp.localhost:{{app}}, http://other.corp.localhost:{{app}} {
 	bind 127.0.0.1
 	route {
 		request_header -X-Auth-Request-User
@@ -108,8 +116,12 @@ http://grafana.corp.localhost:{{app}}, http://other.corp.localhost:{{app}} {
 // TestForwardAuthRealProxies runs Debian's nginx and Caddy (scripts/install-peers.sh) on
 // loopback in front of Gatehouse and the echo app, and drives headless Chromium through each
 // (e2e/node/forward-auth.mjs): login and the return to the original URL, identity headers with
-// a forged one replaced, a path rule's 403 page, the bypass, open-redirect attempts refused,
-// a host no app is on refused, and logout.
+// a forged one replaced, the app's group rule (a user outside it gets the 403 page saying
+// why, through the proxy), a path rule (403 for a user outside its group, the app for one
+// in it), the bypass, open-redirect attempts refused, a host no app is on refused, logout,
+// and an app with mfa: required (TOTP enrolment on the first visit, verification at the next
+// login, before the app is reached). The TOTP codes come from this test (totpHelper), on
+// Gatehouse's clock.
 func TestForwardAuthRealProxies(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -120,14 +132,41 @@ func TestForwardAuthRealProxies(t *testing.T) {
 			if _, err := os.Stat(tc.bin); err != nil {
 				t.Fatalf("%s is not installed (bash scripts/install-peers.sh installs it): %v", tc.name, err)
 			}
-			c := newCorp(t, external, nil)
+			c := newCorp(t, external, func(cfg *config.Config) {
+				cfg.MFA.SecretsKey = strings.Repeat("k", 32)
+				cfg.ProtectedApps[1].Headers = config.AppHeaders{} // the defaults, which the proxies pass on
+				port := strings.TrimPrefix(cfg.ProtectedApps[0].Hosts[0], "grafana.corp.localhost:")
+				cfg.ProtectedApps = append(cfg.ProtectedApps, config.ProtectedApp{ID: "vault", Name: "Vault",
+					Hosts: []string{"vault.corp.localhost:" + port}, MFA: "required"})
+			})
 			tc.run(t, tc.bin, c)
 			runNode(t, "forward-auth.mjs", map[string]string{
 				"E2E_ISSUER": c.issuer, "E2E_USERNAME": "bob", "E2E_PASSWORD": password,
-				"FA_APP": c.app("grafana", ""), "FA_OTHER": c.app("other", ""),
+				"FA_APP": c.app("grafana", ""), "FA_OTHER": c.app("other", ""), "FA_WIKI": c.app("wiki", ""),
+				"FA_VAULT": c.app("vault", ""), "FA_ADMIN": "alice", "FA_OUTSIDER": "eve", "FA_TOTP": totpHelper(t, c),
 			})
 		})
 	}
+}
+
+// totpHelper serves the current TOTP code of ?secret= on Gatehouse's clock, as the other
+// MFA tests compute it (pquerna/otp, 30 s, 6 digits, SHA-1); ?next=1 first moves the clock
+// to the next time step, so a code is never one already used.
+func totpHelper(t *testing.T, c *corp) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("next") == "1" {
+			c.gh.Clock.Advance(30 * time.Second)
+		}
+		code, err := totp.GenerateCodeCustom(r.URL.Query().Get("secret"), c.gh.Clock.Now(),
+			totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = io.WriteString(w, code)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // fill replaces the placeholders of a proxy configuration.

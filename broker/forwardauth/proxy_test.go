@@ -9,15 +9,20 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/session"
 )
 
 const password = "correct horse battery"
@@ -26,7 +31,7 @@ const password = "correct horse battery"
 // behind a simulated proxy, with an echo upstream, and a browser whose every host name
 // resolves to the right loopback listener.
 type corp struct {
-	t       *testing.T
+	t       testing.TB
 	gh      *brokertest.Server
 	issuer  string
 	proxy   *httptest.Server
@@ -63,7 +68,13 @@ const (
 var identityHeaders = []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups",
 	"X-Auth-Request-Preferred-Username", "X-Gatehouse-Assertion", "X-Webauth-User"}
 
-func newCorp(t *testing.T, mode proxyMode, adjust func(*config.Config)) *corp {
+func newCorp(t testing.TB, mode proxyMode, adjust func(*config.Config)) *corp {
+	t.Helper()
+	return newCorpDeps(t, mode, adjust, nil)
+}
+
+// newCorpDeps is newCorp with a change to the broker's dependencies (after the config).
+func newCorpDeps(t testing.TB, mode proxyMode, adjust func(*config.Config), deps func(*broker.Deps)) *corp {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
@@ -79,7 +90,7 @@ func newCorp(t *testing.T, mode proxyMode, adjust func(*config.Config)) *corp {
 	c.proxy = httptest.NewUnstartedServer(nil)
 	_, c.appPort, _ = net.SplitHostPort(c.proxy.Listener.Addr().String())
 	c.hosts["login.corp.localhost:"+ghPort] = ghSrv.Listener.Addr().String()
-	for _, h := range []string{"grafana", "wiki", "other"} {
+	for _, h := range []string{"grafana", "wiki", "vault", "other"} {
 		c.hosts[h+".corp.localhost:"+c.appPort] = c.proxy.Listener.Addr().String()
 	}
 	c.gh = brokertest.New(t, brokertest.Options{Server: ghSrv, Issuer: c.issuer, Config: func(cfg *config.Config) {
@@ -99,7 +110,7 @@ func newCorp(t *testing.T, mode proxyMode, adjust func(*config.Config)) *corp {
 		if adjust != nil {
 			adjust(cfg)
 		}
-	}})
+	}, Deps: deps})
 	if mode == external {
 		c.proxy.Listener.Close() //nolint:errcheck // the real proxy binds the port next
 		return c
@@ -258,7 +269,7 @@ func (c *corp) login(b *http.Client, u, user string) (resp, string) {
 }
 
 // echoed decodes the upstream's echo.
-func echoed(t *testing.T, r resp) (string, http.Header) {
+func echoed(t testing.TB, r resp) (string, http.Header) {
 	t.Helper()
 	var e struct {
 		Path    string
@@ -347,7 +358,7 @@ func TestForwardAuthProxies(t *testing.T) {
 }
 
 // checkAssertion verifies the assertion against the JWKS: aud grafana, sub the user header.
-func checkAssertion(t *testing.T, c *corp, tok, sub string) {
+func checkAssertion(t testing.TB, c *corp, tok, sub string) {
 	t.Helper()
 	if tok == "" || tok == "forged" {
 		t.Fatalf("assertion %q", tok)
@@ -443,42 +454,77 @@ func TestForwardAuthUntrustedPeer(t *testing.T) {
 	}
 }
 
-// TestForwardAuthMFA: an app with mfa: required sends a password-only login to the normal
-// MFA step, and a session without a second factor is not let through.
+// TestForwardAuthMFA: an app with mfa: required sends a password-only session to the normal
+// MFA step, through a proxy speaking Traefik's ForwardAuth and one speaking Envoy's ext_authz
+// (simulated from their documentation: no binary here); the app is reached only after the
+// TOTP enrolment, and a session without the factor is never let through.
 func TestForwardAuthMFA(t *testing.T) {
-	c := newCorp(t, traefik, func(cfg *config.Config) {
-		cfg.ProtectedApps[0].MFA = "required"
-		cfg.MFA.SecretsKey = strings.Repeat("k", 32)
-	})
-	b := c.browser()
-	// Sign in through the wiki (no MFA), then open grafana: the session lacks the factor.
-	if _, at := c.login(b, c.app("wiki", "/"), "bob"); at != c.app("wiki", "/") {
-		t.Fatalf("wiki login ended at %s", at)
-	}
-	r := c.do(b, http.MethodGet, c.app("grafana", "/"), nil, nil)
-	if r.status != http.StatusFound || !strings.Contains(r.location, "/forward-auth/start") {
-		t.Fatalf("grafana without MFA: %d to %q, want the login start", r.status, r.location)
-	}
-	r, at := c.follow(b, r, c.app("grafana", "/"))
-	if !strings.Contains(at, "/mfa?req=") || !strings.Contains(r.body, "two-step") {
-		t.Fatalf("expected the MFA step, got %d at %s:\n%s", r.status, at, r.body)
+	secretRe := regexp.MustCompile(`<code data-secret>([A-Z2-7]+)</code>`)
+	for _, tc := range []struct {
+		name string
+		mode proxyMode
+	}{{"traefik", traefik}, {"envoy", envoy}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCorp(t, tc.mode, func(cfg *config.Config) {
+				cfg.ProtectedApps[0].MFA = "required"
+				cfg.MFA.SecretsKey = strings.Repeat("k", 32)
+			})
+			b := c.browser()
+			// Sign in through the wiki (no MFA), then open grafana: the session lacks the factor.
+			if _, at := c.login(b, c.app("wiki", "/"), "bob"); at != c.app("wiki", "/") {
+				t.Fatalf("wiki login ended at %s", at)
+			}
+			orig := c.app("grafana", "/d/x")
+			r := c.do(b, http.MethodGet, orig, nil, nil)
+			if r.status != http.StatusFound || !strings.Contains(r.location, "/forward-auth/start") {
+				t.Fatalf("grafana without MFA: %d to %q, want the login start", r.status, r.location)
+			}
+			r, at := c.follow(b, r, orig)
+			m := secretRe.FindStringSubmatch(r.body)
+			if !strings.Contains(at, "/mfa?req=") || !strings.Contains(r.body, "Set up two-step verification") || m == nil {
+				t.Fatalf("expected the TOTP enrolment, got %d at %s:\n%s", r.status, at, r.body)
+			}
+			action, vals := brokertest.Form(t, r.body)
+			code, err := totp.GenerateCodeCustom(m[1], c.gh.Clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals.Set("code", code)
+			if r = c.do(b, http.MethodPost, c.issuer+action, vals, nil); r.status != http.StatusOK || !strings.Contains(r.body, "continue") {
+				t.Fatalf("after the code: %d\n%s", r.status, r.body)
+			}
+			action, vals = brokertest.Form(t, r.body)
+			r, at = c.follow(b, c.do(b, http.MethodPost, c.issuer+action, vals, nil), c.issuer+action)
+			if at != orig {
+				t.Fatalf("after the enrolment the browser is at %s, want %s", at, orig)
+			}
+			if _, h := echoed(t, r); h.Get("X-Auth-Request-Preferred-Username") != "bob" {
+				t.Errorf("identity after MFA: %v", h)
+			}
+		})
 	}
 }
 
 // TestForwardAuthSessionLifetime: a user working in a protected app keeps the SSO session
-// alive (the check extends its idle expiry), and with forward_auth.session_recheck a logout
-// reaches the apps only once the cached session is older than the recheck interval, while by
-// default it reaches them at once (TestForwardAuthProxies).
+// alive (the check extends its idle expiry); a logout on the replica that answers the checks
+// ends access at once whatever forward_auth.session_recheck is (the cached sessions are
+// dropped); a session ended by another replica (deleted in the shared storage, not in this
+// process) ends access at once with 0s, and within the recheck interval otherwise (default 1s).
 func TestForwardAuthSessionLifetime(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		recheck time.Duration
-	}{{"read every time", 0}, {"recheck 30s", 30 * time.Second}} {
+		set     bool // set the interval; else the default
+	}{{"read every time", 0, true}, {"default 1s", config.DefaultSessionRecheck, false}, {"recheck 30s", 30 * time.Second, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCorp(t, traefik, func(cfg *config.Config) {
-				cfg.ForwardAuth.SessionRecheck = config.Duration(tc.recheck)
-				cfg.Expiry.Sessions.Idle = config.Duration(time.Hour)
-			})
+			var deps func(*broker.Deps)
+			if tc.set {
+				deps = func(d *broker.Deps) { d.ForwardAuth.SessionRecheck = tc.recheck }
+			}
+			c := newCorpDeps(t, traefik, func(cfg *config.Config) { cfg.Expiry.Sessions.Idle = config.Duration(time.Hour) }, deps)
+			if got := c.gh.Gatehouse.Server.ForwardAuth.SessionRecheck; got != tc.recheck {
+				t.Fatalf("session_recheck %s, want %s", got, tc.recheck)
+			}
 			b := c.browser()
 			orig := c.app("wiki", "/")
 			if _, at := c.login(b, orig, "bob"); at != orig {
@@ -496,17 +542,44 @@ func TestForwardAuthSessionLifetime(t *testing.T) {
 			if r := c.do(b, http.MethodPost, c.issuer+action, vals, nil); r.status >= 400 {
 				t.Fatalf("logout: %d\n%s", r.status, r.body)
 			}
+			if r := c.do(b, http.MethodGet, orig, nil, nil); r.status != http.StatusFound {
+				t.Fatalf("right after a logout on this replica: %d, want a redirect to the login", r.status)
+			}
+
+			// Another replica ends the session: it is deleted from the shared storage.
+			if _, at := c.login(b, orig, "bob"); at != orig {
+				t.Fatalf("second login ended at %s", at)
+			}
+			if r := c.do(b, http.MethodGet, orig, nil, nil); r.status != http.StatusOK {
+				t.Fatalf("signed in again: %d", r.status)
+			}
+			if err := c.gh.Store.DeleteSession(context.Background(), c.ssoSession(b)); err != nil {
+				t.Fatal(err)
+			}
 			want := http.StatusFound
 			if tc.recheck > 0 {
-				want = http.StatusOK // the cached session, read less than 30s ago
+				want = http.StatusOK // the cached session, read less than the interval ago
 			}
 			if r := c.do(b, http.MethodGet, orig, nil, nil); r.status != want {
-				t.Fatalf("right after logout: %d, want %d", r.status, want)
+				t.Fatalf("right after another replica's logout: %d, want %d", r.status, want)
 			}
-			c.gh.Clock.Advance(tc.recheck + time.Second)
+			c.gh.Clock.Advance(tc.recheck)
 			if r := c.do(b, http.MethodGet, orig, nil, nil); r.status != http.StatusFound {
-				t.Fatalf("a recheck interval after logout: %d, want a redirect to the login", r.status)
+				t.Fatalf("a recheck interval after another replica's logout: %d, want a redirect to the login", r.status)
 			}
 		})
 	}
+}
+
+// ssoSession is the storage ID of the browser's SSO session.
+func (c *corp) ssoSession(b *http.Client) string {
+	c.t.Helper()
+	u, _ := url.Parse(c.issuer)
+	for _, k := range b.Jar.Cookies(u) {
+		if k.Name == "gh_sso" {
+			return session.HashID(k.Value)
+		}
+	}
+	c.t.Fatal("no gh_sso cookie")
+	return ""
 }

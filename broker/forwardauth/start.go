@@ -3,6 +3,7 @@ package forwardauth
 import (
 	"net/http"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -11,9 +12,12 @@ import (
 // configured host (else an error page, never a redirect). The login is the normal flow with
 // Protocol forward-auth; Finish sets the cookie and returns to rd.
 func (h *Handler) handleStart(w http.ResponseWriter, r *http.Request) {
-	app, rd, err := h.ParseReturn(r.URL.Query().Get("rd"))
+	raw := r.URL.Query().Get("rd")
+	app, rd, err := h.ParseReturn(raw)
 	if err != nil {
 		h.Logger.WarnContext(r.Context(), "forward-auth start: return URL refused", "err", err)
+		h.refused(r.Context(), audit.Event{Outcome: audit.OutcomeBadReturnURL,
+			Detail: map[string]string{"return_host": returnHost(raw), "reason": err.Error()}})
 		h.Pages.Error(w, r, http.StatusBadRequest, "Unknown application",
 			"The address to return to after signing in is not one of the applications Gatehouse protects.",
 			"Open the application's address again.")
@@ -62,7 +66,17 @@ func (h *Handler) Fail(w http.ResponseWriter, r *http.Request, _ storage.AuthReq
 	h.Pages.Error(w, r, http.StatusBadRequest, "Sign-in failed", msg, "Open the application's address again to retry.")
 }
 
-// Deny renders the access-denied page of a user a policy refuses (reason is user-safe).
-func (h *Handler) Deny(w http.ResponseWriter, r *http.Request, _ storage.AuthRequest, reason string) {
+// Deny renders the access-denied page of a user a policy refuses at the end of the login
+// (reason is user-safe), and records the refusal with the URL the user was going to.
+func (h *Handler) Deny(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) {
+	detail := map[string]string{"reason": reason}
+	if o, err := parseAbsolute(ar.RedirectURI); err == nil {
+		detail["host"], detail["path"] = o.URL.Host, o.Path
+		if app, err := h.app(o.URL); err == nil {
+			detail["app"] = app.ID
+		}
+	}
+	h.refused(r.Context(), audit.Event{Outcome: audit.OutcomeDenied, User: ar.Identity.Subject, ConnectorID: ar.Auth.ConnectorID,
+		ClientID: ar.ClientID, Detail: detail})
 	h.Pages.Error(w, r, http.StatusForbidden, "Access denied", "You are signed in, but "+reason+".", "If you need access, ask your administrator.")
 }

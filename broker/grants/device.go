@@ -29,13 +29,15 @@ func (h *Handler) deviceGrant(r *http.Request, c *clients.Client, jkt string) (t
 		return tokenResponse{}, oauth2err.New(oauth2err.UnsupportedGrantType, "the storage backend keeps no device codes")
 	}
 	now := h.Now().UTC()
-	p, err := h.Devices.PollDeviceCode(ctx, opaque.Hash(code), now)
+	// The client is part of the atomic poll: a code issued to another client is not found,
+	// and that poll neither consumes the approval nor counts as the owner's poll.
+	p, err := h.Devices.PollDeviceCode(ctx, opaque.Hash(code), c.ID, now)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the device code is invalid")
+		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the device code is invalid or was issued to another client")
 	case err != nil:
 		return tokenResponse{}, oauth2err.Server(err)
-	case p.ClientID != c.ID:
+	case p.ClientID != c.ID: // never (the storage matched the client): defence in depth
 		return tokenResponse{}, oauth2err.New(oauth2err.InvalidGrant, "the device code was issued to another client")
 	case !now.Before(p.Expiry):
 		return tokenResponse{}, oauth2err.New(oauth2err.ExpiredToken, "the device code has expired")

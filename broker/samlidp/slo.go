@@ -105,7 +105,11 @@ func (h *Handler) endBySessionIndex(ctx context.Context, lr *LogoutRequest) (boo
 				continue
 			}
 		}
-		if err := h.SessionRecords.DeleteSession(ctx, sid); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		err = h.SessionRecords.DeleteSession(ctx, sid)
+		if h.Sessions != nil {
+			h.Sessions.NoteEnded() // caches of sessions (forward auth) drop it at once
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			h.Logger.ErrorContext(ctx, "end session", "err", err)
 			failed = err
 			continue

@@ -23,8 +23,9 @@ p50/p90/p99/max latency and, with --pid, the server's CPU milliseconds per reque
 rotation chain per worker), codeflow (a fresh browser per iteration: authorize, login form,
 consent, code exchange with PKCE), forwardauth (a signed-in GET /forward-auth as a proxy asks
 it for --app-url, after one forward-auth login per worker; the loadtest's address must be in
-web.trusted_proxies; followed by a reference row: the CPU time of one RS256 signature in this
-process), or all (forwardauth only with --app-url). Only loopback issuers unless
+web.trusted_proxies; followed by a reference row, the CPU time of one RS256 signature in this
+process, and a line setting the server's CPU per check beside one ES256 signature measured in
+this process before the load), or all (forwardauth only with --app-url). Only loopback issuers unless
 --allow-remote; names under .localhost are dialled at 127.0.0.1.
 
 Example:

@@ -39,8 +39,8 @@ func TestForwardAuthScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 2 || res[0].Scenario != ForwardAuth || res[0].Requests != 40 || res[0].Errors != 0 {
-		t.Fatalf("results %+v", res)
+	if len(res) != 2 || res[0].Scenario != ForwardAuth || res[0].Requests != 40 || res[0].Errors != 0 || res[0].SignCPU <= 0 {
+		t.Fatalf("results %+v: want 40 checks and the ES256 floor", res)
 	}
 	if ref := res[1]; ref.Errors != 0 || ref.CPUPerRequest <= 0 || ref.Requests != signatureRounds {
 		t.Fatalf("reference %+v", ref)

@@ -26,8 +26,9 @@ type Result struct {
 	ServerRSS int64
 	// FirstError describes the first failure, if any.
 	FirstError string
-	// SignCPU (client_credentials only) is the CPU time of one ES256 signature in this
-	// process, measured in the same run: the floor of the server's CPU per token.
+	// SignCPU (client_credentials and forwardauth) is the CPU time of one ES256 signature in
+	// this process, measured in the same run: the floor the server's CPU per request is
+	// set beside.
 	SignCPU time.Duration
 }
 

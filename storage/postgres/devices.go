@@ -23,9 +23,10 @@ const (
 	WHERE user_hash = $5 AND status = 'pending' AND expiry > $6`
 	// qPollDevice records a poll; the right-hand sides read the row as it was, so prev_*
 	// hold what this poll saw. An approved or denied code is consumed by the same statement.
+	// The client is part of the match: another client's poll finds no row and changes nothing.
 	qPollDevice = `UPDATE device_codes SET prev_status = status, prev_poll = last_poll, last_poll = $1,
 	status = CASE WHEN status IN ('approved', 'denied') THEN 'consumed' ELSE status END
-	WHERE device_hash = $2 RETURNING device_hash, user_hash, client_id, scopes, prev_status, identity,
+	WHERE device_hash = $2 AND client_id = $3 RETURNING device_hash, user_hash, client_id, scopes, prev_status, identity,
 	auth, session_id, interval_ms, created_at, expiry, prev_poll`
 	qExpiredDevices = `DELETE FROM device_codes WHERE expiry < $1`
 )
@@ -90,10 +91,11 @@ func (s *Store) DecideDeviceCode(ctx context.Context, userHash string, d storage
 	return nil
 }
 
-// PollDeviceCode records a poll and returns what it saw, consuming a decided code.
-func (s *Store) PollDeviceCode(ctx context.Context, deviceHash string, now time.Time) (storage.DevicePoll, error) {
+// PollDeviceCode records a poll by clientID and returns what it saw, consuming a decided
+// code; another client's poll gets storage.ErrNotFound and changes nothing.
+func (s *Store) PollDeviceCode(ctx context.Context, deviceHash, clientID string, now time.Time) (storage.DevicePoll, error) {
 	var prev int64
-	d, err := s.scanDevice(s.pool.QueryRow(ctx, qPollDevice, ms(now), deviceHash), "poll device code", &prev)
+	d, err := s.scanDevice(s.pool.QueryRow(ctx, qPollDevice, ms(now), deviceHash, clientID), "poll device code", &prev)
 	if err != nil {
 		return storage.DevicePoll{}, err
 	}

@@ -21,6 +21,7 @@ func RunDevices(t *testing.T, open func(t *testing.T) storage.Storage) {
 		{"Expired", testDeviceExpired},
 		{"DecideRace", testDeviceDecideRace},
 		{"PollRace", testDevicePollRace},
+		{"WrongClient", testDeviceWrongClient},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,17 +51,17 @@ func testDeviceLifecycle(t *testing.T, ds storage.DeviceStore) {
 	_, err = ds.GetDeviceCodeByUser(ctx, "nope", now)
 	wantErr(t, "get unknown", err, storage.ErrNotFound)
 
-	p, err := ds.PollDeviceCode(ctx, "dev-hash", now.Add(time.Second))
+	p, err := ds.PollDeviceCode(ctx, "dev-hash", "tv", now.Add(time.Second))
 	wantErr(t, "first poll", err, nil)
 	if p.Status != storage.DevicePending || !p.PreviousPoll.IsZero() {
 		t.Fatalf("first poll = %s, previous %v; want pending, no previous poll", p.Status, p.PreviousPoll)
 	}
-	p, err = ds.PollDeviceCode(ctx, "dev-hash", now.Add(3*time.Second))
+	p, err = ds.PollDeviceCode(ctx, "dev-hash", "tv", now.Add(3*time.Second))
 	wantErr(t, "second poll", err, nil)
 	if p.Status != storage.DevicePending || p.PreviousPoll.UnixMilli() != now.Add(time.Second).UnixMilli() {
 		t.Fatalf("second poll = %s, previous %v; want pending, previous at +1s", p.Status, p.PreviousPoll)
 	}
-	_, err = ds.PollDeviceCode(ctx, "nope", now)
+	_, err = ds.PollDeviceCode(ctx, "nope", "tv", now)
 	wantErr(t, "poll unknown", err, storage.ErrNotFound)
 
 	ok := storage.DeviceCode{Status: storage.DeviceApproved, SessionID: "sess",
@@ -68,12 +69,12 @@ func testDeviceLifecycle(t *testing.T, ds storage.DeviceStore) {
 		Auth:     storage.Authentication{ConnectorID: "local", AuthTime: now, ConnectorData: []byte("upstream-token")}}
 	wantErr(t, "approve", ds.DecideDeviceCode(ctx, "user-hash", ok, now.Add(4*time.Second)), nil)
 	wantErr(t, "approve again", ds.DecideDeviceCode(ctx, "user-hash", ok, now.Add(4*time.Second)), storage.ErrNotFound)
-	p, err = ds.PollDeviceCode(ctx, "dev-hash", now.Add(9*time.Second))
+	p, err = ds.PollDeviceCode(ctx, "dev-hash", "tv", now.Add(9*time.Second))
 	wantErr(t, "poll approved", err, nil)
 	if p.Status != storage.DeviceApproved || p.Identity.Subject != "u1" || p.SessionID != "sess" || string(p.Auth.ConnectorData) != "upstream-token" {
 		t.Fatalf("poll approved = %+v", p)
 	}
-	p, err = ds.PollDeviceCode(ctx, "dev-hash", now.Add(15*time.Second))
+	p, err = ds.PollDeviceCode(ctx, "dev-hash", "tv", now.Add(15*time.Second))
 	wantErr(t, "poll after consumption", err, nil)
 	if p.Status != storage.DeviceConsumed {
 		t.Fatalf("poll after consumption = %s, want consumed", p.Status)
@@ -88,7 +89,7 @@ func testDeviceDenied(t *testing.T, ds storage.DeviceStore) {
 		t.Fatal("pending accepted as a decision")
 	}
 	wantErr(t, "deny", ds.DecideDeviceCode(ctx, "user-hash", storage.DeviceCode{Status: storage.DeviceDenied}, now), nil)
-	p, err := ds.PollDeviceCode(ctx, "dev-hash", now)
+	p, err := ds.PollDeviceCode(ctx, "dev-hash", "tv", now)
 	if err != nil || p.Status != storage.DeviceDenied {
 		t.Fatalf("poll denied = %s, %v", p.Status, err)
 	}
@@ -103,7 +104,7 @@ func testDeviceExpired(t *testing.T, ds storage.DeviceStore) {
 	_, err := ds.GetDeviceCodeByUser(ctx, "user-hash", later)
 	wantErr(t, "get expired", err, storage.ErrNotFound)
 	wantErr(t, "approve expired", ds.DecideDeviceCode(ctx, "user-hash", storage.DeviceCode{Status: storage.DeviceApproved}, later), storage.ErrNotFound)
-	p, err := ds.PollDeviceCode(ctx, "dev-hash", later)
+	p, err := ds.PollDeviceCode(ctx, "dev-hash", "tv", later)
 	if err != nil || p.Status != storage.DevicePending || p.Expiry.After(later) {
 		t.Fatalf("poll expired = %+v, %v: want it returned as it is", p, err)
 	}
@@ -115,7 +116,7 @@ func testDeviceExpired(t *testing.T, ds storage.DeviceStore) {
 	if err != nil || n != 1 {
 		t.Fatalf("delete expired: %d, %v", n, err)
 	}
-	_, err = ds.PollDeviceCode(ctx, "dev-hash", later)
+	_, err = ds.PollDeviceCode(ctx, "dev-hash", "tv", later)
 	wantErr(t, "poll deleted", err, storage.ErrNotFound)
 }
 
@@ -167,7 +168,7 @@ func testDevicePollRace(t *testing.T, ds storage.DeviceStore) {
 	for i := range racers {
 		wg.Go(func() {
 			<-start
-			p, err := ds.PollDeviceCode(ctx, "dev-hash", now)
+			p, err := ds.PollDeviceCode(ctx, "dev-hash", "tv", now)
 			seen[i], errs[i] = p.Status, err
 		})
 	}
@@ -186,5 +187,32 @@ func testDevicePollRace(t *testing.T, ds storage.DeviceStore) {
 	}
 	if approved != 1 {
 		t.Fatalf("%d polls got the approval, want exactly 1", approved)
+	}
+}
+
+// testDeviceWrongClient: a poll by a client the code was not issued to is not found and
+// changes nothing, at every stage: the owner's next poll sees no previous poll of its own
+// spoiled, the approval is still there for it, and a decided code is not consumed.
+func testDeviceWrongClient(t *testing.T, ds storage.DeviceStore) {
+	ctx := ctxFor(t)
+	now := baseTime()
+	wantErr(t, "create", ds.CreateDeviceCode(ctx, newDevice(now)), nil)
+	for _, client := range []string{"other", "", "TV", "tv "} {
+		_, err := ds.PollDeviceCode(ctx, "dev-hash", client, now)
+		wantErr(t, "pending, polled by "+client, err, storage.ErrNotFound)
+	}
+	p, err := ds.PollDeviceCode(ctx, "dev-hash", "tv", now.Add(time.Second))
+	wantErr(t, "owner's first poll", err, nil)
+	if p.Status != storage.DevicePending || !p.PreviousPoll.IsZero() {
+		t.Fatalf("owner's first poll = %s, previous %v: the other client's poll was recorded", p.Status, p.PreviousPoll)
+	}
+	wantErr(t, "approve", ds.DecideDeviceCode(ctx, "user-hash", storage.DeviceCode{Status: storage.DeviceApproved,
+		Identity: storage.Identity{Subject: "u1"}}, now.Add(2*time.Second)), nil)
+	_, err = ds.PollDeviceCode(ctx, "dev-hash", "other", now.Add(10*time.Second))
+	wantErr(t, "approved, polled by another client", err, storage.ErrNotFound)
+	p, err = ds.PollDeviceCode(ctx, "dev-hash", "tv", now.Add(11*time.Second))
+	wantErr(t, "owner's poll after the other client's", err, nil)
+	if p.Status != storage.DeviceApproved || p.Identity.Subject != "u1" || p.PreviousPoll.UnixMilli() != now.Add(time.Second).UnixMilli() {
+		t.Fatalf("owner's poll = %s (previous %v): want the approval, previous poll its own at +1s", p.Status, p.PreviousPoll)
 	}
 }
