@@ -183,7 +183,7 @@ func TestBackendDestroysExpiredAndLosingKeys(t *testing.T) {
 		t.Fatalf("%d keys after rotation, want 2", n)
 	}
 	sameSet("after rotation") // losers' successors destroyed
-	clock.Advance(time.Hour) // the successor signs; the first key is retired
+	clock.Advance(time.Hour)  // the successor signs; the first key is retired
 	refresh()
 	clock.Advance(DefaultMaxTokenLifetime + RetireGrace)
 	refresh()
