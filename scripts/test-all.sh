@@ -36,6 +36,10 @@ source scripts/peers/postgres.sh
 trap stop_test_postgres EXIT
 step postgres start_test_postgres
 step vet go vet -tags peers ./...
+# The PKCS#11 signing backend needs cgo and the pkcs11 tag (the default build stays pure Go);
+# vet it with the tag too, and build the default binary without cgo.
+step vet-pkcs11 env CGO_ENABLED=1 go vet -tags 'peers pkcs11' ./...
+step build-nocgo env CGO_ENABLED=0 go build -o /dev/null ./cmd/gatehouse
 # golangci-lint (errcheck, sloglint, staticcheck, unused, ...; see .golangci.yml), pinned in its
 # own module so its dependencies stay out of Gatehouse's go.mod. Built once into bin/.
 step lint-build go build -C tools/golangci-lint -o "$PWD/bin/golangci-lint" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
@@ -51,6 +55,9 @@ step chart env HELM="$PWD/bin/helm" go test -C tools/helm -count=1 ./...
 # against real peers. Without -tags peers those files are not compiled, which keeps plain
 # `go test ./...` fast for the edit-test loop.
 step test go test -race -shuffle=on -tags peers -count=1 -timeout 30m ./...
+# Signing through PKCS#11 against a real SoftHSM2 token (keys generated in the token, JWKS,
+# rotation across three replicas, non-extractable keys): only the packages with pkcs11 tests.
+step pkcs11 env CGO_ENABLED=1 go test -race -shuffle=on -tags 'peers pkcs11' -count=1 -timeout 10m ./tokens/pkcs11/ ./config/
 
 summary
 printf '    %-12s %4ds\n' total "$((SECONDS - TOTAL_START))"
