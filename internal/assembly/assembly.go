@@ -280,7 +280,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	if err != nil {
 		return broker.Deps{}, err
 	}
-	samlIdP, err := newSAMLIdP(ctx, cfg, b.store, b.httpClient, b.logger, b.now)
+	samlIdP, err := newSAMLIdP(ctx, cfg, b.store, b.samlTokenKeys(), b.httpClient, b.logger, b.now)
 	if err != nil {
 		return broker.Deps{}, err
 	}

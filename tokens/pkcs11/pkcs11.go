@@ -91,13 +91,7 @@ func (b *Backend) Generate(alg string) (storage.SigningKey, error) {
 		return storage.SigningKey{}, fmt.Errorf("pkcs11: %w", err)
 	}
 	privAttrs := pubAttrs.Copy()
-	for _, a := range []*p11.Attribute{
-		p11.NewAttribute(p11.CKA_PRIVATE, true),
-		p11.NewAttribute(p11.CKA_SENSITIVE, true),
-		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
-		p11.NewAttribute(p11.CKA_SIGN, true),
-		p11.NewAttribute(p11.CKA_DECRYPT, false),
-	} {
+	for _, a := range privateAttributes() {
 		privAttrs[a.Type] = a
 	}
 	var signer crypto11.Signer
@@ -189,6 +183,18 @@ func (b *Backend) Protection(r storage.SigningKey) (Protection, error) {
 	}, nil
 }
 
+// privateAttributes are the attributes of every private key Gatehouse generates: private,
+// sensitive, never extractable, signing only.
+func privateAttributes() []*p11.Attribute {
+	return []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_PRIVATE, true),
+		p11.NewAttribute(p11.CKA_SENSITIVE, true),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+		p11.NewAttribute(p11.CKA_SIGN, true),
+		p11.NewAttribute(p11.CKA_DECRYPT, false),
+	}
+}
+
 // find returns the key pair of a stored key (nil when the token has none).
 func (b *Backend) find(r storage.SigningKey) (crypto11.Signer, error) {
 	ref, ok := tokens.ParseKeyRef(r.PrivateJWK)
@@ -199,9 +205,14 @@ func (b *Backend) find(r storage.SigningKey) (crypto11.Signer, error) {
 	if err != nil || len(id) == 0 {
 		return nil, fmt.Errorf("pkcs11: key %q: bad CKA_ID in its reference", r.ID)
 	}
+	return b.findID(id)
+}
+
+// findID returns the key pair with CKA_ID id (nil when the token has none).
+func (b *Backend) findID(id []byte) (crypto11.Signer, error) {
 	found, err := b.ctx.FindKeyPairs(id, nil)
 	if err != nil {
-		return nil, fmt.Errorf("pkcs11: find key %q: %w", r.ID, err)
+		return nil, fmt.Errorf("pkcs11: find key %q: %w", id, err)
 	}
 	switch len(found) {
 	case 0:
@@ -209,7 +220,7 @@ func (b *Backend) find(r storage.SigningKey) (crypto11.Signer, error) {
 	case 1:
 		return found[0], nil
 	}
-	return nil, fmt.Errorf("pkcs11: %d key pairs with CKA_ID %q in the token", len(found), r.ID)
+	return nil, fmt.Errorf("pkcs11: %d key pairs with CKA_ID %q in the token", len(found), id)
 }
 
 // samePublic checks that the token's public key is the one storage publishes.
@@ -221,6 +232,47 @@ func samePublic(pub crypto.PublicKey, stored []byte) error {
 	eq, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !eq.Equal(want) {
 		return errors.New("pkcs11: the token's key pair does not match the public key in storage")
+	}
+	return nil
+}
+
+// GenerateRSAKey makes an RSA-2048 sign-only key pair in the token under id (CKA_ID id,
+// CKA_LABEL key_label-id), sensitive and not extractable: the SAML IdP key
+// (samlidp.TokenKeys).
+func (b *Backend) GenerateRSAKey(id string) (crypto.Signer, error) {
+	pubAttrs, err := crypto11.NewAttributeSetWithIDAndLabel([]byte(id), []byte(b.Label(id)))
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: %w", err)
+	}
+	privAttrs := pubAttrs.Copy()
+	for _, a := range privateAttributes() {
+		privAttrs[a.Type] = a
+	}
+	pubAttrs[p11.CKA_ENCRYPT] = p11.NewAttribute(p11.CKA_ENCRYPT, false)
+	s, err := b.ctx.GenerateRSAKeyPairWithAttributes(pubAttrs, privAttrs, rsaBits)
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: generate RSA key %s in the token: %w", id, err)
+	}
+	return s, nil
+}
+
+// FindKey returns the key pair under id (nil, nil when the token has none).
+func (b *Backend) FindKey(id string) (crypto.Signer, error) {
+	s, err := b.findID([]byte(id))
+	if err != nil || s == nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DestroyKey deletes the key pair under id; a missing key is not an error.
+func (b *Backend) DestroyKey(id string) error {
+	s, err := b.findID([]byte(id))
+	if err != nil || s == nil {
+		return err
+	}
+	if err := s.Delete(); err != nil {
+		return fmt.Errorf("pkcs11: delete key %s: %w", id, err)
 	}
 	return nil
 }

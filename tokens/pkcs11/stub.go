@@ -3,6 +3,7 @@
 package pkcs11
 
 import (
+	"crypto"
 	"errors"
 
 	"github.com/gatehouse-id/gatehouse/config"
@@ -14,8 +15,19 @@ type Backend struct{ tokens.StorageBackend }
 
 // Open fails: this binary was built without the pkcs11 tag.
 func Open(config.Signing) (*Backend, error) {
-	return nil, errors.New("signing.backend: " + config.MsgNoPKCS11)
+	return nil, errNotBuilt
 }
 
 // Close does nothing.
 func (*Backend) Close() error { return nil }
+
+// GenerateRSAKey fails: not in this build.
+func (*Backend) GenerateRSAKey(string) (crypto.Signer, error) { return nil, errNotBuilt }
+
+// FindKey fails: not in this build.
+func (*Backend) FindKey(string) (crypto.Signer, error) { return nil, errNotBuilt }
+
+// DestroyKey fails: not in this build.
+func (*Backend) DestroyKey(string) error { return errNotBuilt }
+
+var errNotBuilt = errors.New("signing.backend: " + config.MsgNoPKCS11)
