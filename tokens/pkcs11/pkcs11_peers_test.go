@@ -25,6 +25,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/broker/brokertest"
+	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/testpeer"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -443,6 +444,107 @@ func TestReplicasRotateOnce(t *testing.T) {
 	for i, s := range replicas {
 		if _, _, kid := newRP(t, s).login(t, s); kid != next {
 			t.Errorf("replica %d signs with %s, want the new key %s", i, kid, next)
+		}
+	}
+}
+
+// TestTokenLosesKeyAtRuntime: when the token cannot sign (here: the signing key destroyed
+// behind Gatehouse's back), the token endpoint answers server_error and issues nothing, the
+// refresh token is not spent, and verification (userinfo) keeps working from the public keys.
+func TestTokenLosesKeyAtRuntime(t *testing.T) {
+	h := testpeer.NewSoftHSM(t, "gh-runtime")
+	s := gatehouse(t, h, tokens.AlgES256, "")
+	rp := newRP(t, s)
+	verifier := oauth2.GenerateVerifier()
+	to := s.Login(s.Browser(), rp.oauth.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), "alice", password, true)
+	u, err := url.Parse(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := rp.oauth.Exchange(t.Context(), u.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.Store.ListSigningKeys(t.Context())
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys = %v, %v", keys, err)
+	}
+	b := openBackend(t, signingConfig(h, tokens.AlgES256))
+	if err := b.Destroy(keys[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	refresh := func() (int, string) {
+		t.Helper()
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+		req, err := http.NewRequest(http.MethodPost, s.Issuer+"/token", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(clientID, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	for range 2 { // the refresh token is not spent by a failed attempt
+		if code, body := refresh(); code != http.StatusInternalServerError || !strings.Contains(body, `"server_error"`) || strings.Contains(body, "access_token") {
+			t.Fatalf("refresh with the key gone: %d %s", code, body)
+		}
+	}
+	if rt, err := s.Store.GetRefreshToken(t.Context(), opaque.Hash(tok.RefreshToken)); err != nil || !rt.UsedAt.IsZero() {
+		t.Errorf("refresh token after failed refreshes: %+v, %v", rt, err)
+	}
+	ui, err := rp.provider.UserInfo(t.Context(), oauth2.StaticTokenSource(tok))
+	if err != nil || ui.Email != "alice@example.com" {
+		t.Errorf("userinfo with the key gone from the token = %+v, %v", ui, err)
+	}
+}
+
+// BenchmarkSignIDToken signs one ID token with a key in SoftHSM2 (token) and with a key in
+// storage (memory), per algorithm: what a signature through PKCS#11 costs.
+//
+//	CGO_ENABLED=1 go test -tags 'peers pkcs11' -run '^$' -bench SignIDToken ./tokens/pkcs11/
+func BenchmarkSignIDToken(b *testing.B) {
+	h := testpeer.NewSoftHSM(b, "gh-bench")
+	for _, alg := range []string{tokens.AlgES256, tokens.AlgRS256} {
+		for _, where := range []string{"token", "memory"} {
+			b.Run(alg+"/"+where, func(b *testing.B) {
+				var backend tokens.KeyBackend = tokens.StorageBackend{}
+				if where == "token" {
+					hsm, err := pkcs11.Open(signingConfig(h, alg))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer hsm.Close() //nolint:errcheck // the benchmark is over
+					backend = hsm
+				}
+				store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "gh.db"), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer store.Close() //nolint:errcheck // the benchmark is over
+				km := tokens.NewKeyManager(store, tokens.KeyOptions{Algorithm: alg, Backend: backend})
+				if err := km.Init(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				m := &tokens.Minter{Issuer: "https://id.example.com", Keys: km}
+				exp := time.Now().Add(time.Hour)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if _, err := m.SignIDToken(tokens.IDToken{Subject: "s", Audience: "a", Expiry: exp}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }
