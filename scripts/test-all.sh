@@ -56,7 +56,8 @@ step chart env HELM="$PWD/bin/helm" go test -C tools/helm -count=1 ./...
 # `go test ./...` fast for the edit-test loop.
 step test go test -race -shuffle=on -tags peers -count=1 -timeout 30m ./...
 # Signing through PKCS#11 against a real SoftHSM2 token (keys generated in the token, JWKS,
-# rotation across three replicas, non-extractable keys): only the packages with pkcs11 tests.
+# rotation across three replicas on SQLite and on the PostgreSQL above, non-extractable keys, the
+# SAML IdP key): only the packages with pkcs11 tests.
 step pkcs11 env CGO_ENABLED=1 go test -race -shuffle=on -tags 'peers pkcs11' -count=1 -timeout 10m ./tokens/pkcs11/ ./config/
 
 summary

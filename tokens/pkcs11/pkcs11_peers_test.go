@@ -4,6 +4,8 @@ package pkcs11_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"github.com/ThalesGroup/crypto11"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/oauth2"
 
@@ -192,11 +195,20 @@ func verifyJWS(t *testing.T, jwks []byte, token, kid string) {
 // gatehouse is a brokertest Gatehouse signing in the token, with alice and a client.
 func gatehouse(t *testing.T, h *testpeer.SoftHSM, alg, dir string) *brokertest.Server {
 	t.Helper()
+	return gatehouseOn(t, h, alg, dir, nil)
+}
+
+// gatehouseOn is gatehouse on the given storage (nil: SQLite in dir).
+func gatehouseOn(t *testing.T, h *testpeer.SoftHSM, alg, dir string, st *config.Storage) *brokertest.Server {
+	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return brokertest.New(t, brokertest.Options{Dir: dir, Logger: logger(t), Config: func(cfg *config.Config) {
+		if st != nil {
+			cfg.Storage = *st
+		}
 		cfg.Signing = signingConfig(h, alg)
 		cfg.Users = []config.User{{Username: "alice", Email: "alice@example.com", EmailVerified: true, PasswordHash: string(hash)}}
 		cfg.Clients = []config.Client{{ID: clientID, Secret: secret, Name: "App", RedirectURIs: []string{redirectURI},
@@ -388,16 +400,29 @@ func tokenKeyIDs(t *testing.T, h *testpeer.SoftHSM) []string {
 	return ids
 }
 
-// TestReplicasRotateOnce: three Gatehouses (assembly.Build) on one SQLite file and one
-// token rotate concurrently: one new key results, every replica publishes the same JWKS and
-// signs with the new key (finding its private half in the token by CKA_ID), and the token
-// holds exactly the keys storage lists (the losers' successors are destroyed).
+// TestReplicasRotateOnce: three Gatehouses (assembly.Build) on one database (a SQLite file;
+// the peers PostgreSQL) and one token rotate concurrently: one new key results, every
+// replica publishes the same JWKS and signs with the new key (finding its private half in
+// the token by CKA_ID), and the token holds exactly the keys storage lists (the losers'
+// successors are destroyed).
 func TestReplicasRotateOnce(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var st *config.Storage
+			if backend == "postgres" {
+				st = &config.Storage{Type: "postgres", Config: config.StorageConfig{DSN: tempPostgresDatabase(t)}}
+			}
+			replicasRotateOnce(t, st)
+		})
+	}
+}
+
+func replicasRotateOnce(t *testing.T, st *config.Storage) {
 	h := testpeer.NewSoftHSM(t, "gh-replicas")
 	dir := t.TempDir()
 	var replicas []*brokertest.Server
 	for range 3 {
-		replicas = append(replicas, gatehouse(t, h, tokens.AlgES256, dir))
+		replicas = append(replicas, gatehouseOn(t, h, tokens.AlgES256, dir, st))
 	}
 	stored := func() []string {
 		t.Helper()
@@ -547,4 +572,40 @@ func BenchmarkSignIDToken(b *testing.B) {
 			})
 		}
 	}
+}
+
+// tempPostgresDatabase creates a database on the peers PostgreSQL (scripts/peers/postgres.sh)
+// for the test and drops it after; it fails when no server is running.
+func tempPostgresDatabase(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Fatal("GATEHOUSE_TEST_POSTGRES_DSN is not set: run scripts/test-all.sh, or `source scripts/peers/postgres.sh && start_test_postgres`")
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rb [6]byte
+	if _, err := rand.Read(rb[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "pkcs11_" + hex.EncodeToString(rb[:])
+	admin, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+		admin.Close(ctx) //nolint:errcheck // the test is over
+	})
+	u.Path = "/" + name
+	return u.String()
 }
