@@ -44,6 +44,8 @@ step build-nocgo env CGO_ENABLED=0 go build -o /dev/null ./cmd/gatehouse
 # own module so its dependencies stay out of Gatehouse's go.mod. Built once into bin/.
 step lint-build go build -C tools/golangci-lint -o "$PWD/bin/golangci-lint" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 step lint ./bin/golangci-lint run ./...
+# The files behind the pkcs11 tag (cgo) are linted with it.
+step lint-pkcs11 env CGO_ENABLED=1 ./bin/golangci-lint run --build-tags peers,pkcs11 ./tokens/... ./internal/testpeer/ ./config/
 # The Helm chart (deploy/helm/gatehouse): helm, pinned in tools/helm (its own module, like
 # golangci-lint: helm and the Kubernetes modules stay out of Gatehouse's go.mod), is built into
 # bin/ (about 12 minutes cold on 2 busy cores, seconds from the build cache), then
