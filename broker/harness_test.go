@@ -93,6 +93,8 @@ type envOpts struct {
 	registry connectors.Registry
 	// logger receives the log (nil: brokertest's default).
 	logger *slog.Logger
+	// sealer seals secrets at rest (nil: stored in clear).
+	sealer storage.Sealer
 }
 
 // aliceHash is alice's password at bcrypt's minimum cost, computed once.
@@ -127,7 +129,7 @@ func newEnvOpts(t testing.TB, o envOpts) *env {
 		o.alg = "RS256"
 	}
 	s := brokertest.New(t, brokertest.Options{
-		Dir: o.dir, Users: o.users, Slots: o.connectors, Logger: o.logger,
+		Dir: o.dir, Users: o.users, Slots: o.connectors, Logger: o.logger, Sealer: o.sealer,
 		Config: func(cfg *config.Config) {
 			harnessConfig(cfg, o.alg, o.trusted)
 			if o.config != nil {

@@ -59,6 +59,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Signing.Algorithm == "" {
 		c.Signing.Algorithm = DefaultSigning
 	}
+	if c.Signing.Backend == "" {
+		c.Signing.Backend = SigningBackendStorage
+	}
 	if c.Logging.Level == "" {
 		c.Logging.Level = "info"
 	}

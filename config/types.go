@@ -167,9 +167,22 @@ type SessionExpiry struct {
 	Idle     Duration `yaml:"idle"`
 }
 
-// Signing selects the token signing algorithm.
+// Signing selects the token signing algorithm and where the private keys live.
 type Signing struct {
-	Algorithm string `yaml:"algorithm"` // RS256 | ES256 | EdDSA
+	Algorithm string `yaml:"algorithm"` // RS256 | ES256 | EdDSA (pkcs11: RS256 | ES256)
+	// Backend is where the private signing keys live: "storage" (the default; sealed with
+	// secrets.keys) or "pkcs11" (generated in a PKCS#11 token and never leave it; needs a
+	// binary built with -tags pkcs11).
+	Backend string `yaml:"backend"`
+	// Module is the PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so).
+	Module string `yaml:"module"`
+	// TokenLabel selects the token by its label.
+	TokenLabel string `yaml:"token_label"`
+	// PinFile holds the user PIN of the token (read at start; surrounding whitespace ignored).
+	PinFile string `yaml:"pin_file"`
+	// KeyLabel prefixes the labels of the keys Gatehouse creates in the token
+	// (key_label-<kid>); keys are found by their CKA_ID, the kid.
+	KeyLabel string `yaml:"key_label"`
 }
 
 // Logging configures log output.

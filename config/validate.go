@@ -33,7 +33,7 @@ func (c *Config) Validate() error {
 	v.dpop(&c.DPoP)
 	v.storage(&c.Storage)
 	v.expiry(&c.Expiry)
-	v.oneOf("signing.algorithm", c.Signing.Algorithm, "RS256", "ES256", "EdDSA")
+	v.signing(&c.Signing)
 	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
 	v.oneOf("logging.format", c.Logging.Format, "text", "json")
 	connectorIDs := v.connectors(c.Connectors)

@@ -96,6 +96,7 @@ main() {
 	install_nginx
 	install_prometheus
 	install_caddy
+	install_softhsm
 	log "all peers installed"
 }
 

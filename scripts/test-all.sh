@@ -36,10 +36,16 @@ source scripts/peers/postgres.sh
 trap stop_test_postgres EXIT
 step postgres start_test_postgres
 step vet go vet -tags peers ./...
+# The PKCS#11 signing backend needs cgo and the pkcs11 tag (the default build stays pure Go);
+# vet it with the tag too, and build the default binary without cgo.
+step vet-pkcs11 env CGO_ENABLED=1 go vet -tags 'peers pkcs11' ./...
+step build-nocgo env CGO_ENABLED=0 go build -o /dev/null ./cmd/gatehouse
 # golangci-lint (errcheck, sloglint, staticcheck, unused, ...; see .golangci.yml), pinned in its
 # own module so its dependencies stay out of Gatehouse's go.mod. Built once into bin/.
 step lint-build go build -C tools/golangci-lint -o "$PWD/bin/golangci-lint" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 step lint ./bin/golangci-lint run ./...
+# The files behind the pkcs11 tag (cgo) are linted with it.
+step lint-pkcs11 env CGO_ENABLED=1 ./bin/golangci-lint run --build-tags peers,pkcs11 ./tokens/... ./internal/testpeer/ ./config/
 # The Helm chart (deploy/helm/gatehouse): helm, pinned in tools/helm (its own module, like
 # golangci-lint: helm and the Kubernetes modules stay out of Gatehouse's go.mod), is built into
 # bin/ (about 12 minutes cold on 2 busy cores, seconds from the build cache), then
@@ -51,6 +57,10 @@ step chart env HELM="$PWD/bin/helm" go test -C tools/helm -count=1 ./...
 # against real peers. Without -tags peers those files are not compiled, which keeps plain
 # `go test ./...` fast for the edit-test loop.
 step test go test -race -shuffle=on -tags peers -count=1 -timeout 30m ./...
+# Signing through PKCS#11 against a real SoftHSM2 token (keys generated in the token, JWKS,
+# rotation across three replicas on SQLite and on the PostgreSQL above, non-extractable keys, the
+# SAML IdP key): only the packages with pkcs11 tests.
+step pkcs11 env CGO_ENABLED=1 go test -race -shuffle=on -tags 'peers pkcs11' -count=1 -timeout 10m ./tokens/pkcs11/ ./config/
 
 summary
 printf '    %-12s %4ds\n' total "$((SECONDS - TOTAL_START))"

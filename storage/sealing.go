@@ -49,13 +49,15 @@ type SealedColumn struct {
 }
 
 // SealedColumns lists every column a sealing backend seals: private signing keys, blobs (the
-// SAML IdP and connector keys among them), MFA factor secrets, and the connector data (upstream
-// tokens) of auth requests, codes, grants and sessions.
+// SAML IdP and connector keys among them), MFA factor secrets, the connector data (upstream
+// tokens) of auth requests, codes, grants and sessions, and the connector state of auth
+// requests (what a redirect connector stashed at Begin: upstream state, PKCE verifier, nonce).
 var SealedColumns = []SealedColumn{
 	{Table: "signing_keys", Column: "private_jwk", Key: "id"},
 	{Table: "blobs", Column: "value", Key: "key"},
 	{Table: "mfa_factors", Column: "secret", Key: "id"},
 	{Table: "auth_requests", Column: "auth", Key: "id", AuthJSON: true},
+	{Table: "auth_requests", Column: "connector_state", Key: "id"},
 	{Table: "auth_codes", Column: "auth", Key: "hash", AuthJSON: true},
 	{Table: "grants", Column: "auth", Key: "id", AuthJSON: true},
 	{Table: "sessions", Column: "auth", Key: "id", AuthJSON: true},
@@ -109,6 +111,23 @@ func OpenAuth(s Sealer, a *Authentication, context string) error {
 	}
 	a.ConnectorData = v
 	return nil
+}
+
+// SealConnectorState returns an auth request's ConnectorState sealed for its row (empty
+// stays empty; a nil Sealer returns it unchanged).
+func SealConnectorState(s Sealer, r AuthRequest) ([]byte, error) {
+	if len(r.ConnectorState) == 0 {
+		return r.ConnectorState, nil
+	}
+	return SealValue(s, r.ConnectorState, SealContext("auth_requests", "connector_state", r.ID))
+}
+
+// OpenConnectorState opens what SealConnectorState stored for the auth request id.
+func OpenConnectorState(s Sealer, id string, v []byte) ([]byte, error) {
+	if len(v) == 0 {
+		return v, nil
+	}
+	return OpenValue(s, v, SealContext("auth_requests", "connector_state", id))
 }
 
 // RawRow is one row of a sealed column as stored.
@@ -191,7 +210,7 @@ func Reseal(ctx context.Context, s Sealer, raw RawColumns, batch int) (ResealRes
 func resealValue(s Sealer, col SealedColumn, r RawRow) ([]byte, bool, error) {
 	context := SealContext(col.Table, col.Column, r.Key)
 	if !col.AuthJSON {
-		if s.Current(r.Value) {
+		if len(r.Value) == 0 || s.Current(r.Value) {
 			return nil, false, nil
 		}
 		plain, err := s.Open(r.Value, context)

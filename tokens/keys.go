@@ -7,7 +7,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/cryptosigner"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -65,6 +65,9 @@ type KeyOptions struct {
 	Now func() time.Time
 	// Logger receives rotation events and Run's errors (default: discarded).
 	Logger *slog.Logger
+	// Backend keeps the private halves (default StorageBackend). Stored keys another
+	// backend owns are retired at the next Refresh and stay published for verification.
+	Backend KeyBackend
 }
 
 // KeyManager keeps the signing keys: it creates and rotates them in storage and holds the
@@ -141,7 +144,10 @@ func NewKeyManager(store storage.KeyStore, opt KeyOptions) *KeyManager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &KeyManager{store: store, opt: opt, log: log, generate: generateKey}
+	if opt.Backend == nil {
+		opt.Backend = StorageBackend{}
+	}
+	return &KeyManager{store: store, opt: opt, log: log, generate: opt.Backend.Generate}
 }
 
 // Init loads the keys, creating or rotating them under UpdateSigningKeys when none is
@@ -184,6 +190,9 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 		return err
 	}
 	if !due {
+		// A successor generated for a rotation another replica did is not kept for the next
+		// one: in a token it would be a key nobody knows about until then.
+		m.destroy(ctx, "another replica rotated", m.takePregenerated())
 		return m.load(cur, now)
 	}
 
@@ -210,6 +219,12 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 		}
 		pregen = &k
 	}
+	// generated are the key pairs made for this Refresh; those not committed are destroyed
+	// after it (a token would otherwise keep the loser's keys), as are the keys it drops.
+	var generated, dropped []storage.SigningKey
+	if pregen != nil {
+		generated = append(generated, *pregen)
+	}
 	var result, created []storage.SigningKey
 	ran := false
 	err = m.store.UpdateSigningKeys(ctx, func(current []storage.SigningKey) ([]storage.SigningKey, bool, error) {
@@ -228,6 +243,7 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 				if k, err = m.generate(alg); err != nil {
 					return k, err
 				}
+				generated = append(generated, k)
 			}
 			k.CreatedAt = storageTime(now)
 			k.ActiveFrom = storageTime(activeFrom)
@@ -237,8 +253,10 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 		if err != nil {
 			return nil, false, err
 		}
+		dropped = dropped[:0]
 		if changed {
 			result = next
+			dropped = missingKeys(current, next)
 		} else {
 			result = current
 		}
@@ -259,7 +277,37 @@ func (m *KeyManager) Refresh(ctx context.Context) error {
 	for _, k := range created {
 		m.log.InfoContext(ctx, "created signing key", "kid", k.ID, "alg", k.Algorithm, "active_from", k.ActiveFrom)
 	}
+	m.destroy(ctx, "expired", dropped)
+	m.destroy(ctx, "not used", missingKeys(generated, result))
 	return m.load(result, now)
+}
+
+// destroy deletes the private halves of keys no longer (or never) stored; a failure is
+// logged (the key stays in the token, unused) and does not fail the Refresh.
+func (m *KeyManager) destroy(ctx context.Context, why string, keys []storage.SigningKey) {
+	for _, k := range keys {
+		if !m.opt.Backend.Owns(k) {
+			continue
+		}
+		if err := m.opt.Backend.Destroy(k); err != nil {
+			m.log.ErrorContext(ctx, "destroying signing key", "kid", k.ID, "reason", why, "backend", m.opt.Backend.Name(), "err", err)
+			continue
+		}
+		if m.opt.Backend.Name() != BackendStorage {
+			m.log.InfoContext(ctx, "destroyed signing key", "kid", k.ID, "reason", why, "backend", m.opt.Backend.Name())
+		}
+	}
+}
+
+// missingKeys returns the keys of from whose ID is not in in.
+func missingKeys(from, in []storage.SigningKey) []storage.SigningKey {
+	var out []storage.SigningKey
+	for _, k := range from {
+		if !slices.ContainsFunc(in, func(x storage.SigningKey) bool { return x.ID == k.ID }) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // pregenerated returns a key generated in the background, if one is ready; otherwise it
@@ -296,8 +344,21 @@ func (m *KeyManager) pregenerated() (storage.SigningKey, bool, error) {
 	return storage.SigningKey{}, false, nil
 }
 
-// awaitGeneration waits until no background generation runs (tests).
-func (m *KeyManager) awaitGeneration() {
+// takePregenerated returns and forgets a key generated in the background, if one is ready.
+func (m *KeyManager) takePregenerated() []storage.SigningKey {
+	m.genMu.Lock()
+	defer m.genMu.Unlock()
+	if m.pregen == nil {
+		return nil
+	}
+	k := *m.pregen
+	m.pregen = nil
+	return []storage.SigningKey{k}
+}
+
+// AwaitGeneration waits until no background key generation runs (tests forcing a rotation
+// use it; a successor key is generated in the background while the current one signs).
+func (m *KeyManager) AwaitGeneration() {
 	m.genMu.Lock()
 	run := m.genRun
 	m.genMu.Unlock()
@@ -420,6 +481,10 @@ func (m *KeyManager) plan(cur []storage.SigningKey, now time.Time,
 	for _, i := range live {
 		k := &next[i]
 		switch {
+		case !m.opt.Backend.Owns(*k):
+			// Another backend's key (signing.backend changed): this one cannot sign with
+			// it, so it retires now and a key of ours signs at once.
+			retire(k, now)
 		case !now.Before(k.ActiveFrom):
 			if signer >= 0 {
 				retire(&next[signer], k.ActiveFrom)
@@ -500,13 +565,13 @@ func (m *KeyManager) load(recs []storage.SigningKey, now time.Time) error {
 		s.verify[r.ID] = vk
 		published = append(published, r)
 
-		if !r.RetiredAt.IsZero() {
-			continue
+		if !r.RetiredAt.IsZero() || !m.opt.Backend.Owns(r) {
+			continue // verifies only (another backend's key is retired at the next Refresh)
 		}
 		sk := oldSigners[r.ID]
 		if sk == nil || !bytes.Equal(sk.priv, r.PrivateJWK) {
 			var err error
-			if sk, err = newSigningKey(r); err != nil {
+			if sk, err = m.newSigningKey(r); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -589,42 +654,9 @@ func algorithmInfo(alg string) (jose.SignatureAlgorithm, crypto.Hash, error) {
 	return "", 0, fmt.Errorf("tokens: unsupported signing algorithm %q (want RS256, ES256 or EdDSA)", alg)
 }
 
-// generateKey creates a key pair for alg with a random kid; the caller sets its times.
-func generateKey(alg string) (storage.SigningKey, error) {
-	var priv crypto.Signer
-	var err error
-	switch alg {
-	case AlgRS256:
-		priv, err = rsa.GenerateKey(rand.Reader, rsaBits)
-	case AlgES256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case AlgEdDSA:
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		_, _, err = algorithmInfo(alg)
-	}
-	if err != nil {
-		return storage.SigningKey{}, fmt.Errorf("tokens: generate %s key: %w", alg, err)
-	}
-	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return storage.SigningKey{}, fmt.Errorf("tokens: generate kid: %w", err)
-	}
-	kid := base64.RawURLEncoding.EncodeToString(id[:])
-	privJWK, err := jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: alg, Use: "sig"}.MarshalJSON()
-	if err != nil {
-		return storage.SigningKey{}, fmt.Errorf("tokens: marshal private key: %w", err)
-	}
-	pubJWK, err := jose.JSONWebKey{Key: priv.Public(), KeyID: kid, Algorithm: alg, Use: "sig"}.MarshalJSON()
-	if err != nil {
-		return storage.SigningKey{}, fmt.Errorf("tokens: marshal public key: %w", err)
-	}
-	return storage.SigningKey{ID: kid, Algorithm: alg, PrivateJWK: privJWK, PublicJWK: pubJWK}, nil
-}
-
 // jwkSource is the stored JWK a key's public half is derived from.
 func jwkSource(r storage.SigningKey) []byte {
-	if len(r.PrivateJWK) > 0 {
+	if _, ref := ParseKeyRef(r.PrivateJWK); len(r.PrivateJWK) > 0 && !ref {
 		return r.PrivateJWK
 	}
 	return r.PublicJWK
@@ -669,28 +701,29 @@ func keyFits(alg jose.SignatureAlgorithm, pub crypto.PublicKey) bool {
 	return false
 }
 
-// newSigningKey parses a stored private key and prepares its signers.
-func newSigningKey(r storage.SigningKey) (*signingKey, error) {
+// newSigningKey finds a stored key's private half through the backend and prepares its
+// signers.
+func (m *KeyManager) newSigningKey(r storage.SigningKey) (*signingKey, error) {
 	alg, hash, err := algorithmInfo(r.Algorithm)
 	if err != nil {
 		return nil, fmt.Errorf("key %q: %w", r.ID, err)
 	}
-	var jwk jose.JSONWebKey
-	if err := jwk.UnmarshalJSON(r.PrivateJWK); err != nil {
-		return nil, fmt.Errorf("key %q: parse private JWK: %w", r.ID, err)
+	signer, err := m.opt.Backend.Signer(r)
+	if err != nil {
+		return nil, fmt.Errorf("key %q: %w", r.ID, err)
 	}
-	if jwk.IsPublic() {
-		return nil, fmt.Errorf("key %q: no private key stored", r.ID)
+	var key any = signer
+	switch signer.(type) {
+	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey: // go-jose signs these itself
+	default: // a token's key: go-jose hands it the digest
+		key = cryptosigner.Opaque(signer)
 	}
-	if rk, ok := jwk.Key.(*rsa.PrivateKey); ok {
-		rk.Precompute() // otherwise every signature redoes the CRT setup
-	}
-	key := jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: jwk.Key, KeyID: r.ID, Algorithm: string(alg)}}
-	idSigner, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
+	sk := jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: r.ID, Algorithm: string(alg)}}
+	idSigner, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return nil, fmt.Errorf("key %q: signer: %w", r.ID, err)
 	}
-	atSigner, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("at+jwt"))
+	atSigner, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("at+jwt"))
 	if err != nil {
 		return nil, fmt.Errorf("key %q: signer: %w", r.ID, err)
 	}

@@ -136,7 +136,7 @@ func TestRotation(t *testing.T) {
 					t.Fatal(err)
 				}
 				if round == 0 {
-					k.awaitGeneration()
+					k.AwaitGeneration()
 				}
 			}
 		}
@@ -321,7 +321,7 @@ func TestRotateExactlyOnceAcrossReplicas(t *testing.T) {
 			for range 3 {
 				parallel(func(k *KeyManager) error { return k.Refresh(t.Context()) })
 				for _, k := range managers {
-					k.awaitGeneration() // successors are generated in the background
+					k.AwaitGeneration() // successors are generated in the background
 				}
 			}
 			keys := store.snapshot()
@@ -422,7 +422,7 @@ func TestRefreshLoadsWhileGenerating(t *testing.T) {
 	winner, _ := newTestMinter(t, store, clock, opt)
 	loser, _ := newTestMinter(t, store, clock, opt)
 	release := make(chan struct{})
-	t.Cleanup(func() { close(release); loser.awaitGeneration() })
+	t.Cleanup(func() { close(release); loser.AwaitGeneration() })
 	slow := loser.generate
 	loser.generate = func(alg string) (storage.SigningKey, error) {
 		<-release // a generation that takes as long as the test wants
@@ -442,7 +442,7 @@ func TestRefreshLoadsWhileGenerating(t *testing.T) {
 	if err := winner.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	winner.awaitGeneration()
+	winner.AwaitGeneration()
 	if err := winner.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,9 @@ type Options struct {
 	// Issuer is the issuer URL when it is not the server's URL (another name for the same
 	// listener, so that two Gatehouses on 127.0.0.1 keep separate cookies).
 	Issuer string
+	// Sealer seals secrets at rest in the test's database (as secrets.keys does for serve;
+	// storagetest.TestKeyring makes one); nil: stored in clear.
+	Sealer storage.Sealer
 }
 
 // Server is a running Gatehouse on an httptest server.
@@ -111,7 +114,16 @@ func New(t testing.TB, o Options) *Server {
 		srv.Close()
 		t.Fatal(err)
 	}
+	var store storage.Storage // nil: Build opens the configured one, Close closes it
+	if o.Sealer != nil {
+		if store, err = assembly.OpenSealedStorage(context.Background(), cfg.Storage, o.Sealer, logger); err != nil {
+			srv.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() }) //nolint:errcheck // the test is over; runs after gh.Close
+	}
 	gh, err := assembly.Build(context.Background(), cfg, assembly.Options{
+		Store:    store,
 		Registry: func(users local.UserSource) connectors.Registry { return registry(users, o.Registry) },
 		Logger:   logger, Now: s.Clock.Now, Filename: "brokertest.yaml", Slots: o.Slots, Deps: o.Deps,
 		Users: func(u local.UserSource) local.UserSource {

@@ -2,8 +2,8 @@ package samlidp
 
 import (
 	"context"
+	"crypto"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/xml"
 	"errors"
@@ -29,8 +29,13 @@ type Options struct {
 	BaseURL string
 	// EntityID defaults to BaseURL/saml/idp/metadata.
 	EntityID string
-	Key      *rsa.PrivateKey
-	Cert     *x509.Certificate
+	// Key is the IdP's RSA key (from files or storage), or nil when Signer is set.
+	Key *rsa.PrivateKey
+	// Signer is the IdP's RSA key kept in a token (signing.backend: pkcs11), used when Key
+	// is nil: assertions, responses and logout messages are signed through it.
+	Signer crypto.Signer
+	// Cert is the certificate of the key, published in the metadata.
+	Cert *x509.Certificate
 	// ServiceProviders is the configuration's service_providers.
 	ServiceProviders []config.ServiceProvider
 	// AssertionLifetime is the validity window of assertions (default 5 minutes).
@@ -58,13 +63,26 @@ type IdP struct {
 	reg      *registry
 	// transientKey keys transient NameIDs (transientNameID).
 	transientKey []byte
+	// signer is Key or Signer.
+	signer crypto.Signer
 }
 
 // New builds the IdP, reading SP metadata files and certificates (metadata URLs are fetched
 // on first use).
 func New(o Options) (*IdP, error) {
-	if o.Key == nil || o.Cert == nil {
+	var signer crypto.Signer = o.Key
+	if o.Key == nil {
+		signer = o.Signer
+	}
+	if signer == nil || o.Cert == nil {
 		return nil, errors.New("samlidp: a key and a certificate are required")
+	}
+	if pub, ok := signer.Public().(*rsa.PublicKey); !ok || !pub.Equal(o.Cert.PublicKey) {
+		return nil, errors.New("samlidp: the key is not the RSA key of the certificate")
+	}
+	tk, err := transientKey(o.Key, signer)
+	if err != nil {
+		return nil, err
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -80,7 +98,7 @@ func New(o Options) (*IdP, error) {
 		o.AssertionLifetime = 5 * time.Minute
 	}
 	base := strings.TrimSuffix(o.BaseURL, "/")
-	p := &IdP{opts: o, entityID: o.EntityID, ssoURL: base + "/saml/idp/sso", sloURL: base + "/saml/idp/slo", transientKey: transientKey(o)}
+	p := &IdP{opts: o, entityID: o.EntityID, ssoURL: base + "/saml/idp/sso", sloURL: base + "/saml/idp/slo", transientKey: tk, signer: signer}
 	if p.entityID == "" {
 		p.entityID = base + "/saml/idp/metadata"
 	}
@@ -109,7 +127,7 @@ func New(o Options) (*IdP, error) {
 		replay = samlsp.NewMemoryReplayCache(100000)
 	}
 	p.idp = &saml.IdentityProvider{
-		Key: o.Key, Certificate: o.Cert, Logger: slogPrinter{o.Logger},
+		Key: o.Key, Signer: o.Signer, Certificate: o.Cert, Logger: slogPrinter{o.Logger},
 		MetadataURL: *entity, SSOURL: *sso, LogoutURL: *slo,
 		ServiceProviderProvider: p.reg,
 		SignatureMethod:         dsig.RSASHA256SignatureMethod,
@@ -163,8 +181,10 @@ func (p *IdP) MetadataXML() ([]byte, error) {
 
 // signingContext signs with the IdP key (RSA-SHA256, exclusive C14N).
 func (p *IdP) signingContext() (*dsig.SigningContext, error) {
-	ks := dsig.TLSCertKeyStore(tls.Certificate{Certificate: [][]byte{p.opts.Cert.Raw}, PrivateKey: p.opts.Key, Leaf: p.opts.Cert})
-	sc := dsig.NewDefaultSigningContext(ks)
+	sc, err := dsig.NewSigningContext(p.signer, [][]byte{p.opts.Cert.Raw})
+	if err != nil {
+		return nil, fmt.Errorf("samlidp: signing context: %w", err)
+	}
 	sc.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
 	if err := sc.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
 		return nil, fmt.Errorf("samlidp: signature method: %w", err)

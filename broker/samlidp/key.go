@@ -2,6 +2,7 @@ package samlidp
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -61,6 +62,17 @@ func generateKeyPair(entityID string, now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("samlidp: generate key: %w", err)
 	}
+	der, err := selfSigned(key, entityID, now)
+	if err != nil {
+		return nil, err
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	return append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...), nil
+}
+
+// selfSigned makes the IdP's self-signed certificate (DER) for key: valid ten years, named
+// after the entity ID. key may be a token's signer: the certificate is signed through it.
+func selfSigned(key crypto.Signer, entityID string, now time.Time) ([]byte, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, fmt.Errorf("samlidp: serial: %w", err)
@@ -77,12 +89,11 @@ func generateKeyPair(entityID string, now time.Time) ([]byte, error) {
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		BasicConstraintsValid: true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("samlidp: self-signed certificate: %w", err)
 	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	return append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...), nil
+	return der, nil
 }
 
 // parseKeyPair reads the first private key and the first certificate of a PEM bundle and

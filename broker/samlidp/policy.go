@@ -1,7 +1,10 @@
 package samlidp
 
 import (
+	"crypto"
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -206,12 +209,23 @@ func (sp *ServiceProvider) releasesEmail() bool {
 }
 
 // transientKey derives the key of transient NameIDs from the IdP's private key: secret, and
-// the same on every replica.
-func transientKey(o Options) []byte {
+// the same on every replica. A key in a token never shows its bytes: the key is then the hash
+// of its RSA PKCS #1 v1.5 signature (deterministic) of a fixed label, which only the
+// token's key can make.
+func transientKey(key *rsa.PrivateKey, signer crypto.Signer) ([]byte, error) {
 	h := sha256.New()
 	h.Write([]byte("gatehouse-saml-transient-key\x00"))
-	h.Write(x509.MarshalPKCS1PrivateKey(o.Key))
-	return h.Sum(nil)
+	if key != nil {
+		h.Write(x509.MarshalPKCS1PrivateKey(key))
+		return h.Sum(nil), nil
+	}
+	label := sha256.Sum256([]byte("gatehouse-saml-transient-key"))
+	sig, err := signer.Sign(rand.Reader, label[:], crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("samlidp: derive the transient NameID key with the token: %w", err)
+	}
+	h.Write(sig)
+	return h.Sum(nil), nil
 }
 
 // transientNameID is the user's transient NameID at the SP in one SSO session (known to the

@@ -37,7 +37,8 @@ func (n needles) add(name string, v []byte) {
 
 // scriptSecrets creates a secret of every kind through the code that makes them: a signing
 // key (tokens.KeyManager), the SAML IdP key (samlidp.LoadOrGenerateKey), a connector's key
-// (the blob its KeyStore writes), an upstream refresh token in a grant and a session, a TOTP secret.
+// (the blob its KeyStore writes), an upstream refresh token in a grant and a session, a redirect
+// connector's stash (PKCE verifier, nonce) in an auth request, a TOTP secret.
 func scriptSecrets(t *testing.T, store storage.Storage, tag string, n needles) {
 	t.Helper()
 	ctx := t.Context()
@@ -101,6 +102,21 @@ func scriptSecrets(t *testing.T, store storage.Storage, tag string, n needles) {
 	}
 	if err := store.CreateSession(ctx, storage.Session{ID: "sess-" + tag, Identity: id, Auth: auth, CreatedAt: now,
 		LastUsed: now, IdleExpiry: now.Add(time.Hour), AbsoluteExpiry: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// What a redirect connector stashes at Begin (connectors/oidc: upstream state, PKCE
+	// verifier, nonce), kept in the auth request until its callback.
+	verifier, nonce := randomBytes(t, 32), randomBytes(t, 16)
+	n.add("upstream PKCE verifier "+tag, verifier)
+	n.add("upstream nonce "+tag, nonce)
+	stash, err := json.Marshal(map[string]string{"verifier": base64.RawURLEncoding.EncodeToString(verifier),
+		"nonce": base64.RawURLEncoding.EncodeToString(nonce)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateAuthRequest(ctx, storage.AuthRequest{ID: "req-" + tag, ClientID: "app", MaxAge: -1,
+		ConnectorID: "oidc", ConnectorState: stash, CreatedAt: now, Expiry: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
+	"github.com/gatehouse-id/gatehouse/tokens/pkcs11"
 	"github.com/gatehouse-id/gatehouse/web"
 )
 
@@ -96,6 +97,7 @@ type Gatehouse struct {
 	logger    *slog.Logger
 	slots     []connset.Slot
 	ownsStore bool
+	hsm       *pkcs11.Backend // the PKCS#11 token of signing.backend: pkcs11, closed by Close
 	closeOnce sync.Once
 }
 
@@ -136,6 +138,11 @@ func (g *Gatehouse) Close() error {
 				g.logger.Warn("tracing: spans not flushed at shutdown", "err", terr)
 			}
 			cancel()
+		}
+		if g.hsm != nil {
+			if herr := g.hsm.Close(); herr != nil {
+				g.logger.Warn("closing the PKCS#11 token", "err", herr)
+			}
 		}
 		if g.ownsStore {
 			err = g.Store.Close()
@@ -217,9 +224,14 @@ func (b *builder) build(ctx context.Context) error {
 	for _, w := range CheapHashWarnings(cfg, decoded) {
 		b.logger.WarnContext(ctx, w)
 	}
+	backend, err := b.keyBackend()
+	if err != nil {
+		return err
+	}
 	keys := tokens.NewKeyManager(b.store, tokens.KeyOptions{
 		Algorithm: cfg.Signing.Algorithm, RotationPeriod: cfg.Expiry.SigningKeys.D(),
 		MaxTokenLifetime: max(cfg.Expiry.IDTokens.D(), cfg.Expiry.AccessTokens.D()), Logger: b.logger, Now: b.now,
+		Backend: backend,
 	})
 	if err := keys.Init(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
@@ -268,7 +280,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	if err != nil {
 		return broker.Deps{}, err
 	}
-	samlIdP, err := newSAMLIdP(ctx, cfg, b.store, b.httpClient, b.logger, b.now)
+	samlIdP, err := newSAMLIdP(ctx, cfg, b.store, b.samlTokenKeys(), b.httpClient, b.logger, b.now)
 	if err != nil {
 		return broker.Deps{}, err
 	}

@@ -2,6 +2,7 @@ package assembly
 
 import (
 	"context"
+	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 // (or a saml_idp block); nil otherwise. The key comes from saml_idp.key/cert, or is generated
 // once and kept in storage (a storage.BlobStore: SQLite and PostgreSQL implement it; with a
 // backend that does not, the files are needed).
-func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, hc *http.Client, logger *slog.Logger, now func() time.Time) (*samlidp.IdP, error) {
+func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, inToken samlidp.TokenKeys, hc *http.Client, logger *slog.Logger, now func() time.Time) (*samlidp.IdP, error) {
 	sc := cfg.SAMLIdP
 	if len(cfg.ServiceProviders) == 0 && sc.Key == "" && sc.EntityID == "" {
 		return nil, nil
@@ -29,12 +30,16 @@ func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, 
 		entityID = strings.TrimSuffix(cfg.Issuer, "/") + "/saml/idp/metadata"
 	}
 	var key *rsa.PrivateKey
+	var signer crypto.Signer
 	var cert *x509.Certificate
 	var err error
-	if sc.Key != "" {
+	blobs, _ := store.(storage.BlobStore)
+	switch {
+	case sc.Key != "": // configured files win, with or without a token
 		key, cert, err = samlidp.LoadKeyFiles(sc.Key, sc.Cert)
-	} else {
-		blobs, _ := store.(storage.BlobStore)
+	case inToken != nil: // signing.backend: pkcs11: the IdP key is generated in the token too
+		signer, cert, err = samlidp.LoadOrGenerateTokenKey(ctx, blobs, inToken, entityID, now())
+	default:
 		key, cert, err = samlidp.LoadOrGenerateKey(ctx, blobs, entityID, now())
 	}
 	if err != nil {
@@ -45,7 +50,7 @@ func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, 
 		return nil, fmt.Errorf("saml_idp: %w", err)
 	}
 	idp, err := samlidp.New(samlidp.Options{
-		BaseURL: cfg.Issuer, EntityID: sc.EntityID, Key: key, Cert: cert, ServiceProviders: cfg.ServiceProviders,
+		BaseURL: cfg.Issuer, EntityID: sc.EntityID, Key: key, Signer: signer, Cert: cert, ServiceProviders: cfg.ServiceProviders,
 		AssertionLifetime: sc.AssertionLifetime.D(), PersistentSalt: cfg.PairwiseSalt, HTTP: hc,
 		Logger: logger.With("component", "saml-idp"), Now: now, ReplayCache: samlReplayCache{replay},
 	})

@@ -53,9 +53,13 @@ func authRequestArgs(sl storage.Sealer, r storage.AuthRequest) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	state, err := storage.SealConnectorState(sl, r)
+	if err != nil {
+		return nil, err
+	}
 	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
 		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, int32(r.MaxAge), r.LoginHint,
-		r.ConnectorID, acr, r.ConnectorState, r.LoggedIn, enc.identity, enc.auth,
+		r.ConnectorID, acr, state, r.LoggedIn, enc.identity, enc.auth,
 		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT}, nil
 }
 
@@ -89,6 +93,9 @@ func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error)
 		return r, err
 	}
 	if err := decodeProtocol(protocol, samlText, mfaText, &r); err != nil {
+		return r, err
+	}
+	if r.ConnectorState, err = storage.OpenConnectorState(sl, r.ID, r.ConnectorState); err != nil {
 		return r, err
 	}
 	r.CreatedAt, r.Expiry = fromMs(created), fromMs(expiry)

@@ -47,9 +47,13 @@ func authRequestArgs(sl storage.Sealer, r storage.AuthRequest) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	state, err := storage.SealConnectorState(sl, r)
+	if err != nil {
+		return nil, err
+	}
 	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
 		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, r.MaxAge, r.LoginHint,
-		r.ConnectorID, acr, r.ConnectorState, boolInt(r.LoggedIn), enc.identity, enc.auth,
+		r.ConnectorID, acr, state, boolInt(r.LoggedIn), enc.identity, enc.auth,
 		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT}, nil
 }
 
@@ -81,6 +85,9 @@ func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error)
 		return r, err
 	}
 	if err := decodeProtocol(protocol, samlText, mfaText, &r); err != nil {
+		return r, err
+	}
+	if r.ConnectorState, err = storage.OpenConnectorState(sl, r.ID, r.ConnectorState); err != nil {
 		return r, err
 	}
 	r.LoggedIn = loggedIn != 0

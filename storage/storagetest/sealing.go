@@ -18,6 +18,7 @@ import (
 var sealMarkers = []string{
 	"PRIVATE-JWK-marker", "BLOB-KEY-marker", "TOTP-SECRET-marker",
 	"UPSTREAM-TOKEN-grant", "UPSTREAM-TOKEN-session", "UPSTREAM-TOKEN-code", "UPSTREAM-TOKEN-request",
+	"PKCE-VERIFIER-marker",
 }
 
 // TestKeyring returns a keyring of test keys with the given IDs (each key is its ID repeated).
@@ -207,7 +208,13 @@ func writeSecrets(ctx context.Context, t *testing.T, s storage.Storage, now time
 	must(t, s.CreateAuthCode(ctx, storage.AuthCode{Hash: "code-" + tag, ClientID: "c", Identity: id, Auth: auth("code"),
 		GrantID: "grant-" + tag, CreatedAt: now, Expiry: now.Add(time.Hour)}))
 	must(t, s.CreateAuthRequest(ctx, storage.AuthRequest{ID: "req-" + tag, ClientID: "c", MaxAge: -1, Identity: id,
-		Auth: auth("request"), CreatedAt: now, Expiry: now.Add(time.Hour)}))
+		Auth: auth("request"), ConnectorState: connectorState(tag), CreatedAt: now, Expiry: now.Add(time.Hour)}))
+}
+
+// connectorState is what a redirect connector stashes at Begin (upstream state, PKCE
+// verifier, nonce).
+func connectorState(tag string) []byte {
+	return []byte(`{"state":"st-` + tag + `","verifier":"PKCE-VERIFIER-marker-` + tag + `","nonce":"n-` + tag + `"}`)
 }
 
 // checkSecrets reads back what writeSecrets stored, in clear.
@@ -244,6 +251,9 @@ func checkSecrets(ctx context.Context, t *testing.T, s storage.Storage, now time
 	r, err := s.GetAuthRequest(ctx, "req-"+tag)
 	if err != nil || string(r.Auth.ConnectorData) != want("request") {
 		t.Errorf("GetAuthRequest connector data = %q, %v", r.Auth.ConnectorData, err)
+	}
+	if !bytes.Equal(r.ConnectorState, connectorState(tag)) {
+		t.Errorf("GetAuthRequest connector state = %q", r.ConnectorState)
 	}
 }
 
