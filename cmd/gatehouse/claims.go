@@ -25,23 +25,21 @@ account linking runs against an empty in-memory store.
 `
 
 // cmdClaims runs the claims subcommands.
-func cmdClaims(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "explain" {
-		fmt.Fprint(stderr, claimsUsage)
-		return exitError{"usage"}
+func cmdClaims(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if handled, err := subcommandHelp("claims", args, []string{"explain"}, stdout, stderr); handled {
+		return err
 	}
 	fs := flag.NewFlagSet("claims explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML)")
 	connector := fs.String("connector", "", "connector ID whose rules apply")
 	input := fs.String("input", "", "upstream identity as JSON (- for stdin is not supported: give a file)")
 	client := fs.String("client", "", "client ID whose rules apply (optional)")
 	scopes := fs.String("scopes", "", `granted scopes, space-separated (default: openid and every known scope)`)
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitError{"bad flags"}
+	if err := parseFlags(ctx, fs, args[1:], claimsUsage, stdout, stderr); err != nil {
+		return err
 	}
 	if *cfgPath == "" || *connector == "" || *input == "" || fs.NArg() > 0 {
-		fmt.Fprint(stderr, claimsUsage)
+		printUsage(stderr, fs, claimsUsage)
 		return exitError{"usage"}
 	}
 	cfg, err := loadConfig(*cfgPath, getenv)

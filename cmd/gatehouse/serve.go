@@ -52,6 +52,9 @@ func newLogger(cfg config.Logging, w io.Writer) *slog.Logger {
 // cmdServe runs the broker until ctx ends.
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	err := serve(ctx, args, getenv, stdout, stderr)
+	if errors.As(err, new(helpShown)) {
+		return err
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopped (SIGTERM) while starting: a requested stop is not a failure.
 		fmt.Fprintf(stderr, "gatehouse: stopped while starting (%v)\n", err)
@@ -60,14 +63,19 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	return err
 }
 
+const serveUsage = `Usage: gatehouse serve [--config FILE]
+
+Runs the broker until SIGINT or SIGTERM (SIGHUP reloads the TLS certificate and the
+templates). With no --config, a self-contained default: http://127.0.0.1:5556, SQLite in
+./gatehouse.db, the local connector with an admin user, and the example app.`
+
 // serveFlags parses serve's flags and loads the configuration they name (the built-in
 // default with no --config); problems are reported on stderr.
-func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*config.Config, string, error) {
+func serveFlags(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (*config.Config, string, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML); none: the built-in default")
-	if err := fs.Parse(args); err != nil {
-		return nil, "", exitError{"bad flags"}
+	if err := parseFlags(ctx, fs, args, serveUsage, stdout, stderr); err != nil {
+		return nil, "", err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gatehouse serve: unexpected argument %q (did you mean --config %s?)\n", fs.Arg(0), fs.Arg(0))
@@ -87,7 +95,7 @@ func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 // serve is `gatehouse serve`: it returns when ctx is done (after draining) or on a failure.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	start := time.Now()
-	cfg, cfgPath, err := serveFlags(args, getenv, stderr)
+	cfg, cfgPath, err := serveFlags(ctx, args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
