@@ -47,6 +47,18 @@ func (c *Config) Validate() error {
 	return v.errs.err()
 }
 
+// ValidateSections checks the storage and secrets sections only (and the logging section),
+// for the commands that open the store and nothing else (a Config from LoadSections, after
+// ApplyDefaults).
+func (c *Config) ValidateSections() error {
+	v := &validator{src: c.src, errs: &Errors{}}
+	v.storage(&c.Storage)
+	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
+	v.oneOf("logging.format", c.Logging.Format, "text", "json")
+	v.secrets(&c.Secrets)
+	return v.errs.err()
+}
+
 type validator struct {
 	src  *source
 	errs *Errors

@@ -58,12 +58,9 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	cfg := defaultConfig()
-	if f.cfgPath != "" {
-		if cfg, err = loadConfig(f.cfgPath, getenv); err != nil {
-			reportConfigErrors(stderr, f.cfgPath, err)
-			return exitError{"invalid config"}
-		}
+	cfg, err := storageConfig(f.cfgPath, getenv, stderr, "connectors") // connector IDs: --user by an upstream name
+	if err != nil {
+		return err
 	}
 	logger := newLogger(config.Logging{Level: "warn"}, stderr)
 	store, err := assembly.OpenStorage(ctx, cfg.Storage, logger)

@@ -37,13 +37,9 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 		printUsage(stderr, flags, backupUsage)
 		return exitError{"usage"}
 	}
-	cfg := defaultConfig()
-	if *cfgPath != "" {
-		var err error
-		if cfg, err = loadConfig(*cfgPath, getenv); err != nil {
-			reportConfigErrors(stderr, *cfgPath, err)
-			return exitError{"invalid config"}
-		}
+	cfg, err := storageConfig(*cfgPath, getenv, stderr)
+	if err != nil {
+		return err
 	}
 	switch cfg.Storage.Type {
 	case "sqlite", "":

@@ -36,7 +36,7 @@ type subcommand struct{ name, synopsis, summary string }
 // command with one entry here (its function in a file of its own).
 func commands() []command {
 	return []command{
-		{name: "serve", synopsis: "[--config FILE]", summary: "run the broker; with no config, a self-contained default on http://127.0.0.1:5556", run: std(cmdServe)},
+		{name: "serve", synopsis: "[--config FILE] [--listen ADDR]", summary: "run the broker; with no config, a self-contained default on http://127.0.0.1:5556 (or --listen / $GATEHOUSE_LISTEN)", run: std(cmdServe)},
 		{name: "check-config", synopsis: "FILE | --config FILE", summary: "validate a configuration file; lists every problem and warning", run: std(cmdCheckConfig)},
 		{name: "hash-password", synopsis: "[--cost N]", summary: "print the bcrypt hash of a password (prompted on a terminal, else read from stdin)", run: withStdin(cmdHashPassword)},
 		{name: "version", summary: "print the version, the commit and the Go version", run: std(cmdVersion)},

@@ -29,7 +29,7 @@ HEALTHCHECK in an image with no shell or curl).`
 // set, else the public listener under the issuer's path.
 func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	target := fs.String("url", "", "URL to GET (default "+defaultHealthURL+")")
+	target := fs.String("url", "", "URL to GET (default "+defaultHealthURL+", or $"+listenEnv+"/readyz)")
 	cfgPath := fs.String("config", "", "configuration file: check its admin (or public) listener's /readyz")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	if err := parseFlags(ctx, fs, args, healthcheckUsage, stdout, stderr); err != nil {
@@ -52,6 +52,8 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 		}
 		cfg.ApplyDefaults()
 		u = healthURL(cfg)
+	case u == "" && getenv != nil && getenv(listenEnv) != "":
+		u = "http://" + getenv(listenEnv) + "/readyz" // the default moved by $GATEHOUSE_LISTEN
 	case u == "":
 		u = defaultHealthURL
 	}

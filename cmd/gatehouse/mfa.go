@@ -37,13 +37,9 @@ func cmdMFA(ctx context.Context, args []string, getenv func(string) string, stdo
 		printUsage(stderr, flags, mfaUsage)
 		return exitError{"usage"}
 	}
-	cfg := defaultConfig()
-	if *cfgPath != "" {
-		var err error
-		if cfg, err = loadConfig(*cfgPath, getenv); err != nil {
-			reportConfigErrors(stderr, *cfgPath, err)
-			return exitError{"invalid config"}
-		}
+	cfg, err := storageConfig(*cfgPath, getenv, stderr, "connectors") // connector IDs: a user named by an upstream name
+	if err != nil {
+		return err
 	}
 	logger := newLogger(config.Logging{Level: "warn"}, stderr)
 	keys, err := loadKeyring(cfg, *cfgPath == "", false, logger)

@@ -39,7 +39,7 @@ func cmdRestore(ctx context.Context, args []string, getenv func(string) string, 
 		printUsage(stderr, flags, restoreUsage)
 		return exitError{"usage"}
 	}
-	cfg, err := configOrDefault(*cfgPath, getenv, stderr)
+	cfg, err := storageConfig(*cfgPath, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -175,7 +175,7 @@ func cmdSecrets(ctx context.Context, args []string, getenv func(string) string, 
 		printUsage(stderr, flags, secretsRotateUsage)
 		return exitError{"usage"}
 	}
-	cfg, err := configOrDefault(*cfgPath, getenv, stderr)
+	cfg, err := storageConfig(*cfgPath, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -203,17 +203,4 @@ func cmdSecrets(ctx context.Context, args []string, getenv func(string) string, 
 	fmt.Fprintf(stdout, "resealed %d of %d secret values under key %q (%d changed concurrently and were left to their writer)\n",
 		res.Resealed, res.Checked, keys.Primary(), res.Skipped)
 	return nil
-}
-
-// configOrDefault loads the configuration file, or the built-in default when path is empty.
-func configOrDefault(path string, getenv func(string) string, stderr io.Writer) (*config.Config, error) {
-	if path == "" {
-		return defaultConfig(), nil
-	}
-	cfg, err := loadConfig(path, getenv)
-	if err != nil {
-		reportConfigErrors(stderr, path, err)
-		return nil, exitError{"invalid config"}
-	}
-	return cfg, nil
 }

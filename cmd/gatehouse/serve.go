@@ -18,17 +18,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// defaultConfig is what `gatehouse serve` runs with no config file: loopback, SQLite in the
-// working directory, the local connector, and the example relying party.
-func defaultConfig() *config.Config {
-	cfg := &config.Config{
-		Connectors: []config.ConnectorBlock{{Type: "local", ID: "local", Name: "Email and password"}},
-		Example:    config.ExampleClient{Enabled: true},
-	}
-	cfg.ApplyDefaults()
-	return cfg
-}
-
 // newLogger builds the process logger: text or JSON at the configured level; lines logged
 // with a request's context carry its request ID and attributes (internal/logctx), and
 // durations print alike in both formats.
@@ -64,16 +53,19 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 const serveUsage = `Usage: gatehouse serve [--config FILE]
+       gatehouse serve [--listen 127.0.0.1:8080]
 
 Runs the broker until SIGINT or SIGTERM (SIGHUP reloads the TLS certificate and the
-templates). With no --config, a self-contained default: http://127.0.0.1:5556, SQLite in
-./gatehouse.db, the local connector with an admin user, and the example app.`
+templates). With no --config, a self-contained default: http://127.0.0.1:5556 (moved by
+--listen or $GATEHOUSE_LISTEN, the issuer following), SQLite in ./gatehouse.db, the local
+connector with an admin user, and the example app.`
 
 // serveFlags parses serve's flags and loads the configuration they name (the built-in
 // default with no --config); problems are reported on stderr.
 func serveFlags(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (*config.Config, string, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "configuration file (YAML); none: the built-in default")
+	listen := fs.String("listen", "", "the built-in default's listen address, a loopback host:port (default 127.0.0.1:5556, or $"+listenEnv+"); the issuer follows")
 	if err := parseFlags(ctx, fs, args, serveUsage, stdout, stderr); err != nil {
 		return nil, "", err
 	}
@@ -82,7 +74,20 @@ func serveFlags(ctx context.Context, args []string, getenv func(string) string, 
 		return nil, "", exitError{"usage"}
 	}
 	if *cfgPath == "" {
-		return defaultConfig(), "", nil
+		addr, from := *listen, "--listen"
+		if addr == "" && getenv != nil {
+			addr, from = getenv(listenEnv), listenEnv
+		}
+		cfg, err := defaultConfigAt(addr)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatehouse serve: %s %v\n", from, err)
+			return nil, "", exitError{"bad listen address"}
+		}
+		return cfg, "", nil
+	}
+	if *listen != "" {
+		fmt.Fprintln(stderr, "gatehouse serve: --listen moves the built-in default; with --config, set web.http (and issuer) in the file")
+		return nil, "", exitError{"usage"}
 	}
 	cfg, err := loadConfig(*cfgPath, getenv)
 	if err != nil {
