@@ -27,7 +27,7 @@ func defaultConfig() *config.Config {
 
 // defaultConnectorName is the default configuration's local connector's name: it says what
 // the connector takes (login_with defaults to username and email).
-const defaultConnectorName = "Email and password"
+const defaultConnectorName = "Username or email and password"
 
 // defaultConfigAt is the built-in default listening on listen (host:port, a loopback host)
 // with the issuer following: http://listen. An empty listen keeps 127.0.0.1:5556.

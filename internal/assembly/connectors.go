@@ -178,7 +178,31 @@ func (l LocalUsers) LookupUser(ctx context.Context, username string) (local.User
 	if err != nil {
 		return local.User{}, err
 	}
-	return local.User{Username: u.Username, Email: u.Email, Name: u.Name, PasswordHash: u.PasswordHash, EmailVerified: u.EmailVerified, Groups: u.Groups}, nil
+	return localUser(u), nil
+}
+
+// LookupUserByEmail implements local.UserSource over the optional
+// storage.LocalUserEmailFinder: exactly one user with the email (case-insensitive) is found;
+// several are local.ErrAmbiguousEmail.
+func (l LocalUsers) LookupUserByEmail(ctx context.Context, email string) (local.User, error) {
+	f, ok := l.Store.(storage.LocalUserEmailFinder)
+	if !ok {
+		return local.User{}, fmt.Errorf("local users by email: %w", errors.ErrUnsupported)
+	}
+	us, err := f.FindLocalUsersByEmail(ctx, email)
+	switch {
+	case err != nil:
+		return local.User{}, err
+	case len(us) == 0:
+		return local.User{}, local.ErrUserNotFound
+	case len(us) > 1:
+		return local.User{}, local.ErrAmbiguousEmail
+	}
+	return localUser(us[0]), nil
+}
+
+func localUser(u storage.LocalUser) local.User {
+	return local.User{Username: u.Username, Email: u.Email, Name: u.Name, PasswordHash: u.PasswordHash, EmailVerified: u.EmailVerified, Groups: u.Groups}
 }
 
 // ReplacePasswordHash implements local.PasswordRehasher over the optional
