@@ -13,10 +13,8 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
-	"github.com/gatehouse-id/gatehouse/internal/assembly"
 )
 
 // cmdCheckConfig validates a configuration file without serving.
@@ -32,15 +30,9 @@ func cmdCheckConfig(ctx context.Context, args []string, getenv func(string) stri
 		printUsage(stderr, fs, checkConfigUsage)
 		return exitError{"usage"}
 	}
-	cfg, err := loadConfig(path, getenv)
-	if err == nil {
-		var decoded []assembly.DecodedConnector
-		decoded, err = assembly.DecodeConnectors(cfg, path, getenv, newRegistry(nil))
-		for _, w := range append(assembly.CheapHashWarnings(cfg, decoded), cfg.Warnings()...) {
-			fmt.Fprintln(stderr, w)
-		}
-		// Claims rules (CEL expressions, patterns, scopes) and claims_tests, reported with the rest.
-		err = joinConfigErrors(err, claims.Check(ctx, cfg))
+	cfg, warnings, err := checkConfig(ctx, path, getenv)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w)
 	}
 	if err != nil {
 		reportConfigErrors(stderr, path, err)

@@ -89,7 +89,9 @@ func serveFlags(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stderr, "gatehouse serve: --listen moves the built-in default; with --config, set web.http (and issuer) in the file")
 		return nil, "", exitError{"usage"}
 	}
-	cfg, err := loadConfig(*cfgPath, getenv)
+	// The path check-config takes: the same problems, the same file:line format. The
+	// warnings are logged once the logger exists (openSealedStore, assembly.Build).
+	cfg, _, err := checkConfig(ctx, *cfgPath, getenv)
 	if err != nil {
 		reportConfigErrors(stderr, *cfgPath, err)
 		return nil, "", exitError{"invalid config"}
