@@ -50,6 +50,7 @@ func commands() []command {
 		{name: "mfa", run: std(cmdMFA), subs: []subcommand{{"reset", "[--config FILE] --user USER", "delete a user's second factors so they enrol again"}}},
 		{name: "claims", run: withStdin(cmdClaims), subs: []subcommand{{"explain", "--config FILE --connector ID --input FILE|-", "show what the claims rules make of an upstream identity; exit 1 when denied"}}},
 		{name: "healthcheck", synopsis: "[--url URL | --config FILE]", summary: "exit 0 when the broker answers ready (a container HEALTHCHECK)", run: std(cmdHealthcheck)},
+		{name: "import", run: withStdin(cmdImport), subs: []subcommand{{"dex", "--config dex.yaml > gatehouse.yaml", "convert a Dex configuration into a Gatehouse one, with a comment wherever they differ"}}},
 		{name: "audit", synopsis: "[--config FILE] [--user U] [--since 1h] [--json]", summary: "print the audit trail", run: std(cmdAudit)},
 	}
 }
