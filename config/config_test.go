@@ -592,3 +592,40 @@ func TestApplyDefaults(t *testing.T) {
 		t.Errorf("ApplyDefaults overwrote settings: %+v", c2)
 	}
 }
+
+// TestParseSections: only the named top-level sections are decoded; problems elsewhere
+// (unset variables, unknown keys, bad values) are not read, problems inside are reported
+// with their line.
+func TestParseSections(t *testing.T) {
+	doc := "issuer: ${UNSET_ISSUER}\nnonsense_key: 1\nstorage:\n  type: sqlite\n  config:\n    file: ${DB}\nexpiry: {id_tokens: forever}\n"
+	getenv := func(k string) string {
+		if k == "DB" {
+			return "/var/lib/gh.db"
+		}
+		return ""
+	}
+	cfg, err := ParseSections([]byte(doc), "gh.yaml", getenv, "storage", "secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ApplyDefaults()
+	if cfg.Storage.Config.File != "/var/lib/gh.db" || cfg.ValidateSections() != nil {
+		t.Errorf("storage %+v, validate %v", cfg.Storage, cfg.ValidateSections())
+	}
+	_, err = ParseSections([]byte(doc), "gh.yaml", nil, "storage")
+	if err == nil || !strings.Contains(err.Error(), "gh.yaml:6: storage.config.file: environment variable DB is not set") {
+		t.Errorf("unset variable in the section: %v", err)
+	}
+	_, err = ParseSections([]byte("storage:\n  type: sqlite\n  typo: 1\n"), "gh.yaml", nil, "storage")
+	if err == nil || !strings.Contains(err.Error(), "gh.yaml:3") {
+		t.Errorf("unknown key in the section: %v", err)
+	}
+	cfg, err = ParseSections([]byte("storage: {type: mongo}\n"), "gh.yaml", nil, "storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.ValidateSections(); err == nil || !strings.Contains(err.Error(), "gh.yaml:1: storage.type") {
+		t.Errorf("bad storage type: %v", err)
+	}
+}

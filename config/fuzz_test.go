@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -53,4 +54,61 @@ func FuzzParse(f *testing.F) {
 			_ = DecodeStrict(&cfg.Connectors[i].Config, &anyDst, "fuzz.yaml", "connectors", getenv)
 		}
 	})
+}
+
+// FuzzVariableProblems feeds arbitrary documents through VariableProblems, ParseSections
+// and the warnings: none may panic; every variable problem has a line and is one Parse
+// would also have called a variable problem.
+func FuzzVariableProblems(f *testing.F) {
+	for _, s := range []string{fullYAML, "", "a: ${X}\nb: [${Y}, $Z]\n", "a: ${\n", "a: ${1x}\n", "a: &a [*a, ${E}]\n", "connectors:\n  - config: {p: ${E}}\n"} {
+		f.Add([]byte(s))
+	}
+	lookup := func(k string) (string, bool) {
+		switch k {
+		case "X":
+			return "x", true
+		case "E":
+			return "", true
+		}
+		return "", false
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, p := range VariableProblems(data, "fuzz.yaml", lookup) {
+			if p.Line == 0 || !IsVariableProblem(p) {
+				t.Fatalf("variable problem without a line or not recognised: %+v", p)
+			}
+		}
+		if cfg, err := ParseSections(data, "fuzz.yaml", func(string) string { return "" }, "storage", "secrets"); err == nil {
+			cfg.ApplyDefaults()
+			_ = cfg.ValidateSections()
+			_ = cfg.Warnings()
+		}
+	})
+}
+
+// TestVariableProblems: unset, set-but-empty and malformed references, each at its line and
+// key path; a literal $$ and a bcrypt hash are not references.
+func TestVariableProblems(t *testing.T) {
+	doc := "a: ${UNSET}\nb: [x, \"${EMPTY}\"]\nc: {d: $SET}\ne: $$literal\nf: \"$2a$10$abcdefghijklmnopqrstuv\"\ng: ${bad-name}\n"
+	lookup := func(k string) (string, bool) {
+		switch k {
+		case "SET":
+			return "v", true
+		case "EMPTY":
+			return "", true
+		}
+		return "", false
+	}
+	var got []string
+	for _, p := range VariableProblems([]byte(doc), "v.yaml", lookup) {
+		got = append(got, p.Error())
+	}
+	want := []string{
+		"v.yaml:1: a: environment variable UNSET is not set (write $$ for a literal $)",
+		"v.yaml:2: b[1]: environment variable EMPTY is set but empty",
+		"v.yaml:6: g: invalid variable reference ${bad-name}: a name is letters, digits and _ (write $$ for a literal $)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -140,4 +141,47 @@ func syntaxProblem(filename string, data []byte, err error) *Problem {
 // when nothing is known, and the file is empty when the Config was not parsed.
 func (c *Config) Position(path string) (file string, line int) {
 	return c.src.fileName(), c.src.line(path)
+}
+
+// LoadSections reads the configuration file at path like Load, but decodes only the named
+// top-level sections (such as "storage" and "secrets"): the others are not decoded, so an
+// unset ${VAR}, an unknown key or a bad value elsewhere in the file does not stop a command
+// that needs only these sections (backup, restore, mfa reset). Check the result with
+// ValidateSections.
+func LoadSections(path string, getenv func(string) string, sections ...string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return ParseSections(data, path, getenv, sections...)
+}
+
+// ParseSections is Parse restricted to the named top-level sections (see LoadSections).
+func ParseSections(data []byte, filename string, getenv func(string) string, sections ...string) (*Config, error) {
+	doc, perr := parseDocument(data, filename)
+	if perr != nil {
+		return nil, &Errors{Problems: []*Problem{perr}}
+	}
+	if doc != nil && len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		root := *doc.Content[0]
+		root.Content = nil
+		all := doc.Content[0].Content
+		for i := 0; i+1 < len(all); i += 2 {
+			if slices.Contains(sections, all[i].Value) {
+				root.Content = append(root.Content, all[i], all[i+1])
+			}
+		}
+		doc = &yaml.Node{Kind: yaml.DocumentNode, Line: doc.Line, Column: doc.Column, Content: []*yaml.Node{&root}}
+	}
+	cfg := &Config{}
+	src := &source{file: filename, lines: map[string]int{}}
+	if doc != nil {
+		d := newDecoder(filename, getenv, src.lines)
+		d.decode(doc, reflect.ValueOf(cfg).Elem(), "", 0)
+		if err := d.errs.err(); err != nil {
+			return nil, err
+		}
+	}
+	cfg.src = src
+	return cfg, nil
 }

@@ -84,5 +84,5 @@ func (c *Config) Warnings() []string {
 		out = append(out, "secrets.keys is not set: private signing keys, SAML keys and upstream tokens are stored in clear "+
 			"in the database and its backups; configure seal keys (docs/production.md, \"Seal keys\")")
 	}
-	return out
+	return append(out, c.usageWarnings()...)
 }

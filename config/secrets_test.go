@@ -60,7 +60,7 @@ func TestSecretsValidation(t *testing.T) {
 			t.Errorf("errors lack %q:\n%s", want, msg)
 		}
 	}
-	cfg, err = Parse([]byte("issuer: http://127.0.0.1:5556\nsecrets: { keys: [{ id: k2, file: "+good+" }] }\n"), "ok.yaml", func(string) string { return "" })
+	cfg, err = Parse([]byte("issuer: http://127.0.0.1:5556\nsecrets: { keys: [{ id: k2, file: "+good+" }] }\nconnectors: [{type: local, id: local}]\n"), "ok.yaml", func(string) string { return "" })
 	if err == nil {
 		cfg.ApplyDefaults()
 		err = cfg.Validate()

@@ -18,7 +18,7 @@ import (
 // I/O and changes nothing. Call it after ApplyDefaults: unset required settings are problems.
 // Connector config blocks are checked by each connector type, not here.
 func (c *Config) Validate() error {
-	v := &validator{src: c.src, errs: &Errors{}}
+	v := &validator{src: c.src, errs: &Errors{}, example: c.Example.Enabled}
 	v.issuer(c.Issuer)
 	v.web(&c.Web)
 	if c.Admin.HTTP != "" {
@@ -47,10 +47,27 @@ func (c *Config) Validate() error {
 	return v.errs.err()
 }
 
+// ValidateSections checks the storage and secrets sections only (and the logging section),
+// for the commands that open the store and nothing else (a Config from LoadSections, after
+// ApplyDefaults).
+func (c *Config) ValidateSections() error {
+	v := &validator{src: c.src, errs: &Errors{}}
+	v.storage(&c.Storage)
+	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
+	v.oneOf("logging.format", c.Logging.Format, "text", "json")
+	v.secrets(&c.Secrets)
+	return v.errs.err()
+}
+
 type validator struct {
 	src  *source
 	errs *Errors
+	// example is example.enabled: the example app's client ID is taken.
+	example bool
 }
+
+// ExampleClientID is the client ID of the example app (example.enabled).
+const ExampleClientID = "example-app"
 
 func (v *validator) addf(path, format string, args ...any) {
 	v.errs.add(&Problem{
@@ -280,6 +297,8 @@ func (v *validator) clients(list []Client, connectorIDs map[string]bool) {
 			v.addf(p+".id", "is required")
 		} else if j, dup := first[c.ID]; dup {
 			v.addf(p+".id", "duplicate client id %q (also clients[%d])", c.ID, j)
+		} else if c.ID == ExampleClientID && v.example {
+			v.addf(p+".id", "%q is the example app's client ID (example.enabled): choose another", c.ID)
 		} else {
 			first[c.ID] = i
 		}

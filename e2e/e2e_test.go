@@ -52,15 +52,19 @@ func TestOpenIDClientFlow(t *testing.T) {
 }
 
 // TestChromiumLogin clicks through the built-in example relying party, the login page and the
-// consent page in headless Chromium (see e2e/node/browser-login.mjs).
+// consent page in headless Chromium (see e2e/node/browser-login.mjs). The local connector
+// takes a username or an email by default: the field says so, and the user signs in with
+// their email.
 func TestChromiumLogin(t *testing.T) {
 	in := newInstance(t, true)
 	serve(t, in)
 	out := runNode(t, "browser-login.mjs", map[string]string{
-		"E2E_ISSUER":   in.Issuer,
-		"E2E_USERNAME": in.User.Username,
-		"E2E_PASSWORD": in.User.Password,
-		"E2E_CHROMIUM": peers.chromium,
+		"E2E_ISSUER":       in.Issuer,
+		"E2E_USERNAME":     in.User.Username,
+		"E2E_LOGIN_AS":     in.User.Email,
+		"E2E_EXPECT_LABEL": "Username or email",
+		"E2E_PASSWORD":     in.User.Password,
+		"E2E_CHROMIUM":     peers.chromium,
 	})
 	if !strings.Contains(out, "PASS") {
 		t.Fatalf("browser-login.mjs exited 0 without reporting PASS")

@@ -14,3 +14,13 @@ type UserRemover interface {
 	// unknown user's data is not an error.
 	DeleteUserData(ctx context.Context, userID string) error
 }
+
+// LocalUserEmailFinder finds local users by email address. It is optional; the SQLite and
+// PostgreSQL backends implement it (storagetest.RunLocalUserEmails). The local connector's
+// login_with: [email] uses it.
+type LocalUserEmailFinder interface {
+	// FindLocalUsersByEmail returns every local user whose email equals email, compared
+	// case-insensitively, ordered by username: none is an empty result, not an error. More
+	// than one is possible (emails are not unique); the caller decides what that means.
+	FindLocalUsersByEmail(ctx context.Context, email string) ([]LocalUser, error)
+}

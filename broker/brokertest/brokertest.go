@@ -237,6 +237,15 @@ func (u faultyUsers) LookupUser(ctx context.Context, name string) (local.User, e
 	return u.UserSource.LookupUser(ctx, name)
 }
 
+// LookupUserByEmail implements local.UserSource, with the same outage and delay.
+func (u faultyUsers) LookupUserByEmail(ctx context.Context, email string) (local.User, error) {
+	time.Sleep(time.Duration(u.delay.Load()))
+	if u.down.Load() {
+		return local.User{}, errors.New("user store unreachable (test)")
+	}
+	return u.UserSource.LookupUserByEmail(ctx, email)
+}
+
 // ReplacePasswordHash implements local.PasswordRehasher when the wrapped source does.
 func (u faultyUsers) ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string) error {
 	r, ok := u.UserSource.(local.PasswordRehasher)

@@ -34,24 +34,19 @@ type auditFilter struct {
 }
 
 // parseAuditFlags parses the flags of `gatehouse audit`; a usage error has been reported.
-func parseAuditFlags(args []string, stderr io.Writer) (auditFilter, error) {
+func parseAuditFlags(ctx context.Context, args []string, stdout, stderr io.Writer) (auditFilter, error) {
 	var f auditFilter
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&f.cfgPath, "config", "", "configuration file (YAML); none: the built-in default (SQLite in the working directory)")
 	fs.StringVar(&f.user, "user", "", "only the events of this sub or username")
 	fs.DurationVar(&f.since, "since", 0, "only the events of this last duration (e.g. 1h, 30m); 0: all")
 	fs.IntVar(&f.limit, "limit", 1000, "at most this many events, the newest (0: all)")
 	fs.BoolVar(&f.json, "json", false, "one JSON object per line")
-	fs.Usage = func() { fmt.Fprint(stderr, auditUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, exitError{"bad flags"}
+	if err := parseFlags(ctx, fs, args, auditUsage, stdout, stderr); err != nil {
+		return f, err
 	}
 	if fs.NArg() > 0 || f.since < 0 || f.limit < 0 {
-		fs.Usage()
+		printUsage(stderr, fs, auditUsage)
 		return f, exitError{"usage"}
 	}
 	return f, nil
@@ -59,19 +54,13 @@ func parseAuditFlags(args []string, stderr io.Writer) (auditFilter, error) {
 
 // cmdAudit implements `gatehouse audit`.
 func cmdAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f, err := parseAuditFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
+	f, err := parseAuditFlags(ctx, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	cfg := defaultConfig()
-	if f.cfgPath != "" {
-		if cfg, err = loadConfig(f.cfgPath, getenv); err != nil {
-			reportConfigErrors(stderr, f.cfgPath, err)
-			return exitError{"invalid config"}
-		}
+	cfg, err := storageConfig(f.cfgPath, getenv, stderr, "connectors") // connector IDs: --user by an upstream name
+	if err != nil {
+		return err
 	}
 	logger := newLogger(config.Logging{Level: "warn"}, stderr)
 	store, err := assembly.OpenStorage(ctx, cfg.Storage, logger)

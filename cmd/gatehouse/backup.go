@@ -12,6 +12,14 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 )
 
+const backupUsage = `Usage: gatehouse backup [--config FILE] --to DEST
+
+Writes a consistent snapshot of the SQLite store to DEST while Gatehouse keeps running.
+The snapshot stays sealed (secrets.keys); it does not hold the seal keys: back them up separately.
+Restore: stop Gatehouse, gatehouse restore [--config FILE] --from DEST, start Gatehouse.
+PostgreSQL stores are backed up with pg_dump (pg_dump -Fc DBNAME > gatehouse.dump;
+restore with pg_restore -d DBNAME gatehouse.dump).`
+
 // cmdBackup implements `gatehouse backup --config FILE --to DEST`: a consistent online
 // snapshot of the SQLite store (VACUUM INTO; the server may keep running and writing),
 // written 0600. The snapshot is itself a SQLite database and stays sealed: it holds the
@@ -20,35 +28,18 @@ import (
 // (pg_dump, or base backups with WAL archiving); this command says so.
 func cmdBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("backup", flag.ContinueOnError)
-	flags.SetOutput(stderr)
 	cfgPath := flags.String("config", "", "configuration file (YAML); none: the built-in default (SQLite in the working directory)")
 	to := flags.String("to", "", "file to write the snapshot to (must not exist)")
-	flags.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: gatehouse backup [--config FILE] --to DEST")
-		fmt.Fprintln(stderr, "Writes a consistent snapshot of the SQLite store to DEST while Gatehouse keeps running.")
-		fmt.Fprintln(stderr, "The snapshot stays sealed (secrets.keys); it does not hold the seal keys: back them up separately.")
-		fmt.Fprintln(stderr, "Restore: stop Gatehouse, gatehouse restore [--config FILE] --from DEST, start Gatehouse.")
-		fmt.Fprintln(stderr, "PostgreSQL stores are backed up with pg_dump (pg_dump -Fc DBNAME > gatehouse.dump;")
-		fmt.Fprintln(stderr, "restore with pg_restore -d DBNAME gatehouse.dump).")
-		flags.PrintDefaults()
-	}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitError{"bad flags"}
+	if err := parseFlags(ctx, flags, args, backupUsage, stdout, stderr); err != nil {
+		return err
 	}
 	if flags.NArg() > 0 || *to == "" {
-		flags.Usage()
+		printUsage(stderr, flags, backupUsage)
 		return exitError{"usage"}
 	}
-	cfg := defaultConfig()
-	if *cfgPath != "" {
-		var err error
-		if cfg, err = loadConfig(*cfgPath, getenv); err != nil {
-			reportConfigErrors(stderr, *cfgPath, err)
-			return exitError{"invalid config"}
-		}
+	cfg, err := storageConfig(*cfgPath, getenv, stderr)
+	if err != nil {
+		return err
 	}
 	switch cfg.Storage.Type {
 	case "sqlite", "":

@@ -8,40 +8,41 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 )
 
-const claimsUsage = `Usage: gatehouse claims explain --config FILE --connector ID --input upstream.json
+const claimsUsage = `Usage: gatehouse claims explain --config FILE --connector ID --input upstream.json|-
                          [--client ID] [--scopes "openid email"]
 
 Runs an upstream identity (JSON: subject, username, email, email_verified, name, groups,
 attrs, acr, amr; or an identity a connector's tests recorded, connectors/<type>/testdata/
 <type>-upstream.json) through the claims rules of a connector (and a client), and prints what
 each step did and the ID token and userinfo claims that would be issued. Nothing is stored:
-account linking runs against an empty in-memory store.
+account linking runs against an empty in-memory store. --input - reads the identity from
+stdin. Exit status 0 when the login would be allowed, 1 when it would be denied (or on an
+error).
 `
 
 // cmdClaims runs the claims subcommands.
-func cmdClaims(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "explain" {
-		fmt.Fprint(stderr, claimsUsage)
-		return exitError{"usage"}
+func cmdClaims(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if handled, err := subcommandHelp("claims", args, []string{"explain"}, stdout, stderr); handled {
+		return err
 	}
 	fs := flag.NewFlagSet("claims explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML)")
 	connector := fs.String("connector", "", "connector ID whose rules apply")
-	input := fs.String("input", "", "upstream identity as JSON (- for stdin is not supported: give a file)")
+	input := fs.String("input", "", "upstream identity as JSON: a file, or - for stdin")
 	client := fs.String("client", "", "client ID whose rules apply (optional)")
 	scopes := fs.String("scopes", "", `granted scopes, space-separated (default: openid and every known scope)`)
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitError{"bad flags"}
+	if err := parseFlags(ctx, fs, args[1:], claimsUsage, stdout, stderr); err != nil {
+		return err
 	}
 	if *cfgPath == "" || *connector == "" || *input == "" || fs.NArg() > 0 {
-		fmt.Fprint(stderr, claimsUsage)
+		printUsage(stderr, fs, claimsUsage)
 		return exitError{"usage"}
 	}
 	cfg, err := loadConfig(*cfgPath, getenv)
@@ -49,12 +50,16 @@ func cmdClaims(ctx context.Context, args []string, getenv func(string) string, s
 		reportConfigErrors(stderr, *cfgPath, err)
 		return exitError{"invalid config"}
 	}
+	if ids := connectorIDs(cfg); !slices.Contains(ids, *connector) {
+		fmt.Fprintf(stderr, "gatehouse claims explain: %s has no connector %q; its connectors are: %s\n", *cfgPath, *connector, strings.Join(ids, ", "))
+		return exitError{"unknown connector"}
+	}
 	n, err := claims.New(cfg, claims.Options{})
 	if err != nil {
 		reportConfigErrors(stderr, *cfgPath, err)
 		return exitError{"invalid config"}
 	}
-	data, err := os.ReadFile(*input)
+	data, err := readInput(*input, stdin)
 	if err != nil {
 		return fmt.Errorf("read input: %w", err)
 	}
@@ -71,7 +76,43 @@ func cmdClaims(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	printTrace(stdout, *connector, *client, tr)
+	if tr.Denied != "" {
+		return exitError{"denied"}
+	}
 	return nil
+}
+
+// maxExplainInput bounds the upstream identity read by claims explain.
+const maxExplainInput = 1 << 20
+
+// readInput reads a file, or stdin for "-", at most maxExplainInput bytes.
+func readInput(name string, stdin io.Reader) ([]byte, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxExplainInput+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxExplainInput {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxExplainInput)
+	}
+	return data, nil
+}
+
+// connectorIDs lists the configuration's connector IDs, in order.
+func connectorIDs(cfg *config.Config) []string {
+	ids := make([]string, 0, len(cfg.Connectors))
+	for _, c := range cfg.Connectors {
+		ids = append(ids, c.ID)
+	}
+	return ids
 }
 
 // upstreamJSON is the explain input: an upstream identity as a connector returns it.

@@ -115,8 +115,8 @@ func TestClaimsExplain(t *testing.T) {
 
 	denied := writeFile(t, dir, "denied.json", `{"subject": "u2", "groups": ["admins"]}`)
 	out, _, err = runCmd("claims", "explain", "--config", cfg, "--connector", "corp", "--input", denied)
-	if err != nil || !strings.Contains(out, "DENIED") || !strings.Contains(out, "STAFF") {
-		t.Errorf("denied explain: %v\n%s", err, out)
+	if err == nil || !strings.Contains(out, "DENIED") || !strings.Contains(out, "STAFF") {
+		t.Errorf("denied explain: exit status 0 or no reason: %v\n%s", err, out)
 	}
 
 	for _, args := range [][]string{
@@ -168,6 +168,45 @@ clients:
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}
+			}
+		})
+	}
+}
+
+// TestClaimsExplainExitStdinAndUnknownConnector: explain exits 1 when the login would be
+// denied (0 when allowed), reads --input - from stdin, and names the valid connector IDs when
+// given an unknown one.
+func TestClaimsExplainExitStdinAndUnknownConnector(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gh.yaml", claimsTestConfig)
+	allowed := `{"subject": "u1", "groups": ["admins", "staff"]}`
+	deniedIn := `{"subject": "u2", "groups": ["admins"]}`
+	tests := []struct {
+		name, stdin string
+		args        []string
+		ok          bool
+		stdout      string
+		stderr      string
+	}{
+		{"allowed from stdin", allowed, []string{"--connector", "corp", "--input", "-"}, true, "ID token claims", ""},
+		{"denied from stdin", deniedIn, []string{"--connector", "corp", "--input", "-"}, false, "DENIED", ""},
+		{"denied from a file", "", []string{"--connector", "corp", "--input", writeFile(t, dir, "d.json", deniedIn)}, false, "DENIED", ""},
+		{"empty stdin", "", []string{"--connector", "corp", "--input", "-"}, false, "", "invalid upstream identity JSON"},
+		{"unknown connector", allowed, []string{"--connector", "crop", "--input", "-"}, false, "", `no connector "crop"; its connectors are: corp`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"claims", "explain", "--config", cfg}, tt.args...)
+			err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(tt.stdin), &out, &errb)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok=%v\nstdout: %s\nstderr: %s", err, tt.ok, out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), tt.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdout, out.String())
+			}
+			if got := errb.String(); !strings.Contains(got, tt.stderr) && (err == nil || !strings.Contains(err.Error(), tt.stderr)) {
+				t.Errorf("stderr/error lacks %q: %s / %v", tt.stderr, got, err)
 			}
 		})
 	}

@@ -18,18 +18,25 @@ import (
 // readiness of the default listener.
 const defaultHealthURL = "http://127.0.0.1:5556/readyz"
 
+const healthcheckUsage = `Usage: gatehouse healthcheck [--url URL | --config FILE] [--timeout 5s]
+
+One GET of the broker's /readyz: exit status 0 on a 2xx answer, 1 otherwise (a container
+HEALTHCHECK in an image with no shell or curl).`
+
 // cmdHealthcheck is `gatehouse healthcheck [--url URL | --config FILE] [--timeout D]`: one GET,
 // exit status 0 on a 2xx answer and 1 otherwise, for a container HEALTHCHECK in an image with
 // no shell or curl (distroless). --config finds the URL in the configuration: admin.http when
 // set, else the public listener under the issuer's path.
 func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	target := fs.String("url", "", "URL to GET (default "+defaultHealthURL+")")
+	target := fs.String("url", "", "URL to GET (default "+defaultHealthURL+", or $"+listenEnv+"/readyz)")
 	cfgPath := fs.String("config", "", "configuration file: check its admin (or public) listener's /readyz")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: gatehouse healthcheck [--url URL | --config FILE] [--timeout 5s]")
+	if err := parseFlags(ctx, fs, args, healthcheckUsage, stdout, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		printUsage(stderr, fs, healthcheckUsage)
 		return exitError{"usage"}
 	}
 	u := *target
@@ -45,6 +52,8 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 		}
 		cfg.ApplyDefaults()
 		u = healthURL(cfg)
+	case u == "" && getenv != nil && getenv(listenEnv) != "":
+		u = "http://" + getenv(listenEnv) + "/readyz" // the default moved by $GATEHOUSE_LISTEN
 	case u == "":
 		u = defaultHealthURL
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,18 +31,11 @@ Example:
   gatehouse loadtest --issuer http://127.0.0.1:5556 --client-id app --client-secret S \
     --redirect-uri http://127.0.0.1:9999/cb --username alice --password P \
     --scenario all --duration 10s --concurrency 4 --pid $(pgrep -n gatehouse)
-
-Flags:
 `
 
 // cmdLoadtest drives load against a running broker.
-func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdLoadtest(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, loadtestUsage)
-		fs.PrintDefaults()
-	}
 	var cfg loadgen.Config
 	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer URL of the broker (required)")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "client ID")
@@ -61,11 +53,8 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	scenario := fs.String("scenario", loadgen.All, "one of "+strings.Join(loadgen.Scenarios(), "|")+"|all")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	verbose := fs.Bool("v", false, "log progress to stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitError{"bad flags"}
+	if err := parseFlags(ctx, fs, args, loadtestUsage, stdout, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gatehouse loadtest: unexpected argument %q\n", fs.Arg(0))

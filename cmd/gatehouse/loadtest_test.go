@@ -156,7 +156,7 @@ func TestLoadtestScenarios(t *testing.T) {
 					var stdout, stderr bytes.Buffer
 					args := loadtestArgs(issuer, "--scenario", tt.scenario, "--requests", strconv.FormatInt(tt.requests, 10),
 						"--concurrency", strconv.Itoa(tt.concurrency), "--pid", strconv.Itoa(os.Getpid()))
-					if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err != nil {
+					if err := cmdLoadtest(context.Background(), args, nil, &stdout, &stderr); err != nil {
 						t.Fatalf("loadtest: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
 					}
 					var out loadOutput
@@ -188,7 +188,7 @@ func TestLoadtestClientCredentials(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"--issuer", issuer, "--client-id", "loadjob", "--client-secret", ltSecret, "--scenario", "client_credentials",
 		"--requests", "200", "--concurrency", "2", "--pid", strconv.Itoa(os.Getpid()), "--json"}
-	if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err != nil {
+	if err := cmdLoadtest(context.Background(), args, nil, &stdout, &stderr); err != nil {
 		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
 	var out loadOutput
@@ -206,7 +206,7 @@ func TestLoadtestClientCredentials(t *testing.T) {
 	// The browser client may not use the grant: every request fails.
 	stdout.Reset()
 	args[3] = ltClientID
-	if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err == nil {
+	if err := cmdLoadtest(context.Background(), args, nil, &stdout, &stderr); err == nil {
 		t.Fatal("client_credentials with a client not allowed the grant succeeded")
 	}
 }
@@ -216,7 +216,7 @@ func TestLoadtestAllText(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"--issuer", issuer, "--client-id", ltClientID, "--client-secret", ltSecret, "--redirect-uri", ltRedirect,
 		"--username", "alice", "--password", ltPassword, "--scenario", "all", "--requests", "4", "--concurrency", "2"}
-	if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err != nil {
+	if err := cmdLoadtest(context.Background(), args, nil, &stdout, &stderr); err != nil {
 		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -235,7 +235,7 @@ func TestLoadtestWrongPassword(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"--issuer", issuer, "--client-id", ltClientID, "--client-secret", ltSecret, "--redirect-uri", ltRedirect,
 		"--username", "alice", "--password", "wrong", "--scenario", "userinfo", "--requests", "1"}
-	if err := cmdLoadtest(context.Background(), args, &stdout, &stderr); err == nil {
+	if err := cmdLoadtest(context.Background(), args, nil, &stdout, &stderr); err == nil {
 		t.Fatal("loadtest with a wrong password succeeded")
 	}
 	if !strings.Contains(stderr.String(), "status 401") {
@@ -260,7 +260,7 @@ func TestLoadtestRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := cmdLoadtest(context.Background(), tt.args, &stdout, &stderr)
+			err := cmdLoadtest(context.Background(), tt.args, nil, &stdout, &stderr)
 			if err == nil || !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("err = %v, stderr = %q; want an error mentioning %q", err, stderr.String(), tt.want)
 			}

@@ -3,11 +3,8 @@
 //
 //	gatehouse serve [--config FILE]   run the broker (no config: a self-contained default)
 //	gatehouse check-config FILE       validate a configuration file and list every problem
-//	gatehouse hash-password           read a password on stdin, print its bcrypt hash
-//	gatehouse version                 print the version
-//	gatehouse loadtest --issuer URL   drive load against a running broker
-//	gatehouse backup --to FILE        snapshot the SQLite store (PostgreSQL: pg_dump)
-//	gatehouse healthcheck [--url URL]  exit 0 when the broker answers ready (container HEALTHCHECK)
+//	gatehouse help                    list every command (cli.go holds the command table)
+//	gatehouse COMMAND --help          a command's usage and flags
 //
 // This package and internal/assembly (which serve calls to build the broker) are the only
 // places that wire Gatehouse's packages together.
@@ -20,7 +17,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
@@ -42,76 +38,29 @@ type exitError struct{ msg string }
 
 func (e exitError) Error() string { return e.msg }
 
-const usage = `Usage: gatehouse <command> [flags]
-
-Commands:
-  serve [--config FILE]     run the broker; with no config, a self-contained default on
-                            http://127.0.0.1:5556 (SQLite in the working directory)
-  check-config FILE         validate a configuration file; lists every problem
-  hash-password             read a password on stdin and print its bcrypt hash
-  version                   print the version
-  loadtest --issuer URL     drive load against a running broker (see --help)
-  backup --to FILE          consistent online snapshot of the SQLite store (PostgreSQL: pg_dump)
-  restore --from FILE       check a backup (integrity, schema, seal keys), then put it in place
-  secrets rotate            reseal every secret at rest under the first of secrets.keys, online
-  secrets new-key FILE      write a new random seal key (0600)
-  mfa reset --user USER     delete a user's second factors so they enrol again
-  healthcheck [--url URL | --config FILE]
-                            exit 0 when the broker answers ready (a container HEALTHCHECK)
-  audit [--user U] [--since 1h] [--json]   print the audit trail
-`
-
-// run is main without globals, for tests.
+// run is main without globals, for tests: it dispatches on the command table (cli.go).
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, topUsage())
 		return exitError{"no command"}
 	}
 	switch args[0] {
-	case "serve":
-		return cmdServe(ctx, args[1:], getenv, stdout, stderr)
-	case "check-config":
-		return cmdCheckConfig(ctx, args[1:], getenv, stdout, stderr)
-	case "hash-password":
-		return cmdHashPassword(args[1:], stdin, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "gatehouse", version())
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, topUsage())
 		return nil
-	case "backup":
-		return cmdBackup(ctx, args[1:], getenv, stdout, stderr)
-	case "restore":
-		return cmdRestore(ctx, args[1:], getenv, stdout, stderr)
-	case "secrets":
-		return cmdSecrets(ctx, args[1:], getenv, stdout, stderr)
-	case "claims":
-		return cmdClaims(ctx, args[1:], getenv, stdout, stderr)
-	case "mfa":
-		return cmdMFA(ctx, args[1:], getenv, stdout, stderr)
-	case "audit":
-		return cmdAudit(ctx, args[1:], getenv, stdout, stderr)
-	case "loadtest":
-		return cmdLoadtest(ctx, args[1:], stdout, stderr)
-	case "healthcheck":
-		return cmdHealthcheck(ctx, args[1:], getenv, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	case "--version":
+		args = []string{"version"}
 	}
-	fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", args[0], usage)
-	return exitError{"unknown command"}
-}
-
-// version reports the module version and VCS revision the binary was built from.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " (" + s.Value[:12] + ")"
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
 		}
+		err := c.run(ctx, cmdEnv{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}, args[1:])
+		if errors.As(err, new(helpShown)) {
+			return nil
+		}
+		return err
 	}
-	return v
+	fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", args[0], topUsage())
+	return exitError{"unknown command"}
 }

@@ -24,35 +24,22 @@ the local username.
 
 // cmdMFA implements `gatehouse mfa reset`.
 func cmdMFA(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "reset" {
-		fmt.Fprint(stderr, mfaUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return nil
-		}
-		return exitError{"usage"}
+	if handled, err := subcommandHelp("mfa", args, []string{"reset"}, stdout, stderr); handled {
+		return err
 	}
 	flags := flag.NewFlagSet("mfa reset", flag.ContinueOnError)
-	flags.SetOutput(stderr)
 	cfgPath := flags.String("config", "", "configuration file (YAML); none: the built-in default (SQLite in the working directory)")
 	user := flags.String("user", "", "the user's sub, or the name they enrolled under")
-	flags.Usage = func() { fmt.Fprint(stderr, mfaUsage); flags.PrintDefaults() }
-	if err := flags.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitError{"bad flags"}
+	if err := parseFlags(ctx, flags, args[1:], mfaUsage, stdout, stderr); err != nil {
+		return err
 	}
 	if flags.NArg() > 0 || strings.TrimSpace(*user) == "" {
-		flags.Usage()
+		printUsage(stderr, flags, mfaUsage)
 		return exitError{"usage"}
 	}
-	cfg := defaultConfig()
-	if *cfgPath != "" {
-		var err error
-		if cfg, err = loadConfig(*cfgPath, getenv); err != nil {
-			reportConfigErrors(stderr, *cfgPath, err)
-			return exitError{"invalid config"}
-		}
+	cfg, err := storageConfig(*cfgPath, getenv, stderr, "connectors") // connector IDs: a user named by an upstream name
+	if err != nil {
+		return err
 	}
 	logger := newLogger(config.Logging{Level: "warn"}, stderr)
 	keys, err := loadKeyring(cfg, *cfgPath == "", false, logger)

@@ -17,6 +17,11 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 )
 
+const restoreUsage = `Usage: gatehouse restore [--config FILE] --from BACKUP
+
+Stop Gatehouse first. Checks BACKUP (integrity, schema version, seal keys) before replacing
+storage.config.file; the replaced database is kept as FILE.before-restore-<time>.`
+
 // cmdRestore implements `gatehouse restore [--config FILE] --from BACKUP`: it checks the
 // backup first (SQLite integrity, a schema this binary can run, a configured seal key for
 // every key ID its sealed values use) and only then puts it in place of the SQLite database:
@@ -25,26 +30,16 @@ import (
 // renamed over FILE. Gatehouse must be stopped while it runs.
 func cmdRestore(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
-	flags.SetOutput(stderr)
 	cfgPath := flags.String("config", "", "configuration file (YAML); none: the built-in default (SQLite in the working directory)")
 	from := flags.String("from", "", "backup file written by gatehouse backup")
-	flags.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: gatehouse restore [--config FILE] --from BACKUP")
-		fmt.Fprintln(stderr, "Stop Gatehouse first. Checks BACKUP (integrity, schema version, seal keys) before replacing")
-		fmt.Fprintln(stderr, "storage.config.file; the replaced database is kept as FILE.before-restore-<time>.")
-		flags.PrintDefaults()
-	}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitError{"bad flags"}
+	if err := parseFlags(ctx, flags, args, restoreUsage, stdout, stderr); err != nil {
+		return err
 	}
 	if flags.NArg() > 0 || *from == "" {
-		flags.Usage()
+		printUsage(stderr, flags, restoreUsage)
 		return exitError{"usage"}
 	}
-	cfg, err := configOrDefault(*cfgPath, getenv, stderr)
+	cfg, err := storageConfig(*cfgPath, getenv, stderr)
 	if err != nil {
 		return err
 	}

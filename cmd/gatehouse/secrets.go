@@ -131,31 +131,51 @@ func openSealedStore(ctx context.Context, cfg *config.Config, defaultMode bool, 
 	return store, nil
 }
 
-// cmdSecrets implements `gatehouse secrets rotate` and `gatehouse secrets new-key`.
-func cmdSecrets(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "new-key" {
-		if len(args) != 2 {
-			fmt.Fprintln(stderr, "usage: gatehouse secrets new-key FILE   (writes 32 random bytes, base64, 0600)")
-			return exitError{"usage"}
-		}
-		if err := seal.NewKeyFile(args[1]); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote a new seal key to %s\n", args[1])
-		return nil
+const secretsRotateUsage = `Usage: gatehouse secrets rotate [--config FILE] [--batch N]
+
+Reseals every secret at rest under the first key of secrets.keys, online (Gatehouse may keep
+running).`
+
+const secretsNewKeyUsage = `Usage: gatehouse secrets new-key FILE
+
+Writes a new random seal key to FILE (32 random bytes, base64, mode 0600); FILE must not exist.`
+
+// cmdSecretsNewKey implements `gatehouse secrets new-key FILE`.
+func cmdSecretsNewKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("secrets new-key", flag.ContinueOnError)
+	if err := parseFlags(ctx, flags, args, secretsNewKeyUsage, stdout, stderr); err != nil {
+		return err
 	}
-	if len(args) == 0 || args[0] != "rotate" {
-		fmt.Fprintln(stderr, "usage: gatehouse secrets rotate [--config FILE] [--batch N] | gatehouse secrets new-key FILE")
+	if flags.NArg() != 1 {
+		printUsage(stderr, flags, secretsNewKeyUsage)
 		return exitError{"usage"}
 	}
+	if err := seal.NewKeyFile(flags.Arg(0)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote a new seal key to %s\n", flags.Arg(0))
+	return nil
+}
+
+// cmdSecrets implements `gatehouse secrets rotate` and `gatehouse secrets new-key`.
+func cmdSecrets(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if handled, err := subcommandHelp("secrets", args, []string{"rotate", "new-key"}, stdout, stderr); handled {
+		return err
+	}
+	if args[0] == "new-key" {
+		return cmdSecretsNewKey(ctx, args[1:], stdout, stderr)
+	}
 	flags := flag.NewFlagSet("secrets rotate", flag.ContinueOnError)
-	flags.SetOutput(stderr)
 	cfgPath := flags.String("config", "", "configuration file (YAML); none: the built-in default")
 	batch := flags.Int("batch", resealBatch, "rows per batch")
-	if err := flags.Parse(args[1:]); err != nil || flags.NArg() > 0 {
-		return exitError{"bad flags"}
+	if err := parseFlags(ctx, flags, args[1:], secretsRotateUsage, stdout, stderr); err != nil {
+		return err
 	}
-	cfg, err := configOrDefault(*cfgPath, getenv, stderr)
+	if flags.NArg() > 0 {
+		printUsage(stderr, flags, secretsRotateUsage)
+		return exitError{"usage"}
+	}
+	cfg, err := storageConfig(*cfgPath, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -183,17 +203,4 @@ func cmdSecrets(ctx context.Context, args []string, getenv func(string) string, 
 	fmt.Fprintf(stdout, "resealed %d of %d secret values under key %q (%d changed concurrently and were left to their writer)\n",
 		res.Resealed, res.Checked, keys.Primary(), res.Skipped)
 	return nil
-}
-
-// configOrDefault loads the configuration file, or the built-in default when path is empty.
-func configOrDefault(path string, getenv func(string) string, stderr io.Writer) (*config.Config, error) {
-	if path == "" {
-		return defaultConfig(), nil
-	}
-	cfg, err := loadConfig(path, getenv)
-	if err != nil {
-		reportConfigErrors(stderr, path, err)
-		return nil, exitError{"invalid config"}
-	}
-	return cfg, nil
 }

@@ -18,17 +18,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// defaultConfig is what `gatehouse serve` runs with no config file: loopback, SQLite in the
-// working directory, the local connector, and the example relying party.
-func defaultConfig() *config.Config {
-	cfg := &config.Config{
-		Connectors: []config.ConnectorBlock{{Type: "local", ID: "local", Name: "Email and password"}},
-		Example:    config.ExampleClient{Enabled: true},
-	}
-	cfg.ApplyDefaults()
-	return cfg
-}
-
 // newLogger builds the process logger: text or JSON at the configured level; lines logged
 // with a request's context carry its request ID and attributes (internal/logctx), and
 // durations print alike in both formats.
@@ -52,6 +41,9 @@ func newLogger(cfg config.Logging, w io.Writer) *slog.Logger {
 // cmdServe runs the broker until ctx ends.
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	err := serve(ctx, args, getenv, stdout, stderr)
+	if errors.As(err, new(helpShown)) {
+		return err
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopped (SIGTERM) while starting: a requested stop is not a failure.
 		fmt.Fprintf(stderr, "gatehouse: stopped while starting (%v)\n", err)
@@ -60,23 +52,46 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	return err
 }
 
+const serveUsage = `Usage: gatehouse serve [--config FILE]
+       gatehouse serve [--listen 127.0.0.1:8080]
+
+Runs the broker until SIGINT or SIGTERM (SIGHUP reloads the TLS certificate and the
+templates). With no --config, a self-contained default: http://127.0.0.1:5556 (moved by
+--listen or $GATEHOUSE_LISTEN, the issuer following), SQLite in ./gatehouse.db, the local
+connector with an admin user, and the example app.`
+
 // serveFlags parses serve's flags and loads the configuration they name (the built-in
 // default with no --config); problems are reported on stderr.
-func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*config.Config, string, error) {
+func serveFlags(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (*config.Config, string, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML); none: the built-in default")
-	if err := fs.Parse(args); err != nil {
-		return nil, "", exitError{"bad flags"}
+	listen := fs.String("listen", "", "the built-in default's listen address, a loopback host:port (default 127.0.0.1:5556, or $"+listenEnv+"); the issuer follows")
+	if err := parseFlags(ctx, fs, args, serveUsage, stdout, stderr); err != nil {
+		return nil, "", err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gatehouse serve: unexpected argument %q (did you mean --config %s?)\n", fs.Arg(0), fs.Arg(0))
 		return nil, "", exitError{"usage"}
 	}
 	if *cfgPath == "" {
-		return defaultConfig(), "", nil
+		addr, from := *listen, "--listen"
+		if addr == "" && getenv != nil {
+			addr, from = getenv(listenEnv), listenEnv
+		}
+		cfg, err := defaultConfigAt(addr)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatehouse serve: %s %v\n", from, err)
+			return nil, "", exitError{"bad listen address"}
+		}
+		return cfg, "", nil
 	}
-	cfg, err := loadConfig(*cfgPath, getenv)
+	if *listen != "" {
+		fmt.Fprintln(stderr, "gatehouse serve: --listen moves the built-in default; with --config, set web.http (and issuer) in the file")
+		return nil, "", exitError{"usage"}
+	}
+	// The path check-config takes: the same problems, the same file:line format. The
+	// warnings are logged once the logger exists (openSealedStore, assembly.Build).
+	cfg, _, err := checkConfig(ctx, *cfgPath, getenv)
 	if err != nil {
 		reportConfigErrors(stderr, *cfgPath, err)
 		return nil, "", exitError{"invalid config"}
@@ -87,7 +102,7 @@ func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 // serve is `gatehouse serve`: it returns when ctx is done (after draining) or on a failure.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	start := time.Now()
-	cfg, cfgPath, err := serveFlags(args, getenv, stderr)
+	cfg, cfgPath, err := serveFlags(ctx, args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}

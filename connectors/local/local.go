@@ -33,11 +33,22 @@ import (
 // DefaultCost is the bcrypt cost used when Config.Cost is zero; use it with HashPassword.
 const DefaultCost = bcrypt.DefaultCost
 
-// DefaultPrompt is the username field label when Config.Prompt is empty.
+// DefaultPrompt is the username field label when Config.Prompt is empty and login_with is
+// [username]; see PromptFor.
 const DefaultPrompt = "Username"
 
-// ErrUserNotFound is returned by a UserSource for a username it does not know.
+// What a user may type in the username field (Config.LoginWith).
+const (
+	LoginWithUsername = "username"
+	LoginWithEmail    = "email"
+)
+
+// ErrUserNotFound is returned by a UserSource for a username or email it does not know.
 var ErrUserNotFound = errors.New("local: user not found")
+
+// ErrAmbiguousEmail is returned by UserSource.LookupUserByEmail when more than one user has
+// the email: nobody signs in with it (each still can with their username).
+var ErrAmbiguousEmail = errors.New("local: more than one user has this email")
 
 // User is a user of the local connector, as a UserSource returns it.
 type User struct {
@@ -58,10 +69,12 @@ type PasswordRehasher interface {
 	ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string) error
 }
 
-// UserSource looks users up by exact username. It returns ErrUserNotFound (possibly wrapped)
-// for an unknown user; any other error is treated as the user store being unavailable.
+// UserSource looks users up by exact username, or by email compared case-insensitively. It
+// returns ErrUserNotFound (possibly wrapped) for an unknown user and ErrAmbiguousEmail for an
+// email several users have; any other error is treated as the user store being unavailable.
 type UserSource interface {
 	LookupUser(ctx context.Context, username string) (User, error)
+	LookupUserByEmail(ctx context.Context, email string) (User, error)
 }
 
 // Config configures the local connector. It implements connectors.Config.
@@ -69,8 +82,13 @@ type Config struct {
 	// Users is where users come from. It is not read from YAML: cmd/gatehouse sets it before
 	// Open. Validate does not require it (check-config runs before wiring); Open does.
 	Users UserSource `yaml:"-"`
-	// Prompt labels the username field; empty means DefaultPrompt.
+	// Prompt labels the username field; empty means what LoginWith takes ("Username or
+	// email", "Username", "Email"): PromptFor.
 	Prompt string `yaml:"prompt"`
+	// LoginWith is what a user may type in the username field: "username", "email" (the
+	// user's email address, compared case-insensitively; an address several users share
+	// signs nobody in), or both (the default; the username is tried first).
+	LoginWith []string `yaml:"login_with"`
 	// Cost is the bcrypt cost (4 to 31; zero means DefaultCost): of the dummy hash checked
 	// for unknown users, of the extra comparison after a wrong password against a cheaper
 	// stored hash, and of the hash stored again at a successful login when the stored one
@@ -97,10 +115,40 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.Prompt, "\r\n") {
 		errs = append(errs, fmt.Errorf("prompt: must be a single line"))
 	}
+	seen := map[string]bool{}
+	for i, w := range c.LoginWith {
+		switch {
+		case w != LoginWithUsername && w != LoginWithEmail:
+			errs = append(errs, fmt.Errorf("login_with[%d]: %q is neither username nor email", i, w))
+		case seen[w]:
+			errs = append(errs, fmt.Errorf("login_with[%d]: %q is listed twice", i, w))
+		}
+		seen[w] = true
+	}
 	if c.Cost != 0 && (c.Cost < bcrypt.MinCost || c.Cost > bcrypt.MaxCost) {
 		errs = append(errs, fmt.Errorf("cost: %d outside [%d, %d]", c.Cost, bcrypt.MinCost, bcrypt.MaxCost))
 	}
 	return errors.Join(errs...)
+}
+
+// loginWith reports what the username field takes: LoginWith, or both when it is empty.
+func (c *Config) loginWith() (username, email bool) {
+	if len(c.LoginWith) == 0 {
+		return true, true
+	}
+	return slices.Contains(c.LoginWith, LoginWithUsername), slices.Contains(c.LoginWith, LoginWithEmail)
+}
+
+// PromptFor is the username field's label when the configuration sets none: it says what
+// the field takes.
+func PromptFor(username, email bool) string {
+	switch {
+	case username && email:
+		return "Username or email"
+	case email:
+		return "Email"
+	}
+	return DefaultPrompt
 }
 
 // Open builds the connector. It starts computing the dummy bcrypt hash (tens of milliseconds
@@ -130,9 +178,10 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		return h
 	})
 	go dummy()
+	byUsername, byEmail := c.loginWith()
 	prompt := c.Prompt
 	if prompt == "" {
-		prompt = DefaultPrompt
+		prompt = PromptFor(byUsername, byEmail)
 	}
 	logger := deps.Logger
 	if logger == nil {
@@ -146,6 +195,7 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		info:   info,
 		users:  c.Users,
 		prompt: prompt,
+		byName: byUsername, byMail: byEmail,
 		cost:   cost,
 		dummy:  dummy,
 		logger: logger.With("connector", info.ID),
@@ -158,10 +208,12 @@ type Connector struct {
 	info   connectors.Info
 	users  UserSource
 	prompt string
-	cost   int           // configured bcrypt cost
-	dummy  func() []byte // bcrypt hash of a random password nobody knows (computed once)
-	logger *slog.Logger
-	now    func() time.Time
+	// byName and byMail say what the username field takes (login_with).
+	byName, byMail bool
+	cost           int           // configured bcrypt cost
+	dummy          func() []byte // bcrypt hash of a random password nobody knows (computed once)
+	logger         *slog.Logger
+	now            func() time.Time
 }
 
 // Interface guards.
@@ -179,8 +231,9 @@ func (c *Connector) Close() error { return nil }
 // Prompt is the label of the username field.
 func (c *Connector) Prompt() string { return c.prompt }
 
-// Login checks username and password. The username is matched exactly after trimming
-// surrounding spaces. An empty username or password fails at once; an unknown user, a wrong
+// Login checks username and password. What was typed is trimmed of surrounding spaces and
+// matched, as login_with allows, exactly against usernames, then (when it has an @)
+// case-insensitively against emails; the upstream subject is always the username. An empty username or password fails at once; an unknown user, a wrong
 // password and a broken stored hash all return connectors.ErrBadCredentials after one bcrypt
 // comparison. A failing user source returns a *connectors.UpstreamError.
 func (c *Connector) Login(ctx context.Context, s connectors.Scopes, username, password string) (connectors.Upstream, error) {
@@ -188,7 +241,7 @@ func (c *Connector) Login(ctx context.Context, s connectors.Scopes, username, pa
 	if username == "" || password == "" {
 		return connectors.Upstream{}, connectors.ErrBadCredentials
 	}
-	u, err := c.users.LookupUser(ctx, username)
+	u, err := c.lookup(ctx, username)
 	switch {
 	case errors.Is(err, ErrUserNotFound):
 		c.burn(password)
@@ -216,6 +269,25 @@ func (c *Connector) Login(ctx context.Context, s connectors.Scopes, username, pa
 	up.AuthTime = c.now()
 	up.AMR = []string{"pwd"}
 	return up, nil
+}
+
+// lookup finds the user a login names: by username, then by email, as login_with allows.
+func (c *Connector) lookup(ctx context.Context, name string) (User, error) {
+	if c.byName {
+		u, err := c.users.LookupUser(ctx, name)
+		if !errors.Is(err, ErrUserNotFound) || !c.byMail {
+			return u, err
+		}
+	}
+	if !strings.Contains(name, "@") {
+		return User{}, ErrUserNotFound
+	}
+	u, err := c.users.LookupUserByEmail(ctx, name)
+	if errors.Is(err, ErrAmbiguousEmail) {
+		c.logger.WarnContext(ctx, "sign-in by an email several local users have: refused (they can sign in with their usernames)")
+		return User{}, ErrUserNotFound
+	}
+	return u, err
 }
 
 // Refresh re-reads the user named by prev.Subject, so that changes to email, name and groups

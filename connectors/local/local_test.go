@@ -35,6 +35,27 @@ func (m *memUsers) LookupUser(_ context.Context, username string) (User, error) 
 	return u, nil
 }
 
+func (m *memUsers) LookupUserByEmail(_ context.Context, email string) (User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return User{}, m.err
+	}
+	var found []User
+	for _, u := range m.users {
+		if u.Email != "" && strings.EqualFold(u.Email, email) {
+			found = append(found, u)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return User{}, ErrUserNotFound
+	case 1:
+		return found[0], nil
+	}
+	return User{}, ErrAmbiguousEmail
+}
+
 func (m *memUsers) delete(username string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -280,7 +301,12 @@ func TestConfig(t *testing.T) {
 		openErr     bool
 		wantPrompt  string
 	}{
-		{"defaults", Config{Users: users, Cost: bcrypt.MinCost}, false, false, DefaultPrompt},
+		{"defaults", Config{Users: users, Cost: bcrypt.MinCost}, false, false, "Username or email"},
+		{"username only", Config{Users: users, Cost: bcrypt.MinCost, LoginWith: []string{"username"}}, false, false, "Username"},
+		{"email only", Config{Users: users, Cost: bcrypt.MinCost, LoginWith: []string{"email"}}, false, false, "Email"},
+		{"both", Config{Users: users, Cost: bcrypt.MinCost, LoginWith: []string{"email", "username"}}, false, false, "Username or email"},
+		{"login_with unknown", Config{Users: users, LoginWith: []string{"phone"}}, true, true, ""},
+		{"login_with twice", Config{Users: users, LoginWith: []string{"email", "email"}}, true, true, ""},
 		{"custom prompt", Config{Users: users, Prompt: "Email", Cost: bcrypt.MinCost}, false, false, "Email"},
 		{"no user source validates but does not open", Config{}, false, true, ""},
 		{"multi-line prompt", Config{Users: users, Prompt: "a\nb"}, true, true, ""},
@@ -308,6 +334,65 @@ func TestConfig(t *testing.T) {
 			}
 			if err := pc.Close(); err != nil {
 				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+}
+
+// TestLoginWith: login_with decides what the username field takes; the upstream subject is
+// the username whichever was typed; an email several users share signs nobody in; a
+// username containing @ still matches first.
+func TestLoginWith(t *testing.T) {
+	hash := mustHash(t, "pw-alice", bcrypt.MinCost)
+	users := &memUsers{users: map[string]User{
+		"alice":            {Username: "alice", Email: "Alice@Example.com", PasswordHash: hash},
+		"bob":              {Username: "bob", Email: "shared@example.com", PasswordHash: hash},
+		"carol":            {Username: "carol", Email: "shared@example.com", PasswordHash: hash},
+		"dave@example.com": {Username: "dave@example.com", Email: "dave@example.net", PasswordHash: hash},
+		"noemail":          {Username: "noemail", PasswordHash: hash},
+	}}
+	both, names, emails := []string(nil), []string{"username"}, []string{"email"}
+	tests := []struct {
+		name      string
+		loginWith []string
+		typed     string
+		wantSub   string // "" = bad credentials
+	}{
+		{"default: username", both, "alice", "alice"},
+		{"default: email", both, "alice@example.com", "alice"},
+		{"default: a username with @", both, "dave@example.com", "dave@example.com"},
+		{"default: that user's email", both, "dave@example.net", "dave@example.com"},
+		{"default: email, any case", both, "ALICE@EXAMPLE.COM", "alice"},
+		{"default: email with spaces", both, "  Alice@Example.com ", "alice"},
+		{"default: shared email", both, "shared@example.com", ""},
+		{"default: unknown email", both, "nobody@example.com", ""},
+		{"default: empty", both, "", ""},
+		{"username only: username", names, "alice", "alice"},
+		{"username only: email refused", names, "Alice@Example.com", ""},
+		{"email only: email", emails, "alice@example.COM", "alice"},
+		{"email only: username refused", emails, "alice", ""},
+		{"email only: a username with @ is not an email", emails, "dave@example.com", ""},
+		{"both listed", []string{"email", "username"}, "bob", "bob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &Config{Users: users, Cost: bcrypt.MinCost, LoginWith: tt.loginWith}
+			c, err := cfg.Open(t.Context(), connectors.Info{ID: "local"}, connectors.Deps{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, err := c.(connectors.PasswordConnector).Login(t.Context(), connectors.Scopes{}, tt.typed, "pw-alice")
+			if tt.wantSub == "" {
+				if !errors.Is(err, connectors.ErrBadCredentials) {
+					t.Fatalf("Login = %+v, %v; want bad credentials", up, err)
+				}
+				return
+			}
+			if err != nil || up.Subject != tt.wantSub || up.Username != tt.wantSub {
+				t.Fatalf("Login = %+v, %v; want subject %s", up, err, tt.wantSub)
+			}
+			if _, err := c.(connectors.PasswordConnector).Login(t.Context(), connectors.Scopes{}, tt.typed, "wrong"); !errors.Is(err, connectors.ErrBadCredentials) {
+				t.Errorf("wrong password: %v", err)
 			}
 		})
 	}

@@ -5,6 +5,9 @@
 // Inputs (environment):
 //   E2E_ISSUER          issuer URL; the example RP is at E2E_ISSUER + "/example/"
 //   E2E_USERNAME, E2E_PASSWORD
+//   E2E_LOGIN_AS        optional: what to type in the username field (e.g. the email); default
+//                       E2E_USERNAME, which the claims page must show either way
+//   E2E_EXPECT_LABEL    optional: the username field's label must be exactly this text
 //   E2E_CHROMIUM        browser executable (default /usr/bin/chromium)
 //   SCREENSHOT_DIR      optional: a PNG of every step is written there
 // Exit status 0 on success; 1 with a message naming the failed step otherwise.
@@ -37,7 +40,12 @@ runScenario('browser-login', { height: 768 }, async ({ issuer, username, passwor
         await page.waitForLoadState('load');
       }
     }
-    await page.getByLabel('Username', { exact: false }).fill(username);
+    const expectLabel = process.env.E2E_EXPECT_LABEL;
+    if (expectLabel) {
+      const label = (await page.locator('label[for="username"]').innerText()).trim();
+      if (label !== expectLabel) throw new Error(`the username field is labelled "${label}", want "${expectLabel}"`);
+    }
+    await page.getByLabel('Username', { exact: false }).fill(process.env.E2E_LOGIN_AS || username);
     await page.getByLabel('Password', { exact: false }).fill(password);
     await shot('login');
     await page.getByRole('button', { name: 'Sign in' }).click();

@@ -347,10 +347,10 @@ func (b *builder) clients(prefix string, mounts map[string]http.Handler) ([]clie
 	exampleBase := b.gh.ExampleURL
 	secret := randomSecret()
 	cls = append(cls, clients.New(clients.Client{
-		ID: "example-app", Name: "Gatehouse example app", RedirectURIs: []string{exampleBase + "/callback"},
+		ID: config.ExampleClientID, Name: "Gatehouse example app", RedirectURIs: []string{exampleBase + "/callback"},
 		PostLogoutRedirectURIs: []string{exampleBase + "/"},
 	}, secret))
-	rp, err := examplerp.New(examplerp.Options{Issuer: b.cfg.Issuer, ClientID: "example-app", ClientSecret: secret,
+	rp, err := examplerp.New(examplerp.Options{Issuer: b.cfg.Issuer, ClientID: config.ExampleClientID, ClientSecret: secret,
 		BaseURL: exampleBase, HTTPClient: httpx.BoundedClient(&http.Client{Timeout: 15 * time.Second}), Logger: b.logger.With("component", "examplerp")})
 	if err != nil {
 		return nil, fmt.Errorf("example app: %w", err)

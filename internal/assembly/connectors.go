@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/claims"
@@ -57,7 +61,7 @@ func DecodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 			continue
 		}
 		if err := cc.Validate(); err != nil {
-			problems = append(problems, at(path+".config", err.Error()))
+			problems = append(problems, validateProblems(err, &node, at, path+".config")...)
 			continue
 		}
 		if msg := proxyNeedsProblem(cfg.Web, cc); msg != "" {
@@ -83,6 +87,78 @@ func DecodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 		return nil, err
 	}
 	return out, nil
+}
+
+// validateProblems turns a connector's Validate error into one problem per error it joins,
+// each at the line of the key it names ("user_search.base_dn: required" is reported at that
+// key's line in the block), else at the block's config line.
+func validateProblems(err error, node *yaml.Node, at func(path, msg string) *config.Problem, path string) []*config.Problem {
+	var out []*config.Problem
+	for _, e := range flattenErrors(err) {
+		msg := e.Error()
+		key, rest, ok := strings.Cut(msg, ": ")
+		line := 0
+		if ok && configKeyRe.MatchString(key) {
+			line = keyLine(node, key)
+		}
+		if line == 0 {
+			out = append(out, at(path, msg))
+			continue
+		}
+		p := at(path+"."+key, rest)
+		p.Line = line
+		out = append(out, p)
+	}
+	return out
+}
+
+// configKeyRe matches a key path as connectors name one in their errors (user_search.base_dn,
+// hosts[1], "host and hosts" does not).
+var configKeyRe = regexp.MustCompile(`^[a-z][a-z0-9_]*(\[[0-9]+\])?(\.[a-z][a-z0-9_]*(\[[0-9]+\])?)*$`)
+
+// flattenErrors lists the errors err joins (errors.Join, nested), or err itself.
+func flattenErrors(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flattenErrors(e)...)
+	}
+	return out
+}
+
+// keyLine is the line of a dotted key path (with [i] list indexes) inside a mapping node, or
+// 0 when it is not there.
+func keyLine(n *yaml.Node, path string) int {
+	line := 0
+	for _, seg := range strings.Split(path, ".") {
+		name, idx, hasIdx := strings.Cut(strings.TrimSuffix(seg, "]"), "[")
+		if n == nil || n.Kind != yaml.MappingNode {
+			return line
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == name {
+				line, next = n.Content[i].Line, n.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+		if hasIdx {
+			k, err := strconv.Atoi(idx)
+			if err != nil || n.Kind != yaml.SequenceNode || k >= len(n.Content) {
+				return line
+			}
+			n = n.Content[k]
+			line = n.Line
+		}
+	}
+	return line
 }
 
 // ConnectorDeps is what a connector gets when it is opened; Attributes are those its claims
@@ -178,7 +254,31 @@ func (l LocalUsers) LookupUser(ctx context.Context, username string) (local.User
 	if err != nil {
 		return local.User{}, err
 	}
-	return local.User{Username: u.Username, Email: u.Email, Name: u.Name, PasswordHash: u.PasswordHash, EmailVerified: u.EmailVerified, Groups: u.Groups}, nil
+	return localUser(u), nil
+}
+
+// LookupUserByEmail implements local.UserSource over the optional
+// storage.LocalUserEmailFinder: exactly one user with the email (case-insensitive) is found;
+// several are local.ErrAmbiguousEmail.
+func (l LocalUsers) LookupUserByEmail(ctx context.Context, email string) (local.User, error) {
+	f, ok := l.Store.(storage.LocalUserEmailFinder)
+	if !ok {
+		return local.User{}, fmt.Errorf("local users by email: %w", errors.ErrUnsupported)
+	}
+	us, err := f.FindLocalUsersByEmail(ctx, email)
+	switch {
+	case err != nil:
+		return local.User{}, err
+	case len(us) == 0:
+		return local.User{}, local.ErrUserNotFound
+	case len(us) > 1:
+		return local.User{}, local.ErrAmbiguousEmail
+	}
+	return localUser(us[0]), nil
+}
+
+func localUser(u storage.LocalUser) local.User {
+	return local.User{Username: u.Username, Email: u.Email, Name: u.Name, PasswordHash: u.PasswordHash, EmailVerified: u.EmailVerified, Groups: u.Groups}
 }
 
 // ReplacePasswordHash implements local.PasswordRehasher over the optional

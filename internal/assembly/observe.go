@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/audit"
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -23,7 +24,7 @@ func (b *builder) observability(decoded []DecodedConnector) error {
 		clientIDs = append(clientIDs, c.ID)
 	}
 	if b.cfg.Example.Enabled {
-		clientIDs = append(clientIDs, "example-app")
+		clientIDs = append(clientIDs, config.ExampleClientID)
 	}
 	for _, d := range decoded {
 		connectorIDs = append(connectorIDs, d.Info.ID)

@@ -102,6 +102,10 @@ func TestLocalPasswordUpdates(t *testing.T) {
 	storagetest.RunLocalPasswordUpdates(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestLocalUserEmails(t *testing.T) {
+	storagetest.RunLocalUserEmails(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
 func TestMFA(t *testing.T) {
 	storagetest.RunMFA(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }

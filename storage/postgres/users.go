@@ -15,9 +15,10 @@ const (
 	qUpsertUser = qInsertUser + ` ON CONFLICT (username) DO UPDATE SET email = excluded.email,
 	email_verified = excluded.email_verified, name = excluded.name, groups_json = excluded.groups_json,
 	password_hash = excluded.password_hash, from_config = excluded.from_config, created_at = excluded.created_at, updated_at = excluded.updated_at`
-	qGetUser    = `SELECT ` + localUserCols + ` FROM local_users WHERE username = $1`
-	qListUsers  = `SELECT ` + localUserCols + ` FROM local_users ORDER BY username`
-	qDeleteUser = `DELETE FROM local_users WHERE username = $1`
+	qGetUser          = `SELECT ` + localUserCols + ` FROM local_users WHERE username = $1`
+	qListUsers        = `SELECT ` + localUserCols + ` FROM local_users ORDER BY username`
+	qFindUsersByEmail = `SELECT ` + localUserCols + ` FROM local_users WHERE lower(email) = lower($1) AND email <> '' ORDER BY username`
+	qDeleteUser       = `DELETE FROM local_users WHERE username = $1`
 
 	qInsertLink = `INSERT INTO user_links (connector_id, upstream_subject, user_id, created_at)
 	VALUES ($1, $2, $3, $4) ON CONFLICT (connector_id, upstream_subject) DO NOTHING`
@@ -79,21 +80,31 @@ func (s *Store) UpsertLocalUser(ctx context.Context, u storage.LocalUser) error 
 
 // ListLocalUsers lists every local user, ordered by username.
 func (s *Store) ListLocalUsers(ctx context.Context) ([]storage.LocalUser, error) {
-	rows, err := s.pool.Query(ctx, qListUsers)
+	return s.listLocalUsers(ctx, "list local users", qListUsers)
+}
+
+// FindLocalUsersByEmail implements storage.LocalUserEmailFinder.
+func (s *Store) FindLocalUsersByEmail(ctx context.Context, email string) ([]storage.LocalUser, error) {
+	return s.listLocalUsers(ctx, "find local users by email", qFindUsersByEmail, email)
+}
+
+// listLocalUsers runs a query returning local users.
+func (s *Store) listLocalUsers(ctx context.Context, what, q string, args ...any) ([]storage.LocalUser, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list local users: %w", err)
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []storage.LocalUser
 	for rows.Next() {
 		u, err := scanLocalUser(rows)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: list local users: %w", err)
+			return nil, fmt.Errorf("postgres: %s: %w", what, err)
 		}
 		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: list local users: %w", err)
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	return out, nil
 }

@@ -14,3 +14,7 @@ func TestBlobs(t *testing.T) {
 func TestLocalPasswordUpdates(t *testing.T) {
 	storagetest.RunLocalPasswordUpdates(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
+
+func TestLocalUserEmails(t *testing.T) {
+	storagetest.RunLocalUserEmails(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}

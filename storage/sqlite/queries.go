@@ -12,7 +12,7 @@ func allQueries() []string {
 		qInsertSession, qGetSession, qTouchSession, qDeleteSession,
 		qGetConsent, qPutConsent, qDeleteConsent,
 		qListKeys, qDeleteKeys, qInsertKey,
-		qInsertUser, qUpsertUser, qGetUser, qListUsers, qDeleteUser, qReplacePassword,
+		qInsertUser, qUpsertUser, qGetUser, qListUsers, qFindUsersByEmail, qDeleteUser, qReplacePassword,
 		qInsertLink, qGetLink, qCreateLink, qFindLinkEmail, qSetLinkEmail,
 		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrants, qGCSessions, qGCSigningKeys,
 		qGetReplacedBy, qGetUsedAt, qRevokeSuccessr, qSetReplacedBy,
