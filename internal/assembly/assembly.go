@@ -278,6 +278,9 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	if err != nil {
 		return broker.Deps{}, err
 	}
+	if cs, ok := b.store.(storage.ClientStore); ok {
+		registry.WithStore(cs, b.logger)
+	}
 	tmpl, err := web.Load(cfg.Web.TemplatesDir)
 	if err != nil {
 		return broker.Deps{}, err
