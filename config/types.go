@@ -83,6 +83,10 @@ type Admin struct {
 	// PProf serves net/http/pprof under /debug/pprof/ on the admin listener (never the
 	// public one); it needs admin.http.
 	PProf bool `yaml:"pprof"`
+	// Clients are the configured clients that may call the admin API (docs/admin-api.md):
+	// with a client_credentials access token carrying the gatehouse:admin scope, which only
+	// they may have in allowed_scopes. Empty: the admin API is not served.
+	Clients []string `yaml:"clients"`
 }
 
 // Audit configures the audit trail (stored security events).

@@ -94,6 +94,12 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
 		hs := httpx.NewServer(addr, h)
+		if h == l.admin {
+			// gRPC clients of the admin API speak HTTP/2 without TLS (h2c) on this listener.
+			hs.Protocols = new(http.Protocols)
+			hs.Protocols.SetHTTP1(true)
+			hs.Protocols.SetUnencryptedHTTP2(true)
+		}
 		hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 		hs.TLSConfig = tc
 		l.servers = append(l.servers, hs)
