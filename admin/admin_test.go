@@ -37,7 +37,7 @@ type env struct {
 	admin *httptest.Server
 }
 
-func newEnv(t *testing.T, dir string) *env {
+func newEnv(t testing.TB, dir string) *env {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
 	if err != nil {
@@ -62,7 +62,7 @@ func newEnv(t *testing.T, dir string) *env {
 }
 
 // token posts a token request and returns the JSON answer and the status.
-func (e *env) token(t *testing.T, id, secret string, form url.Values) (map[string]any, int) {
+func (e *env) token(t testing.TB, id, secret string, form url.Values) (map[string]any, int) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.gh.Issuer+"/token", strings.NewReader(form.Encode()))
 	if err != nil {
@@ -83,7 +83,7 @@ func (e *env) token(t *testing.T, id, secret string, form url.Values) (map[strin
 }
 
 // clientToken returns a client_credentials access token of the client for scope.
-func (e *env) clientToken(t *testing.T, id, secret, scope string) string {
+func (e *env) clientToken(t testing.TB, id, secret, scope string) string {
 	t.Helper()
 	body, status := e.token(t, id, secret, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
 	if status != http.StatusOK {
