@@ -59,6 +59,8 @@ Commands:
   healthcheck [--url URL | --config FILE]
                             exit 0 when the broker answers ready (a container HEALTHCHECK)
   audit [--user U] [--since 1h] [--json]   print the audit trail
+  client create|get|list|update|rotate-secret|delete
+                            manage clients through the admin API (see gatehouse client help)
 `
 
 // run is main without globals, for tests.
@@ -91,6 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "loadtest":
 		return cmdLoadtest(ctx, args[1:], stdout, stderr)
+	case "client":
+		return cmdClient(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
