@@ -30,3 +30,7 @@ func TestClients(t *testing.T) {
 		})
 	})
 }
+
+func TestUserSessions(t *testing.T) {
+	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}

@@ -392,3 +392,7 @@ func TestClients(t *testing.T) {
 		})
 	})
 }
+
+func TestUserSessions(t *testing.T) {
+	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}
