@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/api/gatehouse/admin/v1/adminv1connect"
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
 )
@@ -40,6 +41,20 @@ type Deps struct {
 	Verifier TokenVerifier
 	// AdminClients are the client IDs whose tokens may call the API (admin.clients).
 	AdminClients []string
+	// Store is the storage (local users, links, grants, sessions, consents).
+	Store storage.Storage
+	// Sessions lists and ends users' sessions and consents.
+	Sessions storage.UserSessionStore
+	// AuditStore is the audit trail ListAuditEvents reads (nil: none kept).
+	AuditStore storage.AuditStore
+	// LocalConnectorIDs are the connectors of type local (their links name local users).
+	LocalConnectorIDs []string
+	// PasswordCost is the bcrypt cost of passwords set through the API (0: the default).
+	PasswordCost int
+	// Keys lists and rotates the signing keys.
+	Keys KeyRotator
+	// Connectors are the configured connectors and whether they opened.
+	Connectors []connset.Slot
 	// Audit records every change.
 	Audit  audit.Recorder
 	Logger *slog.Logger
@@ -68,11 +83,22 @@ func (s *Server) Handler() http.Handler {
 	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes)}
 	mux := http.NewServeMux()
 	mux.Handle(adminv1connect.NewClientServiceHandler(&clientService{s}, opts...))
+	mux.Handle(adminv1connect.NewUserServiceHandler(&userService{s}, opts...))
+	mux.Handle(adminv1connect.NewSessionServiceHandler(&sessionService{s}, opts...))
+	mux.Handle(adminv1connect.NewConsentServiceHandler(&consentService{s}, opts...))
+	mux.Handle(adminv1connect.NewKeyServiceHandler(&keyService{s}, opts...))
+	mux.Handle(adminv1connect.NewConnectorServiceHandler(&connectorService{s}, opts...))
+	mux.Handle(adminv1connect.NewAuditServiceHandler(&auditService{s}, opts...))
 	return s.authenticate(mux)
 }
 
 // Paths are the URL path prefixes the handler serves (one per service), for mounting it
 // next to other handlers.
 func Paths() []string {
-	return []string{"/" + adminv1connect.ClientServiceName + "/"}
+	var out []string
+	for _, name := range []string{adminv1connect.ClientServiceName, adminv1connect.UserServiceName, adminv1connect.SessionServiceName,
+		adminv1connect.ConsentServiceName, adminv1connect.KeyServiceName, adminv1connect.ConnectorServiceName, adminv1connect.AuditServiceName} {
+		out = append(out, "/"+name+"/")
+	}
+	return out
 }

@@ -124,11 +124,17 @@ func h2c() *http.Protocols {
 // codeFlow logs alice in to the client and redeems the code; it returns the token answer.
 func (e *env) codeFlow(t *testing.T, id, secret string) map[string]any {
 	t.Helper()
+	return e.codeFlowAs(t, id, secret, "alice", alicePassword)
+}
+
+// codeFlowAs is codeFlow for another user, in a new browser.
+func (e *env) codeFlowAs(t *testing.T, id, secret, username, password string) map[string]any {
+	t.Helper()
 	verifier, challenge := brokertest.PKCE("verifier-0123456789-0123456789-0123456789-0123")
 	q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {appRedirect},
 		"scope": {"openid offline_access"}, "state": {"st"}, "nonce": {"n"},
 		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "prompt": {"consent"}}
-	final := e.gh.Login(e.gh.Browser(), e.gh.Issuer+"/authorize?"+q.Encode(), "alice", alicePassword, true)
+	final := e.gh.Login(e.gh.Browser(), e.gh.Issuer+"/authorize?"+q.Encode(), username, password, true)
 	u, err := url.Parse(final)
 	if err != nil || u.Query().Get("code") == "" {
 		t.Fatalf("no code in %q", final)

@@ -267,6 +267,11 @@ func (b *builder) adminAPI(deps broker.Deps) error {
 	if !ok {
 		return errors.New("admin API: the storage backend cannot store clients (storage.ClientStore)")
 	}
+	us, ok := b.store.(storage.UserSessionStore)
+	if !ok {
+		return errors.New("admin API: the storage backend cannot list sessions (storage.UserSessionStore)")
+	}
+	as, _ := b.store.(storage.AuditStore) //nolint:errcheck // nil: ListAuditEvents answers unimplemented
 	var connectorIDs []string
 	for _, c := range b.cfg.Connectors {
 		connectorIDs = append(connectorIDs, c.ID)
@@ -275,6 +280,8 @@ func (b *builder) adminAPI(deps broker.Deps) error {
 		Clients: deps.Clients, ClientStore: cs, ConnectorIDs: connectorIDs,
 		Verifier:     userinfo.NewVerifier(deps.Minter, b.store, b.now),
 		AdminClients: b.cfg.Admin.Clients, Audit: b.gh.Audit, Logger: b.logger, Now: b.now,
+		Store: b.store, Sessions: us, AuditStore: as, LocalConnectorIDs: b.gh.LocalConnectorIDs(),
+		PasswordCost: localCost(b.gh.Connectors), Keys: b.gh.Keys, Connectors: deps.Connectors,
 	})
 	return nil
 }
