@@ -101,12 +101,18 @@ func startAdminGatehouses(t *testing.T, n int, storage func(dir string) []string
 // the environment, and returns its stdout, stderr and whether it succeeded.
 func (g adminGatehouse) cli(t *testing.T, issuer string, args ...string) (string, string, bool) {
 	t.Helper()
+	return g.cliIn(t, issuer, "", args...)
+}
+
+// cliIn is cli with stdin.
+func (g adminGatehouse) cliIn(t *testing.T, issuer, stdin string, args ...string) (string, string, bool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, peers.bin, append(args, "--admin", g.admin, "--issuer", issuer)...)
 	cmd.Env = append(os.Environ(), "GATEHOUSE_ADMIN_CLIENT_ID=ops-cli", "GATEHOUSE_ADMIN_CLIENT_SECRET="+g.opsSecret)
 	var stdout, stderr lockedBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &stdout, &stderr, strings.NewReader(stdin)
 	err := cmd.Run()
 	t.Logf("$ gatehouse %s\n%s%s", strings.Join(args, " "), stdout.String(), stderr.String())
 	return stdout.String(), stderr.String(), err == nil
@@ -335,4 +341,72 @@ func TestAdminReplicas(t *testing.T) {
 			t.Fatalf("replica %d: the deleted client still gets tokens: %d", i, status)
 		}
 	}
+}
+
+// TestAdminCLIUsers drives `gatehouse user|session|consent|key ...` against the running
+// binary: a user created at runtime logs in through a strict openid-client relying party at
+// once; their sessions and consents are listed; "sign out everywhere" kills their refresh
+// token; a key rotation is published at once; configured users are read-only.
+func TestAdminCLIUsers(t *testing.T) {
+	g := startAdminGatehouses(t, 1, func(dir string) []string {
+		return []string{"storage:", "  type: sqlite", "  config:", "    file: " + fmt.Sprintf("%q", filepath.Join(dir, "gh.db"))}
+	})[0]
+	if _, _, ok := g.cliIn(t, g.issuer, "bob-password-1\n", "user", "create", "--username", "bob", "--email", "bob@example.com", "--email-verified", "--group", "ops"); !ok {
+		t.Fatal("user create failed")
+	}
+	bob := g
+	bob.user = user{Username: "bob", Password: "bob-password-1", Email: "bob@example.com"}
+	rt := bob.rp(t, "login", "cfg-app", "cfg-app-secret", nil)
+
+	if out := g.mustCLI(t, g.issuer, "user", "list"); !regexp.MustCompile(`bob\s+api\s+false`).MatchString(out) || !regexp.MustCompile(`alice\s+config`).MatchString(out) {
+		t.Fatalf("user list:\n%s", out)
+	}
+	if out := g.mustCLI(t, g.issuer, "session", "list", "--user", "bob"); strings.Count(out, "\n") != 2 || !strings.Contains(out, "local") {
+		t.Fatalf("session list:\n%s", out)
+	}
+	if out := g.mustCLI(t, g.issuer, "consent", "list", "--user", "bob"); !strings.Contains(out, "cfg-app") {
+		t.Fatalf("consent list:\n%s", out)
+	}
+	if out := g.mustCLI(t, g.issuer, "session", "revoke-all", "--user", "bob"); !strings.Contains(out, "1 sessions ended") {
+		t.Fatalf("session revoke-all:\n%s", out)
+	}
+	bob.rp(t, "refresh", "cfg-app", "cfg-app-secret", map[string]string{"E2E_REFRESH_TOKEN": rt, "E2E_EXPECT_ERROR": "invalid_grant"})
+
+	before := keyIDsOf(t, g)
+	if out := g.mustCLI(t, g.issuer, "key", "rotate"); !strings.Contains(out, "next") {
+		t.Fatalf("key rotate:\n%s", out)
+	}
+	if after := keyIDsOf(t, g); len(after) != len(before)+1 {
+		t.Fatalf("JWKS kids %v after rotation, before %v: the new key is not published at once", after, before)
+	}
+	g.mustCLI(t, g.issuer, "key", "list")
+
+	g.mustCLI(t, g.issuer, "user", "disable", "bob")
+	g.mustCLI(t, g.issuer, "user", "delete", "bob")
+	_, stderr, ok := g.cliIn(t, g.issuer, "new-password-1\n", "user", "set-password", "alice")
+	if ok || !strings.Contains(stderr, "failed_precondition: user.source") {
+		t.Fatalf("set-password of a configured user: ok=%v %s", ok, stderr)
+	}
+}
+
+// keyIDsOf returns the kids of the replica's JWKS.
+func keyIDsOf(t *testing.T, g adminGatehouse) []string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, g.issuer+"/keys", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwks struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if status := doJSON(t, req, &jwks); status != http.StatusOK {
+		t.Fatalf("JWKS: %d", status)
+	}
+	var out []string
+	for _, k := range jwks.Keys {
+		out = append(out, k.Kid)
+	}
+	return out
 }

@@ -61,6 +61,10 @@ Commands:
   audit [--user U] [--since 1h] [--json]   print the audit trail
   client create|get|list|update|rotate-secret|delete
                             manage clients through the admin API (see gatehouse client help)
+  user create|set-password|disable|delete|list      local users, through the admin API
+  session list|revoke|revoke-all                    users' SSO sessions
+  consent list|revoke                               users' consents
+  key list|rotate                                   the signing keys
 `
 
 // run is main without globals, for tests.
@@ -95,6 +99,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdLoadtest(ctx, args[1:], stdout, stderr)
 	case "client":
 		return cmdClient(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return cmdUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "session":
+		return cmdSession(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "consent":
+		return cmdConsent(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "key":
+		return cmdKey(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
