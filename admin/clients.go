@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -62,7 +63,7 @@ func (cs *clientService) CreateClient(ctx context.Context, req *connect.Request[
 		secret = newSecret()
 		sc.SecretHash = clients.HashSecret(secret)
 	}
-	now := cs.s.d.Now().UTC()
+	now := cs.s.d.Now().UTC().Truncate(time.Millisecond) // as stored
 	sc.CreatedAt, sc.UpdatedAt = now, now
 	err := cs.s.d.ClientStore.CreateClient(ctx, sc)
 	cs.s.record(ctx, "client.create", sc.ID, err)
@@ -138,7 +139,7 @@ func (cs *clientService) UpdateClient(ctx context.Context, req *connect.Request[
 	if err := cs.validate(sc); err != nil {
 		return nil, err
 	}
-	sc.UpdatedAt = cs.s.d.Now().UTC()
+	sc.UpdatedAt = cs.s.d.Now().UTC().Truncate(time.Millisecond)
 	err = cs.s.d.ClientStore.UpdateClient(ctx, sc)
 	cs.s.record(ctx, "client.update", sc.ID, err)
 	if err != nil {
@@ -161,7 +162,7 @@ func (cs *clientService) RotateClientSecret(ctx context.Context, req *connect.Re
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("id: client %q is public and has no secret", sc.ID))
 	}
 	secret := newSecret()
-	sc.SecretHash, sc.UpdatedAt = clients.HashSecret(secret), cs.s.d.Now().UTC()
+	sc.SecretHash, sc.UpdatedAt = clients.HashSecret(secret), cs.s.d.Now().UTC().Truncate(time.Millisecond)
 	err = cs.s.d.ClientStore.UpdateClient(ctx, sc)
 	cs.s.record(ctx, "client.rotate_secret", sc.ID, err)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -42,7 +43,7 @@ func (us *userService) CreateUser(ctx context.Context, req *connect.Request[admi
 	if err != nil {
 		return nil, err
 	}
-	now := us.s.d.Now().UTC()
+	now := us.s.d.Now().UTC().Truncate(time.Millisecond) // as stored
 	u := storage.LocalUser{Username: in.GetUsername(), Email: in.GetEmail(), EmailVerified: in.GetEmailVerified(),
 		Name: in.GetName(), Groups: in.GetGroups(), PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	err = us.s.d.Store.CreateLocalUser(ctx, u)
