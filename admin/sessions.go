@@ -14,22 +14,23 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// subjects returns the internal user IDs the local connectors linked username to.
-func (s *Server) subjects(ctx context.Context, username string) []string {
+// subjects returns the internal user IDs the local connectors linked username to; a storage
+// failure is an internal error (never taken for "no such user").
+func (s *Server) subjects(ctx context.Context, username string) ([]string, error) {
 	var out []string
 	for _, cid := range s.d.LocalConnectorIDs {
 		link, err := s.d.Store.GetUserLink(ctx, cid, username)
-		if err != nil {
-			if !errors.Is(err, storage.ErrNotFound) {
-				s.d.Logger.ErrorContext(ctx, "admin API: read user link", "connector", cid, "err", err)
-			}
+		if errors.Is(err, storage.ErrNotFound) {
 			continue
+		}
+		if err != nil {
+			return nil, s.internal(ctx, "read user link", err)
 		}
 		if !slices.Contains(out, link.UserID) {
 			out = append(out, link.UserID)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // resolve returns the internal user IDs a UserRef names: its subject, or the subjects of its
@@ -41,7 +42,7 @@ func (s *Server) resolve(ctx context.Context, ref *adminv1.UserRef) ([]string, e
 	case ref.GetSubject() != "":
 		return []string{ref.GetSubject()}, nil
 	case ref.GetUsername() != "":
-		return s.subjects(ctx, ref.GetUsername()), nil
+		return s.subjects(ctx, ref.GetUsername())
 	}
 	return nil, invalidArg("user", "is required (subject or username)")
 }

@@ -157,8 +157,13 @@ func (us *userService) DisableUser(ctx context.Context, req *connect.Request[adm
 			return nil, err
 		}
 	}
+	subs, err := us.s.subjects(ctx, u.Username)
+	if err != nil {
+		us.s.record(ctx, "user.disable", u.Username, err)
+		return nil, err
+	}
 	res := &adminv1.DisableUserResponse{}
-	for _, sub := range us.s.subjects(ctx, u.Username) {
+	for _, sub := range subs {
 		n, g, err := us.s.d.Sessions.RevokeUserSessions(ctx, sub, us.s.d.Now().UTC())
 		if err != nil {
 			us.s.record(ctx, "user.disable", u.Username, err)
