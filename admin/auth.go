@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -22,7 +23,8 @@ func Actor(ctx context.Context) string {
 	return a
 }
 
-// authenticate lets a request through only with a bearer token that is a live Gatehouse
+// authenticate lets a request through only with a client certificate verified by
+// admin.client_ca naming an admin client, or a bearer token that is a live Gatehouse
 // client_credentials access token carrying config.AdminScope, issued to one of the admin
 // clients. Without a token the answer is unauthenticated; with another token,
 // permission_denied. The body is bounded before any handler reads it.
@@ -43,8 +45,18 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// caller returns the authenticated admin client's ID, or a connect error.
+// caller returns the authenticated admin client's ID, or a connect error. A client
+// certificate verified by admin.client_ca (the listener verifies it; only then are there
+// verified chains) names the client by its subject common name; otherwise the bearer token
+// does.
 func (s *Server) caller(r *http.Request) (string, error) {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
+		if !slices.Contains(s.d.AdminClients, cn) {
+			return "", connect.NewError(connect.CodePermissionDenied, errors.New("the client certificate's common name "+strconv.Quote(cn)+" is not in admin.clients"))
+		}
+		return cn, nil
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("a bearer token is required (a client_credentials access token with scope "+config.AdminScope+")"))

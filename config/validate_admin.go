@@ -23,6 +23,20 @@ func (v *validator) admin(c *Config) {
 		if len(c.Admin.Clients) > 0 {
 			v.addf("admin.clients", "needs admin.http: the admin API is served only on the admin listener")
 		}
+		if c.Admin.TLSCert != "" || c.Admin.TLSKey != "" {
+			v.addf("admin.tls_cert", "needs admin.http")
+		}
+	}
+	if (c.Admin.TLSCert == "") != (c.Admin.TLSKey == "") {
+		v.addf("admin.tls_key", "admin.tls_cert and admin.tls_key go together")
+	}
+	if c.Admin.ClientCA != "" {
+		switch {
+		case c.Admin.TLSCert == "":
+			v.addf("admin.client_ca", "needs admin.tls_cert: client certificates are asked for over https only")
+		case len(c.Admin.Clients) == 0:
+			v.addf("admin.client_ca", "needs admin.clients: a certificate authenticates the admin client named by its common name")
+		}
 	}
 	byID := map[string]Client{}
 	for _, cl := range c.Clients {

@@ -23,6 +23,17 @@ func TestValidateAdminClients(t *testing.T) {
 			[]string{`admin.clients[1]: "nobody" is not a configured client id`}},
 		{"without the scope", func(c *Config) { adminClient(c); c.Clients[len(c.Clients)-1].AllowedScopes = []string{"read"} },
 			[]string{"admin.clients[0]: client \"ops-cli\" needs grant_types [client_credentials] and allowed_scopes [gatehouse:admin]"}},
+		{"mutual TLS", func(c *Config) {
+			adminClient(c)
+			c.Admin.TLSCert, c.Admin.TLSKey, c.Admin.ClientCA = "admin.pem", "admin-key.pem", "ops-ca.pem"
+		}, nil},
+		{"tls_cert without tls_key", func(c *Config) { adminClient(c); c.Admin.TLSCert = "admin.pem" },
+			[]string{"admin.tls_key: admin.tls_cert and admin.tls_key go together"}},
+		{"client_ca without https", func(c *Config) { adminClient(c); c.Admin.ClientCA = "ops-ca.pem" },
+			[]string{"admin.client_ca: needs admin.tls_cert"}},
+		{"client_ca without admin clients", func(c *Config) {
+			c.Admin.HTTP, c.Admin.TLSCert, c.Admin.TLSKey, c.Admin.ClientCA = "127.0.0.1:9090", "a.pem", "k.pem", "ca.pem"
+		}, []string{"admin.client_ca: needs admin.clients"}},
 		{"scope on another client", func(c *Config) { adminClient(c); c.Admin.Clients = nil },
 			[]string{"allowed_scopes[0]: gatehouse:admin is granted only to the clients named in admin.clients"}},
 	}

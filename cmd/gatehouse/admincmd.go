@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -23,6 +26,7 @@ import (
 // token, and the output format.
 type adminFlags struct {
 	admin, issuer, clientID, clientSecret string
+	ca, cert, key                         string
 	json                                  bool
 }
 
@@ -33,11 +37,45 @@ func (a *adminFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&a.clientID, "client-id", getenv("GATEHOUSE_ADMIN_CLIENT_ID"), "an admin client (admin.clients) (env GATEHOUSE_ADMIN_CLIENT_ID)")
 	fs.StringVar(&a.clientSecret, "client-secret", getenv("GATEHOUSE_ADMIN_CLIENT_SECRET"), "its secret (env GATEHOUSE_ADMIN_CLIENT_SECRET)")
 	fs.BoolVar(&a.json, "json", false, "print the API's answer as JSON")
+	fs.StringVar(&a.ca, "ca", getenv("GATEHOUSE_ADMIN_CA"), "PEM CAs to trust for an https admin listener (env GATEHOUSE_ADMIN_CA)")
+	fs.StringVar(&a.cert, "cert", getenv("GATEHOUSE_ADMIN_CERT"), "a client certificate (PEM) for mutual TLS instead of a token; its common name is an admin client (env GATEHOUSE_ADMIN_CERT)")
+	fs.StringVar(&a.key, "key", getenv("GATEHOUSE_ADMIN_KEY"), "the client certificate's key (env GATEHOUSE_ADMIN_KEY)")
 }
 
-// check reports a missing setting.
+// httpClient is the client of the admin API: with --ca and --cert, for https and mutual TLS.
+func (a *adminFlags) httpClient() (*http.Client, error) {
+	if a.ca == "" && a.cert == "" {
+		return adminHTTP, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a.ca != "" {
+		pemBytes, err := os.ReadFile(a.ca)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("--ca: %s holds no PEM certificate", a.ca)
+		}
+	}
+	if a.cert != "" {
+		pair, err := tls.LoadX509KeyPair(a.cert, a.key)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return &http.Client{Timeout: adminHTTP.Timeout, Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}, nil
+}
+
+// check reports a missing setting (with a client certificate, no token is needed).
 func (a *adminFlags) check() error {
-	for _, f := range []struct{ name, v string }{{"--admin", a.admin}, {"--issuer", a.issuer}, {"--client-id", a.clientID}, {"--client-secret", a.clientSecret}} {
+	need := []struct{ name, v string }{{"--admin", a.admin}}
+	if a.cert == "" {
+		need = append(need, struct{ name, v string }{"--issuer", a.issuer}, struct{ name, v string }{"--client-id", a.clientID},
+			struct{ name, v string }{"--client-secret", a.clientSecret})
+	}
+	for _, f := range need {
 		if f.v == "" {
 			return fmt.Errorf("%s is required (or its environment variable)", f.name)
 		}
@@ -97,6 +135,23 @@ func getJSON(ctx context.Context, u string, v any) error {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}
+
+// connection returns the HTTP client and the call options of the API: a token by
+// client_credentials, unless a client certificate authenticates.
+func (a *adminFlags) connection(ctx context.Context) (*http.Client, []connect.ClientOption, error) {
+	hc, err := a.httpClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.cert != "" {
+		return hc, nil, nil
+	}
+	tok, err := a.token(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return hc, a.options(tok), nil
 }
 
 // options are the Connect client options of an authenticated call.

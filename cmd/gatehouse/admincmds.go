@@ -96,11 +96,11 @@ func runAdminGroup(ctx context.Context, group, usage string, cmds map[string]adm
 		fmt.Fprintf(stderr, "gatehouse %s %s: %v\n", group, sub, err)
 		return exitError{"usage"}
 	}
-	tok, err := a.token(ctx)
+	hc, opts, err := a.connection(ctx)
 	if err != nil {
 		return reportAPIError(stderr, group+" "+sub, err)
 	}
-	out, err := cmd.call(ctx, adminConn{hc: adminHTTP, url: a.admin, opts: a.options(tok), stdin: stdin}, rest)
+	out, err := cmd.call(ctx, adminConn{hc: hc, url: a.admin, opts: opts, stdin: stdin}, rest)
 	if err != nil {
 		return reportAPIError(stderr, group+" "+sub, err)
 	}

@@ -29,8 +29,8 @@ Manages OAuth clients through the admin API (docs/admin-api.md), without a resta
   delete ID             deletes the client and revokes every token issued to it
 
 Every command takes --admin URL --issuer URL --client-id ID --client-secret S (or
-GATEHOUSE_ADMIN, GATEHOUSE_ISSUER, GATEHOUSE_ADMIN_CLIENT_ID, GATEHOUSE_ADMIN_CLIENT_SECRET)
-and --json.
+GATEHOUSE_ADMIN, GATEHOUSE_ISSUER, GATEHOUSE_ADMIN_CLIENT_ID, GATEHOUSE_ADMIN_CLIENT_SECRET),
+or for mutual TLS --ca FILE --cert FILE --key FILE instead of the token settings, and --json.
 `
 
 // clientFields are the flags of a client's fields (create, update).
@@ -99,11 +99,11 @@ func cmdClient(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "gatehouse client %s: %v\n", sub, err)
 		return exitError{"usage"}
 	}
-	tok, err := a.token(ctx)
+	hc, opts, err := a.connection(ctx)
 	if err != nil {
 		return reportAPIError(stderr, "client "+sub, err)
 	}
-	api := adminv1connect.NewClientServiceClient(adminHTTP, a.admin, a.options(tok)...)
+	api := adminv1connect.NewClientServiceClient(hc, a.admin, opts...)
 	out, err := callClient(ctx, api, sub, rest, &f, fs)
 	if err != nil {
 		return reportAPIError(stderr, "client "+sub, err)
