@@ -420,6 +420,11 @@ func TestWireFormats(t *testing.T) {
 	if status != http.StatusBadRequest || out["code"] != "invalid_argument" || !strings.HasPrefix(out["message"].(string), "client.redirect_uris[0]") {
 		t.Fatalf("JSON bad input: %d %v", status, out)
 	}
+	// A body over the bound is refused whole, with the code that says so.
+	status, out = post(`{"client":{"id":"big","name":"` + strings.Repeat("n", 100<<10) + `","redirectUris":["https://a.example/cb"]}}`)
+	if status == http.StatusOK || status >= 500 || out["code"] != "resource_exhausted" {
+		t.Fatalf("oversized JSON body: %d %v", status, out)
+	}
 	for _, id := range []string{"over-grpc", "over-json"} {
 		if _, err := e.gh.Store.(storage.ClientStore).GetClient(ctx, id); err != nil {
 			t.Errorf("%s not stored: %v", id, err)
