@@ -83,6 +83,18 @@ type Admin struct {
 	// PProf serves net/http/pprof under /debug/pprof/ on the admin listener (never the
 	// public one); it needs admin.http.
 	PProf bool `yaml:"pprof"`
+	// Clients are the configured clients that may call the admin API (docs/admin-api.md):
+	// with a client_credentials access token carrying the gatehouse:admin scope, which only
+	// they may have in allowed_scopes. Empty: the admin API is not served.
+	Clients []string `yaml:"clients"`
+	// TLSCert and TLSKey serve the admin listener over https (PEM files, reloaded when they
+	// change); empty: plain HTTP (keep it on a private address).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// ClientCA (needs TLSCert) verifies client certificates presented to the admin listener: a
+	// verified certificate whose subject common name is one of Clients authenticates an admin
+	// API caller as that client (mutual TLS), besides bearer tokens.
+	ClientCA string `yaml:"client_ca"`
 }
 
 // Audit configures the audit trail (stored security events).

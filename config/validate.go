@@ -21,11 +21,7 @@ func (c *Config) Validate() error {
 	v := &validator{src: c.src, errs: &Errors{}, example: c.Example.Enabled}
 	v.issuer(c.Issuer)
 	v.web(&c.Web)
-	if c.Admin.HTTP != "" {
-		v.listenAddr("admin.http", c.Admin.HTTP)
-	} else if c.Admin.PProf {
-		v.addf("admin.pprof", "needs admin.http: profiles are served only on the admin listener")
-	}
+	v.admin(c)
 	if c.Audit.Retention.D() < time.Hour {
 		v.addf("audit.retention", "must be at least 1h (got %s)", c.Audit.Retention.D())
 	}

@@ -4,13 +4,19 @@
 package clients
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Client is a registered client.
@@ -44,9 +50,17 @@ type Client struct {
 	Keys KeySource
 	// DPoPBound requires a DPoP proof at the token endpoint (dpop_bound_access_tokens,
 	// RFC 9449 5.2): every access token the client gets is bound to its key.
-	DPoPBound  bool
+	DPoPBound bool
+	// Source is where the client comes from: SourceConfig (read-only) or SourceAPI (stored).
+	Source     string
 	secretHash [32]byte
 }
+
+// Where a client comes from (Client.Source).
+const (
+	SourceConfig = "config"
+	SourceAPI    = "api"
+)
 
 // AuthPrivateKeyJWT is the client authentication method of RFC 7523 2.2 / OIDC Core 9.
 const AuthPrivateKeyJWT = "private_key_jwt"
@@ -78,6 +92,31 @@ func New(c Client, secret string) Client {
 	return c
 }
 
+// HashSecret is how a client secret is kept: its SHA-256, hex-encoded. Secrets are generated
+// with 256 bits of entropy, so a fast hash is enough (the same as config secrets).
+func HashSecret(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// FromStored builds a client from its stored record (Source SourceAPI).
+func FromStored(sc storage.Client) (Client, error) {
+	c := Client{
+		ID: sc.ID, Name: sc.Name, Public: sc.Public, Trusted: sc.Trusted, RedirectURIs: sc.RedirectURIs,
+		PostLogoutRedirectURIs: sc.PostLogoutRedirectURIs, AllowedConnectors: sc.AllowedConnectors,
+		AllowedOrigins: sc.AllowedOrigins, GrantTypes: sc.GrantTypes, Scopes: sc.Scopes, Audiences: sc.Audiences,
+		Source: SourceAPI,
+	}
+	if !sc.Public {
+		h, err := hex.DecodeString(sc.SecretHash)
+		if err != nil || len(h) != sha256.Size {
+			return Client{}, fmt.Errorf("client %q: stored secret hash is not a hex SHA-256", sc.ID)
+		}
+		copy(c.secretHash[:], h)
+	}
+	return c, nil
+}
+
 // CheckSecret reports whether secret is the client's secret, in constant time.
 func (c *Client) CheckSecret(secret string) bool {
 	if c.Public {
@@ -100,10 +139,17 @@ func (c *Client) AllowsConnector(id string) bool {
 	return false
 }
 
-// Registry is an immutable set of clients, safe for concurrent use.
-type Registry struct{ byID map[string]*Client }
+// Registry is the set of clients, safe for concurrent use: the configured ones (immutable, a
+// read-only overlay) and, with a store, the ones registered at runtime, read from storage on
+// every lookup so that a client created, changed or deleted through any replica counts at once.
+type Registry struct {
+	byID   map[string]*Client
+	store  storage.ClientStore
+	logger *slog.Logger
+}
 
-// NewRegistry builds a registry; client IDs must be unique.
+// NewRegistry builds a registry of configured clients; client IDs must be unique. Clients
+// without a Source are marked SourceConfig.
 func NewRegistry(cs []Client) (*Registry, error) {
 	r := &Registry{byID: make(map[string]*Client, len(cs))}
 	for i := range cs {
@@ -111,20 +157,66 @@ func NewRegistry(cs []Client) (*Registry, error) {
 		if _, dup := r.byID[c.ID]; dup {
 			return nil, fmt.Errorf("duplicate client id %q", c.ID)
 		}
+		if c.Source == "" {
+			c.Source = SourceConfig
+		}
 		r.byID[c.ID] = &c
 	}
 	return r, nil
 }
 
-// Get returns the client with the ID, or nil.
-func (r *Registry) Get(id string) *Client {
+// WithStore makes the registry also serve the clients stored in cs (runtime clients); a
+// configured client hides a stored one of the same ID. Storage errors met by Get and
+// Authenticate (which cannot return them) are logged to logger and count as no client.
+func (r *Registry) WithStore(cs storage.ClientStore, logger *slog.Logger) *Registry {
+	r.store, r.logger = cs, logger
+	return r
+}
+
+// Configured returns the configured client with the ID, or nil (a stored one is not looked at).
+func (r *Registry) Configured(id string) *Client {
 	if r == nil {
 		return nil
 	}
 	return r.byID[id]
 }
 
-// All returns every client (for CORS origin collection).
+// Lookup returns the client with the ID: a configured one, else a stored one; nil and no error
+// when there is none. A storage error is returned.
+func (r *Registry) Lookup(ctx context.Context, id string) (*Client, error) {
+	if r == nil {
+		return nil, nil
+	}
+	if c := r.byID[id]; c != nil || r.store == nil || id == "" {
+		return c, nil
+	}
+	sc, err := r.store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("clients: look up %q: %w", id, err)
+	}
+	c, err := FromStored(sc)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Get returns the client with the ID, or nil. A storage error is logged and gives nil (the
+// caller refuses the unknown client); callers that can report it use Lookup.
+func (r *Registry) Get(id string) *Client {
+	ctx := context.Background()
+	c, err := r.Lookup(ctx, id)
+	if err != nil {
+		r.logger.ErrorContext(ctx, "client lookup failed", "client_id", id, "err", err)
+		return nil
+	}
+	return c
+}
+
+// All returns every configured client (for CORS origin collection at start).
 func (r *Registry) All() []*Client {
 	out := make([]*Client, 0, len(r.byID))
 	for _, c := range r.byID {
@@ -234,12 +326,32 @@ func ReadCredentials(r *http.Request) (Credentials, error) {
 // Authenticate checks secret credentials against the registry. Public clients authenticate
 // with "none"; confidential clients must present their secret; private_key_jwt clients and
 // assertions are refused here (broker/grants verifies assertions). It returns nil when
-// authentication fails, for any reason (the caller answers invalid_client).
+// authentication fails, for any reason (the caller answers invalid_client). A storage error
+// is logged; callers that can report it use AuthenticateContext.
 func (r *Registry) Authenticate(cr Credentials) *Client {
-	c := r.Get(cr.ID)
-	if cr.ID == "" {
+	ctx := context.Background()
+	c, err := r.AuthenticateContext(ctx, cr)
+	if err != nil {
+		r.logger.ErrorContext(ctx, "client authentication: lookup failed", "client_id", cr.ID, "err", err)
 		return nil
 	}
+	return c
+}
+
+// AuthenticateContext is Authenticate reporting a storage error (the caller answers
+// server_error, not invalid_client).
+func (r *Registry) AuthenticateContext(ctx context.Context, cr Credentials) (*Client, error) {
+	if cr.ID == "" {
+		return nil, nil
+	}
+	c, err := r.Lookup(ctx, cr.ID)
+	if err != nil {
+		return nil, err
+	}
+	return r.authenticate(c, cr), nil
+}
+
+func (r *Registry) authenticate(c *Client, cr Credentials) *Client {
 	if c == nil {
 		// Spend the same work as a real comparison.
 		dummy := Client{}

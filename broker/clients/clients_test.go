@@ -1,13 +1,17 @@
 package clients
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 func TestMatchRedirectURI(t *testing.T) {
@@ -312,5 +316,81 @@ func TestCheckSecret(t *testing.T) {
 	p := New(Client{ID: "spa", Public: true}, "s")
 	if p.CheckSecret("s") {
 		t.Errorf("public client accepted a secret")
+	}
+}
+
+// fakeClientStore is a storage.ClientStore with one stored client, or a failure.
+type fakeClientStore struct {
+	storage.ClientStore
+	clients map[string]storage.Client
+	err     error
+}
+
+func (f fakeClientStore) GetClient(_ context.Context, id string) (storage.Client, error) {
+	if f.err != nil {
+		return storage.Client{}, f.err
+	}
+	c, ok := f.clients[id]
+	if !ok {
+		return storage.Client{}, storage.ErrNotFound
+	}
+	return c, nil
+}
+
+func TestRegistryStoredClients(t *testing.T) {
+	stored := storage.Client{ID: "api-app", SecretHash: HashSecret("s3cret"), RedirectURIs: []string{"https://a.example/cb"}}
+	shadow := storage.Client{ID: "cfg-app", SecretHash: HashSecret("stored-secret")}
+	badHash := storage.Client{ID: "bad-hash", SecretHash: "zz"}
+	fs := fakeClientStore{clients: map[string]storage.Client{"api-app": stored, "cfg-app": shadow, "bad-hash": badHash}}
+	reg, err := NewRegistry([]Client{New(Client{ID: "cfg-app"}, "config-secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.WithStore(fs, slog.New(slog.DiscardHandler))
+	tests := []struct {
+		name   string
+		cr     Credentials
+		wantID string
+		errs   bool
+	}{
+		{"stored client, right secret", Credentials{ID: "api-app", Secret: "s3cret", Method: "client_secret_basic"}, "api-app", false},
+		{"stored client, wrong secret", Credentials{ID: "api-app", Secret: "s3cre", Method: "client_secret_basic"}, "", false},
+		{"stored client, no secret", Credentials{ID: "api-app", Method: "none"}, "", false},
+		{"config overlay wins", Credentials{ID: "cfg-app", Secret: "config-secret", Method: "client_secret_post"}, "cfg-app", false},
+		{"stored shadowed secret refused", Credentials{ID: "cfg-app", Secret: "stored-secret", Method: "client_secret_post"}, "", false},
+		{"unknown", Credentials{ID: "nobody", Secret: "x", Method: "client_secret_post"}, "", false},
+		{"corrupt stored hash", Credentials{ID: "bad-hash", Secret: "x", Method: "client_secret_post"}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := reg.AuthenticateContext(context.Background(), tt.cr)
+			if (err != nil) != tt.errs {
+				t.Fatalf("err = %v, want error %v", err, tt.errs)
+			}
+			got := ""
+			if c != nil {
+				got = c.ID
+			}
+			if got != tt.wantID {
+				t.Fatalf("authenticated %q, want %q", got, tt.wantID)
+			}
+		})
+	}
+	if c := reg.Get("api-app"); c == nil || c.Source != SourceAPI || !MatchRedirectURI(c.RedirectURIs, "https://a.example/cb") {
+		t.Fatalf("Get(api-app) = %+v", c)
+	}
+	if c := reg.Get("cfg-app"); c == nil || c.Source != SourceConfig {
+		t.Fatalf("Get(cfg-app) = %+v", c)
+	}
+	failing := &Registry{byID: map[string]*Client{}}
+	failing.WithStore(fakeClientStore{err: errors.New("database is down")}, slog.New(slog.DiscardHandler))
+	if _, err := failing.Lookup(context.Background(), "api-app"); err == nil {
+		t.Fatal("a storage failure was not reported by Lookup")
+	}
+	if c, err := failing.AuthenticateContext(context.Background(), Credentials{ID: "api-app", Secret: "s3cret", Method: "client_secret_post"}); err == nil || c != nil {
+		t.Fatalf("AuthenticateContext on a failing store = %v, %v", c, err)
+	}
+	if failing.Get("api-app") != nil {
+		t.Fatal("Get on a failing store returned a client")
 	}
 }

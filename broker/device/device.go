@@ -220,7 +220,9 @@ func (h *Handler) codeRequest(w http.ResponseWriter, r *http.Request) (*clients.
 			h.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method, "err", err)
 			return nil, nil, clients.AssertionError(err)
 		}
-	} else if c = h.Clients.Authenticate(cr); c == nil {
+	} else if c, err = h.Clients.AuthenticateContext(r.Context(), cr); err != nil {
+		return nil, nil, oauth2err.Server(err)
+	} else if c == nil {
 		h.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method)
 		return nil, nil, oauth2err.New(oauth2err.InvalidClient, "client authentication failed")
 	}

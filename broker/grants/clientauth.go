@@ -52,7 +52,10 @@ func (h *Handler) authenticateClient(r *http.Request) (*clients.Client, error) {
 		logctx.Add(r.Context(), "client_id", c.ID)
 		return c, nil
 	}
-	c := h.Clients.Authenticate(cr)
+	c, err := h.Clients.AuthenticateContext(r.Context(), cr)
+	if err != nil {
+		return nil, oauth2err.Server(err)
+	}
 	if c == nil {
 		h.Logger.InfoContext(r.Context(), "client authentication failed", "client_id", cr.ID, "method", cr.Method)
 		return nil, oauth2err.New(oauth2err.InvalidClient, "client authentication failed")

@@ -52,6 +52,31 @@ func commands() []command {
 		{name: "healthcheck", synopsis: "[--url URL | --config FILE]", summary: "exit 0 when the broker answers ready (a container HEALTHCHECK)", run: std(cmdHealthcheck)},
 		{name: "import", run: withStdin(cmdImport), subs: []subcommand{{"dex", "--config dex.yaml > gatehouse.yaml", "convert a Dex configuration into a Gatehouse one, with a comment wherever they differ"}}},
 		{name: "audit", synopsis: "[--config FILE] [--user U] [--since 1h] [--json]", summary: "print the audit trail", run: std(cmdAudit)},
+		{name: "client", run: std(cmdClient), subs: []subcommand{
+			{"create", "--id ID [--redirect-uri U]... [flags]", "create a client through the admin API; prints its secret once"},
+			{"get", "ID", "one client"}, {"list", "", "every client (configured ones are read-only)"},
+			{"update", "ID [flags of create]", "replace the fields whose flags are given"},
+			{"rotate-secret", "ID", "a new secret; the old one stops working at once"},
+			{"delete", "ID", "delete the client and revoke every token issued to it"},
+		}},
+		{name: "user", run: withStdin(cmdUser), subs: []subcommand{
+			{"create", "--username U [flags] < password", "create a local user"},
+			{"set-password", "USERNAME < password", "set a local user's password (enables a disabled user)"},
+			{"disable", "USERNAME", "refuse the user's logins and sign them out everywhere"},
+			{"delete", "USERNAME", "delete the user with their sessions, tokens, consents and factors"},
+			{"list", "", "every local user"},
+		}},
+		{name: "session", run: withStdin(cmdSession), subs: []subcommand{
+			{"list", "--user U | --subject SUB", "a user's SSO sessions"}, {"revoke", "ID", "end one session"},
+			{"revoke-all", "--user U | --subject SUB", "sign the user out everywhere (sessions and grants)"},
+		}},
+		{name: "consent", run: withStdin(cmdConsent), subs: []subcommand{
+			{"list", "--user U | --subject SUB", "a user's consents"},
+			{"revoke", "--user U --client C", "delete a consent and revoke the client's tokens"},
+		}},
+		{name: "key", run: withStdin(cmdKey), subs: []subcommand{
+			{"list", "", "the signing keys"}, {"rotate", "", "publish a new signing key now"},
+		}},
 	}
 }
 

@@ -84,6 +84,9 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 // there is one, else the plain-HTTP public listener under the issuer's path, else the https
 // one. A listener on every address (":5558", "0.0.0.0:5558", "[::]:5558") is asked on loopback.
 func healthURL(cfg *config.Config) string {
+	if cfg.Admin.HTTP != "" && cfg.Admin.TLSCert != "" {
+		return "https://" + loopback(cfg.Admin.HTTP) + "/readyz"
+	}
 	if cfg.Admin.HTTP != "" {
 		return "http://" + loopback(cfg.Admin.HTTP) + "/readyz"
 	}

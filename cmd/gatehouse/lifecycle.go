@@ -72,6 +72,8 @@ type listeners struct {
 	serve   []func() error
 	// certs is the https listener's reloadable certificate (nil without web.https).
 	certs *certReloader
+	// adminCerts is the admin listener's (nil without admin.tls_cert).
+	adminCerts *certReloader
 }
 
 // openListeners listens on web.http, web.https and admin.http, each answering "starting"
@@ -81,11 +83,11 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 	l.phase.Store("opening storage")
 	starting := startingHandler(&l.phase)
 	l.public, l.admin = newSwapHandler(starting), newSwapHandler(starting)
-	listen := func(addr string, h http.Handler, useTLS bool) error {
+	listen := func(addr string, h http.Handler, tlsFor func() (*tls.Config, error)) error {
 		var tc *tls.Config // nil: plain HTTP
-		if useTLS {
+		if tlsFor != nil {
 			var err error
-			if tc, err = l.tlsConfig(cfg.Web, logger); err != nil {
+			if tc, err = tlsFor(); err != nil {
 				return err
 			}
 		}
@@ -94,6 +96,13 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
 		hs := httpx.NewServer(addr, h)
+		if h == l.admin {
+			// gRPC clients of the admin API speak HTTP/2: over TLS, or without (h2c).
+			hs.Protocols = new(http.Protocols)
+			hs.Protocols.SetHTTP1(true)
+			hs.Protocols.SetHTTP2(true)
+			hs.Protocols.SetUnencryptedHTTP2(true)
+		}
 		hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 		hs.TLSConfig = tc
 		l.servers = append(l.servers, hs)
@@ -113,13 +122,17 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 	}
 	var err error
 	if cfg.Web.HTTP != "" {
-		err = listen(cfg.Web.HTTP, l.public, false)
+		err = listen(cfg.Web.HTTP, l.public, nil)
 	}
 	if err == nil && cfg.Web.HTTPS != "" {
-		err = listen(cfg.Web.HTTPS, l.public, true)
+		err = listen(cfg.Web.HTTPS, l.public, func() (*tls.Config, error) { return l.tlsConfig(cfg.Web, logger) })
 	}
 	if err == nil && cfg.Admin.HTTP != "" {
-		err = listen(cfg.Admin.HTTP, l.admin, false)
+		var adminTLS func() (*tls.Config, error)
+		if cfg.Admin.TLSCert != "" {
+			adminTLS = func() (*tls.Config, error) { return l.adminTLSConfig(cfg.Admin, logger) }
+		}
+		err = listen(cfg.Admin.HTTP, l.admin, adminTLS)
 	}
 	if err != nil {
 		l.close()
@@ -144,6 +157,26 @@ func (l *listeners) tlsConfig(web config.Web, logger *slog.Logger) (*tls.Config,
 	}
 	tc.GetCertificate = certs.GetCertificate
 	l.certs = certs
+	return tc, nil
+}
+
+// adminTLSConfig is the admin listener's TLS config (admin.tls_cert, reloaded on file change
+// through l.adminCerts) and, with admin.client_ca, client certificate verification: a
+// certificate is asked for, verified when presented, and not required (health checks and
+// bearer-token callers present none).
+func (l *listeners) adminTLSConfig(a config.Admin, logger *slog.Logger) (*tls.Config, error) {
+	certs, err := newCertReloader(a.TLSCert, a.TLSKey, logger)
+	if err != nil {
+		return nil, fmt.Errorf("admin.tls_cert: %w", err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a.ClientCA != "" {
+		if tc, err = clientCATLSFor("admin.client_ca", a.ClientCA); err != nil {
+			return nil, err
+		}
+	}
+	tc.GetCertificate = certs.GetCertificate
+	l.adminCerts = certs
 	return tc, nil
 }
 
@@ -250,14 +283,17 @@ func permanentStorageError(err error) bool {
 // certificate is asked for and, when one is presented, verified against the CAs of the file
 // (a presented certificate that does not verify fails the handshake). Requests without one
 // are served as before; the authproxy connector decides whether it needed one.
-func clientCATLS(file string) (*tls.Config, error) {
+func clientCATLS(file string) (*tls.Config, error) { return clientCATLSFor("web.client_ca", file) }
+
+// clientCATLSFor is clientCATLS for the configuration key key.
+func clientCATLSFor(key, file string) (*tls.Config, error) {
 	pemBytes, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("web.client_ca: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, fmt.Errorf("web.client_ca: %s holds no PEM certificate", file)
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, file)
 	}
 	return &tls.Config{ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}, nil
 }

@@ -187,6 +187,9 @@ func watchReloads(ctx context.Context, g *errgroup.Group, lns *listeners, gh *as
 	if lns.certs != nil {
 		g.Go(func() error { lns.certs.watch(ctx, certPollInterval); return nil })
 	}
+	if lns.adminCerts != nil {
+		g.Go(func() error { lns.adminCerts.watch(ctx, certPollInterval); return nil })
+	}
 	r := reloadables{certs: lns.certs, templates: gh.Templates, logger: logger}
 	onSIGHUP(ctx, func(ctx context.Context) {
 		logger.InfoContext(ctx, "SIGHUP: reloading the TLS certificate and the templates")

@@ -249,6 +249,9 @@ func (c *Connector) Login(ctx context.Context, s connectors.Scopes, username, pa
 	case err != nil:
 		c.burn(password)
 		return connectors.Upstream{}, &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("local: look up user: %w", err)}
+	case Disabled(u.PasswordHash):
+		c.burn(password) // as slow as any refusal
+		return connectors.Upstream{}, connectors.ErrBadCredentials
 	}
 	switch err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); {
 	case err == nil:
@@ -303,8 +306,8 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 	case err != nil:
 		return connectors.Upstream{}, &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("local: look up user: %w", err)}
 	}
-	if u.PasswordHash == "" {
-		return connectors.Upstream{}, fmt.Errorf("local: user %q has no password: %w", prev.Subject, connectors.ErrUpstreamRevoked)
+	if u.PasswordHash == "" || Disabled(u.PasswordHash) {
+		return connectors.Upstream{}, fmt.Errorf("local: user %q has no password or is disabled: %w", prev.Subject, connectors.ErrUpstreamRevoked)
 	}
 	up := upstream(u)
 	up.AuthTime = prev.AuthTime
@@ -348,6 +351,14 @@ func upstream(u User) connectors.Upstream {
 		Groups:        slices.Clone(u.Groups),
 	}
 }
+
+// DisabledPrefix marks the stored password hash of a disabled user (the admin API's
+// DisableUser): the prefix makes the hash unusable, so nobody logs in as the user and a
+// refresh of their tokens is refused, until a new password is set.
+const DisabledPrefix = "!disabled:"
+
+// Disabled reports whether a stored password hash is that of a disabled user.
+func Disabled(hash string) bool { return strings.HasPrefix(hash, DisabledPrefix) }
 
 // HashPassword returns the bcrypt hash of password at the given cost (0 means DefaultCost).
 // It refuses an empty password and passwords longer than bcrypt's 72-byte limit.

@@ -92,7 +92,8 @@ func TestLogin(t *testing.T) {
 			Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice A",
 			Groups: []string{"admins", "dev"}, PasswordHash: mustHash(t, "correct horse", bcrypt.MinCost),
 		},
-		"broken": {Username: "broken", PasswordHash: "not-a-bcrypt-hash"},
+		"broken":   {Username: "broken", PasswordHash: "not-a-bcrypt-hash"},
+		"disabled": {Username: "disabled", PasswordHash: DisabledPrefix + mustHash(t, "correct horse", bcrypt.MinCost)},
 	}}
 	c := open(t, users, bcrypt.MinCost)
 
@@ -112,6 +113,7 @@ func TestLogin(t *testing.T) {
 		{"empty username", "", "correct horse", connectors.ErrBadCredentials},
 		{"blank username", "   ", "correct horse", connectors.ErrBadCredentials},
 		{"invalid stored hash", "broken", "anything", connectors.ErrBadCredentials},
+		{"disabled user, right password", "disabled", "correct horse", connectors.ErrBadCredentials},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +187,13 @@ func TestRefresh(t *testing.T) {
 	}
 	if !got.AuthTime.Equal(up.AuthTime) || !slices.Equal(got.AMR, up.AMR) {
 		t.Errorf("Refresh changed auth context: %v %v", got.AuthTime, got.AMR)
+	}
+
+	users.mu.Lock()
+	users.users["alice"] = User{Username: "alice", PasswordHash: DisabledPrefix + u.PasswordHash}
+	users.mu.Unlock()
+	if _, err := c.Refresh(ctx, connectors.Scopes{Offline: true}, up); !errors.Is(err, connectors.ErrUpstreamRevoked) {
+		t.Fatalf("Refresh of a disabled user: error = %v, want ErrUpstreamRevoked", err)
 	}
 
 	users.delete("alice")

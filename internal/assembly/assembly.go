@@ -14,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/broker/userinfo"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors"
@@ -92,6 +94,8 @@ type Gatehouse struct {
 	// Audit records security events: stored, streamed when audit.log, and counted in the
 	// metrics.
 	Audit audit.Recorder
+	// Admin is the admin API (served by AdminHandler); nil when admin.clients is empty.
+	Admin *admin.Server
 
 	cfg       *config.Config
 	logger    *slog.Logger
@@ -263,6 +267,34 @@ func (b *builder) build(ctx context.Context) error {
 		return err
 	}
 	b.gh.Server = srv
+	return b.adminAPI(deps)
+}
+
+// adminAPI builds the admin API when admin.clients names its callers.
+func (b *builder) adminAPI(deps broker.Deps) error {
+	if len(b.cfg.Admin.Clients) == 0 {
+		return nil
+	}
+	cs, ok := b.store.(storage.ClientStore)
+	if !ok {
+		return errors.New("admin API: the storage backend cannot store clients (storage.ClientStore)")
+	}
+	us, ok := b.store.(storage.UserSessionStore)
+	if !ok {
+		return errors.New("admin API: the storage backend cannot list sessions (storage.UserSessionStore)")
+	}
+	as, _ := b.store.(storage.AuditStore) //nolint:errcheck // nil: ListAuditEvents answers unimplemented
+	var connectorIDs []string
+	for _, c := range b.cfg.Connectors {
+		connectorIDs = append(connectorIDs, c.ID)
+	}
+	b.gh.Admin = admin.New(admin.Deps{
+		Clients: deps.Clients, ClientStore: cs, ConnectorIDs: connectorIDs,
+		Verifier:     userinfo.NewVerifier(deps.Minter, b.store, b.now),
+		AdminClients: b.cfg.Admin.Clients, Audit: b.gh.Audit, Logger: b.logger, Now: b.now,
+		Store: b.store, Sessions: us, AuditStore: as, LocalConnectorIDs: b.gh.LocalConnectorIDs(),
+		PasswordCost: localCost(b.gh.Connectors), Keys: b.gh.Keys, Connectors: deps.Connectors,
+	})
 	return nil
 }
 
@@ -289,6 +321,9 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	registry, err := clients.NewRegistry(cls)
 	if err != nil {
 		return broker.Deps{}, err
+	}
+	if cs, ok := b.store.(storage.ClientStore); ok {
+		registry.WithStore(cs, b.logger)
 	}
 	tmpl, err := web.Load(cfg.Web.TemplatesDir)
 	if err != nil {

@@ -37,3 +37,15 @@ func CheapHashWarnings(cfg *config.Config, decoded []DecodedConnector) []string 
 	}
 	return out
 }
+
+// localCost is the highest bcrypt cost of the local connectors (0: none is configured), the
+// cost of passwords set through the admin API.
+func localCost(decoded []DecodedConnector) int {
+	cost := 0
+	for _, d := range decoded {
+		if lc, ok := d.Config.(*local.Config); ok {
+			cost = max(cost, lc.EffectiveCost())
+		}
+	}
+	return cost
+}

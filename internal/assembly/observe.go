@@ -6,6 +6,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
@@ -79,6 +80,12 @@ func (g *Gatehouse) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", g.Server.HealthHandler())
 	mux.Handle("GET /metrics", g.Metrics.Handler())
+	if g.Admin != nil {
+		api := g.Admin.Handler()
+		for _, p := range admin.Paths() {
+			mux.Handle(p, api)
+		}
+	}
 	if g.cfg.Admin.PProf {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

@@ -20,3 +20,17 @@ func TestBlobTake(t *testing.T) {
 func TestDevices(t *testing.T) {
 	storagetest.RunDevices(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
+
+func TestClients(t *testing.T) {
+	storagetest.RunClients(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+	t.Run("TwoHandles", func(t *testing.T) {
+		storagetest.RunClientsTwoHandles(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+			cfg := newSchema(t)
+			return openCfg(t, cfg), openCfg(t, cfg)
+		})
+	})
+}
+
+func TestUserSessions(t *testing.T) {
+	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}

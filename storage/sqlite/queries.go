@@ -6,6 +6,7 @@ func allQueries() []string {
 		qInsertAuthRequest, qGetAuthRequest, qUpdateAuthRequest, qDeleteAuthRequest,
 		qInsertAuthCode, qConsumeCode,
 		qInsertAudit, qDeleteAuditBefore,
+		qInsertClient, qGetClient, qListClients, qUpdateClient,
 		qInsertDevice, qGetDeviceByUser, qDecideDevice, qPollDevice, qExpiredDevices,
 		qInsertGrant, qGetGrant, qListGrants, qRevokeGrant, qRevokeSessionGrts,
 		qInsertRefresh, qGetRefresh, qUseRefresh, qGetRefreshAndGrant, qUpdateGrantIdentity,

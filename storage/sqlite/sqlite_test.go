@@ -382,3 +382,17 @@ func TestAudit(t *testing.T) {
 func TestObservable(t *testing.T) {
 	storagetest.RunObservable(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
+
+func TestClients(t *testing.T) {
+	storagetest.RunClients(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+	t.Run("TwoHandles", func(t *testing.T) {
+		storagetest.RunClientsTwoHandles(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+			path := filepath.Join(t.TempDir(), "gatehouse.db")
+			return openAt(t, path), openAt(t, path)
+		})
+	})
+}
+
+func TestUserSessions(t *testing.T) {
+	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}
