@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 const (
@@ -136,6 +138,42 @@ func TestTokenExchange(t *testing.T) {
 				t.Errorf("introspection of the exchanged token: %d %v", st, in)
 			}
 		})
+	}
+}
+
+// TestTokenExchangeAudit: every exchange is one token.issued audit event naming the subject
+// token type, audience, mode and actor, and never a token.
+func TestTokenExchangeAudit(t *testing.T) {
+	e := newEnvOpts(t, envOpts{config: exchangeConfig})
+	at, _, _ := userTokens(t, e)
+	actor := serviceToken(t, e, confidentialID, confidentialSecret)
+	for _, f := range []url.Values{exchangeForm(at, typeAccess, "audience", "api-b"),
+		exchangeForm(at, typeAccess, "audience", "api-c", "actor_token", actor, "actor_token_type", typeAccess),
+		exchangeForm(at, typeAccess, "audience", "api-evil")} {
+		tokenRequest(t, e, f, confidentialID, confidentialSecret)
+	}
+	events, err := e.store.(storage.AuditStore).ListAuditEvents(t.Context(), storage.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		if ev.Type != "token.issued" || ev.Detail["grant_type"] != grantExchange {
+			continue
+		}
+		for _, v := range ev.Detail {
+			if strings.Contains(v, at) || strings.Contains(v, actor) {
+				t.Errorf("a token in the audit detail: %v", ev.Detail)
+			}
+		}
+		if ev.User == "" || ev.ClientID != confidentialID || ev.Detail["subject_token_type"] != typeAccess || ev.Detail["grant"] == "" {
+			t.Errorf("event %+v", ev)
+		}
+		got = append(got, ev.Detail["mode"]+":"+ev.Detail["audience"]+":"+ev.Detail["actor"])
+	}
+	slices.Sort(got)
+	if want := []string{"delegation:api-c:" + confidentialID, "impersonation:api-b:"}; !slices.Equal(got, want) {
+		t.Errorf("exchange events %v, want %v", got, want)
 	}
 }
 
