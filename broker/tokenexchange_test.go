@@ -218,6 +218,23 @@ func TestTokenExchangeChain(t *testing.T) {
 	if code := tokenError(t, e, exchangeForm(at, typeAccess), confidentialID, confidentialSecret); code != "invalid_request" {
 		t.Errorf("revoked subject token: %q, want invalid_request", code)
 	}
+	// The chain of actors is bounded: the client re-exchanging its own delegated token adds
+	// one actor each time, and the sixth is refused.
+	at3, _, _ := userTokens(t, e)
+	tok, self := at3, serviceToken(t, e, confidentialID, confidentialSecret)
+	for depth := 1; depth <= 6; depth++ {
+		code, body := tokenRequest(t, e, exchangeForm(tok, typeAccess, "actor_token", self, "actor_token_type", typeAccess), confidentialID, confidentialSecret)
+		if depth == 6 {
+			if code != "invalid_request" {
+				t.Fatalf("act depth 6: %q %v, want invalid_request", code, body)
+			}
+			break
+		}
+		if code != "" {
+			t.Fatalf("act depth %d: %q %v", depth, code, body)
+		}
+		tok = body["access_token"].(string)
+	}
 	// An expired subject token.
 	at2, idt2, _ := userTokens(t, e)
 	e.clock.Advance(2 * time.Hour)
