@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/broker/dpop/dpoptest"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -258,5 +259,35 @@ func TestTokenExchangeLogout(t *testing.T) {
 	e.logoutConfirmed(t, b)
 	if code := tokenError(t, e, exchangeForm(idt, typeID), confidentialID, confidentialSecret); code != "invalid_request" {
 		t.Fatalf("ended session: %q, want invalid_request", code)
+	}
+}
+
+// TestTokenExchangeDPoP: exchange never unbinds a sender-constrained token (RFC 9449): a
+// DPoP-bound subject token is exchanged only with a proof of its own key, and the exchanged
+// token is bound to the request's proof key; without a proof it is refused.
+func TestTokenExchangeDPoP(t *testing.T) {
+	e := newEnvOpts(t, envOpts{config: exchangeConfig})
+	code, verifier := e.codeFor(e.browser(), "openid profile")
+	k, other := dpoptest.NewKey(), dpoptest.NewKey()
+	proof := func(k *dpoptest.Key) string { return k.Proof("POST", e.issuer+"/token", dpoptest.Options{}) }
+	r := dpopPost(t, e, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}},
+		confidentialID, confidentialSecret, proof(k))
+	if r.status != http.StatusOK || r.body["token_type"] != "DPoP" {
+		t.Fatalf("bound code exchange: %d %v", r.status, r.body)
+	}
+	bound := r.body["access_token"].(string)
+	form := exchangeForm(bound, typeAccess, "audience", "api-b")
+	if r := dpopPost(t, e, form, confidentialID, confidentialSecret); r.errCode() != "invalid_request" {
+		t.Errorf("bound subject without a proof: %d %v, want invalid_request", r.status, r.body)
+	}
+	if r := dpopPost(t, e, form, confidentialID, confidentialSecret, proof(other)); r.errCode() != "invalid_request" {
+		t.Errorf("bound subject with another key's proof: %d %v, want invalid_request", r.status, r.body)
+	}
+	r = dpopPost(t, e, form, confidentialID, confidentialSecret, proof(k))
+	if r.status != http.StatusOK || r.body["token_type"] != "DPoP" {
+		t.Fatalf("bound subject with its key's proof: %d %v", r.status, r.body)
+	}
+	if cnf, _ := jwtClaims(t, r.body["access_token"].(string))["cnf"].(map[string]any); cnf["jkt"] != k.JKT() {
+		t.Errorf("exchanged token cnf = %v, want jkt %s", cnf, k.JKT())
 	}
 }

@@ -2,7 +2,6 @@ package grants
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
+	"github.com/gatehouse-id/gatehouse/broker/dpop"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/config"
@@ -286,7 +286,7 @@ func (h *Handler) verifyAccessSubject(ctx context.Context, c *clients.Client, ra
 	if err != nil {
 		return exchangeSubject{}, err
 	}
-	if at.JKT != "" && subtle.ConstantTimeCompare([]byte(at.JKT), []byte(jkt)) != 1 {
+	if at.JKT != "" && !dpop.SameKey(jkt, at.JKT) {
 		return exchangeSubject{}, oauth2err.New(oauth2err.InvalidRequest, "the token is DPoP-bound: send a DPoP proof of its key")
 	}
 	if at.ClientID != c.ID && !slices.Contains(at.Audience, c.ID) {
