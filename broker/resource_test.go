@@ -117,3 +117,26 @@ func TestResourceIndicators(t *testing.T) {
 		})
 	}
 }
+
+// TestResourceIndicatorsPushed: resource in a pushed authorization request (RFC 9126 with
+// RFC 8707) reaches the code and narrows its access token like one sent to /authorize; a
+// resource the client may not have is refused at /par with invalid_target.
+func TestResourceIndicatorsPushed(t *testing.T) {
+	e := newEnvOpts(t, envOpts{config: resourceConfig})
+	verifier, challenge := pkce(oauth2.GenerateVerifier())
+	form := url.Values{"client_id": {confidentialID}, "redirect_uri": {redirectURI}, "response_type": {"code"},
+		"scope": {"openid"}, "state": {"st-1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+		"resource": {"https://b.example/"}}
+	if st, body := push(t, e, url.Values{"client_id": form["client_id"], "redirect_uri": form["redirect_uri"], "response_type": {"code"},
+		"scope": {"openid"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "resource": {"https://c.example/"}},
+		confidentialID, confidentialSecret); st != 400 || body["error"] != "invalid_target" {
+		t.Fatalf("push with a resource not allowed: %d %v", st, body)
+	}
+	uri := pushOK(t, e, form, confidentialID, confidentialSecret)
+	to := e.login(e.browser(), e.issuer+"/authorize?"+url.Values{"client_id": {confidentialID}, "request_uri": {uri}}.Encode(), alicePassword, true)
+	errCode, tok := tokenRequest(t, e, url.Values{"grant_type": {"authorization_code"}, "code": {callbackParams(t, to).Get("code")},
+		"redirect_uri": {redirectURI}, "code_verifier": {verifier}}, confidentialID, confidentialSecret)
+	if errCode != "" || jwtClaims(t, tok["access_token"].(string))["aud"] != "https://b.example/" {
+		t.Fatalf("token: %q %v", errCode, tok)
+	}
+}

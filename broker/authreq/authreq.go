@@ -118,7 +118,7 @@ func parseClient(req *Request, form url.Values, reg *clients.Registry) (*clients
 // checkParams refuses repeated and oversized parameters and request objects.
 func checkParams(_ *Request, form url.Values, _ *clients.Client) error {
 	for k, v := range form {
-		if len(v) > 1 && k != "resource" { // resource may repeat (RFC 8707 2)
+		if len(v) > 1 && !Repeatable(k) { // resource may repeat (RFC 8707 2)
 			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
 		}
 		lim := maxParamLen
