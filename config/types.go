@@ -246,6 +246,32 @@ type Client struct {
 	// DPoPBoundAccessTokens requires a DPoP proof at the token endpoint (RFC 9449 5.2): a
 	// token request without one is refused, and every access token is bound to the key.
 	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
+	// TokenExchange is what this client may do with token exchange (RFC 8693); it also needs
+	// urn:ietf:params:oauth:grant-type:token-exchange in grant_types. Nil: it may not exchange.
+	TokenExchange *TokenExchange `yaml:"token_exchange"`
+	// Resources are the resource indicators (RFC 8707: absolute URIs, no fragment) this
+	// client may ask access tokens for, with resource at /authorize or the token endpoint.
+	Resources []string `yaml:"resources"`
+}
+
+// TokenExchange is a client's token exchange policy (RFC 8693).
+type TokenExchange struct {
+	// Audiences are the audience values the client may ask exchanged tokens for; the first is
+	// the default when the request names neither audience nor resource. Resource URIs come
+	// from the client's resources.
+	Audiences []string `yaml:"audiences"`
+	// SubjectTokenTypes are the subject token types accepted: access_token (a Gatehouse
+	// access token), id_token (a Gatehouse ID token, or an upstream's from
+	// UpstreamConnectors). Default: [access_token].
+	SubjectTokenTypes []string `yaml:"subject_token_types"`
+	// Delegation allows an actor_token: the exchanged token carries act: {sub: <actor>}.
+	Delegation bool `yaml:"delegation"`
+	// Impersonation allows an exchange without an actor_token: the exchanged token is the
+	// subject's, with no act claim (except one the subject token already carried).
+	Impersonation bool `yaml:"impersonation"`
+	// UpstreamConnectors name oidc connectors whose upstream ID tokens (issued to the
+	// connector's client_id) are accepted as id_token subject tokens.
+	UpstreamConnectors []string `yaml:"upstream_connectors"`
 }
 
 // ClientClaims adds per-client claims.

@@ -34,6 +34,7 @@ func (c *Config) Validate() error {
 	v.oneOf("logging.format", c.Logging.Format, "text", "json")
 	connectorIDs := v.connectors(c.Connectors)
 	v.clients(c.Clients, connectorIDs)
+	v.tokenExchange(c)
 	v.users(c.Users)
 	v.claimsConfig(c, connectorIDs)
 	v.mfa(c)

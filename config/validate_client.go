@@ -13,6 +13,7 @@ import (
 var knownGrantTypes = []string{
 	"authorization_code", "refresh_token", "client_credentials",
 	"urn:ietf:params:oauth:grant-type:device_code",
+	GrantTokenExchange,
 }
 
 // DefaultGrantTypes are the grant types of a client whose grant_types is empty.
@@ -41,7 +42,7 @@ func (v *validator) clientGrants(p string, c Client) {
 		}
 		seen[gt] = true
 	}
-	if (len(c.AllowedScopes) > 0 || len(c.AllowedAudiences) > 0) && !c.allowsGrant("client_credentials") {
+	if (len(c.AllowedScopes) > 0 || len(c.AllowedAudiences) > 0) && !c.allowsGrant("client_credentials") && !c.allowsGrant(GrantTokenExchange) {
 		v.addf(p+".allowed_scopes", "allowed_scopes and allowed_audiences limit client_credentials tokens; add client_credentials to grant_types")
 	}
 	for j, sc := range c.AllowedScopes {

@@ -180,6 +180,17 @@ type RefreshConnector interface {
 	Refresh(ctx context.Context, s Scopes, prev Upstream) (Upstream, error)
 }
 
+// IDTokenVerifier is implemented by a connector that can verify an ID token its upstream
+// issued to the connector's own client (signature against the upstream's keys, issuer,
+// audience = the connector's client_id, expiry) outside a login: token exchange (RFC 8693)
+// accepts such a token as a subject token.
+type IDTokenVerifier interface {
+	Connector
+	// VerifyIDToken returns the identity the ID token asserts, or an error when it does not
+	// verify (an *UpstreamError when the upstream's keys cannot be fetched).
+	VerifyIDToken(ctx context.Context, raw string) (Upstream, error)
+}
+
 // UsernameCanonicalizer is implemented by a password connector whose upstream treats
 // several spellings of a username as one account (a domain prefix, surrounding spaces):
 // CanonicalUsername returns the one spelling. The broker keys its per-account attempt budget

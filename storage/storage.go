@@ -101,6 +101,9 @@ type AuthRequest struct {
 	DPoPJKT string
 	// SAML is the SAML request this auth request answers (Protocol saml only).
 	SAML *SAMLRequest
+	// Resources are the resource indicators of the request (RFC 8707; OIDC only): the
+	// access tokens of its code may be issued for these.
+	Resources []string
 	// What the login must satisfy, whatever the protocol.
 	Scopes    []string
 	Prompt    []string // login (ForceAuthn), none (IsPassive), consent, select_account
@@ -187,7 +190,9 @@ type AuthCode struct {
 	GrantID string
 	// DPoPJKT binds the code to a DPoP key (dpop_jkt at /authorize, RFC 9449 10): it is
 	// redeemed only with a proof of that key. Empty: unbound.
-	DPoPJKT   string
+	DPoPJKT string
+	// Resources are the resource indicators (RFC 8707) of the authorization request.
+	Resources []string
 	CreatedAt time.Time
 	Expiry    time.Time
 	// Consumed is set by ConsumeCode; a second ConsumeCode returns ErrReused.
@@ -211,6 +216,9 @@ type Grant struct {
 	// DPoPJKT is the thumbprint of the DPoP key the grant's refresh tokens are bound to
 	// (RFC 9449 5: a public client's refresh must prove that key). Empty: not bound.
 	DPoPJKT string
+	// Resources are the resource indicators (RFC 8707) granted: the access tokens of the
+	// grant may be issued for these (a token request narrows them, never widens).
+	Resources []string
 }
 
 // RefreshToken is one refresh token of a grant. Hash is the SHA-256 of the opaque token.

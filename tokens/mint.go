@@ -72,6 +72,24 @@ type AccessToken struct {
 	// JKT, when set, binds the token to a DPoP key (RFC 9449 6.1): the claim cnf.jkt, the
 	// key's RFC 7638 thumbprint.
 	JKT string
+	// Act is the actor of a delegated token (RFC 8693 4.1): who acts for Subject; nested
+	// actors are the earlier ones in the chain. Nil: no act claim.
+	Act *Actor
+}
+
+// Actor is an RFC 8693 act claim: the acting party's sub, and the actor before it.
+type Actor struct {
+	Subject string `json:"sub"`
+	Act     *Actor `json:"act,omitempty"`
+}
+
+// Depth is the number of actors in the chain (0 for nil).
+func (a *Actor) Depth() int {
+	n := 0
+	for ; a != nil; a = a.Act {
+		n++
+	}
+	return n
 }
 
 // IDTokenHint is what VerifyIDTokenHint extracts from an id_token_hint.
@@ -111,6 +129,7 @@ type atClaims struct {
 	AuthTime int64    `json:"auth_time,omitempty"`
 	Sid      string   `json:"sid,omitempty"`
 	Gid      string   `json:"gid,omitempty"`
+	Act      *Actor   `json:"act,omitempty"`
 	Cnf      *cnf     `json:"cnf,omitempty"`
 }
 
@@ -286,7 +305,7 @@ func (m *Minter) SignAccessTokenContext(ctx context.Context, t AccessToken) (str
 	c := atClaims{
 		Iss: m.Issuer, Sub: t.Subject, Aud: aud, Exp: t.Expiry.Unix(), Iat: now.Unix(),
 		Jti: t.ID, ClientID: t.ClientID, Scope: strings.Join(t.Scopes, " "),
-		Sid: t.SessionID, Gid: t.GrantID,
+		Sid: t.SessionID, Gid: t.GrantID, Act: t.Act,
 	}
 	if !t.AuthTime.IsZero() {
 		c.AuthTime = t.AuthTime.Unix()
@@ -351,7 +370,7 @@ func (m *Minter) VerifyAccessToken(token string) (AccessToken, error) {
 	}
 	at := AccessToken{
 		ID: c.Jti, Subject: c.Sub, ClientID: c.ClientID, GrantID: c.Gid, SessionID: c.Sid,
-		Scopes: strings.Fields(c.Scope), Audience: c.Aud, Expiry: exp,
+		Scopes: strings.Fields(c.Scope), Audience: c.Aud, Expiry: exp, Act: c.Act,
 	}
 	if c.Cnf != nil {
 		at.JKT = c.Cnf.JKT

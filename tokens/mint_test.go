@@ -114,6 +114,16 @@ func TestAccessTokenClaims(t *testing.T) {
 				"iat": float64(clock.Now().Unix()), "exp": float64(clock.Now().Add(time.Minute).Unix()),
 			},
 		},
+		{
+			name: "delegated: nested act (RFC 8693 4.1)",
+			in: AccessToken{ID: "j", Subject: "s", ClientID: "c", Expiry: clock.Now().Add(time.Minute),
+				Act: &Actor{Subject: "svc-b", Act: &Actor{Subject: "svc-a"}}},
+			want: map[string]any{
+				"iss": testIssuer, "sub": "s", "aud": "c", "jti": "j", "client_id": "c",
+				"iat": float64(clock.Now().Unix()), "exp": float64(clock.Now().Add(time.Minute).Unix()),
+				"act": map[string]any{"sub": "svc-b", "act": map[string]any{"sub": "svc-a"}},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +140,9 @@ func TestAccessTokenClaims(t *testing.T) {
 			}
 			if at.JKT != tt.in.JKT {
 				t.Errorf("verified JKT %q, want %q", at.JKT, tt.in.JKT)
+			}
+			if !reflect.DeepEqual(at.Act, tt.in.Act) {
+				t.Errorf("verified act = %+v, want %+v", at.Act, tt.in.Act)
 			}
 		})
 	}

@@ -34,6 +34,8 @@ type Request struct {
 	ACRValues           []string
 	// DPoPJKT is dpop_jkt (RFC 9449 10): the code is bound to that DPoP key.
 	DPoPJKT string
+	// Resources are the resource indicators (RFC 8707), each allowed for the client.
+	Resources []string
 }
 
 // HasPrompt reports whether the request carries the prompt value.
@@ -72,7 +74,7 @@ func Parse(form url.Values, reg *clients.Registry, knownScope func(string) bool)
 	}
 	for _, step := range []func(*Request, url.Values, *clients.Client) error{
 		checkParams, parseResponseType, scopeParser(knownScope), parsePKCE, parsePrompt, parseHints,
-		parseDPoPJKT,
+		parseDPoPJKT, parseResources,
 	} {
 		if err := step(&req, form, client); err != nil {
 			return req, client, err
@@ -116,7 +118,7 @@ func parseClient(req *Request, form url.Values, reg *clients.Registry) (*clients
 // checkParams refuses repeated and oversized parameters and request objects.
 func checkParams(_ *Request, form url.Values, _ *clients.Client) error {
 	for k, v := range form {
-		if len(v) > 1 {
+		if len(v) > 1 && !Repeatable(k) { // resource may repeat (RFC 8707 2)
 			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
 		}
 		lim := maxParamLen

@@ -17,7 +17,8 @@ const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 func testRegistry(t testing.TB) *clients.Registry {
 	t.Helper()
 	reg, err := clients.NewRegistry([]clients.Client{
-		clients.New(clients.Client{ID: "web", RedirectURIs: []string{"https://app.example/cb", "https://app.example/cb2?x=1"}}, "secret"),
+		clients.New(clients.Client{ID: "web", RedirectURIs: []string{"https://app.example/cb", "https://app.example/cb2?x=1"},
+			Resources: []string{"https://api.example/", "urn:example:api"}}, "secret"),
 		clients.New(clients.Client{ID: "spa", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb", "com.example.app:/oauth"}}, ""),
 		clients.New(clients.Client{ID: "ldaponly", RedirectURIs: []string{"https://l.example/cb"}, AllowedConnectors: []string{"ldap"}}, "s"),
 	})
@@ -333,6 +334,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s.Encode())
 	}
 	f.Add("client_id=web&client_id=web")
+	f.Add(base(nil).Encode() + "&resource=https%3A%2F%2Fapi.example%2F&resource=urn%3Aexample%3Aapi&resource=https%3A%2F%2Fapi.example%2F")
 	f.Add("client_id=spa&redirect_uri=http%3A%2F%2F%5B%3A%3A1%5D%3A8%2Fcb")
 	f.Add("")
 	reg := testRegistry(f)
@@ -368,6 +370,11 @@ func FuzzParse(f *testing.F) {
 		if m := req.CodeChallengeMethod; m != "" && m != "S256" {
 			t.Fatalf("accepted code_challenge_method %q", m)
 		}
+		for _, r := range req.Resources {
+			if !client.AllowsResource(r) {
+				t.Fatalf("accepted resource %q the client may not have", r)
+			}
+		}
 		if client.Public && req.CodeChallengeMethod != "S256" {
 			t.Fatalf("public client without S256 PKCE accepted")
 		}
@@ -387,4 +394,42 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("claims parameter %q parsed as %+v", form.Get("claims"), req.Claims)
 		}
 	})
+}
+
+// TestParseResources: resource (RFC 8707 2.1) may repeat; each must be an absolute URI
+// without a fragment that the client may ask for, else invalid_target, redirected.
+func TestParseResources(t *testing.T) {
+	reg := testRegistry(t)
+	tests := []struct {
+		name string
+		res  []string
+		want []string
+		code oauth2err.Code
+	}{
+		{"none", nil, nil, ""},
+		{"two, one repeated", []string{"https://api.example/", "urn:example:api", "https://api.example/"}, []string{"https://api.example/", "urn:example:api"}, ""},
+		{"not allowed", []string{"https://other.example/"}, nil, oauth2err.InvalidTarget},
+		{"prefix of an allowed one", []string{"https://api.example"}, nil, oauth2err.InvalidTarget},
+		{"relative", []string{"/api"}, nil, oauth2err.InvalidTarget},
+		{"fragment", []string{"https://api.example/#x"}, nil, oauth2err.InvalidTarget},
+		{"too many", slices.Repeat([]string{"https://api.example/"}, maxResources+1), nil, oauth2err.InvalidTarget},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			form := base(nil)
+			if tc.res != nil {
+				form["resource"] = tc.res
+			}
+			req, _, err := Parse(form, reg, knownScope)
+			var e *oauth2err.Error
+			switch {
+			case tc.code == "" && err != nil:
+				t.Fatalf("err %v", err)
+			case tc.code != "" && (!errors.As(err, &e) || e.Code != tc.code || e.NoRedirect):
+				t.Fatalf("err %v, want a redirectable %s", err, tc.code)
+			case tc.code == "" && !slices.Equal(req.Resources, tc.want):
+				t.Fatalf("resources %q, want %q", req.Resources, tc.want)
+			}
+		})
+	}
 }

@@ -52,7 +52,11 @@ type Client struct {
 	// RFC 9449 5.2): every access token the client gets is bound to its key.
 	DPoPBound bool
 	// Source is where the client comes from: SourceConfig (read-only) or SourceAPI (stored).
-	Source     string
+	Source string
+	// TokenExchange is the client's token exchange policy (RFC 8693); nil: none.
+	TokenExchange *ExchangePolicy
+	// Resources are the resource indicators (RFC 8707) the client may ask tokens for.
+	Resources  []string
 	secretHash [32]byte
 }
 

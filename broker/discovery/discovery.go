@@ -78,7 +78,7 @@ func document(p Provider) ([]byte, error) {
 		"end_session_endpoint":                                     url("/logout"),
 		"response_types_supported":                                 []string{"code"},
 		"response_modes_supported":                                 []string{"query", "form_post"},
-		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials", clients.GrantTokenExchange},
 		"subject_types_supported":                                  p.SubjectTypes,
 		"id_token_signing_alg_values_supported":                    p.SigningAlgorithms,
 		"scopes_supported":                                         p.Scopes,
@@ -112,7 +112,7 @@ func document(p Provider) ([]byte, error) {
 	if p.DeviceAuthorization {
 		m["device_authorization_endpoint"] = url("/device/code")
 		m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials",
-			"urn:ietf:params:oauth:grant-type:device_code"}
+			clients.GrantTokenExchange, "urn:ietf:params:oauth:grant-type:device_code"}
 	}
 	if len(p.DPoPAlgorithms) > 0 {
 		m["dpop_signing_alg_values_supported"] = p.DPoPAlgorithms

@@ -92,6 +92,9 @@ func TestDocumentMachineGrants(t *testing.T) {
 			}
 			return false
 		}
+		if !has(doc.GrantTypes, "urn:ietf:params:oauth:grant-type:token-exchange") {
+			t.Errorf("device %v: token exchange not advertised: %v", device, doc.GrantTypes)
+		}
 		if !has(doc.GrantTypes, "client_credentials") || !has(doc.TokenAuth, "private_key_jwt") || !has(doc.IntroAuth, "private_key_jwt") ||
 			!has(doc.RevokeAuth, "private_key_jwt") || !has(doc.TokenSigAlg, "ES256") || has(doc.TokenSigAlg, "HS256") || has(doc.TokenSigAlg, "none") {
 			t.Errorf("device %v: %+v", device, doc)

@@ -12,8 +12,12 @@ import (
 // maxForm bounds the body of a token-style request.
 const maxForm = 64 << 10
 
+// repeatable are the token-endpoint parameters that may be repeated: resource (RFC 8707 2)
+// and audience (RFC 8693 2.1).
+var repeatable = map[string]bool{"resource": true, "audience": true}
+
 // parseForm reads an application/x-www-form-urlencoded POST body (bounded); a repeated
-// parameter is refused (RFC 6749 3.2).
+// parameter is refused (RFC 6749 3.2), except resource and audience.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
@@ -27,7 +31,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 		return oauth2err.New(oauth2err.InvalidRequest, "malformed form body")
 	}
 	for k, v := range r.PostForm {
-		if len(v) > 1 {
+		if len(v) > 1 && !repeatable[k] {
 			return oauth2err.New(oauth2err.InvalidRequest, "parameter "+k+" is repeated")
 		}
 	}

@@ -33,18 +33,12 @@ func (h *Handler) clientCredentialsGrant(r *http.Request, c *clients.Client, jkt
 			}
 		}
 	}
-	aud := c.ID
-	if len(c.Audiences) > 0 {
-		aud = c.Audiences[0]
-	}
-	if a := r.PostFormValue("audience"); a != "" {
-		if !slices.Contains(c.Audiences, a) {
-			return tokenResponse{}, oauth2err.New(oauth2err.InvalidTarget, "audience "+truncate(a)+" is not allowed for this client")
-		}
-		aud = a
+	aud, err := clientCredentialsAudience(r, c)
+	if err != nil {
+		return tokenResponse{}, err
 	}
 	at, err := h.Minter.SignAccessTokenContext(r.Context(), tokens.AccessToken{
-		ID: opaque.ID(), Subject: c.ID, ClientID: c.ID, Scopes: scopes, Audience: []string{aud},
+		ID: opaque.ID(), Subject: c.ID, ClientID: c.ID, Scopes: scopes, Audience: aud,
 		Expiry: h.Now().Add(h.Lifetimes.AccessToken), JKT: jkt,
 	})
 	if err != nil {
@@ -52,6 +46,33 @@ func (h *Handler) clientCredentialsGrant(r *http.Request, c *clients.Client, jkt
 	}
 	return tokenResponse{AccessToken: at, TokenType: tokenType(jkt), ExpiresIn: int64(h.Lifetimes.AccessToken / time.Second),
 		Scope: strings.Join(scopes, " ")}, nil
+}
+
+// clientCredentialsAudience is the aud of a client_credentials token: the requested
+// audiences (each among allowed_audiences) and resources (RFC 8707, each among the client's
+// resources), or by default the first allowed audience (none configured: the client).
+func clientCredentialsAudience(r *http.Request, c *clients.Client) ([]string, error) {
+	auds, res := r.PostForm["audience"], r.PostForm["resource"]
+	for _, a := range auds {
+		if !slices.Contains(c.Audiences, a) {
+			return nil, oauth2err.New(oauth2err.InvalidTarget, "audience "+truncate(a)+" is not allowed for this client")
+		}
+	}
+	if err := checkResources(res); err != nil {
+		return nil, err
+	}
+	for _, x := range res {
+		if !c.AllowsResource(x) {
+			return nil, oauth2err.New(oauth2err.InvalidTarget, "resource "+truncate(x)+" is not allowed for this client")
+		}
+	}
+	if aud := dedupe(append(slices.Clone(auds), res...)); len(aud) > 0 {
+		return aud, nil
+	}
+	if len(c.Audiences) > 0 {
+		return c.Audiences[:1], nil
+	}
+	return []string{c.ID}, nil
 }
 
 // dedupe drops repeated values, keeping the first of each.

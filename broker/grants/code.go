@@ -88,7 +88,11 @@ func (h *Handler) codeGrant(r *http.Request, c *clients.Client, jkt string) (tok
 	g := storage.Grant{
 		ID: ac.GrantID, ClientID: c.ID, Scopes: ac.Scopes, Nonce: ac.Nonce, Identity: ac.Identity, Auth: ac.Auth,
 		SessionID: ac.SessionID, CreatedAt: now, AbsoluteExpiry: now.Add(h.Lifetimes.RefreshAbsolute),
-		DPoPJKT: grantKey(c, jkt),
+		DPoPJKT: grantKey(c, jkt), Resources: ac.Resources,
+	}
+	aud, err := grantAudience(r, g)
+	if err != nil {
+		return tokenResponse{}, err
 	}
 	var refresh string
 	var first *storage.RefreshToken
@@ -101,7 +105,7 @@ func (h *Handler) codeGrant(r *http.Request, c *clients.Client, jkt string) (tok
 	}
 	// Sign first: a signing failure must not leave a stored grant (and refresh token) that
 	// no client holds.
-	resp, err := h.mint(ctx, g, g.Identity, g.Scopes, true, jkt)
+	resp, err := h.mintFor(ctx, g, g.Identity, g.Scopes, aud, true, jkt)
 	if err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}

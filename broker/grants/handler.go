@@ -98,6 +98,8 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// IssuedTokenType is the type of access_token in a token exchange response (RFC 8693 2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // serveToken is the token endpoint (RFC 6749 3.2).
@@ -132,6 +134,8 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 		resp, err = h.clientCredentialsGrant(r, c, jkt)
 	case gt == clients.GrantDeviceCode:
 		resp, err = h.deviceGrant(r, c, jkt)
+	case gt == clients.GrantTokenExchange:
+		resp, err = h.tokenExchangeGrant(r, c, jkt)
 	case gt == "":
 		err = oauth2err.New(oauth2err.InvalidRequest, "grant_type is missing")
 	default:
@@ -164,7 +168,8 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 // knownGrant reports whether the token endpoint implements the grant type.
 func knownGrant(gt string) bool {
 	switch gt {
-	case clients.GrantAuthorizationCode, clients.GrantRefreshToken, clients.GrantClientCredentials, clients.GrantDeviceCode:
+	case clients.GrantAuthorizationCode, clients.GrantRefreshToken, clients.GrantClientCredentials, clients.GrantDeviceCode,
+		clients.GrantTokenExchange:
 		return true
 	}
 	return false

@@ -39,7 +39,8 @@ func (h *Handler) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		if at.GrantID == "" {
 			owner = at.ClientID // client_credentials: no grant
 		}
-		if owner != c.ID && !slices.Contains(at.Audience, c.ID) {
+		// A token exchanged by c (RFC 8693) keeps the user's grant, another client's.
+		if owner != c.ID && at.ClientID != c.ID && !slices.Contains(at.Audience, c.ID) {
 			_, _ = w.Write(inactive)
 			return
 		}

@@ -14,10 +14,18 @@ import (
 // mint signs the access token and (for openid requests) the ID token of a grant.
 // A non-empty jkt binds the access token to that DPoP key (cnf.jkt, token_type DPoP).
 func (h *Handler) mint(ctx context.Context, g storage.Grant, id storage.Identity, scopes []string, withNonce bool, jkt string) (tokenResponse, error) {
+	return h.mintFor(ctx, g, id, scopes, nil, withNonce, jkt)
+}
+
+// mintFor is mint with the access token's audience (nil: the client).
+func (h *Handler) mintFor(ctx context.Context, g storage.Grant, id storage.Identity, scopes, aud []string, withNonce bool, jkt string) (tokenResponse, error) {
 	now := h.Now()
+	if len(aud) == 0 {
+		aud = []string{g.ClientID}
+	}
 	at, err := h.Minter.SignAccessTokenContext(ctx, tokens.AccessToken{
 		ID: opaque.ID(), Subject: h.Claims.SubjectFor(g.ClientID, id.Subject), ClientID: g.ClientID, GrantID: g.ID, SessionID: g.SessionID,
-		Scopes: scopes, Audience: []string{g.ClientID}, AuthTime: g.Auth.AuthTime, Expiry: now.Add(h.Lifetimes.AccessToken),
+		Scopes: scopes, Audience: aud, AuthTime: g.Auth.AuthTime, Expiry: now.Add(h.Lifetimes.AccessToken),
 		JKT: jkt,
 	})
 	if err != nil {

@@ -68,6 +68,10 @@ func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.
 			}
 		}
 	}
+	aud, err := grantAudience(r, g)
+	if err != nil {
+		return tokenResponse{}, err
+	}
 	id, auth, changed, err := h.refreshUpstream(ctx, g, scopes, now)
 	if err != nil {
 		return tokenResponse{}, err
@@ -85,7 +89,7 @@ func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.
 		}
 	}
 	// Signing can fail too: mint before the rotation, the last step.
-	resp, err := h.mint(ctx, g, id, scopes, false, jkt)
+	resp, err := h.mintFor(ctx, g, id, scopes, aud, false, jkt)
 	if err != nil {
 		return tokenResponse{}, oauth2err.Server(err)
 	}

@@ -120,7 +120,7 @@ func (h *Handler) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		ResponseType: req.ResponseType, ResponseMode: req.ResponseMode, Scopes: req.Scopes, State: req.State,
 		Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint, ConnectorID: req.ConnectorID,
-		ACRValues: req.ACRValues, DPoPJKT: req.DPoPJKT,
+		ACRValues: req.ACRValues, DPoPJKT: req.DPoPJKT, Resources: req.Resources,
 	}, hintSub)
 }
 
@@ -133,7 +133,7 @@ func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		Hash: opaque.Hash(code), ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, Scopes: ar.Scopes,
 		Nonce: ar.Nonce, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod,
 		Identity: ar.Identity, Auth: ar.Auth, SessionID: ar.SessionID, GrantID: opaque.ID(),
-		CreatedAt: now, Expiry: now.Add(h.CodeLifetime), DPoPJKT: ar.DPoPJKT,
+		CreatedAt: now, Expiry: now.Add(h.CodeLifetime), DPoPJKT: ar.DPoPJKT, Resources: ar.Resources,
 	}
 	if err := h.Codes.CreateAuthCode(r.Context(), ac); err != nil {
 		h.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))

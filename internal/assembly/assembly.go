@@ -374,6 +374,7 @@ func (b *builder) clients(prefix string, mounts map[string]http.Handler) ([]clie
 			cl.AuthMethod = clients.AuthPrivateKeyJWT
 		}
 		cl.DPoPBound = c.DPoPBoundAccessTokens
+		cl.TokenExchange, cl.Resources = exchangePolicy(c.TokenExchange), c.Resources
 		cls = append(cls, clients.New(cl, c.Secret))
 	}
 	if !b.cfg.Example.Enabled {

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Storage) {
 		{"Ping", testPing},
 		{"MFA", testMFA},
 		{"DPoPBindings", testDPoPBindings},
+		{"Resources", testResources},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
