@@ -369,6 +369,8 @@ func (b *builder) clients(prefix string, mounts map[string]http.Handler) ([]clie
 			AllowedConnectors: c.AllowedConnectors, AllowedOrigins: c.AllowedOrigins,
 			GrantTypes: c.GrantTypes, Scopes: c.AllowedScopes, Audiences: c.AllowedAudiences, Keys: keys,
 			RequirePAR: c.RequirePushedAuthorizationRequests, AllowUnsignedRequestObjects: c.AllowUnsignedRequestObjects,
+			BackchannelLogoutURI: c.BackchannelLogoutURI, FrontchannelLogoutURI: c.FrontchannelLogoutURI,
+			FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 		}
 		if keys != nil {
 			cl.AuthMethod = clients.AuthPrivateKeyJWT
