@@ -121,7 +121,8 @@ type Server struct {
 	pages     *pages.Renderer
 	saml      *samlidp.Handler // nil without an IdP
 	logout    *logout.Handler
-	device    *device.Handler // nil when storage keeps no device codes
+	deliverer *logout.Deliverer // nil when storage keeps no logout queue
+	device    *device.Handler   // nil when storage keeps no device codes
 	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
 	assertionVerifier *clients.AssertionVerifier
 	fwd               *forwardauth.Handler // nil without protected apps
@@ -186,16 +187,24 @@ func (s *Server) buildFlows() error {
 	}
 	s.flow = flow
 	objects, pushed := s.buildPAR()
-	s.oidc = oidc.New(oidc.Deps{
+	od := oidc.Deps{
 		Issuer: s.Issuer, Clients: s.Clients, KnownScope: s.Claims.KnownScope, Hints: s.Minter, Codes: s.Storage,
-		Pages: s.pages, Flow: flow, CodeLifetime: s.Lifetimes.AuthCode, Logger: s.Logger, Now: s.Now,
-		Pushed: pushed, RequestObjects: objects, RequirePAR: s.RequirePAR,
-	})
-	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
-	ender := logout.NewEnder(s.Storage, s.Now)
+		Pages: s.pages, Flow: flow, CodeLifetime: s.Lifetimes.AuthCode, SessionLifetime: s.Sessions.Absolute,
+		Logger: s.Logger, Now: s.Now, Pushed: pushed, RequestObjects: objects, RequirePAR: s.RequirePAR,
+	}
+	ender := logout.NewEnder(s.Storage, s.Clients, s.Now)
 	ender.Audit = s.Audit
+	if ender.Logouts != nil {
+		od.Participants = ender.Logouts
+		s.deliverer = &logout.Deliverer{Queue: ender.Logouts, Signer: s.Minter, Subjects: s.Claims, Logger: s.Logger, Now: s.Now}
+		if m, ok := s.Metrics.(logout.DeliveryMetrics); ok {
+			s.deliverer.Metrics = m
+		}
+	}
+	s.oidc = oidc.New(od)
+	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
 	s.logout = &logout.Handler{Sessions: s.Sessions, Hints: s.Minter, Subjects: s.Claims, Clients: s.Clients,
-		Ender: ender, Pages: s.pages, Logger: s.Logger}
+		Ender: ender, Pages: s.pages, Logger: s.Logger, Issuer: s.Issuer, SessionRecords: s.Storage, Now: s.Now}
 	if s.SAML != nil {
 		s.saml = &samlidp.Handler{IdP: s.SAML, Flow: flow, AuthRequests: s.Storage, SessionRecords: s.Storage,
 			Blobs: s.blobs(), Sessions: s.Sessions, Claims: s.Claims, Ender: ender, Pages: s.pages, Logger: s.Logger,
@@ -207,6 +216,15 @@ func (s *Server) buildFlows() error {
 		return err
 	}
 	return s.buildForwardAuth(flow)
+}
+
+// RunLogoutDeliveries delivers the back-channel logout queue (broker/logout.Deliverer) every
+// interval until ctx ends; without a logout queue in storage it returns at once. Every
+// replica runs it: claims in storage keep two from delivering one token.
+func (s *Server) RunLogoutDeliveries(ctx context.Context, interval time.Duration) {
+	if s.deliverer != nil {
+		s.deliverer.Run(ctx, interval)
+	}
 }
 
 // blobs returns the storage's BlobStore, or nil.

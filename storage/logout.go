@@ -9,7 +9,8 @@ import (
 // authorization code in it. Single logout tells every participant when the session ends.
 type Participant struct {
 	SessionID, ClientID string
-	// Subject is the sub the client saw (pairwise for pairwise clients).
+	// Subject is the internal user ID (the client's own sub is derived from it when a
+	// logout token is signed).
 	Subject string
 	// Expiry is when the record may be forgotten (the session's absolute expiry).
 	CreatedAt, Expiry time.Time
