@@ -227,6 +227,15 @@ func (s *Server) RunLogoutDeliveries(ctx context.Context, interval time.Duration
 	}
 }
 
+// DeliverLogouts runs one round of back-channel logout deliveries (what RunLogoutDeliveries
+// does every interval) and reports how many it claimed; tests drive the queue with it.
+func (s *Server) DeliverLogouts(ctx context.Context) (int, error) {
+	if s.deliverer == nil {
+		return 0, errors.New("broker: storage keeps no back-channel logout queue")
+	}
+	return s.deliverer.RunOnce(ctx)
+}
+
 // blobs returns the storage's BlobStore, or nil.
 func (s *Server) blobs() storage.BlobStore {
 	b, _ := s.Storage.(storage.BlobStore)

@@ -171,8 +171,12 @@ func (h *Handler) endByHint(w http.ResponseWriter, r *http.Request, q *request) 
 		h.Pages.Internal(w, r, "load session of id_token_hint", err)
 		return sess, false, ""
 	}
-	if !live || q.hintSub != h.Subjects.SubjectFor(q.clientID, sess.Identity.Subject) {
+	if !live {
 		return storage.Session{}, true, nothing + "the session named by the application has already ended."
+	}
+	if q.hintSub != h.Subjects.SubjectFor(q.clientID, sess.Identity.Subject) {
+		h.Logger.WarnContext(ctx, "logout by id_token_hint refused: its sub is not the session's user", "client_id", q.clientID)
+		return storage.Session{}, true, nothing + "the application's token names another user than that session's."
 	}
 	ps, err := h.Ender.Participants(ctx, sess.ID)
 	if err != nil {
