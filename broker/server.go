@@ -122,7 +122,8 @@ type Server struct {
 	saml      *samlidp.Handler // nil without an IdP
 	logout    *logout.Handler
 	deliverer *logout.Deliverer // nil when storage keeps no logout queue
-	device    *device.Handler   // nil when storage keeps no device codes
+	ender     *logout.Ender
+	device    *device.Handler // nil when storage keeps no device codes
 	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
 	assertionVerifier *clients.AssertionVerifier
 	fwd               *forwardauth.Handler // nil without protected apps
@@ -194,6 +195,7 @@ func (s *Server) buildFlows() error {
 	}
 	ender := logout.NewEnder(s.Storage, s.Clients, s.Now)
 	ender.Audit = s.Audit
+	s.ender = ender
 	if ender.Logouts != nil {
 		od.Participants = ender.Logouts
 		s.deliverer = &logout.Deliverer{Queue: ender.Logouts, Signer: s.Minter, Subjects: s.Claims, Logger: s.Logger, Now: s.Now}

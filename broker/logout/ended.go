@@ -33,6 +33,8 @@ type Ender struct {
 	Logouts storage.LogoutStore
 	// Clients says which participants have a back-channel logout URI (needed with Logouts).
 	Clients *clients.Registry
+	// Sessions deletes the sessions EndAll ends; nil: EndAll refuses.
+	Sessions SessionRecords
 	// Audit records each session end as a logout event once its grants are revoked (before
 	// the caller deletes the session; a retried logout records it again); nil: none.
 	Audit audit.Recorder
@@ -45,7 +47,11 @@ type Ender struct {
 func NewEnder(st GrantRevoker, cl *clients.Registry, now func() time.Time) *Ender {
 	sw, _ := st.(storage.AuthRequestSweeper)
 	ls, _ := st.(storage.LogoutStore)
-	return &Ender{Grants: st, Sweeper: sw, Logouts: ls, Clients: cl, Now: now}
+	e := &Ender{Grants: st, Sweeper: sw, Logouts: ls, Clients: cl, Now: now}
+	if sr, ok := st.(SessionRecords); ok {
+		e.Sessions = sr
+	}
+	return e
 }
 
 // Ended does what the end of an SSO session takes away, whoever ends it: it revokes the
@@ -132,9 +138,10 @@ type SessionRecords interface {
 // as Ended says (so every client of each is told through the back-channel queue) and is
 // deleted, and every grant of the user is revoked, offline ones included (the refresh
 // families end). It reports how many sessions ended. It needs Logouts (to find the
-// sessions).
-func (e *Ender) EndAll(ctx context.Context, sessions SessionRecords, subject string) (int, error) {
-	if e.Logouts == nil {
+// sessions) and Sessions.
+func (e *Ender) EndAll(ctx context.Context, subject string) (int, error) {
+	sessions := e.Sessions
+	if e.Logouts == nil || sessions == nil {
 		return 0, errors.New("sign out everywhere: the storage backend keeps no session participants")
 	}
 	ids, err := e.Logouts.SessionsOf(ctx, subject, e.Now().UTC())

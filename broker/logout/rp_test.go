@@ -255,9 +255,21 @@ func newOPWith(t *testing.T, opts brokertest.Options, rcv map[string]*receiver) 
 // login signs the browser in at a client (SSO after the first) and returns its ID token.
 func (o *op) login(b *brokertest.Browser, clientID, user string) string {
 	o.T.Helper()
+	return o.loginScope(b, clientID, user, "openid").IDToken
+}
+
+// tokenResponse is the token endpoint's answer.
+type tokenResponse struct {
+	IDToken      string `json:"id_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// loginScope signs the browser in at a client with the scope and returns the tokens.
+func (o *op) loginScope(b *brokertest.Browser, clientID, user, scope string) tokenResponse {
+	o.T.Helper()
 	verifier, challenge := brokertest.PKCE("verifier-verifier-verifier-verifier-verifier-0123")
 	redirect := "http://127.0.0.1:1/cb/" + clientID
-	auth := o.Issuer + "/authorize?" + url.Values{"client_id": {clientID}, "response_type": {"code"}, "scope": {"openid"},
+	auth := o.Issuer + "/authorize?" + url.Values{"client_id": {clientID}, "response_type": {"code"}, "scope": {scope},
 		"redirect_uri": {redirect}, "state": {"st"}, "nonce": {"n"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode()
 	to := o.Login(b, auth, user, password, true)
 	u, err := url.Parse(to)
@@ -273,14 +285,26 @@ func (o *op) login(b *brokertest.Browser, clientID, user string) string {
 		o.T.Fatal(err)
 	}
 	defer resp.Body.Close() //nolint:errcheck // test
-	var tok struct {
-		IDToken string `json:"id_token"`
-	}
+	var tok tokenResponse
 	body, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(body, &tok); err != nil || tok.IDToken == "" {
 		o.T.Fatalf("token response %d: %s", resp.StatusCode, body)
 	}
-	return tok.IDToken
+	return tok
+}
+
+// tokenStatus posts a token request of a client and returns the status.
+func (o *op) tokenStatus(clientID string, form url.Values) int {
+	o.T.Helper()
+	req, _ := http.NewRequest(http.MethodPost, o.Issuer+"/token", strings.NewReader(form.Encode())) //nolint:noctx // test
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(clientID, clientID+"-secret-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		o.T.Fatal(err)
+	}
+	resp.Body.Close() //nolint:errcheck,gosec // test
+	return resp.StatusCode
 }
 
 // claimsOf reads an ID token's claims without verifying it (it came from the token endpoint).
