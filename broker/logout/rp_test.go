@@ -277,6 +277,18 @@ func (o *op) loginScope(b *brokertest.Browser, clientID, user, scope string) tok
 		o.T.Fatalf("login at %s ended at %s", clientID, to)
 	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {redirect}, "code_verifier": {verifier}}
+	return o.exchangeTokens(clientID, form)
+}
+
+// exchange redeems a code of a client and returns its ID token.
+func (o *op) exchange(clientID string, form url.Values) string {
+	o.T.Helper()
+	return o.exchangeTokens(clientID, form).IDToken
+}
+
+// exchangeTokens posts a token request of a client and returns the tokens.
+func (o *op) exchangeTokens(clientID string, form url.Values) tokenResponse {
+	o.T.Helper()
 	req, _ := http.NewRequest(http.MethodPost, o.Issuer+"/token", strings.NewReader(form.Encode())) //nolint:noctx // test
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(clientID, clientID+"-secret-secret")
