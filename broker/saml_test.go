@@ -76,7 +76,10 @@ func newSAMLEnvMFA(t *testing.T, clientPolicies map[string]mfa.Policy, sps ...co
 		}
 		cfg.Clients = []config.Client{
 			{ID: confidentialID, Secret: confidentialSecret, Name: "Web App", RedirectURIs: []string{redirectURI}, PostLogoutRedirectURIs: []string{postLogoutURI}},
-			{ID: trustedID, Secret: trustedSecret, Name: "Trusted App", Trusted: true, RedirectURIs: []string{otherRedirect}, PostLogoutRedirectURIs: []string{postLogoutURI}},
+			// Its back-channel logout URI is never reached (no delivery runs in these tests):
+			// TestSAMLSingleLogoutRevokesOnlineGrants looks at the queue.
+			{ID: trustedID, Secret: trustedSecret, Name: "Trusted App", Trusted: true, RedirectURIs: []string{otherRedirect}, PostLogoutRedirectURIs: []string{postLogoutURI},
+				BackchannelLogoutURI: "http://127.0.0.1:1/bcl"},
 		}
 		cfg.SAMLIdP = config.SAMLIdP{Key: "samlidp/testdata/idp.pem", Cert: "samlidp/testdata/idp.pem"}
 		cfg.ServiceProviders = append(cfg.ServiceProviders, sps...)
