@@ -161,6 +161,10 @@ func (d *Deliverer) attempt(ctx context.Context, del storage.LogoutDelivery) {
 	err := d.post(ctx, del)
 	now := d.Now().UTC()
 	log := d.Logger.With("client_id", del.ClientID, "attempts", del.Attempts+1)
+	// The outcome is recorded even when ctx ends meanwhile (shutdown): a delivered token
+	// left uncompleted would be sent again once the claim lapses.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	switch {
 	case err == nil:
 		if cerr := d.Queue.CompleteLogout(ctx, del.ID, d.claim); cerr != nil {
