@@ -207,6 +207,9 @@ func (s *Server) buildFlows() error {
 	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
 	s.logout = &logout.Handler{Sessions: s.Sessions, Hints: s.Minter, Subjects: s.Claims, Clients: s.Clients,
 		Ender: ender, Pages: s.pages, Logger: s.Logger, Issuer: s.Issuer, SessionRecords: s.Storage, Now: s.Now}
+	if p, ok := s.Storage.(logout.PendingStore); ok {
+		s.logout.Pending = p
+	}
 	if s.SAML != nil {
 		s.saml = &samlidp.Handler{IdP: s.SAML, Flow: flow, AuthRequests: s.Storage, SessionRecords: s.Storage,
 			Blobs: s.blobs(), Sessions: s.Sessions, Claims: s.Claims, Ender: ender, Pages: s.pages, Logger: s.Logger,

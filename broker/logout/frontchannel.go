@@ -1,11 +1,16 @@
 package logout
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -78,4 +83,81 @@ func (h *Handler) renderDone(w http.ResponseWriter, r *http.Request, d doneData,
 	}
 	w.Header().Set("Content-Security-Policy", frameCSP(origins))
 	h.Pages.Render(w, r, http.StatusOK, "logout_done.html", d)
+}
+
+// PendingStore keeps single-use state shared by replicas (storage.BlobStore with
+// storage.BlobTaker).
+type PendingStore interface {
+	PutBlob(ctx context.Context, b storage.Blob) error
+	TakeBlob(ctx context.Context, key string, now time.Time) ([]byte, error)
+}
+
+// pendingTTL is how long the front-channel page waits for a fan-out to come back.
+const pendingTTL = 10 * time.Minute
+
+func pendingKey(id string) string { return "logout-done/" + id }
+
+// pendingDone is the front-channel page kept while FrontChannel's fan-out runs.
+type pendingDone struct {
+	Frames, Origins []string
+	Continue        string
+}
+
+// fanOut lets FrontChannel (SAML front-channel logout) take over the response. When the
+// session also has OIDC front-channel clients, the fan-out ends at /logout/done, which
+// renders their iframes and then goes on to returnTo; the page waits in Pending meanwhile.
+func (h *Handler) fanOut(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo string) bool {
+	if h.FrontChannel == nil {
+		return false
+	}
+	ctx := r.Context()
+	ps, err := h.Ender.Participants(ctx, sess.ID)
+	if err != nil {
+		h.Logger.WarnContext(ctx, "front-channel logout: list the session's clients", "err", err)
+	}
+	frames, origins := h.frontChannelFrames(ps, sess.ID)
+	if len(frames) == 0 || h.Pending == nil {
+		return h.FrontChannel.FanOut(w, r, sess, returnTo)
+	}
+	id := opaque.ID()
+	b, _ := json.Marshal(pendingDone{Frames: frames, Origins: origins, Continue: returnTo}) //nolint:errcheck // strings only: cannot fail
+	if err := h.Pending.PutBlob(ctx, storage.Blob{Key: pendingKey(id), Value: b, Expiry: h.now().Add(pendingTTL)}); err != nil {
+		h.Logger.WarnContext(ctx, "front-channel logout: keep the page for after the fan-out", "err", err)
+		return h.FrontChannel.FanOut(w, r, sess, returnTo)
+	}
+	if h.FrontChannel.FanOut(w, r, sess, h.Pages.Rel("/logout/done?s="+id)) {
+		return true
+	}
+	if _, err := h.Pending.TakeBlob(ctx, pendingKey(id), h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.Logger.WarnContext(ctx, "front-channel logout: drop the unused page; it expires on its own", "err", err)
+	}
+	return false
+}
+
+// handleDone renders the front-channel page a fan-out came back to (once).
+func (h *Handler) handleDone(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("s")
+	var p pendingDone
+	if h.Pending == nil || id == "" || len(id) > 64 {
+		h.renderDone(w, r, doneData{Nothing: "This sign-out page is not known (or was already shown)."}, nil)
+		return
+	}
+	b, err := h.Pending.TakeBlob(r.Context(), pendingKey(id), h.now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		h.renderDone(w, r, doneData{Nothing: "This sign-out page is not known (or was already shown)."}, nil)
+		return
+	case err != nil:
+		h.Pages.Internal(w, r, "load front-channel logout page", err)
+		return
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		h.Pages.Internal(w, r, "decode front-channel logout page", err)
+		return
+	}
+	if p.Continue != "" && len(p.Frames) == 0 {
+		http.Redirect(w, r, p.Continue, http.StatusSeeOther)
+		return
+	}
+	h.renderDone(w, r, doneData{SignedOut: true, Frames: p.Frames, Continue: p.Continue}, p.Origins)
 }

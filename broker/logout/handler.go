@@ -40,6 +40,9 @@ type Handler struct {
 	Logger   *slog.Logger
 	// FrontChannel is told of every ended session; nil: nobody is.
 	FrontChannel FrontChannel
+	// Pending keeps the front-channel page of a logout while FrontChannel's fan-out runs
+	// first (single-use); nil: a fan-out that takes over drops the OIDC front-channel page.
+	Pending PendingStore
 	// Issuer is the iss of front-channel logout URIs.
 	Issuer string
 	// SessionRecords deletes the session an id_token_hint names when the request carries no
@@ -54,6 +57,7 @@ type Handler struct {
 func (h *Handler) Mount(m *route.Mux) {
 	m.Page("GET /logout", h.handleLogout)
 	m.Page("POST /logout", h.handleLogout)
+	m.Page("GET /logout/done", h.handleDone)
 }
 
 // request is a parsed logout request.
@@ -127,7 +131,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Logger.InfoContext(ctx, "signed out", "sub", sess.Identity.Subject, "client_id", q.clientID)
-		if h.FrontChannel != nil && h.FrontChannel.FanOut(w, r, sess, q.returnTo()) {
+		if h.fanOut(w, r, sess, q.returnTo()) {
 			return
 		}
 		done.SignedOut = true
