@@ -156,7 +156,7 @@ func TestLogoutQueueSurvivesReplicaKill(t *testing.T) {
 		if bad > 0 {
 			t.Fatalf("%d tokens were not logout+jwt", bad)
 		}
-		if delivered == n-heldAtKill && firstAll == 0 {
+		if delivered >= n-claimed && firstAll == 0 {
 			firstAll = time.Since(start)
 		}
 		if delivered == n {
@@ -186,6 +186,6 @@ func TestLogoutQueueSurvivesReplicaKill(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d deliveries left in the queue", left)
 	}
-	t.Logf("replica B: %d unclaimed deliveries in %v, all %d (after A's lease lapsed) in %v",
-		n-heldAtKill, firstAll.Round(time.Millisecond), n, time.Since(start).Round(time.Millisecond))
+	t.Logf("replica B: the %d unclaimed deliveries in %v, all %d (after A's lease lapsed) in %v",
+		n-claimed, firstAll.Round(time.Millisecond), n, time.Since(start).Round(time.Millisecond))
 }
