@@ -728,7 +728,7 @@ func (m *KeyManager) newSigningKey(r storage.SigningKey) (*signingKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key %q: signer: %w", r.ID, err)
 	}
-	logoutSigner, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("logout+jwt"))
+	logoutSigner, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("logout+jwt"))
 	if err != nil {
 		return nil, fmt.Errorf("key %q: signer: %w", r.ID, err)
 	}
