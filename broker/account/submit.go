@@ -190,6 +190,8 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request, sess
 		h.Pages.Internal(w, r, "sign out everywhere", err)
 		return
 	}
+	// End clears this browser's cookie and grows the sessions' generation, so that caches of
+	// sessions (forward auth) drop every session EndAll deleted.
 	if _, _, err := h.Sessions.End(ctx, w, r); err != nil {
 		h.Pages.Internal(w, r, "end session", err)
 		return

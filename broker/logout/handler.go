@@ -195,7 +195,9 @@ func (h *Handler) endByHint(w http.ResponseWriter, r *http.Request, q *request) 
 		h.Pages.Internal(w, r, "end session: revoke its grants", err)
 		return sess, false, ""
 	}
-	if err := h.SessionRecords.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	err = h.SessionRecords.DeleteSession(ctx, sess.ID)
+	h.Sessions.NoteEnded() // caches of sessions (forward auth) drop it; also on a failure: it may be gone
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.Pages.Internal(w, r, "end session", err)
 		return sess, false, ""
 	}

@@ -82,6 +82,7 @@ func TestLogoutByHintWithoutCookie(t *testing.T) {
 			b := o.Browser()
 			id := o.login(b, "bc-a", "alice")
 			sub, sid := claimsOf(t, id)
+			gen := o.Gatehouse.Server.Sessions.Ended()
 			st, body := serverGet(t, o.Issuer+"/logout?"+url.Values{"id_token_hint": {tt.hint(id, sub, sid)}}.Encode())
 			if st != tt.status || !strings.Contains(body, tt.say) {
 				t.Fatalf("status %d, want %d with %q:\n%s", st, tt.status, tt.say, body)
@@ -91,6 +92,9 @@ func TestLogoutByHintWithoutCookie(t *testing.T) {
 				t.Fatalf("session live = %v (%v), want %v", live, err, tt.sessLive)
 			}
 			if tt.name == "valid" {
+				if o.Gatehouse.Server.Sessions.Ended() == gen {
+					t.Error("the session generation did not grow: forward-auth caches would keep the session")
+				}
 				// The browser is signed out too, and bc-a hears of it.
 				if p := b.Get(o.Issuer + "/logout"); !strings.Contains(p.Body, "nothing to sign out") {
 					t.Errorf("browser still signed in after the hint logout:\n%s", p.Body)
