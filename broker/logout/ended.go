@@ -103,6 +103,13 @@ func (e *Ender) Participants(ctx context.Context, sessionID string) ([]storage.P
 	return ps, nil
 }
 
+// Notify enqueues the back-channel logout tokens of a session's clients only, for a caller
+// that revokes and deletes by itself (the admin API's sign-out everywhere, in one storage
+// transaction); run it before that.
+func (e *Ender) Notify(ctx context.Context, sessionID string) error {
+	return e.enqueueBackChannel(ctx, sessionID, e.Now().UTC())
+}
+
 // enqueueBackChannel queues one delivery per participant with a back-channel logout URI,
 // due at once.
 func (e *Ender) enqueueBackChannel(ctx context.Context, sessionID string, now time.Time) error {
