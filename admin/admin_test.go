@@ -48,7 +48,9 @@ func newEnv(t testing.TB, dir string) *env {
 		cfg.Clients = append(cfg.Clients,
 			config.Client{ID: opsID, Secret: opsSecret, GrantTypes: []string{"client_credentials"}, AllowedScopes: []string{config.AdminScope}},
 			config.Client{ID: robotID, Secret: robotSecret, GrantTypes: []string{"client_credentials"}, AllowedScopes: []string{"reports"}},
-			config.Client{ID: cfgAppID, Secret: cfgAppSecret, RedirectURIs: []string{appRedirect}},
+			// Its back-channel logout URI is never reached (no delivery runs in these tests):
+			// TestSessionsAndConsents looks at the queue.
+			config.Client{ID: cfgAppID, Secret: cfgAppSecret, RedirectURIs: []string{appRedirect}, BackchannelLogoutURI: "http://127.0.0.1:1/bcl"},
 		)
 		cfg.Users = append(cfg.Users, config.User{Username: "alice", Email: "alice@example.com", EmailVerified: true, PasswordHash: string(hash)})
 	}})

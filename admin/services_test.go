@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
 	adminv1 "github.com/gatehouse-id/gatehouse/api/gatehouse/admin/v1"
 	"github.com/gatehouse-id/gatehouse/api/gatehouse/admin/v1/adminv1connect"
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // services are the API clients of every service, authenticated as the admin client.
@@ -166,6 +168,14 @@ func TestSessionsAndConsents(t *testing.T) {
 	if !ok {
 		t.Fatal("an offline refresh token died with its session")
 	}
+	queued := func(want int) {
+		t.Helper()
+		ds, err := e.gh.Store.(storage.LogoutStore).ClaimLogouts(ctx, "test", e.gh.Clock.Now(), time.Minute, 10)
+		if err != nil || len(ds) != want || (want > 0 && ds[0].ClientID != cfgAppID) {
+			t.Fatalf("back-channel logout deliveries queued: %+v, %v; want %d for %s", ds, err, want, cfgAppID)
+		}
+	}
+	queued(1) // the app of the revoked session is told (issue 18)
 
 	consents, err := s.consents.ListConsents(ctx, connect.NewRequest(&adminv1.ListConsentsRequest{User: alice}))
 	if err != nil || len(consents.Msg.GetConsents()) != 1 || consents.Msg.GetConsents()[0].GetClientId() != cfgAppID {
@@ -177,6 +187,7 @@ func TestSessionsAndConsents(t *testing.T) {
 	if err != nil || res.Msg.GetSessionsEnded() != 1 || res.Msg.GetGrantsRevoked() < 2 {
 		t.Fatalf("revoke all: %v %v", res, err)
 	}
+	queued(1) // and the app of the other session
 	for i, rt := range []string{rt1, rt2} {
 		if _, ok := e.refreshes(t, rt); ok {
 			t.Fatalf("refresh token %d survived sign-out everywhere", i)

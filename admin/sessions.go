@@ -78,7 +78,8 @@ func (ss *sessionService) ListSessions(ctx context.Context, req *connect.Request
 }
 
 // RevokeSession ends a session as a logout does (logout.Ender: its grants issued without
-// offline_access revoked, its pending auth requests deleted), then deletes it.
+// offline_access revoked, its pending auth requests deleted, its OIDC clients told through
+// the back-channel logout queue), then deletes it.
 func (ss *sessionService) RevokeSession(ctx context.Context, req *connect.Request[adminv1.RevokeSessionRequest]) (*connect.Response[adminv1.RevokeSessionResponse], error) {
 	id := req.Msg.GetId()
 	if id == "" {
@@ -86,7 +87,7 @@ func (ss *sessionService) RevokeSession(ctx context.Context, req *connect.Reques
 	}
 	sess, err := ss.s.d.Store.GetSession(ctx, id)
 	if err == nil {
-		err = logout.NewEnder(ss.s.d.Store, ss.s.d.Now).Ended(ctx, sess, "")
+		err = logout.NewEnder(ss.s.d.Store, ss.s.d.Clients, ss.s.d.Now).Ended(ctx, sess, "")
 	}
 	if err == nil {
 		err = ss.s.d.Store.DeleteSession(ctx, id)
@@ -101,14 +102,26 @@ func (ss *sessionService) RevokeSession(ctx context.Context, req *connect.Reques
 	return connect.NewResponse(&adminv1.RevokeSessionResponse{}), nil
 }
 
-// RevokeUserSessions signs the user out everywhere (sessions and every grant).
+// RevokeUserSessions signs the user out everywhere (sessions and every grant), telling every
+// app of those sessions through the back-channel logout queue.
 func (ss *sessionService) RevokeUserSessions(ctx context.Context, req *connect.Request[adminv1.RevokeUserSessionsRequest]) (*connect.Response[adminv1.RevokeUserSessionsResponse], error) {
 	subs, err := ss.s.resolve(ctx, req.Msg.GetUser())
 	if err != nil {
 		return nil, err
 	}
 	res := &adminv1.RevokeUserSessionsResponse{}
+	ender := logout.NewEnder(ss.s.d.Store, ss.s.d.Clients, ss.s.d.Now)
 	for _, sub := range subs {
+		// Every app of every session is told (back-channel logout queue) before the sessions
+		// and grants go in one transaction.
+		list, err := ss.s.d.Sessions.ListUserSessions(ctx, sub)
+		for i := 0; err == nil && i < len(list); i++ {
+			err = ender.Notify(ctx, list[i].ID)
+		}
+		if err != nil {
+			ss.s.record(ctx, "session.revoke_user", sub, err)
+			return nil, ss.s.internal(ctx, "revoke user sessions: tell their apps", err)
+		}
 		n, g, err := ss.s.d.Sessions.RevokeUserSessions(ctx, sub, ss.s.d.Now().UTC())
 		ss.s.record(ctx, "session.revoke_user", sub, err)
 		if err != nil {

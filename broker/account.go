@@ -13,6 +13,9 @@ func (s *Server) accountPages() *account.Handler {
 		Sessions: s.Sessions, Pages: s.pages, Connectors: s.conns,
 		TrustedProxies: s.TrustedProxies, Audit: s.Audit, Logger: s.Logger, Now: s.Now,
 	}
+	if s.ender.Logouts != nil && s.ender.Sessions != nil {
+		h.Everywhere = s.ender
+	}
 	if s.MFA != nil {
 		h.MFA = s.MFA.Service
 		h.Policies = make(map[string]mfa.Policy, len(s.MFA.Connectors))

@@ -45,6 +45,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 		RequirePAR:          s.RequirePAR,
 		ForwardAuth:         s.fwd != nil,
 		DPoPAlgorithms:      dpop.Algorithms,
+		Logout:              s.deliverer != nil,
 	}, s.Keys)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker"
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // exchangeCode redeems a code of the confidential client and returns the token response.
@@ -127,6 +129,11 @@ func TestSAMLSingleLogoutRevokesOnlineGrants(t *testing.T) {
 			// Caches of sessions (forward auth) learn of the end at once.
 			if e.Gatehouse.Server.Sessions.Ended() == ended {
 				t.Error("the session generation did not grow: forward-auth caches would keep the session")
+			}
+			// The OIDC client of the session is told through the back-channel queue (issue 18).
+			ds, err := e.store.(storage.LogoutStore).ClaimLogouts(t.Context(), "test", e.clock.Now(), time.Minute, 10)
+			if idTok, _ := tok.Extra("id_token").(string); err != nil || len(ds) != 1 || ds[0].ClientID != trustedID || ds[0].SessionID != sidOf(t, idTok) {
+				t.Errorf("back-channel deliveries after SAML logout: %+v, %v; want one for %s in the ID token's session", ds, err, trustedID)
 			}
 		})
 	}
@@ -252,4 +259,22 @@ func TestLoginRotatesFlowCookie(t *testing.T) {
 	if p := old.get(at); p.status != http.StatusBadRequest {
 		t.Errorf("consent page with the pre-login flow value: %d", p.status)
 	}
+}
+
+// sidOf reads the sid of an ID token (unverified: it came from the token endpoint).
+func sidOf(t *testing.T, idToken string) string {
+	t.Helper()
+	parts := strings.Split(idToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", idToken)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct{ Sid string }
+	if err := json.Unmarshal(b, &c); err != nil || c.Sid == "" {
+		t.Fatalf("no sid in the ID token: %v", err)
+	}
+	return c.Sid
 }

@@ -59,6 +59,9 @@ func newTestSP(t *testing.T, sign bool) *testSP {
 }
 
 // newSAMLEnv is newEnv with the SAML IdP and the given service providers.
+// samlEnvFrontChannel is the trusted client's front-channel logout URI in newSAMLEnv.
+const samlEnvFrontChannel = "http://127.0.0.1:9/fcl"
+
 func newSAMLEnv(t *testing.T, sps ...config.ServiceProvider) *env {
 	t.Helper()
 	return newSAMLEnvMFA(t, nil, sps...)
@@ -76,7 +79,10 @@ func newSAMLEnvMFA(t *testing.T, clientPolicies map[string]mfa.Policy, sps ...co
 		}
 		cfg.Clients = []config.Client{
 			{ID: confidentialID, Secret: confidentialSecret, Name: "Web App", RedirectURIs: []string{redirectURI}, PostLogoutRedirectURIs: []string{postLogoutURI}},
-			{ID: trustedID, Secret: trustedSecret, Name: "Trusted App", Trusted: true, RedirectURIs: []string{otherRedirect}, PostLogoutRedirectURIs: []string{postLogoutURI}},
+			// Its back-channel logout URI is never reached (no delivery runs in these tests):
+			// TestSAMLSingleLogoutRevokesOnlineGrants looks at the queue.
+			{ID: trustedID, Secret: trustedSecret, Name: "Trusted App", Trusted: true, RedirectURIs: []string{otherRedirect}, PostLogoutRedirectURIs: []string{postLogoutURI},
+				BackchannelLogoutURI: "http://127.0.0.1:1/bcl", FrontchannelLogoutURI: samlEnvFrontChannel},
 		}
 		cfg.SAMLIdP = config.SAMLIdP{Key: "samlidp/testdata/idp.pem", Cert: "samlidp/testdata/idp.pem"}
 		cfg.ServiceProviders = append(cfg.ServiceProviders, sps...)
@@ -414,9 +420,20 @@ func TestSAMLOIDCLogoutReachesSP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The SAML fan-out ends at the OIDC front-channel page (issue 18), which goes on to the
+	// post-logout redirect URI after its bounded wait; the page is shown once.
 	p = b.get(back.String())
-	if p.status != http.StatusSeeOther || p.location != postLogoutURI+"?state=bye" {
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/logout/done?s=") {
 		t.Fatalf("after the SP answered: %d %q\n%s", p.status, p.location, p.body)
+	}
+	done := e.issuer + p.location
+	p = b.get(done)
+	if p.status != http.StatusOK || !strings.Contains(p.body, `<iframe class="logout-frame" src="`+samlEnvFrontChannel+`"`) ||
+		!strings.Contains(p.body, `content="3;url=`+postLogoutURI+`?state=bye"`) || !strings.HasSuffix(p.header.Get("Content-Security-Policy"), "frame-src http://127.0.0.1:9") {
+		t.Fatalf("front-channel page after the SAML fan-out: %d %v\n%s", p.status, p.header, p.body)
+	}
+	if p = b.get(done); strings.Contains(p.body, "<iframe") || !strings.Contains(p.body, "not known") {
+		t.Errorf("front-channel page shown twice: %d\n%s", p.status, p.body)
 	}
 }
 

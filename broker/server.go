@@ -121,6 +121,8 @@ type Server struct {
 	pages     *pages.Renderer
 	saml      *samlidp.Handler // nil without an IdP
 	logout    *logout.Handler
+	deliverer *logout.Deliverer // nil when storage keeps no logout queue
+	ender     *logout.Ender
 	device    *device.Handler // nil when storage keeps no device codes
 	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
 	assertionVerifier *clients.AssertionVerifier
@@ -186,16 +188,28 @@ func (s *Server) buildFlows() error {
 	}
 	s.flow = flow
 	objects, pushed := s.buildPAR()
-	s.oidc = oidc.New(oidc.Deps{
+	od := oidc.Deps{
 		Issuer: s.Issuer, Clients: s.Clients, KnownScope: s.Claims.KnownScope, Hints: s.Minter, Codes: s.Storage,
-		Pages: s.pages, Flow: flow, CodeLifetime: s.Lifetimes.AuthCode, Logger: s.Logger, Now: s.Now,
-		Pushed: pushed, RequestObjects: objects, RequirePAR: s.RequirePAR,
-	})
-	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
-	ender := logout.NewEnder(s.Storage, s.Now)
+		Pages: s.pages, Flow: flow, CodeLifetime: s.Lifetimes.AuthCode, SessionLifetime: s.Sessions.Absolute,
+		Logger: s.Logger, Now: s.Now, Pushed: pushed, RequestObjects: objects, RequirePAR: s.RequirePAR,
+	}
+	ender := logout.NewEnder(s.Storage, s.Clients, s.Now)
 	ender.Audit = s.Audit
+	s.ender = ender
+	if ender.Logouts != nil {
+		od.Participants = ender.Logouts
+		s.deliverer = &logout.Deliverer{Queue: ender.Logouts, Signer: s.Minter, Subjects: s.Claims, Logger: s.Logger, Now: s.Now}
+		if m, ok := s.Metrics.(logout.DeliveryMetrics); ok {
+			s.deliverer.Metrics = m
+		}
+	}
+	s.oidc = oidc.New(od)
+	flow.SetResponder(storage.ProtocolOIDC, s.oidc)
 	s.logout = &logout.Handler{Sessions: s.Sessions, Hints: s.Minter, Subjects: s.Claims, Clients: s.Clients,
-		Ender: ender, Pages: s.pages, Logger: s.Logger}
+		Ender: ender, Pages: s.pages, Logger: s.Logger, Issuer: s.Issuer, SessionRecords: s.Storage, Now: s.Now}
+	if p, ok := s.Storage.(logout.PendingStore); ok {
+		s.logout.Pending = p
+	}
 	if s.SAML != nil {
 		s.saml = &samlidp.Handler{IdP: s.SAML, Flow: flow, AuthRequests: s.Storage, SessionRecords: s.Storage,
 			Blobs: s.blobs(), Sessions: s.Sessions, Claims: s.Claims, Ender: ender, Pages: s.pages, Logger: s.Logger,
@@ -207,6 +221,24 @@ func (s *Server) buildFlows() error {
 		return err
 	}
 	return s.buildForwardAuth(flow)
+}
+
+// RunLogoutDeliveries delivers the back-channel logout queue (broker/logout.Deliverer) every
+// interval until ctx ends; without a logout queue in storage it returns at once. Every
+// replica runs it: claims in storage keep two from delivering one token.
+func (s *Server) RunLogoutDeliveries(ctx context.Context, interval time.Duration) {
+	if s.deliverer != nil {
+		s.deliverer.Run(ctx, interval)
+	}
+}
+
+// DeliverLogouts runs one round of back-channel logout deliveries (what RunLogoutDeliveries
+// does every interval) and reports how many it claimed; tests drive the queue with it.
+func (s *Server) DeliverLogouts(ctx context.Context) (int, error) {
+	if s.deliverer == nil {
+		return 0, errors.New("broker: storage keeps no back-channel logout queue")
+	}
+	return s.deliverer.RunOnce(ctx)
 }
 
 // blobs returns the storage's BlobStore, or nil.

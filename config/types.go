@@ -211,7 +211,20 @@ type Client struct {
 	Public                 bool     `yaml:"public"`
 	RedirectURIs           []string `yaml:"redirect_uris"`
 	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
-	Trusted                bool     `yaml:"trusted"`
+	// BackchannelLogoutURI receives a signed logout token (OpenID Connect Back-Channel
+	// Logout 1.0) when an SSO session the client took part in ends (docs/logout.md); https
+	// unless on loopback.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// BackchannelLogoutSessionRequired says the client needs sid in the logout token
+	// (Gatehouse always sends it).
+	BackchannelLogoutSessionRequired bool `yaml:"backchannel_logout_session_required"`
+	// FrontchannelLogoutURI is loaded in an iframe of the logout page when an SSO session the
+	// client took part in ends (OpenID Connect Front-Channel Logout 1.0); https unless on
+	// loopback.
+	FrontchannelLogoutURI string `yaml:"frontchannel_logout_uri"`
+	// FrontchannelLogoutSessionRequired adds iss and sid to the front-channel logout URI.
+	FrontchannelLogoutSessionRequired bool `yaml:"frontchannel_logout_session_required"`
+	Trusted                           bool `yaml:"trusted"`
 	// AllowedConnectors limits which connectors this client's users may log in with (empty: all).
 	AllowedConnectors []string `yaml:"allowed_connectors"`
 	AllowedOrigins    []string `yaml:"allowed_origins"`

@@ -308,6 +308,7 @@ func (v *validator) clients(list []Client, connectorIDs map[string]bool) {
 			v.addf(p+".secret", "must not be set: a public client (public: true) cannot keep a secret")
 		}
 		v.clientKeys(p, c)
+		v.clientLogout(p, c)
 		v.clientGrants(p, c)
 		v.clientPAR(p, c)
 		if len(c.RedirectURIs) == 0 && c.allowsGrant("authorization_code") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -84,6 +85,34 @@ func (v *validator) clientKeys(p string, c Client) {
 		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
 			v.addf(p+".jwks_uri", "must use https (http only on loopback)")
 		}
+	}
+}
+
+// clientLogout checks backchannel_logout_uri and frontchannel_logout_uri: absolute http(s)
+// URLs without a fragment, https unless on loopback (a logout token or the user's session ID
+// must not cross the network in the clear).
+func (v *validator) clientLogout(p string, c Client) {
+	for _, k := range []struct{ key, uri string }{
+		{"backchannel_logout_uri", c.BackchannelLogoutURI}, {"frontchannel_logout_uri", c.FrontchannelLogoutURI},
+	} {
+		if k.uri == "" {
+			continue
+		}
+		u, err := url.Parse(k.uri)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			v.addf(p+"."+k.key, "%q must be an absolute http(s) URL", k.uri)
+		case u.Fragment != "" || strings.Contains(k.uri, "#"):
+			v.addf(p+"."+k.key, "%q must not contain a fragment (#...)", k.uri)
+		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+			v.addf(p+"."+k.key, "%q must use https (http only on loopback)", k.uri)
+		}
+	}
+	if c.BackchannelLogoutSessionRequired && c.BackchannelLogoutURI == "" {
+		v.addf(p+".backchannel_logout_session_required", "needs backchannel_logout_uri")
+	}
+	if c.FrontchannelLogoutSessionRequired && c.FrontchannelLogoutURI == "" {
+		v.addf(p+".frontchannel_logout_session_required", "needs frontchannel_logout_uri")
 	}
 }
 

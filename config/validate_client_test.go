@@ -50,6 +50,22 @@ func TestValidateClientGrants(t *testing.T) {
 		{"jwks and a secret", func(c *Client) { c.JWKS = testJWKS() }, []string{"clients[0].secret: must not be set with jwks or jwks_uri"}},
 		{"private key in jwks", func(c *Client) { c.Secret, c.JWKS = "", private }, []string{"clients[0].jwks: keys[0] is not a valid public key"}},
 		{"empty jwks", func(c *Client) { c.Secret, c.JWKS = "", map[string]any{"keys": []any{}} }, []string{"clients[0].jwks: has no keys"}},
+		{"back- and front-channel logout", func(c *Client) {
+			c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = "https://app.example.com/bcl", true
+			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired = "http://127.0.0.1:8080/fcl?x=1", true
+		}, nil},
+		{"back-channel logout plain http", func(c *Client) { c.BackchannelLogoutURI = "http://app.example.com/bcl" },
+			[]string{`clients[0].backchannel_logout_uri: "http://app.example.com/bcl" must use https`}},
+		{"front-channel logout relative", func(c *Client) { c.FrontchannelLogoutURI = "/fcl" },
+			[]string{`clients[0].frontchannel_logout_uri: "/fcl" must be an absolute http(s) URL`}},
+		{"back-channel logout with a fragment", func(c *Client) { c.BackchannelLogoutURI = "https://app.example.com/bcl#x" },
+			[]string{"clients[0].backchannel_logout_uri: \"https://app.example.com/bcl#x\" must not contain a fragment"}},
+		{"logout javascript scheme", func(c *Client) { c.FrontchannelLogoutURI = "javascript:alert(1)" },
+			[]string{"clients[0].frontchannel_logout_uri: \"javascript:alert(1)\" must be an absolute http(s) URL"}},
+		{"session_required without a URI", func(c *Client) {
+			c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutSessionRequired = true, true
+		}, []string{"clients[0].backchannel_logout_session_required: needs backchannel_logout_uri",
+			"clients[0].frontchannel_logout_session_required: needs frontchannel_logout_uri"}},
 		{"jwks not a key set", func(c *Client) { c.Secret, c.JWKS = "", map[string]any{"keys": "x"} }, []string{"clients[0].jwks: is not a JSON Web Key Set"}},
 	}
 	for _, tt := range tests {

@@ -97,6 +97,7 @@ main() {
 	install_prometheus
 	install_caddy
 	install_softhsm
+	install_apache_openidc
 	log "all peers installed"
 }
 

@@ -106,13 +106,14 @@ type keyState struct {
 
 // signingKey is a key that signs (or will sign), with its prepared signers.
 type signingKey struct {
-	kid        string
-	alg        jose.SignatureAlgorithm
-	activeFrom time.Time
-	priv       []byte      // the stored private JWK, to reuse this entry across reloads
-	idSigner   jose.Signer // typ JWT
-	atSigner   jose.Signer // typ at+jwt
-	halfHash   crypto.Hash // for at_hash / c_hash
+	kid          string
+	alg          jose.SignatureAlgorithm
+	activeFrom   time.Time
+	priv         []byte      // the stored private JWK, to reuse this entry across reloads
+	idSigner     jose.Signer // typ JWT
+	atSigner     jose.Signer // typ at+jwt
+	logoutSigner jose.Signer // typ logout+jwt (Back-Channel Logout 1.0)
+	halfHash     crypto.Hash // for at_hash / c_hash
 }
 
 // verifyKey is a published key prepared for verification.
@@ -727,9 +728,13 @@ func (m *KeyManager) newSigningKey(r storage.SigningKey) (*signingKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key %q: signer: %w", r.ID, err)
 	}
+	logoutSigner, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("logout+jwt"))
+	if err != nil {
+		return nil, fmt.Errorf("key %q: signer: %w", r.ID, err)
+	}
 	return &signingKey{
 		kid: r.ID, alg: alg, activeFrom: r.ActiveFrom, priv: bytes.Clone(r.PrivateJWK),
-		idSigner: idSigner, atSigner: atSigner, halfHash: hash,
+		idSigner: idSigner, atSigner: atSigner, logoutSigner: logoutSigner, halfHash: hash,
 	}, nil
 }
 

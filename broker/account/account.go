@@ -45,9 +45,18 @@ type Handler struct {
 	// TrustedProxies name the client IP for the attempt budgets.
 	TrustedProxies []netip.Prefix
 	// Audit records factors added and removed (required: audit.Nop records nothing).
-	Audit  audit.Recorder
-	Logger *slog.Logger
-	Now    func() time.Time
+	Audit audit.Recorder
+	// Everywhere signs a user out of every session and app ("Sign out everywhere"); nil:
+	// the page does not offer it.
+	Everywhere Everywhere
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Everywhere ends every session of a user, revokes their grants and tells every app
+// (logout.Ender implements it); it reports how many sessions ended.
+type Everywhere interface {
+	EndAll(ctx context.Context, subject string) (int, error)
 }
 
 // Mount registers GET and POST /account as browser routes.
@@ -66,7 +75,7 @@ var notices = map[string]string{
 // signedIn returns the request's SSO session, rendering the error page itself when there is
 // none.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (storage.Session, bool) {
-	if h.MFA == nil {
+	if h.MFA == nil && h.Everywhere == nil {
 		h.Pages.Error(w, r, http.StatusNotFound, "Not available",
 			"Two-step verification is not enabled on this server.", "")
 		return storage.Session{}, false

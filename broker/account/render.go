@@ -35,6 +35,8 @@ type pageData struct {
 	// WebAuthn registration (when configured). The ceremony's state stays on the server.
 	WebAuthnOptions string
 	Script          string
+	// Everywhere offers "Sign out everywhere"; MFA shows the second-factor sections.
+	Everywhere, MFA bool
 	// Verification offered while Locked: a TOTP code, a recovery code, a WebAuthn assertion.
 	VerifyTOTP, VerifyRecovery bool
 	VerifyWebAuthnOptions      string
@@ -62,13 +64,24 @@ type view struct {
 
 // render renders the account page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, v view) {
+	d := pageData{
+		Page: h.Pages.Page("Security settings"), User: v.sess.Identity.DisplayName(), Action: h.Pages.Rel("/account"),
+		CSRF: session.CSRFToken(v.flow, "account:"+v.sess.ID), Notice: v.notice, Error: v.msg,
+		Everywhere: h.Everywhere != nil, MFA: h.MFA != nil,
+	}
+	if h.MFA == nil {
+		w.Header().Set("Content-Security-Policy", pages.FactorCSP)
+		h.Pages.Render(w, r, v.status, "mfa_account.html", d)
+		return
+	}
 	u := mfa.UserOf(v.sess.Identity)
 	st, err := h.MFA.Status(r.Context(), u.ID)
 	if err != nil {
 		h.Pages.Internal(w, r, "mfa status", err)
 		return
 	}
-	d := pageData{
+	d = pageData{
+		Everywhere: d.Everywhere, MFA: true,
 		Page: h.Pages.Page("Security settings"),
 		User: v.sess.Identity.DisplayName(), Action: h.Pages.Rel("/account"), CSRF: session.CSRFToken(v.flow, "account:"+v.sess.ID),
 		Notice: v.notice, Error: v.msg, RecoveryCodes: st.RecoveryCodes, Script: h.Pages.Rel("/static/webauthn.js"),

@@ -2,6 +2,7 @@ package account
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -35,13 +36,21 @@ func (h *Handler) handleSubmit(w http.ResponseWriter, r *http.Request) {
 			"Open your security settings again and retry.")
 		return
 	}
+	action := r.PostFormValue("action")
+	if action == "signout-everywhere" && h.Everywhere != nil {
+		h.signOutEverywhere(w, r, sess)
+		return
+	}
+	if h.MFA == nil {
+		h.render(w, r, view{status: http.StatusBadRequest, sess: sess, flow: flow, msg: "Unknown action."})
+		return
+	}
 	u := mfa.UserOf(sess.Identity)
 	st, err := h.MFA.Status(r.Context(), u.ID)
 	if err != nil {
 		h.Pages.Internal(w, r, "mfa status", err)
 		return
 	}
-	action := r.PostFormValue("action")
 	switch action {
 	case "verify-totp", "verify-recovery", "verify-webauthn":
 		h.verify(w, r, sess, flow, action)
@@ -169,4 +178,33 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request, sess storage.Se
 	}
 	h.Logger.InfoContext(ctx, "second factor passed on the account page", "sub", u.ID, "method", method)
 	http.Redirect(w, r, h.Pages.Rel("/account?done=verified"), http.StatusSeeOther)
+}
+
+// signOutEverywhere ends every session of the user (this one too), revokes their grants
+// (refresh tokens included) and has every app told through the back-channel logout queue.
+// It is a protective act, so it needs no second factor, only the form's CSRF token.
+func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request, sess storage.Session) {
+	ctx := r.Context()
+	n, err := h.Everywhere.EndAll(ctx, sess.Identity.Subject)
+	if err != nil {
+		h.Pages.Internal(w, r, "sign out everywhere", err)
+		return
+	}
+	// End clears this browser's cookie and grows the sessions' generation, so that caches of
+	// sessions (forward auth) drop every session EndAll deleted.
+	if _, _, err := h.Sessions.End(ctx, w, r); err != nil {
+		h.Pages.Internal(w, r, "end session", err)
+		return
+	}
+	h.Logger.InfoContext(ctx, "signed out everywhere", "sub", sess.Identity.Subject, "sessions", n)
+	h.Pages.Error(w, r, http.StatusOK, "Signed out everywhere",
+		fmt.Sprintf("You are signed out of Gatehouse everywhere (%d %s ended); the applications you used are being told, and their refresh tokens no longer work.", n, plural(n, "session", "sessions")),
+		"You can close this window.")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -35,6 +35,13 @@ type Client struct {
 	// AllowUnsignedRequestObjects accepts request objects with alg none (RFC 9101 4) from this
 	// client; otherwise they are refused.
 	AllowUnsignedRequestObjects bool
+	// BackchannelLogoutURI receives logout tokens (Back-Channel Logout 1.0); "" for none.
+	BackchannelLogoutURI string
+	// FrontchannelLogoutURI is loaded in an iframe of the logout page (Front-Channel Logout
+	// 1.0); "" for none.
+	FrontchannelLogoutURI string
+	// FrontchannelLogoutSessionRequired adds iss and sid to FrontchannelLogoutURI.
+	FrontchannelLogoutSessionRequired bool
 	// GrantTypes are the grant types the client may use at the token endpoint (and
 	// authorization_code also gates /authorize); empty means DefaultGrantTypes.
 	GrantTypes []string

@@ -35,6 +35,10 @@ type Provider struct {
 	// DPoPAlgorithms are the DPoP proof algorithms accepted (RFC 9449 5.1,
 	// dpop_signing_alg_values_supported); empty leaves the member out.
 	DPoPAlgorithms []string
+	// Logout advertises back-channel and front-channel logout with session IDs (OpenID
+	// Connect Back-Channel Logout 1.0 2.1, Front-Channel Logout 1.0 3): set when the storage
+	// keeps session participants and the logout queue.
+	Logout bool
 }
 
 // KeySet publishes the signing keys.
@@ -96,8 +100,12 @@ func document(p Provider) ([]byte, error) {
 		"request_object_signing_alg_values_supported":              clients.AssertionAlgorithms,
 		"request_uri_parameter_supported":                          false, // only PAR's own URNs; never fetched
 		"claims_parameter_supported":                               true,
-		"frontchannel_logout_supported":                            false,
-		"backchannel_logout_supported":                             false,
+		"frontchannel_logout_supported":                            p.Logout,
+		"backchannel_logout_supported":                             p.Logout,
+	}
+	if p.Logout {
+		m["frontchannel_logout_session_supported"] = true
+		m["backchannel_logout_session_supported"] = true
 	}
 	if len(p.ACRValues) > 0 {
 		m["acr_values_supported"] = p.ACRValues

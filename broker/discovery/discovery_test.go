@@ -108,3 +108,26 @@ func TestDocumentMachineGrants(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentLogout: back- and front-channel logout (with session IDs) are advertised
+// exactly when the storage keeps the logout queue (issue 18); the *_session_supported
+// members are absent otherwise.
+func TestDocumentLogout(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		rec := serve(t, Provider{Issuer: "https://id.example/auth", Logout: on}, "/auth/.well-known/openid-configuration", nil)
+		var doc map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"backchannel_logout_supported", "frontchannel_logout_supported"} {
+			if doc[k] != on {
+				t.Errorf("logout %v: %s = %v", on, k, doc[k])
+			}
+		}
+		for _, k := range []string{"backchannel_logout_session_supported", "frontchannel_logout_session_supported"} {
+			if v, has := doc[k]; has != on || (on && v != true) {
+				t.Errorf("logout %v: %s = %v (present %v)", on, k, v, has)
+			}
+		}
+	}
+}

@@ -1,10 +1,12 @@
 package logout
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
@@ -17,12 +19,6 @@ import (
 // HintVerifier verifies an id_token_hint (tokens.Minter implements it).
 type HintVerifier interface {
 	VerifyIDTokenHint(token string) (tokens.IDTokenHint, error)
-}
-
-// SubjectMapper maps an internal user ID to the sub a client sees (pairwise for pairwise
-// clients; claims.Normalizer implements it).
-type SubjectMapper interface {
-	SubjectFor(clientID, sub string) string
 }
 
 // FrontChannel tells other parties of the session through the browser after the session
@@ -44,6 +40,15 @@ type Handler struct {
 	Logger   *slog.Logger
 	// FrontChannel is told of every ended session; nil: nobody is.
 	FrontChannel FrontChannel
+	// Pending keeps the front-channel page of a logout while FrontChannel's fan-out runs
+	// first (single-use); nil: a fan-out that takes over drops the OIDC front-channel page.
+	Pending PendingStore
+	// Issuer is the iss of front-channel logout URIs.
+	Issuer string
+	// SessionRecords deletes the session an id_token_hint names when the request carries no
+	// cookie.
+	SessionRecords SessionRecords
+	Now            func() time.Time
 }
 
 // Mount registers GET and POST /logout. Relying parties may POST logout requests from their
@@ -52,6 +57,7 @@ type Handler struct {
 func (h *Handler) Mount(m *route.Mux) {
 	m.Page("GET /logout", h.handleLogout)
 	m.Page("POST /logout", h.handleLogout)
+	m.Page("GET /logout/done", h.handleDone)
 }
 
 // request is a parsed logout request.
@@ -60,6 +66,7 @@ type request struct {
 	clientID          string
 	postLogout, state string
 	hintSub, hintSID  string
+	hintExpiry        time.Time
 	client            *clients.Client
 	confirmed         bool
 }
@@ -83,8 +90,11 @@ func (q *request) returnTo() string {
 }
 
 // handleLogout is RP-initiated logout. With a valid id_token_hint for the signed-in user the
-// session ends at once; otherwise the user confirms. The browser returns to
-// post_logout_redirect_uri only when it is registered for the client.
+// session ends at once; otherwise the user confirms. Without the browser's cookie (a logout
+// called from the client's server), a valid, unexpired hint ends the session its sid names
+// when its audience took part in that session. The browser returns to
+// post_logout_redirect_uri only when it is registered for the client; the page says whether
+// anything ended.
 func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	q, ok := h.parse(w, r)
@@ -108,7 +118,9 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		h.confirm(w, r, q, sess)
 		return
 	}
-	if has {
+	done := doneData{Continue: q.returnTo()}
+	switch {
+	case has:
 		// What the session's end takes away first, the session last (Ender.Ended).
 		if err := h.Ender.Ended(ctx, sess, FlowHash(h.Sessions, r)); err != nil {
 			h.Pages.Internal(w, r, "end session: revoke its grants", err)
@@ -119,19 +131,85 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Logger.InfoContext(ctx, "signed out", "sub", sess.Identity.Subject, "client_id", q.clientID)
-		if h.FrontChannel != nil && h.FrontChannel.FanOut(w, r, sess, q.returnTo()) {
+		if h.fanOut(w, r, sess, q.returnTo()) {
 			return
 		}
+		done.SignedOut = true
+	case q.hintSID != "":
+		var ok bool
+		if sess, ok, done.Nothing = h.endByHint(w, r, q); !ok {
+			return
+		}
+		done.SignedOut = done.Nothing == ""
+	default:
+		done.Nothing = "You were not signed in to Gatehouse in this browser, so there was nothing to sign out of."
 	}
-	if q.postLogout != "" {
-		if _, err := url.Parse(q.postLogout); err != nil {
-			h.Pages.Internal(w, r, "parse post logout uri", err)
-			return
+	var origins []string
+	if done.SignedOut {
+		ps, err := h.Ender.Participants(ctx, sess.ID)
+		if err != nil {
+			// The session has ended; only the front-channel notices are lost.
+			h.Logger.WarnContext(ctx, "front-channel logout: list the session's clients", "err", err)
 		}
-		http.Redirect(w, r, q.returnTo(), http.StatusSeeOther)
+		done.Frames, origins = h.frontChannelFrames(ps, sess.ID)
+	}
+	if done.Continue != "" && len(done.Frames) == 0 {
+		http.Redirect(w, r, done.Continue, http.StatusSeeOther)
 		return
 	}
-	h.Pages.Render(w, r, http.StatusOK, "loggedout.html", h.Pages.Page("Signed out"))
+	h.renderDone(w, r, done, origins)
+}
+
+// endByHint ends, without the browser's cookie, the session the hint's sid names: only with
+// an unexpired hint whose audience took part in that session and whose sub is that
+// session's user as the audience sees it. It returns the session it ended, or a truthful
+// reason why nothing ended; false when it rendered an error itself.
+func (h *Handler) endByHint(w http.ResponseWriter, r *http.Request, q *request) (storage.Session, bool, string) {
+	ctx := r.Context()
+	const nothing = "No Gatehouse session was signed out: "
+	if !q.hintExpiry.IsZero() && !h.now().Before(q.hintExpiry) {
+		return storage.Session{}, true, nothing + "the application's sign-out request carries an expired token. Sign out from the application again."
+	}
+	sess, live, err := h.Sessions.Live(ctx, q.hintSID)
+	if err != nil {
+		h.Pages.Internal(w, r, "load session of id_token_hint", err)
+		return sess, false, ""
+	}
+	if !live {
+		return storage.Session{}, true, nothing + "the session named by the application has already ended."
+	}
+	if q.hintSub != h.Subjects.SubjectFor(q.clientID, sess.Identity.Subject) {
+		h.Logger.WarnContext(ctx, "logout by id_token_hint refused: its sub is not the session's user", "client_id", q.clientID)
+		return storage.Session{}, true, nothing + "the application's token names another user than that session's."
+	}
+	ps, err := h.Ender.Participants(ctx, sess.ID)
+	if err != nil {
+		h.Pages.Internal(w, r, "list participants of session", err)
+		return sess, false, ""
+	}
+	if !slices.ContainsFunc(ps, func(p storage.Participant) bool { return p.ClientID == q.clientID }) {
+		h.Logger.WarnContext(ctx, "logout by id_token_hint refused: the client took no part in the session", "client_id", q.clientID)
+		return storage.Session{}, true, nothing + "the application that asked took no part in that session."
+	}
+	if err := h.Ender.Ended(ctx, sess, ""); err != nil {
+		h.Pages.Internal(w, r, "end session: revoke its grants", err)
+		return sess, false, ""
+	}
+	err = h.SessionRecords.DeleteSession(ctx, sess.ID)
+	h.Sessions.NoteEnded() // caches of sessions (forward auth) drop it; also on a failure: it may be gone
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.Pages.Internal(w, r, "end session", err)
+		return sess, false, ""
+	}
+	h.Logger.InfoContext(ctx, "signed out by id_token_hint without the browser's cookie", "sub", sess.Identity.Subject, "client_id", q.clientID)
+	return sess, true, ""
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
 }
 
 // parse reads and checks the request: the hint, the client and its post-logout redirect
@@ -157,7 +235,7 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request) (*request, bool)
 			h.Pages.Error(w, r, http.StatusBadRequest, "Sign-out request refused", "The application sent an inconsistent sign-out request (client_id does not match id_token_hint).", "")
 			return nil, false
 		}
-		q.clientID, q.hintSub, q.hintSID = ht.Audience, ht.Subject, ht.SessionID
+		q.clientID, q.hintSub, q.hintSID, q.hintExpiry = ht.Audience, ht.Subject, ht.SessionID, ht.Expiry
 	}
 	if q.clientID != "" {
 		if q.client = h.Clients.Get(q.clientID); q.client == nil {

@@ -6,6 +6,7 @@
 package oidc
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -32,6 +33,12 @@ type HintVerifier interface {
 	VerifyIDTokenHint(token string) (tokens.IDTokenHint, error)
 }
 
+// ParticipantRecorder records that a client took part in an SSO session (the part of
+// storage.LogoutStore the responder uses).
+type ParticipantRecorder interface {
+	AddParticipant(ctx context.Context, p storage.Participant) error
+}
+
 // Deps is what the OIDC handler needs.
 type Deps struct {
 	// Issuer is sent as iss with every authorization response (RFC 9207).
@@ -53,8 +60,14 @@ type Deps struct {
 	// RequirePAR refuses authorization requests that were not pushed, from every client
 	// (clients.Client.RequirePAR asks it of one).
 	RequirePAR bool
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Participants records the clients of each SSO session for single logout
+	// (storage.LogoutStore); nil: none are recorded, and logout tells no client.
+	Participants ParticipantRecorder
+	// SessionLifetime bounds how long a participant record is kept (the SSO session's
+	// absolute lifetime).
+	SessionLifetime time.Duration
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // Handler serves the authorization endpoint and ends OIDC flows (authflow.Responder).
@@ -134,6 +147,16 @@ func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		Nonce: ar.Nonce, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod,
 		Identity: ar.Identity, Auth: ar.Auth, SessionID: ar.SessionID, GrantID: opaque.ID(),
 		CreatedAt: now, Expiry: now.Add(h.CodeLifetime), DPoPJKT: ar.DPoPJKT, Resources: ar.Resources,
+	}
+	// The client takes part in the session before it can hold a token of it, so that a
+	// logout from now on tells it.
+	if h.Participants != nil && ar.SessionID != "" {
+		p := storage.Participant{SessionID: ar.SessionID, ClientID: ar.ClientID, Subject: ar.Identity.Subject,
+			CreatedAt: now, Expiry: now.Add(max(h.SessionLifetime, h.CodeLifetime))}
+		if err := h.Participants.AddParticipant(r.Context(), p); err != nil {
+			h.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))
+			return
+		}
 	}
 	if err := h.Codes.CreateAuthCode(r.Context(), ac); err != nil {
 		h.redirectError(w, r, ar.RedirectURI, ar.ResponseMode, ar.State, oauth2err.Server(err))

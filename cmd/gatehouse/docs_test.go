@@ -104,7 +104,7 @@ func TestDocsEveryConnectorTypeHasAPage(t *testing.T) {
 func docsWithExamples(t *testing.T) []string {
 	t.Helper()
 	out := slices.Sorted(maps.Values(connectorPages(t)))
-	return append(out, filepath.Join(docsDir, "cel.md"))
+	return append(out, filepath.Join(docsDir, "cel.md"), filepath.Join(docsDir, "logout.md"))
 }
 
 // checkYAMLExamples runs check-config over every yaml block of one page and reports the
@@ -125,8 +125,8 @@ func checkYAMLExamples(t *testing.T, page, md string) (checked int, failures []s
 	return checked, failures
 }
 
-// TestDocsYAMLExamplesPassCheckConfig proves that every YAML example in the connector pages
-// and the CEL reference is a complete configuration that check-config accepts: unknown keys
+// TestDocsYAMLExamplesPassCheckConfig proves that every YAML example in the connector pages,
+// the CEL reference and the logout page is a complete configuration that check-config accepts: unknown keys
 // (strict decoding, connector config included), invalid values, CEL that does not compile and
 // claims_tests whose expected claims are wrong all fail it. Each page needs at least one.
 func TestDocsYAMLExamplesPassCheckConfig(t *testing.T) {

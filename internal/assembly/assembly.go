@@ -124,6 +124,7 @@ func (g *Gatehouse) Run(ctx context.Context) {
 	wg.Go(func() { g.Keys.Run(ctx, keyRefreshInterval(g.cfg.Expiry.SigningKeys.D())) })
 	wg.Go(func() { every(ctx, gcInterval, func() { gc(ctx, g.Store, g.cfg.Audit.Retention.D(), g.logger) }) })
 	wg.Go(func() { every(ctx, gcInterval, func() { gcMFA(ctx, g.Store, g.logger) }) })
+	wg.Go(func() { g.Server.RunLogoutDeliveries(ctx, logoutDeliveryInterval) })
 	wg.Wait()
 }
 
@@ -154,6 +155,10 @@ func (g *Gatehouse) Close() error {
 	})
 	return err
 }
+
+// logoutDeliveryInterval is how often each replica looks for due back-channel logout
+// deliveries (a logout's tokens go out within about this long).
+const logoutDeliveryInterval = time.Second
 
 // keyRefreshInterval is how often each replica reloads the key set (and rotates when due). It
 // must be well inside the publish delay (a tenth of the rotation period, at most an hour) so
@@ -369,6 +374,8 @@ func (b *builder) clients(prefix string, mounts map[string]http.Handler) ([]clie
 			AllowedConnectors: c.AllowedConnectors, AllowedOrigins: c.AllowedOrigins,
 			GrantTypes: c.GrantTypes, Scopes: c.AllowedScopes, Audiences: c.AllowedAudiences, Keys: keys,
 			RequirePAR: c.RequirePushedAuthorizationRequests, AllowUnsignedRequestObjects: c.AllowUnsignedRequestObjects,
+			BackchannelLogoutURI: c.BackchannelLogoutURI, FrontchannelLogoutURI: c.FrontchannelLogoutURI,
+			FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 		}
 		if keys != nil {
 			cl.AuthMethod = clients.AuthPrivateKeyJWT

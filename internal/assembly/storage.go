@@ -105,6 +105,11 @@ func gc(ctx context.Context, store storage.Storage, retention time.Duration, log
 			logger.WarnContext(ctx, "garbage collection of attempt budgets failed", "err", err)
 		}
 	}
+	if ls, ok := store.(storage.LogoutStore); ok {
+		if _, err := ls.DeleteExpiredParticipants(ctx, time.Now().UTC()); err != nil {
+			logger.WarnContext(ctx, "garbage collection of session participants failed", "err", err)
+		}
+	}
 	if ds, ok := store.(storage.DeviceStore); ok {
 		// Kept an hour past expiry, so that a late poll still gets expired_token.
 		if _, err := ds.DeleteExpiredDeviceCodes(ctx, time.Now().UTC().Add(-time.Hour)); err != nil {

@@ -49,6 +49,7 @@ type Metrics struct {
 	connUp       *prometheus.GaugeVec
 	storageOps   *prometheus.HistogramVec
 	spansDropped prometheus.Counter
+	logouts      *prometheus.CounterVec
 }
 
 // New builds the metrics and registers them with the Go and process collectors.
@@ -77,6 +78,9 @@ func New(o Options) *Metrics {
 		[]string{"op"})
 	m.spansDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_trace_spans_dropped_total",
 		Help: "Trace spans dropped because the export queue was full (collector down or slow)."})
+	m.logouts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_backchannel_logout_deliveries_total",
+		Help: "Back-channel logout token deliveries, by configured client and outcome (delivered, retry, abandoned)."},
+		[]string{"client", "outcome"})
 	keyAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_signing_key_age_seconds",
 		Help: "How long the current signing key has been signing."}, func() float64 {
 		if o.KeyAge == nil {
@@ -88,7 +92,7 @@ func New(o Options) *Metrics {
 		Help: "Always 1; the labels name the build."}, []string{"version", "go"})
 	build.WithLabelValues(o.Version, runtime.Version()).Set(1)
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.logins, m.mfa, m.tokens, m.reuse, m.connDuration, m.connUp,
-		m.storageOps, m.spansDropped, keyAge, build,
+		m.storageOps, m.spansDropped, m.logouts, keyAge, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range o.Connectors {
 		m.connUp.WithLabelValues(c) // present from the start, 0 until Up says otherwise
@@ -111,6 +115,12 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // than 10 s is answered with an error.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Timeout: 10 * time.Second, MaxRequestsInFlight: 4})
+}
+
+// BackchannelLogout counts one back-channel logout delivery attempt of a client by outcome
+// (broker/logout.DeliveryMetrics).
+func (m *Metrics) BackchannelLogout(clientID, outcome string) {
+	m.logouts.WithLabelValues(m.client(clientID), outcome).Inc()
 }
 
 func (m *Metrics) client(id string) string {

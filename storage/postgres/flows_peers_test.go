@@ -34,3 +34,10 @@ func TestClients(t *testing.T) {
 func TestUserSessions(t *testing.T) {
 	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
+
+func TestLogout(t *testing.T) {
+	storagetest.RunLogout(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+		cfg := newSchema(t)
+		return openCfg(t, cfg), openCfg(t, cfg)
+	})
+}

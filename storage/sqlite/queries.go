@@ -8,6 +8,7 @@ func allQueries() []string {
 		qInsertAudit, qDeleteAuditBefore,
 		qInsertClient, qGetClient, qListClients, qUpdateClient,
 		qInsertDevice, qGetDeviceByUser, qDecideDevice, qPollDevice, qExpiredDevices,
+		qAddParticipant, qParticipants, qSessionsOf, qEnqueueLogout, qClaimLogouts, qCompleteLogout, qRetryLogout, qExpiredParticipants,
 		qInsertGrant, qGetGrant, qListGrants, qRevokeGrant, qRevokeSessionGrts,
 		qInsertRefresh, qGetRefresh, qUseRefresh, qGetRefreshAndGrant, qUpdateGrantIdentity,
 		qInsertSession, qGetSession, qTouchSession, qDeleteSession,

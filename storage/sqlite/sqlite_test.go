@@ -396,3 +396,10 @@ func TestClients(t *testing.T) {
 func TestUserSessions(t *testing.T) {
 	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
+
+func TestLogout(t *testing.T) {
+	storagetest.RunLogout(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+		path := filepath.Join(t.TempDir(), "gatehouse.db")
+		return openAt(t, path), openAt(t, path)
+	})
+}
