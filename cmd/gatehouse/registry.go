@@ -4,6 +4,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/authproxy"
 	"github.com/gatehouse-id/gatehouse/connectors/bitbucket"
+	"github.com/gatehouse-id/gatehouse/connectors/discord"
+	"github.com/gatehouse-id/gatehouse/connectors/facebook"
 	"github.com/gatehouse-id/gatehouse/connectors/gitea"
 	"github.com/gatehouse-id/gatehouse/connectors/github"
 	"github.com/gatehouse-id/gatehouse/connectors/gitlab"
@@ -23,6 +25,8 @@ func newRegistry(users local.UserSource) connectors.Registry {
 	return connectors.Registry{
 		"authproxy": func() connectors.Config { return &authproxy.Config{} },
 		"bitbucket": func() connectors.Config { return &bitbucket.Config{} },
+		"discord":   func() connectors.Config { return &discord.Config{} },
+		"facebook":  func() connectors.Config { return &facebook.Config{} },
 		"gitea":     func() connectors.Config { return &gitea.Config{} },
 		"github":    func() connectors.Config { return &github.Config{} },
 		"gitlab":    func() connectors.Config { return &gitlab.Config{} },
