@@ -333,15 +333,17 @@ type ClaimsTest struct {
 
 // ClaimsTestInput is an upstream identity as a connector would return it.
 type ClaimsTestInput struct {
-	Subject       string              `yaml:"subject"`
-	Username      string              `yaml:"username"`
-	Email         string              `yaml:"email"`
-	EmailVerified bool                `yaml:"email_verified"`
-	Name          string              `yaml:"name"`
-	Groups        []string            `yaml:"groups"`
-	Attrs         map[string][]string `yaml:"attrs"`
-	ACR           string              `yaml:"acr"`
-	AMR           []string            `yaml:"amr"`
+	Subject       string `yaml:"subject"`
+	Username      string `yaml:"username"`
+	Email         string `yaml:"email"`
+	EmailVerified bool   `yaml:"email_verified"`
+	// EmailNotLinkable: the connector marked the email not linkable (Apple's private relay).
+	EmailNotLinkable bool                `yaml:"email_not_linkable"`
+	Name             string              `yaml:"name"`
+	Groups           []string            `yaml:"groups"`
+	Attrs            map[string][]string `yaml:"attrs"`
+	ACR              string              `yaml:"acr"`
+	AMR              []string            `yaml:"amr"`
 }
 
 // ClaimsTestExpect is the expected outcome: the listed ID token claims have exactly these

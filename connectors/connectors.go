@@ -45,7 +45,11 @@ type Upstream struct {
 	Username      string
 	Email         string
 	EmailVerified bool
-	Name          string
+	// EmailNotLinkable marks an email that identifies the user only towards this connector
+	// (Apple's private relay address, unique per app): it may be verified, but the claims step
+	// never links the account to another one by it, and records no linking email for it.
+	EmailNotLinkable bool
+	Name             string
 	// Attrs holds the raw claims or attributes, multi-valued, in the upstream's spelling.
 	Attrs  map[string][]string
 	Groups []string

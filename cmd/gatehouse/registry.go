@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/gatehouse-id/gatehouse/connectors"
+	"github.com/gatehouse-id/gatehouse/connectors/apple"
 	"github.com/gatehouse-id/gatehouse/connectors/authproxy"
 	"github.com/gatehouse-id/gatehouse/connectors/bitbucket"
 	"github.com/gatehouse-id/gatehouse/connectors/discord"
@@ -23,6 +24,7 @@ import (
 // newRegistry lists the connector types this binary knows: one line per type.
 func newRegistry(users local.UserSource) connectors.Registry {
 	return connectors.Registry{
+		"apple":     func() connectors.Config { return &apple.Config{} },
 		"authproxy": func() connectors.Config { return &authproxy.Config{} },
 		"bitbucket": func() connectors.Config { return &bitbucket.Config{} },
 		"discord":   func() connectors.Config { return &discord.Config{} },
