@@ -358,9 +358,12 @@ type ClaimsTestExpect struct {
 // upstream it names, its claims and MFA settings. Config stays a YAML node until the connector type's
 // registry factory decodes it (see DecodeStrict).
 type ConnectorBlock struct {
-	Type   string    `yaml:"type"`
-	ID     string    `yaml:"id"`
-	Name   string    `yaml:"name"`
+	Type string `yaml:"type"`
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Icon is the built-in icon of the connector's button on the chooser (default: its
+	// type's; see docs/login.md for the names).
+	Icon   string    `yaml:"icon"`
 	Config yaml.Node `yaml:"config"`
 	// Claims shapes this connector's identities (see ConnectorClaims).
 	Claims ConnectorClaims `yaml:"claims"`

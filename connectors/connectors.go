@@ -25,6 +25,9 @@ type Info struct {
 	ID   string // unique among connectors, used in URLs
 	Type string // registry type name: local, ldap, oidc, ...
 	Name string // shown to users
+	// Icon is the name of the built-in icon of the connector's button (config
+	// connectors[].icon); empty: the type's.
+	Icon string
 }
 
 // Scopes tells a connector what the downstream client asked for.
