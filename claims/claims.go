@@ -70,7 +70,7 @@ func (n *Normalizer) run(ctx context.Context, connectorID string, up connectors.
 	if err := cr.authorize(upstreamGroups, id, tr.step("authorize")); err != nil {
 		return storage.Identity{}, err
 	}
-	uid, err := n.link(ctx, cr, up.Subject, id, tr.step("link"))
+	uid, err := n.link(ctx, cr, up.Subject, id, up.EmailNotLinkable, tr.step("link"))
 	if err != nil {
 		return storage.Identity{}, err
 	}

@@ -127,7 +127,7 @@ func (n *Normalizer) dryRun() *Normalizer {
 func UpstreamOf(in config.ClaimsTestInput) connectors.Upstream {
 	return connectors.Upstream{
 		Subject: in.Subject, Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified,
-		Name: in.Name, Groups: in.Groups, Attrs: in.Attrs, ACR: in.ACR, AMR: in.AMR,
+		EmailNotLinkable: in.EmailNotLinkable, Name: in.Name, Groups: in.Groups, Attrs: in.Attrs, ACR: in.ACR, AMR: in.AMR,
 	}
 }
 

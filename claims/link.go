@@ -15,16 +15,21 @@ import (
 // notProvisioned is the reason deny_unknown gives.
 const notProvisioned = "your account is not provisioned here"
 
-// link runs the Link step and returns the internal user ID.
-func (n *Normalizer) link(ctx context.Context, cr *connectorRules, upstreamSubject string, id storage.Identity, st *TraceStep) (string, error) {
+// link runs the Link step and returns the internal user ID. An email the connector marked not
+// linkable (connectors.Upstream.EmailNotLinkable: Apple's private relay) is never used to link,
+// and no linking email is recorded for it.
+func (n *Normalizer) link(ctx context.Context, cr *connectorRules, upstreamSubject string, id storage.Identity, notLinkable bool, st *TraceStep) (string, error) {
 	newID := n.newID
 	if newID == nil {
 		newID = NewUserID
 	}
 	now := n.now()
 	verified := ""
-	if id.EmailVerified && id.Email != "" {
+	if id.EmailVerified && id.Email != "" && !notLinkable {
 		verified = strings.ToLower(id.Email)
+	}
+	if notLinkable && id.Email != "" {
+		st.notef("email %s is the connector's private address: never linked by email", id.Email)
 	}
 	el, hasEmail := n.Links.(storage.EmailLinkStore)
 	if !hasEmail {

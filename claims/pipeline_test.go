@@ -273,6 +273,29 @@ func TestLinking(t *testing.T) {
 			t.Errorf("linked on an unverified email: %s %s %s", a.Subject, b.Subject, c.Subject)
 		}
 	})
+	t.Run("link_verified_email: an email marked not linkable (Apple private relay) never links, either way", func(t *testing.T) {
+		n := newTest(t, linkConfig("link_verified_email"))
+		relay := func(sub string) connectors.Upstream {
+			return connectors.Upstream{Subject: sub, Email: "ann@example.com", EmailVerified: true, EmailNotLinkable: true}
+		}
+		a, err := n.Normalize(ctx, "corp", ann("uid=ann", true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := n.Normalize(ctx, "gh", relay("4242"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Subject == b.Subject || !b.EmailVerified {
+			t.Errorf("private address linked to ann (%s, %s) or not verified (%v)", a.Subject, b.Subject, b.EmailVerified)
+		}
+		// The private account recorded no linking email: a later account is not linked to it.
+		c, _ := n.Normalize(ctx, "google", relay("g-1"))
+		d, _ := n.Normalize(ctx, "google", ann("g-2", true))
+		if c.Subject == b.Subject || d.Subject == b.Subject || d.Subject != a.Subject {
+			t.Errorf("subs %s %s %s, ann %s", b.Subject, c.Subject, d.Subject, a.Subject)
+		}
+	})
 	t.Run("link_verified_email: a mapped, unverified email never links", func(t *testing.T) {
 		n := newTest(t, `
 connectors:

@@ -346,15 +346,17 @@ type ClaimsTest struct {
 
 // ClaimsTestInput is an upstream identity as a connector would return it.
 type ClaimsTestInput struct {
-	Subject       string              `yaml:"subject"`
-	Username      string              `yaml:"username"`
-	Email         string              `yaml:"email"`
-	EmailVerified bool                `yaml:"email_verified"`
-	Name          string              `yaml:"name"`
-	Groups        []string            `yaml:"groups"`
-	Attrs         map[string][]string `yaml:"attrs"`
-	ACR           string              `yaml:"acr"`
-	AMR           []string            `yaml:"amr"`
+	Subject       string `yaml:"subject"`
+	Username      string `yaml:"username"`
+	Email         string `yaml:"email"`
+	EmailVerified bool   `yaml:"email_verified"`
+	// EmailNotLinkable: the connector marked the email not linkable (Apple's private relay).
+	EmailNotLinkable bool                `yaml:"email_not_linkable"`
+	Name             string              `yaml:"name"`
+	Groups           []string            `yaml:"groups"`
+	Attrs            map[string][]string `yaml:"attrs"`
+	ACR              string              `yaml:"acr"`
+	AMR              []string            `yaml:"amr"`
 }
 
 // ClaimsTestExpect is the expected outcome: the listed ID token claims have exactly these
@@ -369,9 +371,12 @@ type ClaimsTestExpect struct {
 // upstream it names, its claims and MFA settings. Config stays a YAML node until the connector type's
 // registry factory decodes it (see DecodeStrict).
 type ConnectorBlock struct {
-	Type   string    `yaml:"type"`
-	ID     string    `yaml:"id"`
-	Name   string    `yaml:"name"`
+	Type string `yaml:"type"`
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Icon is the built-in icon of the connector's button on the chooser (default: its
+	// type's; see docs/login.md for the names).
+	Icon   string    `yaml:"icon"`
 	Config yaml.Node `yaml:"config"`
 	// Claims shapes this connector's identities (see ConnectorClaims).
 	Claims ConnectorClaims `yaml:"claims"`

@@ -282,6 +282,9 @@ func (v *validator) connectors(list []ConnectorBlock) map[string]bool {
 		if c.Type == "" {
 			v.addf(p+".type", "is required (e.g. local, ldap, oidc, github)")
 		}
+		if c.Icon != "" && !iconNameOK(c.Icon) {
+			v.addf(p+".icon", "%q is not an icon name (lowercase letters, digits and '-', at most 32)", c.Icon)
+		}
 	}
 	return ids
 }
@@ -605,4 +608,20 @@ func SectorOf(uri string) string {
 		return strings.ToLower(h)
 	}
 	return strings.ToLower(u.Scheme)
+}
+
+// iconNameOK reports whether s has the shape of a built-in icon name; which names exist is
+// checked where the icons are (internal/assembly against web.IconNames).
+func iconNameOK(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }

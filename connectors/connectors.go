@@ -25,6 +25,9 @@ type Info struct {
 	ID   string // unique among connectors, used in URLs
 	Type string // registry type name: local, ldap, oidc, ...
 	Name string // shown to users
+	// Icon is the name of the built-in icon of the connector's button (config
+	// connectors[].icon); empty: the type's.
+	Icon string
 }
 
 // Scopes tells a connector what the downstream client asked for.
@@ -45,7 +48,11 @@ type Upstream struct {
 	Username      string
 	Email         string
 	EmailVerified bool
-	Name          string
+	// EmailNotLinkable marks an email that identifies the user only towards this connector
+	// (Apple's private relay address, unique per app): it may be verified, but the claims step
+	// never links the account to another one by it, and records no linking email for it.
+	EmailNotLinkable bool
+	Name             string
 	// Attrs holds the raw claims or attributes, multi-valued, in the upstream's spelling.
 	Attrs  map[string][]string
 	Groups []string

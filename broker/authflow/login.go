@@ -3,6 +3,7 @@ package authflow
 import (
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,12 +22,15 @@ import (
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 type chooserEntry struct {
-	Name      string
-	URL       string
-	Available bool
+	Name, Label string
+	URL         string
+	Icon        template.HTML
+	Available   bool
+	LastUsed    bool
 }
 
 type chooserData struct {
@@ -46,12 +50,20 @@ func (f *Flow) handleChooser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := chooserData{Page: f.Pages.Page("Sign in"), ClientName: clientName(c)}
+	last := f.Sessions.LastConnector(r)
 	for _, cn := range f.Connectors.Usable(c.AllowsConnector) {
-		d.Connectors = append(d.Connectors, chooserEntry{
-			Name:      cn.Info.Name,
+		e := chooserEntry{
+			Name: cn.Info.Name, Label: "Sign in with " + cn.Info.Name,
 			URL:       f.rel("/login/" + url.PathEscape(cn.Info.ID) + "?req=" + url.QueryEscape(ar.ID)),
+			Icon:      web.IconFor(cn.Info.Type, cn.Info.Icon),
 			Available: cn.Conn != nil,
-		})
+			LastUsed:  cn.Info.ID == last,
+		}
+		if e.LastUsed && e.Available { // the one this browser chose last comes first
+			d.Connectors = append([]chooserEntry{e}, d.Connectors...)
+			continue
+		}
+		d.Connectors = append(d.Connectors, e)
 	}
 	f.render(w, r, http.StatusOK, "connectors.html", "chooser", d)
 }
@@ -123,6 +135,7 @@ func (f *Flow) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	f.Sessions.SetLastConnector(w, cn.Info.ID)
 	switch conn := cn.Conn.(type) {
 	case connectors.PasswordConnector:
 		if nc, ok := conn.(connectors.NegotiateConnector); ok && !reauthFor(ar).Demanded() {

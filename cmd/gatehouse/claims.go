@@ -117,31 +117,34 @@ func connectorIDs(cfg *config.Config) []string {
 
 // upstreamJSON is the explain input: an upstream identity as a connector returns it.
 type upstreamJSON struct {
-	Subject       string              `json:"subject"`
-	Username      string              `json:"username"`
-	Email         string              `json:"email"`
-	EmailVerified bool                `json:"email_verified"`
-	Name          string              `json:"name"`
-	Groups        []string            `json:"groups"`
-	Attrs         map[string][]string `json:"attrs"`
-	ACR           string              `json:"acr"`
-	AMR           []string            `json:"amr"`
+	Subject       string `json:"subject"`
+	Username      string `json:"username"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	// EmailNotLinkable: the connector marked the email not linkable (Apple's private relay).
+	EmailNotLinkable bool                `json:"email_not_linkable"`
+	Name             string              `json:"name"`
+	Groups           []string            `json:"groups"`
+	Attrs            map[string][]string `json:"attrs"`
+	ACR              string              `json:"acr"`
+	AMR              []string            `json:"amr"`
 }
 
 // recordedUpstream is connectors.Upstream as the connectors' tests record it
 // (claimstest.RecordUpstream); the times and the connector-private stash are not claims input.
 type recordedUpstream struct {
-	Subject       string
-	Username      string
-	Email         string
-	EmailVerified bool
-	Name          string
-	Attrs         map[string][]string
-	Groups        []string
-	AuthTime      json.RawMessage
-	AMR           []string
-	ACR           string
-	Stash         json.RawMessage
+	Subject          string
+	Username         string
+	Email            string
+	EmailVerified    bool
+	EmailNotLinkable bool
+	Name             string
+	Attrs            map[string][]string
+	Groups           []string
+	AuthTime         json.RawMessage
+	AMR              []string
+	ACR              string
+	Stash            json.RawMessage
 }
 
 func decodeStrict(data []byte, v any) error {
@@ -158,14 +161,14 @@ func parseUpstreamJSON(data []byte) (config.ClaimsTestInput, error) {
 			return config.ClaimsTestInput{}, fmt.Errorf("invalid upstream identity JSON: %w", err)
 		}
 		in = upstreamJSON{Subject: rec.Subject, Username: rec.Username, Email: rec.Email, EmailVerified: rec.EmailVerified,
-			Name: rec.Name, Groups: rec.Groups, Attrs: rec.Attrs, ACR: rec.ACR, AMR: rec.AMR}
+			EmailNotLinkable: rec.EmailNotLinkable, Name: rec.Name, Groups: rec.Groups, Attrs: rec.Attrs, ACR: rec.ACR, AMR: rec.AMR}
 	}
 	if in.Subject == "" {
 		return config.ClaimsTestInput{}, fmt.Errorf(`the upstream identity needs a "subject" (the upstream's stable user ID)`)
 	}
 	return config.ClaimsTestInput{
-		Subject: in.Subject, Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name,
-		Groups: in.Groups, Attrs: in.Attrs, ACR: in.ACR, AMR: in.AMR,
+		Subject: in.Subject, Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified, EmailNotLinkable: in.EmailNotLinkable,
+		Name: in.Name, Groups: in.Groups, Attrs: in.Attrs, ACR: in.ACR, AMR: in.AMR,
 	}, nil
 }
 

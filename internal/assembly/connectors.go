@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // DecodedConnector is one connector block decoded into its type's typed config and validated,
@@ -68,11 +69,18 @@ func DecodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 			problems = append(problems, at(path+".type", c.Type+msg))
 			continue
 		}
+		if _, ok := web.Icon(c.Icon); c.Icon != "" && !ok {
+			problems = append(problems, at(path+".icon", fmt.Sprintf("%q is not a built-in icon (%s)", c.Icon, strings.Join(web.IconNames(), ", "))))
+			continue
+		}
 		name := c.Name
+		if name == "" {
+			name = web.ProviderName(c.Type)
+		}
 		if name == "" {
 			name = c.ID
 		}
-		out = append(out, DecodedConnector{Info: connectors.Info{ID: c.ID, Type: c.Type, Name: name}, Config: cc, TrustMFA: c.TrustUpstreamMFA})
+		out = append(out, DecodedConnector{Info: connectors.Info{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon}, Config: cc, TrustMFA: c.TrustUpstreamMFA})
 	}
 	if len(problems) > 0 {
 		return nil, &config.Errors{Problems: problems}

@@ -44,6 +44,9 @@ type Server struct {
 	AccessTTL time.Duration
 	// TokenPath is the token endpoint path (default /token).
 	TokenPath string
+	// CheckSecret, when set, decides whether a client secret is right (Apple's client secret
+	// is a JWT signed per request window, not a fixed string); nil: it must equal ClientSecret.
+	CheckSecret func(secret string) bool
 	// RotateRefresh makes a refresh token single-use, as GitLab's, Gitea's and Bitbucket's
 	// are: a refresh revokes the token it redeemed.
 	RotateRefresh bool
@@ -197,7 +200,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
-	if id != s.ClientID || secret != s.ClientSecret {
+	okSecret := secret == s.ClientSecret
+	if s.CheckSecret != nil {
+		okSecret = s.CheckSecret(secret)
+	}
+	if id != s.ClientID || !okSecret {
 		tokenError(w, 401, "invalid_client")
 		return
 	}
