@@ -68,6 +68,5 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, ar storage.Auth
 }
 
 func (h *Handler) done(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
-	p := h.Pages.Page(heading)
-	h.Pages.Render(w, r, status, "device_done.html", pageData{Title: p.Title, Base: p.Base, Heading: heading, Message: msg})
+	h.Pages.Render(w, r, status, "device_done.html", pageData{Page: h.Pages.Page(heading), Heading: heading, Message: msg})
 }
