@@ -141,8 +141,8 @@ func (c *catalogs) lookup(tag string) (Language, bool) {
 
 // translator returns the T function of the templates of one language: T "id" translates a
 // message ID, T "English text" a text of the default catalog; anything else comes back as
-// is. Further arguments are name, value pairs for the message's {{.Name}} fields; a "Count"
-// also chooses the plural form.
+// is. Further arguments are name, value pairs for the message's {{.Name}} fields, or one
+// map[string]any of them; a "Count" also chooses the plural form.
 func (c *catalogs) translator(lang string) func(any, ...any) (string, error) {
 	loc := i18n.NewLocalizer(c.bundle, lang)
 	fallback := i18n.NewLocalizer(c.bundle, DefaultLanguage)
@@ -150,6 +150,16 @@ func (c *catalogs) translator(lang string) func(any, ...any) (string, error) {
 		id := ""
 		if key != nil {
 			id = fmt.Sprint(key)
+		}
+		if len(args) == 1 { // a map of the fields, or nil for none
+			m, ok := args[0].(map[string]any)
+			if !ok && args[0] != nil {
+				return "", fmt.Errorf("web: T %q: a single argument must be a map of fields", key)
+			}
+			args = nil
+			for k, v := range m {
+				args = append(args, k, v)
+			}
 		}
 		if len(args)%2 != 0 {
 			return "", fmt.Errorf("web: T %q: arguments must be name, value pairs", id)

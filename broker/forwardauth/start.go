@@ -78,5 +78,5 @@ func (h *Handler) Deny(w http.ResponseWriter, r *http.Request, ar storage.AuthRe
 	}
 	h.refused(r.Context(), audit.Event{Outcome: audit.OutcomeDenied, User: ar.Identity.Subject, ConnectorID: ar.Auth.ConnectorID,
 		ClientID: ar.ClientID, Detail: detail})
-	h.Pages.Error(w, r, http.StatusForbidden, "Access denied", "You are signed in, but "+reason+".", "If you need access, ask your administrator.")
+	h.Pages.ErrorArgs(w, r, http.StatusForbidden, "denied.heading", "fwd.denied", "fwd.ask", map[string]any{"Reason": reason})
 }

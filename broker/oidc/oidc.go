@@ -133,7 +133,7 @@ func (h *Handler) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		ResponseType: req.ResponseType, ResponseMode: req.ResponseMode, Scopes: req.Scopes, State: req.State,
 		Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint, ConnectorID: req.ConnectorID,
-		ACRValues: req.ACRValues, DPoPJKT: req.DPoPJKT, Resources: req.Resources,
+		ACRValues: req.ACRValues, DPoPJKT: req.DPoPJKT, Resources: req.Resources, UILocales: req.UILocales,
 	}, hintSub)
 }
 

@@ -62,6 +62,12 @@ func (p *Renderer) languageLinks(r *http.Request, lang string) []LanguageLink {
 
 var pageType = reflect.TypeFor[Page]()
 
+// WithLanguages returns data with the language switcher of r's page shown in lang set in its
+// Page (for a flow that renders through web.Templates itself).
+func (p *Renderer) WithLanguages(r *http.Request, lang string, data any) any {
+	return withLanguages(data, p.languageLinks(r, lang))
+}
+
 // withLanguages returns data with the language switcher set in its Page (data is a Page or a
 // struct embedding one; anything else comes back unchanged).
 func withLanguages(data any, links []LanguageLink) any {

@@ -18,7 +18,7 @@ func newRenderer(t *testing.T, base string) *Renderer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Renderer{Templates: tm, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Base: base}
+	return &Renderer{Templates: tm, Logger: slog.New(slog.DiscardHandler), Base: base}
 }
 
 // TestLanguageOrder: the switcher's cookie beats ui_locales, which beats Accept-Language;
@@ -103,15 +103,16 @@ func TestRenderSwitcherAndLanguage(t *testing.T) {
 	type data struct {
 		Page
 		Heading, Message, Hint, RequestID string
+		Args                              map[string]any
 	}
 	r := httptest.NewRequest("GET", "/somewhere?x=1", nil)
 	r.Header.Set("Accept-Language", "ar")
 	rec := httptest.NewRecorder()
 	p.Render(rec, r, http.StatusOK, "error.html", data{Page: p.Page("error.expired.heading"), Heading: "This sign-in link has expired",
-		Message: "error.expired.message"})
+		Message: "fwd.denied", Args: map[string]any{"Reason": "<b>x</b>"}})
 	body := rec.Body.String()
 	for _, want := range []string{`<html lang="ar" dir="rtl">`, "انتهت صلاحية رابط تسجيل الدخول هذا", `<nav class="languages"`,
-		`href="/language?back=%2Fsomewhere%3Fx%3D1&amp;set=de" hreflang="de" lang="de">Deutsch</a>`, `<span aria-current="true" lang="ar">العربية</span>`} {
+		`href="/language?back=%2Fsomewhere%3Fx%3D1&amp;set=de" hreflang="de" lang="de">Deutsch</a>`, `<span aria-current="true" lang="ar">العربية</span>`, "لقد سجّلت الدخول، لكن &lt;b&gt;x&lt;/b&gt;."} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q:\n%s", want, body)
 		}

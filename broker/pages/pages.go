@@ -55,7 +55,7 @@ func (p *Renderer) Rel(path string) string { return p.Base + path }
 // Page or embeds one.
 func (p *Renderer) Render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	lang := p.Language(r)
-	if err := p.Templates.RenderLang(w, status, lang, name, withLanguages(data, p.languageLinks(r, lang))); err != nil {
+	if err := p.Templates.RenderLang(w, status, lang, name, p.WithLanguages(r, lang, data)); err != nil {
 		p.Logger.ErrorContext(r.Context(), "render page", "template", name, "err", err)
 	}
 }
@@ -63,6 +63,8 @@ func (p *Renderer) Render(w http.ResponseWriter, r *http.Request, status int, na
 type errorData struct {
 	Page
 	Heading, Message, Hint, RequestID string
+	// Args fill the {{.Field}} placeholders of Message's catalog entry.
+	Args map[string]any
 }
 
 // Error renders a user-facing error: what went wrong and what to do, never internals, with
@@ -70,8 +72,14 @@ type errorData struct {
 // Each text is a message ID of the catalogs or an English text, translated when a catalog
 // knows it (web.Templates.Translate).
 func (p *Renderer) Error(w http.ResponseWriter, r *http.Request, status int, heading, message, hint string) {
+	p.ErrorArgs(w, r, status, heading, message, hint, nil)
+}
+
+// ErrorArgs is Error with a message whose catalog entry has placeholders ({{.Reason}}),
+// filled from args (user-safe values only: they are shown as they are).
+func (p *Renderer) ErrorArgs(w http.ResponseWriter, r *http.Request, status int, heading, message, hint string, args map[string]any) {
 	d := errorData{Page: p.Page(heading), Heading: heading, Message: message, Hint: hint,
-		RequestID: logctx.RequestID(r.Context())}
+		RequestID: logctx.RequestID(r.Context()), Args: args}
 	p.Render(w, r, status, "error.html", d)
 }
 
