@@ -2,12 +2,15 @@ package broker_test
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // newRequestableEnv is the harness with the confidential client allowed to ask for email and
@@ -222,6 +225,20 @@ func TestClaimsParameterConsent(t *testing.T) {
 			continue
 		}
 		redeem(t, e, at, confidentialID, confidentialSecret, verifier)
+	}
+	// The audit trail says which claims each consent was for.
+	events, err := e.store.(storage.AuditStore).ListAuditEvents(t.Context(), storage.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var consented []string
+	for _, ev := range events {
+		if ev.Type == audit.ConsentGiven {
+			consented = append(consented, ev.Detail["claims"])
+		}
+	}
+	if want := []string{"", "email", "email name"}; !slices.Equal(consented, want) {
+		t.Errorf("consent events name the claims %q, want %q", consented, want)
 	}
 }
 

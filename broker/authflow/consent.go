@@ -140,7 +140,8 @@ func (f *Flow) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 	switch r.PostFormValue("decision") {
 	case "allow":
 		now := f.Now().UTC()
-		scopes, individual := slices.Clone(ar.Scopes), f.individualClaims(ar, c)
+		asked := f.individualClaims(ar, c)
+		scopes, individual := slices.Clone(ar.Scopes), slices.Clone(asked)
 		prev, err := f.Store.GetConsent(r.Context(), ar.Identity.Subject, c.ID)
 		switch {
 		case err == nil:
@@ -155,8 +156,12 @@ func (f *Flow) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 			f.Pages.Internal(w, r, "store consent", err)
 			return
 		}
-		f.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes)
-		f.record(r, ar, audit.Event{Type: audit.ConsentGiven, Outcome: audit.OutcomeSuccess, User: ar.Identity.Subject, Detail: map[string]string{"scope": strings.Join(ar.Scopes, " ")}})
+		f.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes, "claims", asked)
+		detail := map[string]string{"scope": strings.Join(ar.Scopes, " ")}
+		if len(asked) > 0 {
+			detail["claims"] = strings.Join(asked, " ") // asked for individually (claims parameter)
+		}
+		f.record(r, ar, audit.Event{Type: audit.ConsentGiven, Outcome: audit.OutcomeSuccess, User: ar.Identity.Subject, Detail: detail})
 		f.finish(w, r, ar)
 	case "deny":
 		f.Logger.InfoContext(r.Context(), "consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)
