@@ -66,6 +66,22 @@ func (r *grantRow) decode(sl storage.Sealer) (storage.Grant, error) {
 	return g, nil
 }
 
+// decodeCached is decode with the identity and auth columns decoded through the Store's
+// cache (decodedGrants): the hot reads of a grant (userinfo, introspection, refresh).
+func (r *grantRow) decodeCached(s *Store) (storage.Grant, error) {
+	g := r.g
+	var err error
+	if g.Scopes, err = decodeStrings(r.scopes); err != nil {
+		return g, err
+	}
+	if err := s.decoded.decode(s.sealer, g.ID, r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
+		return g, err
+	}
+	g.CreatedAt, g.AbsoluteExpiry = fromMs(r.created), fromMs(r.absExp)
+	g.Revoked, g.RevokedAt = r.revoked != 0, fromMs(r.revoked2)
+	return g, nil
+}
+
 func scanGrant(sl storage.Sealer, sc scanner) (storage.Grant, error) {
 	var r grantRow
 	if err := sc.Scan(r.dest()...); err != nil {
@@ -128,8 +144,15 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 
 // GetGrant returns the grant (revoked or not).
 func (s *Store) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
-	g, err := scanGrant(s.sealer, s.queryRow(ctx, qGetGrant, id))
-	return g, getErr("get grant", err)
+	var r grantRow
+	if err := s.queryRow(ctx, qGetGrant, id).Scan(r.dest()...); err != nil {
+		return storage.Grant{}, getErr("get grant", err)
+	}
+	g, err := r.decodeCached(s)
+	if err != nil {
+		return storage.Grant{}, fmt.Errorf("sqlite: get grant: %w", err)
+	}
+	return g, nil
 }
 
 // RevokeGrant revokes the grant; revoking a revoked or missing grant is a no-op (the

@@ -40,7 +40,7 @@ func (s *Store) GetRefreshTokenAndGrant(ctx context.Context, hash string) (stora
 		return rt, storage.Grant{}, getErr("get refresh token and grant", err)
 	}
 	rt.CreatedAt, rt.IdleExpiry, rt.UsedAt = fromMs(created), fromMs(idle), fromMs(usedAt)
-	g, err := gr.decode(s.sealer)
+	g, err := gr.decodeCached(s)
 	if err != nil {
 		return rt, storage.Grant{}, fmt.Errorf("sqlite: get refresh token and grant: %w", err)
 	}
