@@ -47,6 +47,21 @@ func (r *grantRow) dest() []any {
 
 // decode finishes the grant once the row is scanned.
 func (r *grantRow) decode(sl storage.Sealer) (storage.Grant, error) {
+	return r.finish(func(g *storage.Grant) error {
+		return decodeIdentityAuth(sl, storage.SealContext("grants", "auth", g.ID), r.idt, r.authT, &g.Identity, &g.Auth)
+	})
+}
+
+// decodeCached is decode with the identity and auth columns decoded through the Store's
+// cache (decodedGrants): the hot reads of a grant (userinfo, introspection, refresh).
+func (r *grantRow) decodeCached(s *Store) (storage.Grant, error) {
+	return r.finish(func(g *storage.Grant) error {
+		return s.decoded.decode(s.sealer, g.ID, r.idt, r.authT, &g.Identity, &g.Auth)
+	})
+}
+
+// finish decodes every column but identity and auth, which identityAuth decodes.
+func (r *grantRow) finish(identityAuth func(g *storage.Grant) error) (storage.Grant, error) {
 	g := r.g
 	var err error
 	if g.Scopes, err = decodeStrings(r.scopes); err != nil {
@@ -58,7 +73,7 @@ func (r *grantRow) decode(sl storage.Sealer) (storage.Grant, error) {
 	if g.RequestedClaims, err = storage.DecodeRequestedClaims(r.claims); err != nil {
 		return g, err
 	}
-	if err := decodeIdentityAuth(sl, storage.SealContext("grants", "auth", g.ID), r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
+	if err := identityAuth(&g); err != nil {
 		return g, err
 	}
 	g.CreatedAt, g.AbsoluteExpiry = fromMs(r.created), fromMs(r.absExp)
@@ -128,8 +143,15 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 
 // GetGrant returns the grant (revoked or not).
 func (s *Store) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
-	g, err := scanGrant(s.sealer, s.queryRow(ctx, qGetGrant, id))
-	return g, getErr("get grant", err)
+	var r grantRow
+	if err := s.queryRow(ctx, qGetGrant, id).Scan(r.dest()...); err != nil {
+		return storage.Grant{}, getErr("get grant", err)
+	}
+	g, err := r.decodeCached(s)
+	if err != nil {
+		return storage.Grant{}, fmt.Errorf("sqlite: get grant: %w", err)
+	}
+	return g, nil
 }
 
 // RevokeGrant revokes the grant; revoking a revoked or missing grant is a no-op (the
