@@ -195,6 +195,7 @@ func (s *Server) buildFlows() error {
 	}
 	ender := logout.NewEnder(s.Storage, s.Clients, s.Now)
 	ender.Audit = s.Audit
+	ender.Deleted = s.Sessions.NoteEnded
 	s.ender = ender
 	if ender.Logouts != nil {
 		od.Participants = ender.Logouts
