@@ -1,0 +1,194 @@
+package broker_test
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/crewjam/saml"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// sloSession is one SSO session with two crewjam SPs and one OIDC client in it.
+type sloSession struct {
+	e         *env
+	b         *browser
+	wiki, doc *testSP
+	wikiA     *saml.Assertion
+	docA      *saml.Assertion
+	idToken   string
+	authURL   string
+}
+
+func newSLOSession(t *testing.T) *sloSession {
+	t.Helper()
+	s := &sloSession{wiki: newTestSP(t, true), doc: newTestSP(t, true)}
+	trusted := func(c *config.ServiceProvider) { c.Trusted = true }
+	s.e = newSAMLEnv(t, spConfig("wiki", s.wiki, trusted), spConfig("docs", s.doc, trusted))
+	s.e.trust(s.wiki)
+	s.e.trust(s.doc)
+	s.b = s.e.browser()
+	u, reqID := s.wiki.redirectRequest(t, "", nil)
+	action, vals := s.e.samlLogin(s.b, s.b.get(u), u, true)
+	s.wikiA = s.wiki.consume(t, action, vals, reqID)
+	u, reqID = s.doc.redirectRequest(t, "", nil)
+	action, vals = s.e.samlLogin(s.b, s.b.get(u), u, true)
+	s.docA = s.doc.consume(t, action, vals, reqID)
+	r := s.e.rp(trustedID, trustedSecret, otherRedirect)
+	v := oauth2.GenerateVerifier()
+	s.authURL = r.oauth.AuthCodeURL("s", oidc.Nonce("n"), oauth2.S256ChallengeOption(v))
+	_, at := s.b.follow(s.e, s.b.get(s.authURL), s.authURL)
+	tok, err := r.oauth.Exchange(r.ctx, callbackParams(t, at).Get("code"), oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.idToken, _ = tok.Extra("id_token").(string)
+	return s
+}
+
+// spAnswers is an SP's SLO endpoint: the LogoutRequest at p.location must be valid for the
+// SP and name the NameID and SessionIndex of its assertion; it returns the URL of the SP's
+// LogoutResponse (status Success, or Responder when !ok).
+func spAnswers(t *testing.T, ts *testSP, a *saml.Assertion, p page, ok bool) string {
+	t.Helper()
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
+		t.Fatalf("no LogoutRequest to %s: %d %q\n%s", ts.sp.SloURL.String(), p.status, p.location, p.body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, p.location, nil)
+	lr, err := ts.sp.ValidateLogoutRequest(req)
+	if err != nil {
+		t.Fatalf("SP refused the LogoutRequest: %v", spErr(err))
+	}
+	if lr.NameID.Value != a.Subject.NameID.Value || lr.SessionIndex == nil || lr.SessionIndex.Value != a.AuthnStatements[0].SessionIndex {
+		t.Fatalf("LogoutRequest names %+v", lr)
+	}
+	relay := req.URL.Query().Get("RelayState")
+	if ok {
+		back, err := ts.sp.MakeRedirectLogoutResponse(lr.ID, relay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return back.String()
+	}
+	// A refusal (status Responder), HTTP-Redirect encoded; Gatehouse reads only its status.
+	resp := saml.LogoutResponse{ID: "id-refused", InResponseTo: lr.ID, Version: "2.0", IssueInstant: time.Now().UTC(),
+		Issuer: &saml.Issuer{Value: ts.sp.EntityID}, Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusResponder}}}
+	doc := etree.NewDocument()
+	doc.SetRoot(resp.Element())
+	var buf bytes.Buffer
+	fw, _ := flate.NewWriter(&buf, flate.BestCompression)
+	if _, err := doc.WriteTo(fw); err != nil {
+		t.Fatal(err)
+	}
+	_ = fw.Close()
+	return slo(t, ts) + "?" + url.Values{"SAMLResponse": {base64.StdEncoding.EncodeToString(buf.Bytes())}, "RelayState": {relay}}.Encode()
+}
+
+// slo is Gatehouse's single logout service as the SP knows it.
+func slo(t *testing.T, ts *testSP) string {
+	t.Helper()
+	return ts.sp.GetSLOBindingLocation(saml.HTTPRedirectBinding)
+}
+
+// allEnded checks that the session is gone for the OIDC client (a new login asks for the
+// password) and that its back-channel logout token is queued.
+func (s *sloSession) allEnded(t *testing.T) {
+	t.Helper()
+	ds, err := s.e.store.(storage.LogoutStore).ClaimLogouts(t.Context(), "test", s.e.clock.Now(), time.Minute, 10)
+	if err != nil || len(ds) != 1 || ds[0].ClientID != trustedID || ds[0].SessionID != sidOf(t, s.idToken) {
+		t.Errorf("back-channel deliveries: %+v, %v; want one for %s in the ID token's session", ds, err, trustedID)
+	}
+	if p, _ := s.b.follow(s.e, s.b.get(s.authURL), s.authURL); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("the SSO session survived the logout: %d\n%s", p.status, p.body)
+	}
+}
+
+// spLogout starts single logout at the SP (HTTP-Redirect, signed) with RelayState "bye".
+func (s *sloSession) spLogout(t *testing.T, ts *testSP, a *saml.Assertion) page {
+	t.Helper()
+	lu, err := ts.sp.MakeRedirectLogoutRequest(a.Subject.NameID.Value, "bye", saml.WithSessionIndex(a.AuthnStatements[0].SessionIndex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.b.get(lu.String())
+}
+
+// finalResponse checks the LogoutResponse the requesting SP gets last.
+func finalResponse(t *testing.T, ts *testSP, p page, partial bool) {
+	t.Helper()
+	if p.status != http.StatusFound || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
+		t.Fatalf("the requesting SP did not get its LogoutResponse: %d %q\n%s", p.status, p.location, p.body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, p.location, nil)
+	if err := ts.sp.ValidateLogoutResponseRequest(req); err != nil { //nolint:staticcheck // the check crewjam SPs in the field still run
+		t.Fatalf("SP refused the LogoutResponse: %v", spErr(err))
+	}
+	if req.URL.Query().Get("RelayState") != "bye" {
+		t.Errorf("RelayState %q, want the SP's own", req.URL.Query().Get("RelayState"))
+	}
+	raw, _ := base64.StdEncoding.DecodeString(req.URL.Query().Get("SAMLResponse"))
+	xmlResp := new(bytes.Buffer)
+	_, _ = xmlResp.ReadFrom(flate.NewReader(bytes.NewReader(raw)))
+	if got := strings.Contains(xmlResp.String(), saml.StatusPartialLogout); got != partial {
+		t.Errorf("PartialLogout in the final response: %v, want %v\n%s", got, partial, xmlResp)
+	}
+}
+
+// TestSAMLSingleLogoutAcrossSession: logout started at either SAML SP or at the OIDC client
+// ends the session for all three: the other SPs get LogoutRequests through the browser, one
+// after the other, the OIDC client a back-channel logout token, and the app that started it
+// gets its LogoutResponse or post-logout redirect last (issue 18 item 3).
+func TestSAMLSingleLogoutAcrossSession(t *testing.T) {
+	tests := []struct {
+		name      string
+		initiator string // wiki, docs or oidc
+		refuse    bool   // the other SP answers with a failure
+	}{
+		{name: "at the first SP", initiator: "wiki"},
+		{name: "at the second SP", initiator: "docs"},
+		{name: "at the OIDC client", initiator: "oidc"},
+		{name: "another SP refuses: partial logout", initiator: "wiki", refuse: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSLOSession(t)
+			switch tt.initiator {
+			case "oidc":
+				lo := s.e.issuer + "/logout?" + url.Values{"id_token_hint": {s.idToken}, "post_logout_redirect_uri": {postLogoutURI}, "state": {"bye"}}.Encode()
+				p := s.b.get(lo)
+				p = s.b.get(spAnswers(t, s.wiki, s.wikiA, p, true))
+				p = s.b.get(spAnswers(t, s.doc, s.docA, p, true))
+				if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/logout/done?s=") {
+					t.Fatalf("after the SPs answered: %d %q\n%s", p.status, p.location, p.body)
+				}
+				if p = s.b.get(s.e.issuer + p.location); !strings.Contains(p.body, `content="3;url=`+postLogoutURI+`?state=bye"`) {
+					t.Fatalf("the OIDC client's post-logout redirect is not last: %d\n%s", p.status, p.body)
+				}
+			default:
+				from, fromA, other, otherA := s.wiki, s.wikiA, s.doc, s.docA
+				if tt.initiator == "docs" {
+					from, fromA, other, otherA = s.doc, s.docA, s.wiki, s.wikiA
+				}
+				p := s.spLogout(t, from, fromA)
+				back := spAnswers(t, other, otherA, p, !tt.refuse)
+				p = s.b.get(back)
+				finalResponse(t, from, p, tt.refuse)
+				// The other SP's LogoutResponse replayed: the logout is over, nothing runs again.
+				if p = s.b.get(back); p.status != http.StatusOK || p.location != "" || !strings.Contains(p.body, "signed out") {
+					t.Errorf("replayed LogoutResponse: %d %q\n%s", p.status, p.location, p.body)
+				}
+			}
+			s.allEnded(t)
+		})
+	}
+}
