@@ -29,6 +29,8 @@ import (
 type testSP struct {
 	sp  *saml.ServiceProvider
 	srv *httptest.Server
+	// soap, when set, serves POSTs (the SOAP single logout service).
+	soap http.HandlerFunc
 }
 
 func newTestSP(t *testing.T, sign bool) *testSP {
@@ -39,6 +41,10 @@ func newTestSP(t *testing.T, sign bool) *testSP {
 	}
 	ts := &testSP{}
 	ts.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ts.soap != nil && r.Method == http.MethodPost {
+			ts.soap(w, r)
+			return
+		}
 		b, _ := xml.Marshal(ts.sp.Metadata())
 		_, _ = w.Write(b)
 	}))

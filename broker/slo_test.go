@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,17 +27,47 @@ type sloSession struct {
 	wiki, doc *testSP
 	wikiA     *saml.Assertion
 	docA      *saml.Assertion
-	idToken   string
-	authURL   string
+	// files takes LogoutRequests over SOAP only; it answers with filesStatus (or HTTP 500
+	// for "down") and counts the valid requests naming its NameID and SessionIndex.
+	files       *testSP
+	filesA      *saml.Assertion
+	filesStatus string
+	filesCalls  atomic.Int32
+	idToken     string
+	authURL     string
 }
 
 func newSLOSession(t *testing.T) *sloSession {
 	t.Helper()
-	s := &sloSession{wiki: newTestSP(t, true), doc: newTestSP(t, true)}
+	s := &sloSession{wiki: newTestSP(t, true), doc: newTestSP(t, true), files: newTestSP(t, true), filesStatus: saml.StatusSuccess}
+	s.files.sp.LogoutBindings = []string{saml.SOAPBinding}
+	s.files.soap = func(w http.ResponseWriter, r *http.Request) {
+		lr, err := s.files.sp.ValidateSOAPLogoutRequest(r)
+		if err != nil {
+			t.Errorf("SOAP SP refused the LogoutRequest: %v", spErr(err))
+			_ = saml.WriteSOAPFault(w, "refused")
+			return
+		}
+		if lr.NameID != nil && s.filesA != nil && lr.NameID.Value == s.filesA.Subject.NameID.Value &&
+			lr.SessionIndex != nil && lr.SessionIndex.Value == s.filesA.AuthnStatements[0].SessionIndex {
+			s.filesCalls.Add(1)
+		}
+		if s.filesStatus == "down" {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		resp, err := s.files.sp.MakeSOAPLogoutResponse(lr.ID, saml.Status{StatusCode: saml.StatusCode{Value: s.filesStatus}})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = saml.WriteSOAPLogoutResponse(w, resp)
+	}
 	trusted := func(c *config.ServiceProvider) { c.Trusted = true }
-	s.e = newSAMLEnv(t, spConfig("wiki", s.wiki, trusted), spConfig("docs", s.doc, trusted))
+	s.e = newSAMLEnv(t, spConfig("wiki", s.wiki, trusted), spConfig("docs", s.doc, trusted), spConfig("files", s.files, trusted))
 	s.e.trust(s.wiki)
 	s.e.trust(s.doc)
+	s.e.trust(s.files)
 	s.b = s.e.browser()
 	u, reqID := s.wiki.redirectRequest(t, "", nil)
 	action, vals := s.e.samlLogin(s.b, s.b.get(u), u, true)
@@ -44,6 +75,9 @@ func newSLOSession(t *testing.T) *sloSession {
 	u, reqID = s.doc.redirectRequest(t, "", nil)
 	action, vals = s.e.samlLogin(s.b, s.b.get(u), u, true)
 	s.docA = s.doc.consume(t, action, vals, reqID)
+	u, reqID = s.files.redirectRequest(t, "", nil)
+	action, vals = s.e.samlLogin(s.b, s.b.get(u), u, true)
+	s.filesA = s.files.consume(t, action, vals, reqID)
 	r := s.e.rp(trustedID, trustedSecret, otherRedirect)
 	v := oauth2.GenerateVerifier()
 	s.authURL = r.oauth.AuthCodeURL("s", oidc.Nonce("n"), oauth2.S256ChallengeOption(v))
@@ -108,6 +142,9 @@ func (s *sloSession) allEnded(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].ClientID != trustedID || ds[0].SessionID != sidOf(t, s.idToken) {
 		t.Errorf("back-channel deliveries: %+v, %v; want one for %s in the ID token's session", ds, err, trustedID)
 	}
+	if n := s.filesCalls.Load(); n != 1 {
+		t.Errorf("the SOAP SP got %d valid LogoutRequests for its session, want 1", n)
+	}
 	if p, _ := s.b.follow(s.e, s.b.get(s.authURL), s.authURL); !strings.Contains(p.body, `name="password"`) {
 		t.Errorf("the SSO session survived the logout: %d\n%s", p.status, p.body)
 	}
@@ -147,21 +184,30 @@ func finalResponse(t *testing.T, ts *testSP, p page, partial bool) {
 // TestSAMLSingleLogoutAcrossSession: logout started at either SAML SP or at the OIDC client
 // ends the session for all three: the other SPs get LogoutRequests through the browser, one
 // after the other, the OIDC client a back-channel logout token, and the app that started it
-// gets its LogoutResponse or post-logout redirect last (issue 18 item 3).
+// gets its LogoutResponse or post-logout redirect last (issue 18 item 3). An SP with a SOAP
+// single logout service is told over the back channel instead; when it refuses or is down,
+// the requesting SP learns of it (PartialLogout).
 func TestSAMLSingleLogoutAcrossSession(t *testing.T) {
 	tests := []struct {
 		name      string
 		initiator string // wiki, docs or oidc
 		refuse    bool   // the other SP answers with a failure
+		soap      string // the SOAP SP's answer: a status, or "down"
 	}{
 		{name: "at the first SP", initiator: "wiki"},
 		{name: "at the second SP", initiator: "docs"},
 		{name: "at the OIDC client", initiator: "oidc"},
 		{name: "another SP refuses: partial logout", initiator: "wiki", refuse: true},
+		{name: "the SOAP SP refuses: partial logout", initiator: "docs", soap: saml.StatusResponder},
+		{name: "the SOAP SP is down: partial logout", initiator: "wiki", soap: "down"},
+		{name: "the SOAP SP is down: the OIDC logout goes on", initiator: "oidc", soap: "down"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSLOSession(t)
+			if tt.soap != "" {
+				s.filesStatus = tt.soap
+			}
 			switch tt.initiator {
 			case "oidc":
 				lo := s.e.issuer + "/logout?" + url.Values{"id_token_hint": {s.idToken}, "post_logout_redirect_uri": {postLogoutURI}, "state": {"bye"}}.Encode()
@@ -182,7 +228,7 @@ func TestSAMLSingleLogoutAcrossSession(t *testing.T) {
 				p := s.spLogout(t, from, fromA)
 				back := spAnswers(t, other, otherA, p, !tt.refuse)
 				p = s.b.get(back)
-				finalResponse(t, from, p, tt.refuse)
+				finalResponse(t, from, p, tt.refuse || tt.soap != "")
 				// The other SP's LogoutResponse replayed: the logout is over, nothing runs again.
 				if p = s.b.get(back); p.status != http.StatusOK || p.location != "" || !strings.Contains(p.body, "signed out") {
 					t.Errorf("replayed LogoutResponse: %d %q\n%s", p.status, p.location, p.body)

@@ -115,18 +115,7 @@ func (p *IdP) LogoutRequestMessage(ctx context.Context, sp *ServiceProvider, nam
 	if !ok {
 		return nil, ErrNoSLO
 	}
-	now := p.opts.Now().UTC()
-	lr := &saml.LogoutRequest{
-		ID: randomID(), Version: "2.0", IssueInstant: now, Destination: ep.Location,
-		Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: p.entityID},
-		NameID: &saml.NameID{Format: nameIDFormat, Value: nameID},
-	}
-	if nameIDFormat == string(saml.PersistentNameIDFormat) || nameIDFormat == string(saml.TransientNameIDFormat) {
-		lr.NameID.NameQualifier, lr.NameID.SPNameQualifier = p.entityID, md.EntityID
-	}
-	if sessionIndex != "" {
-		lr.SessionIndex = &saml.SessionIndex{Value: sessionIndex}
-	}
+	lr := p.logoutRequest(md, ep.Location, nameID, nameIDFormat, sessionIndex)
 	sc, err := p.signingContext()
 	if err != nil {
 		return nil, err
@@ -179,6 +168,24 @@ func (p *IdP) LogoutRequestMessage(ctx context.Context, sp *ServiceProvider, nam
 		u.RawQuery = q
 	}
 	return &Message{URL: u.String()}, nil
+}
+
+// logoutRequest is an unsigned LogoutRequest to the SP of md at destination, naming the
+// NameID and SessionIndex the SP got at login.
+func (p *IdP) logoutRequest(md *saml.EntityDescriptor, destination, nameID, nameIDFormat, sessionIndex string) *saml.LogoutRequest {
+	now := p.opts.Now().UTC()
+	lr := &saml.LogoutRequest{
+		ID: randomID(), Version: "2.0", IssueInstant: now, Destination: destination,
+		Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: p.entityID},
+		NameID: &saml.NameID{Format: nameIDFormat, Value: nameID},
+	}
+	if nameIDFormat == string(saml.PersistentNameIDFormat) || nameIDFormat == string(saml.TransientNameIDFormat) {
+		lr.NameID.NameQualifier, lr.NameID.SPNameQualifier = p.entityID, md.EntityID
+	}
+	if sessionIndex != "" {
+		lr.SessionIndex = &saml.SessionIndex{Value: sessionIndex}
+	}
+	return lr
 }
 
 // IsLogoutResponse reports whether a request to the SLO endpoint carries a LogoutResponse

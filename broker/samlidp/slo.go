@@ -159,15 +159,40 @@ type fanOutState struct {
 	Failed       bool              `json:"failed,omitempty"`
 }
 
-// withSLO keeps the participants whose SP has a single logout service, at most maxFanOut.
-func (h *Handler) withSLO(ctx context.Context, ps []participant) []participant {
-	var out []participant
+// withSLO tells the participants whose SP has a SOAP single logout service over the back
+// channel, at once and all together (bounded by soapTimeout), and returns those left for the
+// browser to visit (a front-channel single logout service), at most maxFanOut; failed: some
+// SP could not be told or did not confirm.
+func (h *Handler) withSLO(ctx context.Context, ps []participant) (front []participant, failed bool) {
+	type result struct {
+		sp  string
+		err error
+	}
+	results := make(chan result, len(ps))
+	soap := 0
 	for _, p := range ps {
-		if sp := h.IdP.ServiceProvider(p.SP); sp != nil && h.IdP.HasSLO(ctx, sp) && len(out) < maxFanOut {
-			out = append(out, p)
+		sp := h.IdP.ServiceProvider(p.SP)
+		switch {
+		case sp == nil:
+		case h.IdP.HasSOAPSLO(ctx, sp):
+			soap++
+			go func() {
+				results <- result{sp.ID, h.IdP.SOAPLogout(ctx, sp, p.NameID, p.NameIDFormat, p.SessionIndex)}
+			}()
+		case h.IdP.HasSLO(ctx, sp) && len(front) < maxFanOut:
+			front = append(front, p)
 		}
 	}
-	return out
+	for range soap {
+		res := <-results
+		if res.err != nil {
+			h.Logger.WarnContext(ctx, "saml back-channel logout", "sp", res.sp, "err", res.err)
+			failed = true
+			continue
+		}
+		h.Logger.InfoContext(ctx, "saml back-channel logout confirmed", "sp", res.sp)
+	}
+	return front, failed
 }
 
 // FanOut is called by RP-initiated logout after the session ended: SAML SPs that got an
@@ -178,7 +203,8 @@ func (h *Handler) FanOut(w http.ResponseWriter, r *http.Request, sess storage.Se
 	if h.Blobs == nil {
 		return false
 	}
-	st := fanOutState{Remaining: h.withSLO(r.Context(), h.takeParticipants(r.Context(), sess.ID, "")), Return: returnTo}
+	front, _ := h.withSLO(r.Context(), h.takeParticipants(r.Context(), sess.ID, ""))
+	st := fanOutState{Remaining: front, Return: returnTo}
 	if len(st.Remaining) == 0 {
 		return false
 	}
@@ -186,16 +212,18 @@ func (h *Handler) FanOut(w http.ResponseWriter, r *http.Request, sess storage.Se
 	return true
 }
 
-// relayLogout goes round the other SPs of the session an SP's LogoutRequest ended, through
-// the browser, and answers that SP last (saml-profiles 4.4.3.4). It reports whether it took
-// over the response; false when there is nobody else to tell (or it cannot keep the state).
+// relayLogout tells the other SPs of the session an SP's LogoutRequest ended (back channel
+// first, then through the browser) and answers that SP last (saml-profiles 4.4.3.4), with
+// PartialLogout when one failed. It reports whether it took over the response; false when
+// all went well without the browser (or it cannot prepare the answer).
 func (h *Handler) relayLogout(w http.ResponseWriter, r *http.Request, lr *LogoutRequest, others []participant) bool {
 	if h.Blobs == nil {
 		return false
 	}
-	st := fanOutState{Remaining: h.withSLO(r.Context(), others)}
-	if len(st.Remaining) == 0 {
-		return false
+	front, failed := h.withSLO(r.Context(), others)
+	st := fanOutState{Remaining: front, Failed: failed}
+	if len(st.Remaining) == 0 && !failed {
+		return false // nobody else to visit: the answer goes at once
 	}
 	var err error
 	if st.Final, err = lr.Prepare(false); err == nil {
