@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/base64"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -236,5 +238,48 @@ func TestSAMLSingleLogoutAcrossSession(t *testing.T) {
 			}
 			s.allEnded(t)
 		})
+	}
+}
+
+// TestSAMLSingleLogoutPostBindingAnsweredLast: an SP whose single logout service takes only
+// HTTP-POST starts the logout; the other SP is told first, then the requester gets its
+// signed LogoutResponse in the auto-submitting form, under the form's CSP.
+func TestSAMLSingleLogoutPostBindingAnsweredLast(t *testing.T) {
+	wiki, forms := newTestSP(t, true), newTestSP(t, true)
+	forms.sp.LogoutBindings = []string{saml.HTTPPostBinding}
+	trusted := func(c *config.ServiceProvider) { c.Trusted = true }
+	e := newSAMLEnv(t, spConfig("wiki", wiki, trusted), spConfig("forms", forms, trusted))
+	e.trust(wiki)
+	e.trust(forms)
+	b := e.browser()
+	u, reqID := wiki.redirectRequest(t, "", nil)
+	action, vals := e.samlLogin(b, b.get(u), u, true)
+	wikiA := wiki.consume(t, action, vals, reqID)
+	u, reqID = forms.redirectRequest(t, "", nil)
+	action, vals = e.samlLogin(b, b.get(u), u, true)
+	formsA := forms.consume(t, action, vals, reqID)
+	lu, err := forms.sp.MakeRedirectLogoutRequest(formsA.Subject.NameID.Value, "bye", saml.WithSessionIndex(formsA.AuthnStatements[0].SessionIndex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := b.get(spAnswers(t, wiki, wikiA, b.get(lu.String()), true))
+	// crewjam's XHTML form: read its action and hidden fields.
+	field := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(p.body)
+		if m == nil {
+			return ""
+		}
+		return html.UnescapeString(m[1])
+	}
+	action = field(`<form method="post" action="([^"]*)"`)
+	vals = url.Values{"SAMLResponse": {field(`name="SAMLResponse" value="([^"]*)"`)}, "RelayState": {field(`name="RelayState" value="([^"]*)"`)}}
+	if p.status != http.StatusOK || action != forms.sp.SloURL.String() || vals.Get("RelayState") != "bye" {
+		t.Fatalf("the POST-bound requester did not get its form last: %d %q %v\n%s", p.status, action, vals, p.body)
+	}
+	if csp := p.header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none'; script-src 'sha256-") {
+		t.Errorf("form CSP %q", csp)
+	}
+	if err := forms.sp.ValidateLogoutResponseForm(vals.Get("SAMLResponse")); err != nil { //nolint:staticcheck // the check crewjam SPs in the field still run
+		t.Fatalf("SP refused the LogoutResponse: %v", spErr(err))
 	}
 }
