@@ -67,6 +67,23 @@ type Upstream struct {
 	Stash []byte
 }
 
+// LogoutToken is what a verified upstream back-channel logout token (OpenID Connect
+// Back-Channel Logout 1.0) names: the upstream user (Subject), the upstream session
+// (SessionID), or both; JTI is the token's unique ID for the receiver's replay check.
+type LogoutToken struct {
+	Subject, SessionID, JTI string
+	IssuedAt                time.Time
+}
+
+// LogoutTokenVerifier is implemented by connectors whose upstream sends back-channel logout
+// tokens (the oidc connector): VerifyLogoutToken checks one as Back-Channel Logout 1.0 2.6
+// says (signature against the upstream's keys, iss, aud, iat/exp, events, sub or sid, no
+// nonce, typ logout+jwt when typed) and returns what it names.
+type LogoutTokenVerifier interface {
+	Connector
+	VerifyLogoutToken(ctx context.Context, raw string) (LogoutToken, error)
+}
+
 // Connector is implemented by every connector.
 type Connector interface {
 	Info() Info
