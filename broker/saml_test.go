@@ -377,7 +377,8 @@ func TestSAMLSSOAcrossProtocols(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p = b.get(lu.String())
+		// The OIDC client's front-channel page first, then the SP's LogoutResponse (issue 18).
+		p = afterFrontChannel(t, e, b, b.get(lu.String()))
 		if p.status != http.StatusFound || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
 			t.Fatalf("SLO: %d %q\n%s", p.status, p.location, p.body)
 		}

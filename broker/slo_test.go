@@ -229,7 +229,7 @@ func TestSAMLSingleLogoutAcrossSession(t *testing.T) {
 				}
 				p := s.spLogout(t, from, fromA)
 				back := spAnswers(t, other, otherA, p, !tt.refuse)
-				p = s.b.get(back)
+				p = afterFrontChannel(t, s.e, s.b, s.b.get(back))
 				finalResponse(t, from, p, tt.refuse || tt.soap != "")
 				// The other SP's LogoutResponse replayed: the logout is over, nothing runs again.
 				if p = s.b.get(back); p.status != http.StatusOK || p.location != "" || !strings.Contains(p.body, "signed out") {
@@ -282,4 +282,21 @@ func TestSAMLSingleLogoutPostBindingAnsweredLast(t *testing.T) {
 	if err := forms.sp.ValidateLogoutResponseForm(vals.Get("SAMLResponse")); err != nil { //nolint:staticcheck // the check crewjam SPs in the field still run
 		t.Fatalf("SP refused the LogoutResponse: %v", spErr(err))
 	}
+}
+
+// afterFrontChannel follows a logout started at a SAML SP through the OIDC front-channel
+// page (the trusted client's iframe), which goes on to the SP's LogoutResponse after its
+// bounded wait: it returns that last step as the redirect it stands for.
+func afterFrontChannel(t *testing.T, e *env, b *browser, p page) page {
+	t.Helper()
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/logout/done?s=") {
+		t.Fatalf("no OIDC front-channel page before the SP's LogoutResponse: %d %q\n%s", p.status, p.location, p.body)
+	}
+	done := b.get(e.issuer + p.location)
+	m := regexp.MustCompile(`content="3;url=([^"]*)"`).FindStringSubmatch(done.body)
+	if done.status != http.StatusOK || m == nil || !strings.Contains(done.body, `<iframe class="logout-frame" src="`+samlEnvFrontChannel+`"`) ||
+		!strings.HasSuffix(done.header.Get("Content-Security-Policy"), "frame-src http://127.0.0.1:9") {
+		t.Fatalf("front-channel page: %d %v\n%s", done.status, done.header, done.body)
+	}
+	return page{status: http.StatusFound, location: html.UnescapeString(m[1])}
 }

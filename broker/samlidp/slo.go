@@ -50,7 +50,7 @@ func (h *Handler) handleSLO(w http.ResponseWriter, r *http.Request) {
 	ended := len(sids) > 0 && sids[0] != ""
 	h.Logger.InfoContext(r.Context(), "saml single logout", "sp", lr.SP.ID, "session_ended", ended, "failed", err != nil, "other_sps", len(others))
 	w.Header().Set("Content-Security-Policy", logoutFormCSP())
-	if err == nil && h.relayLogout(w, r, lr, others) {
+	if err == nil && ended && h.relayLogout(w, r, lr, sids[0], others) {
 		return
 	}
 	// A session that could not be ended is a failed logout (status Responder): the SP must
@@ -157,6 +157,8 @@ type fanOutState struct {
 	Final        *PreparedResponse `json:"final,omitempty"`
 	FinalPartial *PreparedResponse `json:"final_partial,omitempty"`
 	Failed       bool              `json:"failed,omitempty"`
+	// SessionID is the ended session, whose OIDC front-channel page comes before Final.
+	SessionID string `json:"session_id,omitempty"`
 }
 
 // withSLO tells the participants whose SP has a SOAP single logout service over the back
@@ -216,13 +218,13 @@ func (h *Handler) FanOut(w http.ResponseWriter, r *http.Request, sess storage.Se
 // first, then through the browser) and answers that SP last (saml-profiles 4.4.3.4), with
 // PartialLogout when one failed. It reports whether it took over the response; false when
 // all went well without the browser (or it cannot prepare the answer).
-func (h *Handler) relayLogout(w http.ResponseWriter, r *http.Request, lr *LogoutRequest, others []participant) bool {
+func (h *Handler) relayLogout(w http.ResponseWriter, r *http.Request, lr *LogoutRequest, sessionID string, others []participant) bool {
 	if h.Blobs == nil {
 		return false
 	}
 	front, failed := h.withSLO(r.Context(), others)
-	st := fanOutState{Remaining: front, Failed: failed}
-	if len(st.Remaining) == 0 && !failed {
+	st := fanOutState{Remaining: front, Failed: failed, SessionID: sessionID}
+	if len(st.Remaining) == 0 && !failed && h.FrontChannelPage == nil {
 		return false // nobody else to visit: the answer goes at once
 	}
 	var err error
@@ -283,6 +285,14 @@ func (h *Handler) finishLogout(w http.ResponseWriter, r *http.Request, st fanOut
 		final := st.Final
 		if st.Failed && st.FinalPartial != nil {
 			final = st.FinalPartial
+		}
+		// The OIDC clients' front-channel iframes first, when the answer is a redirect the
+		// page can go on to after its bounded wait.
+		if final.Location != "" && h.FrontChannelPage != nil {
+			if page := h.FrontChannelPage(r.Context(), st.SessionID, final.Location); page != "" {
+				http.Redirect(w, r, page, http.StatusSeeOther)
+				return
+			}
 		}
 		w.Header().Set("Content-Security-Policy", logoutFormCSP())
 		final.Write(w)
