@@ -183,6 +183,9 @@ func (h *Handler) withSLO(ctx context.Context, ps []participant) (front []partic
 			}()
 		case h.IdP.HasSLO(ctx, sp) && len(front) < maxFanOut:
 			front = append(front, p)
+		case h.IdP.HasSLO(ctx, sp): // past the bound: not told, so the logout is partial
+			h.Logger.WarnContext(ctx, "saml logout: too many service providers to visit", "sp", sp.ID)
+			failed = true
 		}
 	}
 	for range soap {
