@@ -44,6 +44,9 @@ type Scopes struct {
 type Upstream struct {
 	// Subject is the upstream's stable ID for the user (entryUUID, OIDC sub, persistent NameID).
 	Subject string
+	// SessionID is the upstream's ID of its own session with the user, when it gives one
+	// (OIDC sid): what its back-channel logout tokens name.
+	SessionID string
 	// Username is what the user typed or the upstream's login name, if any.
 	Username      string
 	Email         string
