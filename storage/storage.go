@@ -69,6 +69,9 @@ type Authentication struct {
 	ACR         string    `json:"acr,omitempty"`
 	// UpstreamSubject is the connector's stable ID for the user.
 	UpstreamSubject string `json:"upstream_subject,omitempty"`
+	// UpstreamSessionID is the upstream's ID of its session with the user (OIDC sid), when
+	// it gave one: what its back-channel logout tokens name (issue 18 item 4).
+	UpstreamSessionID string `json:"upstream_session_id,omitempty"`
 	// ConnectorData is the connector's private stash (for refresh); opaque to everyone else.
 	ConnectorData []byte `json:"connector_data,omitempty"`
 }
