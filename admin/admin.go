@@ -55,6 +55,9 @@ type Deps struct {
 	Keys KeyRotator
 	// Connectors are the configured connectors and whether they opened.
 	Connectors []connset.Slot
+	// SessionsEnded, when set, is called after the API deleted sessions, so this process's
+	// caches of sessions drop them at once (session.Manager.NoteEnded).
+	SessionsEnded func()
 	// Audit records every change.
 	Audit  audit.Recorder
 	Logger *slog.Logger
@@ -101,4 +104,11 @@ func Paths() []string {
 		out = append(out, "/"+name+"/")
 	}
 	return out
+}
+
+// sessionsEnded tells this process's caches of sessions that the API deleted some.
+func (s *Server) sessionsEnded() {
+	if s.d.SessionsEnded != nil {
+		s.d.SessionsEnded()
+	}
 }

@@ -157,8 +157,12 @@ func TestSessionsAndConsents(t *testing.T) {
 	}
 	sub := list.Msg.GetSessions()[0].GetSubject()
 	// Revoking one session ends it; the offline refresh families live on.
+	gen := e.gh.Gatehouse.Server.Sessions.Ended()
 	if _, err := s.sessions.RevokeSession(ctx, connect.NewRequest(&adminv1.RevokeSessionRequest{Id: list.Msg.GetSessions()[0].GetId()})); err != nil {
 		t.Fatal(err)
+	}
+	if e.gh.Gatehouse.Server.Sessions.Ended() == gen {
+		t.Error("revoking a session did not tell this process's session caches (forward auth)")
 	}
 	list, err = s.sessions.ListSessions(ctx, connect.NewRequest(&adminv1.ListSessionsRequest{User: &adminv1.UserRef{Subject: sub}}))
 	if err != nil || len(list.Msg.GetSessions()) != 1 {

@@ -85,6 +85,7 @@ func (ss *sessionService) RevokeSession(ctx context.Context, req *connect.Reques
 	if id == "" {
 		return nil, invalidArg("id", "is required")
 	}
+	defer ss.s.sessionsEnded()
 	sess, err := ss.s.d.Store.GetSession(ctx, id)
 	if err == nil {
 		err = logout.NewEnder(ss.s.d.Store, ss.s.d.Clients, ss.s.d.Now).Ended(ctx, sess, "")
@@ -109,6 +110,7 @@ func (ss *sessionService) RevokeUserSessions(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, err
 	}
+	defer ss.s.sessionsEnded()
 	res := &adminv1.RevokeUserSessionsResponse{}
 	ender := logout.NewEnder(ss.s.d.Store, ss.s.d.Clients, ss.s.d.Now)
 	for _, sub := range subs {

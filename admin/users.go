@@ -162,6 +162,7 @@ func (us *userService) DisableUser(ctx context.Context, req *connect.Request[adm
 		us.s.record(ctx, "user.disable", u.Username, err)
 		return nil, err
 	}
+	defer us.s.sessionsEnded()
 	res := &adminv1.DisableUserResponse{}
 	for _, sub := range subs {
 		n, g, err := us.s.d.Sessions.RevokeUserSessions(ctx, sub, us.s.d.Now().UTC())
@@ -182,6 +183,7 @@ func (us *userService) DeleteUser(ctx context.Context, req *connect.Request[admi
 		return nil, err
 	}
 	err = us.deleteUser(ctx, u.Username)
+	us.s.sessionsEnded()
 	us.s.record(ctx, "user.delete", u.Username, err)
 	if err != nil {
 		return nil, us.s.internal(ctx, "delete user", err)

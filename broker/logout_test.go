@@ -106,7 +106,7 @@ func TestSAMLSingleLogoutRevokesOnlineGrants(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p = b.get(lu.String())
+				p = afterFrontChannel(t, e, b, b.get(lu.String()))
 			} else {
 				lr, err := ts.sp.MakeLogoutRequest(e.issuer+"/saml/idp/slo", a.Subject.NameID.Value, saml.WithSessionIndex(a.AuthnStatements[0].SessionIndex))
 				if err != nil {
@@ -118,7 +118,8 @@ func TestSAMLSingleLogoutRevokesOnlineGrants(t *testing.T) {
 				if !bytes.Contains(raw, []byte("Signature")) {
 					t.Fatal("unsigned logout request")
 				}
-				p = e.browser().post(e.issuer+"/saml/idp/slo", url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(raw)}})
+				nb := e.browser()
+				p = afterFrontChannel(t, e, nb, nb.post(e.issuer+"/saml/idp/slo", url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(raw)}}))
 			}
 			if p.status != http.StatusFound || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
 				t.Fatalf("SLO: %d %q\n%s", p.status, p.location, p.body)

@@ -28,6 +28,15 @@ func (f *failRotation) RotateRefreshToken(ctx context.Context, oldHash string, n
 	return f.Store.RotateRefreshToken(ctx, oldHash, next, now)
 }
 
+// RotateRefreshTokenOnly fails like RotateRefreshToken: the token endpoint rotates through
+// it (storage.RefreshHotPath) when the store has it.
+func (f *failRotation) RotateRefreshTokenOnly(ctx context.Context, oldHash string, next storage.RefreshToken, now time.Time) (storage.RefreshToken, error) {
+	if f.fail.CompareAndSwap(true, false) {
+		return storage.RefreshToken{}, errors.New("database unavailable (test)")
+	}
+	return f.Store.RotateRefreshTokenOnly(ctx, oldHash, next, now)
+}
+
 // TestRefreshKeepsUpstreamAnswerWhenRotationFails: what the upstream answered on a refresh
 // (here a changed name) is kept on the grant before the rotation, so a rotation that fails
 // afterwards does not lose it (an upstream that rotated its own refresh token cannot be asked

@@ -29,6 +29,8 @@ import (
 type testSP struct {
 	sp  *saml.ServiceProvider
 	srv *httptest.Server
+	// soap, when set, serves POSTs (the SOAP single logout service).
+	soap http.HandlerFunc
 }
 
 func newTestSP(t *testing.T, sign bool) *testSP {
@@ -39,6 +41,10 @@ func newTestSP(t *testing.T, sign bool) *testSP {
 	}
 	ts := &testSP{}
 	ts.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ts.soap != nil && r.Method == http.MethodPost {
+			ts.soap(w, r)
+			return
+		}
 		b, _ := xml.Marshal(ts.sp.Metadata())
 		_, _ = w.Write(b)
 	}))
@@ -371,7 +377,8 @@ func TestSAMLSSOAcrossProtocols(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p = b.get(lu.String())
+		// The OIDC client's front-channel page first, then the SP's LogoutResponse (issue 18).
+		p = afterFrontChannel(t, e, b, b.get(lu.String()))
 		if p.status != http.StatusFound || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
 			t.Fatalf("SLO: %d %q\n%s", p.status, p.location, p.body)
 		}

@@ -195,6 +195,7 @@ func (s *Server) buildFlows() error {
 	}
 	ender := logout.NewEnder(s.Storage, s.Clients, s.Now)
 	ender.Audit = s.Audit
+	ender.Deleted = s.Sessions.NoteEnded
 	s.ender = ender
 	if ender.Logouts != nil {
 		od.Participants = ender.Logouts
@@ -216,6 +217,7 @@ func (s *Server) buildFlows() error {
 			Now: s.Now, TrustedProxies: s.TrustedProxies, MFAAvailable: s.MFA != nil}
 		flow.SetResponder(storage.ProtocolSAML, s.saml)
 		s.logout.FrontChannel = s.saml
+		s.saml.FrontChannelPage = s.logout.DonePage
 	}
 	if err := s.buildDevice(flow); err != nil {
 		return err

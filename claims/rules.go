@@ -74,9 +74,11 @@ type clientRules struct {
 	require   requirement
 	extra     []*expr
 	hardcoded map[string]any
-	pairwise  bool
-	sector    string
-	paths     []pathRule // protected apps only
+	// requestable are the claims the client may ask for individually (claims parameter).
+	requestable []string
+	pairwise    bool
+	sector      string
+	paths       []pathRule // protected apps only
 }
 
 type requirement struct {
@@ -189,7 +191,7 @@ func (b *builder) build() (*ruleset, error) {
 			name = c.ID
 		}
 		cl := &clientRules{id: c.ID, name: name, require: requirementOf(c.Require), hardcoded: c.Claims.Hardcoded,
-			pairwise: c.SubjectType == "pairwise"}
+			requestable: slices.Clone(c.Claims.Requestable), pairwise: c.SubjectType == "pairwise"}
 		for _, claim := range slices.Sorted(maps.Keys(c.Claims.Extra)) {
 			if config.ReservedClaim(claim) {
 				b.problem(p+".claims.extra."+claim, "%q is set by Gatehouse itself and cannot be added", claim)

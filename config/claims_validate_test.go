@@ -19,7 +19,8 @@ func TestValidateClaims(t *testing.T) {
 				Link:    "link_verified_email",
 			}
 			c.Clients[0].Require = Requirement{Groups: []string{"corp:admins"}}
-			c.Clients[0].Claims = ClientClaims{Extra: map[string]string{"role": "'x'"}, Hardcoded: map[string]any{"tenant": "acme", "n": 1}}
+			c.Clients[0].Claims = ClientClaims{Extra: map[string]string{"role": "'x'"}, Hardcoded: map[string]any{"tenant": "acme", "n": 1},
+				Requestable: []string{"email", "department"}}
 			c.Clients[0].SubjectType = "pairwise"
 			c.PairwiseSalt = "0123456789abcdef"
 			c.Scopes = []Scope{{Name: "department", Claims: []string{"department"}}}
@@ -47,6 +48,9 @@ func TestValidateClaims(t *testing.T) {
 		}, []string{`clients[0].redirect_uris: a pairwise client's redirect URIs must all be on one host`, `pairwise_salt: is required`}},
 		{"short salt, bad subject type", func(c *Config) { c.PairwiseSalt = "short"; c.Clients[0].SubjectType = "secret" },
 			[]string{`clients[0].subject_type: must be public or pairwise, got "secret"`, `pairwise_salt: is too short`}},
+		{"requestable claims", func(c *Config) {
+			c.Clients[0].Claims.Requestable = []string{"email", "department", "sub", "bad name"}
+		}, []string{`clients[0].claims.requestable[2]: "sub" is set by Gatehouse itself`, `clients[0].claims.requestable[3]: "bad name" is not a valid claim name`}},
 		{"hardcoded collides with extra", func(c *Config) {
 			c.Clients[0].Claims = ClientClaims{Extra: map[string]string{"role": "'a'"}, Hardcoded: map[string]any{"role": "b"}}
 		}, []string{`clients[0].claims.hardcoded.role: claim "role" is also in claims.extra`}},

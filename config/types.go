@@ -294,6 +294,11 @@ type ClientClaims struct {
 	Extra map[string]string `yaml:"extra"`
 	// Hardcoded maps a claim name to a fixed (JSON-compatible) value.
 	Hardcoded map[string]any `yaml:"hardcoded"`
+	// Requestable are the claims this client may ask for individually with the claims
+	// request parameter (OIDC Core 5.5) without the scope that releases them (e.g. email
+	// without the email scope). Each needs the user's consent (unless the client is
+	// trusted). Empty: the claims parameter never releases more than the scopes.
+	Requestable []string `yaml:"requestable"`
 }
 
 // Requirement is what a user must satisfy: membership of at least one of Groups (when set)

@@ -509,6 +509,9 @@ func (v *validator) claimsConfig(c *Config, connectorIDs map[string]bool) {
 				v.addf(p+".claims.hardcoded."+name, "is not a JSON value (use strings, numbers, booleans, lists and mappings)")
 			}
 		}
+		for j, name := range cl.Claims.Requestable {
+			v.claimName(fmt.Sprintf("%s.claims.requestable[%d]", p, j), name)
+		}
 		switch cl.SubjectType {
 		case "", "public":
 		case "pairwise":

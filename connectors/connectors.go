@@ -44,6 +44,9 @@ type Scopes struct {
 type Upstream struct {
 	// Subject is the upstream's stable ID for the user (entryUUID, OIDC sub, persistent NameID).
 	Subject string
+	// SessionID is the upstream's ID of its own session with the user, when it gives one
+	// (OIDC sid): what its back-channel logout tokens name.
+	SessionID string
 	// Username is what the user typed or the upstream's login name, if any.
 	Username      string
 	Email         string
@@ -65,6 +68,23 @@ type Upstream struct {
 	ACR      string
 	// Stash is connector-private data returned to Refresh (an upstream refresh token, a DN).
 	Stash []byte
+}
+
+// LogoutToken is what a verified upstream back-channel logout token (OpenID Connect
+// Back-Channel Logout 1.0) names: the upstream user (Subject), the upstream session
+// (SessionID), or both; JTI is the token's unique ID for the receiver's replay check.
+type LogoutToken struct {
+	Subject, SessionID, JTI string
+	IssuedAt                time.Time
+}
+
+// LogoutTokenVerifier is implemented by connectors whose upstream sends back-channel logout
+// tokens (the oidc connector): VerifyLogoutToken checks one as Back-Channel Logout 1.0 2.6
+// says (signature against the upstream's keys, iss, aud, iat/exp, events, sub or sid, no
+// nonce, typ logout+jwt when typed) and returns what it names.
+type LogoutTokenVerifier interface {
+	Connector
+	VerifyLogoutToken(ctx context.Context, raw string) (LogoutToken, error)
 }
 
 // Connector is implemented by every connector.

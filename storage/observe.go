@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +28,33 @@ type Observable interface {
 }
 
 // ObserverSlot holds a backend's Observer; the zero value holds none.
-type ObserverSlot struct{ p atomic.Pointer[Observer] }
+type ObserverSlot struct {
+	p atomic.Pointer[Observer]
+	// names caches each query's OpName and span name (backends pass a small fixed set of
+	// queries), so the hot paths do not split every statement's SQL into words; at most
+	// maxOpNames entries (n counts them), later queries are named each time.
+	names sync.Map
+	n     atomic.Int32
+}
+
+// maxOpNames bounds ObserverSlot's name cache.
+const maxOpNames = 1024
+
+// opNames is a query's OpName and the name of its span.
+type opNames struct{ op, span string }
+
+// opNames returns the query's names, cached.
+func (s *ObserverSlot) opNames(query string) opNames {
+	if v, ok := s.names.Load(query); ok {
+		return v.(opNames)
+	}
+	op := OpName(query)
+	n := opNames{op: op, span: "storage." + op}
+	if s.n.Add(1) <= maxOpNames {
+		s.names.Store(query, n)
+	}
+	return n
+}
 
 // Set replaces the observer (nil: none).
 func (s *ObserverSlot) Set(o Observer) {
@@ -45,10 +72,10 @@ func (s *ObserverSlot) Done(ctx context.Context, query string, start time.Time) 
 	if o == nil && !trace.SpanFromContext(ctx).IsRecording() {
 		return
 	}
-	op := OpName(query)
-	tracing.Since(ctx, "storage."+op, start, attribute.String("db.operation", op))
+	n := s.opNames(query)
+	tracing.Since(ctx, n.span, start, attribute.String("db.operation", n.op))
 	if o != nil {
-		(*o)(op, time.Since(start))
+		(*o)(n.op, time.Since(start))
 	}
 }
 

@@ -69,6 +69,9 @@ type Authentication struct {
 	ACR         string    `json:"acr,omitempty"`
 	// UpstreamSubject is the connector's stable ID for the user.
 	UpstreamSubject string `json:"upstream_subject,omitempty"`
+	// UpstreamSessionID is the upstream's ID of its session with the user (OIDC sid), when
+	// it gave one: what its back-channel logout tokens name (issue 18 item 4).
+	UpstreamSessionID string `json:"upstream_session_id,omitempty"`
 	// ConnectorData is the connector's private stash (for refresh); opaque to everyone else.
 	ConnectorData []byte `json:"connector_data,omitempty"`
 }
@@ -99,6 +102,9 @@ type AuthRequest struct {
 	// DPoPJKT is the dpop_jkt of the authorization request (RFC 9449 10): the thumbprint of
 	// the DPoP key the code is bound to; empty when none was given.
 	DPoPJKT string
+	// RequestedClaims is what the claims parameter asked for (OIDC Core 5.5; OIDC only);
+	// nil when the request had none.
+	RequestedClaims *RequestedClaims
 	// SAML is the SAML request this auth request answers (Protocol saml only).
 	SAML *SAMLRequest
 	// Resources are the resource indicators of the request (RFC 8707; OIDC only): the
@@ -196,8 +202,11 @@ type AuthCode struct {
 	DPoPJKT string
 	// Resources are the resource indicators (RFC 8707) of the authorization request.
 	Resources []string
-	CreatedAt time.Time
-	Expiry    time.Time
+	// RequestedClaims are the claims the claims parameter asked for that the user consented
+	// to (OIDC Core 5.5); nil when none.
+	RequestedClaims *RequestedClaims
+	CreatedAt       time.Time
+	Expiry          time.Time
 	// Consumed is set by ConsumeCode; a second ConsumeCode returns ErrReused.
 	Consumed bool
 }
@@ -222,6 +231,10 @@ type Grant struct {
 	// Resources are the resource indicators (RFC 8707) granted: the access tokens of the
 	// grant may be issued for these (a token request narrows them, never widens).
 	Resources []string
+	// RequestedClaims are the individually requested claims of the grant's authorization
+	// (OIDC Core 5.5): every token minted from the grant, refreshed ones too, carries them
+	// where they were asked for, as far as the client's policy still allows. Nil: none.
+	RequestedClaims *RequestedClaims
 }
 
 // RefreshToken is one refresh token of a grant. Hash is the SHA-256 of the opaque token.
@@ -245,11 +258,14 @@ type Session struct {
 	AbsoluteExpiry time.Time
 }
 
-// Consent is a user's recorded decision to let a client see the given scopes.
+// Consent is a user's recorded decision to let a client see the given scopes, and the
+// claims it asked for individually with the claims parameter (OIDC Core 5.5).
 type Consent struct {
-	Subject   string
-	ClientID  string
-	Scopes    []string
+	Subject  string
+	ClientID string
+	Scopes   []string
+	// Claims are the claims consented to individually (beyond what Scopes release).
+	Claims    []string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

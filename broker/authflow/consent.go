@@ -19,6 +19,11 @@ import (
 // continueToConsent checks the client's requirements and goes to the consent step (which
 // may finish at once).
 func (f *Flow) continueToConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) {
+	if f.wrongSubject(ar, c.ID, ar.Identity) {
+		// OIDC Core 5.5.1: never a token for another user than the sub the client asked for.
+		f.fail(w, r, ar, oauth2err.New(oauth2err.AccessDenied, "the signed-in user is not the one the client asked for (claims sub value)"))
+		return
+	}
 	// The client's own requirements (claims: clients[].require), after every login and for SSO sessions.
 	var denied *connectors.DeniedError
 	if err := f.Claims.AuthorizeClient(c.ID, ar.Identity); errors.As(err, &denied) {
@@ -66,6 +71,11 @@ func (f *Flow) needsConsent(r *http.Request, ar storage.AuthRequest, c *clients.
 			return true, nil
 		}
 	}
+	for _, cl := range f.individualClaims(ar, c) { // a stored consent covers only the claims it named
+		if !slices.Contains(got.Claims, cl) {
+			return true, nil
+		}
+	}
 	return false, nil
 }
 
@@ -103,6 +113,11 @@ func (f *Flow) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 			d.Scopes = append(d.Scopes, t)
 		}
 	}
+	for _, cl := range f.individualClaims(ar, c) { // asked for individually (claims parameter)
+		if t := f.Claims.ClaimDescription(cl); !slices.Contains(d.Scopes, t) {
+			d.Scopes = append(d.Scopes, t)
+		}
+	}
 	f.render(w, r, http.StatusOK, "consent.html", "consent", d)
 }
 
@@ -125,21 +140,28 @@ func (f *Flow) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 	switch r.PostFormValue("decision") {
 	case "allow":
 		now := f.Now().UTC()
-		scopes := slices.Clone(ar.Scopes)
-		if prev, err := f.Store.GetConsent(r.Context(), ar.Identity.Subject, c.ID); err == nil {
-			for _, sc := range prev.Scopes {
-				if !slices.Contains(scopes, sc) {
-					scopes = append(scopes, sc)
-				}
-			}
+		asked := f.individualClaims(ar, c)
+		scopes, individual := slices.Clone(ar.Scopes), slices.Clone(asked)
+		prev, err := f.Store.GetConsent(r.Context(), ar.Identity.Subject, c.ID)
+		switch {
+		case err == nil:
+			scopes, individual = union(scopes, prev.Scopes), union(individual, prev.Claims)
+		case !errors.Is(err, storage.ErrNotFound):
+			f.Pages.Internal(w, r, "read consent", err)
+			return
 		}
-		err := f.Store.PutConsent(r.Context(), storage.Consent{Subject: ar.Identity.Subject, ClientID: c.ID, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
+		err = f.Store.PutConsent(r.Context(), storage.Consent{Subject: ar.Identity.Subject, ClientID: c.ID, Scopes: scopes,
+			Claims: individual, CreatedAt: now, UpdatedAt: now})
 		if err != nil {
 			f.Pages.Internal(w, r, "store consent", err)
 			return
 		}
-		f.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes)
-		f.record(r, ar, audit.Event{Type: audit.ConsentGiven, Outcome: audit.OutcomeSuccess, User: ar.Identity.Subject, Detail: map[string]string{"scope": strings.Join(ar.Scopes, " ")}})
+		f.Logger.InfoContext(r.Context(), "consent given", "client_id", c.ID, "sub", ar.Identity.Subject, "scopes", ar.Scopes, "claims", asked)
+		detail := map[string]string{"scope": strings.Join(ar.Scopes, " ")}
+		if len(asked) > 0 {
+			detail["claims"] = strings.Join(asked, " ") // asked for individually (claims parameter)
+		}
+		f.record(r, ar, audit.Event{Type: audit.ConsentGiven, Outcome: audit.OutcomeSuccess, User: ar.Identity.Subject, Detail: detail})
 		f.finish(w, r, ar)
 	case "deny":
 		f.Logger.InfoContext(r.Context(), "consent denied", "client_id", c.ID, "sub", ar.Identity.Subject)
@@ -147,4 +169,14 @@ func (f *Flow) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.Pages.Error(w, r, http.StatusBadRequest, "Request refused", "The form did not say whether to allow access.", "Go back and press Allow or Deny.")
 	}
+}
+
+// union appends to a the elements of b it lacks.
+func union(a, b []string) []string {
+	for _, s := range b {
+		if !slices.Contains(a, s) {
+			a = append(a, s)
+		}
+	}
+	return a
 }

@@ -65,6 +65,11 @@ type Claims interface {
 	AuthorizeClient(clientID string, id storage.Identity) error
 	// ScopeDescription is the consent page's text for a scope ("" for none).
 	ScopeDescription(scope string) string
+	// IndividualClaims are the requested claims the client may receive individually (claims
+	// parameter) that its scopes do not release: what consent must cover beyond the scopes.
+	IndividualClaims(clientID string, scopes, requested []string) []string
+	// ClaimDescription is the consent page's text for a claim asked for individually.
+	ClaimDescription(claim string) string
 	// SubjectFor is the subject the client sees for an internal subject.
 	SubjectFor(clientID, sub string) string
 }
@@ -194,6 +199,11 @@ func (f *Flow) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthReq
 	rs := f.responder(w, r, ar)
 	if rs == nil || !f.consumeAuthRequest(w, r, ar.ID) {
 		return
+	}
+	if c := f.Clients.Get(ar.ClientID); c != nil {
+		ar.RequestedClaims = consentedClaims(ar.RequestedClaims, f.individualClaims(ar, c))
+	} else {
+		ar.RequestedClaims = nil // (a client gone from the config cannot redeem the code anyway)
 	}
 	rs.Finish(w, r, ar)
 }

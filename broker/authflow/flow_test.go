@@ -28,9 +28,11 @@ type fakeClaims struct{}
 func (fakeClaims) Normalize(context.Context, string, connectors.Upstream) (storage.Identity, error) {
 	return storage.Identity{}, nil
 }
-func (fakeClaims) AuthorizeClient(string, storage.Identity) error { return nil }
-func (fakeClaims) ScopeDescription(string) string                 { return "" }
-func (fakeClaims) SubjectFor(_, sub string) string                { return sub }
+func (fakeClaims) AuthorizeClient(string, storage.Identity) error       { return nil }
+func (fakeClaims) ScopeDescription(string) string                       { return "" }
+func (fakeClaims) IndividualClaims(string, []string, []string) []string { return nil }
+func (fakeClaims) ClaimDescription(string) string                       { return "" }
+func (fakeClaims) SubjectFor(_, sub string) string                      { return sub }
 
 // recorder is a Responder that records how a flow ended.
 type recorder struct {

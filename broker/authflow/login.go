@@ -316,7 +316,7 @@ func (f *Flow) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.
 	}
 	auth := storage.Authentication{
 		ConnectorID: cn.Info.ID, AuthTime: authTime.UTC().Truncate(time.Second), AMR: up.AMR, ACR: up.ACR,
-		UpstreamSubject: up.Subject, ConnectorData: up.Stash,
+		UpstreamSubject: up.Subject, UpstreamSessionID: up.SessionID, ConnectorData: up.Stash,
 	}
 	// Only a trusted upstream's amr/acr reach the tokens, with or without an MFA policy.
 	auth = mfa.Normalize(auth, cn.TrustUpstreamMFA)

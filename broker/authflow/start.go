@@ -86,6 +86,8 @@ func (f *Flow) reusable(ar storage.AuthRequest, c *clients.Client, sess storage.
 	switch {
 	case hintSubject != "" && f.Claims.SubjectFor(c.ID, sess.Identity.Subject) != hintSubject:
 		return false // another user is signed in; the client expects someone else
+	case f.wrongSubject(ar, c.ID, sess.Identity):
+		return false // the claims parameter demands another sub (OIDC Core 5.5.1)
 	case ar.ConnectorID != "" && sess.Auth.ConnectorID != ar.ConnectorID:
 		return false
 	case !c.AllowsConnector(sess.Auth.ConnectorID) || !f.Connectors.Up(sess.Auth.ConnectorID):

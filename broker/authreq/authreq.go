@@ -31,9 +31,12 @@ type Request struct {
 	MaxAge              int // -1 when absent
 	LoginHint           string
 	Claims              *ClaimsRequest // the claims parameter (OIDC Core 5.5); nil when absent
-	IDTokenHint         string
-	ConnectorID         string
-	ACRValues           []string
+	// ClaimsSubject are the sub values the claims parameter demands (OIDC Core 5.5.1): the
+	// flow may end only for a user the client knows by one of them. Empty: any user.
+	ClaimsSubject []string
+	IDTokenHint   string
+	ConnectorID   string
+	ACRValues     []string
 	// DPoPJKT is dpop_jkt (RFC 9449 10): the code is bound to that DPoP key.
 	DPoPJKT string
 	// Resources are the resource indicators (RFC 8707), each allowed for the client.

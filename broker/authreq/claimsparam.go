@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Bounds on the claims request parameter (OIDC Core 5.5).
@@ -150,6 +151,9 @@ func parseClaims(req *Request, form url.Values, _ *clients.Client) error {
 	if err != nil {
 		return oauth2err.New(oauth2err.InvalidRequest, "the claims parameter is not valid").WithCause(err)
 	}
+	if req.ClaimsSubject, err = cr.subject(); err != nil {
+		return oauth2err.New(oauth2err.InvalidRequest, "the claims parameter is not valid: "+err.Error()).WithCause(err)
+	}
 	req.Claims = cr
 	for _, v := range cr.IDToken["acr"].Strings() {
 		if !slices.Contains(req.ACRValues, v) {
@@ -157,4 +161,82 @@ func parseClaims(req *Request, form url.Values, _ *clients.Client) error {
 		}
 	}
 	return nil
+}
+
+// subject returns the sub values the request demands (OIDC Core 5.5.1: value or values of
+// sub in id_token or userinfo); with both members naming values, the user must be in both.
+// A value that is not a non-empty string, or an empty values array, is refused: it must
+// never read as "any user".
+func (c *ClaimsRequest) subject() ([]string, error) {
+	var out []string
+	seen := false
+	for _, member := range []map[string]*ClaimRequest{c.IDToken, c.UserInfo} {
+		vals, err := member["sub"].exactStrings()
+		if err != nil {
+			return nil, fmt.Errorf("%w: sub: %v", ErrClaimsParam, err)
+		}
+		switch {
+		case vals == nil:
+			continue
+		case !seen:
+			out, seen = vals, true
+		default:
+			out = slices.DeleteFunc(out, func(s string) bool { return !slices.Contains(vals, s) })
+		}
+	}
+	if seen && len(out) == 0 {
+		return nil, fmt.Errorf("%w: the sub values of id_token and userinfo do not agree", ErrClaimsParam)
+	}
+	return out, nil
+}
+
+// exactStrings returns value and values as strings (nil when neither is given), refusing
+// anything but non-empty strings and a non-empty values array.
+func (c *ClaimRequest) exactStrings() ([]string, error) {
+	if c == nil || c.Value == nil && c.Values == nil {
+		return nil, nil
+	}
+	var out []string
+	if c.Value != nil {
+		var one string
+		if json.Unmarshal(c.Value, &one) != nil || one == "" {
+			return nil, errors.New("value must be a non-empty string")
+		}
+		out = append(out, one)
+	}
+	if c.Values != nil {
+		var many []string
+		if json.Unmarshal(c.Values, &many) != nil || len(many) == 0 || slices.Contains(many, "") {
+			return nil, errors.New("values must be a non-empty array of non-empty strings")
+		}
+		out = append(out, many...)
+	}
+	return out, nil
+}
+
+// RequestedClaims returns what Gatehouse keeps of the claims parameter with the auth request:
+// the names asked for in the ID token and at userinfo (sorted) and the sub values demanded.
+// Nil when there is nothing to keep.
+func (r *Request) RequestedClaims() *storage.RequestedClaims {
+	if r.Claims == nil {
+		return nil
+	}
+	rc := &storage.RequestedClaims{IDToken: sortedNames(r.Claims.IDToken), UserInfo: sortedNames(r.Claims.UserInfo),
+		Subject: slices.Clone(r.ClaimsSubject)}
+	if rc.Empty() {
+		return nil
+	}
+	return rc
+}
+
+func sortedNames(m map[string]*ClaimRequest) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for name := range m {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }

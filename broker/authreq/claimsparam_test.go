@@ -76,3 +76,61 @@ func TestClaimsACRJoinsACRValues(t *testing.T) {
 		t.Fatalf("malformed claims: %v", err)
 	}
 }
+
+// TestClaimsSubject: value / values of sub (OIDC Core 5.5.1) become the subjects the flow
+// must end with; a sub value that could read as "any user" (not a string, empty, an empty
+// values array) and id_token and userinfo members that cannot agree are invalid_request.
+// The names asked for are kept, sorted, per member.
+func TestClaimsSubject(t *testing.T) {
+	reg := testRegistry(t)
+	tests := []struct {
+		claims  string
+		ok      bool
+		subject []string
+	}{
+		{`{"id_token":{"sub":{"value":"u1"}}}`, true, []string{"u1"}},
+		{`{"id_token":{"sub":{"values":["u1","u2"]}}}`, true, []string{"u1", "u2"}},
+		{`{"id_token":{"sub":{"essential":true}}}`, true, nil},
+		{`{"id_token":{"sub":null}}`, true, nil},
+		{`{"id_token":{"sub":{"values":["u1","u2"]}},"userinfo":{"sub":{"value":"u2"}}}`, true, []string{"u2"}},
+		{`{"userinfo":{"sub":{"value":"u3"}}}`, true, []string{"u3"}},
+		{`{"id_token":{"sub":{"value":"u1"}},"userinfo":{"sub":{"value":"u2"}}}`, false, nil},
+		{`{"id_token":{"sub":{"value":""}}}`, false, nil},
+		{`{"id_token":{"sub":{"value":null}}}`, false, nil},
+		{`{"id_token":{"sub":{"value":5}}}`, false, nil},
+		{`{"id_token":{"sub":{"values":[]}}}`, false, nil},
+		{`{"id_token":{"sub":{"values":["u1",""]}}}`, false, nil},
+		{`{"id_token":{"sub":{"values":["u1",2]}}}`, false, nil},
+	}
+	for _, tc := range tests {
+		req, _, err := Parse(base(map[string]string{"claims": tc.claims}), reg, knownScope)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v, want ok=%v", tc.claims, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			if e := oauth2err.As(err); e.Code != oauth2err.InvalidRequest || e.NoRedirect {
+				t.Errorf("%s: %v, want a redirected invalid_request", tc.claims, err)
+			}
+			continue
+		}
+		if !slices.Equal(req.ClaimsSubject, tc.subject) {
+			t.Errorf("%s: subject %q, want %q", tc.claims, req.ClaimsSubject, tc.subject)
+		}
+		rc := req.RequestedClaims()
+		if got := rc.Subject; !slices.Equal(got, tc.subject) {
+			t.Errorf("%s: stored subject %q, want %q", tc.claims, got, tc.subject)
+		}
+	}
+	req, _, err := Parse(base(map[string]string{"claims": `{"id_token":{"name":null,"email":null},"userinfo":{"groups":{"essential":true}}}`}), reg, knownScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := req.RequestedClaims()
+	if !slices.Equal(rc.IDToken, []string{"email", "name"}) || !slices.Equal(rc.UserInfo, []string{"groups"}) || rc.Subject != nil {
+		t.Errorf("stored request %+v", rc)
+	}
+	if req, _, _ := Parse(base(map[string]string{"claims": `{"id_token":{}}`}), reg, knownScope); req.RequestedClaims() != nil {
+		t.Errorf("an empty claims request is stored as %+v", req.RequestedClaims())
+	}
+}

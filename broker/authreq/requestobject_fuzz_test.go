@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,8 @@ func FuzzClaimsParam(f *testing.F) {
 	for _, s := range []string{
 		`{"id_token":{"acr":{"essential":true,"values":["mfa","pwd"]},"email":null},"userinfo":{"name":{"essential":false}}}`,
 		`{"userinfo":{"email":{"value":"a@b"}}}`, `{}`, `null`, `[]`, `{"id_token":[]}`, `{"id_token":{"":null}}`,
+		`{"id_token":{"sub":{"value":"u1","values":["u1","u2"]}},"userinfo":{"sub":{"values":["u2"]}}}`,
+		`{"id_token":{"sub":{"values":[]}}}`, `{"id_token":{"sub":{"value":""}}}`,
 	} {
 		f.Add(s)
 	}
@@ -85,6 +88,18 @@ func FuzzClaimsParam(f *testing.F) {
 				t.Fatal("accepted an empty claim name")
 			}
 			_ = c.Strings()
+		}
+		// A sub value or values never reads as "any user": parsed, it demands a non-empty
+		// set of non-empty subjects, or the parameter is refused.
+		sub, err := cr.subject()
+		demands := false
+		for _, m := range []map[string]*ClaimRequest{cr.IDToken, cr.UserInfo} {
+			if c := m["sub"]; c != nil && (c.Value != nil || c.Values != nil) {
+				demands = true
+			}
+		}
+		if err == nil && demands && (len(sub) == 0 || slices.Contains(sub, "")) {
+			t.Fatalf("sub demanded but the subjects are %q", sub)
 		}
 	})
 }

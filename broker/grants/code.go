@@ -89,6 +89,8 @@ func (h *Handler) codeGrant(r *http.Request, c *clients.Client, jkt string) (tok
 		ID: ac.GrantID, ClientID: c.ID, Scopes: ac.Scopes, Nonce: ac.Nonce, Identity: ac.Identity, Auth: ac.Auth,
 		SessionID: ac.SessionID, CreatedAt: now, AbsoluteExpiry: now.Add(h.Lifetimes.RefreshAbsolute),
 		DPoPJKT: grantKey(c, jkt), Resources: ac.Resources,
+		// The claims the claims parameter asked for individually: kept for every refresh.
+		RequestedClaims: ac.RequestedClaims,
 	}
 	aud, err := grantAudience(r, g)
 	if err != nil {

@@ -36,7 +36,7 @@ func (h *Handler) mintFor(ctx context.Context, g storage.Grant, id storage.Ident
 		it := tokens.IDToken{
 			Subject: h.Claims.SubjectFor(g.ClientID, id.Subject), Audience: g.ClientID, AuthorizedParty: g.ClientID, SessionID: g.SessionID,
 			ACR: g.Auth.ACR, AMR: g.Auth.AMR, AuthTime: g.Auth.AuthTime, Expiry: now.Add(h.Lifetimes.IDToken),
-			AccessToken: at, Claims: h.Claims.Claims(g.ClientID, id, g.Auth, scopes),
+			AccessToken: at, Claims: h.Claims.ClaimsWith(g.ClientID, id, g.Auth, scopes, idTokenClaims(g)),
 		}
 		if withNonce {
 			it.Nonce = g.Nonce
@@ -56,4 +56,13 @@ func (h *Handler) refreshIdle(now time.Time, g storage.Grant) time.Time {
 		t = g.AbsoluteExpiry
 	}
 	return t
+}
+
+// idTokenClaims are the claims the grant's authorization asked for individually in the ID
+// token (the claims parameter, OIDC Core 5.5), as consented.
+func idTokenClaims(g storage.Grant) []string {
+	if g.RequestedClaims == nil {
+		return nil
+	}
+	return g.RequestedClaims.IDToken
 }

@@ -100,17 +100,23 @@ func (h *Handler) refreshGrant(r *http.Request, c *clients.Client, arrived time.
 	return resp, nil
 }
 
+// getRefreshAndGrant reads a refresh token and its grant, in one read when the storage can.
+func (h *Handler) getRefreshAndGrant(ctx context.Context, hash string) (storage.RefreshToken, storage.Grant, error) {
+	if hp, ok := h.Grants.(storage.RefreshHotPath); ok {
+		return hp.GetRefreshTokenAndGrant(ctx, hash)
+	}
+	rt, err := h.Grants.GetRefreshToken(ctx, hash)
+	if err != nil {
+		return rt, storage.Grant{}, err
+	}
+	g, err := h.Grants.GetGrant(ctx, rt.GrantID)
+	return rt, g, err
+}
+
 // readRefresh reads the presented refresh token and its grant, and refuses one that belongs
 // to another client (revoking its family), is revoked, or has expired.
 func (h *Handler) readRefresh(ctx context.Context, c *clients.Client, oldHash string, now time.Time) (storage.RefreshToken, storage.Grant, error) {
-	rt, err := h.Grants.GetRefreshToken(ctx, oldHash)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return rt, storage.Grant{}, oauth2err.New(oauth2err.InvalidGrant, "the refresh token is invalid, expired or revoked")
-	case err != nil:
-		return rt, storage.Grant{}, oauth2err.Server(err)
-	}
-	g, err := h.Grants.GetGrant(ctx, rt.GrantID)
+	rt, g, err := h.getRefreshAndGrant(ctx, oldHash)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return rt, g, oauth2err.New(oauth2err.InvalidGrant, "the refresh token is invalid, expired or revoked")
@@ -169,6 +175,8 @@ func (h *Handler) rotate(ctx context.Context, c *clients.Client, g storage.Grant
 	var err error
 	if retry {
 		_, _, err = reissuer.ReissueRefreshToken(ctx, oldHash, next, h.Lifetimes.ReuseGrace, now)
+	} else if hp, ok := h.Grants.(storage.RefreshHotPath); ok {
+		_, err = hp.RotateRefreshTokenOnly(ctx, oldHash, next, now)
 	} else {
 		_, _, err = h.Grants.RotateRefreshToken(ctx, oldHash, next, now)
 	}
@@ -293,7 +301,16 @@ func (h *Handler) keepUpstreamStash(ctx context.Context, g storage.Grant, err er
 // sameIdentity reports whether two identities would be stored the same (nil and empty lists
 // are equal), so an unchanged refresh costs no write.
 func sameIdentity(a, b storage.Identity) bool {
-	ja, errA := json.Marshal(a)
-	jb, errB := json.Marshal(b)
+	if a.Subject != b.Subject || a.Email != b.Email || a.EmailVerified != b.EmailVerified ||
+		a.Name != b.Name || a.PreferredUsername != b.PreferredUsername || !slices.Equal(a.Groups, b.Groups) {
+		return false
+	}
+	if len(a.Extra) == 0 && len(b.Extra) == 0 {
+		return true
+	}
+	// Extra holds decoded JSON on one side and CEL output on the other (float64 and int64
+	// for one number): compare them as stored.
+	ja, errA := json.Marshal(a.Extra)
+	jb, errB := json.Marshal(b.Extra)
 	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }

@@ -38,7 +38,11 @@ type Ender struct {
 	// Audit records each session end as a logout event once its grants are revoked (before
 	// the caller deletes the session; a retried logout records it again); nil: none.
 	Audit audit.Recorder
-	Now   func() time.Time
+	// Deleted, when set, is called once EndAll has deleted sessions (also when it fails part
+	// way), so that this process's caches of sessions drop them at once
+	// (session.Manager.NoteEnded: forward auth's session recheck).
+	Deleted func()
+	Now     func() time.Time
 }
 
 // NewEnder returns the Ender of a backend: its grants, its sweeper when it implements
@@ -154,6 +158,9 @@ func (e *Ender) EndAll(ctx context.Context, subject string) (int, error) {
 	ids, err := e.Logouts.SessionsOf(ctx, subject, e.Now().UTC())
 	if err != nil {
 		return 0, fmt.Errorf("list sessions of user: %w", err)
+	}
+	if e.Deleted != nil {
+		defer e.Deleted()
 	}
 	n := 0
 	for _, id := range ids {

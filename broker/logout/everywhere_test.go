@@ -38,9 +38,13 @@ func TestSignOutEverywhere(t *testing.T) {
 	if _, err := o.Store.GetSession(t.Context(), sid1); err != nil {
 		t.Fatalf("a forged form ended the session: %v", err)
 	}
+	gen := o.Gatehouse.Server.Sessions.Ended()
 	p = b1.Post(o.Issuer+action, vals)
 	if p.Status != http.StatusOK || !strings.Contains(p.Body, "signed out of Gatehouse everywhere (2 sessions ended)") {
 		t.Fatalf("sign out everywhere: %d\n%s", p.Status, p.Body)
+	}
+	if o.Gatehouse.Server.Sessions.Ended() == gen {
+		t.Error("sign out everywhere did not tell this process's session caches (forward auth)")
 	}
 	for _, sid := range []string{sid1, sid2} {
 		if _, err := o.Store.GetSession(t.Context(), sid); !errors.Is(err, storage.ErrNotFound) {

@@ -119,10 +119,8 @@ func (h *Handler) fanOut(w http.ResponseWriter, r *http.Request, sess storage.Se
 	if len(frames) == 0 || h.Pending == nil {
 		return h.FrontChannel.FanOut(w, r, sess, returnTo)
 	}
-	id := opaque.ID()
-	b, _ := json.Marshal(pendingDone{Frames: frames, Origins: origins, Continue: returnTo}) //nolint:errcheck // strings only: cannot fail
-	if err := h.Pending.PutBlob(ctx, storage.Blob{Key: pendingKey(id), Value: b, Expiry: h.now().Add(pendingTTL)}); err != nil {
-		h.Logger.WarnContext(ctx, "front-channel logout: keep the page for after the fan-out", "err", err)
+	id, ok := h.keepDone(ctx, frames, origins, returnTo)
+	if !ok {
 		return h.FrontChannel.FanOut(w, r, sess, returnTo)
 	}
 	if h.FrontChannel.FanOut(w, r, sess, h.Pages.Rel("/logout/done?s="+id)) {
@@ -132,6 +130,41 @@ func (h *Handler) fanOut(w http.ResponseWriter, r *http.Request, sess storage.Se
 		h.Logger.WarnContext(ctx, "front-channel logout: drop the unused page; it expires on its own", "err", err)
 	}
 	return false
+}
+
+// keepDone keeps a front-channel page in Pending (single-use) and returns its ID.
+func (h *Handler) keepDone(ctx context.Context, frames, origins []string, continueURL string) (string, bool) {
+	id := opaque.ID()
+	b, _ := json.Marshal(pendingDone{Frames: frames, Origins: origins, Continue: continueURL}) //nolint:errcheck // strings only: cannot fail
+	if err := h.Pending.PutBlob(ctx, storage.Blob{Key: pendingKey(id), Value: b, Expiry: h.now().Add(pendingTTL)}); err != nil {
+		h.Logger.WarnContext(ctx, "front-channel logout: keep the page for after the fan-out", "err", err)
+		return "", false
+	}
+	return id, true
+}
+
+// DonePage keeps the OIDC front-channel logout page of an ended session (its clients'
+// iframes, then continueURL after the bounded wait) and returns the path that shows it once,
+// /logout/done?s=<id>; "" when no client of the session has a front-channel logout URI (or
+// the page cannot be kept). SAML single logout ends through it before answering the SP.
+func (h *Handler) DonePage(ctx context.Context, sessionID, continueURL string) string {
+	if h.Pending == nil {
+		return ""
+	}
+	ps, err := h.Ender.Participants(ctx, sessionID)
+	if err != nil {
+		h.Logger.WarnContext(ctx, "front-channel logout: list the session's clients", "err", err)
+		return ""
+	}
+	frames, origins := h.frontChannelFrames(ps, sessionID)
+	if len(frames) == 0 {
+		return ""
+	}
+	id, ok := h.keepDone(ctx, frames, origins, continueURL)
+	if !ok {
+		return ""
+	}
+	return h.Pages.Rel("/logout/done?s=" + id)
 }
 
 // handleDone renders the front-channel page a fan-out came back to (once).

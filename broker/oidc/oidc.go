@@ -134,6 +134,7 @@ func (h *Handler) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint, ConnectorID: req.ConnectorID,
 		ACRValues: req.ACRValues, DPoPJKT: req.DPoPJKT, Resources: req.Resources, UILocales: req.UILocales,
+		RequestedClaims: req.RequestedClaims(),
 	}, hintSub)
 }
 
@@ -147,6 +148,7 @@ func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		Nonce: ar.Nonce, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod,
 		Identity: ar.Identity, Auth: ar.Auth, SessionID: ar.SessionID, GrantID: opaque.ID(),
 		CreatedAt: now, Expiry: now.Add(h.CodeLifetime), DPoPJKT: ar.DPoPJKT, Resources: ar.Resources,
+		RequestedClaims: ar.RequestedClaims, // narrowed to what the user consented to (authflow)
 	}
 	// The client takes part in the session before it can hold a token of it, so that a
 	// logout from now on tells it.

@@ -1,6 +1,7 @@
 package samlidp
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -50,6 +51,10 @@ type Handler struct {
 	TrustedProxies []netip.Prefix
 	// MFAAvailable: a second factor can be asked for, so an SP may request an MFA context.
 	MFAAvailable bool
+	// FrontChannelPage keeps the OIDC front-channel logout page of an ended session, which
+	// goes on to continueURL, and returns its path ("" for none: logout.Handler.DonePage);
+	// nil: a logout started at an SP tells OIDC clients through the back channel only.
+	FrontChannelPage func(ctx context.Context, sessionID, continueURL string) string
 }
 
 // Mount registers the IdP endpoints under /saml/idp/. The SSO and SLO endpoints receive

@@ -115,18 +115,7 @@ func (p *IdP) LogoutRequestMessage(ctx context.Context, sp *ServiceProvider, nam
 	if !ok {
 		return nil, ErrNoSLO
 	}
-	now := p.opts.Now().UTC()
-	lr := &saml.LogoutRequest{
-		ID: randomID(), Version: "2.0", IssueInstant: now, Destination: ep.Location,
-		Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: p.entityID},
-		NameID: &saml.NameID{Format: nameIDFormat, Value: nameID},
-	}
-	if nameIDFormat == string(saml.PersistentNameIDFormat) || nameIDFormat == string(saml.TransientNameIDFormat) {
-		lr.NameID.NameQualifier, lr.NameID.SPNameQualifier = p.entityID, md.EntityID
-	}
-	if sessionIndex != "" {
-		lr.SessionIndex = &saml.SessionIndex{Value: sessionIndex}
-	}
+	lr := p.logoutRequest(md, ep.Location, nameID, nameIDFormat, sessionIndex)
 	sc, err := p.signingContext()
 	if err != nil {
 		return nil, err
@@ -181,6 +170,24 @@ func (p *IdP) LogoutRequestMessage(ctx context.Context, sp *ServiceProvider, nam
 	return &Message{URL: u.String()}, nil
 }
 
+// logoutRequest is an unsigned LogoutRequest to the SP of md at destination, naming the
+// NameID and SessionIndex the SP got at login.
+func (p *IdP) logoutRequest(md *saml.EntityDescriptor, destination, nameID, nameIDFormat, sessionIndex string) *saml.LogoutRequest {
+	now := p.opts.Now().UTC()
+	lr := &saml.LogoutRequest{
+		ID: randomID(), Version: "2.0", IssueInstant: now, Destination: destination,
+		Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: p.entityID},
+		NameID: &saml.NameID{Format: nameIDFormat, Value: nameID},
+	}
+	if nameIDFormat == string(saml.PersistentNameIDFormat) || nameIDFormat == string(saml.TransientNameIDFormat) {
+		lr.NameID.NameQualifier, lr.NameID.SPNameQualifier = p.entityID, md.EntityID
+	}
+	if sessionIndex != "" {
+		lr.SessionIndex = &saml.SessionIndex{Value: sessionIndex}
+	}
+	return lr
+}
+
 // IsLogoutResponse reports whether a request to the SLO endpoint carries a LogoutResponse
 // (rather than a LogoutRequest).
 func IsLogoutResponse(r *http.Request) bool {
@@ -227,4 +234,62 @@ func ReadLogoutResponse(r *http.Request) (LogoutResponseInfo, error) {
 	info.InResponseTo = lr.InResponseTo
 	info.Success = lr.Status.StatusCode.Value == saml.StatusSuccess
 	return info, nil
+}
+
+// PreparedResponse is a signed LogoutResponse made now and sent later, when the logout the
+// request started has gone round the session's other SPs (saml-profiles 4.4.3.4: the
+// requester gets its answer last). It is kept in the fan-out state, so it holds only what
+// the browser is sent: a redirect, or the auto-submitting form.
+type PreparedResponse struct {
+	Status   int    `json:"status"`
+	Location string `json:"location,omitempty"`
+	Body     []byte `json:"body,omitempty"`
+}
+
+// maxPrepared bounds a prepared LogoutResponse (a redirect URL or a small form).
+const maxPrepared = 64 << 10
+
+// captureWriter records what crewjam writes for a LogoutResponse.
+type captureWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+
+func (c *captureWriter) WriteHeader(status int) { c.status = status }
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.body.Len()+len(b) > maxPrepared {
+		return 0, errors.New("samlidp: prepared logout response too large")
+	}
+	return c.body.Write(b)
+}
+
+// Prepare signs the LogoutResponse to send once the other SPs of the session were told:
+// Success, with the second-level status PartialLogout when partial (saml-core 3.7.3.2).
+func (lr *LogoutRequest) Prepare(partial bool) (*PreparedResponse, error) {
+	resp := lr.req.MakeLogoutResponse(saml.StatusSuccess)
+	if partial {
+		resp.Status.StatusCode.StatusCode = &saml.StatusCode{Value: saml.StatusPartialLogout}
+	}
+	c := &captureWriter{header: http.Header{}, status: http.StatusOK}
+	if err := lr.req.WriteLogoutResponse(c, resp); err != nil {
+		return nil, fmt.Errorf("samlidp: logout response: %w", err)
+	}
+	return &PreparedResponse{Status: c.status, Location: c.header.Get("Location"), Body: c.body.Bytes()}, nil
+}
+
+// Write sends the prepared LogoutResponse to the browser.
+func (p *PreparedResponse) Write(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	if p.Location != "" {
+		w.Header().Set("Location", p.Location)
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(p.Body) //nolint:errcheck // the browser went away: nothing to do
 }

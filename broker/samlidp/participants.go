@@ -87,15 +87,21 @@ func (h *Handler) deleteBlob(ctx context.Context, key string) {
 	}
 }
 
-// forgetParticipants drops a session's SAML participant records.
-func (h *Handler) forgetParticipants(ctx context.Context, sessionID string) {
-	if h.Blobs == nil {
-		return
+// takeParticipants drops a session's SAML participant records and returns them, but for
+// the SP except (the one that asked for the logout; "" for none).
+func (h *Handler) takeParticipants(ctx context.Context, sessionID, except string) []participant {
+	if h.Blobs == nil || sessionID == "" {
+		return nil
 	}
+	var ps []participant
 	for _, sp := range h.IdP.ServiceProviders() {
 		if p, ok := h.participant(ctx, sessionID, sp.ID); ok {
 			h.deleteBlob(ctx, sessionIndexKey(p.SessionIndex))
+			if sp.ID != except {
+				ps = append(ps, p)
+			}
 		}
 		h.deleteBlob(ctx, participantKey(sessionID, sp.ID))
 	}
+	return ps
 }

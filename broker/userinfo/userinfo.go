@@ -65,7 +65,11 @@ func (h *Handler) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, oauth2err.New(oauth2err.InsufficientScope, "the access token lacks the openid scope"), isDPoP)
 		return
 	}
-	out := h.Claims.Claims(g.ClientID, g.Identity, g.Auth, at.Scopes)
+	var asked []string // claims asked for individually at userinfo (claims parameter), as consented
+	if g.RequestedClaims != nil {
+		asked = g.RequestedClaims.UserInfo
+	}
+	out := h.Claims.ClaimsWith(g.ClientID, g.Identity, g.Auth, at.Scopes, asked)
 	out["sub"] = h.Claims.SubjectFor(g.ClientID, g.Identity.Subject)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

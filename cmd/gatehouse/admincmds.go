@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,10 +60,11 @@ type adminCommand struct {
 
 // adminConn reaches the API's services.
 type adminConn struct {
-	hc    connect.HTTPClient
-	url   string
-	opts  []connect.ClientOption
-	stdin io.Reader
+	hc     connect.HTTPClient
+	url    string
+	opts   []connect.ClientOption
+	stdin  io.Reader
+	stderr io.Writer // the password prompts on a terminal
 }
 
 // runAdminGroup parses `gatehouse GROUP SUB ...`, gets a token, runs the call and prints its
@@ -101,7 +100,7 @@ func runAdminGroup(ctx context.Context, group, usage string, cmds map[string]adm
 	if err != nil {
 		return reportAPIError(stderr, group+" "+sub, err)
 	}
-	out, err := cmd.call(ctx, adminConn{hc: hc, url: a.admin, opts: opts, stdin: stdin}, rest)
+	out, err := cmd.call(ctx, adminConn{hc: hc, url: a.admin, opts: opts, stdin: stdin, stderr: stderr}, rest)
 	if err != nil {
 		return reportAPIError(stderr, group+" "+sub, err)
 	}
@@ -109,19 +108,6 @@ func runAdminGroup(ctx context.Context, group, usage string, cmds map[string]adm
 		return printJSON(stdout, out)
 	}
 	return printAnswer(stdout, out)
-}
-
-// readPasswordLine reads one line from stdin (the admin commands: a password piped in).
-func readPasswordLine(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	pw := strings.TrimRight(line, "\r\n")
-	if pw == "" {
-		return "", errors.New("no password on stdin")
-	}
-	return pw, nil
 }
 
 // userRef is the --user / --subject pair.
@@ -160,7 +146,7 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 			fs.StringVar(&u.Name, "name", "", "display name")
 			fs.Var(&groups, "group", "a group (repeat or comma-separate)")
 		}, call: func(ctx context.Context, c adminConn, _ []string) (proto.Message, error) {
-			pw, err := readPasswordLine(c.stdin)
+			pw, err := readPassword(c.stdin, c.stderr)
 			if err != nil {
 				return nil, err
 			}
@@ -168,7 +154,7 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 			return call(ctx, users(c).CreateUser, &adminv1.CreateUserRequest{User: &u, Password: pw})
 		}},
 		"set-password": {args: 1, call: func(ctx context.Context, c adminConn, a []string) (proto.Message, error) {
-			pw, err := readPasswordLine(c.stdin)
+			pw, err := readPassword(c.stdin, c.stderr)
 			if err != nil {
 				return nil, err
 			}

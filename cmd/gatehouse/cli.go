@@ -172,12 +172,19 @@ type flagSetsKey struct{}
 // "Usage: gatehouse ..."; -h/--help prints it and every flag on stdout and returns
 // helpShown (exit 0). A bad flag is reported on stderr with the usage (exit 1).
 func parseFlags(ctx context.Context, fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) error {
+	return parseWith(ctx, fs, usage, stdout, stderr, func() error { return fs.Parse(args) })
+}
+
+// parseWith runs parse (fs.Parse, or a parse that lets flags follow positional arguments)
+// the way every command parses its flags: fs is registered for the help test, -h/--help
+// prints usage and every flag on stdout (helpShown), a bad flag is an exitError.
+func parseWith(ctx context.Context, fs *flag.FlagSet, usage string, stdout, stderr io.Writer, parse func() error) error {
 	if p, ok := ctx.Value(flagSetsKey{}).(*[]*flag.FlagSet); ok {
 		*p = append(*p, fs)
 	}
 	fs.SetOutput(stderr)
 	fs.Usage = func() { printUsage(stderr, fs, usage) }
-	if err := fs.Parse(args); err != nil {
+	if err := parse(); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(stdout, fs, usage)
 			return helpShown{}

@@ -114,26 +114,16 @@ func cmdClient(ctx context.Context, args []string, getenv func(string) string, s
 	return printClientResult(stdout, out)
 }
 
-// parseInterspersed parses flags placed before or after the positional arguments.
 // parseAdminFlags parses an admin API subcommand's flags, which may follow its positional
-// arguments, the way parseFlags parses every other command's: -h/--help prints the usage and
-// every flag on stdout (exit 0), a bad flag the usage on stderr (exit 1). It returns the
+// arguments, as parseFlags parses every other command's (parseWith); it returns the
 // positional arguments.
 func parseAdminFlags(ctx context.Context, fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) ([]string, error) {
-	if p, ok := ctx.Value(flagSetsKey{}).(*[]*flag.FlagSet); ok {
-		*p = append(*p, fs)
-	}
-	fs.SetOutput(stderr)
-	fs.Usage = func() { printUsage(stderr, fs, usage) }
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout, fs, usage)
-			return nil, helpShown{}
-		}
-		return nil, exitError{"bad flags"}
-	}
-	return rest, nil
+	var rest []string
+	err := parseWith(ctx, fs, usage, stdout, stderr, func() (err error) {
+		rest, err = parseInterspersed(fs, args)
+		return err
+	})
+	return rest, err
 }
 
 // parseInterspersed parses flags that may come before, between or after positional arguments.

@@ -142,7 +142,7 @@ func cmdHashPassword(ctx context.Context, args []string, _ func(string) string, 
 	return nil
 }
 
-// readPassword reads the password to hash: from a terminal, twice and without echo (the
+// readPassword reads a password (hash-password, the admin user commands): from a terminal, twice and without echo (the
 // prompts on stderr); otherwise one line of stdin.
 func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -165,7 +165,7 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 			return "", err
 		}
 		if subtle.ConstantTimeCompare([]byte(pw), []byte(again)) != 1 {
-			return "", errors.New("the two passwords differ; nothing was hashed")
+			return "", errors.New("the two passwords differ; nothing was done")
 		}
 		return pw, nil
 	}
@@ -175,7 +175,7 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	}
 	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
-		return "", errors.New("the password is empty (type it on stdin, e.g. `gatehouse hash-password < file`)")
+		return "", errors.New("the password is empty (give it on stdin, one line, e.g. `< password-file`)")
 	}
 	return pw, nil
 }

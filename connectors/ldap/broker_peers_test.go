@@ -72,7 +72,7 @@ func newBrokerConfig(t testing.TB, mutate func(*config.Config), conns ...connect
 var (
 	formRe   = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)"[^>]*>(.*?)</form>`)
 	hiddenRe = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-	linkRe   = regexp.MustCompile(`<a class="button" href="([^"]*)">Sign in with ([^<]*)</a>`)
+	linkRe   = regexp.MustCompile(`<a class="button[^"]*" href="([^"]*)"[^>]*data-connector-name="([^"]*)"`)
 )
 
 // browser drives the broker's pages with a cookie jar, not following redirects itself.

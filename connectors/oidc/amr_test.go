@@ -46,7 +46,7 @@ func TestBrokerAMRFromUntrustedUpstream(t *testing.T) {
 			g := startGatehouse(t, srv, "", []upstreamConn{{id: "corp", trustMFA: tt.trust, cfg: &oidc.Config{
 				Issuer: up.URL, ClientID: up.ClientID, ClientSecret: up.ClientSecret,
 			}}}, []clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret)}, false)
-			amr, acr := amrThroughBroker(t, g, up)
+			amr, acr, _ := amrThroughBroker(t, g, up)
 			if !slices.Equal(amr, tt.wantAMR) || acr != tt.wantACR {
 				t.Errorf("ID token amr %v acr %q, want %v %q", amr, acr, tt.wantAMR, tt.wantACR)
 			}
@@ -55,8 +55,8 @@ func TestBrokerAMRFromUntrustedUpstream(t *testing.T) {
 }
 
 // amrThroughBroker runs one login of user "ann" through the broker and its fake upstream and
-// returns the amr and acr of Gatehouse's ID token.
-func amrThroughBroker(t *testing.T, g *gatehouse, up *fakeoauth.Server) ([]string, string) {
+// returns the amr, acr and sid (the Gatehouse session) of Gatehouse's ID token.
+func amrThroughBroker(t *testing.T, g *gatehouse, up *fakeoauth.Server) ([]string, string, string) {
 	t.Helper()
 	ctx := gooidc.ClientContext(context.Background(), g.srv.Client())
 	p, err := gooidc.NewProvider(ctx, g.issuer)
@@ -117,9 +117,40 @@ func amrThroughBroker(t *testing.T, g *gatehouse, up *fakeoauth.Server) ([]strin
 	var c struct {
 		AMR []string `json:"amr"`
 		ACR string   `json:"acr"`
+		SID string   `json:"sid"`
 	}
 	if err := idt.Claims(&c); err != nil {
 		t.Fatal(err)
 	}
-	return c.AMR, c.ACR
+	return c.AMR, c.ACR, c.SID
+}
+
+// TestBrokerSessionKeepsUpstreamSID: the Gatehouse session of a login through an OIDC
+// upstream records the upstream's sid (what its back-channel logout tokens name, issue 18
+// item 4), and none when the upstream sent none.
+func TestBrokerSessionKeepsUpstreamSID(t *testing.T) {
+	for _, tt := range []struct{ name, sid string }{{"with sid", "up-session-1"}, {"without sid", ""}} {
+		t.Run(tt.name, func(t *testing.T) {
+			up := fakeoauth.New(t)
+			up.IDClaims = func(user string) map[string]any {
+				m := map[string]any{"sub": user}
+				if tt.sid != "" {
+					m["sid"] = tt.sid
+				}
+				return m
+			}
+			srv := httptest.NewUnstartedServer(nil)
+			g := startGatehouse(t, srv, "", []upstreamConn{{id: "corp", cfg: &oidc.Config{
+				Issuer: up.URL, ClientID: up.ClientID, ClientSecret: up.ClientSecret,
+			}}}, []clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret)}, false)
+			_, _, sid := amrThroughBroker(t, g, up)
+			sess, err := g.store.GetSession(context.Background(), sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sess.Auth.ConnectorID != "corp" || sess.Auth.UpstreamSubject != "ann" || sess.Auth.UpstreamSessionID != tt.sid {
+				t.Errorf("session auth %+v, want upstream sid %q", sess.Auth, tt.sid)
+			}
+		})
+	}
 }

@@ -502,12 +502,13 @@ func (c *Connector) identity(ctx context.Context, s connectors.Scopes, tok *oaut
 		return connectors.Upstream{}, fmt.Errorf("upstream identity has no %q claim", c.opts.UserIDClaim)
 	}
 	out := connectors.Upstream{
-		Subject: sub,
-		Email:   oauthflow.String(claims["email"]),
-		Name:    oauthflow.String(claims["name"]),
-		Attrs:   oauthflow.Attrs(claims),
-		AMR:     oauthflow.Strings(claims["amr"]),
-		ACR:     oauthflow.String(claims["acr"]),
+		Subject:   sub,
+		SessionID: oauthflow.String(claims["sid"]),
+		Email:     oauthflow.String(claims["email"]),
+		Name:      oauthflow.String(claims["name"]),
+		Attrs:     oauthflow.Attrs(claims),
+		AMR:       oauthflow.Strings(claims["amr"]),
+		ACR:       oauthflow.String(claims["acr"]),
 	}
 	if v, ok := oauthflow.Lookup(claims, c.opts.UsernameClaim); ok {
 		out.Username = oauthflow.String(v)

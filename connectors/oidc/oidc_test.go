@@ -51,7 +51,7 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.next.ServeHTTP(w, r)
 }
 
-func newFakeIdP(t *testing.T) (*fakeoauth.Server, *flaky) {
+func newFakeIdP(t testing.TB) (*fakeoauth.Server, *flaky) {
 	s := fakeoauth.New(t)
 	s.IDClaims = func(user string) map[string]any {
 		return map[string]any{"sub": user, "email": user + "@example.com", "email_verified": true, "groups": []string{"g1"}, "hd": "example.com", "amr": []string{"mfa"}}
@@ -61,7 +61,7 @@ func newFakeIdP(t *testing.T) (*fakeoauth.Server, *flaky) {
 	return s, fl
 }
 
-func openFake(t *testing.T, s *fakeoauth.Server, clk *fakeClock, mutate func(*oidc.Config)) *oidc.Connector {
+func openFake(t testing.TB, s *fakeoauth.Server, clk *fakeClock, mutate func(*oidc.Config)) *oidc.Connector {
 	t.Helper()
 	cfg := &oidc.Config{Issuer: s.URL, ClientID: s.ClientID, ClientSecret: s.ClientSecret}
 	if mutate != nil {

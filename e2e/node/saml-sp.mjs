@@ -8,7 +8,8 @@
 // Destination and Recipient (here, since node-saml does not check them); attributes and a
 // stable persistent NameID; SSO without a password; a Response tampered in flight is refused;
 // an encrypted assertion is decrypted by the SP; SP-initiated single logout (signed
-// LogoutRequest, signed LogoutResponse validated by node-saml) ends the Gatehouse session.
+// LogoutRequest, signed LogoutResponse validated by node-saml) ends the Gatehouse session
+// and reaches the session's other SP first (a LogoutRequest node-saml validates).
 //
 // Environment: E2E_ISSUER, E2E_USERNAME, E2E_PASSWORD, E2E_EXPECTED_EMAIL, E2E_EXPECTED_GROUP,
 // E2E_SP_PORT, E2E_SP_KEY, E2E_SP_CERT, E2E_ENC_KEY, E2E_ENC_CERT (PEM file paths).
@@ -198,8 +199,18 @@ check(encProfile.nameID !== profile.nameID, 'enc: persistent NameIDs differ per 
 
 // 6. SP-initiated single logout ends the Gatehouse session.
 const logoutURL = await plain.getLogoutUrlAsync(again.profile, 'bye', {});
-const lo = await agent.request(logoutURL);
-// node-saml's metadata names an HTTP-POST SingleLogoutService: Gatehouse answers with a form
+let lo = await agent.request(logoutURL);
+// The other SP of the session (enc) is told first (issue 18): node-saml's metadata names an
+// HTTP-POST SingleLogoutService, so Gatehouse posts it a signed LogoutRequest; enc validates
+// it and answers with its LogoutResponse (HTTP-Redirect), which Gatehouse takes at its SLO.
+const encReqForm = parseForms(lo.body).find((f) => f.fields.some((x) => x.name === 'SAMLRequest'));
+check(lo.status === 200 && encReqForm && encReqForm.action === `${base}/enc/slo`, 'logout: the other SP gets a LogoutRequest first');
+const encReq = await enc.validatePostRequestAsync(Object.fromEntries(formData(encReqForm)));
+check(encReq.loggedOut === true && encReq.profile.nameID === encProfile.nameID, "logout: node-saml validated the signed LogoutRequest for enc's NameID");
+const encBack = await enc.getLogoutResponseUrlAsync(encReq.profile, Object.fromEntries(formData(encReqForm)).RelayState, {}, true);
+lo = await agent.request(encBack);
+// Then plain, which asked, gets its answer last: its metadata names an HTTP-POST
+// SingleLogoutService, so Gatehouse answers with a form
 // (auto-submitting, allowed by a hash-based CSP) carrying the signed LogoutResponse.
 const loForm = parseForms(lo.body).find((f) => f.fields.some((x) => x.name === 'SAMLResponse'));
 check(lo.status === 200 && loForm && loForm.action === `${base}/plain/slo`, 'logout: a LogoutResponse is posted to the SP');

@@ -299,6 +299,7 @@ func (b *builder) adminAPI(deps broker.Deps) error {
 		AdminClients: b.cfg.Admin.Clients, Audit: b.gh.Audit, Logger: b.logger, Now: b.now,
 		Store: b.store, Sessions: us, AuditStore: as, LocalConnectorIDs: b.gh.LocalConnectorIDs(),
 		PasswordCost: localCost(b.gh.Connectors), Keys: b.gh.Keys, Connectors: deps.Connectors,
+		SessionsEnded: deps.Sessions.NoteEnded,
 	})
 	return nil
 }

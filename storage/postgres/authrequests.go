@@ -15,11 +15,11 @@ type scanner interface{ Scan(dest ...any) error }
 const authRequestCols = `id, flow_hash, client_id, redirect_uri, response_type, response_mode, scopes,
 	state, nonce, code_challenge, code_challenge_method, prompt, max_age, login_hint, connector_id,
 	acr_values, connector_state, logged_in, identity, auth, session_id, created_at, expiry,
-	protocol, saml_request, mfa_progress, dpop_jkt, resources, ui_locales`
+	protocol, saml_request, mfa_progress, dpop_jkt, resources, claims_request, ui_locales`
 
 const (
 	qInsertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)`
 	qGetAuthRequest       = `SELECT ` + authRequestCols + ` FROM auth_requests WHERE id = $1`
 	qGetAuthRequestLocked = qGetAuthRequest + ` FOR UPDATE`
 	qUpdateAuthRequest    = `UPDATE auth_requests SET flow_hash = $1, client_id = $2, redirect_uri = $3,
@@ -27,7 +27,7 @@ const (
 	code_challenge_method = $10, prompt = $11, max_age = $12, login_hint = $13, connector_id = $14,
 	acr_values = $15, connector_state = $16, logged_in = $17, identity = $18, auth = $19, session_id = $20,
 	created_at = $21, expiry = $22, protocol = $23, saml_request = $24,
-	mfa_progress = $25, dpop_jkt = $26, resources = $27, ui_locales = $28 WHERE id = $29`
+	mfa_progress = $25, dpop_jkt = $26, resources = $27, claims_request = $28, ui_locales = $29 WHERE id = $30`
 	qDeleteAuthRequest = `DELETE FROM auth_requests WHERE id = $1`
 )
 
@@ -61,10 +61,14 @@ func authRequestArgs(sl storage.Sealer, r storage.AuthRequest) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	claims, err := storage.EncodeRequestedClaims(r.RequestedClaims)
+	if err != nil {
+		return nil, err
+	}
 	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
 		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, int32(r.MaxAge), r.LoginHint,
 		r.ConnectorID, acr, state, r.LoggedIn, enc.identity, enc.auth,
-		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT, resources, r.UILocales}, nil
+		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT, resources, claims, r.UILocales}, nil
 }
 
 func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error) {
@@ -73,14 +77,14 @@ func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error)
 		scopes, prompt, acr, idt, authT string
 		protocol                        string
 		samlText, mfaText               *string // nil when NULL
-		resources                       string
+		resources, claims               string
 		maxAge                          int32
 		created, expiry                 int64
 	)
 	err := sc.Scan(&r.ID, &r.FlowHash, &r.ClientID, &r.RedirectURI, &r.ResponseType, &r.ResponseMode,
 		&scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &maxAge,
 		&r.LoginHint, &r.ConnectorID, &acr, &r.ConnectorState, &r.LoggedIn, &idt, &authT, &r.SessionID,
-		&created, &expiry, &protocol, &samlText, &mfaText, &r.DPoPJKT, &resources, &r.UILocales)
+		&created, &expiry, &protocol, &samlText, &mfaText, &r.DPoPJKT, &resources, &claims, &r.UILocales)
 	if err != nil {
 		return r, err
 	}
@@ -89,6 +93,9 @@ func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error)
 		return r, err
 	}
 	if r.Resources, err = decodeStrings(resources); err != nil {
+		return r, err
+	}
+	if r.RequestedClaims, err = storage.DecodeRequestedClaims(claims); err != nil {
 		return r, err
 	}
 	if r.Prompt, err = decodeStrings(prompt); err != nil {

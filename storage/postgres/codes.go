@@ -9,11 +9,11 @@ import (
 )
 
 const authCodeCols = `hash, client_id, redirect_uri, scopes, nonce, code_challenge,
-	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed, dpop_jkt, resources`
+	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed, dpop_jkt, resources, claims_request`
 
 const (
 	qInsertAuthCode = `INSERT INTO auth_codes (` + authCodeCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 	// qConsumeCode counts the consumption and returns the row; a count above 1 is a replay.
 	// The row lock serializes concurrent consumers: each sees the previous one's count.
 	// Expired codes (a zero expiry never expires) are left alone and not returned.
@@ -31,6 +31,10 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 	if err != nil {
 		return err
 	}
+	claims, err := storage.EncodeRequestedClaims(c.RequestedClaims)
+	if err != nil {
+		return err
+	}
 	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("auth_codes", "auth", c.Hash), c.Identity, c.Auth)
 	if err != nil {
 		return err
@@ -41,7 +45,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 	}
 	_, err = s.pool.Exec(ctx, qInsertAuthCode, c.Hash, c.ClientID, c.RedirectURI, scopes, c.Nonce,
 		c.CodeChallenge, c.CodeChallengeMethod, enc.identity, enc.auth, c.SessionID, c.GrantID,
-		ms(c.CreatedAt), ms(c.Expiry), consumed, c.DPoPJKT, resources)
+		ms(c.CreatedAt), ms(c.Expiry), consumed, c.DPoPJKT, resources, claims)
 	return insertErr("create auth code", err)
 }
 
@@ -51,13 +55,13 @@ func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (st
 	var (
 		c                  storage.AuthCode
 		scopes, idt, authT string
-		resources          string
+		resources, claims  string
 		created, expiry    int64
 		consumed           int32
 	)
 	err := s.pool.QueryRow(ctx, qConsumeCode, hash, ms(now)).Scan(&c.Hash, &c.ClientID, &c.RedirectURI,
 		&scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &idt, &authT, &c.SessionID,
-		&c.GrantID, &created, &expiry, &consumed, &c.DPoPJKT, &resources)
+		&c.GrantID, &created, &expiry, &consumed, &c.DPoPJKT, &resources, &claims)
 	if err != nil {
 		return storage.AuthCode{}, getErr("consume code", err)
 	}
@@ -65,6 +69,9 @@ func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (st
 		return storage.AuthCode{}, err
 	}
 	if c.Resources, err = decodeStrings(resources); err != nil {
+		return storage.AuthCode{}, err
+	}
+	if c.RequestedClaims, err = storage.DecodeRequestedClaims(claims); err != nil {
 		return storage.AuthCode{}, err
 	}
 	if err := decodeIdentityAuth(s.sealer, storage.SealContext("auth_codes", "auth", c.Hash), idt, authT, &c.Identity, &c.Auth); err != nil {

@@ -7,11 +7,11 @@ import (
 )
 
 const (
-	qGetConsent = `SELECT subject, client_id, scopes, created_at, updated_at FROM consents
+	qGetConsent = `SELECT subject, client_id, scopes, claims, created_at, updated_at FROM consents
 	WHERE subject = $1 AND client_id = $2`
-	qPutConsent = `INSERT INTO consents (subject, client_id, scopes, created_at, updated_at)
-	VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject, client_id) DO UPDATE SET
-	scopes = excluded.scopes, created_at = excluded.created_at, updated_at = excluded.updated_at`
+	qPutConsent = `INSERT INTO consents (subject, client_id, scopes, claims, created_at, updated_at)
+	VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, client_id) DO UPDATE SET
+	scopes = excluded.scopes, claims = excluded.claims, created_at = excluded.created_at, updated_at = excluded.updated_at`
 	qDeleteConsent = `DELETE FROM consents WHERE subject = $1 AND client_id = $2`
 )
 
@@ -19,14 +19,17 @@ const (
 func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (storage.Consent, error) {
 	var (
 		c                storage.Consent
-		scopes           string
+		scopes, claims   string
 		created, updated int64
 	)
-	err := s.pool.QueryRow(ctx, qGetConsent, subject, clientID).Scan(&c.Subject, &c.ClientID, &scopes, &created, &updated)
+	err := s.pool.QueryRow(ctx, qGetConsent, subject, clientID).Scan(&c.Subject, &c.ClientID, &scopes, &claims, &created, &updated)
 	if err != nil {
 		return storage.Consent{}, getErr("get consent", err)
 	}
 	if c.Scopes, err = decodeStrings(scopes); err != nil {
+		return storage.Consent{}, err
+	}
+	if c.Claims, err = decodeStrings(claims); err != nil {
 		return storage.Consent{}, err
 	}
 	c.CreatedAt, c.UpdatedAt = fromMs(created), fromMs(updated)
@@ -39,7 +42,11 @@ func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, qPutConsent, c.Subject, c.ClientID, scopes, ms(c.CreatedAt), ms(c.UpdatedAt))
+	claims, err := jsonText(c.Claims)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, qPutConsent, c.Subject, c.ClientID, scopes, claims, ms(c.CreatedAt), ms(c.UpdatedAt))
 	return insertErr("put consent", err)
 }
 

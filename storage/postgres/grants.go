@@ -12,18 +12,18 @@ import (
 )
 
 const grantCols = `id, client_id, scopes, nonce, identity, auth, session_id, created_at,
-	absolute_expiry, revoked, revoked_at, dpop_jkt, resources`
+	absolute_expiry, revoked, revoked_at, dpop_jkt, resources, claims_request`
 
 const refreshCols = `hash, grant_id, created_at, idle_expiry, used_at`
 
 const (
 	qInsertGrant = `INSERT INTO grants (id, client_id, scopes, nonce, subject, identity, auth,
-	session_id, created_at, absolute_expiry, revoked, revoked_at, dpop_jkt, resources)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	session_id, created_at, absolute_expiry, revoked, revoked_at, dpop_jkt, resources, claims_request)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 	// qInsertGrantAndRefresh stores a grant and its first refresh token in one statement
 	// (atomic, one round trip).
 	qInsertGrantAndRefresh = `WITH g AS (` + qInsertGrant + ` RETURNING id)
-	INSERT INTO refresh_tokens (` + refreshCols + `) SELECT $15, g.id, $16, $17, $18 FROM g`
+	INSERT INTO refresh_tokens (` + refreshCols + `) SELECT $16, g.id, $17, $18, $19 FROM g`
 	qGetGrant          = `SELECT ` + grantCols + ` FROM grants WHERE id = $1`
 	qListGrants        = `SELECT ` + grantCols + ` FROM grants WHERE subject = $1 AND NOT revoked ORDER BY created_at, id`
 	qRevokeGrant       = `UPDATE grants SET revoked = true, revoked_at = $1 WHERE id = $2 AND NOT revoked`
@@ -34,7 +34,7 @@ const (
 	// foreign key, so the grant exists).
 	qGetRefreshAndGrant = `SELECT t.hash, t.grant_id, t.created_at, t.idle_expiry, t.used_at,
 	g.id, g.client_id, g.scopes, g.nonce, g.identity, g.auth, g.session_id, g.created_at,
-	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt, g.resources
+	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt, g.resources, g.claims_request
 	FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1`
 	// qRotateRefresh rotates a usable token in one statement (one round trip, atomic):
 	// cand locks the token row if it is unused, not idle-expired and its grant is live;
@@ -57,7 +57,7 @@ const (
 	)
 	SELECT used.hash, used.grant_id, used.created_at, used.idle_expiry, used.used_at,
 	g.id, g.client_id, g.scopes, g.nonce, g.identity, g.auth, g.session_id, g.created_at,
-	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt, g.resources
+	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt, g.resources, g.claims_request
 	FROM used JOIN grants g ON g.id = used.grant_id`
 )
 
@@ -65,14 +65,14 @@ const (
 type grantRow struct {
 	g                  storage.Grant
 	scopes, idt, authT string
-	resources          string
+	resources, claims  string
 	created, absExp    int64
 	revokedAt          int64
 }
 
 func (r *grantRow) dest() []any {
 	return []any{&r.g.ID, &r.g.ClientID, &r.scopes, &r.g.Nonce, &r.idt, &r.authT, &r.g.SessionID,
-		&r.created, &r.absExp, &r.g.Revoked, &r.revokedAt, &r.g.DPoPJKT, &r.resources}
+		&r.created, &r.absExp, &r.g.Revoked, &r.revokedAt, &r.g.DPoPJKT, &r.resources, &r.claims}
 }
 
 // decode finishes the grant once the row is scanned.
@@ -83,6 +83,9 @@ func (r *grantRow) decode(sl storage.Sealer) (storage.Grant, error) {
 		return g, err
 	}
 	if g.Resources, err = decodeStrings(r.resources); err != nil {
+		return g, err
+	}
+	if g.RequestedClaims, err = storage.DecodeRequestedClaims(r.claims); err != nil {
 		return g, err
 	}
 	if err := decodeIdentityAuth(sl, storage.SealContext("grants", "auth", g.ID), r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
@@ -131,12 +134,16 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 	if err != nil {
 		return err
 	}
+	claims, err := storage.EncodeRequestedClaims(g.RequestedClaims)
+	if err != nil {
+		return err
+	}
 	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("grants", "auth", g.ID), g.Identity, g.Auth)
 	if err != nil {
 		return err
 	}
 	args := []any{g.ID, g.ClientID, scopes, g.Nonce, g.Identity.Subject, enc.identity, enc.auth,
-		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), g.Revoked, ms(g.RevokedAt), g.DPoPJKT, resources}
+		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), g.Revoked, ms(g.RevokedAt), g.DPoPJKT, resources, claims}
 	if first == nil {
 		_, err := s.pool.Exec(ctx, qInsertGrant, args...)
 		return insertErr("create grant", err)

@@ -22,7 +22,7 @@ const (
 	// so that concurrent reissues of one token serialize.
 	qLockRefreshAndGrant = `SELECT t.hash, t.grant_id, t.created_at, t.idle_expiry, t.used_at,
 	g.id, g.client_id, g.scopes, g.nonce, g.identity, g.auth, g.session_id, g.created_at,
-	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt, g.resources, t.replaced_by
+	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt, g.resources, g.claims_request, t.replaced_by
 	FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1 FOR UPDATE OF t`
 	// qLockUsedAt locks the successor row (a concurrent rotation of it waits, then finds it
 	// used) and reads whether it was used.

@@ -10,18 +10,18 @@ import (
 const authRequestCols = `id, flow_hash, client_id, redirect_uri, response_type, response_mode, scopes,
 	state, nonce, code_challenge, code_challenge_method, prompt, max_age, login_hint, connector_id,
 	acr_values, connector_state, logged_in, identity, auth, session_id, created_at, expiry,
-	protocol, saml_request, mfa_progress, dpop_jkt, resources, ui_locales`
+	protocol, saml_request, mfa_progress, dpop_jkt, resources, claims_request, ui_locales`
 
 const (
 	qInsertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetAuthRequest    = `SELECT ` + authRequestCols + ` FROM auth_requests WHERE id = ?`
 	qUpdateAuthRequest = `UPDATE auth_requests SET flow_hash = ?, client_id = ?, redirect_uri = ?,
 	response_type = ?, response_mode = ?, scopes = ?, state = ?, nonce = ?, code_challenge = ?,
 	code_challenge_method = ?, prompt = ?, max_age = ?, login_hint = ?, connector_id = ?,
 	acr_values = ?, connector_state = ?, logged_in = ?, identity = ?, auth = ?, session_id = ?,
 	created_at = ?, expiry = ?, protocol = ?, saml_request = ?, mfa_progress = ?,
-	dpop_jkt = ?, resources = ?, ui_locales = ? WHERE id = ?`
+	dpop_jkt = ?, resources = ?, claims_request = ?, ui_locales = ? WHERE id = ?`
 	qDeleteAuthRequest = `DELETE FROM auth_requests WHERE id = ?`
 )
 
@@ -55,10 +55,14 @@ func authRequestArgs(sl storage.Sealer, r storage.AuthRequest) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	claims, err := storage.EncodeRequestedClaims(r.RequestedClaims)
+	if err != nil {
+		return nil, err
+	}
 	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
 		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, r.MaxAge, r.LoginHint,
 		r.ConnectorID, acr, state, boolInt(r.LoggedIn), enc.identity, enc.auth,
-		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT, resources, r.UILocales}, nil
+		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT, resources, claims, r.UILocales}, nil
 }
 
 func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error) {
@@ -68,12 +72,13 @@ func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error)
 		protocol                        string
 		samlText, mfaText               []byte // nil when NULL
 		resources                       []byte
+		claims                          string
 		loggedIn, created, expiry       int64
 	)
 	err := sc.Scan(&r.ID, &r.FlowHash, &r.ClientID, &r.RedirectURI, &r.ResponseType, &r.ResponseMode,
 		&scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &r.MaxAge,
 		&r.LoginHint, &r.ConnectorID, &acr, &r.ConnectorState, &loggedIn, &idt, &authT, &r.SessionID,
-		&created, &expiry, &protocol, &samlText, &mfaText, &r.DPoPJKT, &resources, &r.UILocales)
+		&created, &expiry, &protocol, &samlText, &mfaText, &r.DPoPJKT, &resources, &claims, &r.UILocales)
 	if err != nil {
 		return r, err
 	}
@@ -81,6 +86,9 @@ func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error)
 		return r, err
 	}
 	if r.Resources, err = decodeStrings(resources); err != nil {
+		return r, err
+	}
+	if r.RequestedClaims, err = storage.DecodeRequestedClaims(claims); err != nil {
 		return r, err
 	}
 	if r.Prompt, err = decodeStrings(prompt); err != nil {

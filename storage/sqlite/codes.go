@@ -9,11 +9,11 @@ import (
 )
 
 const authCodeCols = `hash, client_id, redirect_uri, scopes, nonce, code_challenge,
-	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed, dpop_jkt, resources`
+	code_challenge_method, identity, auth, session_id, grant_id, created_at, expiry, consumed, dpop_jkt, resources, claims_request`
 
 const (
 	qInsertAuthCode = `INSERT INTO auth_codes (` + authCodeCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// qConsumeCode counts the consumption and returns the row; a count above 1 is a replay.
 	// Expired codes (a zero expiry never expires) are left alone and not returned.
 	qConsumeCode = `UPDATE auth_codes SET consumed = consumed + 1
@@ -30,13 +30,17 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 	if err != nil {
 		return err
 	}
+	claims, err := storage.EncodeRequestedClaims(c.RequestedClaims)
+	if err != nil {
+		return err
+	}
 	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("auth_codes", "auth", c.Hash), c.Identity, c.Auth)
 	if err != nil {
 		return err
 	}
 	_, err = s.exec(ctx, qInsertAuthCode, c.Hash, c.ClientID, c.RedirectURI, scopes, c.Nonce,
 		c.CodeChallenge, c.CodeChallengeMethod, enc.identity, enc.auth, c.SessionID, c.GrantID,
-		ms(c.CreatedAt), ms(c.Expiry), boolInt(c.Consumed), c.DPoPJKT, resources)
+		ms(c.CreatedAt), ms(c.Expiry), boolInt(c.Consumed), c.DPoPJKT, resources, claims)
 	return insertErr("create auth code", err)
 }
 
@@ -47,11 +51,12 @@ func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (st
 		c                         storage.AuthCode
 		scopes, idt, authT        []byte
 		resources                 []byte
+		claims                    string
 		created, expiry, consumed int64
 	)
 	err := s.writeRow(ctx, qConsumeCode, hash, ms(now)).Scan(&c.Hash, &c.ClientID, &c.RedirectURI,
 		&scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &idt, &authT, &c.SessionID,
-		&c.GrantID, &created, &expiry, &consumed, &c.DPoPJKT, &resources)
+		&c.GrantID, &created, &expiry, &consumed, &c.DPoPJKT, &resources, &claims)
 	if err != nil {
 		return storage.AuthCode{}, getErr("consume code", err)
 	}
@@ -59,6 +64,9 @@ func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (st
 		return storage.AuthCode{}, err
 	}
 	if c.Resources, err = decodeStrings(resources); err != nil {
+		return storage.AuthCode{}, err
+	}
+	if c.RequestedClaims, err = storage.DecodeRequestedClaims(claims); err != nil {
 		return storage.AuthCode{}, err
 	}
 	if err := decodeIdentityAuth(s.sealer, storage.SealContext("auth_codes", "auth", c.Hash), idt, authT, &c.Identity, &c.Auth); err != nil {

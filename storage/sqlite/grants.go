@@ -9,14 +9,14 @@ import (
 )
 
 const grantCols = `id, client_id, scopes, nonce, identity, auth, session_id, created_at,
-	absolute_expiry, revoked, revoked_at, dpop_jkt, resources`
+	absolute_expiry, revoked, revoked_at, dpop_jkt, resources, claims_request`
 
 const refreshCols = `hash, grant_id, created_at, idle_expiry, used_at`
 
 const (
 	qInsertGrant = `INSERT INTO grants (id, client_id, scopes, nonce, subject, identity, auth,
-	session_id, created_at, absolute_expiry, revoked, revoked_at, dpop_jkt, resources)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	session_id, created_at, absolute_expiry, revoked, revoked_at, dpop_jkt, resources, claims_request)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetGrant          = `SELECT ` + grantCols + ` FROM grants WHERE id = ?`
 	qListGrants        = `SELECT ` + grantCols + ` FROM grants WHERE subject = ? AND revoked = 0 ORDER BY created_at, id`
 	qRevokeGrant       = `UPDATE grants SET revoked = 1, revoked_at = ? WHERE id = ? AND revoked = 0`
@@ -28,7 +28,7 @@ const (
 	// is a foreign key, so the grant exists).
 	qGetRefreshAndGrant = `SELECT t.hash, t.grant_id, t.created_at, t.idle_expiry, t.used_at,
 	g.id, g.client_id, g.scopes, g.nonce, g.identity, g.auth, g.session_id, g.created_at,
-	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt, g.resources
+	g.absolute_expiry, g.revoked, g.revoked_at, g.dpop_jkt, g.resources, g.claims_request
 	FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?`
 )
 
@@ -36,16 +36,32 @@ const (
 type grantRow struct {
 	g                                  storage.Grant
 	scopes, idt, authT, resources      []byte
+	claims                             string
 	created, absExp, revoked, revoked2 int64
 }
 
 func (r *grantRow) dest() []any {
 	return []any{&r.g.ID, &r.g.ClientID, &r.scopes, &r.g.Nonce, &r.idt, &r.authT, &r.g.SessionID,
-		&r.created, &r.absExp, &r.revoked, &r.revoked2, &r.g.DPoPJKT, &r.resources}
+		&r.created, &r.absExp, &r.revoked, &r.revoked2, &r.g.DPoPJKT, &r.resources, &r.claims}
 }
 
 // decode finishes the grant once the row is scanned.
 func (r *grantRow) decode(sl storage.Sealer) (storage.Grant, error) {
+	return r.finish(func(g *storage.Grant) error {
+		return decodeIdentityAuth(sl, storage.SealContext("grants", "auth", g.ID), r.idt, r.authT, &g.Identity, &g.Auth)
+	})
+}
+
+// decodeCached is decode with the identity and auth columns decoded through the Store's
+// cache (decodedGrants): the hot reads of a grant (userinfo, introspection, refresh).
+func (r *grantRow) decodeCached(s *Store) (storage.Grant, error) {
+	return r.finish(func(g *storage.Grant) error {
+		return s.decoded.decode(s.sealer, g.ID, r.idt, r.authT, &g.Identity, &g.Auth)
+	})
+}
+
+// finish decodes every column but identity and auth, which identityAuth decodes.
+func (r *grantRow) finish(identityAuth func(g *storage.Grant) error) (storage.Grant, error) {
 	g := r.g
 	var err error
 	if g.Scopes, err = decodeStrings(r.scopes); err != nil {
@@ -54,7 +70,10 @@ func (r *grantRow) decode(sl storage.Sealer) (storage.Grant, error) {
 	if g.Resources, err = decodeStrings(r.resources); err != nil {
 		return g, err
 	}
-	if err := decodeIdentityAuth(sl, storage.SealContext("grants", "auth", g.ID), r.idt, r.authT, &g.Identity, &g.Auth); err != nil {
+	if g.RequestedClaims, err = storage.DecodeRequestedClaims(r.claims); err != nil {
+		return g, err
+	}
+	if err := identityAuth(&g); err != nil {
 		return g, err
 	}
 	g.CreatedAt, g.AbsoluteExpiry = fromMs(r.created), fromMs(r.absExp)
@@ -97,12 +116,16 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 	if err != nil {
 		return err
 	}
+	claims, err := storage.EncodeRequestedClaims(g.RequestedClaims)
+	if err != nil {
+		return err
+	}
 	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("grants", "auth", g.ID), g.Identity, g.Auth)
 	if err != nil {
 		return err
 	}
 	args := []any{g.ID, g.ClientID, scopes, g.Nonce, g.Identity.Subject, enc.identity, enc.auth,
-		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), boolInt(g.Revoked), ms(g.RevokedAt), g.DPoPJKT, resources}
+		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), boolInt(g.Revoked), ms(g.RevokedAt), g.DPoPJKT, resources, claims}
 	if first == nil {
 		_, err := s.exec(ctx, qInsertGrant, args...)
 		return insertErr("create grant", err)
@@ -120,8 +143,15 @@ func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage
 
 // GetGrant returns the grant (revoked or not).
 func (s *Store) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
-	g, err := scanGrant(s.sealer, s.queryRow(ctx, qGetGrant, id))
-	return g, getErr("get grant", err)
+	var r grantRow
+	if err := s.queryRow(ctx, qGetGrant, id).Scan(r.dest()...); err != nil {
+		return storage.Grant{}, getErr("get grant", err)
+	}
+	g, err := r.decodeCached(s)
+	if err != nil {
+		return storage.Grant{}, fmt.Errorf("sqlite: get grant: %w", err)
+	}
+	return g, nil
 }
 
 // RevokeGrant revokes the grant; revoking a revoked or missing grant is a no-op (the

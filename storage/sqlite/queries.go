@@ -18,5 +18,6 @@ func allQueries() []string {
 		qInsertLink, qGetLink, qCreateLink, qFindLinkEmail, qSetLinkEmail,
 		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrants, qGCSessions, qGCSigningKeys,
 		qGetReplacedBy, qGetUsedAt, qRevokeSuccessr, qSetReplacedBy,
+		qRotateRefresh, qRefreshRefusal,
 	}
 }

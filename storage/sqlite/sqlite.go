@@ -54,6 +54,8 @@ type Store struct {
 	// observer times the statements and transactions of exec, writeRow, queryRow, query and
 	// inTx (storage.Observable).
 	observer storage.ObserverSlot
+	// decoded caches the decoding of grants' JSON columns for the hot reads (grantcache.go).
+	decoded decodedGrants
 }
 
 // Option configures Open.

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Storage) {
 		{"DPoPBindings", testDPoPBindings},
 		{"AuthRequestUILocales", testAuthRequestUILocales},
 		{"Resources", testResources},
+		{"RequestedClaims", testRequestedClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -573,7 +574,7 @@ func testConsents(t *testing.T, s storage.Storage) {
 	_, err := s.GetConsent(ctx, "alice", "client-a")
 	wantErr(t, "get missing", err, storage.ErrNotFound)
 
-	c1 := storage.Consent{Subject: "alice", ClientID: "client-a", Scopes: []string{"openid", "email"}, CreatedAt: now, UpdatedAt: now}
+	c1 := storage.Consent{Subject: "alice", ClientID: "client-a", Scopes: []string{"openid", "email"}, Claims: []string{"name", "department"}, CreatedAt: now, UpdatedAt: now}
 	c2 := storage.Consent{Subject: "alice", ClientID: "client-b", Scopes: []string{"openid"}, CreatedAt: now, UpdatedAt: now}
 	wantErr(t, "put", s.PutConsent(ctx, c1), nil)
 	wantErr(t, "put other client", s.PutConsent(ctx, c2), nil)

@@ -282,8 +282,16 @@ func (s *Server) signingKey() *rsa.PrivateKey {
 }
 
 // Sign signs claims as a JWT with the server's key (RS256, kid "k1").
-func (s *Server) Sign(claims map[string]any) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: s.signingKey(), KeyID: "k1"}}, nil)
+func (s *Server) Sign(claims map[string]any) string { return s.SignTyped(claims, "") }
+
+// SignTyped is Sign with a typ header ("" for none), e.g. "logout+jwt" for a back-channel
+// logout token.
+func (s *Server) SignTyped(claims map[string]any, typ string) string {
+	opts := &jose.SignerOptions{}
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: s.signingKey(), KeyID: "k1"}}, opts)
 	if err != nil {
 		panic(err)
 	}

@@ -1,0 +1,13 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/storagetest"
+)
+
+// TestRefreshHotPath runs the RefreshHotPath conformance suite.
+func TestRefreshHotPath(t *testing.T) {
+	storagetest.RunRefreshHotPath(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}
