@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/userinfo"
 	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // mounter is a flow package's handler: it registers its own routes.
@@ -46,9 +47,19 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 		ForwardAuth:         s.fwd != nil,
 		DPoPAlgorithms:      dpop.Algorithms,
 		Logout:              s.deliverer != nil,
+		UILocales:           uiLocales(s.Templates.Languages()),
 	}, s.Keys)
 	if err != nil {
 		return nil, err
 	}
 	return []mounter{disc, tok, ui}, nil
+}
+
+// uiLocales are the tags of the pages' languages, for ui_locales_supported.
+func uiLocales(langs []web.Language) []string {
+	out := make([]string, len(langs))
+	for i, l := range langs {
+		out[i] = l.Tag
+	}
+	return out
 }

@@ -285,15 +285,17 @@ func (s *Server) routes() http.Handler {
 		s.fwd.Mount(m) // /forward-auth, /forward-auth/nginx, /forward-auth/envoy/, /forward-auth/start
 	}
 	m.Plain("GET /static/", http.StripPrefix(s.prefix+"/static/", s.Templates.Static()))
+	m.Plain("GET /favicon.ico", http.RedirectHandler(s.rel("/static/favicon.svg"), http.StatusMovedPermanently))
+	m.Browser("GET /language", s.pages.SetLanguage) // the language switcher
 	m.Plain("GET /healthz", http.HandlerFunc(s.handleHealth))
 	m.Plain("GET /readyz", http.HandlerFunc(s.handleReady))
 	for path, h := range s.Mounts {
 		m.Plain(path, h)
 	}
 	m.Plain("/{$}", http.RedirectHandler(s.rel("/.well-known/openid-configuration"), http.StatusFound))
-	var h http.Handler = mux
+	h := s.pages.NotFound(mux)
 	if s.fwd != nil {
-		h = s.fwd.EnvoyBypass(s.prefix, mux)
+		h = s.fwd.EnvoyBypass(s.prefix, h)
 	}
 	return logctx.Middleware(s.TrustedProxies, s.recoverer(s.limitBodies(h)))
 }

@@ -68,7 +68,8 @@ type Web struct {
 	// mutual TLS, checked by the authproxy connector's client_cert_names). Needs web.https.
 	ClientCA string `yaml:"client_ca"`
 	// TemplatesDir is a theme: its templates/*.html and static/* replace the embedded web
-	// assets of the same name, file by file (everything it lacks stays embedded).
+	// assets of the same name, file by file (everything it lacks stays embedded), and its
+	// locales/<tag>.json catalogs override or add messages and languages (docs/languages.md).
 	TemplatesDir string `yaml:"templates_dir"`
 	// ShutdownDelay: on SIGTERM, /readyz answers 503 at once and the listeners keep serving
 	// for this long (so a load balancer or Kubernetes stops sending traffic) before in-flight

@@ -57,8 +57,8 @@ func TestChooserInChromium(t *testing.T) {
 		t.Fatalf("chooser.mjs exited 0 without reporting PASS")
 	}
 	pngs, err := filepath.Glob(filepath.Join(shots, "*.png"))
-	if err != nil || len(pngs) < 4 {
-		t.Fatalf("screenshots %v (%v), want at least 4", pngs, err)
+	if err != nil || len(pngs) < 10 {
+		t.Fatalf("screenshots %v (%v), want at least 10 (4 steps and 6 languages)", pngs, err)
 	}
 	if dir := os.Getenv("GATEHOUSE_SCREENSHOTS"); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

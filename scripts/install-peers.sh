@@ -37,13 +37,15 @@ apt_install() {
 	apt-get install -y -q --no-install-recommends "$@"
 }
 
-# install_chromium installs Debian's Chromium (driven headless by playwright-core) and fonts.
+# install_chromium installs Debian's Chromium (driven headless by playwright-core) and fonts:
+# Liberation for Latin, Noto CJK for the Japanese pages (Arabic is in DejaVu, a Chromium
+# dependency); the e2e language check fails on missing glyphs.
 install_chromium() {
-	if [[ -x /usr/bin/chromium ]] && fc-list 2>/dev/null | grep -qi liberation; then
+	if [[ -x /usr/bin/chromium ]] && fc-list 2>/dev/null | grep -qi liberation && fc-list 2>/dev/null | grep -qi 'Noto Sans CJK'; then
 		log "chromium: present ($(/usr/bin/chromium --version 2>/dev/null || echo unknown version))"
 		return 0
 	fi
-	apt_install chromium fonts-liberation
+	apt_install chromium fonts-liberation fonts-noto-cjk
 	[[ -x /usr/bin/chromium ]] || die "chromium installed but /usr/bin/chromium is missing"
 	log "chromium: $(/usr/bin/chromium --version)"
 }

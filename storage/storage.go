@@ -119,6 +119,9 @@ type AuthRequest struct {
 	// no other connector may complete it. Empty: the user chooses.
 	ConnectorID string
 	ACRValues   []string
+	// UILocales is the request's ui_locales (OIDC Core 3.1.2.1): space-separated BCP 47 tags,
+	// preferred first, the pages' language unless the user chose one; "" when absent.
+	UILocales string
 	// ConnectorState is what a redirect connector stashed at Begin (nonce, PKCE verifier, ...),
 	// and nothing else.
 	ConnectorState []byte

@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 )
 
-//go:embed templates/*.html static/*
+//go:embed templates/*.html static/* locales/*.json
 var embedded embed.FS
 
 // required lists every template the broker renders; Load fails if one is missing, so a page
@@ -37,7 +37,10 @@ type Templates struct {
 
 // templateSet is one parsed load of the templates and assets.
 type templateSet struct {
-	t      *template.Template
+	t *template.Template
+	// byLang is t localized into each language of cat.
+	byLang map[string]*template.Template
+	cat    *catalogs
 	static fs.FS
 	// theme maps each file of the theme directory (templates/*.html, static/...) to its
 	// SHA-256, so Reload can say what changed.
@@ -47,7 +50,9 @@ type templateSet struct {
 // Load parses the embedded templates and, when dir is not "", a theme over them: each
 // dir/templates/*.html replaces the embedded template of its name (base.html replaces the
 // shared "head" and "foot"), and each file under dir/static/ replaces the embedded asset of
-// its path; everything the theme does not provide stays embedded. Every required template
+// its path, and each dir/locales/<tag>.json (a go-i18n catalog) adds messages or a language
+// or overrides messages of the embedded catalog of its language; everything the theme does
+// not provide stays embedded. Every required template
 // must parse and exist, or Load fails naming it.
 func Load(dir string) (*Templates, error) {
 	set, err := load(dir)
@@ -84,7 +89,7 @@ func (t *Templates) Reload() (changed []string, err error) {
 
 // load parses the embedded templates and the theme in dir (see Load).
 func load(dir string) (*templateSet, error) {
-	t, err := parseDir(template.New("").Funcs(template.FuncMap{}), embedded)
+	t, err := parseDir(template.New("").Funcs(placeholderFuncs), embedded)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +98,9 @@ func load(dir string) (*templateSet, error) {
 		return nil, fmt.Errorf("web: static: %w", err)
 	}
 	sums := map[string][sha256.Size]byte{}
+	catalogFS := []fs.FS{embedded}
 	if dir != "" {
+		catalogFS = append(catalogFS, os.DirFS(dir))
 		if sums, err = themeSums(os.DirFS(dir)); err != nil {
 			return nil, fmt.Errorf("%w (theme %s)", err, dir)
 		}
@@ -112,13 +119,21 @@ func load(dir string) (*templateSet, error) {
 			return nil, fmt.Errorf("web: template %s is missing", name)
 		}
 	}
-	return &templateSet{t: t, static: static, theme: sums}, nil
+	cat, err := loadCatalogs(catalogFS...)
+	if err != nil {
+		return nil, err
+	}
+	byLang, err := cat.localize(t)
+	if err != nil {
+		return nil, err
+	}
+	return &templateSet{t: t, byLang: byLang, cat: cat, static: static, theme: sums}, nil
 }
 
 // themeSums hashes the theme's templates and static files.
 func themeSums(fsys fs.FS) (map[string][sha256.Size]byte, error) {
 	sums := map[string][sha256.Size]byte{}
-	for _, root := range []string{"templates", "static"} {
+	for _, root := range []string{"templates", "static", "locales"} {
 		err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
 			if errors.Is(err, fs.ErrNotExist) && p == root {
 				return fs.SkipDir
@@ -171,15 +186,27 @@ func (o overlay) Open(name string) (fs.File, error) {
 	return f, err
 }
 
-// Render executes a template into a buffer and writes it with the status, so a template error
-// never leaves a half-written page.
+// Render executes a template in the default language into a buffer and writes it with the
+// status, so a template error never leaves a half-written page.
 func (t *Templates) Render(w http.ResponseWriter, status int, name string, data any) error {
+	return t.RenderLang(w, status, DefaultLanguage, name, data)
+}
+
+// RenderLang is Render in the language lang (a Language.Tag; the default language when it is
+// not supported).
+func (t *Templates) RenderLang(w http.ResponseWriter, status int, lang, name string, data any) error {
+	set := t.cur.Load()
+	tm, ok := set.byLang[lang]
+	if !ok {
+		lang, tm = DefaultLanguage, set.byLang[DefaultLanguage]
+	}
 	var buf bytes.Buffer
-	if err := t.cur.Load().t.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := tm.ExecuteTemplate(&buf, name, data); err != nil {
 		http.Error(w, "internal error rendering page", http.StatusInternalServerError)
 		return fmt.Errorf("web: render %s: %w", name, err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", lang)
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
 	return err

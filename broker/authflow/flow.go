@@ -216,7 +216,8 @@ func (f *Flow) rel(path string) string { return f.Pages.Rel(path) }
 
 // render renders one of the flow's templates, logging a failure as what.
 func (f *Flow) render(w http.ResponseWriter, r *http.Request, status int, name, what string, data any) {
-	if err := f.Templates.Render(w, status, name, data); err != nil {
+	lang := f.Pages.Language(r)
+	if err := f.Templates.RenderLang(w, status, lang, name, f.Pages.WithLanguages(r, lang, data)); err != nil {
 		f.Logger.ErrorContext(r.Context(), "render "+what, "err", err)
 	}
 }
@@ -329,6 +330,9 @@ func (f *Flow) loadFlow(w http.ResponseWriter, r *http.Request) (storage.AuthReq
 		return ar, nil, "", false
 	}
 	logFlow(r.Context(), ar)
+	// The pages of this request are in the language its ui_locales asks for (unless the user
+	// chose one): the request carries it to every page rendered from here on.
+	*r = *r.WithContext(pages.WithUILocales(r.Context(), ar.UILocales))
 	if !f.sessionLive(w, r, ar) {
 		return ar, nil, "", false
 	}

@@ -228,7 +228,5 @@ func (f *Flow) renderMFA(w http.ResponseWriter, r *http.Request, status int, ar 
 		return
 	}
 	w.Header().Set("Content-Security-Policy", pages.FactorCSP)
-	if err := f.Templates.Render(w, status, tmpl, d); err != nil {
-		f.Logger.ErrorContext(r.Context(), "render mfa", "err", err)
-	}
+	f.render(w, r, status, tmpl, "mfa", d)
 }

@@ -220,7 +220,5 @@ func (f *Flow) showRecoveryCodes(w http.ResponseWriter, r *http.Request, ar stor
 		Codes: codes, Action: f.rel("/mfa"), ReqID: ar.ID, CSRF: session.CSRFToken(flow, "mfa:"+ar.ID),
 	}
 	w.Header().Set("Content-Security-Policy", pages.FactorCSP)
-	if err := f.Templates.Render(w, http.StatusOK, "mfa_codes.html", d); err != nil {
-		f.Logger.ErrorContext(r.Context(), "render recovery codes", "err", err)
-	}
+	f.render(w, r, http.StatusOK, "mfa_codes.html", "recovery codes", d)
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/text/language"
+
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/oauth2err"
 )
@@ -39,6 +41,9 @@ type Request struct {
 	DPoPJKT string
 	// Resources are the resource indicators (RFC 8707), each allowed for the client.
 	Resources []string
+	// UILocales is ui_locales (OIDC Core 3.1.2.1) reduced to its well-formed tags, space-
+	// separated, preferred first (see UILocales).
+	UILocales string
 }
 
 // HasPrompt reports whether the request carries the prompt value.
@@ -230,6 +235,7 @@ func parsePrompt(req *Request, form url.Values, _ *clients.Client) error {
 // acr_values.
 func parseHints(req *Request, form url.Values, client *clients.Client) error {
 	req.LoginHint = form.Get("login_hint")
+	req.UILocales = UILocales(form.Get("ui_locales"))
 	req.IDTokenHint = form.Get("id_token_hint")
 	req.ConnectorID = form.Get("connector_id")
 	if req.ConnectorID != "" && !client.AllowsConnector(req.ConnectorID) {
@@ -269,4 +275,31 @@ func truncate(s string) string {
 		return s[:64] + "..."
 	}
 	return s
+}
+
+// maxUILocales bounds how many ui_locales tags are kept.
+const maxUILocales = 8
+
+// UILocales reduces a ui_locales value (space-separated BCP 47 tags, preferred first) to its
+// well-formed tags, at most maxUILocales of them, each canonicalized. ui_locales is a hint
+// (OIDC Core 3.1.2.1): a malformed or unsupported tag is dropped, never an error.
+func UILocales(v string) string {
+	if len(v) > 512 {
+		v = v[:512]
+	}
+	var out []string
+	for _, f := range strings.Fields(v) {
+		if len(out) == maxUILocales {
+			break
+		}
+		if len(f) > 35 {
+			continue
+		}
+		tag, err := language.Parse(f)
+		if err != nil {
+			continue
+		}
+		out = append(out, tag.String())
+	}
+	return strings.Join(out, " ")
 }

@@ -433,3 +433,42 @@ func TestParseResources(t *testing.T) {
 		})
 	}
 }
+
+// TestUILocales: ui_locales keeps its well-formed tags in order, canonicalized, at most
+// eight; malformed, overlong or empty values are dropped, never an error (it is a hint).
+func TestUILocales(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"   ", ""},
+		{"de", "de"},
+		{"fr-CA fr en", "fr-CA fr en"},
+		{"EN-gb", "en-GB"},
+		{"%%% ja <script>", "ja"},
+		{"a b c d e f g h i j", ""}, // single letters are not language tags
+		{"de fr es ja ar en it nl pt sv", "de fr es ja ar en it nl"},
+		{strings.Repeat("x", 40) + " de", "de"},
+		{"de\tfr\nja", "de fr ja"},
+		{strings.Repeat("de ", 300), "de de de de de de de de"},
+	} {
+		if got := UILocales(tc.in); got != tc.want {
+			t.Errorf("UILocales(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzUILocales: any ui_locales value reduces to at most eight space-separated tags that
+// reduce to themselves, without panicking.
+func FuzzUILocales(f *testing.F) {
+	for _, s := range []string{"de", "fr-CA fr en", "%%% ja", "zh-Hant-TW x-private", "de-u-co-phonebk"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got := UILocales(in)
+		if n := len(strings.Fields(got)); n > 8 {
+			t.Fatalf("%d tags", n)
+		}
+		if again := UILocales(got); again != got {
+			t.Fatalf("UILocales(%q) = %q, not stable: %q", in, got, again)
+		}
+	})
+}

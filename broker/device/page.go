@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
+	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -18,7 +19,7 @@ const csrfPurpose = "device-entry"
 
 // pageData is what device.html and device_done.html show.
 type pageData struct {
-	Title, Base  string
+	pages.Page
 	Action, CSRF string
 	UserCode     string
 	Message      string
@@ -40,8 +41,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderEntry(w http.ResponseWriter, r *http.Request, status int, flow, code, msg string) {
-	p := h.Pages.Page("Connect a device")
-	h.Pages.Render(w, r, status, "device.html", pageData{Title: p.Title, Base: p.Base, Action: h.Pages.Rel("/device"),
+	h.Pages.Render(w, r, status, "device.html", pageData{Page: h.Pages.Page("Connect a device"), Action: h.Pages.Rel("/device"),
 		CSRF: session.CSRFToken(flow, csrfPurpose), UserCode: code, Message: msg})
 }
 

@@ -33,8 +33,8 @@ func (h *Handler) Fail(w http.ResponseWriter, r *http.Request, ar storage.AuthRe
 		h.Pages.Internal(w, r, "device login", err)
 		return
 	}
-	h.Pages.Error(w, r, http.StatusBadRequest, "Sign-in failed", "The device could not be connected: "+err.Description+".",
-		"Enter the code from your device again.")
+	h.Pages.ErrorArgs(w, r, http.StatusBadRequest, "fwd.failed", "go.device_failed", "go.device_reenter",
+		map[string]any{"Detail": err.Description})
 }
 
 // Deny denies the device code of a user a policy refuses.
@@ -68,6 +68,5 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, ar storage.Auth
 }
 
 func (h *Handler) done(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
-	p := h.Pages.Page(heading)
-	h.Pages.Render(w, r, status, "device_done.html", pageData{Title: p.Title, Base: p.Base, Heading: heading, Message: msg})
+	h.Pages.Render(w, r, status, "device_done.html", pageData{Page: h.Pages.Page(heading), Heading: heading, Message: msg})
 }

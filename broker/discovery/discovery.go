@@ -35,6 +35,9 @@ type Provider struct {
 	// DPoPAlgorithms are the DPoP proof algorithms accepted (RFC 9449 5.1,
 	// dpop_signing_alg_values_supported); empty leaves the member out.
 	DPoPAlgorithms []string
+	// UILocales are the languages of the pages (ui_locales_supported, OIDC Discovery 3);
+	// empty leaves the member out.
+	UILocales []string
 	// Logout advertises back-channel and front-channel logout with session IDs (OpenID
 	// Connect Back-Channel Logout 1.0 2.1, Front-Channel Logout 1.0 3): set when the storage
 	// keeps session participants and the logout queue.
@@ -116,6 +119,9 @@ func document(p Provider) ([]byte, error) {
 	if p.PushedAuthorization {
 		m["pushed_authorization_request_endpoint"] = url("/par")
 		m["require_pushed_authorization_requests"] = p.RequirePAR
+	}
+	if len(p.UILocales) > 0 {
+		m["ui_locales_supported"] = p.UILocales
 	}
 	if p.DeviceAuthorization {
 		m["device_authorization_endpoint"] = url("/device/code")

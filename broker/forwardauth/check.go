@@ -66,8 +66,7 @@ func (h *Handler) handleCheck(w http.ResponseWriter, r *http.Request) {
 		h.Logger.InfoContext(r.Context(), "forward-auth denied", "app", app.ID, "sub", sess.Identity.Subject, "reason", denied.Reason)
 		h.refused(r.Context(), audit.Event{Outcome: audit.OutcomeDenied, User: sess.Identity.Subject, ConnectorID: sess.Auth.ConnectorID,
 			ClientID: ClientID(app.ID), Detail: map[string]string{"app": app.ID, "host": orig.URL.Host, "path": orig.Path, "reason": denied.Reason}})
-		h.Pages.Error(w, r, http.StatusForbidden, "Access denied", "You are signed in, but "+denied.Reason+".",
-			"If you need access, ask your administrator.")
+		h.Pages.ErrorArgs(w, r, http.StatusForbidden, "denied.heading", "fwd.denied", "fwd.ask", map[string]any{"Reason": denied.Reason})
 		return
 	}
 	h.touch(r.Context(), sess)

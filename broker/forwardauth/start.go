@@ -59,11 +59,11 @@ func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 
 // Fail shows a page: a protected app has no protocol to carry an error back.
 func (h *Handler) Fail(w http.ResponseWriter, r *http.Request, _ storage.AuthRequest, e *oauth2err.Error) {
-	msg := "The sign-in could not be completed."
 	if e.Code != oauth2err.ServerError && e.Description != "" {
-		msg = "The sign-in could not be completed: " + e.Description + "."
+		h.Pages.ErrorArgs(w, r, http.StatusBadRequest, "fwd.failed", "fwd.failed_detail", "fwd.retry", map[string]any{"Detail": e.Description})
+		return
 	}
-	h.Pages.Error(w, r, http.StatusBadRequest, "Sign-in failed", msg, "Open the application's address again to retry.")
+	h.Pages.Error(w, r, http.StatusBadRequest, "fwd.failed", "fwd.failed_message", "fwd.retry")
 }
 
 // Deny renders the access-denied page of a user a policy refuses at the end of the login
@@ -78,5 +78,5 @@ func (h *Handler) Deny(w http.ResponseWriter, r *http.Request, ar storage.AuthRe
 	}
 	h.refused(r.Context(), audit.Event{Outcome: audit.OutcomeDenied, User: ar.Identity.Subject, ConnectorID: ar.Auth.ConnectorID,
 		ClientID: ar.ClientID, Detail: detail})
-	h.Pages.Error(w, r, http.StatusForbidden, "Access denied", "You are signed in, but "+reason+".", "If you need access, ask your administrator.")
+	h.Pages.ErrorArgs(w, r, http.StatusForbidden, "denied.heading", "fwd.denied", "fwd.ask", map[string]any{"Reason": reason})
 }

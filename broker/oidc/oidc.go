@@ -133,7 +133,7 @@ func (h *Handler) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		ResponseType: req.ResponseType, ResponseMode: req.ResponseMode, Scopes: req.Scopes, State: req.State,
 		Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint, ConnectorID: req.ConnectorID,
-		ACRValues: req.ACRValues, DPoPJKT: req.DPoPJKT, Resources: req.Resources,
+		ACRValues: req.ACRValues, DPoPJKT: req.DPoPJKT, Resources: req.Resources, UILocales: req.UILocales,
 		RequestedClaims: req.RequestedClaims(),
 	}, hintSub)
 }
@@ -176,8 +176,7 @@ func (h *Handler) Fail(w http.ResponseWriter, r *http.Request, ar storage.AuthRe
 
 // Deny shows why a signed-in user may not use the client.
 func (h *Handler) Deny(w http.ResponseWriter, r *http.Request, _ storage.AuthRequest, reason string) {
-	h.Pages.Error(w, r, http.StatusForbidden, "Access denied", "You signed in, but you may not use this application: "+reason+".",
-		"If you think you should have access, ask your administrator.")
+	h.Pages.ErrorArgs(w, r, http.StatusForbidden, "denied.heading", "go.app_denied", "denied.ask", map[string]any{"Reason": reason})
 }
 
 // redirectError sends an authorization error to the client, or shows it when it must not be
@@ -190,9 +189,8 @@ func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, redirect
 		h.Logger.InfoContext(r.Context(), "authorization request refused", "err", e)
 	}
 	if e.NoRedirect || redirectURI == "" {
-		h.Pages.Error(w, r, http.StatusBadRequest, "Sign-in request refused",
-			"The application sent an invalid sign-in request: "+e.Description+".",
-			"This is a problem with the application's configuration; tell its administrator.")
+		h.Pages.ErrorArgs(w, r, http.StatusBadRequest, "go.request_refused", "go.invalid_request", "go.app_config",
+			map[string]any{"Detail": e.Description})
 		return
 	}
 	params := url.Values{"error": {string(e.Code)}}

@@ -28,6 +28,8 @@ const FactorCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; s
 type Page struct {
 	Title string
 	Base  string
+	// Languages is the language switcher, set by Render (nil: none shown).
+	Languages []LanguageLink
 }
 
 // Renderer renders pages under one issuer path.
@@ -49,8 +51,11 @@ func (p *Renderer) Rel(path string) string { return p.Base + path }
 
 // Render renders the template with the status; a failure is logged (the status line has
 // gone out already, so there is nothing better to do).
+// The page is in the language Language chooses, with the language switcher when data is a
+// Page or embeds one.
 func (p *Renderer) Render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	if err := p.Templates.Render(w, status, name, data); err != nil {
+	lang := p.Language(r)
+	if err := p.Templates.RenderLang(w, status, lang, name, p.WithLanguages(r, lang, data)); err != nil {
 		p.Logger.ErrorContext(r.Context(), "render page", "template", name, "err", err)
 	}
 }
@@ -58,13 +63,23 @@ func (p *Renderer) Render(w http.ResponseWriter, r *http.Request, status int, na
 type errorData struct {
 	Page
 	Heading, Message, Hint, RequestID string
+	// Args fill the {{.Field}} placeholders of Message's catalog entry.
+	Args map[string]any
 }
 
 // Error renders a user-facing error: what went wrong and what to do, never internals, with
 // the request ID as a reference the user can quote (it is in every log line of the request).
+// Each text is a message ID of the catalogs or an English text, translated when a catalog
+// knows it (web.Templates.Translate).
 func (p *Renderer) Error(w http.ResponseWriter, r *http.Request, status int, heading, message, hint string) {
+	p.ErrorArgs(w, r, status, heading, message, hint, nil)
+}
+
+// ErrorArgs is Error with a message whose catalog entry has placeholders ({{.Reason}}),
+// filled from args (user-safe values only: they are shown as they are).
+func (p *Renderer) ErrorArgs(w http.ResponseWriter, r *http.Request, status int, heading, message, hint string, args map[string]any) {
 	d := errorData{Page: p.Page(heading), Heading: heading, Message: message, Hint: hint,
-		RequestID: logctx.RequestID(r.Context())}
+		RequestID: logctx.RequestID(r.Context()), Args: args}
 	p.Render(w, r, status, "error.html", d)
 }
 
@@ -84,28 +99,20 @@ func (p *Renderer) Internal(w http.ResponseWriter, r *http.Request, msg string, 
 	p.Logger.ErrorContext(r.Context(), msg, "err", err, "path", r.URL.Path)
 	if p.StorageDown(r.Context()) {
 		w.Header().Set("Retry-After", "5")
-		p.Error(w, r, http.StatusServiceUnavailable, "Gatehouse is temporarily unavailable",
-			"Gatehouse cannot reach its database right now, so it cannot sign you in.",
-			"Wait a moment and try again; nothing you entered was saved.")
+		p.Error(w, r, http.StatusServiceUnavailable, "error.unavailable.heading", "error.unavailable.message", "error.unavailable.hint")
 		return
 	}
-	p.Error(w, r, http.StatusInternalServerError, "Something went wrong",
-		"Gatehouse could not finish this step because of an internal error.",
-		"Try again in a moment. If it keeps happening, tell your administrator the reference below.")
+	p.Error(w, r, http.StatusInternalServerError, "error.internal.heading", "error.internal.message", "error.internal.hint")
 }
 
 // Expired is the page for an unknown or expired auth request.
 func (p *Renderer) Expired(w http.ResponseWriter, r *http.Request) {
-	p.Error(w, r, http.StatusBadRequest, "This sign-in link has expired",
-		"The sign-in you were in the middle of is no longer valid (it expired, was already finished, or was started in another browser).",
-		"Go back to the application and sign in again.")
+	p.Error(w, r, http.StatusBadRequest, "error.expired.heading", "error.expired.message", "error.expired.hint")
 }
 
 // AlreadyFinished is the page of a second submission of a flow step that may happen once.
 func (p *Renderer) AlreadyFinished(w http.ResponseWriter, r *http.Request) {
-	p.Error(w, r, http.StatusConflict, "This sign-in is already finished",
-		"This sign-in was already completed (a second click, another tab or a page from your history) or has ended, so nothing more was done.",
-		"Go back to the application. If you are not signed in there, sign in again.")
+	p.Error(w, r, http.StatusConflict, "error.finished.heading", "error.finished.message", "error.finished.hint")
 }
 
 type formPostData struct {
@@ -147,9 +154,7 @@ func Headers(h http.Handler) http.Handler {
 func (p *Renderer) BrowserRoute(h http.HandlerFunc) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.Error(w, r, http.StatusForbidden, "Request refused",
-			"This form was submitted from another site, so Gatehouse refused it.",
-			"Go back to the application and start signing in again.")
+		p.Error(w, r, http.StatusForbidden, "error.refused.heading", "error.refused.message", "error.refused.hint")
 	}))
 	return Headers(cop.Handler(h))
 }

@@ -32,9 +32,8 @@ func (h *Handler) refused(w http.ResponseWriter, r *http.Request, err error) {
 		reason = re.Reason
 	}
 	h.Logger.WarnContext(r.Context(), "saml request refused", "err", err)
-	h.Pages.Error(w, r, http.StatusBadRequest, "Sign-in request refused",
-		"The application sent a SAML sign-in request Gatehouse cannot accept: "+reason+".",
-		"This is a problem with the application's configuration; tell its administrator.")
+	h.Pages.ErrorArgs(w, r, http.StatusBadRequest, "go.request_refused", "go.saml_refused", "go.app_config",
+		map[string]any{"Reason": reason})
 }
 
 // handleSSO is the single sign-on service: HTTP-Redirect (GET) and HTTP-POST bindings.

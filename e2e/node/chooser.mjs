@@ -77,5 +77,38 @@ runScenario('chooser', { height: 900 }, async ({ context, page, shot, step, log 
     const first = page.locator('ul.connectors a.button.provider').first();
     if (!(await first.innerText()).includes('Last used')) throw new Error('the first button is not marked "Last used"');
   });
-  return `chooser labels, order, focus order and last-used first (${want.length} connectors)`;
+  const locales = { en: 'Sign in', de: 'Anmelden', fr: 'Se connecter', es: 'Iniciar sesión', ja: 'サインイン', ar: 'تسجيل الدخول' };
+  for (const [tag, heading] of Object.entries(locales)) {
+    await step(`the sign-in page in ${tag} through the language switcher`, async () => {
+      await page.goto(authURL, { waitUntil: 'load' });
+      await page.locator(`nav.languages a[hreflang="${tag}"], nav.languages [aria-current][lang="${tag}"]`).first().click();
+      await page.waitForLoadState('load');
+      const got = await page.evaluate(() => [document.documentElement.lang, document.documentElement.dir, document.querySelector('h1').textContent]);
+      const dir = tag === 'ar' ? 'rtl' : 'ltr';
+      if (got[0] !== tag || got[1] !== dir || got[2] !== heading) throw new Error(`${tag}: lang, dir, h1 = ${JSON.stringify(got)}, want ${JSON.stringify([tag, dir, heading])}`);
+      // Glyphs, not boxes: two different letters of the heading must not draw the same.
+      const letters = [...new Set([...heading].filter((c) => c.charCodeAt(0) > 0x7f))].slice(0, 2);
+      if (letters.length === 2) {
+        const distinct = await page.evaluate(([a, b]) => {
+          const draw = (ch) => {
+            const c = document.createElement('canvas');
+            c.width = c.height = 48;
+            const x = c.getContext('2d');
+            x.font = `32px ${getComputedStyle(document.body).fontFamily}`;
+            x.fillText(ch, 4, 36);
+            return c.toDataURL();
+          };
+          return draw(a) !== draw(b);
+        }, letters);
+        if (!distinct) throw new Error(`${tag}: "${letters.join('" and "')}" draw the same: a font for ${tag} is missing (scripts/install-peers.sh)`);
+      }
+      if (tag === 'ar') {
+        const box = await page.locator('h1').boundingBox();
+        const card = await page.locator('main.card').boundingBox();
+        if (!box || !card || box.x + box.width < card.x + card.width - 40) throw new Error(`ar: the heading is not right-aligned (${JSON.stringify(box)} in ${JSON.stringify(card)})`);
+      }
+      await shot(`chooser-${tag}`);
+    });
+  }
+  return `chooser labels, order, focus order, last-used first (${want.length} connectors) and the page in ${Object.keys(locales).length} languages`;
 });

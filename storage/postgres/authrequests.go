@@ -15,11 +15,11 @@ type scanner interface{ Scan(dest ...any) error }
 const authRequestCols = `id, flow_hash, client_id, redirect_uri, response_type, response_mode, scopes,
 	state, nonce, code_challenge, code_challenge_method, prompt, max_age, login_hint, connector_id,
 	acr_values, connector_state, logged_in, identity, auth, session_id, created_at, expiry,
-	protocol, saml_request, mfa_progress, dpop_jkt, resources, claims_request`
+	protocol, saml_request, mfa_progress, dpop_jkt, resources, claims_request, ui_locales`
 
 const (
 	qInsertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)`
 	qGetAuthRequest       = `SELECT ` + authRequestCols + ` FROM auth_requests WHERE id = $1`
 	qGetAuthRequestLocked = qGetAuthRequest + ` FOR UPDATE`
 	qUpdateAuthRequest    = `UPDATE auth_requests SET flow_hash = $1, client_id = $2, redirect_uri = $3,
@@ -27,7 +27,7 @@ const (
 	code_challenge_method = $10, prompt = $11, max_age = $12, login_hint = $13, connector_id = $14,
 	acr_values = $15, connector_state = $16, logged_in = $17, identity = $18, auth = $19, session_id = $20,
 	created_at = $21, expiry = $22, protocol = $23, saml_request = $24,
-	mfa_progress = $25, dpop_jkt = $26, resources = $27, claims_request = $28 WHERE id = $29`
+	mfa_progress = $25, dpop_jkt = $26, resources = $27, claims_request = $28, ui_locales = $29 WHERE id = $30`
 	qDeleteAuthRequest = `DELETE FROM auth_requests WHERE id = $1`
 )
 
@@ -68,7 +68,7 @@ func authRequestArgs(sl storage.Sealer, r storage.AuthRequest) ([]any, error) {
 	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
 		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, int32(r.MaxAge), r.LoginHint,
 		r.ConnectorID, acr, state, r.LoggedIn, enc.identity, enc.auth,
-		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT, resources, claims}, nil
+		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT, resources, claims, r.UILocales}, nil
 }
 
 func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error) {
@@ -84,7 +84,7 @@ func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error)
 	err := sc.Scan(&r.ID, &r.FlowHash, &r.ClientID, &r.RedirectURI, &r.ResponseType, &r.ResponseMode,
 		&scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &maxAge,
 		&r.LoginHint, &r.ConnectorID, &acr, &r.ConnectorState, &r.LoggedIn, &idt, &authT, &r.SessionID,
-		&created, &expiry, &protocol, &samlText, &mfaText, &r.DPoPJKT, &resources, &claims)
+		&created, &expiry, &protocol, &samlText, &mfaText, &r.DPoPJKT, &resources, &claims, &r.UILocales)
 	if err != nil {
 		return r, err
 	}

@@ -10,18 +10,18 @@ import (
 const authRequestCols = `id, flow_hash, client_id, redirect_uri, response_type, response_mode, scopes,
 	state, nonce, code_challenge, code_challenge_method, prompt, max_age, login_hint, connector_id,
 	acr_values, connector_state, logged_in, identity, auth, session_id, created_at, expiry,
-	protocol, saml_request, mfa_progress, dpop_jkt, resources, claims_request`
+	protocol, saml_request, mfa_progress, dpop_jkt, resources, claims_request, ui_locales`
 
 const (
 	qInsertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetAuthRequest    = `SELECT ` + authRequestCols + ` FROM auth_requests WHERE id = ?`
 	qUpdateAuthRequest = `UPDATE auth_requests SET flow_hash = ?, client_id = ?, redirect_uri = ?,
 	response_type = ?, response_mode = ?, scopes = ?, state = ?, nonce = ?, code_challenge = ?,
 	code_challenge_method = ?, prompt = ?, max_age = ?, login_hint = ?, connector_id = ?,
 	acr_values = ?, connector_state = ?, logged_in = ?, identity = ?, auth = ?, session_id = ?,
 	created_at = ?, expiry = ?, protocol = ?, saml_request = ?, mfa_progress = ?,
-	dpop_jkt = ?, resources = ?, claims_request = ? WHERE id = ?`
+	dpop_jkt = ?, resources = ?, claims_request = ?, ui_locales = ? WHERE id = ?`
 	qDeleteAuthRequest = `DELETE FROM auth_requests WHERE id = ?`
 )
 
@@ -62,7 +62,7 @@ func authRequestArgs(sl storage.Sealer, r storage.AuthRequest) ([]any, error) {
 	return []any{r.FlowHash, r.ClientID, r.RedirectURI, r.ResponseType, r.ResponseMode, scopes,
 		r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, prompt, r.MaxAge, r.LoginHint,
 		r.ConnectorID, acr, state, boolInt(r.LoggedIn), enc.identity, enc.auth,
-		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT, resources, claims}, nil
+		r.SessionID, ms(r.CreatedAt), ms(r.Expiry), proto.protocol, proto.saml, proto.mfa, r.DPoPJKT, resources, claims, r.UILocales}, nil
 }
 
 func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error) {
@@ -78,7 +78,7 @@ func scanAuthRequest(sl storage.Sealer, sc scanner) (storage.AuthRequest, error)
 	err := sc.Scan(&r.ID, &r.FlowHash, &r.ClientID, &r.RedirectURI, &r.ResponseType, &r.ResponseMode,
 		&scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &r.MaxAge,
 		&r.LoginHint, &r.ConnectorID, &acr, &r.ConnectorState, &loggedIn, &idt, &authT, &r.SessionID,
-		&created, &expiry, &protocol, &samlText, &mfaText, &r.DPoPJKT, &resources, &claims)
+		&created, &expiry, &protocol, &samlText, &mfaText, &r.DPoPJKT, &resources, &claims, &r.UILocales)
 	if err != nil {
 		return r, err
 	}

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Storage) {
 		{"Ping", testPing},
 		{"MFA", testMFA},
 		{"DPoPBindings", testDPoPBindings},
+		{"AuthRequestUILocales", testAuthRequestUILocales},
 		{"Resources", testResources},
 		{"RequestedClaims", testRequestedClaims},
 	}
