@@ -85,6 +85,58 @@ type Server struct {
 	// would; UpstreamDelay (nanoseconds) makes every lookup wait (a slow upstream).
 	UpstreamDown  *atomic.Bool
 	UpstreamDelay *atomic.Int64
+	// UpstreamGate, when held, keeps every lookup waiting until the number it was held for
+	// are waiting together (a race whose contenders are all inside the upstream call at
+	// once, however slow the machine).
+	UpstreamGate *Gate
+}
+
+// Gate is a barrier for the local connector's user lookups; its zero value is open.
+type Gate struct {
+	mu      sync.Mutex
+	want    int
+	waiting int
+	open    chan struct{}
+}
+
+// Hold makes the next lookups wait until n of them are waiting (or a minute passed: a
+// bounded wait, so a test that miscounts fails instead of hanging).
+func (g *Gate) Hold(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.want, g.waiting, g.open = n, 0, make(chan struct{})
+}
+
+// Release opens the gate for good.
+func (g *Gate) Release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.openLocked()
+}
+
+func (g *Gate) openLocked() {
+	if g.want > 0 {
+		close(g.open)
+	}
+	g.want = 0
+}
+
+// pass waits at the gate while it is held.
+func (g *Gate) pass() {
+	g.mu.Lock()
+	if g.want == 0 {
+		g.mu.Unlock()
+		return
+	}
+	open := g.open
+	if g.waiting++; g.waiting >= g.want {
+		g.openLocked()
+	}
+	g.mu.Unlock()
+	select {
+	case <-open:
+	case <-time.After(time.Minute):
+	}
 }
 
 // New builds and starts a Gatehouse as o says; it stops when the test ends.
@@ -105,7 +157,7 @@ func New(t testing.TB, o Options) *Server {
 		srv = httptest.NewUnstartedServer(nil)
 	}
 	srv.Start()
-	s := &Server{T: t, HTTP: srv, Issuer: srv.URL, Clock: &Clock{}, UpstreamDown: new(atomic.Bool), UpstreamDelay: new(atomic.Int64)}
+	s := &Server{T: t, HTTP: srv, Issuer: srv.URL, Clock: &Clock{}, UpstreamDown: new(atomic.Bool), UpstreamDelay: new(atomic.Int64), UpstreamGate: new(Gate)}
 	if o.Issuer != "" {
 		s.Issuer = o.Issuer
 	}
@@ -127,7 +179,7 @@ func New(t testing.TB, o Options) *Server {
 		Registry: func(users local.UserSource) connectors.Registry { return registry(users, o.Registry) },
 		Logger:   logger, Now: s.Clock.Now, Filename: "brokertest.yaml", Slots: o.Slots, Deps: o.Deps,
 		Users: func(u local.UserSource) local.UserSource {
-			var us local.UserSource = faultyUsers{UserSource: u, down: s.UpstreamDown, delay: s.UpstreamDelay}
+			var us local.UserSource = faultyUsers{UserSource: u, down: s.UpstreamDown, delay: s.UpstreamDelay, gate: s.UpstreamGate}
 			if o.Users != nil {
 				us = o.Users(us)
 			}
@@ -225,11 +277,13 @@ type faultyUsers struct {
 	local.UserSource
 	down  *atomic.Bool
 	delay *atomic.Int64
+	gate  *Gate
 }
 
 // LookupUser implements local.UserSource; while down it fails as an unreachable upstream
 // would (a temporary error, not "no such user").
 func (u faultyUsers) LookupUser(ctx context.Context, name string) (local.User, error) {
+	u.gate.pass()
 	time.Sleep(time.Duration(u.delay.Load()))
 	if u.down.Load() {
 		return local.User{}, errors.New("user store unreachable (test)")
@@ -239,6 +293,7 @@ func (u faultyUsers) LookupUser(ctx context.Context, name string) (local.User, e
 
 // LookupUserByEmail implements local.UserSource, with the same outage and delay.
 func (u faultyUsers) LookupUserByEmail(ctx context.Context, email string) (local.User, error) {
+	u.gate.pass()
 	time.Sleep(time.Duration(u.delay.Load()))
 	if u.down.Load() {
 		return local.User{}, errors.New("user store unreachable (test)")
