@@ -63,3 +63,8 @@ func CheckLinkRemoval(links []UserLink, connectorID, upstreamSubject string, kee
 	}
 	return nil
 }
+
+// ProtocolLink is a login the signed-in user completes on the account page to link that
+// connector's account to themselves (broker/linking): it ends by recording the link to the
+// current user, never by signing anyone in.
+const ProtocolLink Protocol = "link"
