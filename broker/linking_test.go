@@ -456,3 +456,36 @@ func TestUnlinkLogin(t *testing.T) {
 		t.Errorf("audit = %q; want %q", got, want)
 	}
 }
+
+// TestLinkPasswordLogin: the other direction, through a password connector: a user who
+// signed in with the OIDC connector links a local account by typing its password on the
+// ordinary login form (a wrong password links nothing); then the local login gives the same
+// sub.
+func TestLinkPasswordLogin(t *testing.T) {
+	e := newLinkEnv(t)
+	b := e.s.Browser()
+	dave := e.corpSub(b, "dave-corp")
+	_, csrf := e.account(b)
+	p, at := e.startLink(b, csrf, "local")
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="password"`) {
+		t.Fatalf("link local: %d at %s, want the password form:\n%s", p.Status, at, p.Body)
+	}
+	for _, tt := range []struct {
+		password string
+		want     string
+	}{{"wrong", "The username or password is wrong"}, {"davedave", "The new sign-in method is linked"}} {
+		action, vals := brokertest.Form(t, p.Body)
+		vals.Set("username", "dave")
+		vals.Set("password", tt.password)
+		p, at = b.Follow(b.Post(e.s.Issuer+action, vals), e.s.Issuer+action)
+		if !strings.Contains(p.Body, tt.want) {
+			t.Fatalf("password %q: %d at %s, want %q:\n%s", tt.password, p.Status, at, tt.want, p.Body)
+		}
+		if tt.password == "wrong" && len(e.linksOf(dave)) != 1 {
+			t.Fatalf("a wrong password linked: %v", e.linksOf(dave))
+		}
+	}
+	if got := e.localSub(e.s.Browser(), "dave"); got != dave {
+		t.Fatalf("local sign-in after linking: sub %s, want dave's %s", got, dave)
+	}
+}
