@@ -348,6 +348,29 @@ func TestLinkRefusals(t *testing.T) {
 			p, _ := b.Follow(b.Do(req), req.URL.String())
 			return p
 		}, http.StatusConflict, "session ended or changed", 1},
+		{"another user signed in during the flow", "carol", func(t *testing.T, b *brokertest.Browser, csrf string) brokertest.Page {
+			_, at := e.startLink(b, csrf, "corp")
+			e.localSub(b, "alice") // a new session (and flow cookie) in this browser
+			e.idp.user.Store("carol-corp")
+			req := e.idp.play(t)(at)
+			p, _ := b.Follow(b.Do(req), req.URL.String())
+			return p
+		}, http.StatusBadRequest, "expired", 1},
+		{"another user's SSO cookie in the flow's browser", "carol", func(t *testing.T, b *brokertest.Browser, csrf string) brokertest.Page {
+			// The browser of the link flow (its flow cookie, carol's session still live)
+			// now carries alice's SSO cookie: the flow is this browser's, the session someone else's.
+			_, at := e.startLink(b, csrf, "corp")
+			u, _ := url.Parse(e.s.Issuer)
+			for _, c := range ab.Client.Jar.Cookies(u) {
+				if c.Name == "gh_sso" {
+					b.Client.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
+				}
+			}
+			e.idp.user.Store("carol-corp")
+			req := e.idp.play(t)(at)
+			p, _ := b.Follow(b.Do(req), req.URL.String())
+			return p
+		}, http.StatusConflict, "session ended or changed", 1},
 		{"replayed link callback", "eve", func(t *testing.T, b *brokertest.Browser, csrf string) brokertest.Page {
 			_, at := e.startLink(b, csrf, "corp")
 			e.idp.user.Store("eve-corp")
