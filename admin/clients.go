@@ -186,9 +186,9 @@ func (cs *clientService) DeleteClient(ctx context.Context, req *connect.Request[
 }
 
 // configured returns the configured client with the ID, leaving out the pseudo-clients of
-// SAML service providers and protected apps.
+// SAML service providers, protected apps and the account page's link flows (gatehouse:).
 func (cs *clientService) configured(id string) *clients.Client {
-	if strings.HasPrefix(id, "saml:") || strings.HasPrefix(id, "app:") {
+	if strings.HasPrefix(id, "saml:") || strings.HasPrefix(id, "app:") || strings.HasPrefix(id, "gatehouse:") {
 		return nil
 	}
 	return cs.s.d.Clients.Configured(id)

@@ -46,6 +46,14 @@ const (
 	// a host no app is on, Detail host, path; bad_return_url: a login start whose return URL
 	// is not on an app's host (an open-redirect attempt), Detail return_host, reason).
 	ForwardAuthRefused = "forward_auth.refused"
+	// AccountLink is a login the signed-in user linked to their account from the account
+	// page (ConnectorID the linked connector; Outcome success, linked_elsewhere: the upstream
+	// account belongs to another user, session_changed: the session ended or changed during
+	// the flow, denied: the connector's requirements refuse the account); AccountUnlink one
+	// they removed (Outcome success, or last_login: refused, it was the last one; Detail
+	// current_session "true" when it was the login of the session that removed it).
+	AccountLink   = "account.link"
+	AccountUnlink = "account.unlink"
 	// UserAdded and UserRemoved are configuration users created or deleted at start.
 	UserAdded   = "user.added"
 	UserRemoved = "user.removed"
@@ -63,6 +71,11 @@ const (
 	// OutcomeUnknownHost and OutcomeBadReturnURL are ForwardAuthRefused outcomes.
 	OutcomeUnknownHost  = "unknown_host"
 	OutcomeBadReturnURL = "bad_return_url"
+	// OutcomeLinkedElsewhere, OutcomeSessionChanged and OutcomeLastLogin are AccountLink
+	// and AccountUnlink outcomes.
+	OutcomeLinkedElsewhere = "linked_elsewhere"
+	OutcomeSessionChanged  = "session_changed"
+	OutcomeLastLogin       = "last_login"
 )
 
 // Recorder records audit events. Record never fails the act it records: a recorder that

@@ -13,6 +13,9 @@ func (s *Server) accountPages() *account.Handler {
 		Sessions: s.Sessions, Pages: s.pages, Connectors: s.conns,
 		TrustedProxies: s.TrustedProxies, Audit: s.Audit, Logger: s.Logger, Now: s.Now,
 	}
+	if s.linking != nil {
+		h.Logins = s.linking
+	}
 	if s.ender.Logouts != nil && s.ender.Sessions != nil {
 		h.Everywhere = s.ender
 	}

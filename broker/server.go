@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/device"
 	"github.com/gatehouse-id/gatehouse/broker/dpop"
 	"github.com/gatehouse-id/gatehouse/broker/forwardauth"
+	"github.com/gatehouse-id/gatehouse/broker/linking"
 	"github.com/gatehouse-id/gatehouse/broker/logout"
 	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
@@ -127,6 +128,7 @@ type Server struct {
 	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
 	assertionVerifier *clients.AssertionVerifier
 	fwd               *forwardauth.Handler // nil without protected apps
+	linking           *linking.Handler     // nil without the account pseudo-client
 	par               *par.Handler         // nil when storage cannot take blobs
 	proofs            *dpop.Validator      // DPoP proofs, shared by /token, /userinfo and /par
 	draining          atomic.Bool          // set by Drain: readiness answers 503 while the process shuts down
@@ -222,6 +224,9 @@ func (s *Server) buildFlows() error {
 	if err := s.buildDevice(flow); err != nil {
 		return err
 	}
+	if err := s.buildLinking(flow); err != nil {
+		return err
+	}
 	return s.buildForwardAuth(flow)
 }
 
@@ -271,6 +276,9 @@ func (s *Server) routes() http.Handler {
 	s.oidc.Mount(m) // /authorize
 	s.flow.Mount(m) // /login, /callback, /saml/sp, /consent, /mfa
 	s.accountPages().Mount(m)
+	if s.linking != nil {
+		s.linking.Mount(m) // /account/logins/link, /account/logins/unlink
+	}
 	if s.saml != nil {
 		s.saml.Mount(m) // SAML IdP endpoints under /saml/idp/
 	}

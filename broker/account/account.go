@@ -49,8 +49,17 @@ type Handler struct {
 	// Everywhere signs a user out of every session and app ("Sign out everywhere"); nil:
 	// the page does not offer it.
 	Everywhere Everywhere
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Logins is the page's sign-in methods section (broker/linking); nil: not shown.
+	Logins Section
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Section is a part of the account page another package owns, with its own template and
+// routes: AccountSection returns its template's data for the signed-in session (flow is the
+// browser's flow secret, for the section's CSRF tokens).
+type Section interface {
+	AccountSection(r *http.Request, sess storage.Session, flow string) (any, error)
 }
 
 // Everywhere ends every session of a user, revokes their grants and tells every app
@@ -75,7 +84,7 @@ var notices = map[string]string{
 // signedIn returns the request's SSO session, rendering the error page itself when there is
 // none.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (storage.Session, bool) {
-	if h.MFA == nil && h.Everywhere == nil {
+	if h.MFA == nil && h.Everywhere == nil && h.Logins == nil {
 		h.Pages.Error(w, r, http.StatusNotFound, "Not available",
 			"Two-step verification is not enabled on this server.", "")
 		return storage.Session{}, false

@@ -37,6 +37,8 @@ type pageData struct {
 	Script          string
 	// Everywhere offers "Sign out everywhere"; MFA shows the second-factor sections.
 	Everywhere, MFA bool
+	// Logins is the sign-in methods section's data (template account_logins); nil: none.
+	Logins any
 	// Verification offered while Locked: a TOTP code, a recovery code, a WebAuthn assertion.
 	VerifyTOTP, VerifyRecovery bool
 	VerifyWebAuthnOptions      string
@@ -69,6 +71,14 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v view) {
 		CSRF: session.CSRFToken(v.flow, "account:"+v.sess.ID), Notice: v.notice, Error: v.msg,
 		Everywhere: h.Everywhere != nil, MFA: h.MFA != nil,
 	}
+	if h.Logins != nil {
+		logins, err := h.Logins.AccountSection(r, v.sess, v.flow)
+		if err != nil {
+			h.Pages.Internal(w, r, "account sign-in methods", err)
+			return
+		}
+		d.Logins = logins
+	}
 	if h.MFA == nil {
 		w.Header().Set("Content-Security-Policy", pages.FactorCSP)
 		h.Pages.Render(w, r, v.status, "mfa_account.html", d)
@@ -81,7 +91,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v view) {
 		return
 	}
 	d = pageData{
-		Everywhere: d.Everywhere, MFA: true,
+		Everywhere: d.Everywhere, MFA: true, Logins: d.Logins,
 		Page: h.Pages.Page("Security settings"),
 		User: v.sess.Identity.DisplayName(), Action: h.Pages.Rel("/account"), CSRF: session.CSRFToken(v.flow, "account:"+v.sess.ID),
 		Notice: v.notice, Error: v.msg, RecoveryCodes: st.RecoveryCodes, Script: h.Pages.Rel("/static/webauthn.js"),

@@ -298,6 +298,9 @@ func (f *Flow) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.
 		f.Pages.Expired(w, r)
 		return
 	}
+	if f.handOver(w, r, ar, cn, up) { // the account page's linking takes the upstream identity (taker.go)
+		return
+	}
 	id, err := f.Claims.Normalize(ctx, cn.Info.ID, up)
 	if err != nil {
 		var denied *connectors.DeniedError

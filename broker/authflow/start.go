@@ -50,6 +50,9 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, ar storage.AuthRequ
 	if slices.Contains(ar.Prompt, "login") || slices.Contains(ar.Prompt, "select_account") {
 		hasSession = false // re-authentication demanded
 	}
+	if f.taker(ar) != nil {
+		hasSession = false // the flow exists to complete a connector's login (taker.go)
+	}
 	if slices.Contains(ar.Prompt, "none") && !hasSession {
 		rs.Fail(w, r, ar, oauth2err.New(oauth2err.LoginRequired, "the user is not signed in"))
 		return

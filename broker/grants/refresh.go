@@ -261,6 +261,16 @@ func (h *Handler) refreshUpstream(ctx context.Context, g storage.Grant, scopes [
 			Description: "the upstream identity provider is unavailable", Status: http.StatusServiceUnavailable}).WithCause(err)
 	}
 	fresh, err := h.Claims.Normalize(ctx, g.Auth.ConnectorID, up)
+	if err == nil && fresh.Subject != g.Identity.Subject {
+		// The upstream account no longer resolves to the grant's user (its login was
+		// unlinked from the account page): the grant ends; it never yields another user's tokens.
+		if rerr := h.Grants.RevokeGrant(ctx, g.ID, now); rerr != nil {
+			return storage.Identity{}, storage.Authentication{}, false, oauth2err.Server(rerr)
+		}
+		h.Logger.WarnContext(ctx, "refresh: the grant's upstream account is no longer linked to its user; the grant is revoked",
+			"connector", g.Auth.ConnectorID, "client_id", g.ClientID)
+		return storage.Identity{}, storage.Authentication{}, false, oauth2err.New(oauth2err.InvalidGrant, "the sign-in method of this grant is no longer linked to the account")
+	}
 	if err == nil {
 		err = h.Claims.AuthorizeClient(g.ClientID, fresh)
 	}

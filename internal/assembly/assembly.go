@@ -324,6 +324,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	}
 	cls = append(cls, samlidp.Clients(samlIdP)...)
 	cls = append(cls, appClients(cfg)...)
+	cls = append(cls, accountClients(b.store)...)
 	registry, err := clients.NewRegistry(cls)
 	if err != nil {
 		return broker.Deps{}, err

@@ -94,6 +94,13 @@ func TestEmailLinks(t *testing.T) {
 	storagetest.RunEmailLinks(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestLinkManager(t *testing.T) {
+	storagetest.RunLinkManager(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+		cfg := newSchema(t)
+		return openCfg(t, cfg), openCfg(t, cfg)
+	})
+}
+
 func TestBlobs(t *testing.T) {
 	storagetest.RunBlobs(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }

@@ -15,7 +15,7 @@ func allQueries() []string {
 		qGetConsent, qPutConsent, qDeleteConsent,
 		qListKeys, qDeleteKeys, qInsertKey,
 		qInsertUser, qUpsertUser, qGetUser, qListUsers, qFindUsersByEmail, qDeleteUser, qReplacePassword,
-		qInsertLink, qGetLink, qCreateLink, qFindLinkEmail, qSetLinkEmail,
+		qInsertLink, qGetLink, qCreateLink, qFindLinkEmail, qSetLinkEmail, qListUserLinks, qDeleteUserLink,
 		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrants, qGCSessions, qGCSigningKeys,
 		qGetReplacedBy, qGetUsedAt, qRevokeSuccessr, qSetReplacedBy,
 		qRotateRefresh, qRefreshRefusal,
