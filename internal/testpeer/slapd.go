@@ -186,7 +186,7 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 // ssha hashes a password as OpenLDAP's {SSHA}.
 func ssha(pw string) string {
 	salt := make([]byte, 8)
-	_, _ = rand.Read(salt) //nolint:errcheck // crypto/rand.Read never fails (Go 1.24+)
+	_, _ = rand.Read(salt)                     //nolint:errcheck // crypto/rand.Read never fails (Go 1.24+)
 	h := sha1.Sum(append([]byte(pw), salt...)) //nolint:gosec // see the import
 	return "{SSHA}" + base64.StdEncoding.EncodeToString(append(h[:], salt...))
 }
