@@ -404,3 +404,24 @@ func TestIdentifierFirstNoEnumeration(t *testing.T) {
 		t.Fatalf("the unknown user's failure costs distinguishably less: median %v CPU vs %v for a known user", uc, kc)
 	}
 }
+
+// TestPasswordStepBounds: a username over 256 bytes posted to a password step is refused
+// with the form (400) before any budget or connector sees it, in both sign-in modes.
+func TestPasswordStepBounds(t *testing.T) {
+	for _, idFirst := range []bool{true, false} {
+		e := newIDFirst(t, 4)
+		if !idFirst {
+			e = &idFirstEnv{Server: brokertest.New(t, brokertest.RedirectOptions())}
+		}
+		b := e.browser("")
+		u := e.authURL("app", url.Values{"connector_id": {"local"}})
+		p, _ := b.Follow(b.Get(u), u)
+		action, vals := brokertest.Form(t, p.Body)
+		vals.Set("username", strings.Repeat("a", 257))
+		vals.Set("password", "x")
+		p = b.Post(e.Issuer+action, vals)
+		if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "too long for an email or username") || !strings.Contains(p.Body, `name="password"`) {
+			t.Fatalf("identifier_first %v: %d, want 400 with the form:\n%s", idFirst, p.Status, p.Body)
+		}
+	}
+}

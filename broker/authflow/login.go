@@ -227,6 +227,10 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := r.PostFormValue("username")
+	if len(username) > MaxIdentifierLen { // bounded before it names a budget or reaches a connector
+		f.loginPage(w, r, http.StatusBadRequest, ar, c, cn, flow, "", msgIdentifierTooLong)
+		return
+	}
 	logctx.Add(r.Context(), "username", username)
 	password := r.PostFormValue("password")
 	ip := httpx.ClientIP(r, f.TrustedProxies)
