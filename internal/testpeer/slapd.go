@@ -260,8 +260,8 @@ func freeTCPPort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	return port, l.Close()
 }
 
 // waitListening waits until 127.0.0.1:port accepts connections, the process exits, or d
@@ -275,8 +275,7 @@ func waitListening(port int, d time.Duration, exited <-chan struct{}) error {
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second); err == nil {
-			c.Close()
-			return nil
+			return c.Close()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
