@@ -349,10 +349,10 @@ func TestIdentifierFirstLocalLogin(t *testing.T) {
 // TestIdentifierFirstNoEnumeration: an unknown user and a known one get the same next step
 // (the same page but for the identifier and the per-request values), the same failure at
 // the password, and the unknown user's failure is not cheaper: the local connector spends a
-// bcrypt comparison (cost 10 here) on both. Measured as the CPU time of each request
+// bcrypt comparison (cost 8 here) on both. Measured as the CPU time of each request
 // (wall time is logged too); medians of alternating attempts.
 func TestIdentifierFirstNoEnumeration(t *testing.T) {
-	e := newIDFirst(t, 10)
+	e := newIDFirst(t, 8)
 	normalize := func(body, identifier, req, csrf string) string {
 		return strings.NewReplacer(identifier, "IDENT", req, "REQ", csrf, "CSRF").Replace(body)
 	}
