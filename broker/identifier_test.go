@@ -425,3 +425,22 @@ func TestPasswordStepBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentifierStepLooksNoUserUp: the identifier step and the password step it leads to
+// never read the user store: with the local user source down they are served as usual, and
+// only the password submission meets the outage.
+func TestIdentifierStepLooksNoUserUp(t *testing.T) {
+	e := newIDFirst(t, 4)
+	e.UpstreamDown.Store(true)
+	b := e.browser("local")
+	p, at := e.identify(b, e.authURL("app", nil), "alice")
+	if m := readonlyUserRe.FindStringSubmatch(p.Body); p.Status != http.StatusOK || m == nil || m[1] != "alice" {
+		t.Fatalf("with the user store down: %d at %s, want the password step:\n%s", p.Status, at, p.Body)
+	}
+	action, vals := brokertest.Form(t, p.Body)
+	vals.Set("username", "alice")
+	vals.Set("password", idFirstPassword)
+	if p = b.Post(e.Issuer+action, vals); p.Status != http.StatusServiceUnavailable {
+		t.Fatalf("password with the user store down: %d, want 503:\n%s", p.Status, p.Body)
+	}
+}
