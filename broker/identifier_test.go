@@ -444,3 +444,26 @@ func TestIdentifierStepLooksNoUserUp(t *testing.T) {
 		t.Fatalf("password with the user store down: %d, want 503:\n%s", p.Status, p.Body)
 	}
 }
+
+// TestDomainsRouteLoginHintWithoutIdentifierFirst: with the chooser (identifier_first off),
+// connectors[].domains still route a client's login_hint, and anything else gets the chooser.
+func TestDomainsRouteLoginHintWithoutIdentifierFirst(t *testing.T) {
+	corp := &hintUpstream{info: connectors.Info{ID: "corp", Type: "corp", Name: "Corp SSO"}}
+	s := brokertest.New(t, brokertest.Options{YAML: strings.Replace(idFirstYAML, "login: { identifier_first: true }\n", "", 1),
+		Registry: func(local.UserSource) connectors.Registry {
+			return connectors.Registry{"corp": brokertest.Opened(corp, nil), "flaky": brokertest.Opened(nil, errors.New("down")),
+				"broken": brokertest.Opened(nil, errors.New("down"))}
+		}})
+	e := &idFirstEnv{Server: s, corp: corp}
+	for hint, want := range map[string]string{"bob@corp.example": "https://corp.test/auth", "bob@other.example": "", "bob": ""} {
+		b := e.browser("")
+		u := e.authURL("app", url.Values{"login_hint": {hint}})
+		p, at := b.Follow(b.Get(u), u)
+		switch {
+		case want != "" && (!strings.HasPrefix(at, want) || corp.lastHint() != hint):
+			t.Errorf("login_hint %q: ended at %s with upstream hint %q, want %s", hint, at, corp.lastHint(), want)
+		case want == "" && (p.Status != http.StatusOK || len(brokertest.ChooserLinks(p.Body)) < 2 || strings.Contains(p.Body, `name="identifier"`)):
+			t.Errorf("login_hint %q: %d at %s, want the chooser:\n%s", hint, p.Status, at, p.Body)
+		}
+	}
+}
