@@ -15,7 +15,7 @@ import (
 
 // userTextCalls are the calls whose string-literal arguments a user reads on a page, by the
 // method name and the index of the first such argument.
-var userTextCalls = map[string]int{"Error": 3, "ErrorArgs": 3, "done": 3, "loginPage": 8, "renderMFA": 7, "renderEntry": 5}
+var userTextCalls = map[string]int{"Error": 3, "ErrorArgs": 3, "done": 3, "loginPage": 8, "identifierPage": 7, "passwordStep": 8, "renderMFA": 7, "renderEntry": 5}
 
 // TestPageTextsInCatalog: every string literal the broker passes to an error page (and to the
 // login, MFA and device pages' messages) is a message ID or an English text of the catalogs,

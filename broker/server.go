@@ -98,6 +98,9 @@ type Deps struct {
 	// DPoP bounds the DPoP proofs the token endpoint and userinfo accept (RFC 9449); zero
 	// values take the defaults of broker/dpop.
 	DPoP DPoP
+	// IdentifierFirst makes the sign-in page ask for the email or username first and route
+	// by it (login.identifier_first; broker/authflow/identifier.go).
+	IdentifierFirst bool
 }
 
 // Metrics is what the broker reports to the metrics (internal/telemetry implements it).
@@ -184,6 +187,7 @@ func (s *Server) buildFlows() error {
 		Issuer: s.Issuer, Store: s.Storage, RateLimits: rl, Sessions: s.Sessions, Claims: s.Claims,
 		Clients: s.Clients, Connectors: s.conns, Pages: s.pages, Templates: s.Templates, MFA: s.MFA.flowSettings(),
 		TrustedProxies: s.TrustedProxies, RequestLifetime: s.Lifetimes.AuthRequest, Audit: s.Audit, Logger: s.Logger, Now: s.Now,
+		IdentifierFirst: s.IdentifierFirst,
 	})
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)

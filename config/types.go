@@ -49,6 +49,8 @@ type Config struct {
 	Tracing Tracing `yaml:"tracing"`
 	// DPoP configures the validation of DPoP proofs (RFC 9449).
 	DPoP DPoP `yaml:"dpop"`
+	// Login configures the sign-in page (docs/login.md).
+	Login Login `yaml:"login"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source
@@ -392,6 +394,18 @@ type ConnectorBlock struct {
 	// AuthnContext) satisfy the MFA policy and its amr values reach Gatehouse's tokens.
 	// Without it, amr keeps only pwd and fed and acr is Gatehouse's single-factor value.
 	TrustUpstreamMFA bool `yaml:"trust_upstream_mfa"`
+	// Domains are the email domains whose users sign in with this connector (home-realm
+	// discovery, docs/login.md): an identifier or login_hint ending in @domain goes straight
+	// to it. Lowercase DNS names; a domain belongs to one connector only.
+	Domains []string `yaml:"domains"`
+}
+
+// Login configures the sign-in page.
+type Login struct {
+	// IdentifierFirst makes the first page ask for the email or username, then route by
+	// connector_id, login_hint, connectors[].domains and the connector this browser used
+	// last, else show the list of connectors (docs/login.md).
+	IdentifierFirst bool `yaml:"identifier_first"`
 }
 
 // User is a user of the local connector.

@@ -33,6 +33,7 @@ func (c *Config) Validate() error {
 	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
 	v.oneOf("logging.format", c.Logging.Format, "text", "json")
 	connectorIDs := v.connectors(c.Connectors)
+	v.connectorDomains(c.Connectors)
 	v.clients(c.Clients, connectorIDs)
 	v.tokenExchange(c)
 	v.users(c.Users)

@@ -32,7 +32,7 @@ func (f *Flow) beginRedirect(w http.ResponseWriter, r *http.Request, ar storage.
 		if errors.As(err, &upErr) {
 			f.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
 			f.record(r, ar, loginEvent(cn, "", audit.OutcomeUpstreamError))
-			f.unavailable(w, r, cn)
+			f.upstreamDown(w, r, ar, cn)
 			return
 		}
 		f.Pages.Internal(w, r, "begin redirect login", err)

@@ -96,6 +96,9 @@ type Deps struct {
 	Audit audit.Recorder
 	// RequestLifetime is how long a flow may take.
 	RequestLifetime time.Duration
+	// IdentifierFirst asks for the email or username first and routes by it
+	// (identifier.go); otherwise the chooser lists the connectors.
+	IdentifierFirst bool
 	Logger          *slog.Logger
 	Now             func() time.Time
 }
@@ -106,6 +109,8 @@ type Flow struct {
 	Deps
 	limiter    *ratelimit.Limiter
 	responders map[storage.Protocol]Responder
+	// domains routes email domains to connectors (connectors[].domains, identifier.go).
+	domains map[string]*connset.Slot
 }
 
 // New builds a Flow.
@@ -123,7 +128,7 @@ func New(d Deps) (*Flow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authflow: login rate limit: %w", err)
 	}
-	return &Flow{Deps: d, limiter: lim, responders: map[storage.Protocol]Responder{}}, nil
+	return &Flow{Deps: d, limiter: lim, responders: map[storage.Protocol]Responder{}, domains: byDomain(d.Connectors)}, nil
 }
 
 // SetResponder registers the responder of a protocol (broker.New wires oidc and samlidp).
@@ -132,6 +137,9 @@ func (f *Flow) SetResponder(p storage.Protocol, r Responder) { f.responders[p] =
 // Mount registers the flow's routes: login, upstream callbacks, the MFA step and consent.
 func (f *Flow) Mount(m *route.Mux) {
 	m.Browser("GET /login", f.handleChooser)
+	if f.IdentifierFirst {
+		m.Browser("POST /login", f.handleIdentifier)
+	}
 	m.Browser("GET /login/{connector}", f.handleLoginPage)
 	m.Browser("POST /login/{connector}", f.handleLoginSubmit)
 	m.Page("GET /callback/{connector}", f.handleCallback)

@@ -37,11 +37,14 @@ type chooserData struct {
 	pages.Page
 	ClientName string
 	Connectors []chooserEntry
+	// Down names the connector the identifier-first page routed to that is unavailable.
+	Down string
 }
 
-// handleChooser shows the connectors the client allows.
+// handleChooser shows the connectors the client allows (with login.identifier_first, the
+// identifier step first, and the list at list=1).
 func (f *Flow) handleChooser(w http.ResponseWriter, r *http.Request) {
-	ar, c, _, ok := f.loadFlow(w, r)
+	ar, c, flow, ok := f.loadFlow(w, r)
 	if !ok {
 		return
 	}
@@ -49,7 +52,17 @@ func (f *Flow) handleChooser(w http.ResponseWriter, r *http.Request) {
 		f.redirectToLogin(w, r, ar, c)
 		return
 	}
-	d := chooserData{Page: f.Pages.Page("Sign in"), ClientName: clientName(c)}
+	if f.IdentifierFirst && r.URL.Query().Get("list") == "" {
+		f.identifierPage(w, r, http.StatusOK, ar, c, flow, ar.LoginHint, "")
+		return
+	}
+	f.chooserPage(w, r, http.StatusOK, ar, c, "")
+}
+
+// chooserPage renders the list of the connectors the client allows; down names a connector
+// the user was sent to that is unavailable ("" for none).
+func (f *Flow) chooserPage(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, down string) {
+	d := chooserData{Page: f.Pages.Page("Sign in"), ClientName: clientName(c), Down: down}
 	last := f.Sessions.LastConnector(r)
 	for _, cn := range f.Connectors.Usable(c.AllowsConnector) {
 		e := chooserEntry{
@@ -65,7 +78,7 @@ func (f *Flow) handleChooser(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Connectors = append(d.Connectors, e)
 	}
-	f.render(w, r, http.StatusOK, "connectors.html", "chooser", d)
+	f.render(w, r, status, "connectors.html", "chooser", d)
 }
 
 // connectorFor resolves the {connector} path value for the flow, rendering errors itself.
@@ -106,6 +119,10 @@ type loginData struct {
 }
 
 func (f *Flow) loginPage(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow, username, msg string) {
+	if f.IdentifierFirst { // the password step of the identifier page (identifier.go)
+		f.passwordStep(w, r, status, ar, c, cn, flow, username, msg)
+		return
+	}
 	pc := cn.Conn.(connectors.PasswordConnector)
 	d := loginData{
 		Page:       f.Pages.Page("Sign in"),
@@ -210,6 +227,10 @@ func (f *Flow) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := r.PostFormValue("username")
+	if len(username) > MaxIdentifierLen { // bounded before it names a budget or reaches a connector
+		f.loginPage(w, r, http.StatusBadRequest, ar, c, cn, flow, "", msgIdentifierTooLong)
+		return
+	}
 	logctx.Add(r.Context(), "username", username)
 	password := r.PostFormValue("password")
 	ip := httpx.ClientIP(r, f.TrustedProxies)

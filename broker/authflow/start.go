@@ -102,11 +102,20 @@ func (f *Flow) reusable(ar storage.AuthRequest, c *clients.Client, sess storage.
 }
 
 // redirectToLogin sends the browser to the right login step: the requested connector, the
-// only one, or the chooser.
+// connector of the login_hint's email domain (connectors[].domains) when it is open, the
+// identifier step (login.identifier_first), the only one, or the chooser.
 func (f *Flow) redirectToLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client) {
 	q := "?req=" + url.QueryEscape(ar.ID)
 	if ar.ConnectorID != "" {
 		http.Redirect(w, r, f.rel("/login/"+url.PathEscape(ar.ConnectorID)+q), http.StatusSeeOther)
+		return
+	}
+	if cn := f.domainRoute(ar, c, ar.LoginHint); cn.Up() {
+		http.Redirect(w, r, f.rel("/login/"+url.PathEscape(cn.Info.ID)+q), http.StatusSeeOther)
+		return
+	}
+	if f.IdentifierFirst {
+		http.Redirect(w, r, f.rel("/login"+q), http.StatusSeeOther)
 		return
 	}
 	if cs := f.Connectors.Usable(c.AllowsConnector); len(cs) == 1 {

@@ -29,6 +29,9 @@ type Slot struct {
 	// Gatehouse's tokens and its multi-factor claim satisfy MFA policies. Otherwise amr keeps
 	// only pwd and fed, and acr is Gatehouse's single-factor value (mfa.Normalize).
 	TrustUpstreamMFA bool
+	// Domains are the email domains routed to this connector by the identifier-first page
+	// (config connectors[].domains; lowercase, each claimed by one connector).
+	Domains []string
 
 	observe Observer // set by Set.Observe
 }

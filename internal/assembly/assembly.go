@@ -349,9 +349,10 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 		TrustedProxies: proxies,
 		Issuer:         cfg.Issuer, Storage: b.store, Keys: keys, Minter: &tokens.Minter{Issuer: cfg.Issuer, Keys: keys, Now: b.now},
 		Sessions: sessions, Claims: norm, Clients: registry, Connectors: slots, MFA: mfaStep, SAML: samlIdP,
-		ForwardAuth: forwardAuth(cfg, issuerURL.Scheme == "https"),
-		RequirePAR:  cfg.OAuth2.RequirePushedAuthorizationRequests,
-		Templates:   tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: b.logger, Now: b.now, Mounts: mounts,
+		ForwardAuth:     forwardAuth(cfg, issuerURL.Scheme == "https"),
+		RequirePAR:      cfg.OAuth2.RequirePushedAuthorizationRequests,
+		IdentifierFirst: cfg.Login.IdentifierFirst,
+		Templates:       tmpl, AllowedOrigins: cfg.Web.AllowedOrigins, Logger: b.logger, Now: b.now, Mounts: mounts,
 		Lifetimes: broker.Lifetimes{
 			IDToken: cfg.Expiry.IDTokens.D(), AccessToken: cfg.Expiry.AccessTokens.D(), AuthCode: cfg.Expiry.AuthCodes.D(),
 			AuthRequest: cfg.Expiry.AuthRequests.D(), RefreshAbsolute: cfg.Expiry.RefreshTokens.Absolute.D(),

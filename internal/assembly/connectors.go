@@ -30,6 +30,8 @@ type DecodedConnector struct {
 	Config connectors.Config
 	// TrustMFA is the connector's trust_upstream_mfa.
 	TrustMFA bool
+	// Domains are the connector's email domains (home-realm discovery).
+	Domains []string
 }
 
 // DecodeConnectors decodes every connector's config block into its typed config strictly and
@@ -80,7 +82,7 @@ func DecodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 		if name == "" {
 			name = c.ID
 		}
-		out = append(out, DecodedConnector{Info: connectors.Info{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon}, Config: cc, TrustMFA: c.TrustUpstreamMFA})
+		out = append(out, DecodedConnector{Info: connectors.Info{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon}, Config: cc, TrustMFA: c.TrustUpstreamMFA, Domains: c.Domains})
 	}
 	if len(problems) > 0 {
 		return nil, &config.Errors{Problems: problems}
@@ -222,7 +224,7 @@ func (b *builder) openConnectors(ctx context.Context, decoded []DecodedConnector
 		if err != nil {
 			b.logger.ErrorContext(ctx, "connector failed to open; it is unavailable, the others keep working", "connector", d.Info.ID, "err", err)
 		}
-		b.gh.slots = append(b.gh.slots, connset.Slot{Info: d.Info, Conn: c, Err: err, TrustUpstreamMFA: d.TrustMFA})
+		b.gh.slots = append(b.gh.slots, connset.Slot{Info: d.Info, Conn: c, Err: err, TrustUpstreamMFA: d.TrustMFA, Domains: d.Domains})
 	}
 	return nil
 }
