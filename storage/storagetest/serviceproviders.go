@@ -150,8 +150,8 @@ func testSPVersion(t *testing.T, s storage.Storage) {
 	}
 	second.Version = 2
 	wantErr(t, "update from the current version", ss.UpdateServiceProvider(ctx, second), nil)
-	if got, _ := ss.GetServiceProvider(ctx, "wiki"); got.Version != 3 || got.Name != "second" {
-		t.Fatalf("after the second update: name %q version %d, want second 3", got.Name, got.Version)
+	if got, err := ss.GetServiceProvider(ctx, "wiki"); err != nil || got.Version != 3 || got.Name != "second" {
+		t.Fatalf("after the second update: name %q version %d (%v), want second 3", got.Name, got.Version, err)
 	}
 }
 
