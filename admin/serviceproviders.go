@@ -65,8 +65,7 @@ func (ss *spService) CreateServiceProvider(ctx context.Context, req *connect.Req
 	err := ss.s.d.SPStore.CreateServiceProvider(ctx, sp)
 	ss.s.record(ctx, "service_provider.create", sp.ID, err)
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return nil, connect.NewError(connect.CodeAlreadyExists,
-			fmt.Errorf("service_provider.id: a service provider %q or one with entity ID %q exists", sp.ID, clip(sp.EntityID)))
+		return nil, ss.duplicate(ctx, sp)
 	}
 	if err != nil {
 		return nil, ss.s.internal(ctx, "create service provider", err)
@@ -185,6 +184,19 @@ func (ss *spService) DeleteServiceProvider(ctx context.Context, req *connect.Req
 		return nil, ss.storeErr(ctx, "id", "delete service provider", err)
 	}
 	return connect.NewResponse(&adminv1.DeleteServiceProviderResponse{}), nil
+}
+
+// duplicate is the already_exists of a create the store refused: the ID is taken, or else
+// the entity ID.
+func (ss *spService) duplicate(ctx context.Context, sp storage.ServiceProvider) error {
+	_, err := ss.s.d.SPStore.GetServiceProvider(ctx, sp.ID)
+	switch {
+	case err == nil:
+		return connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("service_provider.id: a service provider %q exists", sp.ID))
+	case errors.Is(err, storage.ErrNotFound):
+		return connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("service_provider.entity_id: another service provider has entity ID %q", clip(sp.EntityID)))
+	}
+	return ss.s.internal(ctx, "create service provider", err)
 }
 
 // enabled refuses the service when there is no SAML IdP or no store for SPs.

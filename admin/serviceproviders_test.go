@@ -173,7 +173,7 @@ func TestServiceProviderBadInput(t *testing.T) {
 		{"oversized entity_id", &adminv1.ServiceProvider{Id: "other", EntityId: strings.Repeat("u", 1100), AcsUrl: "https://o.example.com/acs"}, connect.CodeInvalidArgument, "service_provider.entity_id"},
 		{"too many attributes", &adminv1.ServiceProvider{Id: "other", Metadata: other, Attributes: many}, connect.CodeInvalidArgument, "service_provider.attributes"},
 		{"duplicate id", &adminv1.ServiceProvider{Id: "wiki", Metadata: other}, connect.CodeAlreadyExists, "service_provider.id"},
-		{"duplicate entity ID", &adminv1.ServiceProvider{Id: "other", Metadata: md}, connect.CodeAlreadyExists, "service_provider.id"},
+		{"duplicate entity ID", &adminv1.ServiceProvider{Id: "other", Metadata: md}, connect.CodeAlreadyExists, "service_provider.entity_id"},
 		{"a configured SP's id", &adminv1.ServiceProvider{Id: cfgSPID, Metadata: other}, connect.CodeAlreadyExists, "service_provider.id"},
 		{"a configured SP's entity ID", &adminv1.ServiceProvider{Id: "other", EntityId: cfgSPEntity, AcsUrl: "https://o.example.com/acs"}, connect.CodeAlreadyExists, "service_provider.entity_id"},
 	}
