@@ -17,6 +17,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
+	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
 )
@@ -55,6 +57,13 @@ type Deps struct {
 	Keys KeyRotator
 	// Connectors are the configured connectors and whether they opened.
 	Connectors []connset.Slot
+	// SAML is the SAML IdP (its configured service providers are read-only); nil: off, and
+	// the ServiceProviderService answers failed_precondition.
+	SAML *samlidp.IdP
+	// SPStore keeps the service providers created through the API.
+	SPStore storage.ServiceProviderStore
+	// HTTP fetches a service provider's metadata_url when it is created or updated (bounded).
+	HTTP *http.Client
 	// SessionsEnded, when set, is called after the API deleted sessions, so this process's
 	// caches of sessions drop them at once (session.Manager.NoteEnded).
 	SessionsEnded func()
@@ -77,6 +86,10 @@ func New(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.HTTP == nil {
+		d.HTTP = &http.Client{Timeout: metadataFetchTime}
+	}
+	d.HTTP = httpx.BoundedClient(d.HTTP)
 	return &Server{d: d}
 }
 
@@ -92,6 +105,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(adminv1connect.NewKeyServiceHandler(&keyService{s}, opts...))
 	mux.Handle(adminv1connect.NewConnectorServiceHandler(&connectorService{s}, opts...))
 	mux.Handle(adminv1connect.NewAuditServiceHandler(&auditService{s}, opts...))
+	mux.Handle(adminv1connect.NewServiceProviderServiceHandler(&spService{s}, opts...))
 	return s.authenticate(mux)
 }
 
@@ -100,7 +114,8 @@ func (s *Server) Handler() http.Handler {
 func Paths() []string {
 	var out []string
 	for _, name := range []string{adminv1connect.ClientServiceName, adminv1connect.UserServiceName, adminv1connect.SessionServiceName,
-		adminv1connect.ConsentServiceName, adminv1connect.KeyServiceName, adminv1connect.ConnectorServiceName, adminv1connect.AuditServiceName} {
+		adminv1connect.ConsentServiceName, adminv1connect.KeyServiceName, adminv1connect.ConnectorServiceName, adminv1connect.AuditServiceName,
+		adminv1connect.ServiceProviderServiceName} {
 		out = append(out, "/"+name+"/")
 	}
 	return out

@@ -27,6 +27,7 @@ const (
 	cfgAppID, cfgAppSecret = "cfg-app", "cfg-app-secret"
 	alicePassword          = "alice-password"
 	appRedirect            = "https://app.example.com/cb"
+	cfgSPID, cfgSPEntity   = "cfg-sp", "https://cfg-sp.example.com"
 )
 
 // env is a Gatehouse with an admin client (ops-cli), a client_credentials client without the
@@ -52,6 +53,7 @@ func newEnv(t testing.TB, dir string) *env {
 			// TestSessionsAndConsents looks at the queue.
 			config.Client{ID: cfgAppID, Secret: cfgAppSecret, RedirectURIs: []string{appRedirect}, BackchannelLogoutURI: "http://127.0.0.1:1/bcl"},
 		)
+		cfg.ServiceProviders = append(cfg.ServiceProviders, config.ServiceProvider{ID: cfgSPID, EntityID: cfgSPEntity, ACSURL: cfgSPEntity + "/acs"})
 		cfg.Users = append(cfg.Users, config.User{Username: "alice", Email: "alice@example.com", EmailVerified: true, PasswordHash: string(hash)})
 	}})
 	srv := httptest.NewUnstartedServer(gh.Gatehouse.AdminHandler())

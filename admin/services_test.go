@@ -254,7 +254,7 @@ func TestEveryServiceAuthenticates(t *testing.T) {
 		adminv1connect.ClientServiceListClientsProcedure, adminv1connect.UserServiceListUsersProcedure,
 		adminv1connect.SessionServiceListSessionsProcedure, adminv1connect.ConsentServiceListConsentsProcedure,
 		adminv1connect.KeyServiceRotateKeyProcedure, adminv1connect.ConnectorServiceListConnectorsProcedure,
-		adminv1connect.AuditServiceListAuditEventsProcedure,
+		adminv1connect.AuditServiceListAuditEventsProcedure, adminv1connect.ServiceProviderServiceListServiceProvidersProcedure,
 	} {
 		resp, err := http.Post(e.admin.URL+path, "application/json", strings.NewReader("{}"))
 		if err != nil {

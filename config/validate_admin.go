@@ -85,3 +85,23 @@ func ValidateClient(c Client, connectorIDs []string) *Errors {
 	}
 	return v.errs
 }
+
+// ValidateServiceProvider checks one SAML service provider by the rules of
+// service_providers in a file (the admin API validates the SPs it stores with it; files are
+// not opened). Problem paths are relative to the SP ("entity_id", "attributes.mail"; "" for
+// the SP as a whole). nil when it is valid.
+func ValidateServiceProvider(sp ServiceProvider, connectorIDs []string) *Errors {
+	v := &validator{errs: &Errors{}}
+	ids := map[string]bool{}
+	for _, id := range connectorIDs {
+		ids[id] = true
+	}
+	v.samlIdP(&Config{ServiceProviders: []ServiceProvider{sp}}, ids)
+	if len(v.errs.Problems) == 0 {
+		return nil
+	}
+	for _, p := range v.errs.Problems {
+		p.Path = strings.TrimPrefix(strings.TrimPrefix(p.Path, "service_providers[0]"), ".")
+	}
+	return v.errs
+}

@@ -100,6 +100,7 @@ main() {
 	install_caddy
 	install_softhsm
 	install_apache_openidc
+	install_apache_mellon
 	log "all peers installed"
 }
 

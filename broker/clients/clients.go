@@ -157,6 +157,15 @@ type Registry struct {
 	byID   map[string]*Client
 	store  storage.ClientStore
 	logger *slog.Logger
+	// resolvers find the pseudo-clients of runtime objects by ID prefix (saml: for stored
+	// service providers).
+	resolvers []resolver
+}
+
+// resolver finds the pseudo-clients whose IDs start with prefix.
+type resolver struct {
+	prefix string
+	find   func(ctx context.Context, id string) (*Client, error)
 }
 
 // NewRegistry builds a registry of configured clients; client IDs must be unique. Clients
@@ -184,6 +193,15 @@ func (r *Registry) WithStore(cs storage.ClientStore, logger *slog.Logger) *Regis
 	return r
 }
 
+// WithResolver makes the registry find the clients whose IDs start with prefix through find
+// (the pseudo-clients of service providers stored at runtime: "saml:"), read on every lookup
+// like stored clients; find returns nil and no error when there is none. A configured client
+// hides a resolved one.
+func (r *Registry) WithResolver(prefix string, find func(ctx context.Context, id string) (*Client, error)) *Registry {
+	r.resolvers = append(r.resolvers, resolver{prefix: prefix, find: find})
+	return r
+}
+
 // Configured returns the configured client with the ID, or nil (a stored one is not looked at).
 func (r *Registry) Configured(id string) *Client {
 	if r == nil {
@@ -198,8 +216,20 @@ func (r *Registry) Lookup(ctx context.Context, id string) (*Client, error) {
 	if r == nil {
 		return nil, nil
 	}
-	if c := r.byID[id]; c != nil || r.store == nil || id == "" {
+	if c := r.byID[id]; c != nil || id == "" {
 		return c, nil
+	}
+	for _, rs := range r.resolvers {
+		if strings.HasPrefix(id, rs.prefix) {
+			c, err := rs.find(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("clients: look up %q: %w", id, err)
+			}
+			return c, nil
+		}
+	}
+	if r.store == nil {
+		return nil, nil
 	}
 	sc, err := r.store.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {

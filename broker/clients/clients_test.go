@@ -394,3 +394,48 @@ func TestRegistryStoredClients(t *testing.T) {
 		t.Fatal("Get on a failing store returned a client")
 	}
 }
+
+// TestRegistryResolver: IDs with a resolver's prefix are found through it (never the client
+// store), a configured client hides a resolved one, and a resolver's error is returned.
+func TestRegistryResolver(t *testing.T) {
+	reg, err := NewRegistry([]Client{New(Client{ID: "saml:cfg"}, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("storage down")
+	reg.WithStore(fakeClientStore{clients: map[string]storage.Client{"saml:shadow": {ID: "saml:shadow"}}}, slog.New(slog.DiscardHandler))
+	reg.WithResolver("saml:", func(_ context.Context, id string) (*Client, error) {
+		switch id {
+		case "saml:stored", "saml:cfg":
+			return &Client{ID: id, Source: SourceAPI}, nil
+		case "saml:broken":
+			return nil, boom
+		}
+		return nil, nil
+	})
+	tests := []struct {
+		id, wantSource string
+		wantErr        error
+	}{
+		{"saml:stored", SourceAPI, nil},
+		{"saml:cfg", SourceConfig, nil},
+		{"saml:shadow", "", nil}, // the prefix belongs to the resolver, not the client store
+		{"saml:missing", "", nil},
+		{"saml:broken", "", boom},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			c, err := reg.Lookup(context.Background(), tt.id)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			got := ""
+			if c != nil {
+				got = c.Source
+			}
+			if got != tt.wantSource {
+				t.Fatalf("source = %q, want %q", got, tt.wantSource)
+			}
+		})
+	}
+}

@@ -118,7 +118,10 @@ func (p *IdP) ParseAuthnRequest(r *http.Request) (*AuthnRequest, error) {
 // IdPInitiated starts an unsolicited login for the SP with the ID: the answer goes to the
 // SP's default HTTP-POST assertion consumer service.
 func (p *IdP) IdPInitiated(ctx context.Context, spID, relayState string) (*AuthnRequest, error) {
-	sp := p.ServiceProvider(spID)
+	sp, err := p.LookupServiceProvider(ctx, spID)
+	if err != nil {
+		return nil, err
+	}
 	if sp == nil {
 		return nil, refuse(fmt.Errorf("%w: %q", ErrUnknownSP, spID))
 	}

@@ -13,7 +13,9 @@
 // The protocol side:
 //   - A registry of service providers from the configuration: metadata fetched lazily from
 //     metadata_url (cached, refreshed, the last good copy kept when a refresh fails), read
-//     from metadata_file, or built from entity_id + acs_url (+ slo_url, cert).
+//     from metadata_file, or built from entity_id + acs_url (+ slo_url, cert); and over it,
+//     with Options.Store, the SPs registered through the admin API, read from storage at each
+//     request (stored.go: FromStored builds one, checked as the admin API checks it).
 //   - AuthnRequest parsing and validation for the HTTP-Redirect binding (deflate + base64,
 //     with the query-string signature checked) and the HTTP-POST binding (enveloped
 //     signature): known issuer, signature when the SP signs (or says it does), Destination,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Options configure an IdP.
@@ -51,6 +52,9 @@ type Options struct {
 	// by every replica (cmd/gatehouse passes a storage-backed one); nil: in memory, per
 	// process.
 	ReplayCache saml.AssertionReplayCache
+	// Store keeps the SPs registered at runtime (the admin API); nil: only the configured
+	// ones. They are read from it on every request, so a change on any replica counts at once.
+	Store storage.ServiceProviderStore
 }
 
 // IdP is the SAML identity provider.
@@ -112,6 +116,9 @@ func New(o Options) (*IdP, error) {
 	}
 	slo, _ := url.Parse(p.sloURL) //nolint:errcheck // built from the base URL parsed just above
 	p.reg = &registry{byID: map[string]*ServiceProvider{}, byEntity: map[string]*ServiceProvider{}}
+	if o.Store != nil {
+		p.reg.stored = &storedSPs{store: o.Store, now: o.Now, built: map[string]*ServiceProvider{}}
+	}
 	for _, c := range o.ServiceProviders {
 		sp, err := newServiceProvider(c, o.HTTP, o.Now)
 		if err != nil {
@@ -161,10 +168,11 @@ func (p *IdP) EntityID() string { return p.entityID }
 // Certificate is the IdP's signing certificate.
 func (p *IdP) Certificate() *x509.Certificate { return p.opts.Cert }
 
-// ServiceProviders lists the configured SPs in configuration order.
+// ServiceProviders lists the configured SPs in configuration order (not the stored ones).
 func (p *IdP) ServiceProviders() []*ServiceProvider { return p.reg.order }
 
-// ServiceProvider returns the SP with the configuration ID, or nil.
+// ServiceProvider returns the configured SP with the ID, or nil (LookupServiceProvider also
+// finds the stored ones).
 func (p *IdP) ServiceProvider(id string) *ServiceProvider { return p.reg.byID[id] }
 
 // MetadataXML renders the IdP's metadata: entity ID, signing certificate, SSO (Redirect and

@@ -93,15 +93,19 @@ func (h *Handler) takeParticipants(ctx context.Context, sessionID, except string
 	if h.Blobs == nil || sessionID == "" {
 		return nil
 	}
+	ids, err := h.IdP.serviceProviderIDs(ctx)
+	if err != nil { // the configured SPs are still told
+		h.Logger.ErrorContext(ctx, "saml logout: list the stored service providers; they are not told", "err", err)
+	}
 	var ps []participant
-	for _, sp := range h.IdP.ServiceProviders() {
-		if p, ok := h.participant(ctx, sessionID, sp.ID); ok {
+	for _, id := range ids {
+		if p, ok := h.participant(ctx, sessionID, id); ok {
 			h.deleteBlob(ctx, sessionIndexKey(p.SessionIndex))
-			if sp.ID != except {
+			if id != except {
 				ps = append(ps, p)
 			}
 		}
-		h.deleteBlob(ctx, participantKey(sessionID, sp.ID))
+		h.deleteBlob(ctx, participantKey(sessionID, id))
 	}
 	return ps
 }

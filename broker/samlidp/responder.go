@@ -15,7 +15,7 @@ import (
 // request already (one assertion per AuthnRequest) and checked the session is live.
 func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
 	ctx := r.Context()
-	areq, ok := h.requestOf(ar)
+	areq, ok := h.requestOf(r.Context(), ar)
 	if !ok {
 		h.Pages.Expired(w, r)
 		return
@@ -48,7 +48,7 @@ func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 // sent, or a request that no longer names a known SP, gets a page. The flow has deleted the
 // auth request already.
 func (h *Handler) Fail(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, e *oauth2err.Error) {
-	areq, ok := h.requestOf(ar)
+	areq, ok := h.requestOf(r.Context(), ar)
 	if !ok || e.NoRedirect {
 		h.Pages.Error(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in could not be completed.", "Go back to the application and try again.")
 		return
@@ -78,7 +78,7 @@ type deniedData struct {
 // with a button that returns to the SP with a SAML Response whose status is RequestDenied.
 // The flow has deleted the auth request and logged the denial already.
 func (h *Handler) Deny(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, reason string) {
-	areq, ok := h.requestOf(ar)
+	areq, ok := h.requestOf(r.Context(), ar)
 	if !ok {
 		h.Pages.Expired(w, r)
 		return

@@ -173,7 +173,7 @@ func (h *Handler) withSLO(ctx context.Context, ps []participant) (front []partic
 	results := make(chan result, len(ps))
 	soap := 0
 	for _, p := range ps {
-		sp := h.IdP.ServiceProvider(p.SP)
+		sp := h.lookupSP(ctx, p.SP)
 		switch {
 		case sp == nil:
 		case h.IdP.HasSOAPSLO(ctx, sp):
@@ -248,8 +248,9 @@ func (h *Handler) nextLogout(w http.ResponseWriter, r *http.Request, stateID str
 	for len(st.Remaining) > 0 {
 		p := st.Remaining[0]
 		st.Remaining = st.Remaining[1:]
-		sp := h.IdP.ServiceProvider(p.SP)
+		sp := h.lookupSP(ctx, p.SP)
 		if sp == nil {
+			st.Failed = true // deleted since the login, or unreadable: it cannot be told
 			continue
 		}
 		msg, err := h.IdP.LogoutRequestMessage(ctx, sp, p.NameID, p.NameIDFormat, p.SessionIndex, stateID)
@@ -340,4 +341,14 @@ func (h *Handler) continueFanOut(w http.ResponseWriter, r *http.Request) {
 		st.Failed = true
 	}
 	h.nextLogout(w, r, info.RelayState, st)
+}
+
+// lookupSP returns a session participant's SP, configured or stored; nil when it is gone or
+// cannot be read (logged).
+func (h *Handler) lookupSP(ctx context.Context, id string) *ServiceProvider {
+	sp, err := h.IdP.LookupServiceProvider(ctx, id)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "saml logout: look up a participant's service provider", "sp", id, "err", err)
+	}
+	return sp
 }

@@ -60,6 +60,8 @@ type ServiceProvider struct {
 	// MFAClasses are AuthnContextClassRefs the SP asks for to mean multi-factor (besides
 	// ClassMFA, the REFEDS MFA profile).
 	MFAClasses []string
+	// Version is a stored SP's version (storage.ServiceProvider.Version); 0 for a configured one.
+	Version int64
 
 	// entityID is the SP's entity ID: configured (entity_id, required with metadata_url and
 	// acs_url) or read from metadata_file. Fetched metadata must describe exactly this entity.
@@ -191,6 +193,28 @@ func staticMetadata(c config.ServiceProvider, cert *x509.Certificate) *saml.Enti
 // newServiceProvider builds an SP from its configuration, reading metadata_file and cert
 // (local files) now; metadata_url is fetched on first use.
 func newServiceProvider(c config.ServiceProvider, hc *http.Client, now func() time.Time) (*ServiceProvider, error) {
+	var (
+		mdData []byte
+		cert   *x509.Certificate
+		err    error
+	)
+	if c.MetadataFile != "" {
+		if mdData, err = os.ReadFile(c.MetadataFile); err != nil {
+			return nil, fmt.Errorf("samlidp: service provider %s: %w", c.ID, err)
+		}
+	}
+	if c.ACSURL != "" && c.Cert != "" {
+		if cert, err = readCertFile(c.Cert); err != nil {
+			return nil, fmt.Errorf("samlidp: service provider %s: %w", c.ID, err)
+		}
+	}
+	return buildServiceProvider(c, mdData, cert, hc, now)
+}
+
+// buildServiceProvider builds an SP from its configuration with the metadata document
+// (mdData, for metadata_file or stored metadata) and the certificate (cert, with acs_url)
+// already read.
+func buildServiceProvider(c config.ServiceProvider, mdData []byte, cert *x509.Certificate, hc *http.Client, now func() time.Time) (*ServiceProvider, error) {
 	sp := &ServiceProvider{
 		ID: c.ID, Name: c.Name, NameIDFormat: c.NameIDFormat, Attributes: c.Attributes,
 		SignResponse: c.SignResponse == nil || *c.SignResponse, SignAssertion: c.SignAssertion == nil || *c.SignAssertion,
@@ -205,24 +229,17 @@ func newServiceProvider(c config.ServiceProvider, hc *http.Client, now func() ti
 		return nil, fmt.Errorf("samlidp: service provider %s: sign_response or sign_assertion must be true", c.ID)
 	}
 	switch {
-	case c.MetadataFile != "":
-		data, err := os.ReadFile(c.MetadataFile)
+	case mdData != nil:
+		md, err := parseSPMetadata(mdData, c.EntityID)
 		if err != nil {
-			return nil, fmt.Errorf("samlidp: service provider %s: %w", c.ID, err)
-		}
-		md, err := parseSPMetadata(data, c.EntityID)
-		if err != nil {
-			return nil, fmt.Errorf("samlidp: service provider %s: %s: %w", c.ID, c.MetadataFile, err)
+			where := c.MetadataFile
+			if where == "" {
+				where = "metadata"
+			}
+			return nil, fmt.Errorf("samlidp: service provider %s: %s: %w", c.ID, where, err)
 		}
 		sp.md, sp.entityID = md, md.EntityID
 	case c.ACSURL != "":
-		var cert *x509.Certificate
-		if c.Cert != "" {
-			var err error
-			if cert, err = readCertFile(c.Cert); err != nil {
-				return nil, fmt.Errorf("samlidp: service provider %s: %w", c.ID, err)
-			}
-		}
 		sp.md = staticMetadata(c, cert)
 	case c.MetadataURL == "":
 		return nil, fmt.Errorf("samlidp: service provider %s has no metadata_url, metadata_file or acs_url", c.ID)
@@ -240,9 +257,18 @@ func readCertFile(path string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	cert, err := parseCertPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cert, nil
+}
+
+// parseCertPEM parses the first PEM block of data, which must be a certificate.
+func parseCertPEM(data []byte) (*x509.Certificate, error) {
 	b, _ := pem.Decode(data)
 	if b == nil || b.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%s: no PEM certificate", path)
+		return nil, errors.New("no PEM certificate")
 	}
 	return x509.ParseCertificate(b.Bytes)
 }
@@ -279,6 +305,9 @@ type registry struct {
 	byID     map[string]*ServiceProvider
 	byEntity map[string]*ServiceProvider
 	order    []*ServiceProvider
+	// stored are the SPs registered at runtime (nil: none), read on every lookup; a
+	// configured SP hides a stored one of the same ID or entity ID.
+	stored *storedSPs
 }
 
 // add registers an SP. Its entity ID must be known (configured, or read from metadata_file)
@@ -304,6 +333,13 @@ func (r *registry) add(sp *ServiceProvider) error {
 // from a metadata_url, and then checked to describe that entity).
 func (r *registry) lookup(ctx context.Context, entityID string) (*ServiceProvider, *saml.EntityDescriptor, error) {
 	sp, ok := r.byEntity[entityID]
+	if !ok && entityID != "" && r.stored != nil {
+		var err error
+		if sp, err = r.stored.byEntityID(ctx, entityID); err != nil {
+			return nil, nil, err
+		}
+		ok = sp != nil
+	}
 	if !ok || entityID == "" {
 		return nil, nil, fmt.Errorf("%w: %q", ErrUnknownSP, entityID)
 	}
@@ -325,3 +361,6 @@ func (r *registry) GetServiceProvider(req *http.Request, entityID string) (*saml
 	}
 	return md, err
 }
+
+// EntityID is the SP's entity ID (configured, or read from its metadata file).
+func (sp *ServiceProvider) EntityID() string { return sp.entityID }

@@ -1,6 +1,7 @@
 package samlidp
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -97,7 +98,7 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string) {
 		h.Pages.Internal(w, r, "take parked saml request", err)
 		return
 	}
-	areq, ok := h.requestOf(ar)
+	areq, ok := h.requestOf(r.Context(), ar)
 	if !ok {
 		h.Pages.Expired(w, r)
 		return
@@ -158,12 +159,16 @@ func authRequestOf(areq *AuthnRequest) storage.AuthRequest {
 	}
 }
 
-// requestOf rebuilds the AuthnRequest an auth request answers.
-func (h *Handler) requestOf(ar storage.AuthRequest) (*AuthnRequest, bool) {
+// requestOf rebuilds the AuthnRequest an auth request answers; false when its SP is gone
+// (or cannot be read: logged).
+func (h *Handler) requestOf(ctx context.Context, ar storage.AuthRequest) (*AuthnRequest, bool) {
 	if ar.Protocol != storage.ProtocolSAML || ar.SAML == nil {
 		return nil, false
 	}
-	sp := h.IdP.ServiceProvider(ar.SAML.SP)
+	sp, err := h.IdP.LookupServiceProvider(ctx, ar.SAML.SP)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "saml: look up the service provider of a login", "sp", ar.SAML.SP, "err", err)
+	}
 	if sp == nil {
 		return nil, false
 	}

@@ -59,6 +59,12 @@ func commands() []command {
 			{"rotate-secret", "ID", "a new secret; the old one stops working at once"},
 			{"delete", "ID", "delete the client and revoke every token issued to it"},
 		}},
+		{name: "sp", run: withStdin(cmdSP), subs: []subcommand{
+			{"create", "--id ID (--metadata FILE | --metadata-url URL | --entity-id E --acs-url U) [flags]", "register a SAML service provider through the admin API"},
+			{"get", "ID", "one service provider"}, {"list", "", "every service provider (configured ones are read-only)"},
+			{"update", "ID [--version N] [flags of create]", "replace the fields whose flags are given, if the SP is still at that version"},
+			{"delete", "ID", "delete the service provider and the consents given to it"},
+		}},
 		{name: "user", run: withStdin(cmdUser), subs: []subcommand{
 			{"create", "--username U [flags] < password", "create a local user"},
 			{"set-password", "USERNAME < password", "set a local user's password (enables a disabled user)"},

@@ -288,7 +288,8 @@ func (b *builder) adminAPI(deps broker.Deps) error {
 	if !ok {
 		return errors.New("admin API: the storage backend cannot list sessions (storage.UserSessionStore)")
 	}
-	as, _ := b.store.(storage.AuditStore) //nolint:errcheck // nil: ListAuditEvents answers unimplemented
+	as, _ := b.store.(storage.AuditStore)                //nolint:errcheck // nil: ListAuditEvents answers unimplemented
+	spStore, _ := b.store.(storage.ServiceProviderStore) //nolint:errcheck // nil: the ServiceProviderService answers failed_precondition
 	var connectorIDs []string
 	for _, c := range b.cfg.Connectors {
 		connectorIDs = append(connectorIDs, c.ID)
@@ -300,6 +301,7 @@ func (b *builder) adminAPI(deps broker.Deps) error {
 		Store: b.store, Sessions: us, AuditStore: as, LocalConnectorIDs: b.gh.LocalConnectorIDs(),
 		PasswordCost: localCost(b.gh.Connectors), Keys: b.gh.Keys, Connectors: deps.Connectors,
 		SessionsEnded: deps.Sessions.NoteEnded,
+		SAML:          deps.SAML, SPStore: spStore, HTTP: b.httpClient,
 	})
 	return nil
 }
@@ -331,6 +333,9 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	}
 	if cs, ok := b.store.(storage.ClientStore); ok {
 		registry.WithStore(cs, b.logger)
+	}
+	if samlIdP != nil {
+		registry.WithResolver(samlidp.ClientID(""), samlIdP.StoredClient)
 	}
 	tmpl, err := web.Load(cfg.Web.TemplatesDir)
 	if err != nil {

@@ -17,12 +17,14 @@ import (
 )
 
 // newSAMLIdP builds the SAML identity provider when the configuration has service providers
-// (or a saml_idp block); nil otherwise. The key comes from saml_idp.key/cert, or is generated
+// (or a saml_idp block), or when the admin API may register them (admin.clients with a
+// storage.ServiceProviderStore); nil otherwise. Stored SPs are read from the store. The key comes from saml_idp.key/cert, or is generated
 // once and kept in storage (a storage.BlobStore: SQLite and PostgreSQL implement it; with a
 // backend that does not, the files are needed).
 func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, inToken samlidp.TokenKeys, hc *http.Client, logger *slog.Logger, now func() time.Time) (*samlidp.IdP, error) {
 	sc := cfg.SAMLIdP
-	if len(cfg.ServiceProviders) == 0 && sc.Key == "" && sc.EntityID == "" {
+	spStore, _ := store.(storage.ServiceProviderStore) //nolint:errcheck // nil: only configured SPs
+	if len(cfg.ServiceProviders) == 0 && sc.Key == "" && sc.EntityID == "" && (spStore == nil || len(cfg.Admin.Clients) == 0) {
 		return nil, nil
 	}
 	entityID := sc.EntityID
@@ -52,7 +54,7 @@ func newSAMLIdP(ctx context.Context, cfg *config.Config, store storage.Storage, 
 	idp, err := samlidp.New(samlidp.Options{
 		BaseURL: cfg.Issuer, EntityID: sc.EntityID, Key: key, Signer: signer, Cert: cert, ServiceProviders: cfg.ServiceProviders,
 		AssertionLifetime: sc.AssertionLifetime.D(), PersistentSalt: cfg.PairwiseSalt, HTTP: hc,
-		Logger: logger.With("component", "saml-idp"), Now: now, ReplayCache: samlReplayCache{replay},
+		Logger: logger.With("component", "saml-idp"), Now: now, ReplayCache: samlReplayCache{replay}, Store: spStore,
 	})
 	if err != nil {
 		return nil, err

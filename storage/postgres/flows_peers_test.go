@@ -31,6 +31,16 @@ func TestClients(t *testing.T) {
 	})
 }
 
+func TestServiceProviders(t *testing.T) {
+	storagetest.RunServiceProviders(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+	t.Run("TwoHandles", func(t *testing.T) {
+		storagetest.RunServiceProvidersTwoHandles(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+			cfg := newSchema(t)
+			return openCfg(t, cfg), openCfg(t, cfg)
+		})
+	})
+}
+
 func TestUserSessions(t *testing.T) {
 	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }

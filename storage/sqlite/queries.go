@@ -7,6 +7,7 @@ func allQueries() []string {
 		qInsertAuthCode, qConsumeCode,
 		qInsertAudit, qDeleteAuditBefore,
 		qInsertClient, qGetClient, qListClients, qUpdateClient,
+		qInsertServiceProvider, qGetServiceProvider, qGetSPByEntityID, qListServiceProviders, qUpdateServiceProvider,
 		qInsertDevice, qGetDeviceByUser, qDecideDevice, qPollDevice, qExpiredDevices,
 		qAddParticipant, qParticipants, qSessionsOf, qEnqueueLogout, qClaimLogouts, qCompleteLogout, qRetryLogout, qExpiredParticipants,
 		qInsertGrant, qGetGrant, qListGrants, qRevokeGrant, qRevokeSessionGrts,

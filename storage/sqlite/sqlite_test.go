@@ -393,6 +393,16 @@ func TestClients(t *testing.T) {
 	})
 }
 
+func TestServiceProviders(t *testing.T) {
+	storagetest.RunServiceProviders(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+	t.Run("TwoHandles", func(t *testing.T) {
+		storagetest.RunServiceProvidersTwoHandles(t, func(t *testing.T) (storage.Storage, storage.Storage) {
+			path := filepath.Join(t.TempDir(), "gatehouse.db")
+			return openAt(t, path), openAt(t, path)
+		})
+	})
+}
+
 func TestUserSessions(t *testing.T) {
 	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }

@@ -1,0 +1,11 @@
+-- SAML service providers registered at runtime (storage.ServiceProviderStore, the admin API).
+-- entity_id is unique: one stored SP answers for one entity. version is checked and bumped by
+-- every update (optimistic concurrency). Every other field is JSON in data.
+CREATE TABLE service_providers (
+    id          TEXT PRIMARY KEY,
+    entity_id   TEXT NOT NULL UNIQUE,
+    version     BIGINT NOT NULL,
+    data        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
