@@ -59,6 +59,9 @@
   }
 
   function setup(form) {
+    // A page may load this script once per WebAuthn form: set each form up once.
+    if (form.dataset.webauthnReady) return;
+    form.dataset.webauthnReady = '1';
     const button = form.querySelector('[data-webauthn-start]');
     const errorBox = form.querySelector('[data-webauthn-error]');
     const fail = function (msg) {
