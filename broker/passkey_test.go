@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -284,6 +285,13 @@ func TestPasskeySignIn(t *testing.T) {
 	p = b.get(e.issuer + "/account")
 	if !strings.Contains(p.body, "data-passkey=") || !strings.Contains(p.body, "<strong>Laptop</strong>") {
 		t.Errorf("the account page does not list the passkey:\n%s", p.body)
+	}
+
+	var disc struct {
+		ACRValues []string `json:"acr_values_supported"`
+	}
+	if err := web.provider.Claims(&disc); err != nil || !slices.Contains(disc.ACRValues, mfa.ACRPhishingResistantHardware) || !slices.Contains(disc.ACRValues, mfa.ACRPhishingResistant) {
+		t.Errorf("discovery acr_values_supported = %v (%v), want phr and phrh", disc.ACRValues, err)
 	}
 
 	payroll := e.rp(payrollID, payrollSecret, payrollRedirect)
