@@ -25,10 +25,12 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/brokertest"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/connectors/local"
 	"github.com/gatehouse-id/gatehouse/mfa"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // passkeyAuthenticator is a software WebAuthn authenticator with discoverable credentials:
@@ -317,6 +319,25 @@ func TestPasskeySignIn(t *testing.T) {
 	if first.Sub != got.Sub {
 		t.Errorf("passkey sub %q, password sub %q: not the same user", got.Sub, first.Sub)
 	}
+	if n := passkeyAudits(t, e, "success"); n != 1 {
+		t.Errorf("%d successful passkey logins audited, want 1", n)
+	}
+}
+
+// passkeyAudits counts the audited passkey logins with the outcome.
+func passkeyAudits(t *testing.T, e *passkeyEnv, outcome string) int {
+	t.Helper()
+	evs, err := e.store.(storage.AuditStore).ListAuditEvents(context.Background(), storage.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == audit.Login && ev.Outcome == outcome && ev.Detail["method"] == "passkey" {
+			n++
+		}
+	}
+	return n
 }
 
 // TestPasskeySignInRefused (issue 24.4): every check of a passkey assertion, each failed on
@@ -410,6 +431,9 @@ func TestPasskeySignInRefused(t *testing.T) {
 		})
 	}
 
+	if n := passkeyAudits(t, e, audit.OutcomeBadCredentials); n != len(tests) {
+		t.Errorf("%d failed passkey logins audited, want %d", n, len(tests))
+	}
 	// Still works afterwards.
 	e.disabled.Store(false)
 	key.counter += 10

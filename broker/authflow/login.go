@@ -347,7 +347,11 @@ func (f *Flow) completeLoginAs(w http.ResponseWriter, r *http.Request, ar storag
 		f.passkeyRefused(w, r, ar, c, cn, f.Sessions.FlowSecret(r), connectors.ErrBadCredentials)
 		return
 	}
-	f.record(r, ar, loginEvent(cn, id.Subject, audit.OutcomeSuccess)) // the connector vouched; MFA and consent follow
+	ev := loginEvent(cn, id.Subject, audit.OutcomeSuccess) // the connector vouched; MFA and consent follow
+	if pk != nil {
+		ev.Detail = map[string]string{"method": "passkey"}
+	}
+	f.record(r, ar, ev)
 	authTime := up.AuthTime
 	if authTime.IsZero() {
 		authTime = f.Now()

@@ -109,7 +109,7 @@ func (f *Flow) handlePasskeySubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		f.Logger.WarnContext(r.Context(), "passkey login rate limited", "connector", cn.Info.ID, "ip", ip)
-		f.record(r, ar, loginEvent(cn, "", audit.OutcomeRateLimited))
+		f.record(r, ar, passkeyEvent(cn, audit.OutcomeRateLimited))
 		w.Header().Set("Retry-After", strconv.Itoa(int(loginWindow.Seconds())))
 		f.loginPage(w, r, http.StatusTooManyRequests, ar, c, cn, flow, "", "Too many failed sign-in attempts. Wait a few minutes, then try again.")
 		return
@@ -165,13 +165,21 @@ func (f *Flow) passkeyRefused(w http.ResponseWriter, r *http.Request, ar storage
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrExpired), errors.Is(err, mfa.ErrCloned),
 		errors.Is(err, connectors.ErrBadCredentials), errors.Is(err, errPasskeyElsewhere), errors.Is(err, connectors.ErrLoginRequired):
 		f.Logger.InfoContext(r.Context(), "passkey login failed", "connector", cn.Info.ID, "ip", httpx.ClientIP(r, f.TrustedProxies), "err", err)
-		f.record(r, ar, loginEvent(cn, "", audit.OutcomeBadCredentials))
+		f.record(r, ar, passkeyEvent(cn, audit.OutcomeBadCredentials))
 		f.loginPage(w, r, http.StatusUnauthorized, ar, c, cn, flow, "", passkeyFailed)
 	case errors.As(err, &upErr):
 		f.Logger.WarnContext(r.Context(), "upstream unavailable", "connector", cn.Info.ID, "err", err)
-		f.record(r, ar, loginEvent(cn, "", audit.OutcomeUpstreamError))
+		f.record(r, ar, passkeyEvent(cn, audit.OutcomeUpstreamError))
 		f.unavailable(w, r, cn)
 	default:
 		f.Pages.Internal(w, r, "passkey login", err)
 	}
+}
+
+// passkeyEvent is the audit event of a passkey sign-in through cn that ended with outcome
+// before a user was known.
+func passkeyEvent(cn *connset.Slot, outcome string) audit.Event {
+	e := loginEvent(cn, "", outcome)
+	e.Detail = map[string]string{"method": "passkey"}
+	return e
 }
