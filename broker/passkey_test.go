@@ -256,6 +256,9 @@ func (e *passkeyEnv) passkeyLoginPage(r *rp, verifier string) (*browser, string,
 	if !strings.Contains(p.body, `name="password"`) {
 		e.t.Fatalf("expected the login page, got %d at %s:\n%s", p.status, at, p.body)
 	}
+	if !strings.Contains(p.body, `autocomplete="username webauthn"`) || !strings.Contains(p.body, "data-conditional>") {
+		e.t.Errorf("the login page does not offer passkeys in the username field's autofill (conditional UI)")
+	}
 	action, vals, options := webauthnFormFor(e.t, p.body, "get", "")
 	o := parsePasskeyOptions(e.t, options)
 	if o.PublicKey.UserVerification != "required" || len(o.PublicKey.AllowCredentials) != 0 {
@@ -605,7 +608,7 @@ func TestPasskeysOff(t *testing.T) {
 	b := e.browser()
 	authURL := e.authURL(web, oauth2.GenerateVerifier())
 	p, _ := b.follow(e.env, b.get(authURL), authURL)
-	if strings.Contains(p.body, "/passkey") || strings.Contains(p.body, `data-webauthn="get"`) {
+	if strings.Contains(p.body, "/passkey") || strings.Contains(p.body, `data-webauthn="get"`) || strings.Contains(p.body, "webauthn\"") {
 		t.Errorf("the login page offers a passkey:\n%s", p.body)
 	}
 	action, vals := form(t, p.body)

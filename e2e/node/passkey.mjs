@@ -1,6 +1,7 @@
 // passkey.mjs: headless Debian Chromium with the DevTools virtual authenticator (resident
 // keys, user verification) enrols a passkey on Gatehouse's /account page after a password
-// sign-in, signs out, and signs in again with the passkey alone (no username, no password)
+// sign-in, signs out, and signs in again with the passkey alone (no username, no password),
+// once through conditional UI (the username field's autofill) and once with the button,
 // through the built-in example relying party; the ID token's amr/acr must show the passkey.
 //
 // Inputs (environment):
@@ -91,9 +92,30 @@ runScenario('passkey', { height: 900 }, async ({ issuer, username, password, con
     await shot('account-after');
   });
 
+  const wantPasskey = (claims, what) => {
+    const amr = claims.amr || [];
+    if (!amr.includes('hwk') || !amr.includes('user') || !amr.includes('mfa') || amr.includes('pwd') || claims.acr !== 'phrh') {
+      throw new Error(`${what}: acr ${JSON.stringify(claims.acr)} amr ${JSON.stringify(amr)}; want phrh and hwk, user, mfa without pwd`);
+    }
+    if (claims.sub !== passwordSub) throw new Error(`${what}: sub ${claims.sub}, password sub ${passwordSub}`);
+  };
+
   let counter = 0;
-  await step('sign out (clear cookies) and sign in with the passkey alone', async () => {
+  await step('sign out (clear cookies): the login page offers the passkey in the username autofill (conditional UI) and signs in with it', async () => {
     counter = (await credentials())[0].signCount;
+    await context.clearCookies();
+    await startLogin();
+    // The virtual authenticator answers the conditional request the page makes at load (for
+    // the username field's autocomplete="username webauthn") as a user picking the passkey
+    // from the autofill would: nothing is clicked or typed, and the sign-in completes.
+    wantPasskey(await finishAtClaims(), 'conditional UI sign-in');
+    await shot('claims-conditional');
+  });
+
+  await step('sign out again: without conditional UI, the "Sign in with a passkey" button signs in', async () => {
+    await page.addInitScript(() => {
+      Object.defineProperty(window.PublicKeyCredential, 'isConditionalMediationAvailable', { value: undefined });
+    });
     await context.clearCookies();
     await startLogin();
     const button = page.getByRole('button', { name: /sign in with a passkey/i });
@@ -105,12 +127,7 @@ runScenario('passkey', { height: 900 }, async ({ issuer, username, password, con
     await shot('login-passkey');
     await button.click();
     await page.waitForLoadState('load');
-    const claims = await finishAtClaims();
-    const amr = claims.amr || [];
-    if (!amr.includes('hwk') || !amr.includes('user') || !amr.includes('mfa') || amr.includes('pwd') || claims.acr !== 'phrh') {
-      throw new Error(`passkey sign-in: acr ${JSON.stringify(claims.acr)} amr ${JSON.stringify(amr)}; want phrh and hwk, user, mfa without pwd`);
-    }
-    if (claims.sub !== passwordSub) throw new Error(`passkey sub ${claims.sub}, password sub ${passwordSub}`);
+    wantPasskey(await finishAtClaims(), 'button sign-in');
     await shot('claims');
   });
 
