@@ -571,6 +571,14 @@ func TestAccountPasskeys(t *testing.T) {
 	if got := passkeyIDs(); len(got) != 2 {
 		t.Fatalf("passkeys listed: %v, want 2", got)
 	}
+	// The passkey is the way in of an account without a password.
+	verifier = oauth2.GenerateVerifier()
+	b4, action, vals, options := e.passkeyLoginPage(web, verifier)
+	key2.counter++
+	vals.Set("credential", string(key2.get(options)))
+	p, at = b4.follow(e.env, b4.post(e.issuer+action, vals), e.issuer+action)
+	wantAuth(t, "passkey of an account without a password", e.exchange(web, e.consentAndCode(b4, p, at).Get("code"), verifier),
+		mfa.ACRPhishingResistantHardware, "hwk", "user")
 	if p := remove(ids[0]); p.status != http.StatusSeeOther || !strings.Contains(p.location, "done=removed") {
 		t.Fatalf("removing one of two passkeys: %d %q\n%s", p.status, p.location, p.body)
 	}
@@ -625,5 +633,48 @@ func TestPasskeysOff(t *testing.T) {
 	vals.Set("action", "add-passkey")
 	if got := b.post(e.issuer+"/account", vals); got.status != http.StatusBadRequest {
 		t.Errorf("add-passkey without passkeys: %d, want 400", got.status)
+	}
+}
+
+// TestPasskeyOtherConnector: a passkey signs in only through the connector of the account it
+// was registered for, not through another local connector that offers passkeys.
+func TestPasskeyOtherConnector(t *testing.T) {
+	e := newPasskeyEnv(t, func(cfg *config.Config) {
+		cfg.Connectors = append(cfg.Connectors, config.ConnectorBlock{Type: "local", ID: "local2", Name: "Other accounts",
+			Passkeys: config.ConnectorPasskeys{Enabled: true}})
+		for i := range cfg.Clients {
+			cfg.Clients[i].AllowedConnectors = nil
+		}
+	})
+	web := e.rp(confidentialID, confidentialSecret, redirectURI)
+	b := e.browser()
+	verifier := oauth2.GenerateVerifier()
+	authURL := e.authURL(web, verifier, oauth2.SetAuthURLParam("connector_id", "local"))
+	p, at := b.follow(e.env, b.get(authURL), authURL)
+	action, vals := form(t, p.body)
+	vals.Set("username", "alice")
+	vals.Set("password", alicePassword)
+	p, at = b.follow(e.env, b.post(e.issuer+action, vals), e.issuer+action)
+	e.consentAndCode(b, p, at)
+	key := newPasskeyAuthenticator(t, "localhost", e.issuer)
+	if p := e.enrol(b, key, "Laptop"); p.status != http.StatusOK {
+		t.Fatalf("enrol: %d\n%s", p.status, p.body)
+	}
+	for _, tc := range []struct {
+		connector string
+		want      int
+	}{{"local2", http.StatusUnauthorized}, {"local", http.StatusSeeOther}} {
+		b2 := e.browser()
+		authURL := e.authURL(web, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("connector_id", tc.connector))
+		p, at := b2.follow(e.env, b2.get(authURL), authURL)
+		action, vals, options := webauthnFormFor(t, p.body, "get", "")
+		if !strings.Contains(action, "/login/"+tc.connector+"/passkey") {
+			t.Fatalf("%s: passkey form posts to %s (at %s)", tc.connector, action, at)
+		}
+		key.counter++
+		vals.Set("credential", string(key.get(options)))
+		if got := b2.post(e.issuer+action, vals); got.status != tc.want {
+			t.Errorf("passkey through %s: %d, want %d\n%s", tc.connector, got.status, tc.want, got.body)
+		}
 	}
 }
