@@ -650,11 +650,11 @@ func TestPasskeyOtherConnector(t *testing.T) {
 	b := e.browser()
 	verifier := oauth2.GenerateVerifier()
 	authURL := e.authURL(web, verifier, oauth2.SetAuthURLParam("connector_id", "local"))
-	p, at := b.follow(e.env, b.get(authURL), authURL)
+	p, _ := b.follow(e.env, b.get(authURL), authURL)
 	action, vals := form(t, p.body)
 	vals.Set("username", "alice")
 	vals.Set("password", alicePassword)
-	p, at = b.follow(e.env, b.post(e.issuer+action, vals), e.issuer+action)
+	p, at := b.follow(e.env, b.post(e.issuer+action, vals), e.issuer+action)
 	e.consentAndCode(b, p, at)
 	key := newPasskeyAuthenticator(t, "localhost", e.issuer)
 	if p := e.enrol(b, key, "Laptop"); p.status != http.StatusOK {
