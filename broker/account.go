@@ -25,6 +25,7 @@ func (s *Server) accountPages() *account.Handler {
 		for id, c := range s.MFA.Connectors {
 			h.Policies[id] = c.Policy
 		}
+		h.Passkeys = s.MFA.passkeyConnectors()
 	}
 	_, isBlobStore := s.Storage.(storage.BlobStore)
 	if cs, ok := s.Storage.(account.CeremonyStore); ok && isBlobStore {

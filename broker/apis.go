@@ -36,7 +36,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 		DPoP: proofs, URL: strings.TrimSuffix(s.Issuer, "/") + "/userinfo"}
 	var acr []string
 	if s.MFA != nil {
-		acr = mfa.ACRValuesSupported()
+		acr = mfa.ACRValuesSupported(s.MFA.passkeys())
 	}
 	disc, err := discovery.New(discovery.Provider{
 		Issuer: s.Issuer, SubjectTypes: s.Claims.SubjectTypes(), Scopes: s.Claims.SupportedScopes(),

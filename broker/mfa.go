@@ -20,6 +20,39 @@ type MFA struct {
 // counts is Connector.TrustUpstreamMFA.
 type MFAConnector struct {
 	Policy mfa.Policy
+	// Passkeys lets the connector's users sign in with a passkey alone and enrol one on
+	// /account (connectors[].passkeys.enabled; local connectors only).
+	Passkeys bool
+}
+
+// passkeys reports whether any connector offers passkeys.
+func (m *MFA) passkeys() bool {
+	if m == nil {
+		return false
+	}
+	for _, c := range m.Connectors {
+		if c.Passkeys {
+			return true
+		}
+	}
+	return false
+}
+
+// passkeyConnectors is the set of connectors that offer passkeys (nil: none).
+func (m *MFA) passkeyConnectors() map[string]bool {
+	var out map[string]bool
+	if m == nil {
+		return out
+	}
+	for id, c := range m.Connectors {
+		if c.Passkeys {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[id] = true
+		}
+	}
+	return out
 }
 
 // needed reports whether an authentication lacks a second factor that the client's or the
@@ -40,5 +73,5 @@ func (m *MFA) flowSettings() *authflow.MFA {
 	for id, c := range m.Connectors {
 		conns[id] = c.Policy
 	}
-	return &authflow.MFA{Service: m.Service, Connectors: conns, Clients: m.Clients}
+	return &authflow.MFA{Service: m.Service, Connectors: conns, Clients: m.Clients, Passkeys: m.passkeyConnectors()}
 }

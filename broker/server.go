@@ -183,9 +183,13 @@ func New(d Deps) (*Server, error) {
 // buildFlows builds the login flow and the protocols that start and end it, and logout.
 func (s *Server) buildFlows() error {
 	rl, _ := s.Storage.(storage.RateLimitStore) // nil (no budgets kept) is refused by authflow.New
+	fm := s.MFA.flowSettings()
+	if cs, ok := s.Storage.(authflow.CeremonyStore); ok && fm != nil {
+		fm.Ceremonies = cs
+	}
 	flow, err := authflow.New(authflow.Deps{
 		Issuer: s.Issuer, Store: s.Storage, RateLimits: rl, Sessions: s.Sessions, Claims: s.Claims,
-		Clients: s.Clients, Connectors: s.conns, Pages: s.pages, Templates: s.Templates, MFA: s.MFA.flowSettings(),
+		Clients: s.Clients, Connectors: s.conns, Pages: s.pages, Templates: s.Templates, MFA: fm,
 		TrustedProxies: s.TrustedProxies, RequestLifetime: s.Lifetimes.AuthRequest, Audit: s.Audit, Logger: s.Logger, Now: s.Now,
 		IdentifierFirst: s.IdentifierFirst,
 	})

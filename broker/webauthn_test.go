@@ -109,7 +109,7 @@ func (k *softKey) get(options string) []byte {
 	return b
 }
 
-var webauthnFormRe = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)" data-webauthn="(get|create)" data-options="([^"]*)">(.*?)</form>`)
+var webauthnFormRe = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)" data-webauthn="(get|create)" data-options="([^"]*)"[^>]*>(.*?)</form>`)
 
 // webauthnForm returns the action, hidden fields and options of the page's WebAuthn form of
 // the kind ("get" or "create").

@@ -156,6 +156,16 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "unknown key in connectors[].passkeys",
+			yaml: "connectors:\n  - id: local\n    type: local\n    passkeys:\n      enabled: true\n      enable: true\n",
+			want: []string{`f.yaml:6: connectors[0].passkeys.enable: unknown key "enable" (did you mean "enabled"?)`},
+		},
+		{
+			name: "passkeys.enabled not a boolean",
+			yaml: "connectors:\n  - id: local\n    type: local\n    passkeys: {enabled: sure}\n",
+			want: []string{`f.yaml:4: connectors[0].passkeys.enabled: expected true or false, got "sure"`},
+		},
+		{
 			name: "string where a list is expected",
 			yaml: "clients:\n  - id: a\n    redirect_uris: http://x/cb\n",
 			want: []string{`f.yaml:3: clients[0].redirect_uris: expected a list, got "http://x/cb"`},

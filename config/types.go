@@ -394,6 +394,8 @@ type ConnectorBlock struct {
 	// AuthnContext) satisfy the MFA policy and its amr values reach Gatehouse's tokens.
 	// Without it, amr keeps only pwd and fed and acr is Gatehouse's single-factor value.
 	TrustUpstreamMFA bool `yaml:"trust_upstream_mfa"`
+	// Passkeys lets this (local) connector's users sign in with a passkey alone.
+	Passkeys ConnectorPasskeys `yaml:"passkeys"`
 	// Domains are the email domains whose users sign in with this connector (home-realm
 	// discovery, docs/login.md): an identifier or login_hint ending in @domain goes straight
 	// to it. Lowercase DNS names; a domain belongs to one connector only.

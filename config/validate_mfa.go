@@ -16,7 +16,7 @@ var mfaPolicies = []string{"required", "optional", "off"}
 // UsesMFA reports whether any connector, client or service provider asks for a second factor, or WebAuthn is
 // configured: then mfa.secrets_key is needed and the MFA pages are served.
 func (c *Config) UsesMFA() bool {
-	if c.MFA.WebAuthn.RPID != "" || c.MFA.SecretsKey != "" {
+	if c.MFA.WebAuthn.RPID != "" || c.MFA.SecretsKey != "" || c.UsesPasskeys() {
 		return true
 	}
 	for _, cn := range c.Connectors {
@@ -44,6 +44,7 @@ func (c *Config) UsesMFA() bool {
 
 // mfa checks the mfa block and the per-connector and per-client policies.
 func (v *validator) mfa(c *Config) {
+	v.passkeys(c)
 	for i, cn := range c.Connectors {
 		if cn.MFA != "" {
 			v.oneOf(fmt.Sprintf("connectors[%d].mfa", i), cn.MFA, mfaPolicies...)
@@ -70,7 +71,7 @@ func (v *validator) mfa(c *Config) {
 	m := c.MFA
 	switch {
 	case m.SecretsKey == "":
-		v.addf("mfa.secrets_key", "is required when a connector, client or service provider sets mfa, or mfa.webauthn is set: "+
+		v.addf("mfa.secrets_key", "is required when a connector, client or service provider sets mfa, a connector enables passkeys, or mfa.webauthn is set: "+
 			"a random value of at least %d characters (e.g. secrets_key: ${GATEHOUSE_MFA_KEY}); it seals TOTP secrets at rest", minMFASecretsKey)
 	case len(m.SecretsKey) < minMFASecretsKey:
 		v.addf("mfa.secrets_key", "is too short (%d characters): use a random value of at least %d", len(m.SecretsKey), minMFASecretsKey)

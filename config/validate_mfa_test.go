@@ -50,6 +50,18 @@ func TestValidateMFA(t *testing.T) {
 				MFA: "always", MFAClasses: []string{"https://refeds.org/profile/mfa", "not a uri", ""}}}
 		}, []string{`service_providers[0].mfa: must be one of required, optional, off, got "always"`,
 			`service_providers[0].mfa_classes[1]: "not a uri" is not an absolute URI`, `service_providers[0].mfa_classes[2]: "" is not an absolute URI`}},
+		// Issue 24.4: passkeys per local connector, WebAuthn on the issuer's host.
+		{"passkeys with key", func(c *Config) { c.Connectors[0].Passkeys.Enabled, c.MFA.SecretsKey = true, testMFAKey }, nil},
+		{"passkeys need the key", func(c *Config) { c.Connectors[0].Passkeys.Enabled = true }, []string{"mfa.secrets_key: is required"}},
+		{"passkeys on a non-local connector", func(c *Config) {
+			c.Connectors[0].Type, c.Connectors[0].Passkeys.Enabled, c.MFA.SecretsKey = "ldap", true, testMFAKey
+		}, []string{`connectors[0].passkeys.enabled: passkeys are for local connectors; "local" is of type "ldap"`}},
+		{"passkeys on an IP issuer", func(c *Config) {
+			c.Issuer, c.Connectors[0].Passkeys.Enabled, c.MFA.SecretsKey = "http://127.0.0.1:5556", true, testMFAKey
+		}, []string{`connectors[0].passkeys.enabled: the issuer's host "127.0.0.1" is an IP address`}},
+		{"passkeys on localhost", func(c *Config) {
+			c.Issuer, c.Connectors[0].Passkeys.Enabled, c.MFA.SecretsKey, c.MFA.WebAuthn.RPID = "http://localhost:5556", true, testMFAKey, "localhost"
+		}, nil},
 		{"localhost for local testing", func(c *Config) {
 			c.Issuer, c.MFA.SecretsKey, c.MFA.WebAuthn.RPID = "http://localhost:5556", testMFAKey, "localhost"
 		}, nil},

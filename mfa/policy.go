@@ -14,10 +14,23 @@ const (
 	// ACRMFA: a second factor was checked by Gatehouse, or an upstream the operator trusts
 	// (trust_upstream_mfa) proved multi-factor authentication.
 	ACRMFA = "urn:gatehouse:acr:mfa"
+	// ACRPhishingResistant: a passkey sign-in with a credential that may be synced: multi-
+	// factor (possession and user verification) and bound to Gatehouse's origin (OpenID
+	// Extended Authentication Profile "phr").
+	ACRPhishingResistant = "phr"
+	// ACRPhishingResistantHardware: a passkey sign-in with a credential bound to its device
+	// (EAP "phrh").
+	ACRPhishingResistantHardware = "phrh"
 )
 
-// ACRValuesSupported lists Gatehouse's acr values, weakest first (for discovery).
-func ACRValuesSupported() []string { return []string{ACRPassword, ACRMFA} }
+// ACRValuesSupported lists Gatehouse's acr values, weakest first (for discovery); the
+// passkey ones when a connector offers passkeys.
+func ACRValuesSupported(passkeys bool) []string {
+	if passkeys {
+		return []string{ACRPassword, ACRMFA, ACRPhishingResistant, ACRPhishingResistantHardware}
+	}
+	return []string{ACRPassword, ACRMFA}
+}
 
 // Authentication method references (RFC 8176) Gatehouse adds to amr.
 const (
@@ -101,8 +114,33 @@ var mfaACRs = []string{
 func isMFAACR(v string) bool { return slices.Contains(mfaACRs, v) }
 
 // Satisfied reports whether an authentication already counts as multi-factor for Gatehouse.
-// Only Gatehouse's own marker counts: Normalize decides what an upstream's claims are worth.
-func Satisfied(a storage.Authentication) bool { return a.ACR == ACRMFA }
+// Only Gatehouse's own markers count (a second factor, or a passkey sign-in): Normalize
+// decides what an upstream's claims are worth.
+func Satisfied(a storage.Authentication) bool {
+	switch a.ACR {
+	case ACRMFA, ACRPhishingResistant, ACRPhishingResistantHardware:
+		return true
+	}
+	return false
+}
+
+// Passkey returns the authentication of a passkey sign-in (PasskeyLogin.AMR: hwk or swk,
+// and user): amr is those methods and "mfa" (the passkey is something the user has and the
+// authenticator verified who holds it), acr ACRPhishingResistantHardware for hwk, else
+// ACRPhishingResistant. No password was involved, so pwd is not there. It satisfies every
+// MFA policy: the second-factor step is skipped.
+func Passkey(a storage.Authentication, methods []string) storage.Authentication {
+	amr := slices.Clone(methods)
+	if !slices.Contains(amr, AMRMFA) {
+		amr = append(amr, AMRMFA)
+	}
+	a.AMR = amr
+	a.ACR = ACRPhishingResistant
+	if slices.Contains(methods, AMRHardware) {
+		a.ACR = ACRPhishingResistantHardware
+	}
+	return a
+}
 
 // Decide says whether a login (fresh, after Normalize, or an existing session) needs a second
 // factor.

@@ -89,7 +89,8 @@ type Service struct {
 	issuer     string
 	now        func() time.Time
 	logger     *slog.Logger
-	wa         *webAuthn // nil when WebAuthn is not configured
+	wa         *webAuthn            // nil when WebAuthn is not configured
+	passkeys   storage.PasskeyStore // nil when the store keeps no passkeys
 	limiter    *ratelimit.Limiter
 	maxUser    int
 	maxIP      int
@@ -135,6 +136,7 @@ func New(o Options) (*Service, error) {
 		limiter: lim, maxUser: o.MaxUserFailures, maxIP: o.MaxIPFailures,
 		stateTTL: 10 * time.Minute,
 	}
+	s.passkeys, _ = o.Store.(storage.PasskeyStore)
 	if o.WebAuthn.RPID != "" {
 		if s.wa, err = newWebAuthn(o.WebAuthn); err != nil {
 			return nil, err

@@ -256,6 +256,7 @@ func TestRenderInEachLanguage(t *testing.T) {
 	}
 	type page struct {
 		Title, Base, ClientName, ConnectorName, Error, Prompt, Action, ReqID, CSRF, Username, Back string
+		Passkey                                                                                    *struct{ Action, CSRF, Options, Script string }
 		Languages                                                                                  []struct {
 			Tag, Name, URL string
 			Current        bool

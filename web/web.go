@@ -25,7 +25,7 @@ var embedded embed.FS
 var required = []string{
 	"login.html", "connectors.html", "consent.html", "error.html", "logout.html", "loggedout.html", "form_post.html",
 	"mfa_verify.html", "mfa_enrol.html", "mfa_codes.html", "mfa_account.html", "saml_denied.html",
-	"device.html", "device_done.html", "logout_done.html", "account_logins.html", "identifier.html",
+	"device.html", "device_done.html", "logout_done.html", "account_logins.html", "identifier.html", "passkey_login.html", "account_passkeys.html",
 }
 
 // Templates renders pages. Reload replaces the theme's templates and assets while requests

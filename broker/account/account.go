@@ -38,6 +38,8 @@ type Handler struct {
 	Policies map[string]mfa.Policy
 	// Ceremonies keeps WebAuthn ceremony state; nil: the page offers no WebAuthn.
 	Ceremonies CeremonyStore
+	// Passkeys holds the connectors whose users may register passkeys (passkeys.go).
+	Passkeys map[string]bool
 	// Pages renders the pages, error pages included.
 	Pages *pages.Renderer
 	// Connectors says whether the session's connector is still up.
@@ -76,9 +78,10 @@ func (h *Handler) Mount(m *route.Mux) {
 
 // notices are the messages shown after a redirect with ?done=.
 var notices = map[string]string{
-	"added":    "The new factor is ready to use.",
-	"removed":  "The factor was removed.",
-	"verified": "Verified: you can change your factors now.",
+	"added":         "The new factor is ready to use.",
+	"removed":       "The factor was removed.",
+	"verified":      "Verified: you can change your factors now.",
+	"passkey-added": "The passkey is ready: you can sign in with it.",
 }
 
 // signedIn returns the request's SSO session, rendering the error page itself when there is

@@ -42,6 +42,8 @@ type pageData struct {
 	// Verification offered while Locked: a TOTP code, a recovery code, a WebAuthn assertion.
 	VerifyTOTP, VerifyRecovery bool
 	VerifyWebAuthnOptions      string
+	// Passkeys is the passkey section (passkeys.go); nil: not shown.
+	Passkeys *passkeySection
 }
 
 // codesData is mfa_codes.html's data: new recovery codes shown once, with a link to Done
@@ -104,6 +106,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v view) {
 		err = h.offerVerification(r, v.sess, u, st, &d)
 	} else {
 		err = h.offerEnrolment(r, v, u, &d)
+	}
+	if err == nil {
+		err = h.fillPasskeys(r, v.sess, u, st, &d)
 	}
 	if err != nil {
 		h.Pages.Internal(w, r, "begin second factor", err)

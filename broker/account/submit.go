@@ -63,6 +63,8 @@ func (h *Handler) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case "add-totp", "add-webauthn":
 		h.add(w, r, sess, flow, st, action)
+	case "add-passkey":
+		h.addPasskey(w, r, sess, flow, st)
 	case "remove":
 		h.remove(w, r, sess, flow, st)
 	case "regenerate":
@@ -122,6 +124,9 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, sess storage.Se
 	if len(st.Factors) == 1 && h.required(sess) {
 		h.render(w, r, view{status: http.StatusConflict, sess: sess, flow: flow,
 			msg: "This is your only second factor and your sign-in requires one: add another factor before removing it."})
+		return
+	}
+	if h.guardLastPasskey(w, r, sess, flow) { // passkeys.go
 		return
 	}
 	u := mfa.UserOf(sess.Identity)

@@ -142,6 +142,7 @@ func (f *Flow) Mount(m *route.Mux) {
 	}
 	m.Browser("GET /login/{connector}", f.handleLoginPage)
 	m.Browser("POST /login/{connector}", f.handleLoginSubmit)
+	m.Browser("POST /login/{connector}/passkey", f.handlePasskeySubmit)
 	m.Page("GET /callback/{connector}", f.handleCallback)
 	m.Page("POST /callback/{connector}", f.handleCallback)
 	// SAML service-provider endpoints of SAML connectors: the assertion consumer service is

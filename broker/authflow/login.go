@@ -116,6 +116,8 @@ func (f *Flow) unavailable(w http.ResponseWriter, r *http.Request, cn *connset.S
 type loginData struct {
 	pages.Page
 	ClientName, ConnectorName, Action, ReqID, CSRF, Prompt, Username, Error, Back string
+	// Passkey is the "Sign in with a passkey" form (passkey.go); nil: none.
+	Passkey *passkeyForm
 }
 
 func (f *Flow) loginPage(w http.ResponseWriter, r *http.Request, status int, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, flow, username, msg string) {
@@ -139,6 +141,7 @@ func (f *Flow) loginPage(w http.ResponseWriter, r *http.Request, status int, ar 
 	if len(f.Connectors.Usable(c.AllowsConnector)) > 1 && ar.ConnectorID == "" {
 		d.Back = f.rel("/login?req=" + url.QueryEscape(ar.ID))
 	}
+	d.Passkey = f.passkeyOffer(w, r, ar, cn, flow)
 	f.render(w, r, status, "login.html", "login", d)
 }
 
@@ -314,6 +317,13 @@ func loginUserKey(connectorID string, pc connectors.PasswordConnector, username 
 // completeLogin normalizes the upstream identity, establishes the SSO session and continues
 // the flow.
 func (f *Flow) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, up connectors.Upstream) {
+	f.completeLoginAs(w, r, ar, c, cn, up, nil)
+}
+
+// completeLoginAs is completeLogin after a passkey (pk, nil for any other login): the
+// identity must be the user who registered the passkey, and the authentication is the
+// passkey's (mfa.Passkey), which needs no second factor.
+func (f *Flow) completeLoginAs(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, c *clients.Client, cn *connset.Slot, up connectors.Upstream, pk *mfa.PasskeyLogin) {
 	ctx := r.Context()
 	if !bindsTo(ar, cn.Info.ID) { // every entry checks this already; the last step checks again
 		f.Pages.Expired(w, r)
@@ -333,7 +343,15 @@ func (f *Flow) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.
 		f.Pages.Internal(w, r, "normalize identity", err)
 		return
 	}
-	f.record(r, ar, loginEvent(cn, id.Subject, audit.OutcomeSuccess)) // the connector vouched; MFA and consent follow
+	if pk != nil && id.Subject != pk.UserID { // the account was linked to another user since
+		f.passkeyRefused(w, r, ar, c, cn, f.Sessions.FlowSecret(r), connectors.ErrBadCredentials)
+		return
+	}
+	ev := loginEvent(cn, id.Subject, audit.OutcomeSuccess) // the connector vouched; MFA and consent follow
+	if pk != nil {
+		ev.Detail = map[string]string{"method": "passkey"}
+	}
+	f.record(r, ar, ev)
 	authTime := up.AuthTime
 	if authTime.IsZero() {
 		authTime = f.Now()
@@ -344,6 +362,9 @@ func (f *Flow) completeLogin(w http.ResponseWriter, r *http.Request, ar storage.
 	}
 	// Only a trusted upstream's amr/acr reach the tokens, with or without an MFA policy.
 	auth = mfa.Normalize(auth, cn.TrustUpstreamMFA)
+	if pk != nil {
+		auth = mfa.Passkey(auth, pk.AMR)
+	}
 	if f.mfaStep(w, r, ar, c, id, &auth) { // a second factor first (mfa.go)
 		return
 	}

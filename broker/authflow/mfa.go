@@ -25,6 +25,11 @@ type MFA struct {
 	Connectors map[string]mfa.Policy
 	// Clients holds each client's policy by client ID (missing: off).
 	Clients map[string]mfa.Policy
+	// Passkeys holds the connectors whose users may sign in with a passkey alone
+	// (passkey.go); missing: none.
+	Passkeys map[string]bool
+	// Ceremonies keeps passkey ceremony state (single use); nil: no passkeys.
+	Ceremonies CeremonyStore
 }
 
 // mfaNeeded decides whether an authentication needs a second factor for the client.

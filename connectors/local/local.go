@@ -385,3 +385,39 @@ func GeneratePassword() (string, error) {
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
+
+// PasskeyLogin returns the identity of the user a verified passkey signs in as (the broker
+// checked the passkey; the connector checks the account): the user named by the exact
+// username, not disabled. A user without a password may sign in this way. An unknown or
+// disabled user is connectors.ErrBadCredentials; a failing user source a
+// *connectors.UpstreamError.
+func (c *Connector) PasskeyLogin(ctx context.Context, s connectors.Scopes, username string) (connectors.Upstream, error) {
+	if username == "" {
+		return connectors.Upstream{}, connectors.ErrBadCredentials
+	}
+	u, err := c.users.LookupUser(ctx, username)
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		return connectors.Upstream{}, connectors.ErrBadCredentials
+	case err != nil:
+		return connectors.Upstream{}, &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("local: look up user: %w", err)}
+	case Disabled(u.PasswordHash):
+		return connectors.Upstream{}, connectors.ErrBadCredentials
+	}
+	up := upstream(u)
+	up.AuthTime = c.now()
+	return up, nil
+}
+
+// HasPassword reports whether the user can sign in with a password (has a usable hash and
+// is not disabled): the account page keeps a passkey-only user's last passkey.
+func (c *Connector) HasPassword(ctx context.Context, username string) (bool, error) {
+	u, err := c.users.LookupUser(ctx, username)
+	if errors.Is(err, ErrUserNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("local: look up user: %w", err)
+	}
+	return u.PasswordHash != "" && !Disabled(u.PasswordHash), nil
+}

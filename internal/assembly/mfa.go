@@ -29,11 +29,14 @@ func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time, log
 		return nil, fmt.Errorf("mfa: the %s storage backend does not support second factors yet", cfg.Storage.Type)
 	}
 	wa := mfa.WebAuthnOptions{RPID: cfg.MFA.WebAuthn.RPID, RPName: cfg.MFA.WebAuthn.RPName, Origins: cfg.MFA.WebAuthn.Origins}
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: issuer: %w", err)
+	}
+	if wa.RPID == "" && cfg.UsesPasskeys() { // passkeys: WebAuthn on the issuer's host
+		wa.RPID = u.Hostname()
+	}
 	if wa.RPID != "" && len(wa.Origins) == 0 {
-		u, err := url.Parse(cfg.Issuer)
-		if err != nil {
-			return nil, fmt.Errorf("mfa: issuer: %w", err)
-		}
 		wa.Origins = []string{u.Scheme + "://" + u.Host}
 	}
 	if wa.RPName == "" {
@@ -51,7 +54,7 @@ func NewMFA(cfg *config.Config, store storage.Storage, now func() time.Time, log
 		if err != nil {
 			return nil, fmt.Errorf("connector %s: %w", c.ID, err)
 		}
-		m.Connectors[c.ID] = broker.MFAConnector{Policy: p}
+		m.Connectors[c.ID] = broker.MFAConnector{Policy: p, Passkeys: c.Passkeys.Enabled}
 	}
 	for _, c := range cfg.Clients {
 		p, err := mfa.ParsePolicy(c.MFA)

@@ -602,6 +602,7 @@ func TestConformanceSealed(t *testing.T) {
 	storagetest.RunBlobs(t, open)
 	storagetest.RunBlobTake(t, open)
 	storagetest.RunMFA(t, open)
+	storagetest.RunPasskeys(t, open)
 	storagetest.RunDevices(t, open)
 }
 

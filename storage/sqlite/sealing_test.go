@@ -44,6 +44,7 @@ func TestConformanceSealed(t *testing.T) {
 	storagetest.RunBlobs(t, open)
 	storagetest.RunBlobTake(t, open)
 	storagetest.RunMFA(t, open)
+	storagetest.RunPasskeys(t, open)
 	storagetest.RunGrantUpdates(t, open)
 	storagetest.RunRefreshReissue(t, open)
 	storagetest.RunAuthRequestSweep(t, open)

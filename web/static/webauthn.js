@@ -59,6 +59,9 @@
   }
 
   function setup(form) {
+    // A page may load this script once per WebAuthn form: set each form up once.
+    if (form.dataset.webauthnReady) return;
+    form.dataset.webauthnReady = '1';
     const button = form.querySelector('[data-webauthn-start]');
     const errorBox = form.querySelector('[data-webauthn-error]');
     const fail = function (msg) {
@@ -74,10 +77,32 @@
       button.disabled = true;
       return;
     }
+    // data-conditional (the passkey sign-in form): the browser also offers its passkeys in
+    // the username field's autofill (autocomplete="username webauthn"); the button aborts
+    // that pending request before it starts its own.
+    let conditional = null;
+    if (form.dataset.conditional !== undefined && window.PublicKeyCredential.isConditionalMediationAvailable) {
+      window.PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
+        if (!ok) return;
+        conditional = new AbortController();
+        const req = requestOptions(JSON.parse(form.dataset.options));
+        req.mediation = 'conditional';
+        req.signal = conditional.signal;
+        return navigator.credentials.get(req).then(function (cred) {
+          if (!cred) return;
+          form.elements.credential.value = credentialJSON(cred);
+          form.submit();
+        });
+      }).catch(function () { /* aborted by the button, or no passkey chosen */ });
+    }
     button.addEventListener('click', async function (ev) {
       ev.preventDefault();
       button.disabled = true;
       if (errorBox) errorBox.hidden = true;
+      if (conditional) {
+        conditional.abort();
+        conditional = null;
+      }
       try {
         const opts = JSON.parse(form.dataset.options);
         const cred = form.dataset.webauthn === 'create'

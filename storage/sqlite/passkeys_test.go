@@ -1,0 +1,12 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/storagetest"
+)
+
+func TestPasskeys(t *testing.T) {
+	storagetest.RunPasskeys(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}
