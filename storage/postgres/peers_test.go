@@ -624,3 +624,11 @@ func TestAudit(t *testing.T) {
 func TestObservable(t *testing.T) {
 	storagetest.RunObservable(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
+
+func TestRefreshHotPath(t *testing.T) {
+	storagetest.RunRefreshHotPath(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
+func TestSeeder(t *testing.T) {
+	storagetest.RunSeeder(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) }, 2*gcBatch+37)
+}

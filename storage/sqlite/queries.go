@@ -17,7 +17,7 @@ func allQueries() []string {
 		qListKeys, qDeleteKeys, qInsertKey,
 		qInsertUser, qUpsertUser, qGetUser, qListUsers, qFindUsersByEmail, qDeleteUser, qReplacePassword,
 		qInsertLink, qGetLink, qCreateLink, qFindLinkEmail, qSetLinkEmail, qListUserLinks, qDeleteUserLink,
-		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrants, qGCSessions, qGCSigningKeys,
+		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrantTokens, qGCGrants, qGCSessionsIdle, qGCSessionsAbsolute, qGCSigningKeys,
 		qGetReplacedBy, qGetUsedAt, qRevokeSuccessr, qSetReplacedBy,
 		qRotateRefresh, qRefreshRefusal,
 	}

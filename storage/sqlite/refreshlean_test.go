@@ -11,3 +11,7 @@ import (
 func TestRefreshHotPath(t *testing.T) {
 	storagetest.RunRefreshHotPath(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
+
+func TestSeeder(t *testing.T) {
+	storagetest.RunSeeder(t, func(t *testing.T) storage.Storage { return openTemp(t) }, 2*gcBatch+37)
+}
