@@ -25,7 +25,8 @@ it for --app-url, after one forward-auth login per worker; the loadtest's addres
 web.trusted_proxies; followed by a reference row, the CPU time of one RS256 signature in this
 process, and a line setting the server's CPU per check beside one ES256 signature measured in
 this process before the load), or all (forwardauth only with --app-url). Only loopback issuers unless
---allow-remote; names under .localhost are dialled at 127.0.0.1.
+--allow-remote; names under .localhost are dialled at 127.0.0.1. ` + "`gatehouse loadtest seed`" + ` fills
+a store with N users first (see its --help).
 
 Example:
   gatehouse loadtest --issuer http://127.0.0.1:5556 --client-id app --client-secret S \
@@ -34,7 +35,10 @@ Example:
 `
 
 // cmdLoadtest drives load against a running broker.
-func cmdLoadtest(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+func cmdLoadtest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "seed" {
+		return cmdLoadtestSeed(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	var cfg loadgen.Config
 	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer URL of the broker (required)")
