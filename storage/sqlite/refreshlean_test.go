@@ -15,3 +15,7 @@ func TestRefreshHotPath(t *testing.T) {
 func TestSeeder(t *testing.T) {
 	storagetest.RunSeeder(t, func(t *testing.T) storage.Storage { return openTemp(t) }, 2*gcBatch+37)
 }
+
+func TestConfigUserLister(t *testing.T) {
+	storagetest.RunConfigUserLister(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}

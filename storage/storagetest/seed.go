@@ -105,3 +105,30 @@ func RunSeeder(t *testing.T, open func(t *testing.T) storage.Storage, gcRows int
 		}
 	})
 }
+
+// RunConfigUserLister runs the conformance test of the optional storage.ConfigUserLister:
+// it lists exactly the users whose FromConfig is set, by username.
+func RunConfigUserLister(t *testing.T, open func(t *testing.T) storage.Storage) {
+	s := open(t)
+	cl, ok := s.(storage.ConfigUserLister)
+	if !ok {
+		t.Fatalf("%T does not implement storage.ConfigUserLister", s)
+	}
+	ctx := ctxFor(t)
+	now := baseTime()
+	for _, u := range []struct {
+		name       string
+		fromConfig bool
+	}{{"zed", true}, {"bob", false}, {"amy", true}, {"cal", false}} {
+		lu := localUser(u.name, now)
+		lu.FromConfig = u.fromConfig
+		wantErr(t, "create "+u.name, s.CreateLocalUser(ctx, lu), nil)
+	}
+	got, err := cl.ListConfigLocalUsers(ctx)
+	wantErr(t, "list configured users", err, nil)
+	var names []string
+	for _, u := range got {
+		names = append(names, u.Username)
+	}
+	mustEqual(t, "configured users", []string{"amy", "zed"}, names)
+}
