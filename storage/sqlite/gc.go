@@ -34,10 +34,10 @@ const (
 	qGCSigningKeys = `DELETE FROM signing_keys WHERE expires_at <> 0 AND expires_at < ?1 AND ?2 > 0`
 )
 
-// gcBatch is how many rows one GC statement deletes; gcPause is the wait between two
-// batches, which leaves the writer to requests; gcMaxBatches bounds one collection of one
-// table (the rest waits for the next GC). 500 rows commit in a few milliseconds, so a
-// request waits at most about one batch behind a collection of any size.
+// gcBatch is how many rows one GC statement deletes; after each batch the collection
+// waits as long as the batch took (at least gcPause), so it holds the single writer at most
+// half of the time and requests interleave with a collection of any size; gcMaxBatches
+// bounds one collection of one table (the rest waits for the next GC).
 const (
 	gcBatch      = 500
 	gcPause      = 2 * time.Millisecond
@@ -78,15 +78,17 @@ func (s *Store) GC(ctx context.Context, now time.Time) (storage.GCResult, error)
 // deleteInBatches runs the step's statements (?1 the time, ?2 the batch size) in one
 // transaction per batch until the last deletes fewer than gcBatch rows.
 func (s *Store) deleteInBatches(ctx context.Context, st gcStep, arg int64) error {
+	var pause time.Duration
 	for i := range gcMaxBatches {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(gcPause):
+			case <-time.After(pause):
 			}
 		}
 		var k int64
+		start := time.Now()
 		err := s.inTx(ctx, func(t *txn) error {
 			for j, q := range st.queries {
 				res, err := t.exec(ctx, q, arg, gcBatch)
@@ -103,6 +105,7 @@ func (s *Store) deleteInBatches(ctx context.Context, st gcStep, arg int64) error
 		if err != nil || k < gcBatch {
 			return err
 		}
+		pause = max(gcPause, time.Since(start))
 	}
 	return nil
 }
