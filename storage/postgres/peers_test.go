@@ -630,7 +630,7 @@ func TestRefreshHotPath(t *testing.T) {
 }
 
 func TestSeeder(t *testing.T) {
-	storagetest.RunSeeder(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) }, 2*gcBatch+37)
+	storagetest.RunSeeder(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) }, gcBatch+37)
 }
 
 func TestConfigUserLister(t *testing.T) {

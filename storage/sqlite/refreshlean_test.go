@@ -13,7 +13,7 @@ func TestRefreshHotPath(t *testing.T) {
 }
 
 func TestSeeder(t *testing.T) {
-	storagetest.RunSeeder(t, func(t *testing.T) storage.Storage { return openTemp(t) }, 2*gcBatch+37)
+	storagetest.RunSeeder(t, func(t *testing.T) storage.Storage { return openTemp(t) }, gcBatch+37)
 }
 
 func TestConfigUserLister(t *testing.T) {
