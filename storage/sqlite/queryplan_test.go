@@ -17,11 +17,12 @@ func TestQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	// Statements allowed to scan a table, and why.
 	allowed := map[string]string{
-		qListUsers:     "admin listing of every local user",
-		qListClients:   "admin listing of runtime clients (a small table)",
-		qListKeys:      "the signing keys: a handful of rows",
-		qDeleteKeys:    "the signing keys: a handful of rows",
-		qGCSigningKeys: "the signing keys: a handful of rows",
+		qListUsers:            "admin listing of every local user",
+		qListClients:          "admin listing of runtime clients (a small table)",
+		qListServiceProviders: "admin listing of SAML service providers (a small table)",
+		qListKeys:             "the signing keys: a handful of rows",
+		qDeleteKeys:           "the signing keys: a handful of rows",
+		qGCSigningKeys:        "the signing keys: a handful of rows",
 	}
 	scan := regexp.MustCompile(`^SCAN (\w+)`)
 	bind := regexp.MustCompile(`\?\d*`)
