@@ -77,6 +77,10 @@ type Web struct {
 	// for this long (so a load balancer or Kubernetes stops sending traffic) before in-flight
 	// requests are drained and the process exits. Default 0s; 5s suits Kubernetes.
 	ShutdownDelay Duration `yaml:"shutdown_delay"`
+	// MaxConnections bounds the open connections of each public listener (0: 4096). Above
+	// three quarters of it idle keep-alive connections are closed; at it, new connections
+	// wait in the kernel's backlog. Each open connection holds about 14 KB of memory.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Admin configures the admin listener (health, metrics). Empty: health is on the public

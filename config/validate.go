@@ -148,6 +148,9 @@ func (v *validator) web(w *Web) {
 	if w.ShutdownDelay < 0 || w.ShutdownDelay.D() > 5*time.Minute {
 		v.addf("web.shutdown_delay", "must be between 0s and 5m, got %s", w.ShutdownDelay.D())
 	}
+	if w.MaxConnections < 0 || w.MaxConnections > 1_000_000 {
+		v.addf("web.max_connections", "must be between 0 (the default, 4096) and 1000000, got %d", w.MaxConnections)
+	}
 	if w.HTTP == "" && w.HTTPS == "" {
 		v.addf("web", "needs web.http or web.https (a listen address such as 127.0.0.1:5556)")
 	}

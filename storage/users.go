@@ -24,3 +24,11 @@ type LocalUserEmailFinder interface {
 	// than one is possible (emails are not unique); the caller decides what that means.
 	FindLocalUsersByEmail(ctx context.Context, email string) ([]LocalUser, error)
 }
+
+// ConfigUserLister is implemented by backends that list the local users that came from the
+// configuration (LocalUser.FromConfig) without reading every user: the start of the
+// process reads them to remove those the configuration no longer lists.
+type ConfigUserLister interface {
+	// ListConfigLocalUsers lists the local users whose FromConfig is set, by username.
+	ListConfigLocalUsers(ctx context.Context) ([]LocalUser, error)
+}

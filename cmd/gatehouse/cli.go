@@ -40,7 +40,7 @@ func commands() []command {
 		{name: "check-config", synopsis: "FILE | --config FILE", summary: "validate a configuration file; lists every problem and warning", run: std(cmdCheckConfig)},
 		{name: "hash-password", synopsis: "[--cost N]", summary: "print the bcrypt hash of a password (prompted on a terminal, else read from stdin)", run: withStdin(cmdHashPassword)},
 		{name: "version", summary: "print the version, the commit and the Go version", run: std(cmdVersion)},
-		{name: "loadtest", synopsis: "--issuer URL [flags]", summary: "drive load against a running broker", run: std(cmdLoadtest)},
+		{name: "loadtest", synopsis: "--issuer URL [flags] | seed [--config FILE] --users N", summary: "drive load against a running broker; seed: fill a store with N realistic users first", run: std(cmdLoadtest)},
 		{name: "backup", synopsis: "[--config FILE] --to FILE", summary: "consistent online snapshot of the SQLite store (PostgreSQL: pg_dump)", run: std(cmdBackup)},
 		{name: "restore", synopsis: "[--config FILE] --from FILE", summary: "check a backup (integrity, schema, seal keys), then put it in place", run: std(cmdRestore)},
 		{name: "secrets", run: std(cmdSecrets), subs: []subcommand{

@@ -74,6 +74,8 @@ type listeners struct {
 	certs *certReloader
 	// adminCerts is the admin listener's (nil without admin.tls_cert).
 	adminCerts *certReloader
+	// requests counts the public listeners' requests (trimWhenIdle watches it).
+	requests atomic.Int64
 }
 
 // openListeners listens on web.http, web.https and admin.http, each answering "starting"
@@ -96,6 +98,14 @@ func openListeners(cfg *config.Config, logger *slog.Logger) (*listeners, error) 
 			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
 		hs := httpx.NewServer(addr, h)
+		if h == l.public {
+			hs.Handler = countRequests(&l.requests, h)
+			max := cfg.Web.MaxConnections
+			if max == 0 {
+				max = httpx.DefaultMaxConnections
+			}
+			ln = httpx.LimitConnections(ln, hs, max)
+		}
 		if h == l.admin {
 			// gRPC clients of the admin API speak HTTP/2: over TLS, or without (h2c).
 			hs.Protocols = new(http.Protocols)

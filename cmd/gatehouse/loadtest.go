@@ -24,8 +24,12 @@ consent, code exchange with PKCE), forwardauth (a signed-in GET /forward-auth as
 it for --app-url, after one forward-auth login per worker; the loadtest's address must be in
 web.trusted_proxies; followed by a reference row, the CPU time of one RS256 signature in this
 process, and a line setting the server's CPU per check beside one ES256 signature measured in
-this process before the load), or all (forwardauth only with --app-url). Only loopback issuers unless
---allow-remote; names under .localhost are dialled at 127.0.0.1.
+this process before the load), or all (forwardauth only with --app-url). Scenario abuse
+(not part of all; needs --pid) measures the server's memory under what one attacker can open
+at once: --auth-requests abandoned logins, --conns held connections, --saml-posts large SAML
+POSTs; it prints the RSS after and the peak during each step, and fails above --max-rss. Only loopback issuers unless
+--allow-remote; names under .localhost are dialled at 127.0.0.1. ` + "`gatehouse loadtest seed`" + ` fills
+a store with N users first (see its --help).
 
 Example:
   gatehouse loadtest --issuer http://127.0.0.1:5556 --client-id app --client-secret S \
@@ -34,7 +38,10 @@ Example:
 `
 
 // cmdLoadtest drives load against a running broker.
-func cmdLoadtest(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+func cmdLoadtest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "seed" {
+		return cmdLoadtestSeed(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	var cfg loadgen.Config
 	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer URL of the broker (required)")
@@ -51,6 +58,14 @@ func cmdLoadtest(ctx context.Context, args []string, _ func(string) string, stdo
 	fs.IntVar(&cfg.PID, "pid", 0, "the server's process ID: report its CPU time per request and RSS")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow an issuer that is not on a loopback address")
 	scenario := fs.String("scenario", loadgen.All, "one of "+strings.Join(loadgen.Scenarios(), "|")+"|all")
+	var abuse loadgen.AbuseOptions
+	fs.IntVar(&abuse.AuthRequests, "auth-requests", 10000, "abuse: authorization requests started and abandoned")
+	fs.IntVar(&abuse.Conns, "conns", 10000, "abuse: connections opened and held (half idle after one request, half silent)")
+	fs.DurationVar(&abuse.Hold, "hold", 5*time.Second, "abuse: how long the connections are held")
+	fs.IntVar(&abuse.SAMLPosts, "saml-posts", 1000, "abuse: large SAML POSTs to the IdP's SSO endpoint")
+	fs.IntVar(&abuse.SAMLConcurrency, "saml-concurrency", 64, "abuse: SAML POSTs at once")
+	fs.IntVar(&abuse.SAMLBody, "saml-body", 250<<10, "abuse: bytes of each SAML POST")
+	maxRSS := fs.Int64("max-rss", 0, "abuse: fail when the server's RSS exceeds this many MB during any step (0: no bound)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	verbose := fs.Bool("v", false, "log progress to stderr")
 	if err := parseFlags(ctx, fs, args, loadtestUsage, stdout, stderr); err != nil {
@@ -69,8 +84,8 @@ func cmdLoadtest(ctx context.Context, args []string, _ func(string) string, stdo
 	if cfg.Issuer == "" {
 		problems = append(problems, "--issuer is required")
 	}
-	if *scenario != loadgen.All && !slices.Contains(loadgen.Scenarios(), *scenario) {
-		problems = append(problems, fmt.Sprintf("--scenario %q is not one of %s, all", *scenario, strings.Join(loadgen.Scenarios(), ", ")))
+	if *scenario != loadgen.All && *scenario != scenarioAbuse && !slices.Contains(loadgen.Scenarios(), *scenario) {
+		problems = append(problems, fmt.Sprintf("--scenario %q is not one of %s, all, abuse", *scenario, strings.Join(loadgen.Scenarios(), ", ")))
 	}
 	if cfg.Concurrency < 1 {
 		problems = append(problems, "--concurrency must be at least 1")
@@ -84,6 +99,11 @@ func cmdLoadtest(ctx context.Context, args []string, _ func(string) string, stdo
 		required = []struct{ name, v string }{{"app-url", cfg.AppURL}, {"username", cfg.Username}, {"password", cfg.Password}}
 	case loadgen.ClientCredentials:
 		required = []struct{ name, v string }{{"client-id", cfg.ClientID}, {"client-secret", cfg.ClientSecret}}
+	case scenarioAbuse:
+		required = []struct{ name, v string }{{"client-id", cfg.ClientID}, {"redirect-uri", cfg.RedirectURI}}
+		if cfg.PID == 0 {
+			problems = append(problems, "--pid is required for scenario abuse")
+		}
 	}
 	if *scenario != loadgen.Discovery && *scenario != loadgen.JWKS {
 		for _, f := range required {
@@ -110,6 +130,9 @@ func cmdLoadtest(ctx context.Context, args []string, _ func(string) string, stdo
 		return exitError{"loadtest"}
 	}
 	defer gen.Close()
+	if *scenario == scenarioAbuse {
+		return runAbuse(ctx, gen, abuse, *maxRSS, *asJSON, stdout, stderr)
+	}
 	results, runErr := gen.RunAll(ctx, *scenario)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -129,6 +152,39 @@ func cmdLoadtest(ctx context.Context, args []string, _ func(string) string, stdo
 	for _, r := range results {
 		if r.Errors > 0 {
 			return exitError{"errors under load"}
+		}
+	}
+	return nil
+}
+
+// scenarioAbuse names the abuse scenario (loadgen.Generator.Abuse).
+const scenarioAbuse = "abuse"
+
+// runAbuse runs the abuse scenario and fails when a step's peak RSS exceeds maxMB (0: no
+// bound) or a step had errors.
+func runAbuse(ctx context.Context, gen *loadgen.Generator, o loadgen.AbuseOptions, maxMB int64, asJSON bool, stdout, stderr io.Writer) error {
+	steps, err := gen.Abuse(ctx, o)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(map[string]any{"abuse": steps}); jerr != nil {
+			return jerr
+		}
+	} else if werr := loadgen.WriteAbuseTable(stdout, steps); werr != nil {
+		return werr
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse loadtest:", err)
+		return exitError{"loadtest"}
+	}
+	for _, s := range steps {
+		if maxMB > 0 && s.PeakRSS > maxMB<<20 {
+			fmt.Fprintf(stderr, "gatehouse loadtest: step %s: server RSS peaked at %.1f MB, above --max-rss %d MB\n", s.Name, float64(s.PeakRSS)/(1<<20), maxMB)
+			return exitError{"memory bound exceeded"}
+		}
+		if s.Errors > 0 {
+			fmt.Fprintf(stderr, "gatehouse loadtest: step %s: %d errors, first: %s\n", s.Name, s.Errors, s.FirstError)
+			return exitError{"errors under abuse"}
 		}
 	}
 	return nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 )
 
 const (
@@ -266,4 +270,68 @@ func TestLoadtestRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoadtestSeed: `gatehouse loadtest seed` writes the users it says into the configured
+// SQLite store (read back through the store), refuses a range already seeded, continues
+// from --start, and its --help lists every flag.
+func TestLoadtestSeed(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "seed.db")
+	file := filepath.Join(dir, "gatehouse.yaml")
+	cfg := "issuer: http://127.0.0.1:5556\nstorage:\n  type: sqlite\n  config:\n    file: " + db + "\n"
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seed := func(extra ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"loadtest", "seed", "--config", file, "--cost", "4", "--batch", "7"}, extra...)
+		err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+		return stdout.String() + stderr.String() + fmt.Sprint(err), err
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+		want    string
+	}{
+		{"first", []string{"--users", "20", "--tokens-per-family", "2"}, false, "seeded 20 users, 20 sessions, 20 grants, 40 refresh tokens, 20 consents"},
+		{"same range again", []string{"--users", "5"}, true, "already exists"},
+		{"next range", []string{"--users", "5", "--start", "20", "--expired-every", "1"}, false, "seeded 5 users"},
+		{"no users", nil, true, "give --users"},
+	}
+	for _, tt := range tests {
+		out, err := seed(tt.args...)
+		if (err != nil) != tt.wantErr || !strings.Contains(out, tt.want) {
+			t.Errorf("%s: err %v, output %q; want error %v and %q", tt.name, err, out, tt.wantErr, tt.want)
+		}
+	}
+	store, err := sqlite.Open(t.Context(), db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	users, err := store.ListLocalUsers(t.Context())
+	if err != nil || len(users) != 25 || users[24].Username != "seed-user-00000024" {
+		t.Fatalf("users after seeding: %d, %v", len(users), err)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(users[0].PasswordHash), []byte("seed-password")); err != nil {
+		t.Errorf("seeded password hash: %v", err)
+	}
+	res, err := store.GC(t.Context(), time.Now())
+	if err != nil || res.Grants != 5 || res.RefreshTokens != 15 || res.Sessions != 5 {
+		t.Errorf("GC of the expired seed = %+v, %v; want 5 grants, 15 tokens, 5 sessions", res, err)
+	}
+
+	var stdout bytes.Buffer
+	var sets []*flag.FlagSet
+	ctx := context.WithValue(t.Context(), flagSetsKey{}, &sets)
+	if err := run(ctx, []string{"loadtest", "seed", "--help"}, nil, strings.NewReader(""), &stdout, new(bytes.Buffer)); err != nil || len(sets) != 1 {
+		t.Fatalf("loadtest seed --help: %v, %d flag sets", err, len(sets))
+	}
+	sets[0].VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(stdout.String(), "  -"+f.Name) {
+			t.Errorf("loadtest seed --help does not list -%s", f.Name)
+		}
+	})
 }

@@ -117,6 +117,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	lns.start(g)
+	go trimWhenIdle(gctx, &lns.requests, idleTrimInterval, freeMemory)
 	serving := false
 	defer func() {
 		if !serving { // startup failed: stop the "starting" listeners

@@ -29,7 +29,11 @@ func configUsernames(users []config.User) map[string]bool {
 // otherwise are left alone. The user's data goes first, the user last, so a failure halfway is
 // finished at the next start.
 func removeStaleUsers(ctx context.Context, store storage.Storage, keep map[string]bool, localConnectors []string, rec audit.Recorder, logger *slog.Logger) error {
-	users, err := store.ListLocalUsers(ctx)
+	list := store.ListLocalUsers
+	if cl, ok := store.(storage.ConfigUserLister); ok {
+		list = cl.ListConfigLocalUsers // an index of the few configured users, not every user
+	}
+	users, err := list(ctx)
 	if err != nil {
 		return fmt.Errorf("list local users: %w", err)
 	}

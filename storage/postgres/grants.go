@@ -27,7 +27,7 @@ const (
 	qGetGrant          = `SELECT ` + grantCols + ` FROM grants WHERE id = $1`
 	qListGrants        = `SELECT ` + grantCols + ` FROM grants WHERE subject = $1 AND NOT revoked ORDER BY created_at, id`
 	qRevokeGrant       = `UPDATE grants SET revoked = true, revoked_at = $1 WHERE id = $2 AND NOT revoked`
-	qRevokeSessionGrts = `UPDATE grants SET revoked = true, revoked_at = $1 WHERE session_id = $2 AND NOT revoked`
+	qRevokeSessionGrts = `UPDATE grants SET revoked = true, revoked_at = $1 WHERE session_id = $2 AND session_id <> '' AND NOT revoked`
 	qInsertRefresh     = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5)`
 	qGetRefresh        = `SELECT ` + refreshCols + ` FROM refresh_tokens WHERE hash = $1`
 	// qGetRefreshAndGrant reads a token and its grant (refresh_tokens.grant_id is a
@@ -123,27 +123,35 @@ func refreshArgs(r storage.RefreshToken) []any {
 	return []any{r.Hash, r.GrantID, ms(r.CreatedAt), ms(r.IdleExpiry), ms(r.UsedAt)}
 }
 
-// CreateGrant stores the grant and, if first is non-nil, its first refresh token (whose
-// GrantID is set to g.ID), in one transaction.
-func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage.RefreshToken) error {
+// grantArgs returns qInsertGrant's arguments: the grant encoded and its auth sealed.
+func (s *Store) grantArgs(g storage.Grant) ([]any, error) {
 	scopes, err := jsonText(g.Scopes)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resources, err := jsonText(g.Resources)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	claims, err := storage.EncodeRequestedClaims(g.RequestedClaims)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("grants", "auth", g.ID), g.Identity, g.Auth)
 	if err != nil {
+		return nil, err
+	}
+	return []any{g.ID, g.ClientID, scopes, g.Nonce, g.Identity.Subject, enc.identity, enc.auth,
+		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), g.Revoked, ms(g.RevokedAt), g.DPoPJKT, resources, claims}, nil
+}
+
+// CreateGrant stores the grant and, if first is non-nil, its first refresh token (whose
+// GrantID is set to g.ID), in one transaction.
+func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage.RefreshToken) error {
+	args, err := s.grantArgs(g)
+	if err != nil {
 		return err
 	}
-	args := []any{g.ID, g.ClientID, scopes, g.Nonce, g.Identity.Subject, enc.identity, enc.auth,
-		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), g.Revoked, ms(g.RevokedAt), g.DPoPJKT, resources, claims}
 	if first == nil {
 		_, err := s.pool.Exec(ctx, qInsertGrant, args...)
 		return insertErr("create grant", err)
@@ -201,24 +209,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 		return storage.Grant{}, storage.RefreshToken{}, insertErr("rotate refresh token", err)
 	}
 	// Not rotated: say why.
-	err = s.pool.QueryRow(ctx, qGetRefreshAndGrant, oldHash).Scan(append(rr.dest(), gr.dest()...)...)
-	if err != nil {
-		return storage.Grant{}, storage.RefreshToken{}, getErr("rotate refresh token", err)
-	}
-	old := rr.decode()
-	switch {
-	case !old.UsedAt.IsZero():
-		return storage.Grant{}, old, fmt.Errorf("postgres: rotate refresh token: %w", storage.ErrReused)
-	case expired(rr.idle, nowMs):
-		return storage.Grant{}, old, fmt.Errorf("postgres: rotate refresh token: idle expired: %w", storage.ErrNotFound)
-	case gr.g.Revoked:
-		return storage.Grant{}, old, fmt.Errorf("postgres: rotate refresh token: grant revoked: %w", storage.ErrNotFound)
-	case expired(gr.absExp, nowMs):
-		return storage.Grant{}, old, fmt.Errorf("postgres: rotate refresh token: grant expired: %w", storage.ErrNotFound)
-	}
-	// The token looks usable now, so a concurrent transaction changed it between the two
-	// statements; the caller may retry.
-	return storage.Grant{}, old, fmt.Errorf("postgres: rotate refresh token: %w", storage.ErrConflict)
+	old, err := s.refreshRefusal(ctx, oldHash, nowMs)
+	return storage.Grant{}, old, err
 }
 
 // expired reports whether an expiry (unix ms, 0 = never) has passed at nowMs.

@@ -13,7 +13,7 @@ var _ storage.EmailLinkStore = (*Store)(nil)
 const (
 	qCreateLink = `INSERT INTO user_links (connector_id, upstream_subject, user_id, email, created_at)
 	VALUES ($1, $2, $3, $4, $5)`
-	qFindLinkEmail = `SELECT DISTINCT user_id FROM user_links WHERE email = $1 LIMIT 2`
+	qFindLinkEmail = `SELECT DISTINCT user_id FROM user_links WHERE email = $1 AND email <> '' LIMIT 2`
 	qSetLinkEmail  = `UPDATE user_links SET email = $1 WHERE connector_id = $2 AND upstream_subject = $3 AND email <> $1`
 )
 

@@ -625,3 +625,15 @@ func TestAudit(t *testing.T) {
 func TestObservable(t *testing.T) {
 	storagetest.RunObservable(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
+
+func TestRefreshHotPath(t *testing.T) {
+	storagetest.RunRefreshHotPath(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
+func TestSeeder(t *testing.T) {
+	storagetest.RunSeeder(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) }, gcBatch+37)
+}
+
+func TestConfigUserLister(t *testing.T) {
+	storagetest.RunConfigUserLister(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}

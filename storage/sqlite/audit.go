@@ -17,7 +17,7 @@ const (
 	qInsertAudit = `INSERT INTO audit_events (id, at, type, outcome, user_id, connector_id, client_id, ip, request_id, detail)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qListAudit         = `SELECT id, at, type, outcome, user_id, connector_id, client_id, ip, request_id, detail FROM audit_events`
-	qDeleteAuditBefore = `DELETE FROM audit_events WHERE at < ?`
+	qDeleteAuditBefore = `DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ?1 LIMIT ?2)`
 )
 
 // AppendAuditEvent stores an audit event.
@@ -80,9 +80,9 @@ func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]s
 
 // DeleteAuditEventsBefore deletes the events older than t.
 func (s *Store) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.exec(ctx, qDeleteAuditBefore, ms(t))
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: delete audit events: %w", err)
+	var n int64
+	if err := s.deleteInBatches(ctx, gcStep{[]string{qDeleteAuditBefore}, []*int64{&n}}, ms(t)); err != nil {
+		return n, fmt.Errorf("sqlite: delete audit events: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }

@@ -38,16 +38,25 @@ func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (stora
 
 // PutConsent stores c, replacing any earlier consent of the same subject and client.
 func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
-	scopes, err := stringsText(c.Scopes)
+	args, err := consentArgs(c)
 	if err != nil {
 		return err
+	}
+	_, err = s.exec(ctx, qPutConsent, args...)
+	return insertErr("put consent", err)
+}
+
+// consentArgs returns qPutConsent's arguments.
+func consentArgs(c storage.Consent) ([]any, error) {
+	scopes, err := stringsText(c.Scopes)
+	if err != nil {
+		return nil, err
 	}
 	claims, err := stringsText(c.Claims)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = s.exec(ctx, qPutConsent, c.Subject, c.ClientID, scopes, claims, ms(c.CreatedAt), ms(c.UpdatedAt))
-	return insertErr("put consent", err)
+	return []any{c.Subject, c.ClientID, scopes, claims, ms(c.CreatedAt), ms(c.UpdatedAt)}, nil
 }
 
 // DeleteConsent deletes the consent; storage.ErrNotFound if there is none.

@@ -20,7 +20,7 @@ const (
 	qGetGrant          = `SELECT ` + grantCols + ` FROM grants WHERE id = ?`
 	qListGrants        = `SELECT ` + grantCols + ` FROM grants WHERE subject = ? AND revoked = 0 ORDER BY created_at, id`
 	qRevokeGrant       = `UPDATE grants SET revoked = 1, revoked_at = ? WHERE id = ? AND revoked = 0`
-	qRevokeSessionGrts = `UPDATE grants SET revoked = 1, revoked_at = ? WHERE session_id = ? AND revoked = 0`
+	qRevokeSessionGrts = `UPDATE grants SET revoked = 1, revoked_at = ? WHERE session_id = ? AND session_id <> '' AND revoked = 0`
 	qInsertRefresh     = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES (?, ?, ?, ?, ?)`
 	qGetRefresh        = `SELECT ` + refreshCols + ` FROM refresh_tokens WHERE hash = ?`
 	qUseRefresh        = `UPDATE refresh_tokens SET used_at = ?, replaced_by = ? WHERE hash = ?`
@@ -105,27 +105,35 @@ func refreshArgs(r storage.RefreshToken) []any {
 	return []any{r.Hash, r.GrantID, ms(r.CreatedAt), ms(r.IdleExpiry), ms(r.UsedAt)}
 }
 
-// CreateGrant stores the grant and, if first is non-nil, its first refresh token (whose
-// GrantID is set to g.ID), in one transaction.
-func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage.RefreshToken) error {
+// grantArgs returns qInsertGrant's arguments: the grant encoded and its auth sealed.
+func (s *Store) grantArgs(g storage.Grant) ([]any, error) {
 	scopes, err := stringsText(g.Scopes)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resources, err := stringsText(g.Resources)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	claims, err := storage.EncodeRequestedClaims(g.RequestedClaims)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("grants", "auth", g.ID), g.Identity, g.Auth)
 	if err != nil {
+		return nil, err
+	}
+	return []any{g.ID, g.ClientID, scopes, g.Nonce, g.Identity.Subject, enc.identity, enc.auth,
+		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), boolInt(g.Revoked), ms(g.RevokedAt), g.DPoPJKT, resources, claims}, nil
+}
+
+// CreateGrant stores the grant and, if first is non-nil, its first refresh token (whose
+// GrantID is set to g.ID), in one transaction.
+func (s *Store) CreateGrant(ctx context.Context, g storage.Grant, first *storage.RefreshToken) error {
+	args, err := s.grantArgs(g)
+	if err != nil {
 		return err
 	}
-	args := []any{g.ID, g.ClientID, scopes, g.Nonce, g.Identity.Subject, enc.identity, enc.auth,
-		g.SessionID, ms(g.CreatedAt), ms(g.AbsoluteExpiry), boolInt(g.Revoked), ms(g.RevokedAt), g.DPoPJKT, resources, claims}
 	if first == nil {
 		_, err := s.exec(ctx, qInsertGrant, args...)
 		return insertErr("create grant", err)

@@ -13,7 +13,7 @@ var _ storage.EmailLinkStore = (*Store)(nil)
 const (
 	qCreateLink = `INSERT INTO user_links (connector_id, upstream_subject, user_id, email, created_at)
 	VALUES (?, ?, ?, ?, ?)`
-	qFindLinkEmail = `SELECT DISTINCT user_id FROM user_links WHERE email = ? LIMIT 2`
+	qFindLinkEmail = `SELECT DISTINCT user_id FROM user_links WHERE email = ? AND email <> '' LIMIT 2`
 	qSetLinkEmail  = `UPDATE user_links SET email = ? WHERE connector_id = ? AND upstream_subject = ? AND email <> ?`
 )
 

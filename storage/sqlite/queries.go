@@ -15,9 +15,9 @@ func allQueries() []string {
 		qInsertSession, qGetSession, qTouchSession, qDeleteSession,
 		qGetConsent, qPutConsent, qDeleteConsent,
 		qListKeys, qDeleteKeys, qInsertKey,
-		qInsertUser, qUpsertUser, qGetUser, qListUsers, qFindUsersByEmail, qDeleteUser, qReplacePassword,
+		qInsertUser, qUpsertUser, qGetUser, qListUsers, qListConfigUsers, qFindUsersByEmail, qDeleteUser, qReplacePassword,
 		qInsertLink, qGetLink, qCreateLink, qFindLinkEmail, qSetLinkEmail, qListUserLinks, qDeleteUserLink,
-		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrants, qGCSessions, qGCSigningKeys,
+		qGCAuthRequests, qGCAuthCodes, qGCRefreshTokens, qGCGrantTokens, qGCGrants, qGCSessionsIdle, qGCSessionsAbsolute, qGCSigningKeys,
 		qGetReplacedBy, qGetUsedAt, qRevokeSuccessr, qSetReplacedBy,
 		qRotateRefresh, qRefreshRefusal,
 	}

@@ -22,13 +22,22 @@ const (
 
 // CreateSession stores a new session; storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
-	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("sessions", "auth", sess.ID), sess.Identity, sess.Auth)
+	args, err := s.sessionArgs(sess)
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, qInsertSession, sess.ID, enc.identity, enc.auth, ms(sess.CreatedAt),
-		ms(sess.LastUsed), ms(sess.IdleExpiry), ms(sess.AbsoluteExpiry))
+	_, err = s.exec(ctx, qInsertSession, args...)
 	return insertErr("create session", err)
+}
+
+// sessionArgs returns qInsertSession's arguments: the session encoded and its auth sealed.
+func (s *Store) sessionArgs(sess storage.Session) ([]any, error) {
+	enc, err := encodeIdentityAuth(s.sealer, storage.SealContext("sessions", "auth", sess.ID), sess.Identity, sess.Auth)
+	if err != nil {
+		return nil, err
+	}
+	return []any{sess.ID, enc.identity, enc.auth, ms(sess.CreatedAt),
+		ms(sess.LastUsed), ms(sess.IdleExpiry), ms(sess.AbsoluteExpiry)}, nil
 }
 
 // GetSession returns the session (expired or not: the caller compares with its clock).

@@ -17,6 +17,7 @@ const (
 	password_hash = excluded.password_hash, from_config = excluded.from_config, created_at = excluded.created_at, updated_at = excluded.updated_at`
 	qGetUser          = `SELECT ` + localUserCols + ` FROM local_users WHERE username = ?`
 	qListUsers        = `SELECT ` + localUserCols + ` FROM local_users ORDER BY username`
+	qListConfigUsers  = `SELECT ` + localUserCols + ` FROM local_users WHERE from_config = 1 ORDER BY username`
 	qFindUsersByEmail = `SELECT ` + localUserCols + ` FROM local_users WHERE lower(email) = lower(?) AND email <> '' ORDER BY username`
 	qDeleteUser       = `DELETE FROM local_users WHERE username = ?`
 
@@ -84,6 +85,11 @@ func (s *Store) UpsertLocalUser(ctx context.Context, u storage.LocalUser) error 
 // ListLocalUsers lists every local user, ordered by username.
 func (s *Store) ListLocalUsers(ctx context.Context) ([]storage.LocalUser, error) {
 	return s.listLocalUsers(ctx, "list local users", qListUsers)
+}
+
+// ListConfigLocalUsers implements storage.ConfigUserLister through a partial index.
+func (s *Store) ListConfigLocalUsers(ctx context.Context) ([]storage.LocalUser, error) {
+	return s.listLocalUsers(ctx, "list configured local users", qListConfigUsers)
 }
 
 // FindLocalUsersByEmail implements storage.LocalUserEmailFinder.
