@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"mime"
 	"net/http"
 	"slices"
@@ -10,16 +11,17 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 )
 
-// allowedOrigin reports whether CORS may answer for the origin.
-func (s *Server) allowedOrigin(origin string) bool {
-	return origin != "" && (s.origins["*"] || s.origins[origin])
+// allowedOrigin reports whether CORS may answer for the origin: web.allowed_origins, a
+// configured client's allowed_origins, or a stored client's (read through the registry).
+func (s *Server) allowedOrigin(ctx context.Context, origin string) bool {
+	return origin != "" && (s.origins["*"] || s.origins[origin] || s.Clients.StoredOriginAllowed(ctx, origin))
 }
 
 // cors adds CORS headers for configured origins on API routes (token, userinfo, discovery,
 // JWKS, revocation).
 func (s *Server) cors(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); s.allowedOrigin(o) {
+		if o := r.Header.Get("Origin"); s.allowedOrigin(r.Context(), o) {
 			hd := w.Header()
 			hd.Set("Access-Control-Allow-Origin", o)
 			hd.Add("Vary", "Origin")
@@ -32,7 +34,7 @@ func (s *Server) cors(h http.Handler) http.Handler {
 // handlePreflight answers CORS preflight requests for API routes.
 func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	o := r.Header.Get("Origin")
-	if !s.allowedOrigin(o) {
+	if !s.allowedOrigin(r.Context(), o) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
