@@ -370,7 +370,8 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 			AuthRequest: cfg.Expiry.AuthRequests.D(), RefreshAbsolute: cfg.Expiry.RefreshTokens.Absolute.D(),
 			RefreshIdle: cfg.Expiry.RefreshTokens.Idle.D(), ReuseGrace: cfg.Expiry.RefreshTokens.ReuseGrace.D(),
 		},
-		DPoP: broker.DPoP{ProofMaxAge: cfg.DPoP.ProofMaxAge.D(), ProofMaxSkew: cfg.DPoP.ProofMaxSkew.D(), Nonce: cfg.DPoP.Nonce},
+		Registration: &cfg.Registration,
+		DPoP:         broker.DPoP{ProofMaxAge: cfg.DPoP.ProofMaxAge.D(), ProofMaxSkew: cfg.DPoP.ProofMaxSkew.D(), Nonce: cfg.DPoP.Nonce},
 	}, nil
 }
 
