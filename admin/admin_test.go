@@ -38,7 +38,7 @@ type env struct {
 	admin *httptest.Server
 }
 
-func newEnv(t testing.TB, dir string) *env {
+func newEnv(t testing.TB, dir string, adjust ...func(*config.Config)) *env {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
 	if err != nil {
@@ -55,6 +55,9 @@ func newEnv(t testing.TB, dir string) *env {
 		)
 		cfg.ServiceProviders = append(cfg.ServiceProviders, config.ServiceProvider{ID: cfgSPID, EntityID: cfgSPEntity, ACSURL: cfgSPEntity + "/acs"})
 		cfg.Users = append(cfg.Users, config.User{Username: "alice", Email: "alice@example.com", EmailVerified: true, PasswordHash: string(hash)})
+		for _, f := range adjust {
+			f(cfg)
+		}
 	}})
 	srv := httptest.NewUnstartedServer(gh.Gatehouse.AdminHandler())
 	srv.Config.Protocols = new(http.Protocols)

@@ -20,6 +20,7 @@ import (
 
 	adminv1 "github.com/gatehouse-id/gatehouse/api/gatehouse/admin/v1"
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 var (
@@ -188,5 +189,66 @@ func TestUpdateClientConcurrent(t *testing.T) {
 	}
 	if winner == "" || got.Msg.GetClient().GetName() != winner || got.Msg.GetClient().GetVersion() != v+1 {
 		t.Fatalf("stored %q at %d; winner %q", got.Msg.GetClient().GetName(), got.Msg.GetClient().GetVersion(), winner)
+	}
+}
+
+// TestInitialAccessTokens issues, lists and deletes initial access tokens: refused while
+// registration is off, bounded by max_clients_per_token and the lifetime limit, stored
+// hashed, and audited.
+func TestInitialAccessTokens(t *testing.T) {
+	ctx := context.Background()
+	off := newEnv(t, "")
+	_, err := off.clients(off.clientToken(t, opsID, opsSecret, config.AdminScope), false).CreateInitialAccessToken(ctx,
+		connect.NewRequest(&adminv1.CreateInitialAccessTokenRequest{}))
+	wantCode(t, "registration off", err, connect.CodeFailedPrecondition, "registration")
+
+	e := newEnv(t, "", func(cfg *config.Config) { cfg.Registration.Enabled, cfg.Registration.MaxClientsPerToken = true, 3 })
+	api := e.clients(e.clientToken(t, opsID, opsSecret, config.AdminScope), false)
+	bad := []struct {
+		name  string
+		req   *adminv1.CreateInitialAccessTokenRequest
+		field string
+	}{
+		{"too many uses", &adminv1.CreateInitialAccessTokenRequest{MaxUses: 4}, "max_uses"},
+		{"negative uses", &adminv1.CreateInitialAccessTokenRequest{MaxUses: -1}, "max_uses"},
+		{"negative ttl", &adminv1.CreateInitialAccessTokenRequest{TtlSeconds: -5}, "ttl_seconds"},
+		{"ttl past 30 days", &adminv1.CreateInitialAccessTokenRequest{TtlSeconds: 31 * 24 * 3600}, "ttl_seconds"},
+	}
+	for _, tt := range bad {
+		_, err := api.CreateInitialAccessToken(ctx, connect.NewRequest(tt.req))
+		wantCode(t, tt.name, err, connect.CodeInvalidArgument, tt.field)
+	}
+	r, err := api.CreateInitialAccessToken(ctx, connect.NewRequest(&adminv1.CreateInitialAccessTokenRequest{MaxUses: 3, TtlSeconds: 600}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iat := r.Msg.GetInitialAccessToken()
+	if r.Msg.GetToken() == "" || iat.GetMaxUses() != 3 || iat.GetCreatedBy() != opsID ||
+		iat.GetExpireTime().AsTime().Sub(iat.GetCreateTime().AsTime()) != 10*time.Minute {
+		t.Fatalf("created: %v", r.Msg)
+	}
+	stored, err := e.gh.Store.(storage.RegistrationStore).ListInitialAccessTokens(ctx)
+	if err != nil || len(stored) != 1 || stored[0].TokenHash == r.Msg.GetToken() || strings.Contains(stored[0].TokenHash, r.Msg.GetToken()) {
+		t.Fatalf("stored: %+v %v (only the hash may be stored)", stored, err)
+	}
+	list, err := api.ListInitialAccessTokens(ctx, connect.NewRequest(&adminv1.ListInitialAccessTokensRequest{}))
+	if err != nil || len(list.Msg.GetInitialAccessTokens()) != 1 || list.Msg.GetInitialAccessTokens()[0].GetId() != iat.GetId() {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if _, err := api.DeleteInitialAccessToken(ctx, connect.NewRequest(&adminv1.DeleteInitialAccessTokenRequest{Id: iat.GetId()})); err != nil {
+		t.Fatal(err)
+	}
+	_, err = api.DeleteInitialAccessToken(ctx, connect.NewRequest(&adminv1.DeleteInitialAccessTokenRequest{Id: iat.GetId()}))
+	wantCode(t, "delete again", err, connect.CodeNotFound, "id")
+	events, err := e.gh.Store.(storage.AuditStore).ListAuditEvents(ctx, storage.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, ev := range events {
+		seen[ev.Type] = true
+	}
+	if !seen["admin.registration_token.create"] || !seen["admin.registration_token.delete"] {
+		t.Fatalf("audit events: %v", seen)
 	}
 }
