@@ -146,8 +146,13 @@ func (cs *clientService) UpdateClient(ctx context.Context, req *connect.Request[
 		return nil, staleVersion(sc.ID, in.GetVersion(), sc.Version)
 	}
 	applyMask(&sc, storedFromProto(in), mask)
-	if sc.JWKS != "" || sc.JWKSURI != "" {
+	switch {
+	case sc.JWKS != "" || sc.JWKSURI != "":
 		sc.SecretHash = "" // a client that turns to private_key_jwt loses its secret
+	case !sc.Public && sc.SecretHash == "":
+		// One that leaves private_key_jwt has no secret yet: an unknown one until
+		// RotateClientSecret gives it one it can use.
+		sc.SecretHash = clients.HashSecret(newSecret())
 	}
 	if err := cs.validate(sc); err != nil {
 		return nil, err

@@ -252,3 +252,31 @@ func TestInitialAccessTokens(t *testing.T) {
 		t.Fatalf("audit events: %v", seen)
 	}
 }
+
+// TestLeavePrivateKeyJWT moves a private_key_jwt client back to a secret: after the update it
+// has no usable secret (its assertions and any guessed secret are refused) until
+// RotateClientSecret gives it one.
+func TestLeavePrivateKeyJWT(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	api := e.clients(e.clientToken(t, opsID, opsSecret, config.AdminScope), false)
+	c := &adminv1.Client{Id: "keyed", GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports"}, Jwks: testJWKS(t)}
+	if _, err := api.CreateClient(ctx, connect.NewRequest(&adminv1.CreateClientRequest{Client: c})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.UpdateClient(ctx, connect.NewRequest(&adminv1.UpdateClientRequest{
+		Client: &adminv1.Client{Id: "keyed", Version: 1}, UpdateMask: []string{"jwks", "token_endpoint_auth_method"}})); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"reports"}}
+	if body, status := e.token(t, "keyed", "", form); status != http.StatusUnauthorized {
+		t.Fatalf("a client without a usable secret got %d %v", status, body)
+	}
+	rot, err := api.RotateClientSecret(ctx, connect.NewRequest(&adminv1.RotateClientSecretRequest{Id: "keyed"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, status := e.token(t, "keyed", rot.Msg.GetClientSecret(), form); status != http.StatusOK {
+		t.Fatalf("after rotate-secret: %d %v", status, body)
+	}
+}
