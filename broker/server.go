@@ -286,7 +286,11 @@ func (s *Server) routes() http.Handler {
 	for _, a := range s.apis {
 		a.Mount(m)
 	}
-	for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke", "/par", "/register", "/register/{client_id}"} {
+	preflight := []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke", "/par"}
+	if s.registration != nil {
+		preflight = append(preflight, "/register", "/register/{client_id}")
+	}
+	for _, path := range preflight {
 		m.Plain("OPTIONS "+path, http.HandlerFunc(s.handlePreflight))
 	}
 
