@@ -67,6 +67,12 @@ type Deps struct {
 	// SessionsEnded, when set, is called after the API deleted sessions, so this process's
 	// caches of sessions drop them at once (session.Manager.NoteEnded).
 	SessionsEnded func()
+	// Registrations keeps the initial access tokens of Dynamic Client Registration; nil
+	// when registration is off (the token RPCs answer failed_precondition).
+	Registrations storage.RegistrationStore
+	// MaxClientsPerToken bounds an initial access token's max_uses
+	// (registration.max_clients_per_token).
+	MaxClientsPerToken int
 	// Audit records every change.
 	Audit  audit.Recorder
 	Logger *slog.Logger

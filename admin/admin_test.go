@@ -38,7 +38,7 @@ type env struct {
 	admin *httptest.Server
 }
 
-func newEnv(t testing.TB, dir string) *env {
+func newEnv(t testing.TB, dir string, adjust ...func(*config.Config)) *env {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
 	if err != nil {
@@ -55,6 +55,9 @@ func newEnv(t testing.TB, dir string) *env {
 		)
 		cfg.ServiceProviders = append(cfg.ServiceProviders, config.ServiceProvider{ID: cfgSPID, EntityID: cfgSPEntity, ACSURL: cfgSPEntity + "/acs"})
 		cfg.Users = append(cfg.Users, config.User{Username: "alice", Email: "alice@example.com", EmailVerified: true, PasswordHash: string(hash)})
+		for _, f := range adjust {
+			f(cfg)
+		}
 	}})
 	srv := httptest.NewUnstartedServer(gh.Gatehouse.AdminHandler())
 	srv.Config.Protocols = new(http.Protocols)
@@ -243,7 +246,7 @@ func TestClientLifecycle(t *testing.T) {
 	}
 
 	upd, err := api.UpdateClient(ctx, connect.NewRequest(&adminv1.UpdateClientRequest{
-		Client: &adminv1.Client{Id: "web", Name: "Web 2", RedirectUris: []string{"https://ignored.example/cb"}}, UpdateMask: []string{"name"}}))
+		Client: &adminv1.Client{Id: "web", Name: "Web 2", RedirectUris: []string{"https://ignored.example/cb"}, Version: got.Msg.GetClient().GetVersion()}, UpdateMask: []string{"name"}}))
 	if err != nil || upd.Msg.GetClient().GetName() != "Web 2" || upd.Msg.GetClient().GetRedirectUris()[0] != appRedirect {
 		t.Fatalf("update: %v %v", upd, err)
 	}
@@ -333,6 +336,16 @@ func TestBadInput(t *testing.T) {
 		{"admin scope", &adminv1.Client{Id: "x", GrantTypes: []string{"client_credentials"}, Scopes: []string{config.AdminScope}}, connect.CodeInvalidArgument, "client.scopes[0]"},
 		{"duplicate", &adminv1.Client{Id: "taken", RedirectUris: []string{appRedirect}}, connect.CodeAlreadyExists, "client.id"},
 		{"a configured id", &adminv1.Client{Id: cfgAppID, RedirectUris: []string{appRedirect}}, connect.CodeAlreadyExists, "client.id"},
+		{"bad origin", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, AllowedOrigins: []string{"https://a.example/path"}}, connect.CodeInvalidArgument, "client.allowed_origins[0]"},
+		{"jwks and jwks_uri", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, Jwks: testJWKS(t), JwksUri: "https://a.example/jwks"}, connect.CodeInvalidArgument, "client.jwks"},
+		{"jwks not a key set", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, Jwks: `{"keys":[]}`}, connect.CodeInvalidArgument, "client.jwks"},
+		{"jwks not JSON", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, Jwks: `{`}, connect.CodeInvalidArgument, "client.jwks"},
+		{"private_key_jwt without keys", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, TokenEndpointAuthMethod: "private_key_jwt"}, connect.CodeInvalidArgument, "client.token_endpoint_auth_method"},
+		{"unknown auth method", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, TokenEndpointAuthMethod: "tls_client_auth"}, connect.CodeInvalidArgument, "client.token_endpoint_auth_method"},
+		{"none on a confidential client", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, TokenEndpointAuthMethod: "none"}, connect.CodeInvalidArgument, "client.token_endpoint_auth_method"},
+		{"relative backchannel logout", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, BackchannelLogoutUri: "/bcl"}, connect.CodeInvalidArgument, "client.backchannel_logout_uri"},
+		{"relative resource", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, Resources: []string{"api"}}, connect.CodeInvalidArgument, "client.resources[0]"},
+		{"oversized jwks", &adminv1.Client{Id: "x", RedirectUris: []string{appRedirect}, Jwks: long + long + long + long + long + long}, connect.CodeInvalidArgument, "client.jwks"},
 	}
 	for _, tt := range creates {
 		t.Run("create/"+tt.name, func(t *testing.T) {
@@ -363,13 +376,21 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, connect.CodeInvalidArgument, "update_mask[0]"},
 		{"update to a bad redirect", func() error {
-			_, err := api.UpdateClient(ctx, connect.NewRequest(&adminv1.UpdateClientRequest{Client: &adminv1.Client{Id: "taken", RedirectUris: []string{"nope"}}, UpdateMask: []string{"redirect_uris"}}))
+			_, err := api.UpdateClient(ctx, connect.NewRequest(&adminv1.UpdateClientRequest{Client: &adminv1.Client{Id: "taken", RedirectUris: []string{"nope"}, Version: 1}, UpdateMask: []string{"redirect_uris"}}))
 			return err
 		}, connect.CodeInvalidArgument, "client.redirect_uris[0]"},
 		{"update unknown", func() error {
-			_, err := api.UpdateClient(ctx, connect.NewRequest(&adminv1.UpdateClientRequest{Client: &adminv1.Client{Id: "nobody"}}))
+			_, err := api.UpdateClient(ctx, connect.NewRequest(&adminv1.UpdateClientRequest{Client: &adminv1.Client{Id: "nobody", Version: 1}}))
 			return err
 		}, connect.CodeNotFound, "client.id"},
+		{"update without a version", func() error {
+			_, err := api.UpdateClient(ctx, connect.NewRequest(&adminv1.UpdateClientRequest{Client: &adminv1.Client{Id: "taken", Name: "x"}, UpdateMask: []string{"name"}}))
+			return err
+		}, connect.CodeInvalidArgument, "client.version"},
+		{"update from a stale version", func() error {
+			_, err := api.UpdateClient(ctx, connect.NewRequest(&adminv1.UpdateClientRequest{Client: &adminv1.Client{Id: "taken", Name: "x", Version: 9}, UpdateMask: []string{"name"}}))
+			return err
+		}, connect.CodeAborted, "client.version"},
 		{"delete unknown", func() error {
 			_, err := api.DeleteClient(ctx, connect.NewRequest(&adminv1.DeleteClientRequest{Id: "nobody"}))
 			return err

@@ -17,7 +17,6 @@ import (
 	adminv1 "github.com/gatehouse-id/gatehouse/api/gatehouse/admin/v1"
 	"github.com/gatehouse-id/gatehouse/audit"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
-	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -27,6 +26,7 @@ const (
 	maxNameLen   = 200
 	maxListLen   = 32
 	maxStringLen = 2048
+	maxJWKSLen   = 16 << 10
 )
 
 // clientIDRe is the shape of a client ID created through the API: no colon (saml: and app:
@@ -36,7 +36,10 @@ var clientIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$`)
 // updatableFields are the Client fields UpdateClient may replace (its update_mask names).
 var updatableFields = []string{
 	"name", "trusted", "redirect_uris", "post_logout_redirect_uris", "allowed_connectors",
-	"grant_types", "scopes", "audiences",
+	"grant_types", "scopes", "audiences", "allowed_origins", "token_endpoint_auth_method", "jwks",
+	"jwks_uri", "backchannel_logout_uri", "backchannel_logout_session_required", "frontchannel_logout_uri",
+	"frontchannel_logout_session_required", "require_pushed_authorization_requests",
+	"allow_unsigned_request_objects", "dpop_bound_access_tokens", "resources",
 }
 
 // clientService implements adminv1connect.ClientServiceHandler.
@@ -59,12 +62,13 @@ func (cs *clientService) CreateClient(ctx context.Context, req *connect.Request[
 		return nil, connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("client.id: %q is a client of the configuration", sc.ID))
 	}
 	secret := ""
-	if !sc.Public {
+	if !sc.Public && sc.JWKS == "" && sc.JWKSURI == "" {
 		secret = newSecret()
 		sc.SecretHash = clients.HashSecret(secret)
 	}
 	now := cs.s.d.Now().UTC().Truncate(time.Millisecond) // as stored
 	sc.CreatedAt, sc.UpdatedAt = now, now
+	sc.Version = 1
 	err := cs.s.d.ClientStore.CreateClient(ctx, sc)
 	cs.s.record(ctx, "client.create", sc.ID, err)
 	if errors.Is(err, storage.ErrAlreadyExists) {
@@ -131,20 +135,38 @@ func (cs *clientService) UpdateClient(ctx context.Context, req *connect.Request[
 	if err := cs.readOnly(in.GetId()); err != nil {
 		return nil, err
 	}
+	if in.GetVersion() <= 0 {
+		return nil, invalidArg("client.version", "is required: the version GetClient returned")
+	}
 	sc, err := cs.stored(ctx, "client.id", in.GetId())
 	if err != nil {
 		return nil, err
 	}
+	if sc.Version != in.GetVersion() {
+		return nil, staleVersion(sc.ID, in.GetVersion(), sc.Version)
+	}
 	applyMask(&sc, storedFromProto(in), mask)
+	switch {
+	case sc.JWKS != "" || sc.JWKSURI != "":
+		sc.SecretHash = "" // a client that turns to private_key_jwt loses its secret
+	case !sc.Public && sc.SecretHash == "":
+		// One that leaves private_key_jwt has no secret yet: an unknown one until
+		// RotateClientSecret gives it one it can use.
+		sc.SecretHash = clients.HashSecret(newSecret())
+	}
 	if err := cs.validate(sc); err != nil {
 		return nil, err
 	}
 	sc.UpdatedAt = cs.s.d.Now().UTC().Truncate(time.Millisecond)
 	err = cs.s.d.ClientStore.UpdateClient(ctx, sc)
 	cs.s.record(ctx, "client.update", sc.ID, err)
+	if errors.Is(err, storage.ErrConflict) {
+		return nil, staleVersion(sc.ID, sc.Version, sc.Version+1)
+	}
 	if err != nil {
 		return nil, cs.s.storeErr(ctx, "client.id", "update client", err)
 	}
+	sc.Version++
 	return connect.NewResponse(&adminv1.UpdateClientResponse{Client: storedToProto(sc)}), nil
 }
 
@@ -158,16 +180,20 @@ func (cs *clientService) RotateClientSecret(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	if sc.Public {
-		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("id: client %q is public and has no secret", sc.ID))
+	if sc.Public || sc.JWKS != "" || sc.JWKSURI != "" {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("id: client %q has no secret (public or private_key_jwt)", sc.ID))
 	}
 	secret := newSecret()
 	sc.SecretHash, sc.UpdatedAt = clients.HashSecret(secret), cs.s.d.Now().UTC().Truncate(time.Millisecond)
 	err = cs.s.d.ClientStore.UpdateClient(ctx, sc)
 	cs.s.record(ctx, "client.rotate_secret", sc.ID, err)
+	if errors.Is(err, storage.ErrConflict) {
+		return nil, staleVersion(sc.ID, sc.Version, sc.Version+1)
+	}
 	if err != nil {
 		return nil, cs.s.storeErr(ctx, "id", "rotate client secret", err)
 	}
+	sc.Version++
 	return connect.NewResponse(&adminv1.RotateClientSecretResponse{Client: storedToProto(sc), ClientSecret: secret}), nil
 }
 
@@ -220,13 +246,19 @@ func (cs *clientService) validate(sc storage.Client) error {
 	if len(sc.Name) > maxNameLen {
 		return invalidArg("client.name", "is longer than %d bytes", maxNameLen)
 	}
+	if len(sc.JWKS) > maxJWKSLen {
+		return invalidArg("client.jwks", "is longer than %d bytes", maxJWKSLen)
+	}
 	lists := []struct {
 		field string
 		vals  []string
 	}{
 		{"redirect_uris", sc.RedirectURIs}, {"post_logout_redirect_uris", sc.PostLogoutRedirectURIs},
 		{"allowed_connectors", sc.AllowedConnectors}, {"grant_types", sc.GrantTypes},
-		{"scopes", sc.Scopes}, {"audiences", sc.Audiences},
+		{"scopes", sc.Scopes}, {"audiences", sc.Audiences}, {"allowed_origins", sc.AllowedOrigins},
+		{"resources", sc.Resources},
+		{"jwks_uri", []string{sc.JWKSURI}}, {"backchannel_logout_uri", []string{sc.BackchannelLogoutURI}},
+		{"frontchannel_logout_uri", []string{sc.FrontchannelLogoutURI}},
 	}
 	for _, l := range lists {
 		if len(l.vals) > maxListLen {
@@ -238,27 +270,10 @@ func (cs *clientService) validate(sc storage.Client) error {
 			}
 		}
 	}
-	cc := config.Client{
-		ID: sc.ID, Name: sc.Name, Public: sc.Public, Trusted: sc.Trusted, RedirectURIs: sc.RedirectURIs,
-		PostLogoutRedirectURIs: sc.PostLogoutRedirectURIs, AllowedConnectors: sc.AllowedConnectors,
-		GrantTypes: sc.GrantTypes, AllowedScopes: sc.Scopes, AllowedAudiences: sc.Audiences,
-	}
-	if !cc.Public {
-		cc.Secret = "generated" // the API generates the secret; the rules ask for one
-	}
-	if errs := config.ValidateClient(cc, cs.s.d.ConnectorIDs); errs != nil {
-		p := errs.Problems[0]
-		field := "client." + configFieldName(p.Path)
-		return invalidArg(field, "%s", p.Message)
+	if p := clients.Validate(sc, cs.s.d.ConnectorIDs); p != nil {
+		return invalidArg("client."+p.Field, "%s", p.Message)
 	}
 	return nil
-}
-
-// configFieldName maps a config key path to the API's field names (allowed_scopes is
-// scopes, allowed_audiences is audiences).
-func configFieldName(path string) string {
-	path = strings.Replace(path, "allowed_scopes", "scopes", 1)
-	return strings.Replace(path, "allowed_audiences", "audiences", 1)
 }
 
 // applyMask copies the masked fields of in onto sc.
@@ -281,7 +296,39 @@ func applyMask(sc *storage.Client, in storage.Client, mask []string) {
 			sc.Scopes = in.Scopes
 		case "audiences":
 			sc.Audiences = in.Audiences
+		case "allowed_origins":
+			sc.AllowedOrigins = in.AllowedOrigins
+		case "resources":
+			sc.Resources = in.Resources
+		default:
+			applyMetadataMask(sc, in, f)
 		}
+	}
+}
+
+// applyMetadataMask copies one masked single-valued metadata field of in onto sc.
+func applyMetadataMask(sc *storage.Client, in storage.Client, f string) {
+	switch f {
+	case "token_endpoint_auth_method":
+		sc.TokenEndpointAuthMethod = in.TokenEndpointAuthMethod
+	case "jwks":
+		sc.JWKS = in.JWKS
+	case "jwks_uri":
+		sc.JWKSURI = in.JWKSURI
+	case "backchannel_logout_uri":
+		sc.BackchannelLogoutURI = in.BackchannelLogoutURI
+	case "backchannel_logout_session_required":
+		sc.BackchannelLogoutSessionRequired = in.BackchannelLogoutSessionRequired
+	case "frontchannel_logout_uri":
+		sc.FrontchannelLogoutURI = in.FrontchannelLogoutURI
+	case "frontchannel_logout_session_required":
+		sc.FrontchannelLogoutSessionRequired = in.FrontchannelLogoutSessionRequired
+	case "require_pushed_authorization_requests":
+		sc.RequirePushedAuthorizationRequests = in.RequirePushedAuthorizationRequests
+	case "allow_unsigned_request_objects":
+		sc.AllowUnsignedRequestObjects = in.AllowUnsignedRequestObjects
+	case "dpop_bound_access_tokens":
+		sc.DPoPBoundAccessTokens = in.DPoPBoundAccessTokens
 	}
 }
 
@@ -290,7 +337,14 @@ func storedFromProto(c *adminv1.Client) storage.Client {
 		ID: c.GetId(), Name: c.GetName(), Public: c.GetPublic(), Trusted: c.GetTrusted(),
 		RedirectURIs: c.GetRedirectUris(), PostLogoutRedirectURIs: c.GetPostLogoutRedirectUris(),
 		AllowedConnectors: c.GetAllowedConnectors(), GrantTypes: c.GetGrantTypes(),
-		Scopes: c.GetScopes(), Audiences: c.GetAudiences(),
+		Scopes: c.GetScopes(), Audiences: c.GetAudiences(), AllowedOrigins: c.GetAllowedOrigins(),
+		TokenEndpointAuthMethod: c.GetTokenEndpointAuthMethod(), JWKS: c.GetJwks(), JWKSURI: c.GetJwksUri(),
+		BackchannelLogoutURI: c.GetBackchannelLogoutUri(), BackchannelLogoutSessionRequired: c.GetBackchannelLogoutSessionRequired(),
+		FrontchannelLogoutURI: c.GetFrontchannelLogoutUri(), FrontchannelLogoutSessionRequired: c.GetFrontchannelLogoutSessionRequired(),
+		RequirePushedAuthorizationRequests: c.GetRequirePushedAuthorizationRequests(),
+		AllowUnsignedRequestObjects:        c.GetAllowUnsignedRequestObjects(),
+		DPoPBoundAccessTokens:              c.GetDpopBoundAccessTokens(), Resources: c.GetResources(),
+		Version: c.GetVersion(),
 	}
 }
 
@@ -300,6 +354,13 @@ func storedToProto(sc storage.Client) *adminv1.Client {
 		PostLogoutRedirectUris: sc.PostLogoutRedirectURIs, AllowedConnectors: sc.AllowedConnectors,
 		GrantTypes: sc.GrantTypes, Scopes: sc.Scopes, Audiences: sc.Audiences, Source: clients.SourceAPI,
 		CreateTime: timestamppb.New(sc.CreatedAt), UpdateTime: timestamppb.New(sc.UpdatedAt),
+		AllowedOrigins: sc.AllowedOrigins, TokenEndpointAuthMethod: sc.TokenEndpointAuthMethod,
+		Jwks: sc.JWKS, JwksUri: sc.JWKSURI, BackchannelLogoutUri: sc.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: sc.BackchannelLogoutSessionRequired, FrontchannelLogoutUri: sc.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired:  sc.FrontchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: sc.RequirePushedAuthorizationRequests,
+		AllowUnsignedRequestObjects:        sc.AllowUnsignedRequestObjects, DpopBoundAccessTokens: sc.DPoPBoundAccessTokens,
+		Resources: sc.Resources, Version: sc.Version, Registered: sc.RegistrationTokenHash != "",
 	}
 }
 
@@ -308,7 +369,17 @@ func configToProto(c *clients.Client) *adminv1.Client {
 		Id: c.ID, Name: c.Name, Public: c.Public, Trusted: c.Trusted, RedirectUris: c.RedirectURIs,
 		PostLogoutRedirectUris: c.PostLogoutRedirectURIs, AllowedConnectors: c.AllowedConnectors,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Audiences: c.Audiences, Source: clients.SourceConfig,
+		AllowedOrigins: c.AllowedOrigins, BackchannelLogoutUri: c.BackchannelLogoutURI,
+		FrontchannelLogoutUri: c.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: c.RequirePAR, AllowUnsignedRequestObjects: c.AllowUnsignedRequestObjects,
+		DpopBoundAccessTokens: c.DPoPBound, Resources: c.Resources,
 	}
+}
+
+// staleVersion is the error of an update from a version that is not the stored one.
+func staleVersion(id string, got, stored int64) error {
+	return connect.NewError(connect.CodeAborted,
+		fmt.Errorf("client.version: %d is stale: client %q is at version %d; read it again and retry", got, clip(id), stored))
 }
 
 // newSecret returns a client secret: 256 random bits, base64url.

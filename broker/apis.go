@@ -48,6 +48,7 @@ func (s *Server) buildAPIs() ([]mounter, error) {
 		DPoPAlgorithms:      dpop.Algorithms,
 		Logout:              s.deliverer != nil,
 		UILocales:           uiLocales(s.Templates.Languages()),
+		Registration:        s.Registration != nil && s.Registration.Enabled,
 	}, s.Keys)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"mime"
 	"net/http"
 	"slices"
@@ -10,16 +11,17 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 )
 
-// allowedOrigin reports whether CORS may answer for the origin.
-func (s *Server) allowedOrigin(origin string) bool {
-	return origin != "" && (s.origins["*"] || s.origins[origin])
+// allowedOrigin reports whether CORS may answer for the origin: web.allowed_origins, a
+// configured client's allowed_origins, or a stored client's (read through the registry).
+func (s *Server) allowedOrigin(ctx context.Context, origin string) bool {
+	return origin != "" && (s.origins["*"] || s.origins[origin] || s.Clients.StoredOriginAllowed(ctx, origin))
 }
 
 // cors adds CORS headers for configured origins on API routes (token, userinfo, discovery,
 // JWKS, revocation).
 func (s *Server) cors(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); s.allowedOrigin(o) {
+		if o := r.Header.Get("Origin"); s.allowedOrigin(r.Context(), o) {
 			hd := w.Header()
 			hd.Set("Access-Control-Allow-Origin", o)
 			hd.Add("Vary", "Origin")
@@ -32,7 +34,7 @@ func (s *Server) cors(h http.Handler) http.Handler {
 // handlePreflight answers CORS preflight requests for API routes.
 func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	o := r.Header.Get("Origin")
-	if !s.allowedOrigin(o) {
+	if !s.allowedOrigin(r.Context(), o) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
@@ -67,7 +69,7 @@ func (s *Server) bodyLimit(path string) int64 {
 // from a declared Content-Length), refuses multipart bodies (net/http would spool them to
 // disk) and refuses a POST whose body is not application/x-www-form-urlencoded, saying so,
 // instead of letting the handler see an empty form. A bodiless POST to /userinfo (the access
-// token in the Authorization header) needs no content type.
+// token in the Authorization header) needs no content type; POST /register takes JSON.
 func (s *Server) limitBodies(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := s.bodyLimit(r.URL.Path)
@@ -79,7 +81,7 @@ func (s *Server) limitBodies(h http.Handler) http.Handler {
 		case strings.HasPrefix(mt, "multipart/"):
 			s.refuseBody(w, r, http.StatusUnsupportedMediaType, "Gatehouse does not accept multipart forms; send application/x-www-form-urlencoded.")
 			return
-		case r.Method == http.MethodPost && mt != "application/x-www-form-urlencoded" && !s.bodilessAPI(r):
+		case r.Method == http.MethodPost && mt != "application/x-www-form-urlencoded" && !s.bodilessAPI(r) && !s.jsonAPI(r, mt):
 			what := "without a Content-Type"
 			if mt != "" {
 				what = "as " + mt
@@ -102,8 +104,14 @@ func (s *Server) bodilessAPI(r *http.Request) bool {
 		(r.URL.Path == s.prefix+"/userinfo" || strings.HasPrefix(r.URL.Path, s.prefix+"/forward-auth/envoy/"))
 }
 
+// jsonAPI reports a JSON POST to the client registration endpoint (RFC 7591 3.1 requests
+// are application/json; its PUT is not a form either).
+func (s *Server) jsonAPI(r *http.Request, mt string) bool {
+	return mt == "application/json" && r.URL.Path == s.prefix+"/register"
+}
+
 // apiPaths are the routes that answer with RFC 6749 JSON errors rather than pages.
-var apiPaths = []string{"/token", "/revoke", "/introspect", "/userinfo", "/par"}
+var apiPaths = []string{"/token", "/revoke", "/introspect", "/userinfo", "/par", "/register"}
 
 // refuseBody answers a request whose body Gatehouse will not read: a JSON invalid_request on
 // API routes, an error page elsewhere.

@@ -36,9 +36,11 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/oidc"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/par"
+	"github.com/gatehouse-id/gatehouse/broker/registration"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
 	"github.com/gatehouse-id/gatehouse/claims"
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -101,6 +103,9 @@ type Deps struct {
 	// IdentifierFirst makes the sign-in page ask for the email or username first and route
 	// by it (login.identifier_first; broker/authflow/identifier.go).
 	IdentifierFirst bool
+	// Registration turns on Dynamic Client Registration (broker/registration) when Enabled;
+	// nil: off.
+	Registration *config.Registration
 }
 
 // Metrics is what the broker reports to the metrics (internal/telemetry implements it).
@@ -130,11 +135,12 @@ type Server struct {
 	device    *device.Handler // nil when storage keeps no device codes
 	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
 	assertionVerifier *clients.AssertionVerifier
-	fwd               *forwardauth.Handler // nil without protected apps
-	linking           *linking.Handler     // nil without the account pseudo-client
-	par               *par.Handler         // nil when storage cannot take blobs
-	proofs            *dpop.Validator      // DPoP proofs, shared by /token, /userinfo and /par
-	draining          atomic.Bool          // set by Drain: readiness answers 503 while the process shuts down
+	fwd               *forwardauth.Handler  // nil without protected apps
+	linking           *linking.Handler      // nil without the account pseudo-client
+	par               *par.Handler          // nil when storage cannot take blobs
+	registration      *registration.Handler // nil unless registration.enabled
+	proofs            *dpop.Validator       // DPoP proofs, shared by /token, /userinfo and /par
+	draining          atomic.Bool           // set by Drain: readiness answers 503 while the process shuts down
 }
 
 // New validates the dependencies and builds the server.
@@ -171,6 +177,9 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	if err := s.buildFlows(); err != nil {
+		return nil, err
+	}
+	if err := s.buildRegistration(); err != nil {
 		return nil, err
 	}
 	if s.apis, err = s.buildAPIs(); err != nil {
@@ -277,7 +286,11 @@ func (s *Server) routes() http.Handler {
 	for _, a := range s.apis {
 		a.Mount(m)
 	}
-	for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke", "/par"} {
+	preflight := []string{"/.well-known/openid-configuration", "/keys", "/token", "/userinfo", "/revoke", "/par"}
+	if s.registration != nil {
+		preflight = append(preflight, "/register", "/register/{client_id}")
+	}
+	for _, path := range preflight {
 		m.Plain("OPTIONS "+path, http.HandlerFunc(s.handlePreflight))
 	}
 
@@ -296,6 +309,9 @@ func (s *Server) routes() http.Handler {
 	}
 	if s.par != nil {
 		s.par.Mount(m) // /par
+	}
+	if s.registration != nil {
+		s.registration.Mount(m) // /register, /register/{client_id}
 	}
 	if s.fwd != nil {
 		s.fwd.Mount(m) // /forward-auth, /forward-auth/nginx, /forward-auth/envoy/, /forward-auth/start

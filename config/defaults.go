@@ -56,6 +56,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&e.SigningKeys, 24*time.Hour)
 	setDefault(&c.Audit.Retention, DefaultAuditRetention)
 	c.applyDPoPDefaults()
+	c.applyRegistrationDefaults()
 	if c.Signing.Algorithm == "" {
 		c.Signing.Algorithm = DefaultSigning
 	}

@@ -51,6 +51,8 @@ type Config struct {
 	DPoP DPoP `yaml:"dpop"`
 	// Login configures the sign-in page (docs/login.md).
 	Login Login `yaml:"login"`
+	// Registration configures Dynamic Client Registration (RFC 7591/7592); off by default.
+	Registration Registration `yaml:"registration"`
 
 	// src records where each key came from (set by Parse) so Validate can cite file:line.
 	src *source

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	}
 	v.tracing(&c.Tracing)
 	v.dpop(&c.DPoP)
+	v.registration(&c.Registration)
 	v.storage(&c.Storage)
 	v.expiry(&c.Expiry)
 	v.signing(&c.Signing)

@@ -62,7 +62,8 @@ func (v *validator) admin(c *Config) {
 }
 
 // ValidateClient checks one client with the rules of the clients: section (redirect URIs,
-// grant types, scopes, connectors), as the admin API does before it stores a client.
+// grant types, scopes, connectors, keys, logout URIs, resources), as the admin API and
+// Dynamic Client Registration do before they store a client.
 // connectorIDs are the configured connectors. The problems' paths are relative to the client
 // ("redirect_uris[0]").
 func ValidateClient(c Client, connectorIDs []string) *Errors {
@@ -72,6 +73,7 @@ func ValidateClient(c Client, connectorIDs []string) *Errors {
 		ids[id] = true
 	}
 	v.clients([]Client{c}, ids)
+	v.tokenExchange(&Config{Clients: []Client{c}}) // resources; token_exchange policies name no connector here
 	for i, sc := range c.AllowedScopes {
 		if sc == AdminScope {
 			v.addf(fmt.Sprintf("clients[0].allowed_scopes[%d]", i), "%s is granted only to the clients named in admin.clients", AdminScope)

@@ -110,24 +110,6 @@ func HashSecret(secret string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// FromStored builds a client from its stored record (Source SourceAPI).
-func FromStored(sc storage.Client) (Client, error) {
-	c := Client{
-		ID: sc.ID, Name: sc.Name, Public: sc.Public, Trusted: sc.Trusted, RedirectURIs: sc.RedirectURIs,
-		PostLogoutRedirectURIs: sc.PostLogoutRedirectURIs, AllowedConnectors: sc.AllowedConnectors,
-		AllowedOrigins: sc.AllowedOrigins, GrantTypes: sc.GrantTypes, Scopes: sc.Scopes, Audiences: sc.Audiences,
-		Source: SourceAPI,
-	}
-	if !sc.Public {
-		h, err := hex.DecodeString(sc.SecretHash)
-		if err != nil || len(h) != sha256.Size {
-			return Client{}, fmt.Errorf("client %q: stored secret hash is not a hex SHA-256", sc.ID)
-		}
-		copy(c.secretHash[:], h)
-	}
-	return c, nil
-}
-
 // CheckSecret reports whether secret is the client's secret, in constant time.
 func (c *Client) CheckSecret(secret string) bool {
 	if c.Public {
@@ -154,9 +136,11 @@ func (c *Client) AllowsConnector(id string) bool {
 // read-only overlay) and, with a store, the ones registered at runtime, read from storage on
 // every lookup so that a client created, changed or deleted through any replica counts at once.
 type Registry struct {
-	byID   map[string]*Client
-	store  storage.ClientStore
-	logger *slog.Logger
+	byID    map[string]*Client
+	store   storage.ClientStore
+	logger  *slog.Logger
+	remote  *remoteKeys
+	origins storedOrigins
 	// resolvers find the pseudo-clients of runtime objects by ID prefix (saml: for stored
 	// service providers).
 	resolvers []resolver
@@ -238,7 +222,7 @@ func (r *Registry) Lookup(ctx context.Context, id string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clients: look up %q: %w", id, err)
 	}
-	c, err := FromStored(sc)
+	c, err := FromStored(sc, r.remoteSource())
 	if err != nil {
 		return nil, err
 	}

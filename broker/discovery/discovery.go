@@ -26,6 +26,9 @@ type Provider struct {
 	ACRValues []string
 	// DeviceAuthorization advertises the device authorization grant (RFC 8628 4).
 	DeviceAuthorization bool
+	// Registration advertises the Dynamic Client Registration endpoint (RFC 7591 3,
+	// registration_endpoint).
+	Registration bool
 	// PushedAuthorization advertises the pushed authorization request endpoint (RFC 9126 5);
 	// RequirePAR says every client must use it.
 	PushedAuthorization, RequirePAR bool
@@ -122,6 +125,9 @@ func document(p Provider) ([]byte, error) {
 	}
 	if len(p.UILocales) > 0 {
 		m["ui_locales_supported"] = p.UILocales
+	}
+	if p.Registration {
+		m["registration_endpoint"] = url("/register")
 	}
 	if p.DeviceAuthorization {
 		m["device_authorization_endpoint"] = url("/device/code")

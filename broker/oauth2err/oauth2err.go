@@ -51,6 +51,12 @@ const (
 	AuthorizationPending Code = "authorization_pending"
 	SlowDown             Code = "slow_down"
 	ExpiredToken         Code = "expired_token"
+	// InvalidRedirectURI, InvalidClientMetadata, InvalidSoftwareStatement and
+	// UnapprovedSoftwareStatement are Dynamic Client Registration's errors (RFC 7591 3.2.2).
+	InvalidRedirectURI          Code = "invalid_redirect_uri"
+	InvalidClientMetadata       Code = "invalid_client_metadata"
+	InvalidSoftwareStatement    Code = "invalid_software_statement"
+	UnapprovedSoftwareStatement Code = "unapproved_software_statement"
 )
 
 // Error is an OAuth error response.

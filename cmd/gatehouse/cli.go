@@ -58,6 +58,7 @@ func commands() []command {
 			{"update", "ID [flags of create]", "replace the fields whose flags are given"},
 			{"rotate-secret", "ID", "a new secret; the old one stops working at once"},
 			{"delete", "ID", "delete the client and revoke every token issued to it"},
+			{"registration-token", "create [--expires 1h] [--uses 1] | list | delete ID", "initial access tokens for Dynamic Client Registration"},
 		}},
 		{name: "sp", run: withStdin(cmdSP), subs: []subcommand{
 			{"create", "--id ID (--metadata FILE | --metadata-url URL | --entity-id E --acs-url U) [flags]", "register a SAML service provider through the admin API"},

@@ -294,8 +294,15 @@ func (b *builder) adminAPI(deps broker.Deps) error {
 	for _, c := range b.cfg.Connectors {
 		connectorIDs = append(connectorIDs, c.ID)
 	}
+	var regs storage.RegistrationStore
+	if b.cfg.Registration.Enabled {
+		if regs, ok = b.store.(storage.RegistrationStore); !ok {
+			return errors.New("registration: the storage backend cannot store initial access tokens (storage.RegistrationStore)")
+		}
+	}
 	b.gh.Admin = admin.New(admin.Deps{
 		Clients: deps.Clients, ClientStore: cs, ConnectorIDs: connectorIDs,
+		Registrations: regs, MaxClientsPerToken: b.cfg.Registration.MaxClientsPerToken,
 		Verifier:     userinfo.NewVerifier(deps.Minter, b.store, b.now),
 		AdminClients: b.cfg.Admin.Clients, Audit: b.gh.Audit, Logger: b.logger, Now: b.now,
 		Store: b.store, Sessions: us, AuditStore: as, LocalConnectorIDs: b.gh.LocalConnectorIDs(),
@@ -332,7 +339,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 		return broker.Deps{}, err
 	}
 	if cs, ok := b.store.(storage.ClientStore); ok {
-		registry.WithStore(cs, b.logger)
+		registry.WithStore(cs, b.logger).WithRemoteKeys(httpx.BoundedClient(&http.Client{Timeout: 10 * time.Second}), b.now)
 	}
 	if samlIdP != nil {
 		registry.WithResolver(samlidp.ClientID(""), samlIdP.StoredClient)
@@ -363,7 +370,8 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 			AuthRequest: cfg.Expiry.AuthRequests.D(), RefreshAbsolute: cfg.Expiry.RefreshTokens.Absolute.D(),
 			RefreshIdle: cfg.Expiry.RefreshTokens.Idle.D(), ReuseGrace: cfg.Expiry.RefreshTokens.ReuseGrace.D(),
 		},
-		DPoP: broker.DPoP{ProofMaxAge: cfg.DPoP.ProofMaxAge.D(), ProofMaxSkew: cfg.DPoP.ProofMaxSkew.D(), Nonce: cfg.DPoP.Nonce},
+		Registration: &cfg.Registration,
+		DPoP:         broker.DPoP{ProofMaxAge: cfg.DPoP.ProofMaxAge.D(), ProofMaxSkew: cfg.DPoP.ProofMaxSkew.D(), Nonce: cfg.DPoP.Nonce},
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,10 +12,13 @@ import (
 var _ storage.ClientStore = (*Store)(nil)
 
 const (
-	qInsertClient = `INSERT INTO clients (id, secret_hash, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
-	qGetClient    = `SELECT id, secret_hash, data, created_at, updated_at FROM clients WHERE id = ?`
-	qListClients  = `SELECT id, secret_hash, data, created_at, updated_at FROM clients ORDER BY id`
-	qUpdateClient = `UPDATE clients SET secret_hash = ?, data = ?, updated_at = ? WHERE id = ?`
+	qClientColumns = `id, secret_hash, registration_token_hash, version, data, created_at, updated_at`
+	qInsertClient  = `INSERT INTO clients (` + qClientColumns + `) VALUES (?, ?, ?, 1, ?, ?, ?)`
+	qGetClient     = `SELECT ` + qClientColumns + ` FROM clients WHERE id = ?`
+	qListClients   = `SELECT ` + qClientColumns + ` FROM clients ORDER BY id`
+	qUpdateClient  = `UPDATE clients SET secret_hash = ?, registration_token_hash = ?, data = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND version = ?`
+	qClientExists = `SELECT 1 FROM clients WHERE id = ?`
 )
 
 // qDeleteClient deletes a client and what was issued to it, in this order (refresh tokens
@@ -26,56 +30,29 @@ var qDeleteClient = []string{
 	`DELETE FROM consents WHERE client_id = ?2`,
 }
 
-// clientData is the JSON of a client's data column: every field but the ID, the secret hash
-// and the times, which have columns.
-type clientData struct {
-	Name                   string   `json:"name,omitempty"`
-	Public                 bool     `json:"public,omitempty"`
-	Trusted                bool     `json:"trusted,omitempty"`
-	RedirectURIs           []string `json:"redirect_uris,omitempty"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
-	AllowedConnectors      []string `json:"allowed_connectors,omitempty"`
-	AllowedOrigins         []string `json:"allowed_origins,omitempty"`
-	GrantTypes             []string `json:"grant_types,omitempty"`
-	Scopes                 []string `json:"scopes,omitempty"`
-	Audiences              []string `json:"audiences,omitempty"`
-}
-
-func clientDataOf(c storage.Client) (string, error) {
-	return jsonText(clientData{
-		Name: c.Name, Public: c.Public, Trusted: c.Trusted, RedirectURIs: c.RedirectURIs,
-		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, AllowedConnectors: c.AllowedConnectors,
-		AllowedOrigins: c.AllowedOrigins, GrantTypes: c.GrantTypes, Scopes: c.Scopes, Audiences: c.Audiences,
-	})
-}
-
 func scanClient(row scanner) (storage.Client, error) {
 	var (
 		c                storage.Client
 		data             []byte
 		created, updated int64
-		d                clientData
 	)
-	if err := row.Scan(&c.ID, &c.SecretHash, &data, &created, &updated); err != nil {
+	if err := row.Scan(&c.ID, &c.SecretHash, &c.RegistrationTokenHash, &c.Version, &data, &created, &updated); err != nil {
 		return c, err
 	}
-	if err := fromJSON(data, &d); err != nil {
+	if err := storage.DecodeClientData(data, &c); err != nil {
 		return c, err
 	}
-	c.Name, c.Public, c.Trusted, c.RedirectURIs = d.Name, d.Public, d.Trusted, d.RedirectURIs
-	c.PostLogoutRedirectURIs, c.AllowedConnectors, c.AllowedOrigins = d.PostLogoutRedirectURIs, d.AllowedConnectors, d.AllowedOrigins
-	c.GrantTypes, c.Scopes, c.Audiences = d.GrantTypes, d.Scopes, d.Audiences
 	c.CreatedAt, c.UpdatedAt = fromMs(created), fromMs(updated)
 	return c, nil
 }
 
-// CreateClient stores a new client.
+// CreateClient stores a new client at version 1.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	data, err := clientDataOf(c)
+	data, err := storage.EncodeClientData(c)
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, qInsertClient, c.ID, c.SecretHash, data, ms(c.CreatedAt), ms(c.UpdatedAt))
+	_, err = s.exec(ctx, qInsertClient, c.ID, c.SecretHash, c.RegistrationTokenHash, data, ms(c.CreatedAt), ms(c.UpdatedAt))
 	return insertErr("create client", err)
 }
 
@@ -106,14 +83,23 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	return out, nil
 }
 
-// UpdateClient replaces a stored client's fields (not its creation time).
+// UpdateClient replaces a stored client's fields (not its creation time) when its version is
+// c.Version, in one statement; a missing client is ErrNotFound, another version ErrConflict.
 func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
-	data, err := clientDataOf(c)
+	data, err := storage.EncodeClientData(c)
 	if err != nil {
 		return err
 	}
-	res, err := s.exec(ctx, qUpdateClient, c.SecretHash, data, ms(c.UpdatedAt), c.ID)
-	return mustAffect("update client", res, err)
+	res, err := s.exec(ctx, qUpdateClient, c.SecretHash, c.RegistrationTokenHash, data, ms(c.UpdatedAt), c.ID, c.Version)
+	err = mustAffect("update client", res, err)
+	if err == nil || !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	var one int
+	if e := s.queryRow(ctx, qClientExists, c.ID).Scan(&one); e != nil {
+		return getErr("update client", e)
+	}
+	return fmt.Errorf("sqlite: update client %q: version %d is not the stored one: %w", c.ID, c.Version, storage.ErrConflict)
 }
 
 // DeleteClient deletes the client, revokes its grants and deletes its refresh tokens, codes

@@ -43,9 +43,33 @@ type Client struct {
 	// audiences a client_credentials token may name.
 	Audiences []string `protobuf:"bytes,10,rep,name=audiences,proto3" json:"audiences,omitempty"`
 	// source is "config" (read-only) or "api".
-	Source        string                 `protobuf:"bytes,11,opt,name=source,proto3" json:"source,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Source     string                 `protobuf:"bytes,11,opt,name=source,proto3" json:"source,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// allowed_origins may call the API endpoints from a browser (CORS).
+	AllowedOrigins []string `protobuf:"bytes,14,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	// token_endpoint_auth_method: client_secret_basic, client_secret_post, private_key_jwt
+	// (with jwks or jwks_uri; no secret is generated) or none (public clients).
+	TokenEndpointAuthMethod string `protobuf:"bytes,15,opt,name=token_endpoint_auth_method,json=tokenEndpointAuthMethod,proto3" json:"token_endpoint_auth_method,omitempty"`
+	// jwks is the client's public JSON Web Key Set, as JSON text (private_key_jwt, request
+	// objects); exclusive with jwks_uri.
+	Jwks                               string `protobuf:"bytes,16,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	JwksUri                            string `protobuf:"bytes,17,opt,name=jwks_uri,json=jwksUri,proto3" json:"jwks_uri,omitempty"`
+	BackchannelLogoutUri               string `protobuf:"bytes,18,opt,name=backchannel_logout_uri,json=backchannelLogoutUri,proto3" json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired   bool   `protobuf:"varint,19,opt,name=backchannel_logout_session_required,json=backchannelLogoutSessionRequired,proto3" json:"backchannel_logout_session_required,omitempty"`
+	FrontchannelLogoutUri              string `protobuf:"bytes,20,opt,name=frontchannel_logout_uri,json=frontchannelLogoutUri,proto3" json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired  bool   `protobuf:"varint,21,opt,name=frontchannel_logout_session_required,json=frontchannelLogoutSessionRequired,proto3" json:"frontchannel_logout_session_required,omitempty"`
+	RequirePushedAuthorizationRequests bool   `protobuf:"varint,22,opt,name=require_pushed_authorization_requests,json=requirePushedAuthorizationRequests,proto3" json:"require_pushed_authorization_requests,omitempty"`
+	AllowUnsignedRequestObjects        bool   `protobuf:"varint,23,opt,name=allow_unsigned_request_objects,json=allowUnsignedRequestObjects,proto3" json:"allow_unsigned_request_objects,omitempty"`
+	// dpop_bound_access_tokens requires DPoP proofs at the token endpoint (RFC 9449 5.2).
+	DpopBoundAccessTokens bool `protobuf:"varint,24,opt,name=dpop_bound_access_tokens,json=dpopBoundAccessTokens,proto3" json:"dpop_bound_access_tokens,omitempty"`
+	// resources are the resource indicators (RFC 8707) the client may ask tokens for.
+	Resources []string `protobuf:"bytes,25,rep,name=resources,proto3" json:"resources,omitempty"`
+	// version counts the stored client's changes; UpdateClient must carry the version read
+	// (a stale one is refused with aborted). 0 for configured clients.
+	Version int64 `protobuf:"varint,26,opt,name=version,proto3" json:"version,omitempty"`
+	// registered is true for a client registered through Dynamic Client Registration.
+	Registered    bool `protobuf:"varint,27,opt,name=registered,proto3" json:"registered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -169,6 +193,104 @@ func (x *Client) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Client) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
+}
+
+func (x *Client) GetTokenEndpointAuthMethod() string {
+	if x != nil {
+		return x.TokenEndpointAuthMethod
+	}
+	return ""
+}
+
+func (x *Client) GetJwks() string {
+	if x != nil {
+		return x.Jwks
+	}
+	return ""
+}
+
+func (x *Client) GetJwksUri() string {
+	if x != nil {
+		return x.JwksUri
+	}
+	return ""
+}
+
+func (x *Client) GetBackchannelLogoutUri() string {
+	if x != nil {
+		return x.BackchannelLogoutUri
+	}
+	return ""
+}
+
+func (x *Client) GetBackchannelLogoutSessionRequired() bool {
+	if x != nil {
+		return x.BackchannelLogoutSessionRequired
+	}
+	return false
+}
+
+func (x *Client) GetFrontchannelLogoutUri() string {
+	if x != nil {
+		return x.FrontchannelLogoutUri
+	}
+	return ""
+}
+
+func (x *Client) GetFrontchannelLogoutSessionRequired() bool {
+	if x != nil {
+		return x.FrontchannelLogoutSessionRequired
+	}
+	return false
+}
+
+func (x *Client) GetRequirePushedAuthorizationRequests() bool {
+	if x != nil {
+		return x.RequirePushedAuthorizationRequests
+	}
+	return false
+}
+
+func (x *Client) GetAllowUnsignedRequestObjects() bool {
+	if x != nil {
+		return x.AllowUnsignedRequestObjects
+	}
+	return false
+}
+
+func (x *Client) GetDpopBoundAccessTokens() bool {
+	if x != nil {
+		return x.DpopBoundAccessTokens
+	}
+	return false
+}
+
+func (x *Client) GetResources() []string {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *Client) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Client) GetRegistered() bool {
+	if x != nil {
+		return x.Registered
+	}
+	return false
 }
 
 type CreateClientRequest struct {
@@ -439,8 +561,9 @@ func (x *ListClientsResponse) GetClients() []*Client {
 }
 
 type UpdateClientRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Client *Client                `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// client.id and client.version (as GetClient returned it) are required.
+	Client *Client `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
 	// update_mask names the Client fields to replace (e.g. "redirect_uris", "name"); empty:
 	// every updatable field. id, public and source cannot be changed.
 	UpdateMask    []string `protobuf:"bytes,2,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
@@ -712,11 +835,367 @@ func (*DeleteClientResponse) Descriptor() ([]byte, []int) {
 	return file_gatehouse_admin_v1_clients_proto_rawDescGZIP(), []int{12}
 }
 
+// InitialAccessToken authorizes Dynamic Client Registration (the token itself is shown only
+// when it is created).
+type InitialAccessToken struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	MaxUses int32                  `protobuf:"varint,2,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	Uses    int32                  `protobuf:"varint,3,opt,name=uses,proto3" json:"uses,omitempty"`
+	// created_by is the admin client that issued it.
+	CreatedBy     string                 `protobuf:"bytes,4,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InitialAccessToken) Reset() {
+	*x = InitialAccessToken{}
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitialAccessToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitialAccessToken) ProtoMessage() {}
+
+func (x *InitialAccessToken) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitialAccessToken.ProtoReflect.Descriptor instead.
+func (*InitialAccessToken) Descriptor() ([]byte, []int) {
+	return file_gatehouse_admin_v1_clients_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *InitialAccessToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *InitialAccessToken) GetMaxUses() int32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
+func (x *InitialAccessToken) GetUses() int32 {
+	if x != nil {
+		return x.Uses
+	}
+	return 0
+}
+
+func (x *InitialAccessToken) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *InitialAccessToken) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *InitialAccessToken) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+type CreateInitialAccessTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ttl_seconds is how long the token is good for (1 to 2592000; 0: 3600).
+	TtlSeconds int64 `protobuf:"varint,1,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	// max_uses is how many clients it may register (0: 1; at most
+	// registration.max_clients_per_token).
+	MaxUses       int32 `protobuf:"varint,2,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateInitialAccessTokenRequest) Reset() {
+	*x = CreateInitialAccessTokenRequest{}
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateInitialAccessTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateInitialAccessTokenRequest) ProtoMessage() {}
+
+func (x *CreateInitialAccessTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateInitialAccessTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateInitialAccessTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_admin_v1_clients_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CreateInitialAccessTokenRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+func (x *CreateInitialAccessTokenRequest) GetMaxUses() int32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
+type CreateInitialAccessTokenResponse struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	InitialAccessToken *InitialAccessToken    `protobuf:"bytes,1,opt,name=initial_access_token,json=initialAccessToken,proto3" json:"initial_access_token,omitempty"`
+	// token is the bearer token for the registration endpoint; it is not stored and cannot be
+	// read again.
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateInitialAccessTokenResponse) Reset() {
+	*x = CreateInitialAccessTokenResponse{}
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateInitialAccessTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateInitialAccessTokenResponse) ProtoMessage() {}
+
+func (x *CreateInitialAccessTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateInitialAccessTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateInitialAccessTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_admin_v1_clients_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CreateInitialAccessTokenResponse) GetInitialAccessToken() *InitialAccessToken {
+	if x != nil {
+		return x.InitialAccessToken
+	}
+	return nil
+}
+
+func (x *CreateInitialAccessTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type ListInitialAccessTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInitialAccessTokensRequest) Reset() {
+	*x = ListInitialAccessTokensRequest{}
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInitialAccessTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInitialAccessTokensRequest) ProtoMessage() {}
+
+func (x *ListInitialAccessTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInitialAccessTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListInitialAccessTokensRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_admin_v1_clients_proto_rawDescGZIP(), []int{16}
+}
+
+type ListInitialAccessTokensResponse struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	InitialAccessTokens []*InitialAccessToken  `protobuf:"bytes,1,rep,name=initial_access_tokens,json=initialAccessTokens,proto3" json:"initial_access_tokens,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ListInitialAccessTokensResponse) Reset() {
+	*x = ListInitialAccessTokensResponse{}
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInitialAccessTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInitialAccessTokensResponse) ProtoMessage() {}
+
+func (x *ListInitialAccessTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInitialAccessTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListInitialAccessTokensResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_admin_v1_clients_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListInitialAccessTokensResponse) GetInitialAccessTokens() []*InitialAccessToken {
+	if x != nil {
+		return x.InitialAccessTokens
+	}
+	return nil
+}
+
+type DeleteInitialAccessTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteInitialAccessTokenRequest) Reset() {
+	*x = DeleteInitialAccessTokenRequest{}
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteInitialAccessTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteInitialAccessTokenRequest) ProtoMessage() {}
+
+func (x *DeleteInitialAccessTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteInitialAccessTokenRequest.ProtoReflect.Descriptor instead.
+func (*DeleteInitialAccessTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_admin_v1_clients_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeleteInitialAccessTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteInitialAccessTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteInitialAccessTokenResponse) Reset() {
+	*x = DeleteInitialAccessTokenResponse{}
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteInitialAccessTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteInitialAccessTokenResponse) ProtoMessage() {}
+
+func (x *DeleteInitialAccessTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_admin_v1_clients_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteInitialAccessTokenResponse.ProtoReflect.Descriptor instead.
+func (*DeleteInitialAccessTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_admin_v1_clients_proto_rawDescGZIP(), []int{19}
+}
+
 var File_gatehouse_admin_v1_clients_proto protoreflect.FileDescriptor
 
 const file_gatehouse_admin_v1_clients_proto_rawDesc = "" +
 	"\n" +
-	" gatehouse/admin/v1/clients.proto\x12\x12gatehouse.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x03\n" +
+	" gatehouse/admin/v1/clients.proto\x12\x12gatehouse.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\t\n" +
 	"\x06Client\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -734,7 +1213,23 @@ const file_gatehouse_admin_v1_clients_proto_rawDesc = "" +
 	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"I\n" +
+	"updateTime\x12'\n" +
+	"\x0fallowed_origins\x18\x0e \x03(\tR\x0eallowedOrigins\x12;\n" +
+	"\x1atoken_endpoint_auth_method\x18\x0f \x01(\tR\x17tokenEndpointAuthMethod\x12\x12\n" +
+	"\x04jwks\x18\x10 \x01(\tR\x04jwks\x12\x19\n" +
+	"\bjwks_uri\x18\x11 \x01(\tR\ajwksUri\x124\n" +
+	"\x16backchannel_logout_uri\x18\x12 \x01(\tR\x14backchannelLogoutUri\x12M\n" +
+	"#backchannel_logout_session_required\x18\x13 \x01(\bR backchannelLogoutSessionRequired\x126\n" +
+	"\x17frontchannel_logout_uri\x18\x14 \x01(\tR\x15frontchannelLogoutUri\x12O\n" +
+	"$frontchannel_logout_session_required\x18\x15 \x01(\bR!frontchannelLogoutSessionRequired\x12Q\n" +
+	"%require_pushed_authorization_requests\x18\x16 \x01(\bR\"requirePushedAuthorizationRequests\x12C\n" +
+	"\x1eallow_unsigned_request_objects\x18\x17 \x01(\bR\x1ballowUnsignedRequestObjects\x127\n" +
+	"\x18dpop_bound_access_tokens\x18\x18 \x01(\bR\x15dpopBoundAccessTokens\x12\x1c\n" +
+	"\tresources\x18\x19 \x03(\tR\tresources\x12\x18\n" +
+	"\aversion\x18\x1a \x01(\x03R\aversion\x12\x1e\n" +
+	"\n" +
+	"registered\x18\x1b \x01(\bR\n" +
+	"registered\"I\n" +
 	"\x13CreateClientRequest\x122\n" +
 	"\x06client\x18\x01 \x01(\v2\x1a.gatehouse.admin.v1.ClientR\x06client\"o\n" +
 	"\x14CreateClientResponse\x122\n" +
@@ -760,14 +1255,40 @@ const file_gatehouse_admin_v1_clients_proto_rawDesc = "" +
 	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\"%\n" +
 	"\x13DeleteClientRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x16\n" +
-	"\x14DeleteClientResponse2\xf1\x04\n" +
+	"\x14DeleteClientResponse\"\xec\x01\n" +
+	"\x12InitialAccessToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bmax_uses\x18\x02 \x01(\x05R\amaxUses\x12\x12\n" +
+	"\x04uses\x18\x03 \x01(\x05R\x04uses\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x04 \x01(\tR\tcreatedBy\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"]\n" +
+	"\x1fCreateInitialAccessTokenRequest\x12\x1f\n" +
+	"\vttl_seconds\x18\x01 \x01(\x03R\n" +
+	"ttlSeconds\x12\x19\n" +
+	"\bmax_uses\x18\x02 \x01(\x05R\amaxUses\"\x92\x01\n" +
+	" CreateInitialAccessTokenResponse\x12X\n" +
+	"\x14initial_access_token\x18\x01 \x01(\v2&.gatehouse.admin.v1.InitialAccessTokenR\x12initialAccessToken\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\" \n" +
+	"\x1eListInitialAccessTokensRequest\"}\n" +
+	"\x1fListInitialAccessTokensResponse\x12Z\n" +
+	"\x15initial_access_tokens\x18\x01 \x03(\v2&.gatehouse.admin.v1.InitialAccessTokenR\x13initialAccessTokens\"1\n" +
+	"\x1fDeleteInitialAccessTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\"\n" +
+	" DeleteInitialAccessTokenResponse2\x8b\b\n" +
 	"\rClientService\x12a\n" +
 	"\fCreateClient\x12'.gatehouse.admin.v1.CreateClientRequest\x1a(.gatehouse.admin.v1.CreateClientResponse\x12]\n" +
 	"\tGetClient\x12$.gatehouse.admin.v1.GetClientRequest\x1a%.gatehouse.admin.v1.GetClientResponse\"\x03\x90\x02\x01\x12c\n" +
 	"\vListClients\x12&.gatehouse.admin.v1.ListClientsRequest\x1a'.gatehouse.admin.v1.ListClientsResponse\"\x03\x90\x02\x01\x12a\n" +
 	"\fUpdateClient\x12'.gatehouse.admin.v1.UpdateClientRequest\x1a(.gatehouse.admin.v1.UpdateClientResponse\x12s\n" +
 	"\x12RotateClientSecret\x12-.gatehouse.admin.v1.RotateClientSecretRequest\x1a..gatehouse.admin.v1.RotateClientSecretResponse\x12a\n" +
-	"\fDeleteClient\x12'.gatehouse.admin.v1.DeleteClientRequest\x1a(.gatehouse.admin.v1.DeleteClientResponseBBZ@github.com/gatehouse-id/gatehouse/api/gatehouse/admin/v1;adminv1b\x06proto3"
+	"\fDeleteClient\x12'.gatehouse.admin.v1.DeleteClientRequest\x1a(.gatehouse.admin.v1.DeleteClientResponse\x12\x85\x01\n" +
+	"\x18CreateInitialAccessToken\x123.gatehouse.admin.v1.CreateInitialAccessTokenRequest\x1a4.gatehouse.admin.v1.CreateInitialAccessTokenResponse\x12\x87\x01\n" +
+	"\x17ListInitialAccessTokens\x122.gatehouse.admin.v1.ListInitialAccessTokensRequest\x1a3.gatehouse.admin.v1.ListInitialAccessTokensResponse\"\x03\x90\x02\x01\x12\x85\x01\n" +
+	"\x18DeleteInitialAccessToken\x123.gatehouse.admin.v1.DeleteInitialAccessTokenRequest\x1a4.gatehouse.admin.v1.DeleteInitialAccessTokenResponseBBZ@github.com/gatehouse-id/gatehouse/api/gatehouse/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_gatehouse_admin_v1_clients_proto_rawDescOnce sync.Once
@@ -781,26 +1302,33 @@ func file_gatehouse_admin_v1_clients_proto_rawDescGZIP() []byte {
 	return file_gatehouse_admin_v1_clients_proto_rawDescData
 }
 
-var file_gatehouse_admin_v1_clients_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_gatehouse_admin_v1_clients_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_gatehouse_admin_v1_clients_proto_goTypes = []any{
-	(*Client)(nil),                     // 0: gatehouse.admin.v1.Client
-	(*CreateClientRequest)(nil),        // 1: gatehouse.admin.v1.CreateClientRequest
-	(*CreateClientResponse)(nil),       // 2: gatehouse.admin.v1.CreateClientResponse
-	(*GetClientRequest)(nil),           // 3: gatehouse.admin.v1.GetClientRequest
-	(*GetClientResponse)(nil),          // 4: gatehouse.admin.v1.GetClientResponse
-	(*ListClientsRequest)(nil),         // 5: gatehouse.admin.v1.ListClientsRequest
-	(*ListClientsResponse)(nil),        // 6: gatehouse.admin.v1.ListClientsResponse
-	(*UpdateClientRequest)(nil),        // 7: gatehouse.admin.v1.UpdateClientRequest
-	(*UpdateClientResponse)(nil),       // 8: gatehouse.admin.v1.UpdateClientResponse
-	(*RotateClientSecretRequest)(nil),  // 9: gatehouse.admin.v1.RotateClientSecretRequest
-	(*RotateClientSecretResponse)(nil), // 10: gatehouse.admin.v1.RotateClientSecretResponse
-	(*DeleteClientRequest)(nil),        // 11: gatehouse.admin.v1.DeleteClientRequest
-	(*DeleteClientResponse)(nil),       // 12: gatehouse.admin.v1.DeleteClientResponse
-	(*timestamppb.Timestamp)(nil),      // 13: google.protobuf.Timestamp
+	(*Client)(nil),                           // 0: gatehouse.admin.v1.Client
+	(*CreateClientRequest)(nil),              // 1: gatehouse.admin.v1.CreateClientRequest
+	(*CreateClientResponse)(nil),             // 2: gatehouse.admin.v1.CreateClientResponse
+	(*GetClientRequest)(nil),                 // 3: gatehouse.admin.v1.GetClientRequest
+	(*GetClientResponse)(nil),                // 4: gatehouse.admin.v1.GetClientResponse
+	(*ListClientsRequest)(nil),               // 5: gatehouse.admin.v1.ListClientsRequest
+	(*ListClientsResponse)(nil),              // 6: gatehouse.admin.v1.ListClientsResponse
+	(*UpdateClientRequest)(nil),              // 7: gatehouse.admin.v1.UpdateClientRequest
+	(*UpdateClientResponse)(nil),             // 8: gatehouse.admin.v1.UpdateClientResponse
+	(*RotateClientSecretRequest)(nil),        // 9: gatehouse.admin.v1.RotateClientSecretRequest
+	(*RotateClientSecretResponse)(nil),       // 10: gatehouse.admin.v1.RotateClientSecretResponse
+	(*DeleteClientRequest)(nil),              // 11: gatehouse.admin.v1.DeleteClientRequest
+	(*DeleteClientResponse)(nil),             // 12: gatehouse.admin.v1.DeleteClientResponse
+	(*InitialAccessToken)(nil),               // 13: gatehouse.admin.v1.InitialAccessToken
+	(*CreateInitialAccessTokenRequest)(nil),  // 14: gatehouse.admin.v1.CreateInitialAccessTokenRequest
+	(*CreateInitialAccessTokenResponse)(nil), // 15: gatehouse.admin.v1.CreateInitialAccessTokenResponse
+	(*ListInitialAccessTokensRequest)(nil),   // 16: gatehouse.admin.v1.ListInitialAccessTokensRequest
+	(*ListInitialAccessTokensResponse)(nil),  // 17: gatehouse.admin.v1.ListInitialAccessTokensResponse
+	(*DeleteInitialAccessTokenRequest)(nil),  // 18: gatehouse.admin.v1.DeleteInitialAccessTokenRequest
+	(*DeleteInitialAccessTokenResponse)(nil), // 19: gatehouse.admin.v1.DeleteInitialAccessTokenResponse
+	(*timestamppb.Timestamp)(nil),            // 20: google.protobuf.Timestamp
 }
 var file_gatehouse_admin_v1_clients_proto_depIdxs = []int32{
-	13, // 0: gatehouse.admin.v1.Client.create_time:type_name -> google.protobuf.Timestamp
-	13, // 1: gatehouse.admin.v1.Client.update_time:type_name -> google.protobuf.Timestamp
+	20, // 0: gatehouse.admin.v1.Client.create_time:type_name -> google.protobuf.Timestamp
+	20, // 1: gatehouse.admin.v1.Client.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: gatehouse.admin.v1.CreateClientRequest.client:type_name -> gatehouse.admin.v1.Client
 	0,  // 3: gatehouse.admin.v1.CreateClientResponse.client:type_name -> gatehouse.admin.v1.Client
 	0,  // 4: gatehouse.admin.v1.GetClientResponse.client:type_name -> gatehouse.admin.v1.Client
@@ -808,23 +1336,33 @@ var file_gatehouse_admin_v1_clients_proto_depIdxs = []int32{
 	0,  // 6: gatehouse.admin.v1.UpdateClientRequest.client:type_name -> gatehouse.admin.v1.Client
 	0,  // 7: gatehouse.admin.v1.UpdateClientResponse.client:type_name -> gatehouse.admin.v1.Client
 	0,  // 8: gatehouse.admin.v1.RotateClientSecretResponse.client:type_name -> gatehouse.admin.v1.Client
-	1,  // 9: gatehouse.admin.v1.ClientService.CreateClient:input_type -> gatehouse.admin.v1.CreateClientRequest
-	3,  // 10: gatehouse.admin.v1.ClientService.GetClient:input_type -> gatehouse.admin.v1.GetClientRequest
-	5,  // 11: gatehouse.admin.v1.ClientService.ListClients:input_type -> gatehouse.admin.v1.ListClientsRequest
-	7,  // 12: gatehouse.admin.v1.ClientService.UpdateClient:input_type -> gatehouse.admin.v1.UpdateClientRequest
-	9,  // 13: gatehouse.admin.v1.ClientService.RotateClientSecret:input_type -> gatehouse.admin.v1.RotateClientSecretRequest
-	11, // 14: gatehouse.admin.v1.ClientService.DeleteClient:input_type -> gatehouse.admin.v1.DeleteClientRequest
-	2,  // 15: gatehouse.admin.v1.ClientService.CreateClient:output_type -> gatehouse.admin.v1.CreateClientResponse
-	4,  // 16: gatehouse.admin.v1.ClientService.GetClient:output_type -> gatehouse.admin.v1.GetClientResponse
-	6,  // 17: gatehouse.admin.v1.ClientService.ListClients:output_type -> gatehouse.admin.v1.ListClientsResponse
-	8,  // 18: gatehouse.admin.v1.ClientService.UpdateClient:output_type -> gatehouse.admin.v1.UpdateClientResponse
-	10, // 19: gatehouse.admin.v1.ClientService.RotateClientSecret:output_type -> gatehouse.admin.v1.RotateClientSecretResponse
-	12, // 20: gatehouse.admin.v1.ClientService.DeleteClient:output_type -> gatehouse.admin.v1.DeleteClientResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	20, // 9: gatehouse.admin.v1.InitialAccessToken.create_time:type_name -> google.protobuf.Timestamp
+	20, // 10: gatehouse.admin.v1.InitialAccessToken.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 11: gatehouse.admin.v1.CreateInitialAccessTokenResponse.initial_access_token:type_name -> gatehouse.admin.v1.InitialAccessToken
+	13, // 12: gatehouse.admin.v1.ListInitialAccessTokensResponse.initial_access_tokens:type_name -> gatehouse.admin.v1.InitialAccessToken
+	1,  // 13: gatehouse.admin.v1.ClientService.CreateClient:input_type -> gatehouse.admin.v1.CreateClientRequest
+	3,  // 14: gatehouse.admin.v1.ClientService.GetClient:input_type -> gatehouse.admin.v1.GetClientRequest
+	5,  // 15: gatehouse.admin.v1.ClientService.ListClients:input_type -> gatehouse.admin.v1.ListClientsRequest
+	7,  // 16: gatehouse.admin.v1.ClientService.UpdateClient:input_type -> gatehouse.admin.v1.UpdateClientRequest
+	9,  // 17: gatehouse.admin.v1.ClientService.RotateClientSecret:input_type -> gatehouse.admin.v1.RotateClientSecretRequest
+	11, // 18: gatehouse.admin.v1.ClientService.DeleteClient:input_type -> gatehouse.admin.v1.DeleteClientRequest
+	14, // 19: gatehouse.admin.v1.ClientService.CreateInitialAccessToken:input_type -> gatehouse.admin.v1.CreateInitialAccessTokenRequest
+	16, // 20: gatehouse.admin.v1.ClientService.ListInitialAccessTokens:input_type -> gatehouse.admin.v1.ListInitialAccessTokensRequest
+	18, // 21: gatehouse.admin.v1.ClientService.DeleteInitialAccessToken:input_type -> gatehouse.admin.v1.DeleteInitialAccessTokenRequest
+	2,  // 22: gatehouse.admin.v1.ClientService.CreateClient:output_type -> gatehouse.admin.v1.CreateClientResponse
+	4,  // 23: gatehouse.admin.v1.ClientService.GetClient:output_type -> gatehouse.admin.v1.GetClientResponse
+	6,  // 24: gatehouse.admin.v1.ClientService.ListClients:output_type -> gatehouse.admin.v1.ListClientsResponse
+	8,  // 25: gatehouse.admin.v1.ClientService.UpdateClient:output_type -> gatehouse.admin.v1.UpdateClientResponse
+	10, // 26: gatehouse.admin.v1.ClientService.RotateClientSecret:output_type -> gatehouse.admin.v1.RotateClientSecretResponse
+	12, // 27: gatehouse.admin.v1.ClientService.DeleteClient:output_type -> gatehouse.admin.v1.DeleteClientResponse
+	15, // 28: gatehouse.admin.v1.ClientService.CreateInitialAccessToken:output_type -> gatehouse.admin.v1.CreateInitialAccessTokenResponse
+	17, // 29: gatehouse.admin.v1.ClientService.ListInitialAccessTokens:output_type -> gatehouse.admin.v1.ListInitialAccessTokensResponse
+	19, // 30: gatehouse.admin.v1.ClientService.DeleteInitialAccessToken:output_type -> gatehouse.admin.v1.DeleteInitialAccessTokenResponse
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_admin_v1_clients_proto_init() }
@@ -838,7 +1376,7 @@ func file_gatehouse_admin_v1_clients_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_admin_v1_clients_proto_rawDesc), len(file_gatehouse_admin_v1_clients_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -53,6 +53,15 @@ const (
 	// ClientServiceDeleteClientProcedure is the fully-qualified name of the ClientService's
 	// DeleteClient RPC.
 	ClientServiceDeleteClientProcedure = "/gatehouse.admin.v1.ClientService/DeleteClient"
+	// ClientServiceCreateInitialAccessTokenProcedure is the fully-qualified name of the ClientService's
+	// CreateInitialAccessToken RPC.
+	ClientServiceCreateInitialAccessTokenProcedure = "/gatehouse.admin.v1.ClientService/CreateInitialAccessToken"
+	// ClientServiceListInitialAccessTokensProcedure is the fully-qualified name of the ClientService's
+	// ListInitialAccessTokens RPC.
+	ClientServiceListInitialAccessTokensProcedure = "/gatehouse.admin.v1.ClientService/ListInitialAccessTokens"
+	// ClientServiceDeleteInitialAccessTokenProcedure is the fully-qualified name of the ClientService's
+	// DeleteInitialAccessToken RPC.
+	ClientServiceDeleteInitialAccessTokenProcedure = "/gatehouse.admin.v1.ClientService/DeleteInitialAccessToken"
 )
 
 // ClientServiceClient is a client for the gatehouse.admin.v1.ClientService service.
@@ -69,6 +78,13 @@ type ClientServiceClient interface {
 	RotateClientSecret(context.Context, *connect.Request[v1.RotateClientSecretRequest]) (*connect.Response[v1.RotateClientSecretResponse], error)
 	// DeleteClient deletes the client and revokes every token issued to it.
 	DeleteClient(context.Context, *connect.Request[v1.DeleteClientRequest]) (*connect.Response[v1.DeleteClientResponse], error)
+	// CreateInitialAccessToken issues a token that authorizes Dynamic Client Registration
+	// (RFC 7591 3) at the public registration endpoint (shown once; stored hashed).
+	CreateInitialAccessToken(context.Context, *connect.Request[v1.CreateInitialAccessTokenRequest]) (*connect.Response[v1.CreateInitialAccessTokenResponse], error)
+	// ListInitialAccessTokens lists the initial access tokens (never the tokens themselves).
+	ListInitialAccessTokens(context.Context, *connect.Request[v1.ListInitialAccessTokensRequest]) (*connect.Response[v1.ListInitialAccessTokensResponse], error)
+	// DeleteInitialAccessToken revokes an initial access token (clients it registered stay).
+	DeleteInitialAccessToken(context.Context, *connect.Request[v1.DeleteInitialAccessTokenRequest]) (*connect.Response[v1.DeleteInitialAccessTokenResponse], error)
 }
 
 // NewClientServiceClient constructs a client for the gatehouse.admin.v1.ClientService service. By
@@ -120,17 +136,39 @@ func NewClientServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(clientServiceMethods.ByName("DeleteClient")),
 			connect.WithClientOptions(opts...),
 		),
+		createInitialAccessToken: connect.NewClient[v1.CreateInitialAccessTokenRequest, v1.CreateInitialAccessTokenResponse](
+			httpClient,
+			baseURL+ClientServiceCreateInitialAccessTokenProcedure,
+			connect.WithSchema(clientServiceMethods.ByName("CreateInitialAccessToken")),
+			connect.WithClientOptions(opts...),
+		),
+		listInitialAccessTokens: connect.NewClient[v1.ListInitialAccessTokensRequest, v1.ListInitialAccessTokensResponse](
+			httpClient,
+			baseURL+ClientServiceListInitialAccessTokensProcedure,
+			connect.WithSchema(clientServiceMethods.ByName("ListInitialAccessTokens")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteInitialAccessToken: connect.NewClient[v1.DeleteInitialAccessTokenRequest, v1.DeleteInitialAccessTokenResponse](
+			httpClient,
+			baseURL+ClientServiceDeleteInitialAccessTokenProcedure,
+			connect.WithSchema(clientServiceMethods.ByName("DeleteInitialAccessToken")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // clientServiceClient implements ClientServiceClient.
 type clientServiceClient struct {
-	createClient       *connect.Client[v1.CreateClientRequest, v1.CreateClientResponse]
-	getClient          *connect.Client[v1.GetClientRequest, v1.GetClientResponse]
-	listClients        *connect.Client[v1.ListClientsRequest, v1.ListClientsResponse]
-	updateClient       *connect.Client[v1.UpdateClientRequest, v1.UpdateClientResponse]
-	rotateClientSecret *connect.Client[v1.RotateClientSecretRequest, v1.RotateClientSecretResponse]
-	deleteClient       *connect.Client[v1.DeleteClientRequest, v1.DeleteClientResponse]
+	createClient             *connect.Client[v1.CreateClientRequest, v1.CreateClientResponse]
+	getClient                *connect.Client[v1.GetClientRequest, v1.GetClientResponse]
+	listClients              *connect.Client[v1.ListClientsRequest, v1.ListClientsResponse]
+	updateClient             *connect.Client[v1.UpdateClientRequest, v1.UpdateClientResponse]
+	rotateClientSecret       *connect.Client[v1.RotateClientSecretRequest, v1.RotateClientSecretResponse]
+	deleteClient             *connect.Client[v1.DeleteClientRequest, v1.DeleteClientResponse]
+	createInitialAccessToken *connect.Client[v1.CreateInitialAccessTokenRequest, v1.CreateInitialAccessTokenResponse]
+	listInitialAccessTokens  *connect.Client[v1.ListInitialAccessTokensRequest, v1.ListInitialAccessTokensResponse]
+	deleteInitialAccessToken *connect.Client[v1.DeleteInitialAccessTokenRequest, v1.DeleteInitialAccessTokenResponse]
 }
 
 // CreateClient calls gatehouse.admin.v1.ClientService.CreateClient.
@@ -163,6 +201,21 @@ func (c *clientServiceClient) DeleteClient(ctx context.Context, req *connect.Req
 	return c.deleteClient.CallUnary(ctx, req)
 }
 
+// CreateInitialAccessToken calls gatehouse.admin.v1.ClientService.CreateInitialAccessToken.
+func (c *clientServiceClient) CreateInitialAccessToken(ctx context.Context, req *connect.Request[v1.CreateInitialAccessTokenRequest]) (*connect.Response[v1.CreateInitialAccessTokenResponse], error) {
+	return c.createInitialAccessToken.CallUnary(ctx, req)
+}
+
+// ListInitialAccessTokens calls gatehouse.admin.v1.ClientService.ListInitialAccessTokens.
+func (c *clientServiceClient) ListInitialAccessTokens(ctx context.Context, req *connect.Request[v1.ListInitialAccessTokensRequest]) (*connect.Response[v1.ListInitialAccessTokensResponse], error) {
+	return c.listInitialAccessTokens.CallUnary(ctx, req)
+}
+
+// DeleteInitialAccessToken calls gatehouse.admin.v1.ClientService.DeleteInitialAccessToken.
+func (c *clientServiceClient) DeleteInitialAccessToken(ctx context.Context, req *connect.Request[v1.DeleteInitialAccessTokenRequest]) (*connect.Response[v1.DeleteInitialAccessTokenResponse], error) {
+	return c.deleteInitialAccessToken.CallUnary(ctx, req)
+}
+
 // ClientServiceHandler is an implementation of the gatehouse.admin.v1.ClientService service.
 type ClientServiceHandler interface {
 	// CreateClient registers a client and returns its secret (shown once).
@@ -177,6 +230,13 @@ type ClientServiceHandler interface {
 	RotateClientSecret(context.Context, *connect.Request[v1.RotateClientSecretRequest]) (*connect.Response[v1.RotateClientSecretResponse], error)
 	// DeleteClient deletes the client and revokes every token issued to it.
 	DeleteClient(context.Context, *connect.Request[v1.DeleteClientRequest]) (*connect.Response[v1.DeleteClientResponse], error)
+	// CreateInitialAccessToken issues a token that authorizes Dynamic Client Registration
+	// (RFC 7591 3) at the public registration endpoint (shown once; stored hashed).
+	CreateInitialAccessToken(context.Context, *connect.Request[v1.CreateInitialAccessTokenRequest]) (*connect.Response[v1.CreateInitialAccessTokenResponse], error)
+	// ListInitialAccessTokens lists the initial access tokens (never the tokens themselves).
+	ListInitialAccessTokens(context.Context, *connect.Request[v1.ListInitialAccessTokensRequest]) (*connect.Response[v1.ListInitialAccessTokensResponse], error)
+	// DeleteInitialAccessToken revokes an initial access token (clients it registered stay).
+	DeleteInitialAccessToken(context.Context, *connect.Request[v1.DeleteInitialAccessTokenRequest]) (*connect.Response[v1.DeleteInitialAccessTokenResponse], error)
 }
 
 // NewClientServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -224,6 +284,25 @@ func NewClientServiceHandler(svc ClientServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(clientServiceMethods.ByName("DeleteClient")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clientServiceCreateInitialAccessTokenHandler := connect.NewUnaryHandler(
+		ClientServiceCreateInitialAccessTokenProcedure,
+		svc.CreateInitialAccessToken,
+		connect.WithSchema(clientServiceMethods.ByName("CreateInitialAccessToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	clientServiceListInitialAccessTokensHandler := connect.NewUnaryHandler(
+		ClientServiceListInitialAccessTokensProcedure,
+		svc.ListInitialAccessTokens,
+		connect.WithSchema(clientServiceMethods.ByName("ListInitialAccessTokens")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	clientServiceDeleteInitialAccessTokenHandler := connect.NewUnaryHandler(
+		ClientServiceDeleteInitialAccessTokenProcedure,
+		svc.DeleteInitialAccessToken,
+		connect.WithSchema(clientServiceMethods.ByName("DeleteInitialAccessToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/gatehouse.admin.v1.ClientService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClientServiceCreateClientProcedure:
@@ -238,6 +317,12 @@ func NewClientServiceHandler(svc ClientServiceHandler, opts ...connect.HandlerOp
 			clientServiceRotateClientSecretHandler.ServeHTTP(w, r)
 		case ClientServiceDeleteClientProcedure:
 			clientServiceDeleteClientHandler.ServeHTTP(w, r)
+		case ClientServiceCreateInitialAccessTokenProcedure:
+			clientServiceCreateInitialAccessTokenHandler.ServeHTTP(w, r)
+		case ClientServiceListInitialAccessTokensProcedure:
+			clientServiceListInitialAccessTokensHandler.ServeHTTP(w, r)
+		case ClientServiceDeleteInitialAccessTokenProcedure:
+			clientServiceDeleteInitialAccessTokenHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -269,4 +354,16 @@ func (UnimplementedClientServiceHandler) RotateClientSecret(context.Context, *co
 
 func (UnimplementedClientServiceHandler) DeleteClient(context.Context, *connect.Request[v1.DeleteClientRequest]) (*connect.Response[v1.DeleteClientResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gatehouse.admin.v1.ClientService.DeleteClient is not implemented"))
+}
+
+func (UnimplementedClientServiceHandler) CreateInitialAccessToken(context.Context, *connect.Request[v1.CreateInitialAccessTokenRequest]) (*connect.Response[v1.CreateInitialAccessTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gatehouse.admin.v1.ClientService.CreateInitialAccessToken is not implemented"))
+}
+
+func (UnimplementedClientServiceHandler) ListInitialAccessTokens(context.Context, *connect.Request[v1.ListInitialAccessTokensRequest]) (*connect.Response[v1.ListInitialAccessTokensResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gatehouse.admin.v1.ClientService.ListInitialAccessTokens is not implemented"))
+}
+
+func (UnimplementedClientServiceHandler) DeleteInitialAccessToken(context.Context, *connect.Request[v1.DeleteInitialAccessTokenRequest]) (*connect.Response[v1.DeleteInitialAccessTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gatehouse.admin.v1.ClientService.DeleteInitialAccessToken is not implemented"))
 }
