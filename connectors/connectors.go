@@ -87,6 +87,37 @@ type LogoutTokenVerifier interface {
 	VerifyLogoutToken(ctx context.Context, raw string) (LogoutToken, error)
 }
 
+// LogoutRequest asks a connector how to end the user's session at the upstream.
+type LogoutRequest struct {
+	// Upstream is what the login recorded: Subject, SessionID and the connector's Stash.
+	Upstream Upstream
+	// ReturnURL is where the upstream sends the browser back when its logout is done
+	// ({issuer}/logout/upstream), registered at the upstream.
+	ReturnURL string
+	// State is the broker's opaque value that must come back unchanged with the browser.
+	State string
+}
+
+// ErrNoUpstreamLogout: the upstream offers no way to end its session (no
+// end_session_endpoint in its discovery, no single logout service in its metadata).
+var ErrNoUpstreamLogout = errors.New("connectors: the upstream offers no logout")
+
+// UpstreamLogoutConnector is implemented by redirect connectors that can end the user's
+// session at the upstream through the browser (OIDC RP-Initiated Logout, SAML single logout).
+type UpstreamLogoutConnector interface {
+	Connector
+	// LogoutStep returns where to send the browser to end the upstream session: a redirect,
+	// or a form to POST. It returns ErrNoUpstreamLogout when the upstream offers none and an
+	// *UpstreamError when the upstream cannot be reached. Step.Stash, when set, is handed
+	// back to FinishLogout.
+	LogoutStep(ctx context.Context, req LogoutRequest) (Step, error)
+	// FinishLogout checks the upstream's answer when the browser comes back to ReturnURL
+	// (the state already matched by the broker): a SAML LogoutResponse is verified; an OIDC
+	// upstream sends nothing to check. An error means the upstream did not confirm the
+	// logout.
+	FinishLogout(ctx context.Context, stash []byte, r *http.Request) error
+}
+
 // Connector is implemented by every connector.
 type Connector interface {
 	Info() Info
