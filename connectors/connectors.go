@@ -76,6 +76,8 @@ type Upstream struct {
 type LogoutToken struct {
 	Subject, SessionID, JTI string
 	IssuedAt                time.Time
+	// Expiry is the token's exp: a receiver keeps its JTI at least until then.
+	Expiry time.Time
 }
 
 // LogoutTokenVerifier is implemented by connectors whose upstream sends back-channel logout
