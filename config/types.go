@@ -407,8 +407,9 @@ type ConnectorBlock struct {
 	// to it. Lowercase DNS names; a domain belongs to one connector only.
 	Domains []string `yaml:"domains"`
 	// Logout is what a Gatehouse logout of this connector's users ends: "local" (default,
-	// the Gatehouse session only) or "upstream" (the upstream's session too: OIDC
-	// RP-Initiated Logout, SAML single logout). Only oidc and saml connectors can do it.
+	// the Gatehouse session only) or "upstream" (the upstream's session too, and the
+	// upstream's back-channel logouts end Gatehouse sessions: OIDC RP-Initiated and
+	// Back-Channel Logout). Only oidc connectors can do it.
 	// docs/logout.md.
 	Logout string `yaml:"logout"`
 }
