@@ -409,7 +409,8 @@ type ConnectorBlock struct {
 	// Logout is what a Gatehouse logout of this connector's users ends: "local" (default,
 	// the Gatehouse session only) or "upstream" (the upstream's session too, and the
 	// upstream's back-channel logouts end Gatehouse sessions: OIDC RP-Initiated and
-	// Back-Channel Logout). Only oidc connectors can do it.
+	// Back-Channel Logout; SAML single logout with the upstream IdP both ways). Only oidc
+	// and saml connectors can do it.
 	// docs/logout.md.
 	Logout string `yaml:"logout"`
 }

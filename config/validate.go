@@ -293,8 +293,8 @@ func (v *validator) connectors(list []ConnectorBlock) map[string]bool {
 		switch c.Logout {
 		case "", ConnectorLogoutLocal:
 		case ConnectorLogoutUpstream:
-			if c.Type != "oidc" {
-				v.addf(p+".logout", "upstream logout needs an oidc connector (this one is %q); remove it or set local", c.Type)
+			if c.Type != "oidc" && c.Type != "saml" {
+				v.addf(p+".logout", "upstream logout needs an oidc or saml connector (this one is %q); remove it or set local", c.Type)
 			}
 		default:
 			v.addf(p+".logout", "%q is not a logout mode (local or upstream)", c.Logout)

@@ -6,7 +6,7 @@ import (
 )
 
 // TestConnectorLogout: connectors[].logout is local or upstream, and upstream only on oidc
-// connectors; a problem names the file and line of the key.
+// and saml connectors; a problem names the file and line of the key.
 func TestConnectorLogout(t *testing.T) {
 	base := `issuer: https://sso.example.com
 web: {http: "127.0.0.1:5556"}
@@ -25,11 +25,11 @@ clients:
 		want      string // "" for valid
 	}{
 		{"oidc", "upstream", ""},
-		{"saml", "upstream", `gh.yaml:7: connectors[0].logout: upstream logout needs an oidc connector (this one is "saml")`},
+		{"saml", "upstream", ""},
 		{"oidc", "local", ""},
 		{"ldap", "local", ""},
-		{"ldap", "upstream", `gh.yaml:7: connectors[0].logout: upstream logout needs an oidc connector (this one is "ldap")`},
-		{"github", "upstream", `gh.yaml:7: connectors[0].logout: upstream logout needs an oidc connector (this one is "github")`},
+		{"ldap", "upstream", `gh.yaml:7: connectors[0].logout: upstream logout needs an oidc or saml connector (this one is "ldap")`},
+		{"github", "upstream", `gh.yaml:7: connectors[0].logout: upstream logout needs an oidc or saml connector (this one is "github")`},
 		{"oidc", "everywhere", `gh.yaml:7: connectors[0].logout: "everywhere" is not a logout mode (local or upstream)`},
 		{"oidc", "Upstream", `gh.yaml:7: connectors[0].logout: "Upstream" is not a logout mode`},
 	}

@@ -120,6 +120,33 @@ type UpstreamLogoutConnector interface {
 	FinishLogout(ctx context.Context, stash []byte, r *http.Request) error
 }
 
+// UpstreamLogoutRequest is a logout the upstream started through the browser (a SAML IdP's
+// LogoutRequest): it names the upstream user and sessions whose Gatehouse sessions end.
+type UpstreamLogoutRequest struct {
+	// ID identifies the request; the answer refers to it.
+	ID string
+	// Subject is the upstream user as the connector's logins record it (Upstream.Subject),
+	// "" when the request names the user in another way.
+	Subject string
+	// SessionIDs are the upstream sessions it names (SAML SessionIndex, as logins record
+	// them in Upstream.SessionID); none: every session of Subject.
+	SessionIDs []string
+	// RelayState goes back unchanged with the answer.
+	RelayState string
+}
+
+// LogoutRequestReceiver is implemented by connectors whose upstream sends logout requests
+// through the browser (SAML IdP-initiated single logout) to {issuer}/saml/sp/{id}/slo.
+type LogoutRequestReceiver interface {
+	Connector
+	// ReadLogoutRequest validates the upstream's request (signature, destination, issuer,
+	// freshness, single use) and returns what it names; an error means it is refused.
+	ReadLogoutRequest(ctx context.Context, r *http.Request) (UpstreamLogoutRequest, error)
+	// AnswerLogoutRequest returns the answer to send the browser back with: a success when
+	// complete, else a partial logout.
+	AnswerLogoutRequest(ctx context.Context, req UpstreamLogoutRequest, complete bool) (Step, error)
+}
+
 // Connector is implemented by every connector.
 type Connector interface {
 	Info() Info
@@ -345,6 +372,9 @@ type Deps struct {
 	// attributes it asks for (LDAP) asks for these too and reports them under these names;
 	// the others may ignore the list.
 	Attributes []string
+	// UpstreamLogout is the connector block's logout: upstream: a connector that publishes
+	// metadata lists its single logout service only then.
+	UpstreamLogout bool
 	// Keys keeps what the connector generates and every replica must share (the SAML
 	// connector's SP key pairs), private to this connector; nil: the backend cannot keep
 	// them, and a connector that needs it refuses to open.

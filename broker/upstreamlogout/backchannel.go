@@ -106,7 +106,7 @@ func (h *Handler) endUpstreamSessions(ctx context.Context, connectorID string, l
 	}
 	n := 0
 	for _, sid := range ids {
-		ended, err := h.endSession(ctx, sid)
+		ended, _, err := h.endSession(ctx, sid)
 		if err != nil {
 			return n, err
 		}
@@ -120,32 +120,34 @@ func (h *Handler) endUpstreamSessions(ctx context.Context, connectorID string, l
 // endSession ends one session as a logout does, without a browser: what its end takes away
 // (Ender: grants, pending requests, back-channel tokens to its OIDC clients), then the
 // record, then the SAML service providers that can be told without a browser. It reports
-// false when the session was already gone.
-func (h *Handler) endSession(ctx context.Context, id string) (bool, error) {
+// whether it ended the session (false: already gone) and whether every SAML service
+// provider of the session was told.
+func (h *Handler) endSession(ctx context.Context, id string) (ended, told bool, err error) {
 	sess, err := h.Store.GetSession(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
+		return false, true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("load session: %w", err)
+		return false, false, fmt.Errorf("load session: %w", err)
 	}
 	if err := h.Ender.Ended(ctx, sess, ""); err != nil {
-		return false, err
+		return false, false, err
 	}
 	err = h.Store.DeleteSession(ctx, id)
 	if h.NoteEnded != nil {
 		h.NoteEnded() // also on a failure: the session may be gone
 	}
 	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
+		return false, true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("delete session: %w", err)
+		return false, false, fmt.Errorf("delete session: %w", err)
 	}
-	if h.SAML != nil && !h.SAML.BackChannelLogout(ctx, id) {
-		h.Logger.WarnContext(ctx, "upstream back-channel logout: some SAML service providers of the session could not be told")
+	told = h.SAML == nil || h.SAML.BackChannelLogout(ctx, id)
+	if !told {
+		h.Logger.WarnContext(ctx, "upstream logout: some SAML service providers of the session could not be told")
 	}
-	return true, nil
+	return true, told, nil
 }
 
 // writeError writes a Back-Channel Logout 2.8 error body.

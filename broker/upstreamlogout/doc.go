@@ -9,7 +9,11 @@
 //   - towards the upstream: after a Gatehouse logout (broker/logout), Begin sends the browser
 //     to the upstream's logout (OIDC RP-Initiated Logout to its end_session_endpoint) with a
 //     single-use state bound to where the logout goes next, and GET /logout/upstream takes
-//     the browser on when the upstream sends it back.
+//     the browser on when the upstream sends it back;
+//   - a SAML connector's single logout service, /saml/sp/{id}/slo: the IdP's LogoutResponse
+//     to the LogoutRequest Begin sent (the browser goes on as at /logout/upstream), and the
+//     IdP's own LogoutRequests, which end the Gatehouse sessions of the NameID and
+//     SessionIndex they name and are answered with a LogoutResponse.
 //
 // It imports no other flow package: the root broker package injects the logout work through
 // the Ender and SAML interfaces.

@@ -57,6 +57,10 @@ func (h *Handler) Mount(m *route.Mux) {
 	m.Plain("POST /connectors/{id}/backchannel-logout", h.backChannelHandler())
 	m.Page("GET /logout/upstream", h.handleReturn)
 	m.Page("POST /logout/upstream", h.handleReturn)
+	// A SAML connector's single logout service: its IdP's LogoutResponses and LogoutRequests
+	// (signed by the IdP; other sites may POST).
+	m.Page("GET /saml/sp/{connector}/slo", h.handleSAMLSLO)
+	m.Page("POST /saml/sp/{connector}/slo", h.handleSAMLSLO)
 }
 
 // slot returns the connector slot when it is configured for upstream logout.

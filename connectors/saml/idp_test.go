@@ -142,6 +142,23 @@ func (s sessions) GetSession(w http.ResponseWriter, r *http.Request, req *csaml.
 	return &cp
 }
 
+// InvalidateSession ends the IdP sessions a valid LogoutRequest names (samlidp's own), so
+// that the IdP takes single logout.
+func (s sessions) InvalidateSession(w http.ResponseWriter, r *http.Request, req *csaml.IdpLogoutRequest) error {
+	return s.inner.InvalidateSession(w, r, req)
+}
+
+// AddSessionParticipant and SessionParticipants let the IdP track which SPs took part in a
+// session (samlidp's own), for its single logout.
+func (s sessions) AddSessionParticipant(r *http.Request, session *csaml.Session, p csaml.SessionParticipant) error {
+	return s.inner.AddSessionParticipant(r, session, p)
+}
+
+// SessionParticipants returns samlidp's participants of the sessions match selects.
+func (s sessions) SessionParticipants(r *http.Request, match func(*csaml.Session) bool) ([]csaml.SessionParticipant, error) {
+	return s.inner.SessionParticipants(r, match)
+}
+
 func newIdP(t testing.TB, opts idpOptions) *testIdP {
 	t.Helper()
 	key, cert := loadKeyPair(t, "idp")

@@ -223,6 +223,7 @@ func (b *builder) openConnectors(ctx context.Context, decoded []DecodedConnector
 		deps.Now = b.now
 		deps.Keys = newConnectorKeys(b.store, d.Info.ID)
 		deps.TrustedProxies = proxies
+		deps.UpstreamLogout = d.UpstreamLogout
 		c, err := d.Config.Open(ctx, d.Info, deps)
 		if err != nil {
 			b.logger.ErrorContext(ctx, "connector failed to open; it is unavailable, the others keep working", "connector", d.Info.ID, "err", err)
