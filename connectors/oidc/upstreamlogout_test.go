@@ -350,3 +350,29 @@ func redirectOf(t *testing.T, u string) string {
 	}
 	return resp.Header.Get("Location")
 }
+
+// TestUpstreamLogoutAfterSignOutEverywhere: "Sign out everywhere" on /account ends the
+// Gatehouse sessions and then this browser's session at the upstream (connector with
+// logout: upstream), coming back to the signed-out page.
+func TestUpstreamLogoutAfterSignOutEverywhere(t *testing.T) {
+	e := newULEnv(t, true)
+	b, _ := e.login("up", "ann")
+	p := b.Get(e.gh.Issuer + "/account")
+	i := strings.Index(p.Body, "<h2>Sessions</h2>")
+	if p.Status != http.StatusOK || i < 0 {
+		t.Fatalf("account page: %d\n%s", p.Status, p.Body)
+	}
+	action, vals := brokertest.Form(t, p.Body[i:])
+	p, at := b.Follow(b.Post(e.gh.Issuer+action, vals), e.gh.Issuer+action)
+	if e.sessionOf(b) != "" {
+		t.Fatal("the Gatehouse session is still live")
+	}
+	if !strings.HasPrefix(at, e.up.URL+"/session/end?") {
+		t.Fatalf("sign out everywhere went to %s (%d), want the upstream's end_session_endpoint\n%s", at, p.Status, p.Body)
+	}
+	back := redirectOf(t, at)
+	p, _ = b.Follow(b.Get(back), back)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, "signed out of Gatehouse and of Upstream SSO") {
+		t.Fatalf("after the upstream: %d\n%s", p.Status, p.Body)
+	}
+}
