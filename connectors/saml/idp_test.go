@@ -259,6 +259,8 @@ type spOptions struct {
 	keys connectors.KeyStore
 	// clock, if set, is the SP's clock (shared by replicas in a test).
 	clock *testClock
+	// upstreamLogout is the block's logout: upstream (the SP's single logout service).
+	upstreamLogout bool
 }
 
 func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
@@ -295,7 +297,7 @@ func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
 	callback := o.issuer + "/callback/" + o.id
 	c, err := cfg.Open(context.Background(), connectors.Info{ID: o.id, Type: "saml", Name: "Test IdP"}, connectors.Deps{
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), CallbackURL: callback, Now: clk.Now,
-		ReplayCache: o.replay, Keys: o.keys,
+		ReplayCache: o.replay, Keys: o.keys, UpstreamLogout: o.upstreamLogout,
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
