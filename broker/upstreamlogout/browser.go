@@ -119,9 +119,8 @@ func (h *Handler) handleReturn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !confirmed {
-		h.Pages.Error(w, r, http.StatusOK, "Signed out of Gatehouse",
-			"You are signed out of Gatehouse, but "+name+" did not confirm that it signed you out: your session there may still be open.",
-			"Sign out there yourself if this is a shared computer.")
+		h.Pages.ErrorArgs(w, r, http.StatusOK, "go.upstream_signed_out_heading", "go.upstream_unconfirmed",
+			"go.upstream_sign_out_there", map[string]any{"Name": name})
 		return
 	}
 	h.Logger.InfoContext(ctx, "upstream logout done", "connector", p.Connector)
@@ -129,11 +128,10 @@ func (h *Handler) handleReturn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.Continue, http.StatusSeeOther)
 		return
 	}
-	h.Pages.Error(w, r, http.StatusOK, "Signed out", "You are signed out of Gatehouse and of "+name+".", "You can close this window.")
+	h.Pages.ErrorArgs(w, r, http.StatusOK, "loggedout.heading", "go.upstream_signed_out_both", "logoutdone.close", map[string]any{"Name": name})
 }
 
 // unknown answers a return whose state is missing, unknown or already used.
 func (h *Handler) unknown(w http.ResponseWriter, r *http.Request) {
-	h.Pages.Error(w, r, http.StatusBadRequest, "Sign-out link not known",
-		"This sign-out link is not known, has expired, or was already used. Your Gatehouse session was ended when you signed out.", "")
+	h.Pages.Error(w, r, http.StatusBadRequest, "go.upstream_unknown_heading", "go.upstream_unknown", "")
 }

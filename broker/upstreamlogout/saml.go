@@ -21,11 +21,11 @@ func (h *Handler) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("connector")
 	sl, ok := h.slot(id)
 	if !ok {
-		h.Pages.Error(w, r, http.StatusNotFound, "Not found", "This sign-in method takes no logout messages.", "")
+		h.Pages.Error(w, r, http.StatusNotFound, "go.upstream_slo_notfound_heading", "go.upstream_slo_notfound", "")
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		h.Pages.Error(w, r, http.StatusBadRequest, "Request refused", "The logout message could not be read.", "")
+		h.Pages.Error(w, r, http.StatusBadRequest, "error.refused.heading", "go.upstream_slo_unreadable", "")
 		return
 	}
 	if r.Form.Get("SAMLResponse") != "" {
@@ -34,7 +34,7 @@ func (h *Handler) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	}
 	rc, ok := sl.Conn.(connectors.LogoutRequestReceiver)
 	if !ok || r.Form.Get("SAMLRequest") == "" {
-		h.Pages.Error(w, r, http.StatusBadRequest, "Request refused", "This is not a logout message from "+sl.Info.Name+".", "")
+		h.Pages.ErrorArgs(w, r, http.StatusBadRequest, "error.refused.heading", "go.upstream_slo_not_logout", "", map[string]any{"Name": sl.Info.Name})
 		return
 	}
 	cctx, start := sl.Start(ctx, "logout_request")
@@ -42,8 +42,8 @@ func (h *Handler) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	sl.Done(cctx, "logout_request", start, err)
 	if err != nil {
 		h.Logger.WarnContext(ctx, "upstream logout request refused", "connector", id, "err", err)
-		h.Pages.Error(w, r, http.StatusBadRequest, "Logout refused",
-			"The logout message from "+sl.Info.Name+" is not valid (or was already used), so nothing was done.", "")
+		h.Pages.ErrorArgs(w, r, http.StatusBadRequest, "go.upstream_slo_refused_heading", "go.upstream_slo_refused", "",
+			map[string]any{"Name": sl.Info.Name})
 		return
 	}
 	n, complete, err := h.endRequested(ctx, id, req)
