@@ -12,7 +12,7 @@ import (
 
 var _ storage.UpstreamSessions = (*Store)(nil)
 
-// The expressions match the indexes of migration 0020 exactly, so that PostgreSQL uses them.
+// The expressions match the indexes of migration 0021 exactly, so that PostgreSQL uses them.
 const (
 	qSessionsOfUpstreamSID = `SELECT id FROM sessions WHERE ((auth::jsonb)->>'upstream_session_id') = $1
 	AND ((auth::jsonb)->>'connector_id') = $2 AND ($3 = '' OR ((auth::jsonb)->>'upstream_subject') = $3)

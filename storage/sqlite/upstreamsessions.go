@@ -10,7 +10,7 @@ import (
 
 var _ storage.UpstreamSessions = (*Store)(nil)
 
-// The expressions match the indexes of migration 0020 exactly, so that SQLite uses them.
+// The expressions match the indexes of migration 0021 exactly, so that SQLite uses them.
 const (
 	qSessionsOfUpstreamSID = `SELECT id FROM sessions WHERE json_extract(auth, '$.upstream_session_id') = ?1
 	AND json_extract(auth, '$.connector_id') = ?2 AND (?3 = '' OR json_extract(auth, '$.upstream_subject') = ?3)
