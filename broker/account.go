@@ -19,6 +19,9 @@ func (s *Server) accountPages() *account.Handler {
 	if s.ender.Logouts != nil && s.ender.Sessions != nil {
 		h.Everywhere = s.ender
 	}
+	if s.upstream != nil {
+		h.Upstream = s.upstream
+	}
 	if s.MFA != nil {
 		h.MFA = s.MFA.Service
 		h.Policies = make(map[string]mfa.Policy, len(s.MFA.Connectors))

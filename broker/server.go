@@ -39,6 +39,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/registration"
 	"github.com/gatehouse-id/gatehouse/broker/route"
 	"github.com/gatehouse-id/gatehouse/broker/samlidp"
+	"github.com/gatehouse-id/gatehouse/broker/upstreamlogout"
 	"github.com/gatehouse-id/gatehouse/claims"
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/logctx"
@@ -132,7 +133,8 @@ type Server struct {
 	logout    *logout.Handler
 	deliverer *logout.Deliverer // nil when storage keeps no logout queue
 	ender     *logout.Ender
-	device    *device.Handler // nil when storage keeps no device codes
+	upstream  *upstreamlogout.Handler // nil when no connector has logout: upstream
+	device    *device.Handler         // nil when storage keeps no device codes
 	// assertionVerifier authenticates private_key_jwt clients (broker/devices.go).
 	assertionVerifier *clients.AssertionVerifier
 	fwd               *forwardauth.Handler  // nil without protected apps
@@ -230,6 +232,9 @@ func (s *Server) buildFlows() error {
 	if p, ok := s.Storage.(logout.PendingStore); ok {
 		s.logout.Pending = p
 	}
+	if err := s.buildUpstreamLogout(ender); err != nil {
+		return err
+	}
 	if s.SAML != nil {
 		s.saml = &samlidp.Handler{IdP: s.SAML, Flow: flow, AuthRequests: s.Storage, SessionRecords: s.Storage,
 			Blobs: s.blobs(), Sessions: s.Sessions, Claims: s.Claims, Ender: ender, Pages: s.pages, Logger: s.Logger,
@@ -237,6 +242,9 @@ func (s *Server) buildFlows() error {
 		flow.SetResponder(storage.ProtocolSAML, s.saml)
 		s.logout.FrontChannel = s.saml
 		s.saml.FrontChannelPage = s.logout.DonePage
+		if s.upstream != nil {
+			s.upstream.SAML = s.saml
+		}
 	}
 	if err := s.buildDevice(flow); err != nil {
 		return err
@@ -304,6 +312,9 @@ func (s *Server) routes() http.Handler {
 		s.saml.Mount(m) // SAML IdP endpoints under /saml/idp/
 	}
 	s.logout.Mount(m)
+	if s.upstream != nil {
+		s.upstream.Mount(m) // /connectors/{id}/backchannel-logout, /logout/upstream
+	}
 	if s.device != nil {
 		s.device.Mount(m) // /device/code, /device
 	}

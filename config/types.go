@@ -406,6 +406,13 @@ type ConnectorBlock struct {
 	// discovery, docs/login.md): an identifier or login_hint ending in @domain goes straight
 	// to it. Lowercase DNS names; a domain belongs to one connector only.
 	Domains []string `yaml:"domains"`
+	// Logout is what a Gatehouse logout of this connector's users ends: "local" (default,
+	// the Gatehouse session only) or "upstream" (the upstream's session too, and the
+	// upstream's back-channel logouts end Gatehouse sessions: OIDC RP-Initiated and
+	// Back-Channel Logout; SAML single logout with the upstream IdP both ways). Only oidc
+	// and saml connectors can do it.
+	// docs/logout.md.
+	Logout string `yaml:"logout"`
 }
 
 // Login configures the sign-in page.
@@ -415,6 +422,12 @@ type Login struct {
 	// last, else show the list of connectors (docs/login.md).
 	IdentifierFirst bool `yaml:"identifier_first"`
 }
+
+// Connector logout modes (ConnectorBlock.Logout).
+const (
+	ConnectorLogoutLocal    = "local"
+	ConnectorLogoutUpstream = "upstream"
+)
 
 // User is a user of the local connector.
 type User struct {

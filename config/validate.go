@@ -290,6 +290,15 @@ func (v *validator) connectors(list []ConnectorBlock) map[string]bool {
 		if c.Icon != "" && !iconNameOK(c.Icon) {
 			v.addf(p+".icon", "%q is not an icon name (lowercase letters, digits and '-', at most 32)", c.Icon)
 		}
+		switch c.Logout {
+		case "", ConnectorLogoutLocal:
+		case ConnectorLogoutUpstream:
+			if c.Type != "oidc" && c.Type != "saml" {
+				v.addf(p+".logout", "upstream logout needs an oidc or saml connector (this one is %q); remove it or set local", c.Type)
+			}
+		default:
+			v.addf(p+".logout", "%q is not a logout mode (local or upstream)", c.Logout)
+		}
 	}
 	return ids
 }

@@ -76,6 +76,8 @@ type Upstream struct {
 type LogoutToken struct {
 	Subject, SessionID, JTI string
 	IssuedAt                time.Time
+	// Expiry is the token's exp: a receiver keeps its JTI at least until then.
+	Expiry time.Time
 }
 
 // LogoutTokenVerifier is implemented by connectors whose upstream sends back-channel logout
@@ -85,6 +87,64 @@ type LogoutToken struct {
 type LogoutTokenVerifier interface {
 	Connector
 	VerifyLogoutToken(ctx context.Context, raw string) (LogoutToken, error)
+}
+
+// LogoutRequest asks a connector how to end the user's session at the upstream.
+type LogoutRequest struct {
+	// Upstream is what the login recorded: Subject, SessionID and the connector's Stash.
+	Upstream Upstream
+	// ReturnURL is where the upstream sends the browser back when its logout is done
+	// ({issuer}/logout/upstream), registered at the upstream.
+	ReturnURL string
+	// State is the broker's opaque value that must come back unchanged with the browser.
+	State string
+}
+
+// ErrNoUpstreamLogout: the upstream offers no way to end its session (no
+// end_session_endpoint in its discovery, no single logout service in its metadata).
+var ErrNoUpstreamLogout = errors.New("connectors: the upstream offers no logout")
+
+// UpstreamLogoutConnector is implemented by redirect connectors that can end the user's
+// session at the upstream through the browser (OIDC RP-Initiated Logout, SAML single logout).
+type UpstreamLogoutConnector interface {
+	Connector
+	// LogoutStep returns where to send the browser to end the upstream session: a redirect,
+	// or a form to POST. It returns ErrNoUpstreamLogout when the upstream offers none and an
+	// *UpstreamError when the upstream cannot be reached. Step.Stash, when set, is handed
+	// back to FinishLogout.
+	LogoutStep(ctx context.Context, req LogoutRequest) (Step, error)
+	// FinishLogout checks the upstream's answer when the browser comes back to ReturnURL
+	// (the state already matched by the broker): a SAML LogoutResponse is verified; an OIDC
+	// upstream sends nothing to check. An error means the upstream did not confirm the
+	// logout.
+	FinishLogout(ctx context.Context, stash []byte, r *http.Request) error
+}
+
+// UpstreamLogoutRequest is a logout the upstream started through the browser (a SAML IdP's
+// LogoutRequest): it names the upstream user and sessions whose Gatehouse sessions end.
+type UpstreamLogoutRequest struct {
+	// ID identifies the request; the answer refers to it.
+	ID string
+	// Subject is the upstream user as the connector's logins record it (Upstream.Subject),
+	// "" when the request names the user in another way.
+	Subject string
+	// SessionIDs are the upstream sessions it names (SAML SessionIndex, as logins record
+	// them in Upstream.SessionID); none: every session of Subject.
+	SessionIDs []string
+	// RelayState goes back unchanged with the answer.
+	RelayState string
+}
+
+// LogoutRequestReceiver is implemented by connectors whose upstream sends logout requests
+// through the browser (SAML IdP-initiated single logout) to {issuer}/saml/sp/{id}/slo.
+type LogoutRequestReceiver interface {
+	Connector
+	// ReadLogoutRequest validates the upstream's request (signature, destination, issuer,
+	// freshness, single use) and returns what it names; an error means it is refused.
+	ReadLogoutRequest(ctx context.Context, r *http.Request) (UpstreamLogoutRequest, error)
+	// AnswerLogoutRequest returns the answer to send the browser back with: a success when
+	// complete, else a partial logout.
+	AnswerLogoutRequest(ctx context.Context, req UpstreamLogoutRequest, complete bool) (Step, error)
 }
 
 // Connector is implemented by every connector.
@@ -312,6 +372,9 @@ type Deps struct {
 	// attributes it asks for (LDAP) asks for these too and reports them under these names;
 	// the others may ignore the list.
 	Attributes []string
+	// UpstreamLogout is the connector block's logout: upstream: a connector that publishes
+	// metadata lists its single logout service only then.
+	UpstreamLogout bool
 	// Keys keeps what the connector generates and every replica must share (the SAML
 	// connector's SP key pairs), private to this connector; nil: the backend cannot keep
 	// them, and a connector that needs it refuses to open.

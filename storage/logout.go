@@ -57,3 +57,16 @@ type LogoutStore interface {
 	// DeleteExpiredParticipants deletes participant records that expired before before.
 	DeleteExpiredParticipants(ctx context.Context, before time.Time) (int64, error)
 }
+
+// UpstreamSessions finds the SSO sessions that came from one upstream session, for a
+// logout the upstream started (an OIDC upstream's back-channel logout token, a SAML
+// upstream IdP's LogoutRequest). It is optional; the SQLite and PostgreSQL backends
+// implement it (storagetest.RunUpstreamSessions).
+type UpstreamSessions interface {
+	// SessionsOfUpstream lists the IDs of the live (not expired at now) SSO sessions signed
+	// in through connectorID whose Authentication records the upstream user upstreamSubject
+	// and the upstream session upstreamSessionID, matched exactly. An empty upstreamSubject
+	// or upstreamSessionID matches any value (a logout token may name only one of them);
+	// when both are empty it lists nothing.
+	SessionsOfUpstream(ctx context.Context, connectorID, upstreamSubject, upstreamSessionID string, now time.Time) ([]string, error)
+}

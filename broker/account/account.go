@@ -53,8 +53,11 @@ type Handler struct {
 	Everywhere Everywhere
 	// Logins is the page's sign-in methods section (broker/linking); nil: not shown.
 	Logins Section
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Upstream ends, after "Sign out everywhere", this browser's session at the upstream of
+	// the connector it signed in with (connectors with logout: upstream); nil: never.
+	Upstream UpstreamLogout
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Section is a part of the account page another package owns, with its own template and
@@ -62,6 +65,13 @@ type Handler struct {
 // browser's flow secret, for the section's CSRF tokens).
 type Section interface {
 	AccountSection(r *http.Request, sess storage.Session, flow string) (any, error)
+}
+
+// UpstreamLogout sends the browser to the upstream's logout of a signed-out session
+// (broker/upstreamlogout implements it): next is where to go ("" when nothing is to be done
+// upstream), notice why the upstream could not be asked ("" when it was not to be asked).
+type UpstreamLogout interface {
+	Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string)
 }
 
 // Everywhere ends every session of a user, revokes their grants and tells every app

@@ -202,9 +202,20 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request, sess
 		return
 	}
 	h.Logger.InfoContext(ctx, "signed out everywhere", "sub", sess.Identity.Subject, "sessions", n)
+	hint := "You can close this window."
+	if h.Upstream != nil {
+		next, notice := h.Upstream.Begin(ctx, sess, "")
+		if next != "" { // this browser's upstream session last
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		if notice != "" {
+			hint = notice
+		}
+	}
 	h.Pages.Error(w, r, http.StatusOK, "Signed out everywhere",
 		fmt.Sprintf("You are signed out of Gatehouse everywhere (%d %s ended); the applications you used are being told, and their refresh tokens no longer work.", n, plural(n, "session", "sessions")),
-		"You can close this window.")
+		hint)
 }
 
 func plural(n int, one, many string) string {

@@ -32,6 +32,9 @@ type Slot struct {
 	// Domains are the email domains routed to this connector by the identifier-first page
 	// (config connectors[].domains; lowercase, each claimed by one connector).
 	Domains []string
+	// UpstreamLogout (config logout: upstream) makes a Gatehouse logout of this connector's
+	// users end their upstream session too (broker/upstreamlogout).
+	UpstreamLogout bool
 
 	observe Observer // set by Set.Observe
 }

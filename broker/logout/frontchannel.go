@@ -19,6 +19,10 @@ import (
 // iframes before it sends the browser to the post-logout redirect URI (seconds).
 const frontChannelWait = 3
 
+// noticeWait is how long the signed-out page shows a notice (the upstream's session may
+// still be open) before it goes on (seconds).
+const noticeWait = 10
+
 // doneData is the signed-out page (logout_done.html).
 type doneData struct {
 	pages.Page
@@ -30,6 +34,8 @@ type doneData struct {
 	// Continue is where the browser goes after Wait seconds ("" for nowhere).
 	Continue string
 	Wait     int
+	// Notice says what the logout could not do (the upstream's session may still be open).
+	Notice string
 }
 
 // frontChannelFrames are the front-channel logout URIs (OpenID Connect Front-Channel Logout
@@ -80,6 +86,9 @@ func (h *Handler) renderDone(w http.ResponseWriter, r *http.Request, d doneData,
 		if len(d.Frames) > 0 {
 			d.Wait = frontChannelWait
 		}
+		if d.Notice != "" {
+			d.Wait = noticeWait
+		}
 	}
 	w.Header().Set("Content-Security-Policy", frameCSP(origins))
 	h.Pages.Render(w, r, http.StatusOK, "logout_done.html", d)
@@ -101,6 +110,36 @@ func pendingKey(id string) string { return "logout-done/" + id }
 type pendingDone struct {
 	Frames, Origins []string
 	Continue        string
+	Notice          string `json:",omitempty"`
+}
+
+// fanOutNoticed is fanOut for a logout whose signed-out page must show notice ("": fanOut
+// itself): the fan-out then ends at a kept page with the notice, the session's OIDC
+// front-channel iframes and returnTo.
+func (h *Handler) fanOutNoticed(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo, notice string) bool {
+	if notice == "" {
+		return h.fanOut(w, r, sess, returnTo)
+	}
+	if h.FrontChannel == nil || h.Pending == nil {
+		return false
+	}
+	ctx := r.Context()
+	ps, err := h.Ender.Participants(ctx, sess.ID)
+	if err != nil {
+		h.Logger.WarnContext(ctx, "front-channel logout: list the session's clients", "err", err)
+	}
+	frames, origins := h.frontChannelFrames(ps, sess.ID)
+	id, ok := h.keepDonePage(ctx, pendingDone{Frames: frames, Origins: origins, Continue: returnTo, Notice: notice})
+	if !ok {
+		return h.FrontChannel.FanOut(w, r, sess, returnTo)
+	}
+	if h.FrontChannel.FanOut(w, r, sess, h.Pages.Rel("/logout/done?s="+id)) {
+		return true
+	}
+	if _, err := h.Pending.TakeBlob(ctx, pendingKey(id), h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.Logger.WarnContext(ctx, "front-channel logout: drop the unused page; it expires on its own", "err", err)
+	}
+	return false
 }
 
 // fanOut lets FrontChannel (SAML front-channel logout) take over the response. When the
@@ -134,8 +173,13 @@ func (h *Handler) fanOut(w http.ResponseWriter, r *http.Request, sess storage.Se
 
 // keepDone keeps a front-channel page in Pending (single-use) and returns its ID.
 func (h *Handler) keepDone(ctx context.Context, frames, origins []string, continueURL string) (string, bool) {
+	return h.keepDonePage(ctx, pendingDone{Frames: frames, Origins: origins, Continue: continueURL})
+}
+
+// keepDonePage keeps a signed-out page in Pending (single-use) and returns its ID.
+func (h *Handler) keepDonePage(ctx context.Context, p pendingDone) (string, bool) {
 	id := opaque.ID()
-	b, _ := json.Marshal(pendingDone{Frames: frames, Origins: origins, Continue: continueURL}) //nolint:errcheck // strings only: cannot fail
+	b, _ := json.Marshal(p) //nolint:errcheck // strings only: cannot fail
 	if err := h.Pending.PutBlob(ctx, storage.Blob{Key: pendingKey(id), Value: b, Expiry: h.now().Add(pendingTTL)}); err != nil {
 		h.Logger.WarnContext(ctx, "front-channel logout: keep the page for after the fan-out", "err", err)
 		return "", false
@@ -188,9 +232,9 @@ func (h *Handler) handleDone(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Internal(w, r, "decode front-channel logout page", err)
 		return
 	}
-	if p.Continue != "" && len(p.Frames) == 0 {
+	if p.Continue != "" && len(p.Frames) == 0 && p.Notice == "" {
 		http.Redirect(w, r, p.Continue, http.StatusSeeOther)
 		return
 	}
-	h.renderDone(w, r, doneData{SignedOut: true, Frames: p.Frames, Continue: p.Continue}, p.Origins)
+	h.renderDone(w, r, doneData{SignedOut: true, Frames: p.Frames, Continue: p.Continue, Notice: p.Notice}, p.Origins)
 }

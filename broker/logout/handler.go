@@ -1,6 +1,7 @@
 package logout
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -29,6 +30,16 @@ type FrontChannel interface {
 	FanOut(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo string) bool
 }
 
+// UpstreamLogout ends a signed-out user's session at the upstream too, through the browser
+// (broker/upstreamlogout implements it for connectors with logout: upstream).
+type UpstreamLogout interface {
+	// Begin returns where the browser goes, once the rest of the logout is done, to end
+	// sess's upstream session, coming back to returnTo afterwards; next is "" when nothing is
+	// to be done upstream, and notice then says why the upstream could not be asked ("" when
+	// it was not to be asked).
+	Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string)
+}
+
 // Handler serves RP-initiated logout.
 type Handler struct {
 	Sessions *session.Manager
@@ -48,7 +59,9 @@ type Handler struct {
 	// SessionRecords deletes the session an id_token_hint names when the request carries no
 	// cookie.
 	SessionRecords SessionRecords
-	Now            func() time.Time
+	// Upstream ends the upstream session of a signed-out user last; nil: it is never asked.
+	Upstream UpstreamLogout
+	Now      func() time.Time
 }
 
 // Mount registers GET and POST /logout. Relying parties may POST logout requests from their
@@ -131,10 +144,18 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Logger.InfoContext(ctx, "signed out", "sub", sess.Identity.Subject, "client_id", q.clientID)
-		if h.fanOut(w, r, sess, q.returnTo()) {
+		next, notice := done.Continue, ""
+		if h.Upstream != nil {
+			if up, n := h.Upstream.Begin(ctx, sess, done.Continue); up != "" {
+				next = up // the upstream's logout last, then on to done.Continue
+			} else {
+				notice = n
+			}
+		}
+		if h.fanOutNoticed(w, r, sess, next, notice) {
 			return
 		}
-		done.SignedOut = true
+		done.SignedOut, done.Continue, done.Notice = true, next, notice
 	case q.hintSID != "":
 		var ok bool
 		if sess, ok, done.Nothing = h.endByHint(w, r, q); !ok {
@@ -153,7 +174,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		done.Frames, origins = h.frontChannelFrames(ps, sess.ID)
 	}
-	if done.Continue != "" && len(done.Frames) == 0 {
+	if done.Continue != "" && len(done.Frames) == 0 && done.Notice == "" {
 		http.Redirect(w, r, done.Continue, http.StatusSeeOther)
 		return
 	}

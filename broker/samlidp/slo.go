@@ -352,3 +352,19 @@ func (h *Handler) lookupSP(ctx context.Context, id string) *ServiceProvider {
 	}
 	return sp
 }
+
+// BackChannelLogout tells the service providers of an ended session what can be told without
+// a browser, for a logout no browser takes part in (an upstream's back-channel logout,
+// broker/upstreamlogout): SPs with a SOAP single logout service get a signed LogoutRequest;
+// SPs reachable only through the browser cannot be told and keep their own sessions until
+// they expire. It reports whether every SP of the session was told and confirmed.
+func (h *Handler) BackChannelLogout(ctx context.Context, sessionID string) bool {
+	if h.Blobs == nil {
+		return true
+	}
+	front, failed := h.withSLO(ctx, h.takeParticipants(ctx, sessionID, ""))
+	for _, p := range front {
+		h.Logger.WarnContext(ctx, "saml logout without a browser: the service provider has no SOAP single logout service and keeps its session", "sp", p.SP)
+	}
+	return !failed && len(front) == 0
+}

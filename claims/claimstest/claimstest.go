@@ -59,7 +59,7 @@ func stableUpstream(up connectors.Upstream) connectors.Upstream {
 			attrs[k] = v
 		}
 	}
-	up.Attrs, up.Subject, up.AuthTime, up.Stash = attrs, "", time.Time{}, nil
+	up.Attrs, up.Subject, up.SessionID, up.AuthTime, up.Stash = attrs, "", "", time.Time{}, nil
 	return up
 }
 

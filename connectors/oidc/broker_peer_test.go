@@ -30,6 +30,25 @@ import (
 // connectors, one per id -> upstream issuer.
 func newGatehouse(t *testing.T, upstreams map[string]string) *gatehouse {
 	t.Helper()
+	srv := brokerServer(t)
+	ids := make([]string, 0, len(upstreams))
+	for id := range upstreams {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var ups []upstreamConn
+	for _, id := range ids {
+		ups = append(ups, upstreamConn{id: id, cfg: &oidc.Config{
+			Issuer: upstreams[id], ClientID: "gatehouse", ClientSecret: upstreamSecret,
+			Scopes: []string{"openid", "email", "profile", "groups", "offline_access"}, GetUserInfo: true,
+		}})
+	}
+	return startGatehouse(t, srv, "", ups, []clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret)}, false)
+}
+
+// brokerServer returns an unstarted server listening on the registered brokerPort.
+func brokerServer(t *testing.T) *httptest.Server {
+	t.Helper()
 	var ln net.Listener
 	var err error
 	for i := 0; i < 50; i++ { // the previous test's listener may still be closing
@@ -44,19 +63,7 @@ func newGatehouse(t *testing.T, upstreams map[string]string) *gatehouse {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Listener.Close()
 	srv.Listener = ln
-	ids := make([]string, 0, len(upstreams))
-	for id := range upstreams {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	var ups []upstreamConn
-	for _, id := range ids {
-		ups = append(ups, upstreamConn{id: id, cfg: &oidc.Config{
-			Issuer: upstreams[id], ClientID: "gatehouse", ClientSecret: upstreamSecret,
-			Scopes: []string{"openid", "email", "profile", "groups", "offline_access"}, GetUserInfo: true,
-		}})
-	}
-	return startGatehouse(t, srv, "", ups, []clients.Client{clients.New(clients.Client{ID: rpID, Name: "Test App", RedirectURIs: []string{rpRedirect}}, rpSecret)}, false)
+	return srv
 }
 
 // relyingParty is a go-oidc + x/oauth2 RP of the broker.

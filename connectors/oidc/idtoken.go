@@ -44,7 +44,7 @@ func (c *Connector) VerifyIDToken(ctx context.Context, raw string) (connectors.U
 			return connectors.Upstream{}, err
 		}
 	}
-	u, err := c.identity(ctx, connectors.Scopes{}, &oauth2.Token{}, claims, "")
+	u, err := c.identity(ctx, connectors.Scopes{}, &oauth2.Token{}, claims, grantStash{})
 	u.Stash = nil
 	return u, err
 }

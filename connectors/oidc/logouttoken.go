@@ -92,5 +92,6 @@ func (c *Connector) VerifyLogoutToken(ctx context.Context, raw string) (connecto
 	case cl.IAT == nil || iatErr != nil || iat <= 0:
 		return connectors.LogoutToken{}, errors.New("oidc: logout token: no valid iat")
 	}
-	return connectors.LogoutToken{Subject: cl.Sub, SessionID: cl.SID, JTI: cl.JTI, IssuedAt: time.Unix(iat, 0).UTC()}, nil
+	return connectors.LogoutToken{Subject: cl.Sub, SessionID: cl.SID, JTI: cl.JTI, IssuedAt: time.Unix(iat, 0).UTC(),
+		Expiry: tok.Expiry.UTC()}, nil
 }

@@ -99,6 +99,9 @@ type upstream struct {
 	endpoint    oauth2.Endpoint
 	userinfoURL string
 	requireIss  bool
+	// endSessionURL is the upstream's end_session_endpoint (RP-Initiated Logout 1.0), "" when
+	// it advertises none.
+	endSessionURL string
 }
 
 // Interface guards.
@@ -189,6 +192,7 @@ func (c *Connector) discover(ctx context.Context) (*upstream, error) {
 		UserInfoURL   string `json:"userinfo_endpoint"`
 		JWKSURL       string `json:"jwks_uri"`
 		TokenEndpoint string `json:"token_endpoint"`
+		EndSession    string `json:"end_session_endpoint"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("oidc discovery for %s: %w", c.opts.Issuer, err)
@@ -205,7 +209,7 @@ func (c *Connector) discover(ctx context.Context) (*upstream, error) {
 	}
 	up := &upstream{
 		issuer: meta.Issuer, provider: p, endpoint: p.Endpoint(), userinfoURL: meta.UserInfoURL,
-		requireIss: meta.IssParam,
+		requireIss: meta.IssParam, endSessionURL: meta.EndSession,
 	}
 	up.endpoint.AuthStyle = oauth2.AuthStyleInHeader
 	up.verifier = p.Verifier(&gooidc.Config{ClientID: c.opts.ClientID, Now: c.now, SkipIssuerCheck: c.opts.DiscoveryIssuer != ""})
@@ -277,10 +281,22 @@ func (c *Connector) Begin(ctx context.Context, req connectors.BeginRequest) (con
 	return connectors.Step{URL: c.oauth2Config(up, req.CallbackURL, scopes).AuthCodeURL(req.State, opts...), Stash: stash}, nil
 }
 
-// grantStash is kept with the downstream grant and handed back to Refresh.
+// grantStash is kept with the downstream grant and the SSO session (sealed at rest like all
+// connector data) and handed back to Refresh and LogoutStep.
 type grantStash struct {
-	RefreshToken string         `json:"rt,omitempty"`
-	Claims       map[string]any `json:"c"`
+	RefreshToken string `json:"rt,omitempty"`
+	// IDToken is the upstream's latest raw ID token: the id_token_hint of an upstream logout.
+	IDToken string         `json:"it,omitempty"`
+	Claims  map[string]any `json:"c"`
+}
+
+// rawIDToken is the ID token of a token response, "" when it has none.
+func rawIDToken(tok *oauth2.Token) string {
+	if tok == nil {
+		return ""
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	return raw
 }
 
 // Finish checks the callback, redeems the code and returns the verified identity.
@@ -313,7 +329,7 @@ func (c *Connector) Finish(ctx context.Context, req connectors.FinishRequest, r 
 	if err != nil {
 		return connectors.Upstream{}, err
 	}
-	out, err := c.identity(ctx, req.Scopes, tok, claims, tok.RefreshToken)
+	out, err := c.identity(ctx, req.Scopes, tok, claims, grantStash{RefreshToken: tok.RefreshToken, IDToken: rawIDToken(tok)})
 	if err != nil {
 		return connectors.Upstream{}, err
 	}
@@ -352,7 +368,7 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 		return connectors.Upstream{}, err
 	}
 	if gs.RefreshToken == "" {
-		out, err := c.identity(ctx, s, nil, gs.Claims, "")
+		out, err := c.identity(ctx, s, nil, gs.Claims, gs)
 		if err != nil {
 			return connectors.Upstream{}, revokedIfDenied(err)
 		}
@@ -381,7 +397,11 @@ func (c *Connector) Refresh(ctx context.Context, s connectors.Scopes, prev conne
 	if rt == "" {
 		rt = gs.RefreshToken
 	}
-	out, err := c.identity(ctx, s, tok, claims, rt)
+	idt := rawIDToken(tok)
+	if idt == "" {
+		idt = gs.IDToken
+	}
+	out, err := c.identity(ctx, s, tok, claims, grantStash{RefreshToken: rt, IDToken: idt})
 	if err != nil {
 		return connectors.Upstream{}, revokedIfDenied(err)
 	}
@@ -494,8 +514,8 @@ func mergeEmail(dst, src map[string]any) {
 }
 
 // identity maps claims to an Upstream, applies the domain restriction and Enrich, and stashes
-// the refresh token and claims for Refresh.
-func (c *Connector) identity(ctx context.Context, s connectors.Scopes, tok *oauth2.Token, claims map[string]any, refreshToken string) (connectors.Upstream, error) {
+// the refresh token, ID token (in gs) and claims for Refresh and LogoutStep.
+func (c *Connector) identity(ctx context.Context, s connectors.Scopes, tok *oauth2.Token, claims map[string]any, gs grantStash) (connectors.Upstream, error) {
 	uv, _ := oauthflow.Lookup(claims, c.opts.UserIDClaim)
 	sub := oauthflow.String(uv)
 	if sub == "" {
@@ -541,7 +561,8 @@ func (c *Connector) identity(ctx context.Context, s connectors.Scopes, tok *oaut
 			return connectors.Upstream{}, err
 		}
 	}
-	stash, err := oauthflow.EncodeStash(grantStash{RefreshToken: refreshToken, Claims: claims})
+	gs.Claims = claims
+	stash, err := oauthflow.EncodeStash(gs)
 	if err != nil {
 		return connectors.Upstream{}, err
 	}

@@ -82,8 +82,14 @@ func freePort() (int, error) {
 
 // startPeer starts provider.mjs on port (0: any) and waits (bounded) for its ready line.
 func startPeer(port int, redirects []string) (*peer, error) {
-	p, err := testpeer.StartOIDCProvider(testpeer.OIDCProviderOptions{Dir: filepath.Join("testdata", "peer"), Port: port,
-		RedirectURIs: redirects, ClientSecret: upstreamSecret, Stderr: os.Stderr})
+	o := testpeer.OIDCProviderOptions{Dir: filepath.Join("testdata", "peer"), Port: port,
+		RedirectURIs: redirects, ClientSecret: upstreamSecret, Stderr: os.Stderr}
+	if brokerPort != 0 { // the broker's upstream logout (upstream_logout_peer_test.go), connector sso
+		base := fmt.Sprintf("http://127.0.0.1:%d", brokerPort)
+		o.PostLogoutRedirectURIs = []string{base + "/logout/upstream"}
+		o.BackchannelLogoutURI = base + "/connectors/sso/backchannel-logout"
+	}
+	p, err := testpeer.StartOIDCProvider(o)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ type brokerEnv struct {
 	srv    *httptest.Server
 	idp    *testIdP
 	conn   *gsaml.Connector
+	gh     *brokertest.Server
 }
 
 func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) *brokerEnv {
@@ -42,6 +43,12 @@ func newBrokerEnv(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config)) 
 
 // newBrokerEnvTrust is newBrokerEnv with the connector's trust_upstream_mfa.
 func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config), trustMFA bool) *brokerEnv {
+	t.Helper()
+	return newBrokerEnvConfig(t, idpOpts, mutate, func(c *config.Config) { c.Connectors[0].TrustUpstreamMFA = trustMFA })
+}
+
+// newBrokerEnvConfig is newBrokerEnv with adjust applied to Gatehouse's configuration.
+func newBrokerEnvConfig(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Config), adjust func(*config.Config)) *brokerEnv {
 	t.Helper()
 	ti := newIdP(t, idpOpts)
 	cfg := &gsaml.Config{
@@ -59,8 +66,11 @@ func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Conf
 			return connectors.Registry{"saml": func() connectors.Config { return cfg }}
 		},
 		Config: func(c *config.Config) {
-			c.Connectors = []config.ConnectorBlock{{Type: "saml", ID: "corp", Name: "Corp SSO", TrustUpstreamMFA: trustMFA}}
+			c.Connectors = []config.ConnectorBlock{{Type: "saml", ID: "corp", Name: "Corp SSO"}}
 			c.Clients = []config.Client{{ID: rpID, Secret: rpSecret, Name: "Web App", RedirectURIs: []string{rpRedirect}}}
+			if adjust != nil {
+				adjust(c)
+			}
 		},
 		Slots: func(slots []connset.Slot) []connset.Slot {
 			if slots[0].Err != nil {
@@ -77,7 +87,7 @@ func newBrokerEnvTrust(t *testing.T, idpOpts idpOptions, mutate func(*gsaml.Conf
 		t.Fatalf("SP metadata at %s: %d %s", conn.EntityID(), md.status, md.body)
 	}
 	ti.register("gatehouse", []byte(md.body))
-	return &brokerEnv{issuer: s.Issuer, srv: s.HTTP, idp: ti, conn: conn}
+	return &brokerEnv{issuer: s.Issuer, srv: s.HTTP, idp: ti, conn: conn, gh: s}
 }
 
 // follow follows redirects within the broker until a page or a redirect elsewhere.

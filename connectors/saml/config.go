@@ -499,7 +499,18 @@ func (c *Config) Open(ctx context.Context, info connectors.Info, deps connectors
 		cacheSize = 100_000
 	}
 
+	var slo url.URL
+	var sloBindings []string
+	if deps.UpstreamLogout { // published in the SP metadata only then
+		u, err := url.Parse(issuer + "/saml/sp/" + url.PathEscape(info.ID) + "/slo")
+		if err != nil {
+			return fail(err)
+		}
+		slo, sloBindings = *u, []string{csaml.HTTPRedirectBinding, csaml.HTTPPostBinding}
+	}
 	sp := csaml.ServiceProvider{
+		SloURL:                           slo,
+		LogoutBindings:                   sloBindings,
 		EntityID:                         entityID,
 		MetadataURL:                      *metadataURL,
 		AcsURL:                           *acs,

@@ -142,6 +142,23 @@ func (s sessions) GetSession(w http.ResponseWriter, r *http.Request, req *csaml.
 	return &cp
 }
 
+// InvalidateSession ends the IdP sessions a valid LogoutRequest names (samlidp's own), so
+// that the IdP takes single logout.
+func (s sessions) InvalidateSession(w http.ResponseWriter, r *http.Request, req *csaml.IdpLogoutRequest) error {
+	return s.inner.InvalidateSession(w, r, req)
+}
+
+// AddSessionParticipant and SessionParticipants let the IdP track which SPs took part in a
+// session (samlidp's own), for its single logout.
+func (s sessions) AddSessionParticipant(r *http.Request, session *csaml.Session, p csaml.SessionParticipant) error {
+	return s.inner.AddSessionParticipant(r, session, p)
+}
+
+// SessionParticipants returns samlidp's participants of the sessions match selects.
+func (s sessions) SessionParticipants(r *http.Request, match func(*csaml.Session) bool) ([]csaml.SessionParticipant, error) {
+	return s.inner.SessionParticipants(r, match)
+}
+
 func newIdP(t testing.TB, opts idpOptions) *testIdP {
 	t.Helper()
 	key, cert := loadKeyPair(t, "idp")
@@ -242,6 +259,8 @@ type spOptions struct {
 	keys connectors.KeyStore
 	// clock, if set, is the SP's clock (shared by replicas in a test).
 	clock *testClock
+	// upstreamLogout is the block's logout: upstream (the SP's single logout service).
+	upstreamLogout bool
 }
 
 func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
@@ -278,7 +297,7 @@ func newSP(t testing.TB, ti *testIdP, o spOptions) *sp {
 	callback := o.issuer + "/callback/" + o.id
 	c, err := cfg.Open(context.Background(), connectors.Info{ID: o.id, Type: "saml", Name: "Test IdP"}, connectors.Deps{
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), CallbackURL: callback, Now: clk.Now,
-		ReplayCache: o.replay, Keys: o.keys,
+		ReplayCache: o.replay, Keys: o.keys, UpstreamLogout: o.upstreamLogout,
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)

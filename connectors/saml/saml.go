@@ -539,6 +539,7 @@ func (c *Connector) identity(a *csaml.Assertion) (connectors.Upstream, error) {
 	up.AMR = []string{"fed"}
 	if len(a.AuthnStatements) > 0 {
 		st := a.AuthnStatements[0]
+		up.SessionID = strings.TrimSpace(st.SessionIndex)
 		up.AuthTime = st.AuthnInstant
 		if now := c.now(); up.AuthTime.After(now) {
 			up.AuthTime = now
@@ -549,6 +550,14 @@ func (c *Connector) identity(a *csaml.Assertion) (connectors.Upstream, error) {
 				up.AMR = append(up.AMR, "mfa")
 			}
 		}
+	}
+	if nameID != nil && strings.TrimSpace(nameID.Value) != "" {
+		st, err := json.Marshal(sessionStash{NameID: strings.TrimSpace(nameID.Value), Format: nameID.Format,
+			NameQualifier: nameID.NameQualifier, SPNameQualifier: nameID.SPNameQualifier, SessionIndex: up.SessionID})
+		if err != nil {
+			return connectors.Upstream{}, fmt.Errorf("saml: %w", err)
+		}
+		up.Stash = st
 	}
 	return up, nil
 }

@@ -32,6 +32,8 @@ type DecodedConnector struct {
 	TrustMFA bool
 	// Domains are the connector's email domains (home-realm discovery).
 	Domains []string
+	// UpstreamLogout is the connector's logout: upstream.
+	UpstreamLogout bool
 }
 
 // DecodeConnectors decodes every connector's config block into its typed config strictly and
@@ -82,7 +84,8 @@ func DecodeConnectors(cfg *config.Config, filename string, getenv func(string) s
 		if name == "" {
 			name = c.ID
 		}
-		out = append(out, DecodedConnector{Info: connectors.Info{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon}, Config: cc, TrustMFA: c.TrustUpstreamMFA, Domains: c.Domains})
+		out = append(out, DecodedConnector{Info: connectors.Info{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon}, Config: cc, TrustMFA: c.TrustUpstreamMFA, Domains: c.Domains,
+			UpstreamLogout: c.Logout == config.ConnectorLogoutUpstream})
 	}
 	if len(problems) > 0 {
 		return nil, &config.Errors{Problems: problems}
@@ -220,11 +223,13 @@ func (b *builder) openConnectors(ctx context.Context, decoded []DecodedConnector
 		deps.Now = b.now
 		deps.Keys = newConnectorKeys(b.store, d.Info.ID)
 		deps.TrustedProxies = proxies
+		deps.UpstreamLogout = d.UpstreamLogout
 		c, err := d.Config.Open(ctx, d.Info, deps)
 		if err != nil {
 			b.logger.ErrorContext(ctx, "connector failed to open; it is unavailable, the others keep working", "connector", d.Info.ID, "err", err)
 		}
-		b.gh.slots = append(b.gh.slots, connset.Slot{Info: d.Info, Conn: c, Err: err, TrustUpstreamMFA: d.TrustMFA, Domains: d.Domains})
+		b.gh.slots = append(b.gh.slots, connset.Slot{Info: d.Info, Conn: c, Err: err, TrustUpstreamMFA: d.TrustMFA, Domains: d.Domains,
+			UpstreamLogout: d.UpstreamLogout})
 	}
 	return nil
 }

@@ -29,6 +29,12 @@ type OIDCProviderOptions struct {
 	RedirectURIs []string
 	// ClientSecret is that client's secret.
 	ClientSecret string
+	// PostLogoutRedirectURIs are that client's post_logout_redirect_uris (RP-Initiated
+	// Logout).
+	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI is that client's backchannel_logout_uri ("": none); with it the
+	// provider's ID tokens carry sid and its logouts POST logout tokens there.
+	BackchannelLogoutURI string
 	// Stderr receives the provider's stderr (nil: discarded).
 	Stderr io.Writer
 }
@@ -58,7 +64,8 @@ func StartOIDCProvider(o OIDCProviderOptions) (*OIDCProvider, error) {
 	cmd := exec.Command(node, "provider.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", o.Port), "REDIRECT_URIS="+strings.Join(o.RedirectURIs, ","),
-		"CLIENT_SECRET="+o.ClientSecret, "ISSUER="+o.Issuer)
+		"CLIENT_SECRET="+o.ClientSecret, "ISSUER="+o.Issuer,
+		"POST_LOGOUT_REDIRECT_URIS="+strings.Join(o.PostLogoutRedirectURIs, ","), "BACKCHANNEL_LOGOUT_URI="+o.BackchannelLogoutURI)
 	cmd.Stderr = o.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()

@@ -45,6 +45,10 @@ func TestUserSessions(t *testing.T) {
 	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
 }
 
+func TestUpstreamSessions(t *testing.T) {
+	storagetest.RunUpstreamSessions(t, func(t *testing.T) storage.Storage { return openCfg(t, newSchema(t)) })
+}
+
 func TestLogout(t *testing.T) {
 	storagetest.RunLogout(t, func(t *testing.T) (storage.Storage, storage.Storage) {
 		cfg := newSchema(t)

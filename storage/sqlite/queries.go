@@ -10,7 +10,7 @@ func allQueries() []string {
 		qInsertIAT, qGetIAT, qListIAT, qDeleteIAT, qUseIAT,
 		qInsertServiceProvider, qGetServiceProvider, qGetSPByEntityID, qListServiceProviders, qUpdateServiceProvider,
 		qInsertDevice, qGetDeviceByUser, qDecideDevice, qPollDevice, qExpiredDevices,
-		qAddParticipant, qParticipants, qSessionsOf, qEnqueueLogout, qClaimLogouts, qCompleteLogout, qRetryLogout, qExpiredParticipants,
+		qAddParticipant, qParticipants, qSessionsOf, qSessionsOfUpstreamSID, qSessionsOfUpstreamSub, qEnqueueLogout, qClaimLogouts, qCompleteLogout, qRetryLogout, qExpiredParticipants,
 		qInsertGrant, qGetGrant, qListGrants, qRevokeGrant, qRevokeSessionGrts,
 		qInsertRefresh, qGetRefresh, qUseRefresh, qGetRefreshAndGrant, qUpdateGrantIdentity,
 		qInsertSession, qGetSession, qTouchSession, qDeleteSession,

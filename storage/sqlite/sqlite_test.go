@@ -407,6 +407,10 @@ func TestUserSessions(t *testing.T) {
 	storagetest.RunUserSessions(t, func(t *testing.T) storage.Storage { return openTemp(t) })
 }
 
+func TestUpstreamSessions(t *testing.T) {
+	storagetest.RunUpstreamSessions(t, func(t *testing.T) storage.Storage { return openTemp(t) })
+}
+
 func TestLogout(t *testing.T) {
 	storagetest.RunLogout(t, func(t *testing.T) (storage.Storage, storage.Storage) {
 		path := filepath.Join(t.TempDir(), "gatehouse.db")

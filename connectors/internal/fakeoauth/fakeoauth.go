@@ -50,6 +50,9 @@ type Server struct {
 	// RotateRefresh makes a refresh token single-use, as GitLab's, Gitea's and Bitbucket's
 	// are: a refresh revokes the token it redeemed.
 	RotateRefresh bool
+	// EndSessionPath, when set, is advertised as the end_session_endpoint (RP-Initiated
+	// Logout) in discovery; the test mounts a handler there with Handle if it needs one.
+	EndSessionPath string
 
 	mux     *http.ServeMux
 	keyOnce sync.Once
@@ -311,12 +314,16 @@ func (s *Server) SignTyped(claims map[string]any, typ string) string {
 // tests mount it under other paths too).
 func (s *Server) Discovery(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	doc := map[string]any{
 		"issuer": s.issuer(), "authorization_endpoint": s.URL + "/authorize", "token_endpoint": s.URL + s.tokenPath(),
 		"jwks_uri": s.URL + "/jwks", "userinfo_endpoint": s.URL + "/userinfo",
 		"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
-	})
+	}
+	if s.EndSessionPath != "" {
+		doc["end_session_endpoint"] = s.URL + s.EndSessionPath
+	}
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {

@@ -8,6 +8,10 @@
 //                  proxy keeps the Host header); empty: http://127.0.0.1:PORT
 //   REDIRECT_URIS  comma-separated redirect URIs of the static client "gatehouse"
 //   CLIENT_SECRET  the client's secret
+//   POST_LOGOUT_REDIRECT_URIS  comma-separated post_logout_redirect_uris of that client
+//                  (RP-Initiated Logout, on by default in oidc-provider)
+//   BACKCHANNEL_LOGOUT_URI     that client's backchannel_logout_uri (Back-Channel Logout,
+//                  features.backchannelLogout; with session required, so ID tokens carry sid)
 //
 // Fixed test accounts (password "password" for each). Code-flow ID tokens carry only sub, acr,
 // amr and auth_time (the provider's default shape); email, profile and groups come from userinfo:
@@ -43,6 +47,8 @@ const accounts = new Map([
 
 const redirectUris = (process.env.REDIRECT_URIS || '').split(',').filter(Boolean);
 const clientSecret = process.env.CLIENT_SECRET || 'gatehouse-upstream-secret';
+const postLogoutRedirectUris = (process.env.POST_LOGOUT_REDIRECT_URIS || '').split(',').filter(Boolean);
+const backchannelLogoutUri = process.env.BACKCHANNEL_LOGOUT_URI || '';
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'peer-1', use: 'sig', alg: 'RS256' };
 
@@ -61,6 +67,8 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
+      ...(postLogoutRedirectUris.length ? { post_logout_redirect_uris: postLogoutRedirectUris } : {}),
+      ...(backchannelLogoutUri ? { backchannel_logout_uri: backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     }],
     adapter: (model) => new MemoryAdapter(model, store),
     jwks: { keys: [jwk] },
@@ -77,8 +85,24 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
       profile: ['name', 'preferred_username'],
       groups: ['groups'],
     },
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        // A plain form a test can drive: POST it with logout=yes to end the session.
+        async logoutSource(ctx, form) {
+          ctx.body = page('Sign out', form.replace('</form>', '<input type="hidden" name="logout" value="yes"/><button>Sign out</button></form>'));
+        },
+      },
+    },
     pkce: { required: () => false },
+    // The provider refuses outgoing requests to special-use addresses (SSRF protection), and
+    // every test party listens on 127.0.0.1: its back-channel logout POSTs go without it.
+    fetch: (url, options) => {
+      const { dispatcher, ...rest } = options; // eslint-disable-line no-unused-vars
+      return globalThis.fetch(url, rest);
+    },
     rotateRefreshToken: false,
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(ctx, sub) {
@@ -88,6 +112,7 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
     },
   });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
+  provider.on('backchannel.error', (ctx, err, client) => console.error('backchannel.error', client.clientId, err && err.message));
 
   async function interaction(req, res, uid, rest) {
     const details = await provider.interactionDetails(req, res);
