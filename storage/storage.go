@@ -148,6 +148,9 @@ const (
 	// ProtocolForwardAuth is a login for a protected app behind a forward-auth proxy: it ends
 	// by setting the forward-auth cookie and redirecting to RedirectURI (the original URL).
 	ProtocolForwardAuth Protocol = "forward-auth"
+	// ProtocolAccount is a sign-in to the user's own account page (/account): it ends by
+	// returning to that page, and issues nothing to any client.
+	ProtocolAccount Protocol = "account"
 )
 
 // SAMLRequest is the SAML side of an auth request: what the assertion must answer.
