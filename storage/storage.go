@@ -74,6 +74,10 @@ type Authentication struct {
 	UpstreamSessionID string `json:"upstream_session_id,omitempty"`
 	// ConnectorData is the connector's private stash (for refresh); opaque to everyone else.
 	ConnectorData []byte `json:"connector_data,omitempty"`
+	// Device is what the browser that signed in said it is, summarised from fixed names
+	// ("Firefox · Linux", session.Device), never the User-Agent header itself; "" when
+	// unknown. The account page's list of sessions shows it.
+	Device string `json:"device,omitempty"`
 }
 
 // AuthRequest is an authorization request in flight, from /authorize until a code is issued

@@ -168,6 +168,15 @@ func (e *env) events(user, typ string) []storage.AuditEvent {
 
 var thisDeviceRe = regexp.MustCompile(`<li data-session="([^"]+)"><strong>This device</strong>`)
 
+// userAgent sends every request of a browser with a User-Agent header.
+type userAgent struct{ ua string }
+
+func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", u.ua)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
 // thisSession is the ID of the session the page marks as this device.
 func thisSession(t *testing.T, body string) string {
 	t.Helper()
@@ -292,6 +301,7 @@ func sessionsOf(t *testing.T, e *env, username string) ([]storage.Session, strin
 func TestAccountSignOutSession(t *testing.T) {
 	e := newEnv(t)
 	b1, b2, bob := e.Browser(), e.Browser(), e.Browser()
+	b2.Client.Transport = userAgent{"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"}
 	e.signIn(b1, "app-a", "alice")
 	online := e.signIn(b2, "app-b", "alice")
 	e.signIn(bob, "app-a", "bob")
@@ -301,8 +311,9 @@ func TestAccountSignOutSession(t *testing.T) {
 		t.Fatalf("sessions: alice %d, bob %d", len(list), len(bobList))
 	}
 	body := e.account(b1)
-	if strings.Count(body, `name="session"`) != 2 || strings.Count(body, "This device") != 1 {
-		t.Fatalf("sessions section:\n%s", body)
+	if strings.Count(body, `name="session"`) != 2 || strings.Count(body, "This device") != 1 ||
+		strings.Count(body, `<span class="device">Firefox · Linux</span>`) != 1 || strings.Contains(body, "Gecko") {
+		t.Fatalf("sessions section (two sessions, this device marked, the other named by its browser):\n%s", body)
 	}
 	other := list[0].ID // b2's: not this device
 	if other == thisSession(t, body) {

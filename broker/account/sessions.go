@@ -14,6 +14,8 @@ type sessionRow struct {
 	// ID is the session's ID (the sid its apps know), what "Sign out" names.
 	ID                           string
 	Created, LastSeen, Connector string
+	// Device is the browser that signed in ("Firefox · Linux"), "" when unknown.
+	Device string
 	// Current: the session of this browser.
 	Current bool
 }
@@ -32,7 +34,7 @@ func (h *Handler) sessionRows(ctx context.Context, current storage.Session) ([]s
 			continue // expired, not yet collected
 		}
 		row := sessionRow{ID: s.ID, Created: s.CreatedAt.Format("2 Jan 2006 15:04 MST"), Connector: s.Auth.ConnectorID,
-			Current: s.ID == current.ID}
+			Device: s.Auth.Device, Current: s.ID == current.ID}
 		if s.LastUsed.After(s.CreatedAt) {
 			row.LastSeen = s.LastUsed.Format("2 Jan 2006 15:04 MST")
 		}

@@ -91,6 +91,8 @@ runScenario('account', { height: 1100 }, async ({ issuer, username, password, pa
       if ((await sessions(page).count()) !== 2) throw new Error(`sessions: ${await sessions(page).count()}, want 2`);
       const mine = page.locator('section#sessions li[data-session]:has(strong)');
       if ((await mine.count()) !== 1 || !(await mine.innerText()).includes('This device')) throw new Error('this device is not marked');
+      const devices = await page.locator('section#sessions li[data-session] .device').allInnerTexts();
+      if (devices.length !== 2 || devices.some((d) => d !== 'Chrome · Linux')) throw new Error(`devices ${JSON.stringify(devices)}, want Chrome · Linux twice`);
       await shot('account-en');
       await page.locator('section#sessions li[data-session]:not(:has(strong)) button').click();
       await page.waitForLoadState('load');
