@@ -16,8 +16,9 @@ import (
 // tooManyMsg answers a spent attempt budget.
 const tooManyMsg = "Too many wrong codes. Wait a few minutes, then try again."
 
-// handleSubmit adds or removes a factor, regenerates the recovery codes, or verifies a
-// factor to unlock those changes.
+// handleSubmit runs one action of the account page, after the session and the form's CSRF
+// token: on the user's apps, sessions or password (submitHoldings), or on their factors (add
+// or remove one, regenerate the recovery codes, verify one to unlock those changes).
 func (h *Handler) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
