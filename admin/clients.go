@@ -212,7 +212,8 @@ func (cs *clientService) DeleteClient(ctx context.Context, req *connect.Request[
 }
 
 // configured returns the configured client with the ID, leaving out the pseudo-clients of
-// SAML service providers, protected apps and the account page's link flows (gatehouse:).
+// SAML service providers, protected apps and Gatehouse's own pages (gatehouse:: the account
+// page's sign-ins and link flows).
 func (cs *clientService) configured(id string) *clients.Client {
 	if strings.HasPrefix(id, "saml:") || strings.HasPrefix(id, "app:") || strings.HasPrefix(id, "gatehouse:") {
 		return nil

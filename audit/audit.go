@@ -32,6 +32,12 @@ const (
 	MFAReset  = "mfa.reset"
 	// ConsentGiven is a user's consent to a client's scopes (Detail scope).
 	ConsentGiven = "consent.given"
+	// ConsentRevoked is a user's consent to a client withdrawn on the account page, with the
+	// client's grants of the user (Detail grants: how many were revoked).
+	ConsentRevoked = "consent.revoked"
+	// PasswordChanged is a user's own password change on the account page (Outcome success,
+	// bad_credentials, rate_limited; Detail sessions_ended: the user's other sessions ended).
+	PasswordChanged = "password.changed"
 	// TokenIssued: tokens minted for a grant (Detail grant_type); TokenRefreshed: a refresh
 	// token rotated; TokenRevoked: a token revoked by its client (RFC 7009).
 	TokenIssued    = "token.issued"

@@ -1,17 +1,26 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/gatehouse-id/gatehouse/broker/account"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// accountPages builds the self-service security page (broker/account) from the server's
-// dependencies: its ceremony state needs storage that can both keep and take blobs.
+// passwordWindow is how long a failed password attempt on the account page counts against
+// the budgets it shares with the password login (the login window of broker/authflow).
+const passwordWindow = 5 * time.Minute
+
+// accountPages builds the account page (broker/account) from the server's dependencies and
+// registers it as the responder of its own sign-ins (storage.ProtocolAccount): its ceremony
+// state needs storage that can both keep and take blobs, its apps and sessions sections a
+// backend that lists what a user holds.
 func (s *Server) accountPages() *account.Handler {
 	h := &account.Handler{
-		Sessions: s.Sessions, Pages: s.pages, Connectors: s.conns,
-		TrustedProxies: s.TrustedProxies, Audit: s.Audit, Logger: s.Logger, Now: s.Now,
+		Sessions: s.Sessions, Pages: s.pages, Connectors: s.conns, Apps: s.Clients, Scopes: s.Claims, Login: s.flow,
+		Ender: s.ender, TrustedProxies: s.TrustedProxies, Audit: s.Audit, Logger: s.Logger, Now: s.Now,
 	}
 	if s.linking != nil {
 		h.Logins = s.linking
@@ -21,6 +30,14 @@ func (s *Server) accountPages() *account.Handler {
 	}
 	if s.upstream != nil {
 		h.Upstream = s.upstream
+	}
+	if hs, ok := s.Storage.(account.Holdings); ok {
+		h.Holdings = hs
+	}
+	if rl, ok := s.Storage.(storage.RateLimitStore); ok {
+		if lim, err := ratelimit.New(rl, s.Now, passwordWindow); err == nil {
+			h.Passwords = lim
+		}
 	}
 	if s.MFA != nil {
 		h.MFA = s.MFA.Service
@@ -34,5 +51,6 @@ func (s *Server) accountPages() *account.Handler {
 	if cs, ok := s.Storage.(account.CeremonyStore); ok && isBlobStore {
 		h.Ceremonies = cs
 	}
+	s.flow.SetResponder(storage.ProtocolAccount, h)
 	return h
 }

@@ -408,8 +408,8 @@ func TestMFAStepUp(t *testing.T) {
 func TestMFAAccount(t *testing.T) {
 	e := newMFAEnv(t, mfa.Required)
 	r := e.rp(confidentialID, confidentialSecret, redirectURI)
-	if p := e.browser().get(e.issuer + "/account"); p.status != http.StatusUnauthorized {
-		t.Fatalf("account without a session: %d", p.status)
+	if p := e.browser().get(e.issuer + "/account"); p.status != http.StatusSeeOther || !strings.Contains(p.location, "/login") {
+		t.Fatalf("account without a session: %d to %q, want the login", p.status, p.location)
 	}
 	b := e.browser()
 	_, _, _ = e.enrolTOTP(t, b, r)

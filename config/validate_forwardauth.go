@@ -29,6 +29,9 @@ func (v *validator) forwardAuth(c *Config, connectorIDs map[string]bool) {
 		if strings.HasPrefix(cl.ID, "app:") {
 			v.addf(fmt.Sprintf("clients[%d].id", i), "%q: client IDs starting with app: are reserved for protected_apps", cl.ID)
 		}
+		if strings.HasPrefix(cl.ID, "gatehouse:") {
+			v.addf(fmt.Sprintf("clients[%d].id", i), "%q: client IDs starting with gatehouse: are reserved for Gatehouse's own pages (the account page's sign-ins)", cl.ID)
+		}
 	}
 	if len(c.ProtectedApps) == 0 {
 		if fa != (ForwardAuth{}) {

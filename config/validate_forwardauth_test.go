@@ -90,6 +90,7 @@ func TestValidateForwardAuth(t *testing.T) {
 		}, []string{"duplicate protected app id"}},
 		{"id of a client", func(c *Config) { c.ProtectedApps[0].ID = "app" }, []string{"is also a client id"}},
 		{"reserved client id", func(c *Config) { c.Clients[0].ID = "app:grafana" }, []string{"reserved for protected_apps"}},
+		{"client id of the account page", func(c *Config) { c.Clients[0].ID = "gatehouse:account" }, []string{"reserved for Gatehouse's own pages"}},
 		{"bad id", func(c *Config) { c.ProtectedApps[0].ID = "Graf ana" }, []string{"may contain only"}},
 		{"no trusted proxies", func(c *Config) { c.Web.TrustedProxies = nil }, []string{"web.trusted_proxies: is required with protected_apps"}},
 		{"bad mfa", func(c *Config) { c.ProtectedApps[0].MFA, c.MFA.SecretsKey = "always", strings.Repeat("k", 32) }, []string{"mfa: must be one of"}},

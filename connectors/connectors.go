@@ -299,6 +299,23 @@ type NegotiateConnector interface {
 	Negotiate(ctx context.Context, s Scopes, authorization string) (Upstream, error)
 }
 
+// PasswordChanger is implemented by a password connector whose users may change their own
+// password (the local connector; the account page offers it). ChangePassword checks current
+// against the stored password of the user whose upstream subject is subject, in constant time
+// (as Login does: ErrBadCredentials when wrong, the user unknown or disabled), then stores
+// next as the connector stores passwords, or refuses it with a *PasswordPolicyError and
+// changes nothing. A failing store returns an *UpstreamError.
+type PasswordChanger interface {
+	PasswordConnector
+	ChangePassword(ctx context.Context, subject, current, next string) error
+}
+
+// PasswordPolicyError reports a new password the connector's password policy refuses.
+// Reason is user-safe: a message ID of the page catalogs (web/locales).
+type PasswordPolicyError struct{ Reason string }
+
+func (e *PasswordPolicyError) Error() string { return "password policy: " + e.Reason }
+
 // HealthChecker is implemented by connectors that can tell whether their upstream is up.
 type HealthChecker interface {
 	Check(ctx context.Context) error

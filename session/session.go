@@ -153,7 +153,8 @@ func (m *Manager) Touch(ctx context.Context, s storage.Session) error {
 // request carried one. It also rotates the flow cookie: a flow value that someone else knew
 // or planted is worth nothing once a login completed. The request carries the new flow
 // secret afterwards (FlowSecret), so the caller can rebind the auth request it finishes;
-// other flows of the browser in progress end.
+// other flows of the browser in progress end. The session's Auth.Device names the browser
+// (Device of its User-Agent; the header itself is not kept).
 func (m *Manager) Establish(ctx context.Context, w http.ResponseWriter, r *http.Request, id storage.Identity, auth storage.Authentication) (storage.Session, error) {
 	if old, err := r.Cookie(m.ssoName()); err == nil && old.Value != "" && len(old.Value) <= 128 {
 		err := m.Store.DeleteSession(ctx, HashID(old.Value))
@@ -167,6 +168,9 @@ func (m *Manager) Establish(ctx context.Context, w http.ResponseWriter, r *http.
 		return storage.Session{}, err
 	}
 	now := m.now()
+	if d := Device(r.UserAgent()); d != "" {
+		auth.Device = d
+	}
 	s := storage.Session{
 		ID:             HashID(v),
 		Identity:       id,

@@ -74,6 +74,10 @@ type Authentication struct {
 	UpstreamSessionID string `json:"upstream_session_id,omitempty"`
 	// ConnectorData is the connector's private stash (for refresh); opaque to everyone else.
 	ConnectorData []byte `json:"connector_data,omitempty"`
+	// Device is what the browser that signed in said it is, summarised from fixed names
+	// ("Firefox · Linux", session.Device), never the User-Agent header itself; "" when
+	// unknown. The account page's list of sessions shows it.
+	Device string `json:"device,omitempty"`
 }
 
 // AuthRequest is an authorization request in flight, from /authorize until a code is issued
@@ -148,6 +152,9 @@ const (
 	// ProtocolForwardAuth is a login for a protected app behind a forward-auth proxy: it ends
 	// by setting the forward-auth cookie and redirecting to RedirectURI (the original URL).
 	ProtocolForwardAuth Protocol = "forward-auth"
+	// ProtocolAccount is a sign-in to the user's own account page (/account): it ends by
+	// returning to that page, and issues nothing to any client.
+	ProtocolAccount Protocol = "account"
 )
 
 // SAMLRequest is the SAML side of an auth request: what the assertion must answer.

@@ -24,8 +24,10 @@ var embedded embed.FS
 // that could not render fails the start, not a user's request.
 var required = []string{
 	"login.html", "connectors.html", "consent.html", "error.html", "logout.html", "loggedout.html", "form_post.html",
-	"mfa_verify.html", "mfa_enrol.html", "mfa_codes.html", "mfa_account.html", "saml_denied.html",
-	"device.html", "device_done.html", "logout_done.html", "account_logins.html", "identifier.html", "passkey_login.html", "account_passkeys.html",
+	"mfa_verify.html", "mfa_enrol.html", "mfa_codes.html", "account.html", "saml_denied.html",
+	"device.html", "device_done.html", "logout_done.html", "identifier.html", "passkey_login.html",
+	"account_apps.html", "account_sessions.html", "account_password.html", "account_logins.html", "account_passkeys.html",
+	"account_factors.html",
 }
 
 // Templates renders pages. Reload replaces the theme's templates and assets while requests

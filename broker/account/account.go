@@ -1,8 +1,13 @@
-// Package account owns the self-service security page at /account: a signed-in user lists
-// their second factors, adds one (TOTP enrolment, WebAuthn registration), removes one,
-// regenerates recovery codes, and verifies a factor to unlock those changes. It keeps the
-// account page's WebAuthn ceremony state server-side (single-use blobs bound to the SSO
-// session). The login's MFA step is not here: it belongs to the login flow.
+// Package account owns the user's own page at /account, for every signed-in user: the apps
+// the user allowed (consents) with "Revoke", the user's active sessions with "Sign out" for
+// each, a password change for users of a connector that lets them (the local connector), and,
+// when MFA is on, their second factors: add one (TOTP enrolment, WebAuthn registration),
+// remove one, regenerate recovery codes, verify a factor to unlock those changes. A visitor
+// who is not signed in signs in through the login flow (storage.ProtocolAccount, this
+// package's Responder) and comes back. Each section is its own template
+// (web/templates/account_<section>.html). It keeps the account page's WebAuthn ceremony
+// state server-side (single-use blobs bound to the SSO session). The login's MFA step is not
+// here: it belongs to the login flow.
 package account
 
 import (
@@ -13,9 +18,11 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/audit"
+	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/connset"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/broker/route"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -51,6 +58,24 @@ type Handler struct {
 	// Everywhere signs a user out of every session and app ("Sign out everywhere"); nil:
 	// the page does not offer it.
 	Everywhere Everywhere
+	// Holdings lists and ends the user's sessions, consents and grants; nil (a backend
+	// without storage.UserSessionStore): the apps and sessions sections are not shown.
+	Holdings Holdings
+	// Ender does what a logout does before a session signed out here is deleted
+	// (logout.Ender: the session's online grants revoked, its apps told); required with
+	// Holdings.
+	Ender SessionEnder
+	// Apps looks up the clients the user allowed, for their names.
+	Apps *clients.Registry
+	// Scopes says in plain words what a scope or claim lets an app see, as the consent page
+	// does (claims.Normalizer).
+	Scopes ScopeDescriber
+	// Login starts a sign-in that returns here (authflow.Flow); nil, or no ClientID in Apps:
+	// a visitor who is not signed in gets a page that says so.
+	Login Starter
+	// Passwords is the budget of password attempts, shared with the login's (the same keys:
+	// a stolen session cannot guess more than a login could); nil: no password change.
+	Passwords *ratelimit.Limiter
 	// Logins is the page's sign-in methods section (broker/linking); nil: not shown.
 	Logins Section
 	// Upstream ends, after "Sign out everywhere", this browser's session at the upstream of
@@ -74,6 +99,30 @@ type UpstreamLogout interface {
 	Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string)
 }
 
+// Holdings is what the account page reads and ends of the signed-in user (the storage
+// backend: storage.UserSessionStore, storage.SessionStore, storage.ConsentStore and
+// storage.GrantStore).
+type Holdings interface {
+	ListUserSessions(ctx context.Context, subject string) ([]storage.Session, error)
+	ListUserConsents(ctx context.Context, subject string) ([]storage.Consent, error)
+	GetSession(ctx context.Context, id string) (storage.Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	DeleteConsent(ctx context.Context, subject, clientID string) error
+	ListGrants(ctx context.Context, subject string) ([]storage.Grant, error)
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
+}
+
+// SessionEnder does the work that precedes the deletion of an SSO session (logout.Ender).
+type SessionEnder interface {
+	Ended(ctx context.Context, sess storage.Session, flowHash string) error
+}
+
+// ScopeDescriber says what a scope or an individually requested claim lets an app see.
+type ScopeDescriber interface {
+	ScopeDescription(scope string) string
+	ClaimDescription(claim string) string
+}
+
 // Everywhere ends every session of a user, revokes their grants and tells every app
 // (logout.Ender implements it); it reports how many sessions ended.
 type Everywhere interface {
@@ -86,37 +135,40 @@ func (h *Handler) Mount(m *route.Mux) {
 	m.Browser("POST /account", h.handleSubmit)
 }
 
-// notices are the messages shown after a redirect with ?done=.
+// notices are the messages (catalog IDs) shown after a redirect with ?done=.
 var notices = map[string]string{
-	"added":         "The new factor is ready to use.",
-	"removed":       "The factor was removed.",
-	"verified":      "Verified: you can change your factors now.",
+	"added":    "account.notice_added",
+	"removed":  "account.notice_removed",
+	"verified": "account.notice_verified",
+	"revoked":  "account.notice_revoked",
+	"ended":    "account.notice_session_ended",
+	"password": "account.notice_password",
+	// passkeys.go
 	"passkey-added": "The passkey is ready: you can sign in with it.",
 }
 
-// signedIn returns the request's SSO session, rendering the error page itself when there is
-// none.
+// signedIn returns the request's SSO session. Without one it has answered: a GET starts a
+// sign-in that comes back here (when it can), anything else gets a page that says so.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (storage.Session, bool) {
-	if h.MFA == nil && h.Everywhere == nil && h.Logins == nil {
-		h.Pages.Error(w, r, http.StatusNotFound, "Not available",
-			"Two-step verification is not enabled on this server.", "")
-		return storage.Session{}, false
-	}
 	sess, has, err := h.Sessions.Current(r.Context(), r)
 	if err != nil {
 		h.Pages.Internal(w, r, "load session", err)
 		return sess, false
 	}
-	if !has || !h.Connectors.Up(sess.Auth.ConnectorID) {
-		h.Pages.Error(w, r, http.StatusUnauthorized, "You are not signed in",
-			"Your security settings are shown to signed-in users only.",
-			"Sign in to one of your applications, then open this page again.")
+	if has && h.Connectors.Up(sess.Auth.ConnectorID) {
+		return sess, true
+	}
+	if !has && r.Method == http.MethodGet && h.canSignIn() {
+		h.signIn(w, r)
 		return sess, false
 	}
-	return sess, true
+	h.Pages.Error(w, r, http.StatusUnauthorized, "You are not signed in",
+		"Your security settings are shown to signed-in users only.",
+		"Sign in to one of your applications, then open this page again.")
+	return sess, false
 }
 
-// handlePage lists the signed-in user's factors and offers to add and remove them.
+// handlePage shows the account page.
 func (h *Handler) handlePage(w http.ResponseWriter, r *http.Request) {
 	sess, ok := h.signedIn(w, r)
 	if !ok {

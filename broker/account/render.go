@@ -17,12 +17,28 @@ type factorRow struct {
 	ID, Name, Kind, Added, LastUsed string
 }
 
-// pageData is mfa_account.html's data.
+// pageData is account.html's data; each section (web/templates/account_<section>.html)
+// reads its own fields. A new section adds its fields here and its template to account.html.
 type pageData struct {
 	pages.Page
 	User, Action, CSRF, Notice, Error string
-	Factors                           []factorRow
-	RecoveryCodes                     int
+	// Apps section (account_apps.html): the apps the user allowed; HasApps: shown.
+	HasApps bool
+	Apps    []appRow
+	// Sessions section (account_sessions.html): the user's live sessions; HasSessions: shown.
+	// Everywhere offers "Sign out everywhere".
+	HasSessions bool
+	Sessions    []sessionRow
+	Everywhere  bool
+	// Password section (account_password.html): shown when the session's connector lets its
+	// users change their password; PasswordError: the message is the password form's.
+	Password, PasswordError bool
+	// Sign-in methods section (account_logins.html, broker/linking): its own data; nil: none.
+	Logins any
+	// Factors section (account_factors.html), when MFA is on.
+	MFA           bool
+	Factors       []factorRow
+	RecoveryCodes int
 	// Locked: the user has factors but this session did not use one, so nothing may change.
 	Locked bool
 	// Required: the user's connector requires a second factor (the last one stays).
@@ -35,10 +51,6 @@ type pageData struct {
 	// WebAuthn registration (when configured). The ceremony's state stays on the server.
 	WebAuthnOptions string
 	Script          string
-	// Everywhere offers "Sign out everywhere"; MFA shows the second-factor sections.
-	Everywhere, MFA bool
-	// Logins is the sign-in methods section's data (template account_logins); nil: none.
-	Logins any
 	// Verification offered while Locked: a TOTP code, a recovery code, a WebAuthn assertion.
 	VerifyTOTP, VerifyRecovery bool
 	VerifyWebAuthnOptions      string
@@ -54,7 +66,7 @@ type codesData struct {
 	Action, ReqID, CSRF, Done string
 }
 
-// view is what one rendering of the account page shows besides the user's factors.
+// view is what one rendering of the account page shows besides the user's holdings.
 type view struct {
 	status  int
 	sess    storage.Session
@@ -62,16 +74,19 @@ type view struct {
 	addTOTP bool
 	notice  string
 	msg     string
+	// passwordError: msg answers the password form (shown beside it).
+	passwordError bool
 	// totpState resumes a TOTP enrolment after a wrong code.
 	totpState string
 }
 
-// render renders the account page.
+// render renders the account page: every section the server and the session allow.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, v view) {
+	ctx := r.Context()
 	d := pageData{
-		Page: h.Pages.Page("Security settings"), User: v.sess.Identity.DisplayName(), Action: h.Pages.Rel("/account"),
+		Page: h.Pages.Page("account.heading"), User: v.sess.Identity.DisplayName(), Action: h.Pages.Rel("/account"),
 		CSRF: session.CSRFToken(v.flow, "account:"+v.sess.ID), Notice: v.notice, Error: v.msg,
-		Everywhere: h.Everywhere != nil, MFA: h.MFA != nil,
+		PasswordError: v.passwordError, Everywhere: h.Everywhere != nil, MFA: h.MFA != nil,
 	}
 	if h.Logins != nil {
 		logins, err := h.Logins.AccountSection(r, v.sess, v.flow)
@@ -81,41 +96,51 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v view) {
 		}
 		d.Logins = logins
 	}
-	if h.MFA == nil {
-		w.Header().Set("Content-Security-Policy", pages.FactorCSP)
-		h.Pages.Render(w, r, v.status, "mfa_account.html", d)
-		return
+	_, d.Password = h.passwordChanger(v.sess)
+	if h.Holdings != nil {
+		var err error
+		if d.Apps, err = h.appRows(ctx, v.sess.Identity.Subject); err != nil {
+			h.Pages.Internal(w, r, "list the user's apps", err)
+			return
+		}
+		if d.Sessions, err = h.sessionRows(ctx, v.sess); err != nil {
+			h.Pages.Internal(w, r, "list the user's sessions", err)
+			return
+		}
+		d.HasApps, d.HasSessions = true, true
 	}
+	if h.MFA != nil {
+		if err := h.factors(r, v, &d); err != nil {
+			h.Pages.Internal(w, r, "second factors", err)
+			return
+		}
+	}
+	w.Header().Set("Content-Security-Policy", pages.FactorCSP)
+	h.Pages.Render(w, r, v.status, "account.html", d)
+}
+
+// factors fills in the factors section: the user's factors and recovery codes, and either
+// the ways a locked session can verify or the enrolments an unlocked one may start.
+func (h *Handler) factors(r *http.Request, v view, d *pageData) error {
 	u := mfa.UserOf(v.sess.Identity)
 	st, err := h.MFA.Status(r.Context(), u.ID)
 	if err != nil {
-		h.Pages.Internal(w, r, "mfa status", err)
-		return
+		return fmt.Errorf("mfa status: %w", err)
 	}
-	d = pageData{
-		Everywhere: d.Everywhere, MFA: true, Logins: d.Logins,
-		Page: h.Pages.Page("Security settings"),
-		User: v.sess.Identity.DisplayName(), Action: h.Pages.Rel("/account"), CSRF: session.CSRFToken(v.flow, "account:"+v.sess.ID),
-		Notice: v.notice, Error: v.msg, RecoveryCodes: st.RecoveryCodes, Script: h.Pages.Rel("/static/webauthn.js"),
-		Locked:   st.Enrolled() && !mfa.Satisfied(v.sess.Auth),
-		Required: h.required(v.sess),
-		AddTOTP:  v.addTOTP, AddTOTPURL: h.Pages.Rel("/account?add=totp"),
-		Factors: factorRows(st.Factors),
-	}
+	d.RecoveryCodes, d.Script = st.RecoveryCodes, h.Pages.Rel("/static/webauthn.js")
+	d.Locked = st.Enrolled() && !mfa.Satisfied(v.sess.Auth)
+	d.Required = h.required(v.sess)
+	d.AddTOTP, d.AddTOTPURL = v.addTOTP, h.Pages.Rel("/account?add=totp")
+	d.Factors = factorRows(st.Factors)
 	if d.Locked {
-		err = h.offerVerification(r, v.sess, u, st, &d)
+		err = h.offerVerification(r, v.sess, u, st, d)
 	} else {
-		err = h.offerEnrolment(r, v, u, &d)
-	}
-	if err == nil {
-		err = h.fillPasskeys(r, v.sess, u, st, &d)
+		err = h.offerEnrolment(r, v, u, d)
 	}
 	if err != nil {
-		h.Pages.Internal(w, r, "begin second factor", err)
-		return
+		return err
 	}
-	w.Header().Set("Content-Security-Policy", pages.FactorCSP)
-	h.Pages.Render(w, r, v.status, "mfa_account.html", d)
+	return h.fillPasskeys(r, v.sess, u, st, d) // passkeys.go
 }
 
 // factorRows lists the factors for the page.
@@ -191,7 +216,7 @@ func (h *Handler) showRecoveryCodes(w http.ResponseWriter, r *http.Request, u mf
 		return
 	}
 	h.Logger.InfoContext(r.Context(), "recovery codes regenerated", "sub", u.ID)
-	d := codesData{Page: h.Pages.Page("Save your recovery codes"), Codes: codes, Done: h.Pages.Rel("/account")}
+	d := codesData{Page: h.Pages.Page("codes.heading"), Codes: codes, Done: h.Pages.Rel("/account")}
 	w.Header().Set("Content-Security-Policy", pages.FactorCSP)
 	h.Pages.Render(w, r, http.StatusOK, "mfa_codes.html", d)
 }

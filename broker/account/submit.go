@@ -16,8 +16,9 @@ import (
 // tooManyMsg answers a spent attempt budget.
 const tooManyMsg = "Too many wrong codes. Wait a few minutes, then try again."
 
-// handleSubmit adds or removes a factor, regenerates the recovery codes, or verifies a
-// factor to unlock those changes.
+// handleSubmit runs one action of the account page, after the session and the form's CSRF
+// token: on the user's apps, sessions or password (submitHoldings), or on their factors (add
+// or remove one, regenerate the recovery codes, verify one to unlock those changes).
 func (h *Handler) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
@@ -36,11 +37,10 @@ func (h *Handler) handleSubmit(w http.ResponseWriter, r *http.Request) {
 			"Open your security settings again and retry.")
 		return
 	}
-	action := r.PostFormValue("action")
-	if action == "signout-everywhere" && h.Everywhere != nil {
-		h.signOutEverywhere(w, r, sess)
+	if h.submitHoldings(w, r, sess, flow) {
 		return
 	}
+	action := r.PostFormValue("action")
 	if h.MFA == nil {
 		h.render(w, r, view{status: http.StatusBadRequest, sess: sess, flow: flow, msg: "Unknown action."})
 		return
@@ -76,6 +76,24 @@ func (h *Handler) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.render(w, r, view{status: http.StatusBadRequest, sess: sess, flow: flow, msg: "Unknown action."})
 	}
+}
+
+// submitHoldings runs the actions on the user's sessions, apps and password; false when
+// the action is none of them (or the server does not offer it).
+func (h *Handler) submitHoldings(w http.ResponseWriter, r *http.Request, sess storage.Session, flow string) bool {
+	switch action := r.PostFormValue("action"); {
+	case action == "signout-everywhere" && h.Everywhere != nil:
+		h.signOutEverywhere(w, r, sess)
+	case action == "revoke-app" && h.Holdings != nil:
+		h.revokeApp(w, r, sess, flow)
+	case action == "signout-session" && h.Holdings != nil:
+		h.signOutSession(w, r, sess, flow)
+	case action == "change-password":
+		h.changePassword(w, r, sess, flow)
+	default:
+		return false
+	}
+	return true
 }
 
 // add finishes a TOTP enrolment or a WebAuthn registration; the first factor also gets

@@ -220,6 +220,7 @@ type Connector struct {
 var (
 	_ connectors.PasswordConnector = (*Connector)(nil)
 	_ connectors.RefreshConnector  = (*Connector)(nil)
+	_ connectors.PasswordChanger   = (*Connector)(nil)
 )
 
 // Info returns the connector's identity.
@@ -334,6 +335,84 @@ func (c *Connector) rehash(ctx context.Context, u User, password string) {
 	if err := r.ReplacePasswordHash(ctx, u.Username, u.PasswordHash, h); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		c.logger.WarnContext(ctx, "could not store the password rehashed at the configured cost", "username", u.Username, "cost", c.cost, "err", err)
 	}
+}
+
+// The password policy of ChangePassword (the admin API sets passwords within the same
+// bounds): bcrypt reads at most 72 bytes, so a longer password would be cut silently.
+const (
+	MinPasswordLen = 8
+	MaxPasswordLen = 72
+)
+
+// Reasons of the password policy's refusals: message IDs of the page catalogs.
+const (
+	PolicyTooShort = "password.too_short"
+	PolicyTooLong  = "password.too_long"
+	PolicySame     = "password.same"
+)
+
+// CheckPasswordPolicy returns a *connectors.PasswordPolicyError when next may not replace
+// current: shorter than MinPasswordLen or longer than MaxPasswordLen bytes, or unchanged.
+func CheckPasswordPolicy(current, next string) error {
+	switch {
+	case len(next) < MinPasswordLen:
+		return &connectors.PasswordPolicyError{Reason: PolicyTooShort}
+	case len(next) > MaxPasswordLen:
+		return &connectors.PasswordPolicyError{Reason: PolicyTooLong}
+	case next == current:
+		return &connectors.PasswordPolicyError{Reason: PolicySame}
+	}
+	return nil
+}
+
+// ChangePassword implements connectors.PasswordChanger: the policy first (no comparison is
+// spent on a new password that would be refused), then current against the user's stored
+// hash as Login compares it (an unknown or disabled user and a wrong password all spend one
+// comparison at the configured cost and return connectors.ErrBadCredentials), then next
+// hashed at the configured cost and stored only if the stored hash is still the one checked
+// (a concurrent change wins: *connectors.UpstreamError). A user source that cannot store
+// hashes (no PasswordRehasher) returns errors.ErrUnsupported.
+func (c *Connector) ChangePassword(ctx context.Context, subject, current, next string) error {
+	if err := CheckPasswordPolicy(current, next); err != nil {
+		return err
+	}
+	store, ok := c.users.(PasswordRehasher)
+	if !ok {
+		return fmt.Errorf("local: change password: the user source cannot store passwords: %w", errors.ErrUnsupported)
+	}
+	u, err := c.users.LookupUser(ctx, subject)
+	switch {
+	case subject == "" || current == "" || errors.Is(err, ErrUserNotFound):
+		c.burn(current)
+		return connectors.ErrBadCredentials
+	case err != nil:
+		return &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("local: look up user: %w", err)}
+	case Disabled(u.PasswordHash):
+		c.burn(current)
+		return connectors.ErrBadCredentials
+	}
+	switch err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(current)); {
+	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		if stored, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || stored < c.cost {
+			c.burn(current)
+		}
+		return connectors.ErrBadCredentials
+	case err != nil:
+		c.logger.ErrorContext(ctx, "local user has an invalid password hash", "username", u.Username, "err", err)
+		c.burn(current)
+		return connectors.ErrBadCredentials
+	}
+	h, err := HashPassword(next, c.cost)
+	if err != nil {
+		return err
+	}
+	if err := store.ReplacePasswordHash(ctx, u.Username, u.PasswordHash, h); err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			return fmt.Errorf("local: change password: %w", err)
+		}
+		return &connectors.UpstreamError{Temporary: true, Err: fmt.Errorf("local: store new password: %w", err)}
+	}
+	return nil
 }
 
 // burn spends one bcrypt comparison against the dummy hash.

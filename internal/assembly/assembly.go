@@ -334,6 +334,7 @@ func (b *builder) deps(ctx context.Context, keys *tokens.KeyManager, norm *claim
 	cls = append(cls, samlidp.Clients(samlIdP)...)
 	cls = append(cls, appClients(cfg)...)
 	cls = append(cls, accountClients(b.store)...)
+	cls = append(cls, accountClient())
 	registry, err := clients.NewRegistry(cls)
 	if err != nil {
 		return broker.Deps{}, err

@@ -1,6 +1,7 @@
 package assembly
 
 import (
+	"github.com/gatehouse-id/gatehouse/broker/account"
 	"github.com/gatehouse-id/gatehouse/broker/clients"
 	"github.com/gatehouse-id/gatehouse/broker/forwardauth"
 	"github.com/gatehouse-id/gatehouse/config"
@@ -41,4 +42,11 @@ func appClients(cfg *config.Config) []clients.Client {
 		}, ""))
 	}
 	return out
+}
+
+// accountClient is the account page's pseudo-client (broker/account.ClientID): trusted (no
+// consent page: the page is Gatehouse's own), no secret and no redirect URIs, so /authorize
+// and /token refuse it; only GET /account begins its sign-ins.
+func accountClient() clients.Client {
+	return clients.New(clients.Client{ID: account.ClientID, Name: account.ClientName, Trusted: true}, "")
 }

@@ -534,6 +534,7 @@ func testSessions(t *testing.T, s storage.Storage) {
 	ctx := ctxFor(t)
 	now := baseTime()
 	sess := session("s-1", now)
+	sess.Auth.Device = "Firefox · Linux" // the account page's name of the browser, kept with the auth
 
 	wantErr(t, "create", s.CreateSession(ctx, sess), nil)
 	wantErr(t, "create duplicate", s.CreateSession(ctx, session("s-1", now)), storage.ErrAlreadyExists)
