@@ -4,36 +4,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// abuseServeEnv names the configuration the test binary serves when it is re-executed as
-// the server of TestAbuseMemoryBound (its RSS must be its own, not the load generator's).
-const abuseServeEnv = "GATEHOUSE_TEST_ABUSE_SERVE"
-
-func TestMain(m *testing.M) {
-	if cfg := os.Getenv(abuseServeEnv); cfg != "" {
-		ctx, stop := context.WithCancel(context.Background())
-		defer stop()
-		err := run(ctx, []string{"serve", "--config", cfg}, os.Getenv, strings.NewReader(""), os.Stdout, os.Stderr)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
 
 // abuseBoundMB is the documented bound (docs/performance.md, "Bounded memory under abuse")
 // on the server's RSS with the default web.max_connections (4096) under the abuse scenario:
@@ -72,9 +52,18 @@ service_providers:
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var serverErr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run", "^$")
-	cmd.Env = append(os.Environ(), abuseServeEnv+"="+file)
+	// The server is the real binary, built without the race detector whatever this test
+	// binary was built with (-race multiplies a process's memory several times over), and
+	// with CGO_ENABLED=0 like the release build (the test command's build-nocgo step leaves
+	// it in the build cache).
+	bin := filepath.Join(dir, "gatehouse")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var serverErr lockedBuffer
+	cmd := exec.Command(bin, "serve", "--config", file)
 	cmd.Stderr = &serverErr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
