@@ -234,3 +234,28 @@ func redirectOf(t *testing.T, u string) string {
 	}
 	return resp.Header.Get("Location")
 }
+
+// TestAccountSignOutThisSessionReachesSP: "Sign out" of the browser's own session on
+// /account runs the SAML front-channel fan-out of /logout: the browser goes to the service
+// provider's single logout service with a LogoutRequest for the session's assertion.
+func TestAccountSignOutThisSessionReachesSP(t *testing.T) {
+	ts := newTestSP(t, true)
+	e := newSAMLEnv(t, spConfig("wiki", ts, func(c *config.ServiceProvider) { c.Trusted = true }))
+	e.trust(ts)
+	b := e.browser()
+	u, reqID := ts.redirectRequest(t, "", nil)
+	action, vals := e.samlLogin(b, b.get(u), u, true)
+	a := ts.consume(t, action, vals, reqID)
+	p := signOutThisSession(t, e, b)
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, ts.sp.SloURL.String()) {
+		t.Fatalf("sign out went to %d %q, want the SP's single logout service\n%s", p.status, p.location, p.body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, p.location, nil)
+	lr, err := ts.sp.ValidateLogoutRequest(req)
+	if err != nil {
+		t.Fatalf("SP refused the LogoutRequest: %v", spErr(err))
+	}
+	if lr.NameID.Value != a.Subject.NameID.Value {
+		t.Fatalf("LogoutRequest names %+v", lr.NameID)
+	}
+}
