@@ -31,6 +31,9 @@ func (s *Server) accountPages() *account.Handler {
 	if s.upstream != nil {
 		h.Upstream = s.upstream
 	}
+	if s.logout != nil {
+		h.SignedOut = s.logout
+	}
 	if hs, ok := s.Storage.(account.Holdings); ok {
 		h.Holdings = hs
 	}

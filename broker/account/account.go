@@ -78,6 +78,10 @@ type Handler struct {
 	Passwords *ratelimit.Limiter
 	// Logins is the page's sign-in methods section (broker/linking); nil: not shown.
 	Logins Section
+	// SignedOut answers after "Sign out" of this browser's own session as /logout does once
+	// the session ended (logout.Handler.SignedOut: the upstream's logout, the SAML service
+	// providers' redirect chain, the OIDC front-channel iframes); nil: a plain signed-out page.
+	SignedOut SignedOut
 	// Upstream ends, after "Sign out everywhere", this browser's session at the upstream of
 	// the connector it signed in with (connectors with logout: upstream); nil: never.
 	Upstream UpstreamLogout
@@ -97,6 +101,13 @@ type Section interface {
 // upstream), notice why the upstream could not be asked ("" when it was not to be asked).
 type UpstreamLogout interface {
 	Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string)
+}
+
+// SignedOut finishes the logout of the browser's own session, which has just ended (the
+// session cookie cleared), and answers the browser (logout.Handler implements it); returnTo
+// "" ends on the signed-out page.
+type SignedOut interface {
+	SignedOut(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo string)
 }
 
 // Holdings is what the account page reads and ends of the signed-in user (the storage

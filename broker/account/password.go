@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,6 +29,21 @@ func (h *Handler) passwordChanger(sess storage.Session) (connectors.PasswordChan
 	return pc, ok
 }
 
+// passwordless reports whether the session's account has no password to change (its
+// connector says so: PasswordHolder, as for a passkey-only local account), so the page shows
+// a line instead of the form and refuses the change.
+func (h *Handler) passwordless(ctx context.Context, sess storage.Session, pc connectors.PasswordChanger) (bool, error) {
+	ph, ok := pc.(PasswordHolder)
+	if !ok {
+		return false, nil
+	}
+	has, err := ph.HasPassword(ctx, sess.Auth.UpstreamSubject)
+	if err != nil {
+		return false, fmt.Errorf("account has a password: %w", err)
+	}
+	return !has, nil
+}
+
 // passwordBudgetKeys are the attempt budgets a password change draws on: the login's, for
 // the client IP and the account (the same keys as broker/authflow's password login).
 func passwordBudgetKeys(connectorID, username, ip string) []storage.RateLimit {
@@ -49,6 +65,15 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, sess st
 	pc, ok := h.passwordChanger(sess)
 	if !ok {
 		h.render(w, r, view{status: http.StatusBadRequest, sess: sess, flow: flow, msg: "account.password_unavailable"})
+		return
+	}
+	if none, err := h.passwordless(ctx, sess, pc); err != nil || none {
+		if err != nil {
+			h.Pages.Internal(w, r, "change password", err)
+			return
+		}
+		h.Logger.InfoContext(ctx, "password change refused: the account has no password", "sub", sess.Identity.Subject)
+		h.render(w, r, view{status: http.StatusConflict, sess: sess, flow: flow, msg: "account.password_none_refused"})
 		return
 	}
 	current, next := r.PostFormValue("current"), r.PostFormValue("new")

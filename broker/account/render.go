@@ -33,6 +33,9 @@ type pageData struct {
 	// Password section (account_password.html): shown when the session's connector lets its
 	// users change their password; PasswordError: the message is the password form's.
 	Password, PasswordError bool
+	// NoPassword: the account has no password (passkeys only); the section says so instead
+	// of showing the form.
+	NoPassword bool
 	// Sign-in methods section (account_logins.html, broker/linking): its own data; nil: none.
 	Logins any
 	// Factors section (account_factors.html), when MFA is on.
@@ -96,7 +99,14 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v view) {
 		}
 		d.Logins = logins
 	}
-	_, d.Password = h.passwordChanger(v.sess)
+	if pc, ok := h.passwordChanger(v.sess); ok {
+		none, err := h.passwordless(ctx, v.sess, pc)
+		if err != nil {
+			h.Pages.Internal(w, r, "account password", err)
+			return
+		}
+		d.Password, d.NoPassword = true, none
+	}
 	if h.Holdings != nil {
 		var err error
 		if d.Apps, err = h.appRows(ctx, v.sess.Identity.Subject); err != nil {

@@ -49,7 +49,8 @@ func (h *Handler) sessionRows(ctx context.Context, current storage.Session) ([]s
 // signOutSession ends one session of the user as a logout ends it (its online grants
 // revoked, its pending sign-ins deleted, its apps told through the back-channel queue,
 // this process's session caches told), then deletes it. Ending this browser's session signs
-// out here. A session that is not the user's (or has ended) changes nothing.
+// out here and goes on as /logout does (SignedOut: upstream logout, SAML service providers,
+// OIDC front-channel iframes). A session that is not the user's (or has ended) changes nothing.
 func (h *Handler) signOutSession(w http.ResponseWriter, r *http.Request, sess storage.Session, flow string) {
 	ctx := r.Context()
 	id := r.PostFormValue("session")
@@ -73,6 +74,10 @@ func (h *Handler) signOutSession(w http.ResponseWriter, r *http.Request, sess st
 			return
 		}
 		h.Logger.InfoContext(ctx, "signed out on the account page", "sub", sess.Identity.Subject)
+		if h.SignedOut != nil {
+			h.SignedOut.SignedOut(w, r, sess, "")
+			return
+		}
 		h.Pages.Error(w, r, http.StatusOK, "loggedout.heading", "logoutdone.signed_out_apps", "logoutdone.close")
 		return
 	}

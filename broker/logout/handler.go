@@ -144,18 +144,8 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Logger.InfoContext(ctx, "signed out", "sub", sess.Identity.Subject, "client_id", q.clientID)
-		next, notice := done.Continue, ""
-		if h.Upstream != nil {
-			if up, n := h.Upstream.Begin(ctx, sess, done.Continue); up != "" {
-				next = up // the upstream's logout last, then on to done.Continue
-			} else {
-				notice = n
-			}
-		}
-		if h.fanOutNoticed(w, r, sess, next, notice) {
-			return
-		}
-		done.SignedOut, done.Continue, done.Notice = true, next, notice
+		h.SignedOut(w, r, sess, done.Continue)
+		return
 	case q.hintSID != "":
 		var ok bool
 		if sess, ok, done.Nothing = h.endByHint(w, r, q); !ok {
@@ -165,12 +155,39 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 	default:
 		done.Nothing = "You were not signed in to Gatehouse in this browser, so there was nothing to sign out of."
 	}
+	h.finish(w, r, sess, done)
+}
+
+// SignedOut answers the browser whose own session sess has just ended (Ender.Ended run and
+// the session cookie cleared: Sessions.End), as /logout does: the upstream's logout last
+// (connectors with logout: upstream), the SAML service providers' redirect chain
+// (FrontChannel), and the signed-out page with the OIDC front-channel iframes, then on to
+// returnTo ("" to stay on the signed-out page). The account page's "Sign out" of this
+// browser's session ends through it too.
+func (h *Handler) SignedOut(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo string) {
+	next, notice := returnTo, ""
+	if h.Upstream != nil {
+		if up, n := h.Upstream.Begin(r.Context(), sess, returnTo); up != "" {
+			next = up // the upstream's logout last, then on to returnTo
+		} else {
+			notice = n
+		}
+	}
+	if h.fanOutNoticed(w, r, sess, next, notice) {
+		return
+	}
+	h.finish(w, r, sess, doneData{SignedOut: true, Continue: next, Notice: notice})
+}
+
+// finish renders the end of a logout: for a session that ended, its OIDC front-channel
+// iframes; straight on to done.Continue when there is nothing to show.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, sess storage.Session, done doneData) {
 	var origins []string
 	if done.SignedOut {
-		ps, err := h.Ender.Participants(ctx, sess.ID)
+		ps, err := h.Ender.Participants(r.Context(), sess.ID)
 		if err != nil {
 			// The session has ended; only the front-channel notices are lost.
-			h.Logger.WarnContext(ctx, "front-channel logout: list the session's clients", "err", err)
+			h.Logger.WarnContext(r.Context(), "front-channel logout: list the session's clients", "err", err)
 		}
 		done.Frames, origins = h.frontChannelFrames(ps, sess.ID)
 	}

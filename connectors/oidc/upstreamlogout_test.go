@@ -358,7 +358,7 @@ func TestUpstreamLogoutAfterSignOutEverywhere(t *testing.T) {
 	e := newULEnv(t, true)
 	b, _ := e.login("up", "ann")
 	p := b.Get(e.gh.Issuer + "/account")
-	i := strings.Index(p.Body, "<h2>Sessions</h2>")
+	i := strings.Index(p.Body, "End every session of your account") // the lead of the Sign out everywhere form
 	if p.Status != http.StatusOK || i < 0 {
 		t.Fatalf("account page: %d\n%s", p.Status, p.Body)
 	}
