@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // HintVerifier verifies an id_token_hint (tokens.Minter implements it).
@@ -35,9 +36,9 @@ type FrontChannel interface {
 type UpstreamLogout interface {
 	// Begin returns where the browser goes, once the rest of the logout is done, to end
 	// sess's upstream session, coming back to returnTo afterwards; next is "" when nothing is
-	// to be done upstream, and notice then says why the upstream could not be asked ("" when
-	// it was not to be asked).
-	Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string)
+	// to be done upstream, and notice then says why the upstream could not be asked (nil
+	// when it was not to be asked), a catalog message with the upstream's name.
+	BeginNotice(ctx context.Context, sess storage.Session, returnTo string) (next string, notice *web.Message)
 }
 
 // Handler serves RP-initiated logout.
@@ -144,9 +145,9 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Logger.InfoContext(ctx, "signed out", "sub", sess.Identity.Subject, "client_id", q.clientID)
-		next, notice := done.Continue, ""
+		next, notice := done.Continue, (*web.Message)(nil)
 		if h.Upstream != nil {
-			if up, n := h.Upstream.Begin(ctx, sess, done.Continue); up != "" {
+			if up, n := h.Upstream.BeginNotice(ctx, sess, done.Continue); up != "" {
 				next = up // the upstream's logout last, then on to done.Continue
 			} else {
 				notice = n
@@ -174,7 +175,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		done.Frames, origins = h.frontChannelFrames(ps, sess.ID)
 	}
-	if done.Continue != "" && len(done.Frames) == 0 && done.Notice == "" {
+	if done.Continue != "" && len(done.Frames) == 0 && done.Notice == nil {
 		http.Redirect(w, r, done.Continue, http.StatusSeeOther)
 		return
 	}
