@@ -380,6 +380,8 @@ func TestMessageTranslation(t *testing.T) {
 		{"de", *m, "Acme <SSO> bietet keine Möglichkeit, Ihre Sitzung dort von hier aus zu beenden: Sie ist möglicherweise noch offen. Melden Sie sich dort selbst ab, wenn dies ein gemeinsam genutzter Computer ist."},
 		{"ar", m, "لا يتيح Acme <SSO> أي طريقة لإنهاء جلستك هناك من هنا: قد تكون لا تزال مفتوحة. سجّل الخروج هناك بنفسك إن كان هذا حاسوبًا مشتركًا."},
 		{"ja", Msg("chooser.with", "Name", "Okta"), "Okta でサインイン"},
+		{"de", Msg("consent.your_claims", "Claims", "department, badge"), "Ihre Angaben: department, badge"},
+		{"fr", Msg("consent.your_claim", "Claim", "employee id"), "Votre information : employee id"},
 		{"de", (*Message)(nil), ""},
 		{"de", Msg("no.such.id", "Name", "x"), "no.such.id"},
 	}
