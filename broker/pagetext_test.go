@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestPageTextsInCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked := 0
+	checked, msgs := 0, 0
 	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") ||
 			strings.Contains(path, "brokertest") {
@@ -47,6 +48,11 @@ func TestPageTextsInCatalog(t *testing.T) {
 				name = fn.Sel.Name
 			case *ast.Ident:
 				name = fn.Name
+			}
+			if name == "Msg" {
+				msgs++
+				checkMsg(t, tm, path, call)
+				return true
 			}
 			from, ok := userTextCalls[name]
 			if !ok || len(call.Args) <= from {
@@ -73,7 +79,44 @@ func TestPageTextsInCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if checked < 40 {
-		t.Fatalf("only %d page texts found: the scan is broken", checked)
+	if checked < 40 || msgs < 2 {
+		t.Fatalf("only %d page texts and %d web.Msg calls found: the scan is broken", checked, msgs)
+	}
+}
+
+// checkMsg checks a web.Msg(id, name, value, ...) call, a page text built in Go with values
+// inside: id is a literal message ID of the catalogs, and in every language the translation
+// carries each value given (a placeholder of that name) and is not the English text.
+func checkMsg(t *testing.T, tm *web.Templates, path string, call *ast.CallExpr) {
+	t.Helper()
+	lits := make([]string, len(call.Args))
+	for i, a := range call.Args {
+		if lit, ok := a.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			lits[i], _ = strconv.Unquote(lit.Value)
+		}
+	}
+	if len(lits) == 0 || lits[0] == "" || !slices.Contains(tm.MessageIDs(), lits[0]) {
+		t.Errorf("%s: web.Msg(%v): the ID must be a literal message ID of the catalogs", path, lits)
+		return
+	}
+	m := web.Message{ID: lits[0], Fields: map[string]string{}}
+	for i := 1; i+1 < len(lits); i += 2 {
+		if lits[i] == "" {
+			t.Errorf("%s: web.Msg(%q): field %d is not a literal name", path, m.ID, i)
+			return
+		}
+		m.Fields[lits[i]] = "\x00" + lits[i] + "\x00"
+	}
+	en := tm.TranslateMessage("en", m)
+	for _, l := range tm.Languages() {
+		s := tm.TranslateMessage(l.Tag, m)
+		for name, v := range m.Fields {
+			if !strings.Contains(s, v) {
+				t.Errorf("%s: web.Msg(%q): the %s text has no {{.%s}}: %q", path, m.ID, l.Tag, name, s)
+			}
+		}
+		if l.Tag != "en" && s == en {
+			t.Errorf("%s: web.Msg(%q): %s shows the English text", path, m.ID, l.Tag)
+		}
 	}
 }

@@ -96,6 +96,16 @@ func (n *Normalizer) ScopeDescription(s string) string {
 	return "Your " + joinWords(sc.claims)
 }
 
+// CustomScopeClaims returns the claims of a custom scope that has no description of its own
+// (nil for any other scope): the consent page shows them as the catalog's "Your {{.Claims}}"
+// in the user's language, where ScopeDescription gives the English text.
+func (n *Normalizer) CustomScopeClaims(s string) []string {
+	if _, ok := scopeText[s]; ok || n.rules == nil || n.rules.scopes[s] == nil || n.rules.scopes[s].description != "" {
+		return nil
+	}
+	return slices.Clone(n.rules.scopes[s].claims)
+}
+
 func joinWords(ws []string) string {
 	switch len(ws) {
 	case 0:

@@ -489,6 +489,18 @@ func TestCustomScopes(t *testing.T) {
 			t.Errorf("ScopeDescription(%q) = %q, want %q", s, got, want)
 		}
 	}
+	// A custom scope without a description of its own: its claims, for "Your {{.Claims}}" in
+	// the user's language; none for a described, built-in or unknown scope.
+	for s, want := range map[string][]string{"department": {"department", "badge"}, "org": nil, "email": nil, "nope": nil} {
+		if got := n.CustomScopeClaims(s); !slices.Equal(got, want) {
+			t.Errorf("CustomScopeClaims(%q) = %q, want %q", s, got, want)
+		}
+	}
+	for c, want := range map[string]bool{"email": true, "name": true, "department": false, "badge": false} {
+		if got := n.KnownClaim(c); got != want {
+			t.Errorf("KnownClaim(%q) = %v, want %v", c, got, want)
+		}
+	}
 	for _, c := range []string{"department", "badge", "role", "tenant", "limits", "sub", "groups"} {
 		if !slices.Contains(n.SupportedClaims(), c) {
 			t.Errorf("SupportedClaims() lacks %q", c)

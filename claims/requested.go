@@ -34,6 +34,10 @@ func (n *Normalizer) ClaimDescription(claim string) string {
 	return "Your " + strings.ReplaceAll(claim, "_", " ")
 }
 
+// KnownClaim reports whether ClaimDescription has fixed words for the claim (a built-in
+// one); a custom claim is shown as the catalog's "Your {{.Claim}}" in the user's language.
+func (n *Normalizer) KnownClaim(claim string) bool { _, ok := claimText[claim]; return ok }
+
 // Requestable reports whether the client may receive the claim when it asks for it
 // individually with the claims parameter (clients[].claims.requestable). Claims Gatehouse
 // sets itself (sub, acr, ...) never are.

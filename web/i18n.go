@@ -148,7 +148,17 @@ func (c *catalogs) translator(lang string) func(any, ...any) (string, error) {
 	fallback := i18n.NewLocalizer(c.bundle, DefaultLanguage)
 	return func(key any, args ...any) (string, error) {
 		id := ""
-		if key != nil {
+		var fields []any
+		switch k := key.(type) {
+		case nil:
+		case *Message:
+			if k == nil {
+				return "", nil
+			}
+			id, fields = k.ID, k.args()
+		case Message:
+			id, fields = k.ID, k.args()
+		default:
 			id = fmt.Sprint(key)
 		}
 		if len(args) == 1 { // a map of the fields, or nil for none
@@ -164,6 +174,7 @@ func (c *catalogs) translator(lang string) func(any, ...any) (string, error) {
 		if len(args)%2 != 0 {
 			return "", fmt.Errorf("web: T %q: arguments must be name, value pairs", id)
 		}
+		args = append(fields, args...)
 		if !c.ids[id] {
 			known, ok := c.byText[id]
 			if !ok {
@@ -189,6 +200,44 @@ func (c *catalogs) translator(lang string) func(any, ...any) (string, error) {
 		}
 		return s, nil
 	}
+}
+
+// Message is a catalog message with the values of its {{.Field}} placeholders: a text built
+// in Go with a value inside (a connector's name) that a page still shows in its language.
+// T translates it like its ID with its fields; it is plain data, so it can be kept in storage
+// as JSON between the request that builds it and the page that shows it.
+type Message struct {
+	// ID is the message ID in the catalogs ("go.upstream_logout_unreachable").
+	ID string `json:"id"`
+	// Fields are the placeholder values by name ("Name": "Acme SSO").
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// Msg returns the message id with its fields given as name, value pairs (a name without a
+// value is ignored).
+func Msg(id string, nameValues ...string) *Message {
+	m := &Message{ID: id}
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if m.Fields == nil {
+			m.Fields = map[string]string{}
+		}
+		m.Fields[nameValues[i]] = nameValues[i+1]
+	}
+	return m
+}
+
+// args returns the fields as T's name, value pairs, in a stable order.
+func (m Message) args() []any {
+	names := make([]string, 0, len(m.Fields))
+	for k := range m.Fields {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	out := make([]any, 0, 2*len(names))
+	for _, k := range names {
+		out = append(out, k, m.Fields[k])
+	}
+	return out
 }
 
 // localize returns one clone of t per language, each with its T, lang and dir functions.
@@ -238,6 +287,16 @@ func (t *Templates) Match(prefs ...string) Language { return t.cur.Load().cat.ma
 
 // Lookup returns the language of an exact supported tag (a language switcher's choice).
 func (t *Templates) Lookup(tag string) (Language, bool) { return t.cur.Load().cat.lookup(tag) }
+
+// TranslateMessage translates m with its fields into lang (the English text when lang's
+// catalog lacks it; the ID when no catalog has it).
+func (t *Templates) TranslateMessage(lang string, m Message) string {
+	s, err := t.cur.Load().cat.translator(lang)(m)
+	if err != nil {
+		return m.ID
+	}
+	return s
+}
 
 // Translate translates a message ID or a text of the default catalog into lang (a text the
 // catalog does not know comes back unchanged).

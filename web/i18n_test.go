@@ -362,3 +362,33 @@ func TestThemeCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageTranslation: T takes a Message (a text built in Go with values) like its ID with
+// its fields, in each language; a nil *Message is nothing, and an unknown ID comes back as is.
+func TestMessageTranslation(t *testing.T) {
+	c, err := loadCatalogs(embedded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Msg("go.upstream_logout_none", "Name", "Acme <SSO>")
+	tests := []struct {
+		lang string
+		key  any
+		want string
+	}{
+		{"en", m, "Acme <SSO> offers no way to end your session there from here: it may still be open. Sign out there yourself if this is a shared computer."},
+		{"de", *m, "Acme <SSO> bietet keine Möglichkeit, Ihre Sitzung dort von hier aus zu beenden: Sie ist möglicherweise noch offen. Melden Sie sich dort selbst ab, wenn dies ein gemeinsam genutzter Computer ist."},
+		{"ar", m, "لا يتيح Acme <SSO> أي طريقة لإنهاء جلستك هناك من هنا: قد تكون لا تزال مفتوحة. سجّل الخروج هناك بنفسك إن كان هذا حاسوبًا مشتركًا."},
+		{"ja", Msg("chooser.with", "Name", "Okta"), "Okta でサインイン"},
+		{"de", Msg("consent.your_claims", "Claims", "department, badge"), "Ihre Angaben: department, badge"},
+		{"fr", Msg("consent.your_claim", "Claim", "employee id"), "Votre information : employee id"},
+		{"de", (*Message)(nil), ""},
+		{"de", Msg("no.such.id", "Name", "x"), "no.such.id"},
+	}
+	for _, tt := range tests {
+		got, err := c.translator(tt.lang)(tt.key)
+		if err != nil || got != tt.want {
+			t.Errorf("T %s %v = %q, %v; want %q", tt.lang, tt.key, got, err, tt.want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // continueToConsent checks the client's requirements and goes to the consent step (which
@@ -82,7 +83,7 @@ func (f *Flow) needsConsent(r *http.Request, ar storage.AuthRequest, c *clients.
 type consentData struct {
 	pages.Page
 	ClientName, User, Action, ReqID, CSRF string
-	Scopes                                []string
+	Scopes                                []any
 }
 
 // clientName is how the pages name the client.
@@ -108,17 +109,37 @@ func (f *Flow) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		ClientName: clientName(c), User: ar.Identity.DisplayName(), Action: f.rel("/consent"), ReqID: ar.ID,
 		CSRF: session.CSRFToken(flow, "consent:"+ar.ID),
 	}
+	d.Scopes = f.consentTexts(ar, c)
+	f.render(w, r, http.StatusOK, "consent.html", "consent", d)
+}
+
+// consentTexts are the consent page's lines for what the client asks: each a text of the
+// catalog, or a *web.Message for a custom scope or claim ("Your <claims>"), each once.
+func (f *Flow) consentTexts(ar storage.AuthRequest, c *clients.Client) []any {
+	var out []any
+	seen := map[string]bool{}
+	add := func(key string, t any) {
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, t)
+		}
+	}
 	for _, sc := range ar.Scopes {
-		if t := f.Claims.ScopeDescription(sc); t != "" {
-			d.Scopes = append(d.Scopes, t)
+		if cls := f.Claims.CustomScopeClaims(sc); len(cls) > 0 {
+			add("scope:"+sc, web.Msg("consent.your_claims", "Claims", strings.Join(cls, ", ")))
+		} else if t := f.Claims.ScopeDescription(sc); t != "" {
+			add(t, t)
 		}
 	}
 	for _, cl := range f.individualClaims(ar, c) { // asked for individually (claims parameter)
-		if t := f.Claims.ClaimDescription(cl); !slices.Contains(d.Scopes, t) {
-			d.Scopes = append(d.Scopes, t)
+		if f.Claims.KnownClaim(cl) {
+			t := f.Claims.ClaimDescription(cl)
+			add(t, t)
+		} else {
+			add("claim:"+cl, web.Msg("consent.your_claim", "Claim", strings.ReplaceAll(cl, "_", " ")))
 		}
 	}
-	f.render(w, r, http.StatusOK, "consent.html", "consent", d)
+	return out
 }
 
 // handleConsentSubmit records the user's decision.

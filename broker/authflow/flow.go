@@ -65,6 +65,12 @@ type Claims interface {
 	AuthorizeClient(clientID string, id storage.Identity) error
 	// ScopeDescription is the consent page's text for a scope ("" for none).
 	ScopeDescription(scope string) string
+	// CustomScopeClaims are the claims of a custom scope without a description of its own
+	// (nil otherwise), shown as "Your <claims>" in the user's language.
+	CustomScopeClaims(scope string) []string
+	// KnownClaim reports whether ClaimDescription has fixed words for the claim; a custom
+	// claim is shown as "Your <claim>" in the user's language.
+	KnownClaim(claim string) bool
 	// IndividualClaims are the requested claims the client may receive individually (claims
 	// parameter) that its scopes do not release: what consent must cover beyond the scopes.
 	IndividualClaims(clientID string, scopes, requested []string) []string

@@ -30,6 +30,8 @@ func (fakeClaims) Normalize(context.Context, string, connectors.Upstream) (stora
 }
 func (fakeClaims) AuthorizeClient(string, storage.Identity) error       { return nil }
 func (fakeClaims) ScopeDescription(string) string                       { return "" }
+func (fakeClaims) CustomScopeClaims(string) []string                    { return nil }
+func (fakeClaims) KnownClaim(string) bool                               { return true }
 func (fakeClaims) IndividualClaims(string, []string, []string) []string { return nil }
 func (fakeClaims) ClaimDescription(string) string                       { return "" }
 func (fakeClaims) SubjectFor(_, sub string) string                      { return sub }

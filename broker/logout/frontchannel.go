@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/broker/pages"
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // frontChannelWait is how long the signed-out page waits for the front-channel logout
@@ -35,7 +36,7 @@ type doneData struct {
 	Continue string
 	Wait     int
 	// Notice says what the logout could not do (the upstream's session may still be open).
-	Notice string
+	Notice *web.Message
 }
 
 // frontChannelFrames are the front-channel logout URIs (OpenID Connect Front-Channel Logout
@@ -86,7 +87,7 @@ func (h *Handler) renderDone(w http.ResponseWriter, r *http.Request, d doneData,
 		if len(d.Frames) > 0 {
 			d.Wait = frontChannelWait
 		}
-		if d.Notice != "" {
+		if d.Notice != nil {
 			d.Wait = noticeWait
 		}
 	}
@@ -110,14 +111,14 @@ func pendingKey(id string) string { return "logout-done/" + id }
 type pendingDone struct {
 	Frames, Origins []string
 	Continue        string
-	Notice          string `json:",omitempty"`
+	Notice          *web.Message `json:",omitempty"`
 }
 
-// fanOutNoticed is fanOut for a logout whose signed-out page must show notice ("": fanOut
+// fanOutNoticed is fanOut for a logout whose signed-out page must show notice (nil: fanOut
 // itself): the fan-out then ends at a kept page with the notice, the session's OIDC
 // front-channel iframes and returnTo.
-func (h *Handler) fanOutNoticed(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo, notice string) bool {
-	if notice == "" {
+func (h *Handler) fanOutNoticed(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo string, notice *web.Message) bool {
+	if notice == nil {
 		return h.fanOut(w, r, sess, returnTo)
 	}
 	if h.FrontChannel == nil || h.Pending == nil {
@@ -232,7 +233,7 @@ func (h *Handler) handleDone(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Internal(w, r, "decode front-channel logout page", err)
 		return
 	}
-	if p.Continue != "" && len(p.Frames) == 0 && p.Notice == "" {
+	if p.Continue != "" && len(p.Frames) == 0 && p.Notice == nil {
 		http.Redirect(w, r, p.Continue, http.StatusSeeOther)
 		return
 	}

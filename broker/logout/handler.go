@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/tokens"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // HintVerifier verifies an id_token_hint (tokens.Minter implements it).
@@ -35,9 +36,9 @@ type FrontChannel interface {
 type UpstreamLogout interface {
 	// Begin returns where the browser goes, once the rest of the logout is done, to end
 	// sess's upstream session, coming back to returnTo afterwards; next is "" when nothing is
-	// to be done upstream, and notice then says why the upstream could not be asked ("" when
-	// it was not to be asked).
-	Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string)
+	// to be done upstream, and notice then says why the upstream could not be asked (nil
+	// when it was not to be asked), a catalog message with the upstream's name.
+	BeginNotice(ctx context.Context, sess storage.Session, returnTo string) (next string, notice *web.Message)
 }
 
 // Handler serves RP-initiated logout.
@@ -165,9 +166,9 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 // returnTo ("" to stay on the signed-out page). The account page's "Sign out" of this
 // browser's session ends through it too.
 func (h *Handler) SignedOut(w http.ResponseWriter, r *http.Request, sess storage.Session, returnTo string) {
-	next, notice := returnTo, ""
+	next, notice := returnTo, (*web.Message)(nil)
 	if h.Upstream != nil {
-		if up, n := h.Upstream.Begin(r.Context(), sess, returnTo); up != "" {
+		if up, n := h.Upstream.BeginNotice(r.Context(), sess, returnTo); up != "" {
 			next = up // the upstream's logout last, then on to returnTo
 		} else {
 			notice = n
@@ -191,7 +192,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, sess storage.Se
 		}
 		done.Frames, origins = h.frontChannelFrames(ps, sess.ID)
 	}
-	if done.Continue != "" && len(done.Frames) == 0 && done.Notice == "" {
+	if done.Continue != "" && len(done.Frames) == 0 && done.Notice == nil {
 		http.Redirect(w, r, done.Continue, http.StatusSeeOther)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/broker/opaque"
 	"github.com/gatehouse-id/gatehouse/connectors"
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // pendingTTL is how long a browser may take at the upstream's logout to come back.
@@ -35,15 +36,27 @@ type pending struct {
 // upstream, it returns the upstream's logout URL to send the browser to once the rest of the
 // logout is done; the upstream comes back to ReturnPath, which goes on to returnTo ("": the
 // signed-out page). The state it passes is single-use and names returnTo. next is "" when
-// nothing is to be done upstream; notice then says, for the signed-out page, why the
-// upstream could not be asked ("" when it was not to be asked).
+// nothing is to be done upstream; notice then says, in English, why the upstream could not
+// be asked ("" when it was not to be asked). BeginNotice is Begin for a page in the user's
+// language.
 func (h *Handler) Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string) {
+	next, m := h.BeginNotice(ctx, sess, returnTo)
+	if m == nil {
+		return next, ""
+	}
+	return next, h.Pages.Templates.TranslateMessage(web.DefaultLanguage, *m)
+}
+
+// BeginNotice is Begin with the notice as a catalog message carrying the connector's name
+// (nil when the upstream was not to be asked), so the signed-out page shows it in the
+// user's language.
+func (h *Handler) BeginNotice(ctx context.Context, sess storage.Session, returnTo string) (next string, notice *web.Message) {
 	sl, ok := h.slot(sess.Auth.ConnectorID)
 	if !ok {
-		return "", ""
+		return "", nil
 	}
 	name := sl.Info.Name
-	unreachable := name + " could not be asked to sign you out: your session there may still be open. Sign out there yourself if this is a shared computer."
+	unreachable := web.Msg("go.upstream_logout_unreachable", "Name", name)
 	lc, ok := sl.Conn.(connectors.UpstreamLogoutConnector)
 	if !ok {
 		return "", unreachable
@@ -58,7 +71,7 @@ func (h *Handler) Begin(ctx context.Context, sess storage.Session, returnTo stri
 	switch {
 	case errors.Is(err, connectors.ErrNoUpstreamLogout):
 		h.Logger.WarnContext(ctx, "upstream logout: the upstream offers no logout", "connector", sl.Info.ID)
-		return "", name + " offers no way to end your session there from here: it may still be open. Sign out there yourself if this is a shared computer."
+		return "", web.Msg("go.upstream_logout_none", "Name", name)
 	case err != nil:
 		h.Logger.WarnContext(ctx, "upstream logout: ask the upstream", "connector", sl.Info.ID, "err", err)
 		return "", unreachable
@@ -71,7 +84,7 @@ func (h *Handler) Begin(ctx context.Context, sess storage.Session, returnTo stri
 		h.Logger.WarnContext(ctx, "upstream logout: keep its state", "connector", sl.Info.ID, "err", err)
 		return "", unreachable
 	}
-	return step.URL, ""
+	return step.URL, nil
 }
 
 // handleReturn takes the browser on after the upstream's logout: the state (OIDC state, SAML

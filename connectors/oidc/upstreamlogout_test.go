@@ -376,3 +376,39 @@ func TestUpstreamLogoutAfterSignOutEverywhere(t *testing.T) {
 		t.Fatalf("after the upstream: %d\n%s", p.Status, p.Body)
 	}
 }
+
+// TestUpstreamLogoutNoticeTranslated: the signed-out page's notice that the upstream session
+// may still be open (built with the connector's name) is shown in the user's language, the
+// name inside the translated sentence, with no English left.
+func TestUpstreamLogoutNoticeTranslated(t *testing.T) {
+	tests := []struct {
+		lang, want, dir string
+	}{
+		{"en", "Upstream SSO offers no way to end your session there from here: it may still be open.", "ltr"},
+		{"de", "Upstream SSO bietet keine Möglichkeit, Ihre Sitzung dort von hier aus zu beenden", "ltr"},
+		{"ar", "لا يتيح Upstream SSO أي طريقة لإنهاء جلستك هناك من هنا", "rtl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang, func(t *testing.T) {
+			e := newULEnv(t, false) // no end_session_endpoint: the upstream offers no logout
+			b, _ := e.login("up", "ann")
+			iss, _ := url.Parse(e.gh.Issuer)
+			if p := b.Get(e.gh.Issuer + "/language?" + url.Values{"set": {tt.lang}, "back": {iss.Path + "/logout"}}.Encode()); p.Status >= 400 {
+				t.Fatalf("language switch: %d\n%s", p.Status, p.Body)
+			}
+			start := e.gh.Issuer + "/logout?" + url.Values{"client_id": {ulClient}, "post_logout_redirect_uri": {ulPostLogout}, "state": {"bye-1"}}.Encode()
+			action, vals := brokertest.Form(t, b.Get(start).Body)
+			vals.Set("decision", "logout")
+			p, at := b.Follow(b.Post(e.gh.Issuer+action, vals), e.gh.Issuer+action)
+			if p.Status != http.StatusOK || !strings.Contains(p.Body, tt.want) {
+				t.Fatalf("signed-out page %d at %s, want %q\n%s", p.Status, at, tt.want, p.Body)
+			}
+			if !strings.Contains(p.Body, `lang="`+tt.lang+`" dir="`+tt.dir+`"`) {
+				t.Fatalf("page not in %s (%s)\n%s", tt.lang, tt.dir, p.Body)
+			}
+			if tt.lang != "en" && strings.Contains(p.Body, "may still be open") {
+				t.Fatalf("English notice on the %s page\n%s", tt.lang, p.Body)
+			}
+		})
+	}
+}
