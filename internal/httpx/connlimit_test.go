@@ -6,21 +6,35 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// serveLimited serves a 200 "ok" handler from a listener limited to max connections.
-func serveLimited(t *testing.T, max int) string {
+// serveLimited serves a 200 "ok" handler from a listener limited to max connections; idle
+// counts the server's connections now idle (a client reads its answer a moment before the
+// server marks the connection idle).
+func serveLimited(t *testing.T, max int) (addr string, idle *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := NewServer("", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })) //nolint:errcheck // test handler
-	go srv.Serve(LimitConnections(ln, srv, max))                                                                     //nolint:errcheck // ends with Close
-	t.Cleanup(func() { srv.Close() })                                                                                //nolint:errcheck // test teardown
-	return ln.Addr().String()
+	idle = new(atomic.Int64)
+	var wasIdle sync.Map // net.Conn -> struct{}: idle now
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateIdle {
+			wasIdle.Store(c, struct{}{})
+			idle.Add(1)
+		} else if _, ok := wasIdle.LoadAndDelete(c); ok {
+			idle.Add(-1)
+		}
+	}
+	go srv.Serve(LimitConnections(ln, srv, max)) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { srv.Close() })            //nolint:errcheck // test teardown
+	return ln.Addr().String(), idle
 }
 
 // get sends one keep-alive request on c and reads the answer; it reports whether the
@@ -47,7 +61,7 @@ func get(t *testing.T, c net.Conn, r *bufio.Reader) (closing bool) {
 // served only once another closed.
 func TestLimitConnections(t *testing.T) {
 	const max = 8
-	addr := serveLimited(t, max)
+	addr, serverIdle := serveLimited(t, max)
 	dial := func() (net.Conn, *bufio.Reader) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
@@ -64,6 +78,11 @@ func TestLimitConnections(t *testing.T) {
 			t.Fatalf("connection %d: Connection: close below the high mark", i)
 		}
 		idle = append(idle, c)
+	}
+	// Wait until the server has marked all five idle (bounded): shedding closes the
+	// connections idle at that moment, and one still finishing its answer may miss it.
+	for deadline := time.Now().Add(5 * time.Second); serverIdle.Load() < 5 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 	// The sixth reaches the high mark: the idle ones are closed by the server (which
 	// brings the count under the low mark, so keep-alives are on again for it).
