@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/mfa"
 	"github.com/gatehouse-id/gatehouse/session"
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/web"
 )
 
 // CeremonyStore keeps the state of an account-page WebAuthn ceremony until its answer takes it.
@@ -98,9 +99,10 @@ type Section interface {
 
 // UpstreamLogout sends the browser to the upstream's logout of a signed-out session
 // (broker/upstreamlogout implements it): next is where to go ("" when nothing is to be done
-// upstream), notice why the upstream could not be asked ("" when it was not to be asked).
+// upstream), notice why the upstream could not be asked (a catalog message, rendered in the
+// page's language; nil when it was not to be asked).
 type UpstreamLogout interface {
-	Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string)
+	BeginNotice(ctx context.Context, sess storage.Session, returnTo string) (next string, notice *web.Message)
 }
 
 // SignedOut finishes the logout of the browser's own session, which has just ended (the

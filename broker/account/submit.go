@@ -222,13 +222,13 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request, sess
 	h.Logger.InfoContext(ctx, "signed out everywhere", "sub", sess.Identity.Subject, "sessions", n)
 	hint := "You can close this window."
 	if h.Upstream != nil {
-		next, notice := h.Upstream.Begin(ctx, sess, "")
+		next, notice := h.Upstream.BeginNotice(ctx, sess, "")
 		if next != "" { // this browser's upstream session last
 			http.Redirect(w, r, next, http.StatusSeeOther)
 			return
 		}
-		if notice != "" {
-			hint = notice
+		if notice != nil { // in the page's language, the connector's name inside
+			hint = h.Pages.Templates.TranslateMessage(h.Pages.Language(r), *notice)
 		}
 	}
 	h.Pages.Error(w, r, http.StatusOK, "Signed out everywhere",

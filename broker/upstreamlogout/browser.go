@@ -31,25 +31,14 @@ type pending struct {
 	Stash     []byte `json:"stash,omitempty"`
 }
 
-// Begin is called by a Gatehouse logout once sess has ended (and before the SAML chain and
+// BeginNotice is called by a Gatehouse logout once sess has ended (and before the SAML chain and
 // the OIDC front-channel page run): when sess's connector is configured with logout:
 // upstream, it returns the upstream's logout URL to send the browser to once the rest of the
 // logout is done; the upstream comes back to ReturnPath, which goes on to returnTo ("": the
 // signed-out page). The state it passes is single-use and names returnTo. next is "" when
-// nothing is to be done upstream; notice then says, in English, why the upstream could not
-// be asked ("" when it was not to be asked). BeginNotice is Begin for a page in the user's
-// language.
-func (h *Handler) Begin(ctx context.Context, sess storage.Session, returnTo string) (next, notice string) {
-	next, m := h.BeginNotice(ctx, sess, returnTo)
-	if m == nil {
-		return next, ""
-	}
-	return next, h.Pages.Templates.TranslateMessage(web.DefaultLanguage, *m)
-}
-
-// BeginNotice is Begin with the notice as a catalog message carrying the connector's name
-// (nil when the upstream was not to be asked), so the signed-out page shows it in the
-// user's language.
+// nothing is to be done upstream; notice then says why the upstream could not be asked, as a
+// catalog message carrying the connector's name (nil when it was not to be asked), so the
+// page shows it in the user's language.
 func (h *Handler) BeginNotice(ctx context.Context, sess storage.Session, returnTo string) (next string, notice *web.Message) {
 	sl, ok := h.slot(sess.Auth.ConnectorID)
 	if !ok {
